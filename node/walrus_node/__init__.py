@@ -1,0 +1,6 @@
+"""Walrus storage network: codec, storage node, client and local testbed.
+
+Subpackages, bottom to top (see docs/architecture.md):
+
+* :mod:`walrus_node.codec` - RedStuff erasure code and commitments; pure, no I/O.
+"""

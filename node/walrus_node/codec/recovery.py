@@ -1,0 +1,141 @@
+"""Recovery symbols: rebuilding one lost sliver from small pieces of other nodes' slivers.
+
+Who calls it: storage nodes, both to serve symbols and to recover slivers they lack.
+
+Symbol ``E[i, j]`` of the expanded matrix lies in primary sliver ``i``'s row and in
+secondary sliver ``j``'s column. A node holding primary sliver ``i`` expands it and hands
+out ``E[i, j]`` to whoever rebuilds secondary sliver ``j``, with the Merkle proof of leaf
+``j`` under primary sliver ``i``'s commitment; symmetrically for secondary slivers. Hence:
+
+* a **secondary** sliver ``j`` is rebuilt from ``n - 2f`` symbols taken from primary slivers;
+* a **primary** sliver ``i`` is rebuilt from ``n - f`` symbols taken from secondary slivers.
+
+Either way the bytes moved equal the rebuilt sliver's size. The rebuilt sliver is
+checked against the metadata; a mismatch with valid symbols proves the writer encoded
+the blob inconsistently (:class:`errors.InconsistentEncodingError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from walrus_node.codec import errors, merkle, rs, slivers
+from walrus_node.codec.metadata import BlobMetadata
+from walrus_node.codec.params import EncodingParams, SliverType
+
+__all__ = ["RecoverySymbol", "make_symbols", "proof_length", "recover_sliver", "verify_symbol"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoverySymbol:
+    source_type: SliverType
+    """Type of the sliver the symbol was cut from; the rebuilt sliver has the other type."""
+    source_index: int
+    target_index: int
+    """Index of the sliver being rebuilt, and of this symbol's leaf in the source's tree."""
+    data: bytes
+    proof: tuple[bytes, ...]
+
+
+def proof_length(n_shards: int) -> int:
+    """Siblings in a proof over ``n`` leaves: ceil(log2 n)."""
+    return (n_shards - 1).bit_length()
+
+
+def make_symbols(
+    params: EncodingParams,
+    source_type: SliverType,
+    source_index: int,
+    sliver: bytes,
+    symbol_size: int,
+    target_indices: Sequence[int],
+) -> list[RecoverySymbol]:
+    """Symbols of one (verified) sliver for rebuilding the given orthogonal slivers."""
+    expanded = slivers.expand(params, source_type, sliver, symbol_size)
+    tree = merkle.Tree(slivers.leaf_hashes(expanded))
+    out = []
+    for target in target_indices:
+        params.check_index(target, "target sliver index")
+        out.append(
+            RecoverySymbol(
+                source_type,
+                source_index,
+                target,
+                expanded[target].tobytes(),
+                tuple(tree.proof(target)),
+            )
+        )
+    return out
+
+
+def verify_symbol(metadata: BlobMetadata, symbol: RecoverySymbol) -> None:
+    """Raise :class:`errors.InvalidSymbolError` unless the symbol is committed to."""
+
+    def fail(reason: str) -> errors.InvalidSymbolError:
+        return errors.InvalidSymbolError(
+            str(symbol.source_type), symbol.source_index, symbol.target_index, reason
+        )
+
+    n = metadata.n_shards
+    if not (0 <= symbol.source_index < n and 0 <= symbol.target_index < n):
+        raise fail(f"index out of range 0..{n - 1}")
+    if len(symbol.data) != metadata.symbol_size:
+        raise fail(f"size {len(symbol.data)} bytes, expected {metadata.symbol_size}")
+    if len(symbol.proof) != proof_length(n):
+        raise fail(f"proof has {len(symbol.proof)} nodes, expected {proof_length(n)}")
+    expected_root = metadata.sliver_hash(symbol.source_type, symbol.source_index)
+    if not merkle.verify(
+        expected_root, merkle.leaf(symbol.data), symbol.target_index, symbol.proof
+    ):
+        raise fail("Merkle proof does not match the metadata")
+
+
+def recover_sliver(
+    metadata: BlobMetadata,
+    target_type: SliverType,
+    target_index: int,
+    symbols: Iterable[RecoverySymbol],
+    *,
+    verified: bool = False,
+) -> bytes:
+    """Rebuild sliver ``target_index`` of ``target_type`` from recovery symbols."""
+    params, s = metadata.params, metadata.symbol_size
+    params.check_index(target_index, "target sliver index")
+    k = params.symbols_to_recover(target_type)
+    by_source: dict[int, RecoverySymbol] = {}
+    for symbol in symbols:
+        if symbol.source_type is not target_type.orthogonal or symbol.target_index != target_index:
+            raise errors.InvalidSymbolError(
+                str(symbol.source_type),
+                symbol.source_index,
+                symbol.target_index,
+                f"not a symbol for {target_type} sliver {target_index}",
+            )
+        if not verified:
+            verify_symbol(metadata, symbol)
+        by_source.setdefault(symbol.source_index, symbol)
+    if len(by_source) < k:
+        raise errors.NotEnoughDataError("recovery symbols", k, len(by_source))
+
+    chosen = sorted(by_source, key=lambda i: (i >= k, i))[:k]
+    out = np.empty((k, s), dtype=np.uint8)
+    values = np.frombuffer(b"".join(by_source[i].data for i in chosen), dtype=np.uint8)
+    values = values.reshape(k, s)
+    for position, index in enumerate(chosen):
+        if index < k:
+            out[index] = values[position]
+    missing = [i for i in range(k) if i not in chosen]
+    if missing:
+        slivers.code_for(params, target_type).reconstruct(
+            rs.row_addresses(values), chosen, missing, rs.row_addresses(out)[missing], s
+        )
+    data = out.tobytes()
+    root = slivers.sliver_root(params, target_type, data, s)
+    if root != metadata.sliver_hash(target_type, target_index):
+        raise errors.InconsistentEncodingError(
+            f"recovered {target_type} sliver {target_index} does not match its commitment"
+        )
+    return data
