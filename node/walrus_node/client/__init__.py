@@ -1,0 +1,1 @@
+"""The client: Python API (:mod:`.api`) and its configuration (:mod:`.config`)."""

@@ -1,0 +1,444 @@
+"""The Python client API: store, read and inspect blobs.
+
+Who calls it: the ``walrus`` CLI, applications, tests and benchmarks::
+
+    async with WalrusClient(client_config.load()) as client:
+        result = await client.store(b"hello", epochs=3)
+        data = await client.read(result.blob_id)
+
+**Store**: encode; upload metadata then slivers to every shard owner concurrently; ask
+each for a signed confirmation and check it; once confirmations cover ``n - f`` shards,
+give the remaining nodes a short grace period (half the time taken so far, at least
+0.5 s), then combine the confirmations into a certificate and send it to every node.
+Nodes that missed slivers recover them themselves from the certificate.
+
+**Read**: metadata from the first node whose answer hashes to the blob ID; then primary
+slivers, systematic ones first, ``n - 2f`` requests at a time plus one more for every
+failure and hedged requests for slow nodes; each sliver is verified as it arrives and
+the blob is decoded with the consistency check.
+
+Up to ``f`` shards' worth of nodes may be down, slow or lying: every failure and every
+piece of bad data is reported in the result's ``problems``, not raised, as long as the
+operation can still succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Sequence
+
+from walrus_node.client import config as config_mod
+from walrus_node.codec import decoder, encoder, slivers
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import metadata as metadata_mod
+from walrus_node.codec.metadata import BlobId, BlobMetadata
+from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.protocol import keys
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
+from walrus_node.service import committees as committees_mod
+from walrus_node.service.committees import ActiveCommittees, Member
+from walrus_node.service.peers import PeerError
+from walrus_node.service.views import BlobStatus
+from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
+
+__all__ = [
+    "BlobGoneError",
+    "ClientError",
+    "NotEnoughConfirmationsError",
+    "ReadResult",
+    "StoreResult",
+    "UnrecoverableBlobError",
+    "WalrusClient",
+]
+
+Progress = Callable[[int], None]
+"""Called with a number of bytes just transferred."""
+
+
+class ClientError(Exception):
+    """Base of the client's errors."""
+
+
+class NotEnoughConfirmationsError(ClientError):
+    def __init__(self, weight: int, needed: int, problems: Sequence[str]) -> None:
+        super().__init__(
+            f"confirmations cover {weight} shards, a certificate needs {needed}; "
+            + "; ".join(problems)
+        )
+        self.problems = list(problems)
+
+
+class UnrecoverableBlobError(ClientError):
+    """Not enough verified data could be fetched to rebuild the blob."""
+
+    def __init__(self, message: str, problems: Sequence[str]) -> None:
+        super().__init__(message + ("; " + "; ".join(problems) if problems else ""))
+        self.problems = list(problems)
+
+
+class BlobGoneError(ClientError):
+    """The blob's lifetime ended: ``state`` is "expired" or "deleted"."""
+
+    def __init__(self, blob_id: BlobId, state: str) -> None:
+        super().__init__(f"blob {blob_id} is {state}")
+        self.state = state
+
+
+@dataclasses.dataclass
+class StoreResult:
+    blob_id: BlobId
+    certificate: Certificate
+    encoded_size: int
+    confirmed_shards: int
+    certified_by: int
+    """Nodes that accepted the certificate."""
+    problems: list[str]
+    timings: dict[str, float]
+
+
+@dataclasses.dataclass
+class ReadResult:
+    data: bytes
+    problems: list[str]
+    timings: dict[str, float]
+
+
+class WalrusClient:
+    def __init__(self, cfg: config_mod.ClientConfig) -> None:
+        self.config = cfg
+        self._pool = ChannelPool(timeout=cfg.timeout_seconds)
+        self._committees: ActiveCommittees | None = None
+
+    async def __aenter__(self) -> WalrusClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    # --- committee ---------------------------------------------------------------------------
+
+    async def committees(self, refresh: bool = False) -> ActiveCommittees:
+        """The committee to talk to, from the configured source."""
+        if self._committees is not None and not refresh:
+            return self._committees
+        cfg = self.config
+        if cfg.committee_file is not None:
+            try:
+                data = await asyncio.to_thread(cfg.committee_file.read_bytes)
+            except OSError as e:
+                raise ClientError(f"cannot read committee file {cfg.committee_file}: {e}") from e
+            try:
+                self._committees = committees_mod.parse(data)
+            except committees_mod.CommitteeFileError as e:
+                raise ClientError(f"{cfg.committee_file}: {e}") from e
+            return self._committees
+        answers: dict[bytes, int] = {}
+        problems = []
+        for endpoint in cfg.nodes:
+            try:
+                raw = await self._pool.peer(endpoint).get_committee()
+            except PeerError as e:
+                problems.append(str(e))
+                continue
+            answers[raw] = answers.get(raw, 0) + 1
+        if not answers:
+            raise ClientError("no node answered with a committee: " + "; ".join(problems))
+        best, votes = max(answers.items(), key=lambda kv: kv[1])
+        if len(answers) > 1 and votes * 2 <= sum(answers.values()):
+            raise ClientError("the configured nodes disagree about the committee")
+        self._committees = committees_mod.parse(best)
+        return self._committees
+
+    def _client(self, member: Member) -> NodeClient:
+        return self._pool.peer(member.endpoint)
+
+    # --- store -------------------------------------------------------------------------------
+
+    async def store(
+        self,
+        data: bytes,
+        *,
+        epochs: int = 1,
+        deletable: bool = False,
+        owner: keys.KeyPair | None = None,
+        progress: Progress | None = None,
+    ) -> StoreResult:
+        if epochs < 1:
+            raise ClientError("epochs: must be at least 1")
+        if deletable and owner is None:
+            raise ClientError("a deletable blob needs an owner key")
+        c = await self.committees()
+        if epochs > c.max_epochs_ahead:
+            raise ClientError(f"epochs: at most {c.max_epochs_ahead} epochs ahead")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            encoded = await asyncio.to_thread(encoder.encode, data, c.n_shards)
+        except codec_errors.ParameterError as e:
+            raise ClientError(str(e)) from e
+        timings["encode"] = time.perf_counter() - started
+        registration = BlobRegistration(
+            end_epoch=c.epoch + epochs,
+            deletable=deletable,
+            owner_public_key=owner.public_key if owner is not None else b"",
+            unencoded_length=len(data),
+        )
+        problems: list[str] = []
+        started = time.perf_counter()
+        confirmations = await self._upload(c, encoded, registration, problems, progress)
+        timings["upload"] = time.perf_counter() - started
+        weight = sum(c.current.shard_count_of(conf.signer) for conf in confirmations)
+        if weight < encoded.params.quorum:
+            raise NotEnoughConfirmationsError(weight, encoded.params.quorum, problems)
+
+        started = time.perf_counter()
+        certificate = Certificate.from_confirmations(confirmations)
+        accepted = await self._certify(c, certificate, problems)
+        timings["certify"] = time.perf_counter() - started
+        if accepted == 0:
+            raise ClientError("no node accepted the certificate: " + "; ".join(problems))
+        return StoreResult(
+            encoded.blob_id,
+            certificate,
+            encoded.params.encoded_size(len(data)),
+            weight,
+            accepted,
+            problems,
+            timings,
+        )
+
+    async def _upload_to(
+        self,
+        member: Member,
+        encoded: encoder.EncodedBlob,
+        registration: BlobRegistration,
+        epoch: int,
+        progress: Progress | None,
+    ) -> Confirmation:
+        """Metadata, then this member's slivers, then its confirmation (checked)."""
+        params, blob_id = encoded.params, encoded.blob_id.raw
+        items: list[tuple[SliverType, int, bytes | memoryview]] = []
+        for shard in member.shards:
+            pair = params.pair_on_shard(blob_id, shard)
+            for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
+                items.append((sliver_type, params.sliver_in_pair(sliver_type, pair), sliver))
+        client = self._client(member)
+        await client.store_metadata(blob_id, encoded.metadata.to_bytes())
+        await client.store_slivers(blob_id, items)
+        if progress is not None:
+            progress(sum(len(d) for _, _, d in items))
+        confirmation = await client.get_confirmation(blob_id, registration)
+        expected = (epoch, blob_id, registration, member.public_key)
+        got = (
+            confirmation.epoch,
+            confirmation.blob_id,
+            confirmation.registration,
+            confirmation.signer,
+        )
+        if got != expected or not confirmation.is_valid():
+            raise ClientError(f"{member.name} returned an invalid confirmation")
+        return confirmation
+
+    async def _upload(
+        self,
+        c: ActiveCommittees,
+        encoded: encoder.EncodedBlob,
+        registration: BlobRegistration,
+        problems: list[str],
+        progress: Progress | None,
+    ) -> list[Confirmation]:
+        """Upload to all shard owners; stop a grace period after reaching a quorum."""
+        confirmations: list[Confirmation] = []
+        quorum_reached = asyncio.Event()
+        semaphore = asyncio.Semaphore(self.config.max_concurrent_uploads)
+
+        async def one(member: Member) -> None:
+            async with semaphore:
+                confirmation = await self._upload_to(
+                    member, encoded, registration, c.epoch, progress
+                )
+            confirmations.append(confirmation)
+            weight = sum(c.current.shard_count_of(x.signer) for x in confirmations)
+            if weight >= encoded.params.quorum:
+                quorum_reached.set()
+
+        started = time.perf_counter()
+        tasks = {asyncio.create_task(one(m)): m for m in c.current.members if m.shards}
+        all_done = asyncio.ensure_future(asyncio.wait(list(tasks)))
+        quorum_wait = asyncio.ensure_future(quorum_reached.wait())
+        await asyncio.wait([all_done, quorum_wait], return_when=asyncio.FIRST_COMPLETED)
+        if quorum_reached.is_set() and not all_done.done():
+            grace = max(0.5, 0.5 * (time.perf_counter() - started))
+            await asyncio.wait([all_done], timeout=grace)
+        quorum_wait.cancel()
+        for task, member in tasks.items():
+            if not task.done():
+                task.cancel()
+                problems.append(f"{member.name}: still uploading after the grace period")
+            elif task.exception() is not None:
+                problems.append(f"{member.name}: {task.exception()}")
+        await asyncio.gather(*tasks, all_done, return_exceptions=True)
+        return confirmations
+
+    async def _certify(
+        self, c: ActiveCommittees, certificate: Certificate, problems: list[str]
+    ) -> int:
+        """Send the certificate to every member; return how many accepted it."""
+        results = await asyncio.gather(
+            *(self._client(m).submit_certificate(certificate) for m in c.current.members),
+            return_exceptions=True,
+        )
+        accepted = 0
+        for member, result in zip(c.current.members, results, strict=True):
+            if isinstance(result, BaseException):
+                problems.append(f"{member.name}: certificate not accepted: {result}")
+            else:
+                accepted += 1
+        return accepted
+
+    # --- read --------------------------------------------------------------------------------
+
+    async def _metadata(
+        self, blob_id: BlobId, c: ActiveCommittees, problems: list[str]
+    ) -> BlobMetadata:
+        members = [m for m in c.current.members if m.shards]
+        random.shuffle(members)
+        gone: dict[str, int] = {}
+        missing_weight = 0
+        for member in members:
+            try:
+                data = await self._client(member).get_metadata(blob_id.raw)
+                return metadata_mod.verify_metadata(blob_id, data, c.n_shards)
+            except RpcError as e:
+                if e.code == "NOT_FOUND":
+                    missing_weight += len(member.shards)
+                    if e.blob_state:
+                        gone[e.blob_state] = gone.get(e.blob_state, 0) + len(member.shards)
+                problems.append(f"{member.name}: {e.code}: {e.details}")
+            except PeerError as e:
+                problems.append(f"{member.name}: {e}")
+            except codec_errors.InvalidMetadataError as e:
+                problems.append(f"{member.name}: returned bad metadata: {e}")
+            params = EncodingParams(c.n_shards)
+            for state, w in gone.items():
+                if w >= params.validity:
+                    raise BlobGoneError(blob_id, state)
+            if missing_weight >= params.quorum:
+                break
+        raise UnrecoverableBlobError(f"no node returned valid metadata for {blob_id}", problems)
+
+    async def read(self, blob_id: BlobId, *, progress: Progress | None = None) -> ReadResult:
+        c = await self.committees()
+        problems: list[str] = []
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        metadata = await self._metadata(blob_id, c, problems)
+        timings["metadata"] = time.perf_counter() - started
+        started = time.perf_counter()
+        verified = await self._fetch_primaries(blob_id, metadata, c, problems, progress)
+        timings["slivers"] = time.perf_counter() - started
+        need = metadata.params.rows
+        if len(verified) < need:
+            raise UnrecoverableBlobError(
+                f"only {len(verified)} of the {need} primary slivers needed could be verified",
+                problems,
+            )
+        started = time.perf_counter()
+        try:
+            data = await asyncio.to_thread(
+                decoder.decode_primary, metadata, verified, verified=True
+            )
+        except codec_errors.InconsistentEncodingError as e:
+            raise UnrecoverableBlobError(
+                f"blob {blob_id} is inconsistently encoded: {e}", problems
+            ) from e
+        timings["decode"] = time.perf_counter() - started
+        return ReadResult(data, problems, timings)
+
+    async def _fetch_primaries(
+        self,
+        blob_id: BlobId,
+        metadata: BlobMetadata,
+        c: ActiveCommittees,
+        problems: list[str],
+        progress: Progress | None,
+    ) -> dict[int, bytes]:
+        """Fetch and verify primary slivers until ``n - 2f`` verified ones are in hand.
+
+        Systematic slivers are asked for first (decoding them is a copy). One more request
+        starts for every failure, and one more whenever nothing completed for a while
+        (a slow node), so a slow or lying minority costs latency, not success.
+        """
+        params = metadata.params
+        need = params.rows
+        queue: list[tuple[int, Member]] = []
+        for index in range(params.n_shards):
+            shard = params.shard_of_pair(blob_id.raw, params.pair_of(SliverType.PRIMARY, index))
+            queue.append((index, c.current.owner(shard)))
+        queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
+
+        async def fetch(index: int, member: Member) -> bytes:
+            data = await self._client(member).get_sliver(blob_id.raw, SliverType.PRIMARY, index)
+            await asyncio.to_thread(
+                slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
+            )
+            return data
+
+        verified: dict[int, bytes] = {}
+        pending: dict[asyncio.Task[bytes], tuple[int, Member]] = {}
+
+        def top_up() -> None:
+            while queue and len(verified) + len(pending) < need:
+                index, member = queue.pop(0)
+                pending[asyncio.create_task(fetch(index, member))] = (index, member)
+
+        top_up()
+        hedge_after = 1.0
+        try:
+            while len(verified) < need and pending:
+                done, _ = await asyncio.wait(
+                    pending, timeout=hedge_after, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done and queue:
+                    index, member = queue.pop(0)
+                    pending[asyncio.create_task(fetch(index, member))] = (index, member)
+                    hedge_after = min(hedge_after * 2, 10.0)
+                for task in done:
+                    index, member = pending.pop(task)
+                    try:
+                        verified[index] = task.result()
+                    except codec_errors.InvalidSliverError as e:
+                        problems.append(f"{member.name}: returned a corrupt sliver: {e}")
+                    except PeerError as e:
+                        problems.append(f"{member.name}: primary sliver {index}: {e}")
+                    else:
+                        if progress is not None:
+                            progress(len(verified[index]))
+                top_up()
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return verified
+
+    # --- status --------------------------------------------------------------------------------
+
+    async def status(self, blob_id: BlobId) -> list[tuple[Member, BlobStatus | str]]:
+        """Each member's view of a blob (or why it could not be asked)."""
+        c = await self.committees()
+
+        async def one(member: Member) -> BlobStatus | str:
+            try:
+                status: BlobStatus = await self._client(member).get_blob_status(blob_id.raw)
+            except PeerError as e:
+                return str(e)
+            return status
+
+        results = await asyncio.gather(*(one(m) for m in c.current.members))
+        return list(zip(c.current.members, results, strict=True))

@@ -1,0 +1,146 @@
+"""The storage node's settings: parsed once at start-up from YAML plus environment overrides.
+
+Who calls it: ``walrus-node run`` (and the testbed, which writes these files). The parsed
+:class:`NodeConfig` is passed explicitly to whatever needs a setting; nothing reads the
+environment or files later. The file format is documented in docs/node-runtime.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigError", "NodeConfig", "load"]
+
+ENV_PREFIX = "WALRUS_"
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    """Shown in logs, metrics and node info."""
+    data_dir: pathlib.Path
+    """The store's directory; must survive restarts (a PVC in Kubernetes)."""
+    key_file: pathlib.Path
+    """Ed25519 identity (PKCS#8 PEM). Created with ``walrus-node keygen``."""
+    committee_file: pathlib.Path
+    """Current committee (JSON or YAML). Re-read when it changes; absent means standby."""
+    listen_host: str = "0.0.0.0"
+    """Address both servers bind; pods set it to their pod IP."""
+    grpc_port: int = 9185
+    """gRPC port; 0 picks a free one (reported in ``runtime_file``)."""
+    metrics_port: int = 9184
+    """Prometheus port; 0 picks a free one, -1 disables the endpoint."""
+    admin_public_keys: tuple[str, ...] = ()
+    """Base64 Ed25519 keys allowed to call the Admin service."""
+    shutdown_grace_seconds: float = 30.0
+    """How long SIGTERM waits for in-flight RPCs; keep below the pod's grace period."""
+    runtime_file: pathlib.Path | None = None
+    """Where to write the bound ports once serving (JSON); for tools that start nodes."""
+    max_concurrent_blob_syncs: int = 8
+    """Blobs recovered in parallel after certificates for blobs this node lacks."""
+    blob_sync_retry_seconds: float = 2.0
+    """Back-off before retrying a blob whose recovery failed (doubles, up to 60 s)."""
+    certificate_poll_seconds: float = 5.0
+    """How often peers are asked for certificates this node has not seen."""
+    committee_poll_seconds: float = 1.0
+    """How often the committee file is checked for changes."""
+    uncertified_ttl_seconds: float = 3600.0
+    """Data of blobs never certified is deleted after this long."""
+    store_map_size_gib: int = 1024
+    """Upper bound of the store's size (LMDB map; address space only, not preallocated)."""
+    log_format: str = "auto"
+    """"json", "console", or "auto" (console on a terminal, JSON otherwise)."""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        for port_key in ("grpc_port", "metrics_port"):
+            port = getattr(self, port_key)
+            if not -1 <= port <= 65535:
+                raise ConfigError(f"{port_key}: {port} is not a port number")
+        if self.log_format not in {"json", "console", "auto"}:
+            raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
+        if self.max_concurrent_blob_syncs < 1:
+            raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+
+
+def _convert(key: str, annotation: Any, value: Any) -> Any:  # noqa: PLR0912  (one branch per type)
+    """Coerce a YAML or environment value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        if value is None or value == "":
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _convert(key, inner, value)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_convert(key, args[0], v) for v in value)
+    try:
+        if annotation is pathlib.Path:
+            return pathlib.Path(str(value))
+        if annotation is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if annotation is int:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not an integer")
+            return int(value)
+        if annotation is float:
+            return float(value)
+        if annotation is str:
+            return str(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{key}: {value!r} is not a valid {annotation.__name__}") from e
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> NodeConfig:
+    """Build a config from parsed YAML, then apply ``WALRUS_<KEY>`` overrides."""
+    hints = typing.get_type_hints(NodeConfig)
+    fields = {f.name for f in dataclasses.fields(NodeConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(f"unknown key(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {k: _convert(k, hints[k], v) for k, v in data.items()}
+    for key in fields:
+        env = (environ if environ is not None else os.environ).get(ENV_PREFIX + key.upper())
+        if env is not None:
+            values[key] = _convert(key, hints[key], env)
+    missing = [
+        f.name
+        for f in dataclasses.fields(NodeConfig)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing required key(s): {', '.join(missing)}")
+    return NodeConfig(**values)
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> NodeConfig:
+    try:
+        data = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return from_mapping(data, environ)

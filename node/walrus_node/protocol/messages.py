@@ -1,0 +1,217 @@
+"""Signed protocol messages: confirmations, certificates, deletions, admin and sync requests.
+
+Who calls it: the node (signs and verifies), the client (verifies confirmations, builds
+certificates), the operator and testbed (sign admin requests). Pure: byte layouts and
+signature checks, no I/O.
+
+Every signed message starts with a distinct domain tag so that a signature made for one
+purpose can never be replayed as another. Integers are little-endian.
+
+* confirmation: ``tag | u64 epoch | blob_id[32] | registration``
+* registration: ``u64 end_epoch | u8 deletable | u8 len | owner_key | u64 unencoded_length``
+* deletion:     ``tag | u64 epoch | blob_id[32]`` signed by the blob's owner key
+* admin:        ``tag | u16 len | method | u64 timestamp_ms | payload``
+* shard sync:   ``tag | u64 epoch | u32 shard | u8 type | u8 len | after_blob_id | u32 limit``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Sequence
+from typing import Protocol
+
+from walrus_node.protocol import keys
+
+__all__ = [
+    "BlobRegistration",
+    "Certificate",
+    "CertificateError",
+    "Confirmation",
+    "SignerWeights",
+    "admin_message",
+    "confirmation_message",
+    "deletion_message",
+    "shard_sync_message",
+    "verify_certificate",
+]
+
+_CONFIRMATION = b"walrus-k8s/confirmation/v1\x00"
+_DELETION = b"walrus-k8s/deletion/v1\x00"
+_ADMIN = b"walrus-k8s/admin/v1\x00"
+_SHARD_SYNC = b"walrus-k8s/shard-sync/v1\x00"
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobRegistration:
+    """What storing a blob commits the network to: until when, and whether it is deletable."""
+
+    end_epoch: int
+    """First epoch in which the blob is no longer stored (exclusive end)."""
+    deletable: bool = False
+    owner_public_key: bytes = b""
+    """Ed25519 key that may delete a deletable blob; empty for permanent blobs."""
+    unencoded_length: int = 0
+
+    def to_bytes(self) -> bytes:
+        return (
+            struct.pack("<QBB", self.end_epoch, int(self.deletable), len(self.owner_public_key))
+            + self.owner_public_key
+            + struct.pack("<Q", self.unencoded_length)
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> tuple[BlobRegistration, int]:
+        """Parse one registration; return it and the number of bytes it took."""
+        end_epoch, deletable, key_len = struct.unpack_from("<QBB", data)
+        key = bytes(data[10 : 10 + key_len])
+        (length,) = struct.unpack_from("<Q", data, 10 + key_len)
+        return cls(end_epoch, bool(deletable), key, length), 18 + key_len
+
+    def problems(self) -> list[str]:
+        """Structural problems, each naming the field (empty when well formed)."""
+        out = []
+        if self.deletable and len(self.owner_public_key) != keys.PUBLIC_KEY_SIZE:
+            out.append("owner_public_key: a deletable blob needs a 32-byte Ed25519 owner key")
+        if not self.deletable and self.owner_public_key:
+            out.append("owner_public_key: only deletable blobs have an owner key")
+        return out
+
+
+def confirmation_message(epoch: int, blob_id: bytes, registration: BlobRegistration) -> bytes:
+    return _CONFIRMATION + struct.pack("<Q", epoch) + blob_id + registration.to_bytes()
+
+
+def deletion_message(epoch: int, blob_id: bytes) -> bytes:
+    return _DELETION + struct.pack("<Q", epoch) + blob_id
+
+
+def admin_message(method: str, timestamp_ms: int, payload: bytes) -> bytes:
+    name = method.encode()
+    return _ADMIN + struct.pack("<H", len(name)) + name + struct.pack("<Q", timestamp_ms) + payload
+
+
+def shard_sync_message(
+    epoch: int, shard: int, sliver_type: int, after_blob_id: bytes, limit: int
+) -> bytes:
+    return (
+        _SHARD_SYNC
+        + struct.pack("<QIBB", epoch, shard, sliver_type, len(after_blob_id))
+        + after_blob_id
+        + struct.pack("<I", limit)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Confirmation:
+    """One node's signed statement that it durably holds its slivers of a blob."""
+
+    epoch: int
+    blob_id: bytes
+    registration: BlobRegistration
+    signer: bytes
+    signature: bytes
+
+    def message(self) -> bytes:
+        return confirmation_message(self.epoch, self.blob_id, self.registration)
+
+    def is_valid(self) -> bool:
+        return keys.verify(self.signer, self.signature, self.message())
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    """Confirmations of the same statement from nodes holding at least ``n - f`` shards."""
+
+    epoch: int
+    blob_id: bytes
+    registration: BlobRegistration
+    signatures: tuple[tuple[bytes, bytes], ...]
+    """(signer public key, signature) pairs."""
+
+    @classmethod
+    def from_confirmations(cls, confirmations: Sequence[Confirmation]) -> Certificate:
+        if not confirmations:
+            raise ValueError("a certificate needs at least one confirmation")
+        first = confirmations[0]
+        for c in confirmations:
+            if (c.epoch, c.blob_id, c.registration) != (
+                first.epoch,
+                first.blob_id,
+                first.registration,
+            ):
+                raise ValueError("confirmations of different statements cannot be combined")
+        return cls(
+            first.epoch,
+            first.blob_id,
+            first.registration,
+            tuple((c.signer, c.signature) for c in confirmations),
+        )
+
+    def message(self) -> bytes:
+        return confirmation_message(self.epoch, self.blob_id, self.registration)
+
+    def to_bytes(self) -> bytes:
+        """Storage form: ``u64 epoch | blob_id | registration | u16 count | (key, sig)*``."""
+        parts = [struct.pack("<Q", self.epoch), self.blob_id, self.registration.to_bytes()]
+        parts.append(struct.pack("<H", len(self.signatures)))
+        parts.extend(signer + signature for signer, signature in self.signatures)
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Certificate:
+        (epoch,) = struct.unpack_from("<Q", data)
+        blob_id = bytes(data[8:40])
+        registration, used = BlobRegistration.from_bytes(data[40:])
+        offset = 40 + used
+        (count,) = struct.unpack_from("<H", data, offset)
+        offset += 2
+        pairs = []
+        for _ in range(count):
+            pairs.append(
+                (bytes(data[offset : offset + 32]), bytes(data[offset + 32 : offset + 96]))
+            )
+            offset += 96
+        return cls(epoch, blob_id, registration, tuple(pairs))
+
+
+class SignerWeights(Protocol):
+    """The committee of a certificate's epoch, as far as verification needs it."""
+
+    @property
+    def n_shards(self) -> int: ...
+
+    def shard_count_of(self, public_key: bytes) -> int:
+        """Shards the member with this key owns; 0 for non-members."""
+        ...
+
+
+class CertificateError(ValueError):
+    """A certificate that does not prove what it claims; the message says why."""
+
+
+def verify_certificate(certificate: Certificate, committee: SignerWeights) -> int:
+    """Check signatures and quorum; return the signers' total shard weight.
+
+    Raises :class:`CertificateError` naming the first problem: an unknown or repeated
+    signer, a bad signature, or signers holding fewer than ``n - f`` shards.
+    """
+    n = committee.n_shards
+    quorum = n - (n - 1) // 3
+    message = certificate.message()
+    seen: set[bytes] = set()
+    weight = 0
+    for signer, signature in certificate.signatures:
+        label = keys.encode_public_key(signer) if len(signer) == 32 else repr(signer[:8])
+        if signer in seen:
+            raise CertificateError(f"signer {label} appears twice")
+        seen.add(signer)
+        shards = committee.shard_count_of(signer)
+        if shards == 0:
+            raise CertificateError(f"signer {label} is not in the committee of the epoch")
+        if not keys.verify(signer, signature, message):
+            raise CertificateError(f"signature of {label} does not verify")
+        weight += shards
+    if weight < quorum:
+        raise CertificateError(f"signers hold {weight} shards, a certificate needs {quorum}")
+    return weight

@@ -1,0 +1,1 @@
+"""The storage node's behaviour, independent of gRPC: requests, blob sync, catch-up."""

@@ -1,0 +1,290 @@
+"""Blob sync: recovering the slivers of certified blobs that this node lacks.
+
+Who calls it: :mod:`.node` enqueues a blob when it accepts a certificate for a blob whose
+slivers it does not hold (it was down, slow, or the client gave up on it), when a stored
+sliver fails its checksum, and at start-up for every certified blob still incomplete.
+
+For each blob: fetch and verify the metadata from any peer if missing; then rebuild the
+missing **secondary** slivers first (``n - 2f`` symbols each, cut from primary slivers),
+then the missing **primary** slivers (``n - f`` symbols each, cut from secondary slivers,
+including the ones just rebuilt here). Every symbol is verified against the metadata
+before use, so a Byzantine peer costs time, not correctness. Work runs with bounded
+concurrency; a blob that cannot be completed yet is retried with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import metadata as metadata_mod
+from walrus_node.codec import recovery
+from walrus_node.codec.metadata import BlobId, BlobMetadata
+from walrus_node.codec.params import SliverType
+from walrus_node.service.committees import Member
+from walrus_node.service.context import NodeContext
+from walrus_node.service.peers import PeerError
+from walrus_node.store.store import BlobInfo, BlobState
+
+__all__ = ["BlobSync"]
+
+log = structlog.get_logger("walrus.blob_sync")
+
+_MAX_BACKOFF = 60.0
+_PEER_TIMEOUT = 30.0
+
+
+class _NotYet(Exception):
+    """Not enough peers answered; try again later."""
+
+
+class BlobSync:
+    def __init__(self, ctx: NodeContext) -> None:
+        self._ctx = ctx
+        self._due: dict[bytes, float] = {}
+        self._attempts: dict[bytes, int] = {}
+        self._running: set[bytes] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._due) + len(self._running)
+
+    def enqueue(self, blob_id: bytes) -> None:
+        if blob_id not in self._running:
+            self._due.setdefault(blob_id, time.monotonic())
+        self._idle.clear()
+        self._ctx.metrics.recovery_backlog.set(self.backlog)
+        self._wake.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def resume(self) -> None:
+        """Queue every certified blob whose slivers are incomplete (after a restart)."""
+        ctx = self._ctx
+        if ctx.committees is None:
+            return
+        shards = list(ctx.my_shards())
+        if not shards:
+            return
+        infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
+        for blob_id, info in infos:
+            if info.state is not BlobState.CERTIFIED:
+                continue
+            held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
+            if held < 2 * len(shards):
+                self.enqueue(blob_id)
+
+    async def run(self) -> None:
+        limit = self._ctx.config.max_concurrent_blob_syncs
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                now = time.monotonic()
+                for blob_id, due in sorted(self._due.items(), key=lambda kv: kv[1]):
+                    if len(tasks) >= limit or due > now:
+                        break
+                    del self._due[blob_id]
+                    self._running.add(blob_id)
+                    task = asyncio.create_task(self._attempt(blob_id))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if not tasks and not self._due:
+                    self._idle.set()
+                self._wake.clear()
+                next_due = min(self._due.values(), default=now + 3600) - time.monotonic()
+                waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
+                waiters.extend(tasks)
+                await asyncio.wait(
+                    waiters,
+                    timeout=max(0.01, next_due),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiters[0].cancel()
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _attempt(self, blob_id: bytes) -> None:
+        ctx = self._ctx
+        bid = str(BlobId(blob_id))
+        done = False
+        try:
+            done = await self.sync_blob(blob_id)
+        except asyncio.CancelledError:
+            raise
+        except codec_errors.InconsistentEncodingError as e:
+            log.warning("blob_inconsistent", blob_id=bid, error=str(e))
+            done = True
+        except (_NotYet, PeerError, codec_errors.CodecError) as e:
+            log.info("blob_sync_retry", blob_id=bid, error=str(e))
+        except Exception:
+            log.exception("blob_sync_failed", blob_id=bid)
+        finally:
+            self._running.discard(blob_id)
+        if done:
+            self._attempts.pop(blob_id, None)
+        else:
+            ctx.metrics.recovery_failures.inc()
+            attempts = self._attempts.get(blob_id, 0) + 1
+            self._attempts[blob_id] = attempts
+            delay = min(_MAX_BACKOFF, ctx.config.blob_sync_retry_seconds * 2 ** (attempts - 1))
+            self._due[blob_id] = time.monotonic() + delay * random.uniform(0.8, 1.2)
+        ctx.metrics.recovery_backlog.set(self.backlog)
+        self._wake.set()
+
+    # --- one blob ------------------------------------------------------------------------------
+
+    def _peers(self) -> list[Member]:
+        ctx = self._ctx
+        c = ctx.require_committees()
+        members = {m.public_key: m for m in c.current.members}
+        if c.previous is not None:
+            for m in c.previous.members:
+                members.setdefault(m.public_key, m)
+        members.pop(ctx.keypair.public_key, None)
+        peers = list(members.values())
+        random.shuffle(peers)
+        return peers
+
+    async def _fetch_metadata(self, blob_id: bytes) -> BlobMetadata:
+        ctx = self._ctx
+        n = ctx.require_committees().n_shards
+        for member in self._peers():
+            try:
+                async with asyncio.timeout(_PEER_TIMEOUT):
+                    data = await ctx.peers.peer(member.endpoint).get_metadata(blob_id)
+                parsed = metadata_mod.verify_metadata(BlobId(blob_id), data, n)
+            except (PeerError, TimeoutError, codec_errors.InvalidMetadataError) as e:
+                log.debug("metadata_fetch_failed", peer=member.name, error=str(e))
+                continue
+            # Keeps the existing (certified) blob info: put_metadata never overwrites it.
+            info = BlobInfo(BlobState.REGISTERED, int(time.time() * 1000))
+            await ctx.write(ctx.store.put_metadata, blob_id, data, info)
+            return parsed
+        raise _NotYet("no peer returned valid metadata")
+
+    async def sync_blob(self, blob_id: bytes) -> bool:
+        """Recover every missing sliver of this node's shards; True when complete."""
+        ctx = self._ctx
+        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        if info is None or info.state is not BlobState.CERTIFIED:
+            return True
+        shards = ctx.my_shards()
+        if not shards:
+            return True
+        metadata = await ctx.metadata(blob_id) or await self._fetch_metadata(blob_id)
+
+        missing: dict[SliverType, list[tuple[int, int]]] = {t: [] for t in SliverType}
+        for shard in shards:
+            primary, secondary = ctx.slivers_for_shard(blob_id, shard)
+            for sliver_type, index in (
+                (SliverType.PRIMARY, primary),
+                (SliverType.SECONDARY, secondary),
+            ):
+                if not await ctx.read(ctx.store.has_sliver, shard, sliver_type, blob_id):
+                    missing[sliver_type].append((shard, index))
+
+        for target_type in (SliverType.SECONDARY, SliverType.PRIMARY):
+            rebuilt = []
+            for shard, index in missing[target_type]:
+                data = await self._recover(blob_id, metadata, target_type, index)
+                rebuilt.append((shard, target_type, blob_id, data))
+            if rebuilt:
+                await ctx.write(ctx.store.put_slivers, rebuilt)
+                ctx.metrics.slivers_recovered.labels(sliver_type=str(target_type)).inc(len(rebuilt))
+                log.info(
+                    "slivers_recovered",
+                    blob_id=str(BlobId(blob_id)),
+                    sliver_type=str(target_type),
+                    count=len(rebuilt),
+                )
+        return True
+
+    async def _local_symbols(
+        self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
+    ) -> list[recovery.RecoverySymbol]:
+        ctx = self._ctx
+        source_type = target_type.orthogonal
+        out: list[recovery.RecoverySymbol] = []
+        for shard in ctx.my_shards():
+            primary, secondary = ctx.slivers_for_shard(blob_id, shard)
+            index = primary if source_type is SliverType.PRIMARY else secondary
+            data = await ctx.read(ctx.store.get_sliver, shard, source_type, blob_id)
+            if data is not None:
+                out.extend(
+                    await ctx.compute(
+                        recovery.make_symbols,
+                        metadata.params,
+                        source_type,
+                        index,
+                        data,
+                        metadata.symbol_size,
+                        [target],
+                    )
+                )
+        return out
+
+    async def _recover(
+        self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
+    ) -> bytes:
+        ctx = self._ctx
+        need = metadata.params.symbols_to_recover(target_type)
+        symbols: dict[int, recovery.RecoverySymbol] = {}
+        for symbol in await self._local_symbols(blob_id, metadata, target_type, target):
+            symbols.setdefault(symbol.source_index, symbol)
+
+        async def ask(member: Member) -> Sequence[recovery.RecoverySymbol]:
+            async with asyncio.timeout(_PEER_TIMEOUT):
+                return await ctx.peers.peer(member.endpoint).get_recovery_symbols(
+                    blob_id, target_type, target
+                )
+
+        pending = {asyncio.create_task(ask(m)): m for m in self._peers()}
+        try:
+            while len(symbols) < need and pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    member = pending.pop(task)
+                    try:
+                        received = task.result()
+                    except (PeerError, TimeoutError) as e:
+                        log.debug("symbols_unavailable", peer=member.name, error=str(e))
+                        continue
+                    for symbol in received:
+                        try:
+                            await ctx.compute(recovery.verify_symbol, metadata, symbol)
+                        except codec_errors.InvalidSymbolError as e:
+                            log.warning("invalid_symbol", peer=member.name, error=str(e))
+                            ctx.metrics.rejected_inputs.labels(reason="invalid_symbol").inc()
+                            continue
+                        if (
+                            symbol.target_index == target
+                            and symbol.source_type is target_type.orthogonal
+                        ):
+                            symbols.setdefault(symbol.source_index, symbol)
+        finally:
+            for task in pending:
+                task.cancel()
+        if len(symbols) < need:
+            raise _NotYet(f"{len(symbols)} of {need} symbols for {target_type} sliver {target}")
+        return await ctx.compute(
+            recovery.recover_sliver,
+            metadata,
+            target_type,
+            target,
+            list(symbols.values()),
+            verified=True,
+        )

@@ -1,0 +1,121 @@
+"""What the parts of a running node share: settings, identity, store, peers, committees.
+
+Who calls it: :mod:`.node` builds one :class:`NodeContext`; :mod:`.blob_sync` and
+:mod:`.certificate_sync` use it. It also owns the thread pools that keep blocking work
+(LMDB, hashing, erasure coding) off the event loop: one writer thread (LMDB has a single
+writer anyway, and a dedicated thread keeps readers from queueing behind commits), the
+default pool for reads, and a small pool for CPU-bound verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+from walrus_node.codec import metadata as metadata_mod
+from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.config import NodeConfig
+from walrus_node.metrics import NodeMetrics
+from walrus_node.protocol.keys import KeyPair
+from walrus_node.service import errors
+from walrus_node.service.committees import ActiveCommittees, Committee
+from walrus_node.service.peers import PeerPool
+from walrus_node.store.store import Store
+
+__all__ = ["NodeContext"]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class NodeContext:
+    config: NodeConfig
+    keypair: KeyPair
+    store: Store
+    peers: PeerPool
+    metrics: NodeMetrics
+    committees: ActiveCommittees | None = None
+    writer: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, "store-writer")
+    )
+    cpu: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, "verify")
+    )
+    _metadata_cache: dict[bytes, metadata_mod.BlobMetadata] = dataclasses.field(
+        default_factory=dict
+    )
+
+    async def read(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.writer, functools.partial(fn, *args)
+        )
+
+    async def compute(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self.cpu, functools.partial(fn, *args, **kwargs)
+        )
+
+    def shutdown(self) -> None:
+        self.writer.shutdown(wait=True)
+        self.cpu.shutdown(wait=True)
+
+    # --- committees ------------------------------------------------------------------------
+
+    def require_committees(self) -> ActiveCommittees:
+        if self.committees is None:
+            raise errors.Unavailable("this node has no committee yet (standby)")
+        return self.committees
+
+    def params(self) -> EncodingParams:
+        return EncodingParams(self.require_committees().n_shards)
+
+    def my_shards(self, committee: Committee | None = None) -> tuple[int, ...]:
+        committee = committee or self.require_committees().current
+        return committee.shards_of(self.keypair.public_key)
+
+    def readable_shards(self) -> set[int]:
+        """Shards this node serves reads for: current ones, plus previous during a change."""
+        c = self.require_committees()
+        shards = set(self.my_shards(c.current))
+        if c.previous is not None:
+            shards.update(self.my_shards(c.previous))
+        return shards
+
+    def shard_of(self, blob_id: bytes, sliver_type: SliverType, index: int) -> int:
+        params = self.params()
+        return params.shard_of_pair(blob_id, params.pair_of(sliver_type, index))
+
+    def slivers_for_shard(self, blob_id: bytes, shard: int) -> tuple[int, int]:
+        """(primary index, secondary index) of the sliver pair a shard holds for a blob."""
+        params = self.params()
+        pair = params.pair_on_shard(blob_id, shard)
+        return (
+            params.sliver_in_pair(SliverType.PRIMARY, pair),
+            params.sliver_in_pair(SliverType.SECONDARY, pair),
+        )
+
+    # --- metadata --------------------------------------------------------------------------
+
+    async def metadata(self, blob_id: bytes) -> metadata_mod.BlobMetadata | None:
+        """Parsed metadata of a stored blob (cached), or None if not stored."""
+        cached = self._metadata_cache.get(blob_id)
+        if cached is not None:
+            return cached
+        data = await self.read(self.store.get_metadata, blob_id)
+        if data is None:
+            return None
+        parsed = metadata_mod.BlobMetadata.from_bytes(data)
+        if len(self._metadata_cache) >= 4096:
+            self._metadata_cache.pop(next(iter(self._metadata_cache)))
+        self._metadata_cache[blob_id] = parsed
+        return parsed
+
+    def forget_metadata(self, blob_id: bytes) -> None:
+        self._metadata_cache.pop(blob_id, None)

@@ -1,0 +1,76 @@
+"""Errors the node service raises; the transport maps each class to one gRPC status code.
+
+::
+
+    NodeError
+     ├── InvalidRequest       malformed input: bad sizes, indices, IDs     INVALID_ARGUMENT
+     ├── NotFound             unknown blob, sliver or metadata             NOT_FOUND
+     ├── FailedPrecondition   valid but out of order or not for this node  FAILED_PRECONDITION
+     ├── DataLoss             bytes that do not match their commitments     DATA_LOSS
+     ├── PermissionDenied     bad signature, unknown signer                 PERMISSION_DENIED
+     ├── ResourceExhausted    too large, too many at once                   RESOURCE_EXHAUSTED
+     ├── Unavailable          not ready (no committee) or shutting down     UNAVAILABLE
+     ├── StaleEpoch           request for an epoch this node is not in      ABORTED
+     └── Gone                 blob expired or deleted                       NOT_FOUND (+ reason)
+
+Codec and protocol errors are wrapped at the service boundary with the original chained.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataLoss",
+    "FailedPrecondition",
+    "Gone",
+    "InvalidRequest",
+    "NodeError",
+    "NotFound",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "StaleEpoch",
+    "Unavailable",
+]
+
+
+class NodeError(Exception):
+    """Base of every error a node reports to a caller."""
+
+
+class InvalidRequest(NodeError):
+    pass
+
+
+class NotFound(NodeError):
+    pass
+
+
+class FailedPrecondition(NodeError):
+    pass
+
+
+class DataLoss(NodeError):
+    pass
+
+
+class PermissionDenied(NodeError):
+    pass
+
+
+class ResourceExhausted(NodeError):
+    pass
+
+
+class Unavailable(NodeError):
+    pass
+
+
+class StaleEpoch(NodeError):
+    pass
+
+
+class Gone(NotFound):
+    """The blob existed but its lifetime ended: ``state`` is "expired" or "deleted"."""
+
+    def __init__(self, blob: str, state: str) -> None:
+        super().__init__(f"blob {blob} is {state}")
+        self.state = state

@@ -1,0 +1,53 @@
+"""Plain values the node service returns and the transport converts to messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from walrus_node.protocol.messages import BlobRegistration
+
+__all__ = ["BlobStatus", "BlobStatusState", "NodeInfo", "NodeStatus"]
+
+
+class NodeStatus(enum.Enum):
+    STANDBY = "standby"  # up, not in the committee
+    ACTIVE = "active"  # in the committee, holds what it should
+    SYNCING = "syncing"  # receiving shards gained at an epoch change
+    RECOVERING = "recovering"  # rebuilding slivers of certified blobs it lacks
+
+
+class BlobStatusState(enum.Enum):
+    NONEXISTENT = "nonexistent"
+    REGISTERED = "registered"
+    CERTIFIED = "certified"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+    INVALID = "invalid"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    public_key: bytes
+    epoch: int
+    n_shards: int
+    shards: tuple[int, ...]
+    status: NodeStatus
+    shard_states: tuple[tuple[int, str], ...]
+    version: str
+    uptime_seconds: int
+    blobs_stored: int
+    recovery_backlog: int
+    phase: str
+    certificates_logged: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BlobStatus:
+    state: BlobStatusState
+    has_metadata: bool = False
+    slivers_held: int = 0
+    slivers_expected: int = 0
+    certified_epoch: int = 0
+    registration: BlobRegistration | None = None

@@ -1,0 +1,1 @@
+"""Crash-safe local storage of metadata, slivers (per shard) and certificates (LMDB)."""

@@ -1,0 +1,1 @@
+"""Local networks of node processes on loopback, for demos, tests and benchmarks."""

@@ -1,0 +1,400 @@
+"""A local network: N storage-node processes on loopback, with their files under one folder.
+
+Who calls it: ``walrus testbed ...`` (:mod:`walrus_node.cli.client_main`), the demo, the
+integration tests and the testbed benchmark.
+
+Layout of the testbed folder::
+
+    testbed.json            nodes, ports, pids, shard count (this module's state)
+    admin.key               key allowed to call the nodes' Admin service
+    committee.json          the committee every node and the client read
+    client.yaml             client configuration pointing at committee.json
+    node-<i>/node.yaml      node configuration (ports pinned after the first start)
+    node-<i>/node.key       node identity
+    node-<i>/data/          the node's store
+    node-<i>/node.log       the node's log (JSON lines)
+
+Nodes first start with port 0; the ports they bound are then written into their
+``node.yaml`` so that a restarted node comes back on the same address, which the
+committee lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from walrus_node.protocol import keys
+from walrus_node.service.committees import ActiveCommittees, Committee, Member
+from walrus_node.transport.client import ChannelPool, RpcError
+
+__all__ = ["NodeHandle", "Testbed", "TestbedError"]
+
+STATE_FILE = "testbed.json"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+
+
+class TestbedError(Exception):
+    """Something about the testbed is wrong; the message says what and how to fix it."""
+
+    __test__ = False  # not a pytest test class
+
+
+@dataclasses.dataclass
+class NodeHandle:
+    name: str
+    directory: pathlib.Path
+    public_key: bytes
+    grpc_port: int = 0
+    metrics_port: int = 0
+    pid: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def config_file(self) -> pathlib.Path:
+        return self.directory / "node.yaml"
+
+    @property
+    def committee_file(self) -> pathlib.Path:
+        return self.directory / "committee.json"
+
+    @property
+    def runtime_file(self) -> pathlib.Path:
+        return self.directory / "runtime.json"
+
+    @property
+    def log_file(self) -> pathlib.Path:
+        return self.directory / "node.log"
+
+    @property
+    def data_dir(self) -> pathlib.Path:
+        return self.directory / "data"
+
+    def is_running(self) -> bool:
+        if self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # A zombie child still answers kill(0); reap it if it is ours.
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            if done == self.pid:
+                return False
+        try:
+            stat = pathlib.Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Testbed:
+    __test__ = False
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = pathlib.Path(directory).resolve()
+        self.nodes: list[NodeHandle] = []
+        self.n_shards = 0
+        self.epoch = 1
+
+    # --- persistence ---------------------------------------------------------------------------
+
+    @property
+    def committee_file(self) -> pathlib.Path:
+        return self.directory / "committee.json"
+
+    @property
+    def client_config(self) -> pathlib.Path:
+        return self.directory / "client.yaml"
+
+    @property
+    def admin_key(self) -> keys.KeyPair:
+        return keys.KeyPair.load(self.directory / "admin.key")
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike[str]) -> Testbed:
+        bed = cls(directory)
+        state_path = bed.directory / STATE_FILE
+        try:
+            state = json.loads(state_path.read_text())
+        except FileNotFoundError:
+            raise TestbedError(
+                f"no testbed in {bed.directory} (create one with `walrus testbed up`)"
+            ) from None
+        bed.n_shards = state["n_shards"]
+        bed.epoch = state["epoch"]
+        bed.nodes = [
+            NodeHandle(
+                n["name"],
+                bed.directory / n["name"],
+                keys.parse_public_key(n["public_key"]),
+                n["grpc_port"],
+                n["metrics_port"],
+                n["pid"],
+            )
+            for n in state["nodes"]
+        ]
+        return bed
+
+    def save(self) -> None:
+        state = {
+            "n_shards": self.n_shards,
+            "epoch": self.epoch,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "public_key": keys.encode_public_key(n.public_key),
+                    "grpc_port": n.grpc_port,
+                    "metrics_port": n.metrics_port,
+                    "pid": n.pid,
+                }
+                for n in self.nodes
+            ],
+        }
+        _atomic_write(self.directory / STATE_FILE, json.dumps(state, indent=2).encode())
+
+    def node(self, name: str) -> NodeHandle:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        names = ", ".join(n.name for n in self.nodes)
+        raise TestbedError(f"no node {name!r} in this testbed (nodes: {names})")
+
+    # --- creation ----------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, directory: str | os.PathLike[str], n_nodes: int, n_shards: int | None = None
+    ) -> Testbed:
+        """Write a new testbed's files (does not start anything)."""
+        bed = cls(directory)
+        shards = n_shards or n_nodes
+        if n_nodes < 1:
+            raise TestbedError("--nodes: need at least one node")
+        if not 4 <= shards <= 256:
+            raise TestbedError(f"--shards: {shards} is not between 4 and 256")
+        if n_nodes > shards:
+            raise TestbedError(f"--nodes: {n_nodes} nodes cannot share {shards} shards")
+        if (bed.directory / STATE_FILE).exists():
+            raise TestbedError(
+                f"a testbed already exists in {bed.directory} "
+                "(stop it with `walrus testbed down`, or pass another --dir)"
+            )
+        bed.directory.mkdir(parents=True, exist_ok=True)
+        bed.n_shards = shards
+        admin = keys.KeyPair.generate()
+        admin.save(bed.directory / "admin.key")
+        for i in range(n_nodes):
+            node_dir = bed.directory / f"node-{i}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            identity = keys.KeyPair.generate()
+            identity.save(node_dir / "node.key")
+            handle = NodeHandle(f"node-{i}", node_dir, identity.public_key)
+            bed.nodes.append(handle)
+            bed._write_node_config(handle, admin.public_key)
+        _atomic_write(
+            bed.client_config,
+            yaml.safe_dump({"committee_file": "committee.json"}).encode(),
+        )
+        bed.save()
+        return bed
+
+    def _write_node_config(self, node: NodeHandle, admin_public_key: bytes) -> None:
+        cfg = {
+            "name": node.name,
+            "data_dir": str(node.data_dir),
+            "key_file": str(node.directory / "node.key"),
+            "committee_file": str(node.committee_file),
+            "listen_host": "127.0.0.1",
+            "grpc_port": node.grpc_port,
+            "metrics_port": node.metrics_port,
+            "runtime_file": str(node.runtime_file),
+            "admin_public_keys": [keys.encode_public_key(admin_public_key)],
+            "shutdown_grace_seconds": 5,
+            "certificate_poll_seconds": 1.0,
+            "blob_sync_retry_seconds": 0.5,
+            "log_format": "json",
+        }
+        _atomic_write(node.config_file, yaml.safe_dump(cfg, sort_keys=False).encode())
+
+    def initial_committee(self) -> ActiveCommittees:
+        """Shards in contiguous ranges, as even as possible, in node order."""
+        members = []
+        n_nodes = len(self.nodes)
+        for i, node in enumerate(self.nodes):
+            lo, hi = i * self.n_shards // n_nodes, (i + 1) * self.n_shards // n_nodes
+            members.append(
+                Member(node.name, node.public_key, node.endpoint, tuple(range(lo, hi)), 1000)
+            )
+        return ActiveCommittees(Committee(self.epoch, self.n_shards, tuple(members)))
+
+    def publish_committee(self, committees: ActiveCommittees) -> None:
+        """Hand a committee to every node (admin RPC; file for stopped nodes) and the client."""
+        data = committees.to_json()
+        _atomic_write(self.committee_file, data)
+        admin = self.admin_key
+
+        async def push() -> None:
+            pool = ChannelPool(timeout=30.0)
+            try:
+                for node in self.nodes:
+                    if node.is_running():
+                        await pool.peer(node.endpoint).set_committee(admin, data)
+                    else:
+                        _atomic_write(node.committee_file, data)
+            finally:
+                await pool.close()
+
+        try:
+            asyncio.run(push())
+        except RpcError as e:
+            raise TestbedError(f"could not install the committee: {e}") from e
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def up(self) -> None:
+        """Start every node, pin its ports, publish the committee, wait until all serve."""
+        for node in self.nodes:
+            if not node.is_running():
+                self._spawn(node)
+        for node in self.nodes:
+            self._wait_started(node)
+        admin = self.admin_key
+        for node in self.nodes:
+            self._write_node_config(node, admin.public_key)
+        self.save()
+        self.publish_committee(self.initial_committee())
+
+    def start(self, name: str) -> None:
+        node = self.node(name)
+        if node.is_running():
+            raise TestbedError(f"{name} is already running (pid {node.pid})")
+        self._spawn(node)
+        self._wait_started(node)
+        self.save()
+        self.wait_ready([node])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        node = self.node(name)
+        if not node.is_running():
+            raise TestbedError(f"{name} is not running")
+        os.kill(node.pid, sig)
+        _wait_exit(node, STOP_TIMEOUT)
+        self.save()
+
+    def down(self) -> None:
+        for node in self.nodes:
+            if node.is_running():
+                os.kill(node.pid, signal.SIGTERM)
+        for node in self.nodes:
+            if node.is_running() and not _wait_exit(node, STOP_TIMEOUT):
+                os.kill(node.pid, signal.SIGKILL)
+                _wait_exit(node, STOP_TIMEOUT)
+        self.save()
+
+    def _spawn(self, node: NodeHandle) -> None:
+        node.runtime_file.unlink(missing_ok=True)
+        with node.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "walrus_node.cli.node_main",
+                    "run",
+                    "--config",
+                    str(node.config_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                cwd=node.directory,
+            )
+        node.pid = process.pid
+
+    def _wait_started(self, node: NodeHandle) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if node.runtime_file.exists():
+                runtime = json.loads(node.runtime_file.read_text())
+                node.grpc_port = runtime["grpc_port"]
+                node.metrics_port = runtime["metrics_port"]
+                return
+            if not node.is_running():
+                raise TestbedError(f"{node.name} exited during start-up; see {node.log_file}")
+            time.sleep(0.05)
+        raise TestbedError(
+            f"{node.name} did not start within {START_TIMEOUT:.0f} s; see {node.log_file}"
+        )
+
+    def wait_ready(
+        self, nodes: list[NodeHandle] | None = None, timeout: float = START_TIMEOUT
+    ) -> None:
+        """Wait until nodes answer health checks."""
+        deadline = time.monotonic() + timeout
+        for node in nodes or self.nodes:
+            while not _is_serving(node):
+                if time.monotonic() > deadline:
+                    raise TestbedError(f"{node.name} is not serving; see {node.log_file}")
+                if not node.is_running():
+                    raise TestbedError(f"{node.name} exited; see {node.log_file}")
+                time.sleep(0.05)
+
+    def status(self) -> Iterator[dict[str, Any]]:
+        for node in self.nodes:
+            yield {
+                "name": node.name,
+                "running": node.is_running(),
+                "pid": node.pid if node.is_running() else None,
+                "endpoint": node.endpoint,
+                "metrics": f"http://127.0.0.1:{node.metrics_port}/metrics",
+            }
+
+
+def _is_serving(node: NodeHandle) -> bool:
+    if not node.grpc_port:
+        return False
+    with grpc.insecure_channel(node.endpoint) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _wait_exit(node: NodeHandle, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while node.is_running():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _atomic_write(path: pathlib.Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,242 @@
+"""Conversions between protobuf messages and the domain types. The only place (with the
+servicer and client in this package) that imports generated code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from walrus_proto.node.v1 import node_pb2 as pb
+
+from walrus_node.codec.params import SliverType
+from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
+from walrus_node.service import errors
+from walrus_node.service.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_MESSAGE_SIZE",
+    "blob_status_from_pb",
+    "blob_status_to_pb",
+    "certificate_from_pb",
+    "certificate_to_pb",
+    "confirmation_from_pb",
+    "confirmation_to_pb",
+    "node_info_from_pb",
+    "node_info_to_pb",
+    "registration_from_pb",
+    "registration_to_pb",
+    "sliver_parts",
+    "sliver_type_from_pb",
+    "sliver_type_to_pb",
+    "symbol_parts",
+    "symbols_from_parts",
+]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes of payload per streamed message."""
+MAX_MESSAGE_SIZE = 8 << 20
+"""Receive limit on both sides: a chunk plus generous room for headers and proofs."""
+
+_SLIVER_TYPES = {
+    SliverType.PRIMARY: pb.SLIVER_TYPE_PRIMARY,
+    SliverType.SECONDARY: pb.SLIVER_TYPE_SECONDARY,
+}
+_SLIVER_TYPES_BACK = {v: k for k, v in _SLIVER_TYPES.items()}
+
+_NODE_STATUS = {
+    NodeStatus.STANDBY: pb.NODE_STATUS_STANDBY,
+    NodeStatus.ACTIVE: pb.NODE_STATUS_ACTIVE,
+    NodeStatus.SYNCING: pb.NODE_STATUS_SYNCING,
+    NodeStatus.RECOVERING: pb.NODE_STATUS_RECOVERING,
+}
+_NODE_STATUS_BACK = {v: k for k, v in _NODE_STATUS.items()}
+
+_BLOB_STATES = {
+    BlobStatusState.NONEXISTENT: pb.BlobStatus.STATE_NONEXISTENT,
+    BlobStatusState.REGISTERED: pb.BlobStatus.STATE_REGISTERED,
+    BlobStatusState.CERTIFIED: pb.BlobStatus.STATE_CERTIFIED,
+    BlobStatusState.EXPIRED: pb.BlobStatus.STATE_EXPIRED,
+    BlobStatusState.DELETED: pb.BlobStatus.STATE_DELETED,
+    BlobStatusState.INVALID: pb.BlobStatus.STATE_INVALID,
+}
+_BLOB_STATES_BACK = {v: k for k, v in _BLOB_STATES.items()}
+
+
+def sliver_type_to_pb(sliver_type: SliverType) -> pb.SliverType.ValueType:
+    return _SLIVER_TYPES[sliver_type]
+
+
+def sliver_type_from_pb(value: int) -> SliverType:
+    try:
+        return _SLIVER_TYPES_BACK[value]  # type: ignore[index]
+    except KeyError:
+        raise errors.InvalidRequest(f"sliver type {value} is not primary or secondary") from None
+
+
+def registration_to_pb(r: BlobRegistration) -> pb.BlobRegistration:
+    return pb.BlobRegistration(
+        end_epoch=r.end_epoch,
+        deletable=r.deletable,
+        owner_public_key=r.owner_public_key,
+        unencoded_length=r.unencoded_length,
+    )
+
+
+def registration_from_pb(m: pb.BlobRegistration) -> BlobRegistration:
+    return BlobRegistration(m.end_epoch, m.deletable, m.owner_public_key, m.unencoded_length)
+
+
+def confirmation_to_pb(c: Confirmation) -> pb.Confirmation:
+    return pb.Confirmation(
+        epoch=c.epoch,
+        blob_id=c.blob_id,
+        registration=registration_to_pb(c.registration),
+        signer=c.signer,
+        signature=c.signature,
+    )
+
+
+def confirmation_from_pb(m: pb.Confirmation) -> Confirmation:
+    return Confirmation(
+        m.epoch, m.blob_id, registration_from_pb(m.registration), m.signer, m.signature
+    )
+
+
+def certificate_to_pb(c: Certificate, sequence: int = 0) -> pb.Certificate:
+    return pb.Certificate(
+        epoch=c.epoch,
+        blob_id=c.blob_id,
+        registration=registration_to_pb(c.registration),
+        signatures=[pb.CertificateSignature(signer=s, signature=g) for s, g in c.signatures],
+        sequence=sequence,
+    )
+
+
+def certificate_from_pb(m: pb.Certificate) -> Certificate:
+    if len(m.signatures) > 1024:
+        raise errors.InvalidRequest(f"certificate has {len(m.signatures)} signatures (max 1024)")
+    return Certificate(
+        m.epoch,
+        m.blob_id,
+        registration_from_pb(m.registration),
+        tuple((s.signer, s.signature) for s in m.signatures),
+    )
+
+
+def node_info_to_pb(i: NodeInfo) -> pb.NodeInfo:
+    return pb.NodeInfo(
+        name=i.name,
+        public_key=i.public_key,
+        epoch=i.epoch,
+        n_shards=i.n_shards,
+        shards=list(i.shards),
+        status=_NODE_STATUS[i.status],
+        shard_states=[pb.ShardState(shard=s, state=t) for s, t in i.shard_states],
+        version=i.version,
+        uptime_seconds=i.uptime_seconds,
+        blobs_stored=i.blobs_stored,
+        recovery_backlog=i.recovery_backlog,
+        phase=i.phase,
+        certificates_logged=i.certificates_logged,
+    )
+
+
+def node_info_from_pb(m: pb.NodeInfo) -> NodeInfo:
+    return NodeInfo(
+        name=m.name,
+        public_key=m.public_key,
+        epoch=m.epoch,
+        n_shards=m.n_shards,
+        shards=tuple(m.shards),
+        status=_NODE_STATUS_BACK.get(m.status, NodeStatus.STANDBY),
+        shard_states=tuple((s.shard, s.state) for s in m.shard_states),
+        version=m.version,
+        uptime_seconds=m.uptime_seconds,
+        blobs_stored=m.blobs_stored,
+        recovery_backlog=m.recovery_backlog,
+        phase=m.phase,
+        certificates_logged=m.certificates_logged,
+    )
+
+
+def blob_status_to_pb(s: BlobStatus) -> pb.BlobStatus:
+    r = s.registration
+    return pb.BlobStatus(
+        state=_BLOB_STATES[s.state],
+        has_metadata=s.has_metadata,
+        slivers_held=s.slivers_held,
+        slivers_expected=s.slivers_expected,
+        certified_epoch=s.certified_epoch,
+        end_epoch=r.end_epoch if r is not None else 0,
+        deletable=r.deletable if r is not None else False,
+    )
+
+
+def blob_status_from_pb(m: pb.BlobStatus) -> BlobStatus:
+    registration = BlobRegistration(m.end_epoch, m.deletable) if m.end_epoch else None
+    return BlobStatus(
+        _BLOB_STATES_BACK.get(m.state, BlobStatusState.NONEXISTENT),
+        m.has_metadata,
+        m.slivers_held,
+        m.slivers_expected,
+        m.certified_epoch,
+        registration,
+    )
+
+
+def sliver_parts(
+    blob_id: bytes, slivers: list[tuple[SliverType, int, bytes | memoryview]]
+) -> Iterator[pb.SliverPart]:
+    """A sliver stream: per sliver a header, then its bytes in chunks."""
+    for sliver_type, index, data in slivers:
+        view = memoryview(data)
+        yield pb.SliverPart(
+            header=pb.SliverHeader(
+                blob_id=blob_id, type=_SLIVER_TYPES[sliver_type], index=index, size=len(view)
+            )
+        )
+        for offset in range(0, len(view), CHUNK_SIZE):
+            yield pb.SliverPart(data=bytes(view[offset : offset + CHUNK_SIZE]))
+
+
+def symbol_parts(symbols: list[RecoverySymbol]) -> Iterator[pb.RecoverySymbolPart]:
+    for symbol in symbols:
+        data = symbol.data
+        offsets = list(range(0, len(data), CHUNK_SIZE)) or [0]
+        for i, offset in enumerate(offsets):
+            yield pb.RecoverySymbolPart(
+                source_type=_SLIVER_TYPES[symbol.source_type],
+                source_index=symbol.source_index,
+                target_index=symbol.target_index,
+                proof=list(symbol.proof) if i == 0 else [],
+                data=data[offset : offset + CHUNK_SIZE],
+                last=i == len(offsets) - 1,
+            )
+
+
+async def symbols_from_parts(parts: AsyncIterator[pb.RecoverySymbolPart]) -> list[RecoverySymbol]:
+    """Reassemble streamed recovery symbols (inverse of :func:`symbol_parts`)."""
+    out: list[RecoverySymbol] = []
+    first: pb.RecoverySymbolPart | None = None
+    buffer = bytearray()
+    async for part in parts:
+        if first is None:
+            first = part
+        buffer += part.data
+        if len(buffer) > MAX_MESSAGE_SIZE * 64:
+            raise errors.ResourceExhausted("recovery symbol larger than 512 MiB")
+        if part.last:
+            out.append(
+                RecoverySymbol(
+                    sliver_type_from_pb(first.source_type),
+                    first.source_index,
+                    first.target_index,
+                    bytes(buffer),
+                    tuple(first.proof),
+                )
+            )
+            first = None
+            buffer = bytearray()
+    return out

@@ -1,0 +1,131 @@
+"""Running a node: the gRPC server with health checking, metrics endpoint, and signals.
+
+Who calls it: ``walrus-node run`` (:mod:`walrus_node.cli.node_main`) and in-process tests.
+Start-up order: open the store, start the service (committee, background work), bind the
+gRPC and metrics ports, report the bound ports, then mark the health service SERVING.
+SIGTERM reverses it: NOT_SERVING first (load balancers and peers stop sending), then a
+graceful stop of at most ``shutdown_grace_seconds``, then the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from typing import Any
+
+import grpc
+import grpc.aio
+import prometheus_client
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
+
+from walrus_node.config import NodeConfig
+from walrus_node.metrics import NodeMetrics
+from walrus_node.protocol.keys import KeyPair
+from walrus_node.service.context import NodeContext
+from walrus_node.service.node import NodeService
+from walrus_node.store.store import Store
+from walrus_node.transport import convert
+from walrus_node.transport.client import ChannelPool
+from walrus_node.transport.servicer import AdminServicer, StorageNodeServicer
+
+__all__ = ["RunningNode", "serve", "start"]
+
+log = structlog.get_logger("walrus.server")
+
+
+class RunningNode:
+    def __init__(
+        self,
+        config: NodeConfig,
+        service: NodeService,
+        server: grpc.aio.Server,
+        health_servicer: HealthServicer,
+        grpc_port: int,
+        metrics_port: int | None,
+        metrics_server: Any,
+    ) -> None:
+        self.config = config
+        self.service = service
+        self.server = server
+        self.health = health_servicer
+        self.grpc_port = grpc_port
+        self.metrics_port = metrics_port
+        self._metrics_server = metrics_server
+
+    @property
+    def endpoint(self) -> str:
+        host = self.config.listen_host
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self.grpc_port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.config.shutdown_grace_seconds if grace is None else grace)
+        await self.service.stop()
+        if self._metrics_server is not None:
+            server, thread = self._metrics_server
+            server.shutdown()
+            thread.join(timeout=5)
+
+
+async def start(config: NodeConfig) -> RunningNode:
+    keypair = KeyPair.load(config.key_file)
+    store = Store(config.data_dir, map_size=config.store_map_size_gib << 30)
+    metrics = NodeMetrics()
+    ctx = NodeContext(config, keypair, store, ChannelPool(), metrics)
+    service = NodeService(ctx)
+    await service.start()
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", convert.MAX_MESSAGE_SIZE),
+            ("grpc.max_send_message_length", convert.MAX_MESSAGE_SIZE),
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=1024,
+    )
+    pb_grpc.add_StorageNodeServicer_to_server(StorageNodeServicer(service), server)
+    pb_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{config.listen_host}:{config.grpc_port}")
+    if port == 0:
+        raise OSError(f"cannot bind {config.listen_host}:{config.grpc_port}")
+    await server.start()
+
+    metrics_port: int | None = None
+    metrics_server = None
+    if config.metrics_port >= 0:
+        metrics_server = prometheus_client.start_http_server(
+            config.metrics_port, addr=config.listen_host, registry=metrics.registry
+        )
+        metrics_port = metrics_server[0].server_port
+
+    node = RunningNode(config, service, server, health_servicer, port, metrics_port, metrics_server)
+    if config.runtime_file is not None:
+        tmp = config.runtime_file.with_name(f".{config.runtime_file.name}.tmp")
+        tmp.write_text(
+            json.dumps({"grpc_port": port, "metrics_port": metrics_port, "pid": os.getpid()})
+        )
+        os.replace(tmp, config.runtime_file)
+    for name in ("", "walrus.node.v1.StorageNode"):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("node_serving", name=config.name, endpoint=node.endpoint, metrics_port=metrics_port)
+    return node
+
+
+async def serve(config: NodeConfig) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    node = await start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("node_stopping", grace_seconds=config.shutdown_grace_seconds)
+    await node.stop()
+    log.info("node_stopped")
