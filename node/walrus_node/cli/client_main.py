@@ -5,7 +5,7 @@
     walrus status BLOB_ID
     walrus info
     walrus testbed up --nodes N [--shards S] [--dir DIR]
-    walrus testbed down | status | kill NODE | start NODE
+    walrus testbed down | status | kill NODE | start NODE | corrupt NODE BLOB_ID
 
 Results go to stdout (the blob ID, the blob's bytes); messages, progress and problems go
 to stderr. Exit status: 0 success, 1 operation failed, 2 bad usage or configuration.
@@ -187,6 +187,9 @@ def _testbed(args: argparse.Namespace) -> int:
     elif action == "start":
         bed.start(args.node)
         _say(f"{args.node} serving again")
+    elif action == "corrupt":
+        shard, sliver_type = bed.corrupt(args.node, _blob_id(args.blob_id).raw)
+        _say(f"flipped a bit of {args.node}'s {sliver_type} sliver of shard {shard} on disk")
     elif action == "status":
         for row in bed.status():
             state = f"running pid {row['pid']}" if row["running"] else "stopped"
@@ -229,9 +232,11 @@ def _parser() -> argparse.ArgumentParser:
     for p in [up, *(bed_sub.add_parser(a) for a in ("down", "status"))]:
         p.add_argument("--dir", default=DEFAULT_TESTBED_DIR)
     bed_sub.choices["down"].add_argument("--purge", action="store_true", help="delete the data")
-    for action in ("kill", "start"):
+    for action in ("kill", "start", "corrupt"):
         p = bed_sub.add_parser(action)
         p.add_argument("node")
+        if action == "corrupt":
+            p.add_argument("blob_id", help="blob whose sliver to damage on disk")
         p.add_argument("--dir", default=DEFAULT_TESTBED_DIR)
     bed.set_defaults(fn=_testbed)
     return parser

@@ -212,12 +212,15 @@ class NodeService:
         if info is not None and info.state in (BlobState.DELETED, BlobState.EXPIRED):
             raise errors.Gone(str(bid), info.state.value)
 
-    async def _require_metadata(self, blob_id: bytes) -> BlobMetadata:
+    async def _require_metadata(self, blob_id: bytes, *, reading: bool = False) -> BlobMetadata:
+        """The blob's metadata; its absence is NOT_FOUND for reads and out of order for writes."""
         bid = _blob_id(blob_id)
         info = await self.ctx.read(self.ctx.store.get_blob_info, blob_id)
         self._check_not_gone(bid, info)
         metadata = await self.ctx.metadata(blob_id)
         if metadata is None:
+            if reading:
+                raise errors.NotFound(f"blob {bid} is not known to this node")
             raise errors.FailedPrecondition(f"metadata of blob {bid} must be stored first")
         return metadata
 
@@ -273,7 +276,7 @@ class NodeService:
 
     async def get_sliver(self, blob_id: bytes, sliver_type: SliverType, index: int) -> bytes:
         ctx = self.ctx
-        metadata = await self._require_metadata(blob_id)
+        metadata = await self._require_metadata(blob_id, reading=True)
         if not 0 <= index < metadata.n_shards:
             raise errors.InvalidRequest(
                 f"{sliver_type} sliver index {index} out of range 0..{metadata.n_shards - 1}"
@@ -377,7 +380,7 @@ class NodeService:
     ) -> list[recovery.RecoverySymbol]:
         """Symbols of every sliver this node holds that helps rebuild the target sliver."""
         ctx = self.ctx
-        metadata = await self._require_metadata(blob_id)
+        metadata = await self._require_metadata(blob_id, reading=True)
         if not 0 <= target_index < metadata.n_shards:
             raise errors.InvalidRequest(
                 f"target index {target_index} out of range 0..{metadata.n_shards - 1}"

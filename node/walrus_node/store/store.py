@@ -267,6 +267,22 @@ class Store:
                 found = cursor.next()
         return out
 
+    def tamper_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bool:
+        """Fault drill: flip one bit of a stored sliver, leaving its checksum stale.
+
+        This is what media corruption looks like to the node; the testbed's ``corrupt``
+        command uses it to show that rot is detected and repaired. True if found.
+        """
+        db = self._shard_db(shard, sliver_type)
+        with self._write() as txn:
+            value = txn.get(blob_id, db=db)
+            if value is None:
+                return False
+            damaged = bytearray(value)
+            damaged[_CHECKSUM + (len(damaged) - _CHECKSUM) // 2] ^= 0x01
+            txn.put(blob_id, bytes(damaged), db=db)
+        return True
+
     def drop_shard(self, shard: int) -> None:
         """Delete both sliver databases of a shard."""
         dbs = [self._shard_db(shard, t) for t in SliverType]

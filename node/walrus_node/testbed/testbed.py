@@ -22,7 +22,6 @@ committee lists.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
@@ -38,13 +37,19 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys
+from walrus_node.service import committees as committees_mod
 from walrus_node.service.committees import ActiveCommittees, Committee, Member
+from walrus_node.store.store import Store
 from walrus_node.transport.client import ChannelPool, RpcError
 
 __all__ = ["NodeHandle", "Testbed", "TestbedError"]
 
 STATE_FILE = "testbed.json"
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Node processes started by this Python process (kept so they are reaped, not leaked)."""
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -91,18 +96,16 @@ class NodeHandle:
     def is_running(self) -> bool:
         if self.pid <= 0:
             return False
+        child = _CHILDREN.get(self.pid)
+        if child is not None:
+            return child.poll() is None
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        # A zombie child still answers kill(0); reap it if it is ours.
-        with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(self.pid, os.WNOHANG)
-            if done == self.pid:
-                return False
-        try:
+        try:  # a zombie still answers kill(0)
             stat = pathlib.Path(f"/proc/{self.pid}/stat").read_text()
         except OSError:
             return False
@@ -303,6 +306,27 @@ class Testbed:
         _wait_exit(node, STOP_TIMEOUT)
         self.save()
 
+    def corrupt(self, name: str, blob_id: bytes) -> tuple[int, str]:
+        """Fault drill: flip a bit of one sliver the node stores for a blob, on disk.
+
+        Returns (shard, sliver type). The node notices on its next read of that sliver
+        (checksum), refuses to serve it, and recovers it from its peers.
+        """
+        node = self.node(name)
+        committees = committees_mod.parse(self.committee_file.read_bytes())
+        shards = committees.current.shards_of(node.public_key)
+        if not shards:
+            raise TestbedError(f"{name} owns no shards")
+        store = Store(node.data_dir)
+        try:
+            for shard in shards:
+                for sliver_type in SliverType:
+                    if store.tamper_sliver(shard, sliver_type, blob_id):
+                        return shard, str(sliver_type)
+        finally:
+            store.close()
+        raise TestbedError(f"{name} stores no sliver of that blob")
+
     def down(self) -> None:
         for node in self.nodes:
             if node.is_running():
@@ -332,6 +356,7 @@ class Testbed:
                 cwd=node.directory,
             )
         node.pid = process.pid
+        _CHILDREN[process.pid] = process
 
     def _wait_started(self, node: NodeHandle) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -1,0 +1,134 @@
+"""A Byzantine node for tests: a real gRPC proxy in front of a real node that lies.
+
+It forwards every call to the node unchanged, except that it flips one bit in what
+``GetSliver`` and/or ``GetMetadata`` return. Clients pointed at it (through a committee
+file listing the proxy's address instead of the node's) must detect the lies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import grpc.aio
+from walrus_proto.node.v1 import node_pb2 as pb
+
+_SERVICE = "walrus.node.v1.StorageNode"
+
+
+def _flip(data: bytes) -> bytes:
+    if not data:
+        return data
+    out = bytearray(data)
+    out[len(out) // 2] ^= 0x01
+    return bytes(out)
+
+
+class ByzantineProxy:
+    """Runs its own event loop in a thread; ``endpoint`` is where clients connect."""
+
+    def __init__(
+        self,
+        target: str,
+        corrupt_slivers: bool = True,
+        corrupt_metadata: bool = True,
+        corrupt_confirmations: bool = False,
+    ):
+        self.target = target
+        self.corrupt_slivers = corrupt_slivers
+        self.corrupt_metadata = corrupt_metadata
+        self.corrupt_confirmations = corrupt_confirmations
+        self.lies = 0
+        self.endpoint = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ByzantineProxy:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("proxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self.target)
+        self._server = grpc.aio.server()
+        self._server.add_generic_rpc_handlers([_Handler(self)])
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        await self._server.start()
+        self.endpoint = f"127.0.0.1:{port}"
+
+    async def _stop(self) -> None:
+        await self._server.stop(0)
+        await self._channel.close()
+
+
+class _Handler(grpc.GenericRpcHandler):
+    def __init__(self, proxy: ByzantineProxy) -> None:
+        self.proxy = proxy
+
+    def service(self, details: grpc.HandlerCallDetails) -> Any:
+        method: str = details.method  # type: ignore[attr-defined]
+        name = method.rsplit("/", 1)[-1]
+        channel = self.proxy._channel
+        ident = lambda b: b  # noqa: E731  raw bytes through
+
+        if name in ("GetSliver", "GetRecoverySymbols", "ListCertificates"):
+            upstream = channel.unary_stream(
+                method, request_serializer=ident, response_deserializer=ident
+            )
+
+            async def stream(
+                request: bytes, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[bytes]:
+                async for raw in upstream(request):
+                    out = raw
+                    if name == "GetSliver" and self.proxy.corrupt_slivers:
+                        part = pb.SliverPart.FromString(raw)
+                        if part.WhichOneof("part") == "data":
+                            self.proxy.lies += 1
+                            out = pb.SliverPart(data=_flip(part.data)).SerializeToString()
+                    yield out
+
+            return grpc.unary_stream_rpc_method_handler(stream, ident, ident)
+        if name == "StoreSlivers":
+            upstream_cs = channel.stream_unary(
+                method, request_serializer=ident, response_deserializer=ident
+            )
+
+            async def client_stream(requests: AsyncIterator[bytes], context: Any) -> bytes:
+                return await upstream_cs(requests)
+
+            return grpc.stream_unary_rpc_method_handler(client_stream, ident, ident)
+        upstream_u = channel.unary_unary(
+            method, request_serializer=ident, response_deserializer=ident
+        )
+
+        async def unary(request: bytes, context: Any) -> bytes:
+            raw = await upstream_u(request)
+            if name == "GetMetadata" and self.proxy.corrupt_metadata:
+                reply = pb.GetMetadataResponse.FromString(raw)
+                self.proxy.lies += 1
+                raw = pb.GetMetadataResponse(metadata=_flip(reply.metadata)).SerializeToString()
+            if name == "GetConfirmation" and self.proxy.corrupt_confirmations:
+                confirmation = pb.Confirmation.FromString(raw)
+                confirmation.signature = _flip(confirmation.signature)
+                self.proxy.lies += 1
+                raw = confirmation.SerializeToString()
+            return raw
+
+        return grpc.unary_unary_rpc_method_handler(unary, ident, ident)
