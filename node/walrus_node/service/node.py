@@ -42,6 +42,7 @@ __all__ = ["NodeService", "version"]
 log = structlog.get_logger("walrus.node")
 
 ADMIN_CLOCK_SKEW_MS = 5 * 60 * 1000
+_FINAL_STATES = (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID)
 _GC_INTERVAL = 60.0
 
 
@@ -435,33 +436,32 @@ class NodeService:
             ctx.metrics.rejected_inputs.labels(reason="invalid_certificate").inc()
             raise errors.PermissionDenied(f"certificate for blob {bid}: {e}") from e
 
-        info = await ctx.read(ctx.store.get_blob_info, certificate.blob_id)
-        if info is not None and info.state in (
-            BlobState.DELETED,
-            BlobState.EXPIRED,
-            BlobState.INVALID,
-        ):
-            return False, False
-        newly = (
-            info is None
-            or info.state is not BlobState.CERTIFIED
-            or info.registration is None
-            or certificate.registration.end_epoch > info.registration.end_epoch
-        )
+        def merge(info: BlobInfo | None) -> BlobInfo | None:
+            if info is not None and info.state in _FINAL_STATES:
+                return None
+            if (
+                info is not None
+                and info.state is BlobState.CERTIFIED
+                and info.registration is not None
+                and certificate.registration.end_epoch <= info.registration.end_epoch
+            ):
+                return None  # nothing new: already certified at least this long
+            certified_epoch = certificate.epoch
+            if info is not None and info.certified_epoch is not None:
+                certified_epoch = min(certified_epoch, info.certified_epoch)
+            created = info.created_ms if info is not None else _now_ms()
+            return BlobInfo(BlobState.CERTIFIED, created, certificate.registration, certified_epoch)
+
+        newly = await ctx.write(ctx.store.record_certificate, certificate, merge)
         if newly:
-            updated = BlobInfo(
-                BlobState.CERTIFIED,
-                info.created_ms if info is not None else _now_ms(),
-                certificate.registration,
-                min(certificate.epoch, info.certified_epoch or certificate.epoch)
-                if info is not None
-                else certificate.epoch,
-            )
-            await ctx.write(ctx.store.append_certificate, certificate, updated)
             ctx.metrics.certificates_accepted.labels(source=source).inc()
             log.info(
                 "certificate_accepted", blob_id=str(bid), epoch=certificate.epoch, source=source
             )
+        else:
+            info = await ctx.read(ctx.store.get_blob_info, certificate.blob_id)
+            if info is not None and info.state in _FINAL_STATES:
+                return False, False
         shards = list(ctx.my_shards())
         held = await ctx.read(ctx.store.count_slivers, certificate.blob_id, shards)
         recovering = held < 2 * len(shards)

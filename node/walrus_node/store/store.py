@@ -33,19 +33,18 @@ import json
 import os
 import pathlib
 import struct
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import blake3
 import lmdb
 
-from walrus_node.codec.params import SliverType
+from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 
 __all__ = ["BlobInfo", "BlobState", "CorruptSliverError", "Store", "StoreError"]
 
 _CHECKSUM = 16
-_MAX_DBS = 4 + 2 * 256
+_MAX_DBS = 4 + 2 * MAX_SHARDS
 
 
 class StoreError(Exception):
@@ -130,28 +129,27 @@ class Store:
             )
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {directory}: {e}") from e
-        self._dbs: dict[bytes, lmdb._Database] = {}
-        self._open_lock = threading.Lock()
-        self._metadata = self._db(b"metadata")
-        self._blob_info = self._db(b"blob_info")
-        self._certificates = self._db(b"certificates")
-        self._state = self._db(b"state")
+        # Every named database is opened here, once, in one transaction. Opening one later
+        # from a worker thread would start a write transaction while holding the GIL and
+        # deadlock against the writer thread, which needs the GIL to finish its own.
+        names = [b"metadata", b"blob_info", b"certificates", b"state"]
+        names += [
+            f"shard/{shard}/{t.value}".encode() for shard in range(MAX_SHARDS) for t in SliverType
+        ]
+        with self._env.begin(write=True) as txn:
+            self._dbs = {name: self._env.open_db(name, txn=txn, create=True) for name in names}
+        self._metadata = self._dbs[b"metadata"]
+        self._blob_info = self._dbs[b"blob_info"]
+        self._certificates = self._dbs[b"certificates"]
+        self._state = self._dbs[b"state"]
 
     def close(self) -> None:
         self._env.close()
 
-    def _db(self, name: bytes) -> lmdb._Database:
-        db = self._dbs.get(name)
-        if db is None:
-            with self._open_lock:
-                db = self._dbs.get(name)
-                if db is None:
-                    db = self._env.open_db(name, create=True)
-                    self._dbs[name] = db
-        return db
-
     def _shard_db(self, shard: int, sliver_type: SliverType) -> lmdb._Database:
-        return self._db(f"shard/{shard}/{sliver_type.value}".encode())
+        if not 0 <= shard < MAX_SHARDS:
+            raise StoreError(f"shard {shard} out of range")
+        return self._dbs[f"shard/{shard}/{sliver_type.value}".encode()]
 
     def _write(self) -> lmdb.Transaction:
         return self._env.begin(write=True)
@@ -297,15 +295,25 @@ class Store:
 
     # --- certificates log ----------------------------------------------------------------------
 
-    def append_certificate(self, certificate: Certificate, info: BlobInfo) -> int:
-        """Log a newly accepted certificate and update the blob's info, atomically."""
+    def record_certificate(
+        self, certificate: Certificate, merge: Callable[[BlobInfo | None], BlobInfo | None]
+    ) -> bool:
+        """Atomically decide and log a certificate.
+
+        ``merge`` maps the blob's current info to its new info, or to None when the
+        certificate adds nothing (already certified, not extended); it runs inside the
+        write transaction, so concurrent deliveries of one certificate log it once.
+        """
         with self._write() as txn:
+            current = txn.get(certificate.blob_id, db=self._blob_info)
+            updated = merge(None if current is None else BlobInfo.from_bytes(bytes(current)))
+            if updated is None:
+                return False
             cursor = txn.cursor(db=self._certificates)
             last = struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
-            sequence = last + 1
-            txn.put(struct.pack(">Q", sequence), certificate.to_bytes(), db=self._certificates)
-            txn.put(certificate.blob_id, info.to_bytes(), db=self._blob_info)
-            return sequence
+            txn.put(struct.pack(">Q", last + 1), certificate.to_bytes(), db=self._certificates)
+            txn.put(certificate.blob_id, updated.to_bytes(), db=self._blob_info)
+            return True
 
     def certificates_after(self, sequence: int, limit: int) -> list[tuple[int, Certificate]]:
         out: list[tuple[int, Certificate]] = []
