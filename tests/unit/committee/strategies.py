@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hypothesis import settings
 from hypothesis import strategies as st
 from walrus_node.committee import committee, member, selection
 
@@ -59,3 +60,7 @@ def committees(draw: st.DrawFn, n_shards: int | None = None) -> committee.Commit
     n = draw(st.sampled_from(SHARD_COUNTS)) if n_shards is None else n_shards
     epoch = draw(st.integers(0, 1000))
     return selection.select(draw(candidates()), n, epoch=epoch).committee
+
+
+no_deadline = settings(deadline=None)
+"""For every property test: a loaded CI machine must not turn a slow example into a failure."""

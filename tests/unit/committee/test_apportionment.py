@@ -81,6 +81,7 @@ def test_bad_arguments_are_named(kwargs: dict[str, int], field: str) -> None:
     assert caught.value.field == field
 
 
+@strategies.no_deadline
 @given(strategies.stakes(max_size=16), shard_counts, caps)
 def test_assigns_exactly_n_shards_within_the_cap(
     stakes: dict[str, int], n_shards: int, cap: int | None
@@ -96,6 +97,7 @@ def test_assigns_exactly_n_shards_within_the_cap(
     assert len(result.counts) <= n_shards
 
 
+@strategies.no_deadline
 @given(strategies.stakes(max_size=16), shard_counts, caps, st.randoms(use_true_random=False))
 def test_deterministic_and_independent_of_input_order(
     stakes: dict[str, int], n_shards: int, cap: int | None, rnd: random.Random
@@ -106,6 +108,7 @@ def test_deterministic_and_independent_of_input_order(
     assert apportionment.apportion(dict(items), n_shards, cap=cap) == first
 
 
+@strategies.no_deadline
 @given(strategies.stakes(min_size=2, max_size=16), shard_counts, caps)
 def test_more_stake_never_means_fewer_shards(
     stakes: dict[str, int], n_shards: int, cap: int | None
@@ -117,6 +120,7 @@ def test_more_stake_never_means_fewer_shards(
                 assert counts.get(a, 0) >= counts.get(b, 0)
 
 
+@strategies.no_deadline
 @given(strategies.stakes(max_size=16), shard_counts, caps)
 def test_divisor_method_condition_holds(
     stakes: dict[str, int], n_shards: int, cap: int | None
@@ -132,6 +136,7 @@ def test_divisor_method_condition_holds(
             assert fractions.Fraction(stakes[name], c + 1) <= last_seat
 
 
+@strategies.no_deadline
 @given(
     strategies.stakes(max_size=16),
     shard_counts,
@@ -149,6 +154,7 @@ def test_raising_a_stake_never_lowers_that_nodes_count(
     assert after >= before
 
 
+@strategies.no_deadline
 @given(st.integers(1, 10**6), st.integers(1, 64), st.integers(4, 256))
 def test_equal_stakes_share_evenly(stake: int, n_nodes: int, n_shards: int) -> None:
     stakes = {f"n{i:03d}": stake for i in range(n_nodes)}

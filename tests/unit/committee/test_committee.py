@@ -58,6 +58,7 @@ def test_dict_form_has_version_and_stable_key_order() -> None:
     assert list(example().to_dict(standalone=False)) == ["epoch", "members"]
 
 
+@strategies.no_deadline
 @given(strategies.committees())
 def test_every_shard_has_exactly_one_owner_and_dicts_round_trip(c: committee.Committee) -> None:
     owned = sorted(s for m in c.members for s in m.shards)

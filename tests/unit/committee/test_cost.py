@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from walrus_node.codec import params
 from walrus_node.committee import cost, errors, price
 
+from tests.unit.committee import strategies
+
 PRICES = price.Prices(storage_price=100, write_price=20)
 
 
@@ -51,6 +53,7 @@ def test_bad_arguments_are_named(args: tuple[int, int, int], field: str) -> None
     assert caught.value.field == field
 
 
+@strategies.no_deadline
 @given(
     st.sampled_from([4, 7, 10, 31, 100]),
     st.integers(0, 1 << 30),

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from walrus_node.committee import errors, lifetime
 
+from tests.unit.committee import strategies
+
 
 def test_purchase_covers_a_half_open_range() -> None:
     life = lifetime.Lifetime.purchase(10, 5, deletable=False)
@@ -76,6 +78,7 @@ def test_parse_errors_name_the_field(d: dict[str, object], field: str) -> None:
     assert caught.value.field == field
 
 
+@strategies.no_deadline
 @given(
     st.integers(0, 1000),
     st.integers(1, 53),

@@ -115,6 +115,7 @@ def test_missing_field_is_named() -> None:
         member.NodeCandidate.from_dict(raw)
 
 
+@strategies.no_deadline
 @given(strategies.candidates())
 def test_candidates_round_trip_through_json(nodes: list[member.NodeCandidate]) -> None:
     for node in nodes:

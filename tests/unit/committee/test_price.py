@@ -40,6 +40,7 @@ def test_no_weight_is_an_error() -> None:
     assert caught.value.field == "votes[1][0]"
 
 
+@strategies.no_deadline
 @given(votes)
 def test_is_the_lowest_vote_with_two_thirds_at_or_below(vs: list[tuple[int, int]]) -> None:
     result = price.quorum_below(vs)
@@ -52,6 +53,7 @@ def test_is_the_lowest_vote_with_two_thirds_at_or_below(vs: list[tuple[int, int]
         assert 3 * sum(w for v, w in weighted if v <= lower) < 2 * total
 
 
+@strategies.no_deadline
 @given(votes, st.randoms(use_true_random=False))
 def test_does_not_depend_on_vote_order(vs: list[tuple[int, int]], rnd: random.Random) -> None:
     shuffled = list(vs)
@@ -59,6 +61,7 @@ def test_does_not_depend_on_vote_order(vs: list[tuple[int, int]], rnd: random.Ra
     assert price.quorum_below(shuffled) == price.quorum_below(vs)
 
 
+@strategies.no_deadline
 @given(votes, st.integers(1, 1000))
 def test_scaling_all_weights_changes_nothing(vs: list[tuple[int, int]], k: int) -> None:
     assert price.quorum_below([(v, w * k) for v, w in vs]) == price.quorum_below(vs)
@@ -76,6 +79,7 @@ def test_network_prices_weight_votes_by_stake() -> None:
     assert price.Prices.from_dict(price.network_prices(c).to_dict()) == price.Prices(30, 5)
 
 
+@strategies.no_deadline
 @given(strategies.committees())
 def test_network_prices_lie_within_the_votes(c: committee.Committee) -> None:
     prices = price.network_prices(c)

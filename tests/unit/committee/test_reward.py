@@ -89,6 +89,7 @@ def test_staking_summary() -> None:
     assert reward.summarise(c, None, reward.RewardLedger())[0].rewards_epoch is None
 
 
+@strategies.no_deadline
 @given(strategies.committees(), st.integers(0, 10**15))
 def test_the_whole_pool_is_paid_fairly(c: committee.Committee, pool: int) -> None:
     paid = reward.split_rewards(pool, c)
@@ -102,6 +103,7 @@ def test_the_whole_pool_is_paid_fairly(c: committee.Committee, pool: int) -> Non
     assert reward.split_rewards(pool, c) == paid
 
 
+@strategies.no_deadline
 @given(strategies.committees(), st.lists(st.integers(0, 10**12), max_size=5))
 def test_ledger_totals_are_the_sum_of_payouts(c: committee.Committee, pools: list[int]) -> None:
     ledger = reward.RewardLedger()

@@ -64,6 +64,7 @@ def test_duplicate_candidates_are_rejected() -> None:
         selection.select([same_key, other], 4, epoch=0)
 
 
+@strategies.no_deadline
 @given(strategies.committees(), strategies.candidates())
 def test_selection_from_a_previous_committee_is_a_valid_next_committee(
     previous: committee.Committee, candidates: list[member.NodeCandidate]

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from walrus_node.committee import apportionment, errors, transition
 
+from tests.unit.committee import strategies
+
 NAMES = [f"n{i}" for i in range(10)]
 
 
@@ -90,6 +92,7 @@ def transitions(
     return n, previous, draw(counts(n))
 
 
+@strategies.no_deadline
 @given(transitions())
 def test_stable_transition_properties(
     case: tuple[int, dict[str, tuple[int, ...]], dict[str, int]],
@@ -120,6 +123,7 @@ def test_stable_transition_properties(
     assert len(step.moves) == lower_bound
 
 
+@strategies.no_deadline
 @given(st.integers(1, 100), st.data())
 def test_first_assignment_covers_every_shard_once(n: int, data: st.DataObject) -> None:
     c = data.draw(counts(n))
