@@ -56,7 +56,8 @@ def test_bad_arguments_are_named(args: tuple[int, int, int], field: str) -> None
 @strategies.no_deadline
 @given(
     st.sampled_from([4, 7, 10, 31, 100]),
-    st.integers(0, 1 << 30),
+    # Up to just below the smallest limit, 4 shards' 2 x 3 x 64 MiB, so length + 1 is valid.
+    st.integers(0, params.EncodingParams(4).max_blob_size() - 1),
     st.integers(1, 100),
     st.integers(0, 10**9),
     st.integers(0, 10**9),
