@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import pytest
+
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
-from walrus_node.service import committees
+from walrus_node.protocol import committee_file
 from walrus_node.testbed.testbed import Testbed
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ def run(fn: Callable[[WalrusClient], Awaitable[T]], config: pathlib.Path) -> T:
 
 def owners(bed: Testbed) -> dict[int, str]:
     """shard -> node name, from the testbed's committee."""
-    c = committees.parse(bed.committee_file.read_bytes())
+    c = committee_file.parse(bed.committee_file.read_bytes())
     return {shard: m.name for m in c.current.members for shard in m.shards}
 
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec import encoder
-from walrus_node.protocol import keys, messages
-from walrus_node.service import committees
+from walrus_node.committee.member import Member
+from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.testbed.testbed import Testbed
 from walrus_node.transport import convert
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -21,12 +22,12 @@ from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 from .conftest import run
 
 PRIMARY = pb.SLIVER_TYPE_PRIMARY
-Node = tuple[pb_grpc.StorageNodeStub, committees.Member]
+Node = tuple[pb_grpc.StorageNodeStub, Member]
 
 
 @pytest.fixture
 def node(testbed: Testbed) -> Iterator[Node]:
-    c = committees.parse(testbed.committee_file.read_bytes())
+    c = committee_file.parse(testbed.committee_file.read_bytes())
     member = c.current.members[0]
     with grpc.insecure_channel(member.endpoint) as channel:
         yield pb_grpc.StorageNodeStub(channel), member
@@ -40,11 +41,11 @@ def _code(call: object) -> grpc.StatusCode:
     return code
 
 
-def _blob_for(member: committees.Member, size: int = 50_000) -> encoder.EncodedBlob:
+def _blob_for(member: Member, size: int = 50_000) -> encoder.EncodedBlob:
     return encoder.encode(os.urandom(size), 7)
 
 
-def _own_sliver(member: committees.Member, blob: encoder.EncodedBlob) -> tuple[int, bytes]:
+def _own_sliver(member: Member, blob: encoder.EncodedBlob) -> tuple[int, bytes]:
     pair = blob.params.pair_on_shard(blob.blob_id.raw, member.shards[0])
     return pair, bytes(blob.primary(pair))
 
@@ -175,7 +176,7 @@ def test_dishonest_certificates_are_refused(testbed: Testbed, node: Node) -> Non
     assert submit(stale).code() == grpc.StatusCode.ABORTED
 
     # Real members' keys, but with forged signatures.
-    c = committees.parse(testbed.committee_file.read_bytes())
+    c = committee_file.parse(testbed.committee_file.read_bytes())
     forged = messages.Certificate(
         1,
         blob.blob_id.raw,

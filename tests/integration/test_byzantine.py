@@ -11,13 +11,13 @@ import os
 import pathlib
 
 import yaml
+
+from tests.support.byzantine import ByzantineProxy
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
-from walrus_node.service import committees
+from walrus_node.protocol import committee_file
 from walrus_node.testbed.testbed import Testbed
-
-from tests.support.byzantine import ByzantineProxy
 
 from .conftest import owners, run
 
@@ -26,12 +26,13 @@ def _client_config_via(
     bed: Testbed, proxies: dict[str, ByzantineProxy], where: pathlib.Path
 ) -> pathlib.Path:
     """A client configuration whose committee reaches the named nodes through proxies."""
-    c = committees.parse(bed.committee_file.read_bytes())
+    c = committee_file.parse(bed.committee_file.read_bytes())
     members = tuple(
         dataclasses.replace(m, endpoint=proxies[m.name].endpoint) if m.name in proxies else m
         for m in c.current.members
     )
-    lying = dataclasses.replace(c, current=dataclasses.replace(c.current, members=members))
+    current = dataclasses.replace(c.current, members=members)
+    lying = dataclasses.replace(c, state=dataclasses.replace(c.state, current=current))
     (where / "committee.json").write_bytes(lying.to_json())
     config = where / "client.yaml"
     config.write_text(yaml.safe_dump({"committee_file": "committee.json"}))

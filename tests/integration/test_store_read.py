@@ -7,6 +7,7 @@ import signal
 import threading
 
 import pytest
+
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -228,7 +229,7 @@ def test_kill_9_mid_write_loses_no_confirmed_sliver(testbed: Testbed) -> None:
 
     async def check(client: WalrusClient) -> None:
         committees = await client.committees()
-        member = committees.current.member(victim.public_key)
+        member = committees.current.by_key(victim.public_key)
         assert member is not None
         params = EncodingParams(7)
         node = client._pool.peer(victim.endpoint)

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+
 from walrus_proto.node.v1 import node_pb2 as pb
 
 _SERVICE = "walrus.node.v1.StorageNode"
@@ -57,6 +58,7 @@ class ByzantineProxy:
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
+        self._loop.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)

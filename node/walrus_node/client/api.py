@@ -36,10 +36,10 @@ from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
-from walrus_node.protocol import keys
+from walrus_node.committee.member import Member
+from walrus_node.protocol import committee_file, keys
+from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service import committees as committees_mod
-from walrus_node.service.committees import ActiveCommittees, Member
 from walrus_node.service.peers import PeerError
 from walrus_node.service.views import BlobStatus
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
@@ -134,8 +134,8 @@ class WalrusClient:
             except OSError as e:
                 raise ClientError(f"cannot read committee file {cfg.committee_file}: {e}") from e
             try:
-                self._committees = committees_mod.parse(data)
-            except committees_mod.CommitteeFileError as e:
+                self._committees = committee_file.parse(data)
+            except committee_file.CommitteeFileError as e:
                 raise ClientError(f"{cfg.committee_file}: {e}") from e
             return self._committees
         answers: dict[bytes, int] = {}
@@ -152,7 +152,7 @@ class WalrusClient:
         best, votes = max(answers.items(), key=lambda kv: kv[1])
         if len(answers) > 1 and votes * 2 <= sum(answers.values()):
             raise ClientError("the configured nodes disagree about the committee")
-        self._committees = committees_mod.parse(best)
+        self._committees = committee_file.parse(best)
         return self._committees
 
     def _client(self, member: Member) -> NodeClient:

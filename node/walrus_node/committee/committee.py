@@ -118,6 +118,11 @@ class Committee:
     def by_key(self, public_key: bytes) -> member.Member | None:
         return self._by_key.get(public_key)
 
+    def shard_count_of(self, public_key: bytes) -> int:
+        """Shards owned by the member with this key; 0 for non-members (signature weight)."""
+        m = self._by_key.get(public_key)
+        return 0 if m is None else m.weight
+
     def index_of(self, name: str) -> int:
         """Position of a member in canonical order (for signer lists and bitmaps)."""
         self.by_name(name)

@@ -18,11 +18,12 @@ from typing import TypeVar
 
 from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.committee.committee import Committee
 from walrus_node.config import NodeConfig
 from walrus_node.metrics import NodeMetrics
+from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.service import errors
-from walrus_node.service.committees import ActiveCommittees, Committee
 from walrus_node.service.peers import PeerPool
 from walrus_node.store.store import Store
 
@@ -78,7 +79,8 @@ class NodeContext:
 
     def my_shards(self, committee: Committee | None = None) -> tuple[int, ...]:
         committee = committee or self.require_committees().current
-        return committee.shards_of(self.keypair.public_key)
+        member = committee.by_key(self.keypair.public_key)
+        return () if member is None else member.shards
 
     def readable_shards(self) -> set[int]:
         """Shards this node serves reads for: current ones, plus previous during a change."""

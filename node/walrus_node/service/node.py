@@ -27,9 +27,8 @@ from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec import recovery, slivers
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
-from walrus_node.protocol import keys, messages
+from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service import committees as committees_mod
 from walrus_node.service import errors
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.certificate_sync import CertificateSync
@@ -111,14 +110,14 @@ class NodeService:
             return False
         self._committee_stamp = stamp
         try:
-            parsed = committees_mod.parse(path.read_bytes())
-        except (OSError, committees_mod.CommitteeFileError) as e:
+            parsed = committee_file.parse(path.read_bytes())
+        except (OSError, committee_file.CommitteeFileError) as e:
             log.error("committee_file_invalid", path=str(path), error=str(e))
             return False
         self.apply_committee(parsed)
         return True
 
-    def apply_committee(self, committees: committees_mod.ActiveCommittees) -> None:
+    def apply_committee(self, committees: committee_file.ActiveCommittees) -> None:
         old = self.ctx.committees
         self.ctx.committees = committees
         if old is None or old.epoch != committees.epoch or old.current != committees.current:
@@ -491,11 +490,11 @@ class NodeService:
         ):
             raise errors.PermissionDenied("admin request signature does not verify")
 
-    async def set_committee(self, committee_json: bytes) -> committees_mod.ActiveCommittees:
+    async def set_committee(self, committee_json: bytes) -> committee_file.ActiveCommittees:
         """Install a committee pushed by the operator/testbed, persisting it to the file."""
         try:
-            parsed = committees_mod.parse(committee_json)
-        except committees_mod.CommitteeFileError as e:
+            parsed = committee_file.parse(committee_json)
+        except committee_file.CommitteeFileError as e:
             raise errors.InvalidRequest(f"committee: {e}") from e
         current = self.ctx.committees
         if current is not None and parsed.epoch < current.epoch:

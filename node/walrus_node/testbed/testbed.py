@@ -38,9 +38,10 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from walrus_node.codec.params import SliverType
-from walrus_node.protocol import keys
-from walrus_node.service import committees as committees_mod
-from walrus_node.service.committees import ActiveCommittees, Committee, Member
+from walrus_node.committee import epoch, selection
+from walrus_node.committee.member import NodeCandidate
+from walrus_node.protocol import committee_file, keys
+from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.store.store import Store
 from walrus_node.transport.client import ChannelPool, RpcError
 
@@ -51,6 +52,7 @@ STATE_FILE = "testbed.json"
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 """Node processes started by this Python process (kept so they are reaped, not leaked)."""
 START_TIMEOUT = 60.0
+DEFAULT_STAKE = 1000
 STOP_TIMEOUT = 30.0
 
 
@@ -241,16 +243,22 @@ class Testbed:
         }
         _atomic_write(node.config_file, yaml.safe_dump(cfg, sort_keys=False).encode())
 
-    def initial_committee(self) -> ActiveCommittees:
-        """Shards in contiguous ranges, as even as possible, in node order."""
-        members = []
-        n_nodes = len(self.nodes)
-        for i, node in enumerate(self.nodes):
-            lo, hi = i * self.n_shards // n_nodes, (i + 1) * self.n_shards // n_nodes
-            members.append(
-                Member(node.name, node.public_key, node.endpoint, tuple(range(lo, hi)), 1000)
+    def candidates(self) -> list[NodeCandidate]:
+        """Every node as a staking candidate (equal stake unless changed)."""
+        return [
+            NodeCandidate(
+                name=node.name,
+                public_key=node.public_key,
+                endpoint=node.endpoint,
+                stake=DEFAULT_STAKE,
             )
-        return ActiveCommittees(Committee(self.epoch, self.n_shards, tuple(members)))
+            for node in self.nodes
+        ]
+
+    def initial_committee(self) -> ActiveCommittees:
+        """The first committee: shards by stake (D'Hondt), assigned in node-name order."""
+        chosen = selection.select(self.candidates(), self.n_shards, epoch=self.epoch)
+        return ActiveCommittees(epoch.EpochState.genesis(chosen.committee))
 
     def publish_committee(self, committees: ActiveCommittees) -> None:
         """Hand a committee to every node (admin RPC; file for stopped nodes) and the client."""
@@ -313,8 +321,9 @@ class Testbed:
         (checksum), refuses to serve it, and recovers it from its peers.
         """
         node = self.node(name)
-        committees = committees_mod.parse(self.committee_file.read_bytes())
-        shards = committees.current.shards_of(node.public_key)
+        committees = committee_file.parse(self.committee_file.read_bytes())
+        member = committees.current.by_key(node.public_key)
+        shards = () if member is None else member.shards
         if not shards:
             raise TestbedError(f"{name} owns no shards")
         store = Store(node.data_dir)

@@ -13,8 +13,6 @@ from typing import Any
 
 import grpc
 import grpc.aio
-from walrus_proto.node.v1 import node_pb2 as pb
-from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
@@ -25,6 +23,8 @@ from walrus_node.service.peers import PeerError
 from walrus_node.service.views import BlobStatus, NodeInfo
 from walrus_node.transport import convert
 from walrus_node.transport.servicer import BLOB_STATE_KEY
+from walrus_proto.node.v1 import node_pb2 as pb
+from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 __all__ = ["ChannelPool", "NodeClient", "RpcError", "channel_options"]
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-from walrus_proto.node.v1 import node_pb2 as pb
-
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service import errors
 from walrus_node.service.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
     "CHUNK_SIZE",

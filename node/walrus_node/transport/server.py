@@ -21,7 +21,6 @@ import prometheus_client
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 from walrus_node.config import NodeConfig
 from walrus_node.metrics import NodeMetrics
@@ -32,6 +31,7 @@ from walrus_node.store.store import Store
 from walrus_node.transport import convert
 from walrus_node.transport.client import ChannelPool
 from walrus_node.transport.servicer import AdminServicer, StorageNodeServicer
+from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 __all__ = ["RunningNode", "serve", "start"]
 

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
-from walrus_proto.node.v1 import node_pb2 as pb
-from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 from walrus_node.codec.params import SliverType
 from walrus_node.service import errors
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, status
+from walrus_proto.node.v1 import node_pb2 as pb
+from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 __all__ = ["AdminServicer", "StorageNodeServicer"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 from hypothesis import strategies as st
+
 from walrus_node.committee import committee, member, selection
 
 NAMES = tuple(f"node-{i:02d}" for i in range(16))

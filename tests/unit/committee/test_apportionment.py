@@ -8,9 +8,9 @@ import random
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from walrus_node.committee import apportionment, errors
 
 from tests.unit.committee import strategies
+from walrus_node.committee import apportionment, errors
 
 shard_counts = st.integers(1, 300)
 caps = st.one_of(st.none(), st.integers(1, 50))

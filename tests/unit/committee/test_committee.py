@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from hypothesis import given
-from walrus_node.committee import committee, errors
 
 from tests.unit.committee import strategies
+from walrus_node.committee import committee, errors
 
 
 def example() -> committee.Committee:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from walrus_node.codec import params
-from walrus_node.committee import cost, errors, price
 
 from tests.unit.committee import strategies
+from walrus_node.codec import params
+from walrus_node.committee import cost, errors, price
 
 PRICES = price.Prices(storage_price=100, write_price=20)
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from walrus_node.committee import epoch, errors, member, selection
 
 from tests.unit.committee import strategies
+from walrus_node.committee import epoch, errors, member, selection
 
 
 def nodes(**stakes: int) -> list[member.NodeCandidate]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from walrus_node.committee import errors, lifetime
 
 from tests.unit.committee import strategies
+from walrus_node.committee import errors, lifetime
 
 
 def test_purchase_covers_a_half_open_range() -> None:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from hypothesis import given
-from walrus_node.committee import errors, member
 
 from tests.unit.committee import strategies
+from walrus_node.committee import errors, member
 
 
 def test_candidate_dict_has_stable_key_order_and_round_trips() -> None:

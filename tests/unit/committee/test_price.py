@@ -7,9 +7,9 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from walrus_node.committee import committee, errors, price, selection
 
 from tests.unit.committee import strategies
+from walrus_node.committee import committee, errors, price, selection
 
 votes = st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**9)), min_size=1).filter(
     lambda vs: sum(w for _, w in vs) > 0

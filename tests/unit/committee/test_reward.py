@@ -7,9 +7,9 @@ import fractions
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from walrus_node.committee import committee, errors, reward
 
 from tests.unit.committee import strategies
+from walrus_node.committee import committee, errors, reward
 
 
 def example() -> committee.Committee:

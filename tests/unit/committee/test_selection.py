@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given
-from walrus_node.committee import committee, errors, member, selection, transition
 
 from tests.unit.committee import strategies
+from walrus_node.committee import committee, errors, member, selection, transition
 
 
 def nodes(**stakes: int) -> list[member.NodeCandidate]:

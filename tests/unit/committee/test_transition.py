@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from walrus_node.committee import apportionment, errors, transition
 
 from tests.unit.committee import strategies
+from walrus_node.committee import apportionment, errors, transition
 
 NAMES = [f"n{i}" for i in range(10)]
 
