@@ -52,6 +52,10 @@ class NodeConfig:
     """Blobs recovered in parallel after certificates for blobs this node lacks."""
     blob_sync_retry_seconds: float = 2.0
     """Back-off before retrying a blob whose recovery failed (doubles, up to 60 s)."""
+    shard_sync_concurrency: int = 4
+    """Gained shards received in parallel at an epoch change."""
+    shard_sync_batch_slivers: int = 64
+    """Slivers asked for per shard-sync request (the cursor is saved after each batch)."""
     certificate_poll_seconds: float = 5.0
     """How often peers are asked for certificates this node has not seen."""
     committee_poll_seconds: float = 1.0

@@ -80,6 +80,27 @@ class NodeMetrics:
             ["status"],
             registry=r,
         )
+        self.shards_synced = prom.Counter(
+            "walrus_shards_synced", "Gained shards fully received", registry=r
+        )
+        self.shard_sync_slivers = prom.Counter(
+            "walrus_shard_sync_slivers", "Slivers received by shard sync", registry=r
+        )
+        self.shard_sync_bytes = prom.Counter(
+            "walrus_shard_sync_bytes", "Bytes of slivers received by shard sync", registry=r
+        )
+        self.shard_sync_served = prom.Counter(
+            "walrus_shard_sync_served", "Slivers sent to new shard owners", registry=r
+        )
+        self.shards_syncing = prom.Gauge(
+            "walrus_shards_syncing", "Gained shards not yet fully received", registry=r
+        )
+        self.blobs_expired = prom.Counter(
+            "walrus_blobs_expired", "Blobs whose data was removed at their end epoch", registry=r
+        )
+        self.blobs_deleted = prom.Counter(
+            "walrus_blobs_deleted", "Deletable blobs deleted by their owner", registry=r
+        )
         self.epoch = prom.Gauge(
             "walrus_current_epoch", "Epoch of the current committee", registry=r
         )

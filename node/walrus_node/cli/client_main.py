@@ -1,11 +1,14 @@
 """``walrus``: store and read blobs, inspect the network, run a local testbed.
 
-    walrus store FILE [--epochs E]          prints the blob ID
+    walrus store FILE [--epochs E] [--deletable]   prints the blob ID and, first, the cost
     walrus read BLOB_ID [-o OUT]
     walrus status BLOB_ID
+    walrus extend BLOB_ID --epochs E
+    walrus delete BLOB_ID [--owner-key KEY]
     walrus info
-    walrus testbed up --nodes N [--shards S] [--dir DIR]
-    walrus testbed down | status | kill NODE | start NODE | corrupt NODE BLOB_ID
+    walrus testbed up --nodes N [--shards S] [--dir DIR] [--epoch-duration SECONDS]
+    walrus testbed down | status | epoch | kill NODE | start NODE | corrupt NODE BLOB_ID
+    walrus testbed add-node [--stake S] | stake NODE AMOUNT | remove-node NODE
 
 Results go to stdout (the blob ID, the blob's bytes); messages, progress and problems go
 to stderr. Exit status: 0 success, 1 operation failed, 2 bad usage or configuration.
@@ -16,12 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
-import shutil
 import sys
 import time
 from typing import Any
 
 from walrus_node import logs
+from walrus_node.cli import testbed_cmd
+from walrus_node.cli.text import say, shard_ranges
 from walrus_node.client import api
 from walrus_node.client import config as config_mod
 from walrus_node.codec.metadata import BlobId
@@ -30,8 +34,6 @@ from walrus_node.protocol import keys
 from walrus_node.testbed import testbed as testbed_mod
 
 __all__ = ["main"]
-
-DEFAULT_TESTBED_DIR = ".testbed"
 
 
 class _Progress:
@@ -58,10 +60,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def _client(args: argparse.Namespace) -> api.WalrusClient:
     return api.WalrusClient(config_mod.load(args.config))
 
@@ -78,14 +76,14 @@ async def _store(args: argparse.Namespace) -> int:
     try:
         data = path.read_bytes()
     except OSError as e:
-        _say(f"walrus: cannot read {path}: {e.strerror}")
+        say(f"walrus: cannot read {path}: {e.strerror}")
         return 2
     owner = None
     if args.deletable:
         owner_path = pathlib.Path(args.owner_key)
         if not owner_path.exists():
             keys.KeyPair.generate().save(owner_path)
-            _say(f"created owner key {owner_path}")
+            say(f"created owner key {owner_path}")
         owner = keys.KeyPair.load(owner_path)
     async with _client(args) as client:
         c = await client.committees()
@@ -93,7 +91,7 @@ async def _store(args: argparse.Namespace) -> int:
         encoded_size = params.encoded_size(len(data))
         units = -(-encoded_size // (1 << 20))
         cost = units * c.storage_price * args.epochs + units * c.write_price
-        _say(
+        say(
             f"storing {len(data)} bytes for {args.epochs} epoch(s): encoded size "
             f"{encoded_size} bytes; cost {cost} "
             f"({units} MiB x {c.storage_price}/MiB/epoch x {args.epochs} + "
@@ -107,8 +105,8 @@ async def _store(args: argparse.Namespace) -> int:
         finally:
             progress.close()
     for problem in result.problems:
-        _say(f"warning: {problem}")
-    _say(
+        say(f"warning: {problem}")
+    say(
         f"certified by {result.confirmed_shards}/{c.n_shards} shards, accepted by "
         f"{result.certified_by} nodes, until epoch {result.certificate.registration.end_epoch}"
     )
@@ -121,13 +119,13 @@ async def _read(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         result = await client.read(blob_id)
     for problem in result.problems:
-        _say(f"warning: {problem}")
+        say(f"warning: {problem}")
     if args.out in (None, "-"):
         sys.stdout.buffer.write(result.data)
         sys.stdout.buffer.flush()
     else:
         pathlib.Path(args.out).write_bytes(result.data)
-        _say(f"wrote {len(result.data)} bytes to {args.out}")
+        say(f"wrote {len(result.data)} bytes to {args.out}")
     return 0
 
 
@@ -149,6 +147,27 @@ async def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _extend(args: argparse.Namespace) -> int:
+    blob_id = _blob_id(args.blob_id)
+    async with _client(args) as client:
+        result = await client.extend(blob_id, args.epochs)
+    for problem in result.problems:
+        say(f"warning: {problem}")
+    say(f"blob {blob_id} now stored until epoch {result.certificate.registration.end_epoch}")
+    return 0
+
+
+async def _delete(args: argparse.Namespace) -> int:
+    blob_id = _blob_id(args.blob_id)
+    owner = keys.KeyPair.load(args.owner_key)
+    async with _client(args) as client:
+        deleted, problems = await client.delete(blob_id, owner)
+    for problem in problems:
+        say(f"warning: {problem}")
+    say(f"blob {blob_id} deleted on {deleted} nodes")
+    return 0
+
+
 async def _info(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         c = await client.committees()
@@ -160,40 +179,7 @@ async def _info(args: argparse.Namespace) -> int:
     )
     print(f"  max blob size {params.max_blob_size()} bytes; max {c.max_epochs_ahead} epochs ahead")
     for m in c.current.members:
-        print(f"  {m.name:<12} {m.endpoint:<22} shards {list(m.shards)} stake {m.stake}")
-    return 0
-
-
-def _testbed(args: argparse.Namespace) -> int:
-    directory = pathlib.Path(args.dir)
-    action = args.action
-    if action == "up":
-        bed = testbed_mod.Testbed.create(directory, args.nodes, args.shards)
-        bed.up()
-        _say(f"{len(bed.nodes)} nodes serving {bed.n_shards} shards; data in {bed.directory}")
-        _say(f"client configuration: {bed.client_config}")
-        if directory.resolve() != pathlib.Path(DEFAULT_TESTBED_DIR).resolve():
-            _say(f"  export WALRUS_CONFIG={bed.client_config}")
-        return 0
-    bed = testbed_mod.Testbed.open(directory)
-    if action == "down":
-        bed.down()
-        if args.purge:
-            shutil.rmtree(bed.directory)
-        _say("stopped" + (" and removed" if args.purge else ""))
-    elif action == "kill":
-        bed.kill(args.node)
-        _say(f"killed {args.node} (SIGKILL)")
-    elif action == "start":
-        bed.start(args.node)
-        _say(f"{args.node} serving again")
-    elif action == "corrupt":
-        shard, sliver_type = bed.corrupt(args.node, _blob_id(args.blob_id).raw)
-        _say(f"flipped a bit of {args.node}'s {sliver_type} sliver of shard {shard} on disk")
-    elif action == "status":
-        for row in bed.status():
-            state = f"running pid {row['pid']}" if row["running"] else "stopped"
-            print(f"{row['name']:<10} {state:<20} {row['endpoint']:<22} {row['metrics']}")
+        print(f"  {m.name:<12} {m.endpoint:<22} shards {shard_ranges(m.shards)} stake {m.stake}")
     return 0
 
 
@@ -221,24 +207,20 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("blob_id")
     status.set_defaults(coro=_status)
 
+    extend = sub.add_parser("extend", help="store a certified blob for more epochs")
+    extend.add_argument("blob_id")
+    extend.add_argument("--epochs", type=int, required=True, help="epochs to add")
+    extend.set_defaults(coro=_extend)
+
+    delete = sub.add_parser("delete", help="delete a deletable blob")
+    delete.add_argument("blob_id")
+    delete.add_argument("--owner-key", default="owner.key", help="the key given at store time")
+    delete.set_defaults(coro=_delete)
+
     info = sub.add_parser("info", help="committee, shards, thresholds and prices")
     info.set_defaults(coro=_info)
 
-    bed = sub.add_parser("testbed", help="a local network of node processes")
-    bed_sub = bed.add_subparsers(dest="action", required=True)
-    up = bed_sub.add_parser("up", help="create and start a testbed")
-    up.add_argument("--nodes", type=int, default=7)
-    up.add_argument("--shards", type=int, default=None, help="default: one per node")
-    for p in [up, *(bed_sub.add_parser(a) for a in ("down", "status"))]:
-        p.add_argument("--dir", default=DEFAULT_TESTBED_DIR)
-    bed_sub.choices["down"].add_argument("--purge", action="store_true", help="delete the data")
-    for action in ("kill", "start", "corrupt"):
-        p = bed_sub.add_parser(action)
-        p.add_argument("node")
-        if action == "corrupt":
-            p.add_argument("blob_id", help="blob whose sliver to damage on disk")
-        p.add_argument("--dir", default=DEFAULT_TESTBED_DIR)
-    bed.set_defaults(fn=_testbed)
+    testbed_cmd.add_parser(sub)
     return parser
 
 
@@ -249,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "coro"):
             result: Any = asyncio.run(args.coro(args))
             return int(result)
-        return int(args.fn(args))
+        args.fn(args)
+        return 0
     except (config_mod.ClientConfigError, testbed_mod.TestbedError) as e:
-        _say(f"walrus: {e}")
+        say(f"walrus: {e}")
         return 2
     except api.ClientError as e:
-        _say(f"walrus: {e}")
+        say(f"walrus: {e}")
         return 1
     except KeyboardInterrupt:
         return 130

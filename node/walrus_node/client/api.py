@@ -37,7 +37,7 @@ from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.committee.member import Member
-from walrus_node.protocol import committee_file, keys
+from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service.peers import PeerError
@@ -307,8 +307,11 @@ class WalrusClient:
     async def _metadata(
         self, blob_id: BlobId, c: ActiveCommittees, problems: list[str]
     ) -> BlobMetadata:
-        members = [m for m in c.current.members if m.shards]
+        members = list(c.current.members)
         random.shuffle(members)
+        if c.previous is not None:
+            known = {m.name for m in members}
+            members += [m for m in c.previous.members if m.name not in known]
         gone: dict[str, int] = {}
         missing_weight = 0
         for member in members:
@@ -329,7 +332,7 @@ class WalrusClient:
             for state, w in gone.items():
                 if w >= params.validity:
                     raise BlobGoneError(blob_id, state)
-            if missing_weight >= params.quorum:
+            if missing_weight >= params.quorum and c.previous is None:
                 break
         raise UnrecoverableBlobError(f"no node returned valid metadata for {blob_id}", problems)
 
@@ -378,10 +381,14 @@ class WalrusClient:
         params = metadata.params
         need = params.rows
         queue: list[tuple[int, Member]] = []
+        fallback: list[tuple[int, Member]] = []
         for index in range(params.n_shards):
             shard = params.shard_of_pair(blob_id.raw, params.pair_of(SliverType.PRIMARY, index))
-            queue.append((index, c.current.owner(shard)))
+            owners = _read_owners(c, shard)
+            queue.append((index, owners[0]))
+            fallback.extend((index, m) for m in owners[1:])
         queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
+        queue.extend(fallback)
 
         async def fetch(index: int, member: Member) -> bytes:
             data = await self._client(member).get_sliver(blob_id.raw, SliverType.PRIMARY, index)
@@ -427,6 +434,88 @@ class WalrusClient:
             await asyncio.gather(*pending, return_exceptions=True)
         return verified
 
+    # --- lifetime ------------------------------------------------------------------------------
+
+    async def _registration(self, blob_id: BlobId) -> BlobRegistration:
+        """The blob's current registration, as the committee reports it (longest wins)."""
+        best: BlobRegistration | None = None
+        states: set[str] = set()
+        for _, status in await self.status(blob_id):
+            if isinstance(status, str):
+                continue
+            states.add(status.state.value)
+            reg = status.registration
+            if status.state.value != "certified" or reg is None:
+                continue
+            if best is None or reg.end_epoch > best.end_epoch:
+                best = reg
+        if best is None:
+            gone = states & {"expired", "deleted"}
+            if gone:
+                raise BlobGoneError(blob_id, sorted(gone)[0])
+            raise ClientError(f"blob {blob_id} is not certified")
+        return best
+
+    async def extend(self, blob_id: BlobId, epochs: int) -> StoreResult:
+        """Keep a certified blob ``epochs`` more epochs: nodes confirm the later end epoch."""
+        if epochs < 1:
+            raise ClientError("epochs: must be at least 1")
+        c = await self.committees(refresh=True)
+        old = await self._registration(blob_id)
+        end = old.end_epoch + epochs
+        if end > c.epoch + c.max_epochs_ahead:
+            raise ClientError(
+                f"epochs: the blob would end at epoch {end}, more than "
+                f"{c.max_epochs_ahead} epochs after epoch {c.epoch}"
+            )
+        registration = dataclasses.replace(old, end_epoch=end)
+        problems: list[str] = []
+
+        async def confirm(member: Member) -> Confirmation:
+            confirmation = await self._client(member).get_confirmation(blob_id.raw, registration)
+            if confirmation.signer != member.public_key or not confirmation.is_valid():
+                raise ClientError(f"{member.name} returned an invalid confirmation")
+            return confirmation
+
+        results = await asyncio.gather(
+            *(confirm(m) for m in c.current.members), return_exceptions=True
+        )
+        confirmations = []
+        for member, result in zip(c.current.members, results, strict=True):
+            if isinstance(result, BaseException):
+                problems.append(f"{member.name}: {result}")
+            else:
+                confirmations.append(result)
+        params = EncodingParams(c.n_shards)
+        weight = sum(c.current.shard_count_of(x.signer) for x in confirmations)
+        if weight < params.quorum:
+            raise NotEnoughConfirmationsError(weight, params.quorum, problems)
+        certificate = Certificate.from_confirmations(confirmations)
+        accepted = await self._certify(c, certificate, problems)
+        encoded = params.encoded_size(registration.unencoded_length)
+        return StoreResult(blob_id, certificate, encoded, weight, accepted, problems, {})
+
+    async def delete(self, blob_id: BlobId, owner: keys.KeyPair) -> tuple[int, list[str]]:
+        """Delete a deletable blob on every node; returns (nodes that deleted it, problems)."""
+        c = await self.committees(refresh=True)
+        signature = owner.sign(messages.deletion_message(c.epoch, blob_id.raw))
+        members = list(c.current.members)
+        if c.previous is not None:
+            members += [m for m in c.previous.members if m.name not in c.current]
+        results = await asyncio.gather(
+            *(self._client(m).delete_blob(blob_id.raw, c.epoch, signature) for m in members),
+            return_exceptions=True,
+        )
+        problems = [
+            f"{m.name}: {r}"
+            for m, r in zip(members, results, strict=True)
+            if isinstance(r, BaseException)
+        ]
+        deleted = sum(1 for r in results if not isinstance(r, BaseException))
+        if deleted == 0:
+            raise ClientError("no node deleted the blob: " + "; ".join(problems))
+        return deleted, problems
+
     # --- status --------------------------------------------------------------------------------
 
     async def status(self, blob_id: BlobId) -> list[tuple[Member, BlobStatus | str]]:
@@ -442,3 +531,17 @@ class WalrusClient:
 
         results = await asyncio.gather(*(one(m) for m in c.current.members))
         return list(zip(c.current.members, results, strict=True))
+
+
+def _read_owners(c: ActiveCommittees, shard: int) -> list[Member]:
+    """Who may hold a shard now, most likely first: during an epoch change the previous
+    owner keeps it until the new owner reports done."""
+    current = c.current.owner(shard)
+    if c.previous is None:
+        return [current]
+    previous = c.previous.owner(shard)
+    if previous.name == current.name:
+        return [current]
+    if current.name in c.state.sync_done:
+        return [current, previous]
+    return [previous, current]

@@ -74,7 +74,7 @@ class BlobSync:
         ctx = self._ctx
         if ctx.committees is None:
             return
-        shards = list(ctx.my_shards())
+        shards = list(ctx.settled_shards())
         if not shards:
             return
         infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
@@ -176,13 +176,15 @@ class BlobSync:
             return parsed
         raise _NotYet("no peer returned valid metadata")
 
-    async def sync_blob(self, blob_id: bytes) -> bool:
-        """Recover every missing sliver of this node's shards; True when complete."""
+    async def sync_blob(self, blob_id: bytes, shards: Sequence[int] | None = None) -> bool:
+        """Recover every missing sliver of the given shards (default: this node's settled
+        shards); True when complete."""
         ctx = self._ctx
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         if info is None or info.state is not BlobState.CERTIFIED:
             return True
-        shards = ctx.my_shards()
+        if shards is None:
+            shards = ctx.settled_shards()
         if not shards:
             return True
         metadata = await ctx.metadata(blob_id) or await self._fetch_metadata(blob_id)

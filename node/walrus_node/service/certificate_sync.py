@@ -41,14 +41,18 @@ class CertificateSync:
         self._accept = accept
         self._poke = asyncio.Event()
 
+    async def catch_up(self) -> None:
+        """Ask every peer once, now, and return when all have answered or failed."""
+        if self._ctx.committees is not None:
+            await asyncio.gather(*(self._from_peer(m) for m in self._peers()))
+
     def poke(self) -> None:
         """Poll now instead of waiting for the next interval."""
         self._poke.set()
 
     async def run(self) -> None:
         while True:
-            if self._ctx.committees is not None:
-                await asyncio.gather(*(self._from_peer(m) for m in self._peers()))
+            await self.catch_up()
             self._poke.clear()
             try:
                 async with asyncio.timeout(self._ctx.config.certificate_poll_seconds):
@@ -58,7 +62,12 @@ class CertificateSync:
 
     def _peers(self) -> list[Member]:
         c = self._ctx.require_committees()
-        return [m for m in c.current.members if m.public_key != self._ctx.keypair.public_key]
+        members = {m.public_key: m for m in c.current.members}
+        if c.state.previous is not None:
+            for m in c.state.previous.members:
+                members.setdefault(m.public_key, m)
+        members.pop(self._ctx.keypair.public_key, None)
+        return list(members.values())
 
     async def _from_peer(self, member: Member) -> None:
         ctx = self._ctx

@@ -46,6 +46,8 @@ class NodeContext:
     cpu: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, "verify")
     )
+    shards_in_transfer: set[int] = dataclasses.field(default_factory=set)
+    """Gained shards still being received by shard sync (blob sync leaves them alone)."""
     _metadata_cache: dict[bytes, metadata_mod.BlobMetadata] = dataclasses.field(
         default_factory=dict
     )
@@ -82,12 +84,17 @@ class NodeContext:
         member = committee.by_key(self.keypair.public_key)
         return () if member is None else member.shards
 
+    def settled_shards(self) -> tuple[int, ...]:
+        """Owned shards that are not being received by shard sync right now."""
+        return tuple(s for s in self.my_shards() if s not in self.shards_in_transfer)
+
     def readable_shards(self) -> set[int]:
-        """Shards this node serves reads for: current ones, plus previous during a change."""
+        """Shards this node serves reads for: current ones, plus those it owned in the
+        previous epoch (kept until their new owner holds them)."""
         c = self.require_committees()
         shards = set(self.my_shards(c.current))
-        if c.previous is not None:
-            shards.update(self.my_shards(c.previous))
+        if c.state.previous is not None:
+            shards.update(self.my_shards(c.state.previous))
         return shards
 
     def shard_of(self, blob_id: bytes, sliver_type: SliverType, index: int) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.metadata
 import os
 import time
@@ -33,7 +34,14 @@ from walrus_node.service import errors
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.certificate_sync import CertificateSync
 from walrus_node.service.context import NodeContext
-from walrus_node.service.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+from walrus_node.service.shard_sync import ShardSync
+from walrus_node.service.views import (
+    BlobStatus,
+    BlobStatusState,
+    NodeInfo,
+    NodeStatus,
+    SyncStatus,
+)
 from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError
 
 __all__ = ["NodeService", "version"]
@@ -68,6 +76,9 @@ class NodeService:
         self.ctx = ctx
         self.blob_sync = BlobSync(ctx)
         self.certificate_sync = CertificateSync(ctx, self.accept_certificate)
+        self.shard_sync = ShardSync(
+            ctx, self.blob_sync, self.certificate_sync.catch_up, self.blob_sync.resume
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._started = time.monotonic()
         self._committee_stamp: tuple[float, int, int] | None = None
@@ -76,7 +87,8 @@ class NodeService:
 
     async def start(self) -> None:
         self.reload_committee()
-        await self.blob_sync.resume()
+        if self.ctx.committees is not None:
+            await self._committee_changed()
         self._tasks = [
             asyncio.create_task(self.blob_sync.run(), name="blob-sync"),
             asyncio.create_task(self.certificate_sync.run(), name="certificate-sync"),
@@ -86,6 +98,7 @@ class NodeService:
         self._update_gauges()
 
     async def stop(self) -> None:
+        await self.shard_sync.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -134,11 +147,44 @@ class NodeService:
         while True:
             await asyncio.sleep(self.ctx.config.committee_poll_seconds)
             if self.reload_committee():
-                await self.blob_sync.resume()
+                await self._committee_changed()
+
+    async def _committee_changed(self) -> None:
+        """Act on a newly applied committee: sync gained shards, expire blobs whose end
+        epoch has come, drop shards handed over once the change is done, catch up."""
+        await self.shard_sync.plan()
+        await self.expire_blobs()
+        await self._drop_lost_shards()
+        await self.blob_sync.resume()
+        self.certificate_sync.poke()
+        self._update_gauges()
+
+    async def _drop_lost_shards(self) -> None:
+        """Delete shards handed over to another node, once that node holds them.
+
+        A shard this node owned in the previous epoch stays (read-only, and the source of
+        shard sync) until its new owner has reported done; older ones go at once.
+        """
+        ctx = self.ctx
+        c = ctx.require_committees()
+        me = ctx.keypair.public_key
+        mine = set(ctx.my_shards())
+        previous = c.state.previous
+        held = await ctx.read(ctx.store.shards_with_data, c.n_shards)
+        for shard in held:
+            if shard in mine:
+                continue
+            handed_over_now = previous is not None and previous.owner(shard).public_key == me
+            if handed_over_now and c.current.owner(shard).name not in c.state.sync_done:
+                continue
+            await ctx.write(ctx.store.drop_shard, shard)
+            log.info("shard_dropped", shard=shard, epoch=c.epoch)
 
     def _status(self) -> NodeStatus:
         if self.ctx.committees is None or not self.ctx.my_shards():
             return NodeStatus.STANDBY
+        if self.ctx.shards_in_transfer:
+            return NodeStatus.SYNCING
         if self.blob_sync.backlog:
             return NodeStatus.RECOVERING
         return NodeStatus.ACTIVE
@@ -170,13 +216,42 @@ class NodeService:
             n_shards=c.n_shards if c is not None else 0,
             shards=shards,
             status=self._status(),
-            shard_states=tuple((s, "active") for s in shards),
+            shard_states=self._shard_states(),
             version=version(),
             uptime_seconds=int(time.monotonic() - self._started),
             blobs_stored=blobs,
             recovery_backlog=self.blob_sync.backlog,
             phase=c.phase if c is not None else "",
             certificates_logged=logged,
+        )
+
+    def _shard_states(self) -> tuple[tuple[int, str], ...]:
+        ctx = self.ctx
+        if ctx.committees is None:
+            return ()
+        states = dict.fromkeys(ctx.my_shards(), "active")
+        for shard, progress in self.shard_sync.progress.items():
+            if progress.state != "done":
+                states[shard] = progress.state
+        for shard in ctx.readable_shards() - set(states):
+            states[shard] = "read-only"
+        return tuple(sorted(states.items()))
+
+    def sync_status(self) -> SyncStatus:
+        ctx = self.ctx
+        c = ctx.require_committees()
+        progress = list(self.shard_sync.progress.values())
+        return SyncStatus(
+            epoch=c.epoch,
+            shards_total=len(progress),
+            shards_done=sum(p.state == "done" for p in progress),
+            bytes_received=sum(p.bytes for p in progress),
+            slivers_received=sum(p.slivers for p in progress),
+            slivers_recovered=sum(p.recovered for p in progress),
+            epoch_sync_done=self.shard_sync.epoch == c.epoch and self.shard_sync.done,
+            shards=tuple(
+                (p.shard, p.state, p.source, p.slivers, p.bytes, p.error) for p in progress
+            ),
         )
 
     # --- metadata ----------------------------------------------------------------------------
@@ -190,8 +265,6 @@ class NodeService:
         except codec_errors.InvalidMetadataError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_metadata").inc()
             raise errors.InvalidRequest(str(e)) from e
-        info = await ctx.read(ctx.store.get_blob_info, blob_id)
-        self._check_not_gone(bid, info)
         new = await ctx.write(
             ctx.store.put_metadata, blob_id, data, BlobInfo(BlobState.REGISTERED, _now_ms())
         )
@@ -509,9 +582,58 @@ class NodeService:
             os.replace(tmp, path)
 
         await asyncio.to_thread(write)
-        self.reload_committee()
-        await self.blob_sync.resume()
+        if self.reload_committee():
+            await self._committee_changed()
         return parsed
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    async def expire_blobs(self) -> int:
+        """Remove the data of blobs whose end epoch has come; reads then answer "expired"."""
+        ctx = self.ctx
+        c = ctx.require_committees()
+        infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
+        expired = 0
+        for blob_id, info in infos:
+            reg = info.registration
+            if info.state is BlobState.CERTIFIED and reg is not None and reg.end_epoch <= c.epoch:
+                tombstone = dataclasses.replace(info, state=BlobState.EXPIRED)
+                await ctx.write(ctx.store.drop_blob_data, blob_id, tombstone, c.n_shards)
+                ctx.forget_metadata(blob_id)
+                expired += 1
+        if expired:
+            ctx.metrics.blobs_expired.inc(expired)
+            log.info("blobs_expired", count=expired, epoch=c.epoch)
+        return expired
+
+    async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
+        """Delete a deletable blob at its owner's request; True if it was not deleted yet."""
+        ctx = self.ctx
+        bid = _blob_id(blob_id)
+        c = ctx.require_committees()
+        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        if info is None:
+            raise errors.NotFound(f"blob {bid} is not known to this node")
+        if info.state is BlobState.DELETED:
+            return False
+        if info.state is BlobState.EXPIRED:
+            raise errors.Gone(str(bid), "expired")
+        reg = info.registration
+        if info.state is not BlobState.CERTIFIED or reg is None:
+            raise errors.FailedPrecondition(f"blob {bid} is not certified")
+        if not reg.deletable:
+            raise errors.FailedPrecondition(f"blob {bid} is permanent; it cannot be deleted")
+        if epoch not in (c.epoch, c.epoch - 1):
+            raise errors.StaleEpoch(f"deletion signed for epoch {epoch}; the epoch is {c.epoch}")
+        message = messages.deletion_message(epoch, blob_id)
+        if not keys.verify(reg.owner_public_key, signature, message):
+            raise errors.PermissionDenied(f"deletion of blob {bid} is not signed by its owner")
+        tombstone = dataclasses.replace(info, state=BlobState.DELETED)
+        await ctx.write(ctx.store.drop_blob_data, blob_id, tombstone, c.n_shards)
+        ctx.forget_metadata(blob_id)
+        ctx.metrics.blobs_deleted.inc()
+        log.info("blob_deleted", blob_id=str(bid))
+        return True
 
     # --- garbage ---------------------------------------------------------------------------------
 

@@ -8,19 +8,38 @@ went wrong on the way (unreachable, timeout, error status), never transport exce
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import Certificate
 from walrus_node.service.views import NodeInfo
 
-__all__ = ["Peer", "PeerError", "PeerPool"]
+__all__ = ["Peer", "PeerError", "PeerPool", "ShardBatch", "ShardBatchRecord"]
 
 
 class PeerError(Exception):
     """A request to another node failed; the message names the node and the cause."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardBatchRecord:
+    blob_id: bytes
+    metadata: bytes
+    certificate: Certificate
+    sliver_type: SliverType
+    index: int
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardBatch:
+    records: list[ShardBatchRecord]
+    finished: bool
+    """True when the sender has no slivers after the last record."""
 
 
 class Peer(Protocol):
@@ -35,6 +54,16 @@ class Peer(Protocol):
     ) -> Sequence[tuple[int, Certificate]]: ...
 
     async def get_node_info(self) -> NodeInfo: ...
+
+    async def sync_shard(
+        self,
+        signer: KeyPair,
+        epoch: int,
+        shard: int,
+        sliver_type: SliverType,
+        after: bytes,
+        limit: int,
+    ) -> ShardBatch: ...
 
 
 class PeerPool(Protocol):

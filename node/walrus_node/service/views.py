@@ -7,7 +7,7 @@ import enum
 
 from walrus_node.protocol.messages import BlobRegistration
 
-__all__ = ["BlobStatus", "BlobStatusState", "NodeInfo", "NodeStatus"]
+__all__ = ["BlobStatus", "BlobStatusState", "NodeInfo", "NodeStatus", "SyncStatus"]
 
 
 class NodeStatus(enum.Enum):
@@ -51,3 +51,18 @@ class BlobStatus:
     slivers_expected: int = 0
     certified_epoch: int = 0
     registration: BlobRegistration | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncStatus:
+    """Progress of receiving the shards gained in ``epoch``."""
+
+    epoch: int
+    shards_total: int
+    shards_done: int
+    bytes_received: int
+    slivers_received: int
+    slivers_recovered: int
+    epoch_sync_done: bool
+    shards: tuple[tuple[int, str, str, int, int, str], ...] = ()
+    """(shard, state, source, slivers, bytes, last error) per gained shard."""

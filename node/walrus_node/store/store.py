@@ -17,6 +17,7 @@ Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 * ``metadata``               blob_id -> metadata wire bytes (re-verified against the ID on read)
 * ``blob_info``              blob_id -> :class:`BlobInfo` (JSON)
 * ``certificates``           u64 sequence (big-endian) -> certificate bytes, in acceptance order
+* ``certificate_of``         blob_id -> the blob's latest accepted certificate
 * ``state``                  utf-8 key -> bytes (epochs, cursors, anything small)
 * ``shard/<i>/primary``      blob_id -> checksum(16) || sliver bytes, one database per shard
 * ``shard/<i>/secondary``    likewise, so a whole shard can be streamed out or dropped
@@ -41,10 +42,10 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 
-__all__ = ["BlobInfo", "BlobState", "CorruptSliverError", "Store", "StoreError"]
+__all__ = ["BlobInfo", "BlobState", "CorruptSliverError", "ShardRecord", "Store", "StoreError"]
 
 _CHECKSUM = 16
-_MAX_DBS = 4 + 2 * MAX_SHARDS
+_MAX_DBS = 5 + 2 * MAX_SHARDS
 
 
 class StoreError(Exception):
@@ -65,6 +66,17 @@ class BlobState(enum.Enum):
     DELETED = "deleted"
     EXPIRED = "expired"
     INVALID = "invalid"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardRecord:
+    """One sliver received during shard sync, with what makes it verifiable."""
+
+    blob_id: bytes
+    metadata: bytes
+    certificate: Certificate
+    sliver_type: SliverType
+    data: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +144,7 @@ class Store:
         # Every named database is opened here, once, in one transaction. Opening one later
         # from a worker thread would start a write transaction while holding the GIL and
         # deadlock against the writer thread, which needs the GIL to finish its own.
-        names = [b"metadata", b"blob_info", b"certificates", b"state"]
+        names = [b"metadata", b"blob_info", b"certificates", b"certificate_of", b"state"]
         names += [
             f"shard/{shard}/{t.value}".encode() for shard in range(MAX_SHARDS) for t in SliverType
         ]
@@ -141,6 +153,7 @@ class Store:
         self._metadata = self._dbs[b"metadata"]
         self._blob_info = self._dbs[b"blob_info"]
         self._certificates = self._dbs[b"certificates"]
+        self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
 
     def close(self) -> None:
@@ -160,11 +173,21 @@ class Store:
     # --- metadata and blob info --------------------------------------------------------------
 
     def put_metadata(self, blob_id: bytes, metadata: bytes, info: BlobInfo) -> bool:
-        """Store metadata and initial blob info unless present; True if newly stored."""
+        """Store metadata and initial blob info unless present; True if newly stored.
+
+        A blob that expired or was deleted is registered afresh (its tombstone replaced).
+        """
         with self._write() as txn:
             if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
                 return False
-            txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
+            current = txn.get(blob_id, db=self._blob_info)
+            if current is not None and BlobInfo.from_bytes(bytes(current)).state in (
+                BlobState.DELETED,
+                BlobState.EXPIRED,
+            ):
+                txn.put(blob_id, info.to_bytes(), db=self._blob_info)
+            else:
+                txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
             return True
 
     def get_metadata(self, blob_id: bytes) -> bytes | None:
@@ -246,24 +269,34 @@ class Store:
                 txn.delete(blob_id, db=db)
 
     def scan_shard(
-        self, shard: int, sliver_type: SliverType, after: bytes, limit: int
-    ) -> list[tuple[bytes, bytes]]:
-        """Up to ``limit`` (blob_id, sliver) of a shard with blob_id > ``after``, in order."""
+        self,
+        shard: int,
+        sliver_type: SliverType,
+        after: bytes,
+        limit: int,
+        max_bytes: int = 1 << 62,
+    ) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """Up to ``limit`` (blob_id, sliver) of a shard with blob_id > ``after``, in order,
+        stopping once ``max_bytes`` of slivers are collected; and whether the shard has
+        nothing after the last one returned."""
         db = self._shard_db(shard, sliver_type)
         out: list[tuple[bytes, bytes]] = []
+        size = 0
         with self._read() as txn:
             cursor = txn.cursor(db=db)
             found = cursor.set_range(after) if after else cursor.first()
-            while found and len(out) < limit:
-                key = bytes(cursor.key())
-                if key != after:
-                    value = cursor.value()
-                    data = value[_CHECKSUM:]
-                    if _checksum(data) != value[:_CHECKSUM]:
-                        raise CorruptSliverError(shard, sliver_type, key)
-                    out.append((key, bytes(data)))
+            if found and after and bytes(cursor.key()) == after:
                 found = cursor.next()
-        return out
+            while found and len(out) < limit and size < max_bytes:
+                key = bytes(cursor.key())
+                value = cursor.value()
+                data = value[_CHECKSUM:]
+                if _checksum(data) != value[:_CHECKSUM]:
+                    raise CorruptSliverError(shard, sliver_type, key)
+                out.append((key, bytes(data)))
+                size += len(data)
+                found = cursor.next()
+        return out, not found
 
     def tamper_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bool:
         """Fault drill: flip one bit of a stored sliver, leaving its checksum stale.
@@ -309,11 +342,63 @@ class Store:
             updated = merge(None if current is None else BlobInfo.from_bytes(bytes(current)))
             if updated is None:
                 return False
-            cursor = txn.cursor(db=self._certificates)
-            last = struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
-            txn.put(struct.pack(">Q", last + 1), certificate.to_bytes(), db=self._certificates)
-            txn.put(certificate.blob_id, updated.to_bytes(), db=self._blob_info)
+            self._log_certificate(txn, certificate, updated)
             return True
+
+    def _log_certificate(
+        self, txn: lmdb.Transaction, certificate: Certificate, info: BlobInfo
+    ) -> None:
+        cursor = txn.cursor(db=self._certificates)
+        last = struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
+        raw = certificate.to_bytes()
+        txn.put(struct.pack(">Q", last + 1), raw, db=self._certificates)
+        txn.put(certificate.blob_id, raw, db=self._certificate_of)
+        txn.put(certificate.blob_id, info.to_bytes(), db=self._blob_info)
+
+    def certificate_of(self, blob_id: bytes) -> Certificate | None:
+        with self._read() as txn:
+            value = txn.get(blob_id, db=self._certificate_of)
+        return None if value is None else Certificate.from_bytes(bytes(value))
+
+    def ingest_shard_batch(
+        self,
+        shard: int,
+        records: list[ShardRecord],
+        merge: Callable[[BlobInfo | None, Certificate], BlobInfo | None],
+        state_key: str,
+        state_value: bytes,
+    ) -> None:
+        """Store slivers received by shard sync, with their blobs' metadata and certificates,
+        and the sync cursor, in one transaction: a crash leaves all of it or none."""
+        dbs = {t: self._shard_db(shard, t) for t in SliverType}
+        with self._write() as txn:
+            for r in records:
+                txn.put(r.blob_id, r.metadata, db=self._metadata, overwrite=False)
+                current = txn.get(r.blob_id, db=self._blob_info)
+                info = None if current is None else BlobInfo.from_bytes(bytes(current))
+                updated = merge(info, r.certificate)
+                if updated is not None:
+                    self._log_certificate(txn, r.certificate, updated)
+                txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
+            txn.put(state_key.encode(), state_value, db=self._state)
+
+    def drop_blob_data(self, blob_id: bytes, info: BlobInfo, n_shards: int) -> None:
+        """Delete a blob's metadata and slivers on every shard, keeping ``info`` (a tombstone
+        saying why: expired, deleted)."""
+        dbs = [self._shard_db(shard, t) for shard in range(n_shards) for t in SliverType]
+        with self._write() as txn:
+            for db in dbs:
+                txn.delete(blob_id, db=db)
+            txn.delete(blob_id, db=self._metadata)
+            txn.put(blob_id, info.to_bytes(), db=self._blob_info)
+
+    def shards_with_data(self, n_shards: int) -> list[int]:
+        """Shards for which any sliver is stored."""
+        return [
+            shard
+            for shard in range(n_shards)
+            if any(self.shard_sliver_count(shard, t) for t in SliverType)
+        ]
 
     def certificates_after(self, sequence: int, limit: int) -> list[tuple[int, Certificate]]:
         out: list[tuple[int, Certificate]] = []

@@ -70,6 +70,9 @@ class NodeHandle:
     grpc_port: int = 0
     metrics_port: int = 0
     pid: int = 0
+    stake: int = 1000
+    leaving: bool = False
+    """Asked to leave: gets no shards from the next epoch, stopped once it holds none."""
 
     @property
     def endpoint(self) -> str:
@@ -122,6 +125,10 @@ class Testbed:
         self.nodes: list[NodeHandle] = []
         self.n_shards = 0
         self.epoch = 1
+        self.controller_pid = 0
+        """Background epoch controller (``up --epoch-duration``), if any."""
+        self.node_settings: dict[str, Any] = {}
+        """Extra node.yaml settings for every node (tuning, tests)."""
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -149,6 +156,8 @@ class Testbed:
             ) from None
         bed.n_shards = state["n_shards"]
         bed.epoch = state["epoch"]
+        bed.controller_pid = state.get("controller_pid", 0)
+        bed.node_settings = state.get("node_settings", {})
         bed.nodes = [
             NodeHandle(
                 n["name"],
@@ -157,6 +166,8 @@ class Testbed:
                 n["grpc_port"],
                 n["metrics_port"],
                 n["pid"],
+                n.get("stake", DEFAULT_STAKE),
+                n.get("leaving", False),
             )
             for n in state["nodes"]
         ]
@@ -166,6 +177,8 @@ class Testbed:
         state = {
             "n_shards": self.n_shards,
             "epoch": self.epoch,
+            "controller_pid": self.controller_pid,
+            "node_settings": self.node_settings,
             "nodes": [
                 {
                     "name": n.name,
@@ -173,6 +186,8 @@ class Testbed:
                     "grpc_port": n.grpc_port,
                     "metrics_port": n.metrics_port,
                     "pid": n.pid,
+                    "stake": n.stake,
+                    "leaving": n.leaving,
                 }
                 for n in self.nodes
             ],
@@ -190,10 +205,15 @@ class Testbed:
 
     @classmethod
     def create(
-        cls, directory: str | os.PathLike[str], n_nodes: int, n_shards: int | None = None
+        cls,
+        directory: str | os.PathLike[str],
+        n_nodes: int,
+        n_shards: int | None = None,
+        node_settings: dict[str, Any] | None = None,
     ) -> Testbed:
         """Write a new testbed's files (does not start anything)."""
         bed = cls(directory)
+        bed.node_settings = dict(node_settings or {})
         shards = n_shards or n_nodes
         if n_nodes < 1:
             raise TestbedError("--nodes: need at least one node")
@@ -210,20 +230,54 @@ class Testbed:
         bed.n_shards = shards
         admin = keys.KeyPair.generate()
         admin.save(bed.directory / "admin.key")
-        for i in range(n_nodes):
-            node_dir = bed.directory / f"node-{i}"
-            node_dir.mkdir(parents=True, exist_ok=True)
-            identity = keys.KeyPair.generate()
-            identity.save(node_dir / "node.key")
-            handle = NodeHandle(f"node-{i}", node_dir, identity.public_key)
-            bed.nodes.append(handle)
-            bed._write_node_config(handle, admin.public_key)
+        for _ in range(n_nodes):
+            bed._new_node(admin.public_key)
         _atomic_write(
             bed.client_config,
             yaml.safe_dump({"committee_file": "committee.json"}).encode(),
         )
         bed.save()
         return bed
+
+    def _new_node(self, admin_public_key: bytes, stake: int = DEFAULT_STAKE) -> NodeHandle:
+        taken = {n.name for n in self.nodes}
+        name = next(f"node-{i}" for i in range(len(self.nodes) + 1) if f"node-{i}" not in taken)
+        node_dir = self.directory / name
+        node_dir.mkdir(parents=True, exist_ok=True)
+        identity = keys.KeyPair.generate()
+        identity.save(node_dir / "node.key")
+        handle = NodeHandle(name, node_dir, identity.public_key, stake=stake)
+        self.nodes.append(handle)
+        self._write_node_config(handle, admin_public_key)
+        return handle
+
+    def add_node(self, stake: int = DEFAULT_STAKE) -> NodeHandle:
+        """Start a new node in standby; it asks for shards from the next epoch on."""
+        if stake < 0:
+            raise TestbedError("--stake: must be >= 0")
+        node = self._new_node(self.admin_key.public_key, stake)
+        self._spawn(node)
+        self._wait_started(node)
+        self._write_node_config(node, self.admin_key.public_key)
+        self.save()
+        self.wait_ready([node])
+        committees = self.committees()
+        self.push_committee(committees, [node])
+        return node
+
+    def set_stake(self, name: str, stake: int) -> None:
+        if stake < 0:
+            raise TestbedError("stake: must be >= 0")
+        self.node(name).stake = stake
+        self.save()
+
+    def remove_node(self, name: str) -> None:
+        """Ask a node to leave: no shards from the next epoch; stopped once it holds none."""
+        node = self.node(name)
+        node.leaving = True
+        self.save()
+        if node.name not in self.committees().current and node.is_running():
+            self.kill(name, signal.SIGTERM)
 
     def _write_node_config(self, node: NodeHandle, admin_public_key: bytes) -> None:
         cfg = {
@@ -240,20 +294,29 @@ class Testbed:
             "certificate_poll_seconds": 1.0,
             "blob_sync_retry_seconds": 0.5,
             "log_format": "json",
+            **self.node_settings,
         }
         _atomic_write(node.config_file, yaml.safe_dump(cfg, sort_keys=False).encode())
 
     def candidates(self) -> list[NodeCandidate]:
-        """Every node as a staking candidate (equal stake unless changed)."""
+        """Nodes asking for shards: not leaving, with stake, started at least once."""
         return [
             NodeCandidate(
                 name=node.name,
                 public_key=node.public_key,
                 endpoint=node.endpoint,
-                stake=DEFAULT_STAKE,
+                stake=node.stake,
             )
             for node in self.nodes
+            if not node.leaving and node.stake > 0 and node.grpc_port
         ]
+
+    def committees(self) -> ActiveCommittees:
+        """The committee file as last published."""
+        try:
+            return committee_file.parse(self.committee_file.read_bytes())
+        except FileNotFoundError:
+            raise TestbedError("no committee yet: run `walrus testbed up` first") from None
 
     def initial_committee(self) -> ActiveCommittees:
         """The first committee: shards by stake (D'Hondt), assigned in node-name order."""
@@ -261,15 +324,19 @@ class Testbed:
         return ActiveCommittees(epoch.EpochState.genesis(chosen.committee))
 
     def publish_committee(self, committees: ActiveCommittees) -> None:
-        """Hand a committee to every node (admin RPC; file for stopped nodes) and the client."""
+        """Hand a committee to every node and to the client (its committee file)."""
+        _atomic_write(self.committee_file, committees.to_json())
+        self.push_committee(committees, self.nodes)
+
+    def push_committee(self, committees: ActiveCommittees, nodes: list[NodeHandle]) -> None:
+        """Install a committee on nodes: admin RPC when running, their file otherwise."""
         data = committees.to_json()
-        _atomic_write(self.committee_file, data)
         admin = self.admin_key
 
         async def push() -> None:
             pool = ChannelPool(timeout=30.0)
             try:
-                for node in self.nodes:
+                for node in nodes:
                     if node.is_running():
                         await pool.peer(node.endpoint).set_committee(admin, data)
                     else:
@@ -321,8 +388,7 @@ class Testbed:
         (checksum), refuses to serve it, and recovers it from its peers.
         """
         node = self.node(name)
-        committees = committee_file.parse(self.committee_file.read_bytes())
-        member = committees.current.by_key(node.public_key)
+        member = self.committees().current.by_key(node.public_key)
         shards = () if member is None else member.shards
         if not shards:
             raise TestbedError(f"{name} owns no shards")
@@ -336,7 +402,42 @@ class Testbed:
             store.close()
         raise TestbedError(f"{name} stores no sliver of that blob")
 
+    def start_controller(self, every_seconds: float) -> None:
+        """Advance the epoch every ``every_seconds`` in a background process."""
+        log = (self.directory / "controller.log").open("ab")
+        with log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "walrus_node.testbed.epochs",
+                    "--dir",
+                    str(self.directory),
+                    "--every",
+                    str(every_seconds),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        _CHILDREN[process.pid] = process
+        self.controller_pid = process.pid
+        self.save()
+
+    def _stop_controller(self) -> None:
+        pid, self.controller_pid = self.controller_pid, 0
+        if pid <= 0:
+            return
+        handle = NodeHandle("controller", self.directory, b"", pid=pid)
+        if handle.is_running():
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_exit(handle, STOP_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
+                _wait_exit(handle, STOP_TIMEOUT)
+
     def down(self) -> None:
+        self._stop_controller()
         for node in self.nodes:
             if node.is_running():
                 os.kill(node.pid, signal.SIGTERM)

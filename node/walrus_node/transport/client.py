@@ -19,8 +19,8 @@ from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol import messages
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service.peers import PeerError
-from walrus_node.service.views import BlobStatus, NodeInfo
+from walrus_node.service.peers import PeerError, ShardBatch, ShardBatchRecord
+from walrus_node.service.views import BlobStatus, NodeInfo, SyncStatus
 from walrus_node.transport import convert
 from walrus_node.transport.servicer import BLOB_STATE_KEY
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -199,6 +199,48 @@ class NodeClient:
         except grpc.aio.AioRpcError as e:
             raise self._error("ListCertificates", e) from e
 
+    async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
+        try:
+            reply = await self._stub.DeleteBlob(
+                pb.DeleteBlobRequest(blob_id=blob_id, epoch=epoch, signature=signature),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as e:
+            raise self._error("DeleteBlob", e) from e
+        return reply.newly_deleted
+
+    async def sync_shard(
+        self,
+        signer: KeyPair,
+        epoch: int,
+        shard: int,
+        sliver_type: SliverType,
+        after: bytes,
+        limit: int,
+    ) -> ShardBatch:
+        """One batch of a shard's slivers from its previous owner (see ShardSync)."""
+        wire_type = convert.sliver_type_to_pb(sliver_type)
+        message = messages.shard_sync_message(epoch, shard, int(wire_type), after, limit)
+        call = self._stub.SyncShard(
+            pb.SyncShardRequest(
+                epoch=epoch,
+                shard=shard,
+                type=wire_type,
+                after_blob_id=after,
+                limit=limit,
+                requester=signer.public_key,
+                signature=signer.sign(message),
+            ),
+            timeout=self._timeout,
+        )
+        assembler = _ShardBatchAssembler(self.endpoint)
+        try:
+            async for part in call:
+                assembler.add(part)
+        except grpc.aio.AioRpcError as e:
+            raise self._error("SyncShard", e) from e
+        return assembler.batch()
+
     # --- admin -------------------------------------------------------------------------------
 
     @staticmethod
@@ -220,6 +262,63 @@ class NodeClient:
         except grpc.aio.AioRpcError as e:
             raise self._error("SetCommittee", e) from e
         return reply.epoch, reply.phase
+
+    async def get_sync_status(self, admin: KeyPair) -> SyncStatus:
+        try:
+            reply = await self._admin.GetSyncStatus(
+                self._admin_request(admin, "GetSyncStatus", b""), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as e:
+            raise self._error("GetSyncStatus", e) from e
+        return convert.sync_status_from_pb(reply)
+
+
+class _ShardBatchAssembler:
+    """Rebuilds records from a SyncShard stream: blob, header, data..., then end."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint
+        self._records: list[ShardBatchRecord] = []
+        self._record: pb.BlobRecord | None = None
+        self._header: pb.SliverHeader | None = None
+        self._chunks: list[bytes] = []
+        self._finished = False
+
+    def _flush(self) -> None:
+        record, header = self._record, self._header
+        if record is None or header is None:
+            return
+        data = b"".join(self._chunks)
+        if len(data) != header.size or header.blob_id != record.blob_id:
+            raise RpcError(self._endpoint, "SyncShard", "DATA_LOSS", "truncated sliver")
+        self._records.append(
+            ShardBatchRecord(
+                record.blob_id,
+                record.metadata,
+                convert.certificate_from_pb(record.certificate),
+                convert.sliver_type_from_pb(header.type),
+                header.index,
+                data,
+            )
+        )
+        self._record, self._header, self._chunks = None, None, []
+
+    def add(self, part: pb.SyncShardPart) -> None:
+        which = part.WhichOneof("part")
+        if which == "blob":
+            self._flush()
+            self._record = part.blob
+        elif which == "header":
+            self._header = part.header
+        elif which == "data":
+            self._chunks.append(part.data)
+        elif which == "end":
+            self._flush()
+            self._finished = part.end.finished
+
+    def batch(self) -> ShardBatch:
+        self._flush()
+        return ShardBatch(self._records, self._finished)
 
 
 class ChannelPool:

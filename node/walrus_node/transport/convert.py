@@ -10,7 +10,13 @@ from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service import errors
-from walrus_node.service.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+from walrus_node.service.views import (
+    BlobStatus,
+    BlobStatusState,
+    NodeInfo,
+    NodeStatus,
+    SyncStatus,
+)
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
@@ -31,6 +37,8 @@ __all__ = [
     "sliver_type_to_pb",
     "symbol_parts",
     "symbols_from_parts",
+    "sync_status_from_pb",
+    "sync_status_to_pb",
 ]
 
 CHUNK_SIZE = 1 << 20
@@ -170,11 +178,17 @@ def blob_status_to_pb(s: BlobStatus) -> pb.BlobStatus:
         certified_epoch=s.certified_epoch,
         end_epoch=r.end_epoch if r is not None else 0,
         deletable=r.deletable if r is not None else False,
+        owner_public_key=r.owner_public_key if r is not None else b"",
+        unencoded_length=r.unencoded_length if r is not None else 0,
     )
 
 
 def blob_status_from_pb(m: pb.BlobStatus) -> BlobStatus:
-    registration = BlobRegistration(m.end_epoch, m.deletable) if m.end_epoch else None
+    registration = (
+        BlobRegistration(m.end_epoch, m.deletable, m.owner_public_key, m.unencoded_length)
+        if m.end_epoch
+        else None
+    )
     return BlobStatus(
         _BLOB_STATES_BACK.get(m.state, BlobStatusState.NONEXISTENT),
         m.has_metadata,
@@ -239,3 +253,34 @@ async def symbols_from_parts(parts: AsyncIterator[pb.RecoverySymbolPart]) -> lis
             first = None
             buffer = bytearray()
     return out
+
+
+def sync_status_to_pb(s: SyncStatus) -> pb.SyncStatus:
+    return pb.SyncStatus(
+        epoch=s.epoch,
+        shards_total=s.shards_total,
+        shards_done=s.shards_done,
+        bytes_received=s.bytes_received,
+        slivers_received=s.slivers_received,
+        slivers_recovered=s.slivers_recovered,
+        epoch_sync_done=s.epoch_sync_done,
+        shards=[
+            pb.ShardSyncState(
+                shard=shard, state=state, source=source, slivers=n, bytes=size, error=error
+            )
+            for shard, state, source, n, size, error in s.shards
+        ],
+    )
+
+
+def sync_status_from_pb(m: pb.SyncStatus) -> SyncStatus:
+    return SyncStatus(
+        m.epoch,
+        m.shards_total,
+        m.shards_done,
+        m.bytes_received,
+        m.slivers_received,
+        m.slivers_recovered,
+        m.epoch_sync_done,
+        tuple((x.shard, x.state, x.source, x.slivers, x.bytes, x.error) for x in m.shards),
+    )

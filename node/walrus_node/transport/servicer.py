@@ -229,16 +229,41 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         ):
             yield convert.certificate_to_pb(certificate, sequence)
 
-    async def SubmitBlobEvent(
-        self, request: pb.SubmitBlobEventRequest, context: Ctx
-    ) -> pb.SubmitBlobEventResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "blob events are not supported yet")
+    @_rpc
+    async def DeleteBlob(
+        self, request: pb.DeleteBlobRequest, context: Ctx
+    ) -> pb.DeleteBlobResponse:
+        newly = await self.node.delete_blob(request.blob_id, request.epoch, request.signature)
+        return pb.DeleteBlobResponse(newly_deleted=newly)
 
+    @_stream
     async def SyncShard(
         self, request: pb.SyncShardRequest, context: Ctx
     ) -> AsyncIterator[pb.SyncShardPart]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "shard sync is not supported yet")
-        yield pb.SyncShardPart()  # type: ignore[unreachable]  # makes this a stream handler
+        sliver_type = convert.sliver_type_from_pb(request.type)
+        records, finished = await self.node.shard_sync.records_for(
+            request.requester,
+            request.epoch,
+            request.shard,
+            sliver_type,
+            request.after_blob_id,
+            request.limit,
+            request.signature,
+        )
+        for blob_id, metadata, certificate, index, data in records:
+            yield pb.SyncShardPart(
+                blob=pb.BlobRecord(
+                    blob_id=blob_id,
+                    metadata=metadata,
+                    certificate=convert.certificate_to_pb(certificate),
+                )
+            )
+            for part in convert.sliver_parts(blob_id, [(sliver_type, index, data)]):
+                if part.WhichOneof("part") == "header":
+                    yield pb.SyncShardPart(header=part.header)
+                else:
+                    yield pb.SyncShardPart(data=part.data)
+        yield pb.SyncShardPart(end=pb.SyncShardEnd(finished=finished))
 
 
 class AdminServicer(pb_grpc.AdminServicer):
@@ -260,5 +285,7 @@ class AdminServicer(pb_grpc.AdminServicer):
         committees = await self.node.set_committee(request.payload)
         return pb.SetCommitteeResponse(epoch=committees.epoch, phase=committees.phase)
 
+    @_rpc
     async def GetSyncStatus(self, request: pb.AdminRequest, context: Ctx) -> pb.SyncStatus:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "sync status is not supported yet")
+        self._verify(request, "GetSyncStatus")
+        return convert.sync_status_to_pb(self.node.sync_status())

@@ -457,6 +457,8 @@ class BlobStatus(_message.Message):
     CERTIFIED_EPOCH_FIELD_NUMBER: _builtins.int
     END_EPOCH_FIELD_NUMBER: _builtins.int
     DELETABLE_FIELD_NUMBER: _builtins.int
+    OWNER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    UNENCODED_LENGTH_FIELD_NUMBER: _builtins.int
     state: Global___BlobStatus.State.ValueType
     has_metadata: _builtins.bool
     slivers_held: _builtins.int
@@ -465,6 +467,8 @@ class BlobStatus(_message.Message):
     certified_epoch: _builtins.int
     end_epoch: _builtins.int
     deletable: _builtins.bool
+    owner_public_key: _builtins.bytes
+    unencoded_length: _builtins.int
     def __init__(
         self,
         *,
@@ -475,10 +479,12 @@ class BlobStatus(_message.Message):
         certified_epoch: _builtins.int = ...,
         end_epoch: _builtins.int = ...,
         deletable: _builtins.bool = ...,
+        owner_public_key: _builtins.bytes = ...,
+        unencoded_length: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified_epoch", b"certified_epoch", "deletable", b"deletable", "end_epoch", b"end_epoch", "has_metadata", b"has_metadata", "slivers_expected", b"slivers_expected", "slivers_held", b"slivers_held", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified_epoch", b"certified_epoch", "deletable", b"deletable", "end_epoch", b"end_epoch", "has_metadata", b"has_metadata", "owner_public_key", b"owner_public_key", "slivers_expected", b"slivers_expected", "slivers_held", b"slivers_held", "state", b"state", "unencoded_length", b"unencoded_length"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -759,35 +765,7 @@ class ListCertificatesRequest(_message.Message):
 Global___ListCertificatesRequest: _TypeAlias = ListCertificatesRequest  # noqa: Y015
 
 @_typing.final
-class BlobEvent(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    EXTENSION_FIELD_NUMBER: _builtins.int
-    DELETION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def extension(self) -> Global___Certificate:
-        """a certificate with a later end epoch"""
-
-    @_builtins.property
-    def deletion(self) -> Global___Deletion: ...
-    def __init__(
-        self,
-        *,
-        extension: Global___Certificate | None = ...,
-        deletion: Global___Deletion | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deletion", b"deletion", "event", b"event", "extension", b"extension"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deletion", b"deletion", "event", b"event", "extension", b"extension"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["extension", "deletion"]  # noqa: Y015
-    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
-
-Global___BlobEvent: _TypeAlias = BlobEvent  # noqa: Y015
-
-@_typing.final
-class Deletion(_message.Message):
+class DeleteBlobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BLOB_ID_FIELD_NUMBER: _builtins.int
@@ -795,8 +773,9 @@ class Deletion(_message.Message):
     SIGNATURE_FIELD_NUMBER: _builtins.int
     blob_id: _builtins.bytes
     epoch: _builtins.int
+    """the current epoch, against replays of old deletions"""
     signature: _builtins.bytes
-    """by the blob's owner key"""
+    """by the blob's owner key, over walrus_node.protocol deletion_message"""
     def __init__(
         self,
         *,
@@ -810,42 +789,26 @@ class Deletion(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Deletion: _TypeAlias = Deletion  # noqa: Y015
+Global___DeleteBlobRequest: _TypeAlias = DeleteBlobRequest  # noqa: Y015
 
 @_typing.final
-class SubmitBlobEventRequest(_message.Message):
+class DeleteBlobResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    EVENT_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def event(self) -> Global___BlobEvent: ...
+    NEWLY_DELETED_FIELD_NUMBER: _builtins.int
+    newly_deleted: _builtins.bool
     def __init__(
         self,
         *,
-        event: Global___BlobEvent | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SubmitBlobEventRequest: _TypeAlias = SubmitBlobEventRequest  # noqa: Y015
-
-@_typing.final
-class SubmitBlobEventResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    def __init__(
-        self,
+        newly_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["newly_deleted", b"newly_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___SubmitBlobEventResponse: _TypeAlias = SubmitBlobEventResponse  # noqa: Y015
+Global___DeleteBlobResponse: _TypeAlias = DeleteBlobResponse  # noqa: Y015
 
 @_typing.final
 class SyncShardRequest(_message.Message):
@@ -893,26 +856,84 @@ Global___SyncShardRequest: _TypeAlias = SyncShardRequest  # noqa: Y015
 class SyncShardPart(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    BLOB_FIELD_NUMBER: _builtins.int
     HEADER_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     @_builtins.property
+    def blob(self) -> Global___BlobRecord:
+        """before the sliver of each blob"""
+
+    @_builtins.property
     def header(self) -> Global___SliverHeader: ...
+    @_builtins.property
+    def end(self) -> Global___SyncShardEnd:
+        """last part of every response"""
+
     def __init__(
         self,
         *,
+        blob: Global___BlobRecord | None = ...,
         header: Global___SliverHeader | None = ...,
         data: _builtins.bytes = ...,
+        end: Global___SyncShardEnd | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "data", b"data", "end", b"end", "header", b"header", "part", b"part"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "data", b"data", "end", b"end", "header", b"header", "part", b"part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "data"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["blob", "header", "data", "end"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 
 Global___SyncShardPart: _TypeAlias = SyncShardPart  # noqa: Y015
+
+@_typing.final
+class BlobRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    metadata: _builtins.bytes
+    @_builtins.property
+    def certificate(self) -> Global___Certificate: ...
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        metadata: _builtins.bytes = ...,
+        certificate: Global___Certificate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "certificate", b"certificate", "metadata", b"metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlobRecord: _TypeAlias = BlobRecord  # noqa: Y015
+
+@_typing.final
+class SyncShardEnd(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINISHED_FIELD_NUMBER: _builtins.int
+    finished: _builtins.bool
+    """no slivers after the last one sent"""
+    def __init__(
+        self,
+        *,
+        finished: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished", b"finished"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SyncShardEnd: _TypeAlias = SyncShardEnd  # noqa: Y015
 
 @_typing.final
 class AdminRequest(_message.Message):
@@ -984,17 +1005,21 @@ class SyncStatus(_message.Message):
     SHARDS_TOTAL_FIELD_NUMBER: _builtins.int
     SHARDS_DONE_FIELD_NUMBER: _builtins.int
     BYTES_RECEIVED_FIELD_NUMBER: _builtins.int
-    BLOBS_RECOVERED_FIELD_NUMBER: _builtins.int
+    SLIVERS_RECEIVED_FIELD_NUMBER: _builtins.int
+    SLIVERS_RECOVERED_FIELD_NUMBER: _builtins.int
     EPOCH_SYNC_DONE_FIELD_NUMBER: _builtins.int
-    STATUS_JSON_FIELD_NUMBER: _builtins.int
+    SHARDS_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     shards_total: _builtins.int
+    """shards gained in this epoch"""
     shards_done: _builtins.int
     bytes_received: _builtins.int
-    blobs_recovered: _builtins.int
+    slivers_received: _builtins.int
+    slivers_recovered: _builtins.int
     epoch_sync_done: _builtins.bool
-    status_json: _builtins.str
-    """detailed per-shard progress"""
+    """holds every shard it owns in this epoch"""
+    @_builtins.property
+    def shards(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShardSyncState]: ...
     def __init__(
         self,
         *,
@@ -1002,14 +1027,52 @@ class SyncStatus(_message.Message):
         shards_total: _builtins.int = ...,
         shards_done: _builtins.int = ...,
         bytes_received: _builtins.int = ...,
-        blobs_recovered: _builtins.int = ...,
+        slivers_received: _builtins.int = ...,
+        slivers_recovered: _builtins.int = ...,
         epoch_sync_done: _builtins.bool = ...,
-        status_json: _builtins.str = ...,
+        shards: _abc.Iterable[Global___ShardSyncState] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs_recovered", b"blobs_recovered", "bytes_received", b"bytes_received", "epoch", b"epoch", "epoch_sync_done", b"epoch_sync_done", "shards_done", b"shards_done", "shards_total", b"shards_total", "status_json", b"status_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_received", b"bytes_received", "epoch", b"epoch", "epoch_sync_done", b"epoch_sync_done", "shards", b"shards", "shards_done", b"shards_done", "shards_total", b"shards_total", "slivers_received", b"slivers_received", "slivers_recovered", b"slivers_recovered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SyncStatus: _TypeAlias = SyncStatus  # noqa: Y015
+
+@_typing.final
+class ShardSyncState(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARD_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SLIVERS_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    shard: _builtins.int
+    state: _builtins.str
+    """"syncing", "recovering", "done" """
+    source: _builtins.str
+    """previous owner's name"""
+    slivers: _builtins.int
+    bytes: _builtins.int
+    error: _builtins.str
+    """last error, if retrying"""
+    def __init__(
+        self,
+        *,
+        shard: _builtins.int = ...,
+        state: _builtins.str = ...,
+        source: _builtins.str = ...,
+        slivers: _builtins.int = ...,
+        bytes: _builtins.int = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "shard", b"shard", "slivers", b"slivers", "source", b"source", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShardSyncState: _TypeAlias = ShardSyncState  # noqa: Y015

@@ -92,10 +92,10 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Certificate.FromString,
                 _registered_method=True)
-        self.SubmitBlobEvent = channel.unary_unary(
-                '/walrus.node.v1.StorageNode/SubmitBlobEvent',
-                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventRequest.SerializeToString,
-                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventResponse.FromString,
+        self.DeleteBlob = channel.unary_unary(
+                '/walrus.node.v1.StorageNode/DeleteBlob',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.FromString,
                 _registered_method=True)
         self.SyncShard = channel.unary_stream(
                 '/walrus.node.v1.StorageNode/SyncShard',
@@ -189,16 +189,18 @@ class StorageNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def SubmitBlobEvent(self, request, context):
-        """Blob lifetime changes signed by the blob's owner or certified by the committee.
+    def DeleteBlob(self, request, context):
+        """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
+        again with a later end epoch (a new certificate).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SyncShard(self, request, context):
-        """Node-to-node shard transfer during an epoch change; the request is signed by the node that
-        gained the shard in the current epoch.
+        """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
+        order after a cursor, each preceded by its blob's metadata and certificate. The request is
+        signed by the node that owns the shard in the current epoch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -262,10 +264,10 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Certificate.SerializeToString,
             ),
-            'SubmitBlobEvent': grpc.unary_unary_rpc_method_handler(
-                    servicer.SubmitBlobEvent,
-                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventRequest.FromString,
-                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventResponse.SerializeToString,
+            'DeleteBlob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBlob,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.SerializeToString,
             ),
             'SyncShard': grpc.unary_stream_rpc_method_handler(
                     servicer.SyncShard,
@@ -584,7 +586,7 @@ class StorageNode:
             _registered_method=True)
 
     @staticmethod
-    def SubmitBlobEvent(request,
+    def DeleteBlob(request,
             target,
             options=(),
             channel_credentials=None,
@@ -597,9 +599,9 @@ class StorageNode:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/walrus.node.v1.StorageNode/SubmitBlobEvent',
-            walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventRequest.SerializeToString,
-            walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitBlobEventResponse.FromString,
+            '/walrus.node.v1.StorageNode/DeleteBlob',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,11 +74,14 @@ class StorageNodeStub:
     """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
     it to learn of blobs certified while they were down.
     """
-    SubmitBlobEvent: _grpc.UnaryUnaryMultiCallable[_node_pb2.SubmitBlobEventRequest, _node_pb2.SubmitBlobEventResponse]
-    """Blob lifetime changes signed by the blob's owner or certified by the committee."""
+    DeleteBlob: _grpc.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]
+    """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
+    again with a later end epoch (a new certificate).
+    """
     SyncShard: _grpc.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]
-    """Node-to-node shard transfer during an epoch change; the request is signed by the node that
-    gained the shard in the current epoch.
+    """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
+    order after a cursor, each preceded by its blob's metadata and certificate. The request is
+    signed by the node that owns the shard in the current epoch.
     """
 
 @_typing.type_check_only
@@ -116,11 +119,14 @@ class StorageNodeAsyncStub(StorageNodeStub):
     """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
     it to learn of blobs certified while they were down.
     """
-    SubmitBlobEvent: _aio.UnaryUnaryMultiCallable[_node_pb2.SubmitBlobEventRequest, _node_pb2.SubmitBlobEventResponse]  # type: ignore[assignment]
-    """Blob lifetime changes signed by the blob's owner or certified by the committee."""
+    DeleteBlob: _aio.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]  # type: ignore[assignment]
+    """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
+    again with a later end epoch (a new certificate).
+    """
     SyncShard: _aio.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]  # type: ignore[assignment]
-    """Node-to-node shard transfer during an epoch change; the request is signed by the node that
-    gained the shard in the current epoch.
+    """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
+    order after a cursor, each preceded by its blob's metadata and certificate. The request is
+    signed by the node that owns the shard in the current epoch.
     """
 
 class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
@@ -223,12 +229,14 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
-    def SubmitBlobEvent(
+    def DeleteBlob(
         self,
-        request: _node_pb2.SubmitBlobEventRequest,
+        request: _node_pb2.DeleteBlobRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_node_pb2.SubmitBlobEventResponse, _abc.Awaitable[_node_pb2.SubmitBlobEventResponse]]:
-        """Blob lifetime changes signed by the blob's owner or certified by the committee."""
+    ) -> _typing.Union[_node_pb2.DeleteBlobResponse, _abc.Awaitable[_node_pb2.DeleteBlobResponse]]:
+        """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
+        again with a later end epoch (a new certificate).
+        """
 
     @_abc_1.abstractmethod
     def SyncShard(
@@ -236,8 +244,9 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         request: _node_pb2.SyncShardRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_node_pb2.SyncShardPart], _abc.AsyncIterator[_node_pb2.SyncShardPart]]:
-        """Node-to-node shard transfer during an epoch change; the request is signed by the node that
-        gained the shard in the current epoch.
+        """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
+        order after a cursor, each preceded by its blob's metadata and certificate. The request is
+        signed by the node that owns the shard in the current epoch.
         """
 
 def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,383 @@
+"""Shard sync: receiving the shards this node gained at an epoch change.
+
+Who calls it: :mod:`.node` calls :meth:`ShardSync.plan` whenever a committee is applied,
+and serves the sending side (:meth:`ShardSync.records_for`) to peers.
+
+For every shard this node owns in epoch ``e`` but did not own in ``e - 1``:
+
+1. **Cooperative path.** Ask the shard's previous owner for its slivers with ``SyncShard``:
+   batches in blob-ID order, primary slivers first, then secondary, each with the blob's
+   metadata and certificate. Every sliver is verified against the metadata and every
+   metadata against its blob ID; each batch is stored together with the cursor in one
+   transaction, so a restart resumes after the last stored batch.
+2. **Recovery path.** If the previous owner is gone, keeps failing, or sends bad data, the
+   shard's slivers are rebuilt blob by blob from the rest of the committee with recovery
+   symbols, for every certified blob this node knows of (after a full certificate
+   catch-up from all peers).
+
+Progress is reported through ``Admin/GetSyncStatus`` and node info; the operator (or
+testbed) records a node as done once every gained shard is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import metadata as metadata_mod
+from walrus_node.codec import slivers
+from walrus_node.codec.metadata import BlobId
+from walrus_node.codec.params import SliverType
+from walrus_node.committee.member import Member
+from walrus_node.protocol import keys, messages
+from walrus_node.protocol.messages import Certificate
+from walrus_node.service import errors
+from walrus_node.service.blob_sync import BlobSync
+from walrus_node.service.context import NodeContext
+from walrus_node.service.peers import PeerError, ShardBatch
+from walrus_node.store.store import BlobInfo, BlobState, ShardRecord
+
+__all__ = ["ShardProgress", "ShardSync"]
+
+log = structlog.get_logger("walrus.shard_sync")
+
+BATCH_BYTES = 64 << 20
+"""The sender stops a response after this many bytes of slivers."""
+_MAX_FAILURES = 5
+"""Failed cooperative attempts (source unreachable, bad data) before recovering instead."""
+_NOT_YET_PATIENCE = 120.0
+"""Seconds to keep waiting for a source that has not reached the new epoch yet."""
+_RETRY = 1.0
+
+
+@dataclasses.dataclass
+class ShardProgress:
+    shard: int
+    source: str
+    """Previous owner's name ("" if none: recover)."""
+    state: str = "syncing"
+    """"syncing" (cooperative), "recovering", or "done"."""
+    sliver_type: str = SliverType.PRIMARY.value
+    cursor: str = ""
+    """Hex blob ID of the last sliver stored in the current sliver-type pass."""
+    slivers: int = 0
+    bytes: int = 0
+    recovered: int = 0
+    """Slivers rebuilt from recovery symbols (the recovery path, or gaps the source left)."""
+    error: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+Accept = Callable[[Certificate], Awaitable[object]]
+
+
+class ShardSync:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        blob_sync: BlobSync,
+        certificates_caught_up: Callable[[], Awaitable[None]],
+        on_shard_done: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._ctx = ctx
+        self._blob_sync = blob_sync
+        self._caught_up = certificates_caught_up
+        self._on_shard_done = on_shard_done
+        self.epoch = 0
+        self.progress: dict[int, ShardProgress] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+
+    # --- planning ----------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return all(p.state == "done" for p in self.progress.values())
+
+    def _state_key(self, epoch: int) -> str:
+        return f"shard-sync/{epoch}"
+
+    async def plan(self) -> None:
+        """(Re)start syncing the shards gained in the current epoch, resuming saved progress."""
+        ctx = self._ctx
+        c = ctx.require_committees()
+        if c.epoch == self.epoch:
+            return
+        await self.stop()
+        ctx.shards_in_transfer = set()
+        self.epoch = c.epoch
+        me = ctx.keypair.public_key
+        mine = set(ctx.my_shards())
+        previous = c.state.previous
+        if previous is None:  # the first committee: nothing existed before
+            self.progress = {}
+            return
+        before = previous.by_key(me)
+        gained = sorted(mine - set(before.shards if before is not None else ()))
+        saved = await ctx.read(ctx.store.get_state, self._state_key(c.epoch))
+        restored = (
+            {}
+            if saved is None
+            else {int(k): ShardProgress(**v) for k, v in json.loads(saved).items()}
+        )
+        self.progress = {
+            shard: restored.get(shard) or ShardProgress(shard, previous.owner(shard).name)
+            for shard in gained
+        }
+        await self._save()
+        ctx.shards_in_transfer = {s for s, p in self.progress.items() if p.state != "done"}
+        ctx.metrics.shards_syncing.set(len(ctx.shards_in_transfer))
+        if gained:
+            log.info("shard_sync_planned", epoch=c.epoch, shards=gained)
+        for shard, p in self.progress.items():
+            if p.state != "done":
+                self._tasks[shard] = asyncio.create_task(self._run(p), name=f"shard-{shard}")
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, {}
+        for task in tasks.values():
+            task.cancel()
+        for task in tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _save(self, extra: list[ShardRecord] | None = None, shard: int = 0) -> None:
+        ctx = self._ctx
+        value = json.dumps({str(s): p.to_dict() for s, p in self.progress.items()}).encode()
+        key = self._state_key(self.epoch)
+        if extra:
+            await ctx.write(ctx.store.ingest_shard_batch, shard, extra, _merge, key, value)
+        else:
+            await ctx.write(ctx.store.put_state, key, value)
+
+    # --- one shard ---------------------------------------------------------------------------
+
+    async def _run(self, p: ShardProgress) -> None:
+        ctx = self._ctx
+        async with self._semaphore:
+            if p.state == "syncing":
+                await self._cooperative(p)
+                p.state = "recovering"
+            # Either way, end with every certified blob known (after a full certificate
+            # catch-up) present: this fills what the source did not have or left out.
+            await self._recover(p)
+            p.state, p.error = "done", ""
+            await self._save()
+            ctx.shards_in_transfer.discard(p.shard)
+            ctx.metrics.shards_syncing.set(len(ctx.shards_in_transfer))
+            log.info("shard_synced", shard=p.shard, slivers=p.slivers, recovered=p.recovered)
+            ctx.metrics.shards_synced.inc()
+        await self._on_shard_done()
+
+    async def _cooperative(self, p: ShardProgress) -> None:
+        ctx = self._ctx
+        c = ctx.require_committees()
+        previous = c.state.previous
+        source = None if previous is None else previous.owner(p.shard)
+        if source is None or source.public_key == ctx.keypair.public_key:
+            return
+        failures = 0
+        not_yet_since: float | None = None
+        while True:
+            try:
+                batch = await self._fetch(source, p)
+            except PeerError as e:
+                code = getattr(e, "code", "")
+                if code == "ABORTED":  # the source has not reached this epoch yet
+                    not_yet_since = not_yet_since or time.monotonic()
+                    if time.monotonic() - not_yet_since < _NOT_YET_PATIENCE:
+                        p.error = str(e)
+                        await asyncio.sleep(_RETRY * random.uniform(0.5, 1.5))
+                        continue
+                failures += 1
+                p.error = str(e)
+                log.info("shard_sync_retry", shard=p.shard, source=source.name, error=str(e))
+                if failures >= _MAX_FAILURES:
+                    break
+                await asyncio.sleep(_RETRY * 2**failures * random.uniform(0.8, 1.2))
+                continue
+            except errors.DataLoss as e:  # the source sent bytes that do not verify
+                p.error = str(e)
+                log.warning(
+                    "shard_sync_bad_source", shard=p.shard, source=source.name, error=str(e)
+                )
+                break
+            failures, not_yet_since = 0, None
+            if batch.finished:
+                if p.sliver_type == SliverType.PRIMARY.value:
+                    p.sliver_type, p.cursor = SliverType.SECONDARY.value, ""
+                    await self._save()
+                    continue
+                return
+        log.info("shard_sync_recovering", shard=p.shard, source=source.name)
+
+    async def _fetch(self, source: Member, p: ShardProgress) -> ShardBatch:
+        """One batch from the previous owner, verified and stored with the cursor."""
+        ctx = self._ctx
+        sliver_type = SliverType(p.sliver_type)
+        after = bytes.fromhex(p.cursor)
+        batch = await ctx.peers.peer(source.endpoint).sync_shard(
+            ctx.keypair,
+            self.epoch,
+            p.shard,
+            sliver_type,
+            after,
+            ctx.config.shard_sync_batch_slivers,
+        )
+        params = ctx.params()
+        records: list[ShardRecord] = []
+        for r in batch.records:
+            if r.blob_id <= after:
+                raise errors.DataLoss("slivers out of blob-ID order")
+            expected = params.sliver_in_pair(sliver_type, params.pair_on_shard(r.blob_id, p.shard))
+            if (
+                r.sliver_type is not sliver_type
+                or r.index != expected
+                or r.certificate.blob_id != r.blob_id
+            ):
+                raise errors.DataLoss(f"record for blob {BlobId(r.blob_id)} is not for this shard")
+            try:
+                metadata = metadata_mod.verify_metadata(BlobId(r.blob_id), r.metadata, params.n)
+                await ctx.compute(slivers.verify_sliver, metadata, sliver_type, r.index, r.data)
+            except codec_errors.VerificationError as e:
+                raise errors.DataLoss(str(e)) from e
+            self._check_certificate(r.certificate)
+            records.append(ShardRecord(r.blob_id, r.metadata, r.certificate, sliver_type, r.data))
+            after = r.blob_id
+        p.cursor = after.hex()
+        p.slivers += len(records)
+        p.bytes += sum(len(r.data) for r in records)
+        ctx.metrics.shard_sync_slivers.inc(len(records))
+        ctx.metrics.shard_sync_bytes.inc(sum(len(r.data) for r in records))
+        await self._save(records, p.shard)
+        return batch
+
+    def _check_certificate(self, certificate: Certificate) -> None:
+        """Certificates of the current or previous epoch are verified; older ones are taken
+        on the word of the previous owner, which accepted them when they were current."""
+        committee = self._ctx.require_committees().committee_for(certificate.epoch)
+        if committee is None:
+            return
+        try:
+            messages.verify_certificate(certificate, committee)
+        except messages.CertificateError as e:
+            raise errors.DataLoss(f"certificate: {e}") from e
+
+    async def _recover(self, p: ShardProgress) -> None:
+        """Rebuild the shard's slivers of every certified blob from the committee."""
+        ctx = self._ctx
+        await self._caught_up()
+        while True:
+            infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
+            missing: dict[bytes, int] = {}  # blob -> slivers of this shard it lacks
+            for blob_id, info in infos:
+                if info.state is not BlobState.CERTIFIED:
+                    continue
+                held = await ctx.read(ctx.store.count_slivers, blob_id, [p.shard])
+                if held < 2:
+                    missing[blob_id] = 2 - held
+            if not missing:
+                return
+            results = await _bounded(
+                [self._blob_sync.sync_blob(b, [p.shard]) for b in missing],
+                ctx.config.max_concurrent_blob_syncs,
+            )
+            failed = [r for r in results if isinstance(r, BaseException)]
+            p.recovered += sum(
+                lacking
+                for lacking, result in zip(missing.values(), results, strict=True)
+                if not isinstance(result, BaseException)
+            )
+            await self._save()
+            if failed:
+                p.error = str(failed[0])
+                log.info("shard_recovery_retry", shard=p.shard, failed=len(failed))
+                await asyncio.sleep(_RETRY * 2)
+
+    # --- sending side ----------------------------------------------------------------------
+
+    async def records_for(
+        self,
+        requester: bytes,
+        epoch: int,
+        shard: int,
+        sliver_type: SliverType,
+        after: bytes,
+        limit: int,
+        signature: bytes,
+    ) -> tuple[list[tuple[bytes, bytes, Certificate, int, bytes]], bool]:
+        """Slivers of a shard this node owned in the previous epoch, for its new owner."""
+        ctx = self._ctx
+        c = ctx.require_committees()
+        message = messages.shard_sync_message(
+            epoch, shard, 1 if sliver_type is SliverType.PRIMARY else 2, after, limit
+        )
+        if not keys.verify(requester, signature, message):
+            raise errors.PermissionDenied("shard sync request signature does not verify")
+        if epoch > c.epoch:
+            raise errors.StaleEpoch(f"this node is at epoch {c.epoch}, not yet {epoch}")
+        if epoch < c.epoch:
+            raise errors.FailedPrecondition(f"epoch {epoch} is over; this node is at {c.epoch}")
+        if not 0 <= shard < c.n_shards:
+            raise errors.InvalidRequest(f"shard {shard} out of range 0..{c.n_shards - 1}")
+        owner = c.current.owner(shard)
+        if owner.public_key != requester:
+            raise errors.PermissionDenied(
+                f"the requester does not own shard {shard} in epoch {epoch}"
+            )
+        previous = c.state.previous
+        if previous is None or previous.owner(shard).public_key != ctx.keypair.public_key:
+            raise errors.FailedPrecondition(
+                f"this node did not own shard {shard} in epoch {epoch - 1}"
+            )
+        if after and len(after) != 32:
+            raise errors.InvalidRequest("after_blob_id: expected 32 bytes or empty")
+        limit = max(1, min(limit or 64, 1024))
+        scanned, finished = await ctx.read(
+            ctx.store.scan_shard, shard, sliver_type, after, limit, BATCH_BYTES
+        )
+        params = ctx.params()
+        out = []
+        for blob_id, data in scanned:
+            info = await ctx.read(ctx.store.get_blob_info, blob_id)
+            certificate = await ctx.read(ctx.store.certificate_of, blob_id)
+            metadata = await ctx.read(ctx.store.get_metadata, blob_id)
+            if (
+                info is None
+                or info.state is not BlobState.CERTIFIED
+                or certificate is None
+                or metadata is None
+            ):
+                continue  # not certified: the new owner learns of it through its certificate
+            index = params.sliver_in_pair(sliver_type, params.pair_on_shard(blob_id, shard))
+            out.append((blob_id, metadata, certificate, index, data))
+        ctx.metrics.shard_sync_served.inc(len(out))
+        return out, finished
+
+
+def _merge(info: BlobInfo | None, certificate: Certificate) -> BlobInfo | None:
+    """Blob info for a blob received by shard sync (None: keep what is there)."""
+    if info is not None and info.state is not BlobState.REGISTERED:
+        return None
+    created = info.created_ms if info is not None else int(time.time() * 1000)
+    return BlobInfo(BlobState.CERTIFIED, created, certificate.registration, certificate.epoch)
+
+
+async def _bounded(coros: Sequence[Awaitable[object]], limit: int) -> list[object]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(coro: Awaitable[object]) -> object:
+        async with semaphore:
+            return await coro
+
+    return list(await asyncio.gather(*(one(c) for c in coros), return_exceptions=True))
