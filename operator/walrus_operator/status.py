@@ -28,6 +28,7 @@ __all__ = [
     "Health",
     "NodeObservation",
     "Phase",
+    "invalid_status",
     "network_status",
     "node_status",
     "pool_status",
@@ -201,6 +202,33 @@ def node_status(
     if seen.public_key is not None:
         patch["publicKey"] = seen.public_key
     return patch
+
+
+def invalid_status(
+    generation: int,
+    previous: typing.Sequence[typing.Mapping[str, typing.Any]],
+    problem: errors.SpecInvalid,
+    *,
+    now: str,
+    with_phase: bool = True,
+) -> dict[str, typing.Any]:
+    """Status of a resource whose spec could not even be parsed (`with_phase`: for kinds
+    whose phase can say Invalid, i.e. WalrusNode)."""
+    message = str(problem)
+    return {
+        **({"phase": Phase.INVALID.value} if with_phase else {}),
+        "observedGeneration": generation,
+        "conditions": conditions.merge(
+            previous,
+            [
+                C(T.READY, False, R.INVALID_SPEC, message),
+                C(T.PROGRESSING, False, R.INVALID_SPEC, message),
+                C(T.DEGRADED, True, R.INVALID_SPEC, message),
+            ],
+            generation=generation,
+            now=now,
+        ),
+    }
 
 
 def pool_status(
