@@ -76,6 +76,18 @@ _F = typing.TypeVar(
 )
 
 
+def _status_code(exc: httpx2.HTTPStatusError) -> int:
+    if isinstance(exc, lightkube_errors.ApiError) and exc.status.code:
+        return int(exc.status.code)
+    return int(exc.response.status_code)
+
+
+def _is_status(exc: Exception, code: int) -> bool:
+    """Whether `exc` is the API's HTTP `code` (lightkube raises ApiError for JSON Status
+    bodies, the bare httpx error otherwise)."""
+    return isinstance(exc, httpx2.HTTPStatusError) and _status_code(exc) == code
+
+
 def _wrapped(method: _F) -> _F:
     """Translate the client's errors into the operator's, keeping the original as cause."""
 
@@ -83,9 +95,10 @@ def _wrapped(method: _F) -> _F:
     async def wrapper(*args: typing.Any, **kwargs: typing.Any) -> typing.Any:
         try:
             return await method(*args, **kwargs)
-        except lightkube_errors.ApiError as exc:
-            code = int(exc.status.code or 0)
-            message = f"{method.__name__}: {exc.status.message or exc}"
+        except httpx2.HTTPStatusError as exc:
+            code = _status_code(exc)
+            detail = exc.status.message if isinstance(exc, lightkube_errors.ApiError) else exc
+            message = f"{method.__name__}: {detail}"
             if code == 404:
                 raise errors.KubeNotFound(message, status=code) from exc
             if code == 409:
@@ -113,8 +126,17 @@ class Kube:
 
     @classmethod
     def from_server(cls, url: str) -> Kube:
-        """An unauthenticated client for a local API (tests)."""
-        config = lightkube.KubeConfig.from_server(url)
+        """An unauthenticated client for a local, plain-HTTP API (tests, local tools)."""
+        config = lightkube.KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "local", "cluster": {"server": url}}],
+                "users": [{"name": "anonymous", "user": {}}],
+                "contexts": [
+                    {"name": "local", "context": {"cluster": "local", "user": "anonymous"}}
+                ],
+                "current-context": "local",
+            }
+        )
         return cls(lightkube.AsyncClient(config=config, field_manager=naming.MANAGED_BY))
 
     async def close(self) -> None:
@@ -141,8 +163,8 @@ class Kube:
         try:
             resource: typing.Any = codecs.from_dict(body)
             result = await self._client.create(resource, field_manager=self._field_manager)
-        except lightkube_errors.ApiError as exc:
-            if exc.status.code == 409:
+        except httpx2.HTTPStatusError as exc:
+            if _is_status(exc, 409):
                 return None
             raise
         return _to_dict(result)
@@ -151,8 +173,8 @@ class Kube:
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> Body | None:
         try:
             return _to_dict(await self._client.get(kind.value, name, namespace=namespace))
-        except lightkube_errors.ApiError as exc:
-            if exc.status.code == 404:
+        except httpx2.HTTPStatusError as exc:
+            if _is_status(exc, 404):
                 return None
             raise
 
@@ -180,6 +202,6 @@ class Kube:
             await self._client.delete(
                 kind.value, name, namespace=namespace, cascade=CascadeType.FOREGROUND
             )
-        except lightkube_errors.ApiError as exc:
-            if exc.status.code != 404:
+        except httpx2.HTTPStatusError as exc:
+            if not _is_status(exc, 404):
                 raise
