@@ -42,6 +42,7 @@ from walrus_operator.builders import children, context, secret, statefulset
 __all__ = ["NodeReconciler"]
 
 Body = collections.abc.Mapping[str, typing.Any]
+_UNPROCESSABLE = 422
 
 
 def _claim_observation(
@@ -140,7 +141,17 @@ class NodeReconciler:
         public_key = await self._ensure_key(ctx, create=not node.spec.paused)
         if not node.spec.paused:
             for body in desired:
-                applied = await self.kube.apply(body)
+                try:
+                    applied = await self.kube.apply(body)
+                except errors.KubeError as exc:
+                    if exc.status != _UNPROCESSABLE:
+                        raise
+                    # The API server refused what the spec asked for (a malformed pod
+                    # overlay, say): report it on the node instead of retrying forever.
+                    problem = errors.SpecInvalid(
+                        "spec", f"{body['kind']} {body['metadata']['name']} refused: {exc}"
+                    )
+                    break
                 if body["kind"] == "StatefulSet":
                     sts = applied
         claim = await self._observe_claim(node, grow=not node.spec.paused and problem is None)

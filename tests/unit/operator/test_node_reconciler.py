@@ -243,3 +243,29 @@ async def test_condition_transition_time_is_kept_while_status_is_unchanged(api) 
     first = await reconciler.reconcile(_node())
     second = await reconciler.reconcile(_with_status(_node(), first.status))
     assert _conditions(second.status)["Ready"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+class _RefusingKube(memory_kube.MemoryKube):
+    """Refuses StatefulSets the way the API server refuses an invalid pod template."""
+
+    async def apply(self, body):
+        if body["kind"] == "StatefulSet":
+            raise errors.KubeError(
+                'apply: StatefulSet.apps "node-a" is invalid: '
+                "spec.template.spec.containers[1].image: Required value",
+                status=422,
+            )
+        return await super().apply(body)
+
+
+@pytest.mark.asyncio
+async def test_spec_the_api_server_refuses_is_reported_not_retried() -> None:
+    api = _RefusingKube()
+    api.put(NETWORK)
+    reconciler = nodes.NodeReconciler(
+        api, settings.OperatorSettings(), metrics.Metrics(), clock=lambda: "2026-01-01T00:00:00Z"
+    )
+    result = await reconciler.reconcile(_node(podTemplate={"extraContainers": [{"name": "x"}]}))
+    assert isinstance(result.error, errors.SpecInvalid)
+    assert result.status["phase"] == "Invalid"
+    assert "containers[1].image" in _conditions(result.status)["Degraded"]["message"]
