@@ -87,7 +87,7 @@ class _Reporter:
             self.metrics.errors.labels(kind=self.kind, error=type(error).__name__).inc()
             kopf.warn(body, reason=reason, message=str(error))
         else:
-            kopf.info(body, reason=reason, message=str(error))
+            kopf.event(body, type="Normal", reason=reason, message=str(error))
         self.metrics.reconciles.labels(kind=self.kind, outcome=label).inc()
         raise to_kopf(error, resync=self.resync)
 

@@ -10,6 +10,7 @@ to the control-plane tier.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import importlib.resources
 import time
@@ -87,10 +88,12 @@ def _get(api: ApplyingEmulator, resource: str, name: str) -> dict[str, typing.An
     return typing.cast(dict[str, typing.Any], api.objects[key].raw)
 
 
-@pytest.mark.asyncio
-@pytest.mark.timeout(120)
-async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> None:
-    api.objects[f"{naming.GROUP_VERSION}/walrusnetworks", NAMESPACE, "devnet"] = {
+NODES = f"{naming.GROUP_VERSION}/walrusnodes"
+NETWORKS = f"{naming.GROUP_VERSION}/walrusnetworks"
+
+
+def _seed(api: ApplyingEmulator) -> None:
+    api.objects[NETWORKS, NAMESPACE, "devnet"] = {
         "apiVersion": naming.GROUP_VERSION,
         "kind": "WalrusNetwork",
         "metadata": {
@@ -101,7 +104,7 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         },
         "spec": {"shardCount": 16},
     }
-    api.objects[f"{naming.GROUP_VERSION}/walrusnodes", NAMESPACE, "node-a"] = {
+    api.objects[NODES, NAMESPACE, "node-a"] = {
         "apiVersion": naming.GROUP_VERSION,
         "kind": "WalrusNode",
         "metadata": {
@@ -113,8 +116,12 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         },
         "spec": {"networkRef": {"name": "devnet"}, "storage": {"size": "10Gi"}},
     }
+
+
+@contextlib.contextmanager
+def _operator(url: str) -> typing.Iterator[kopf.testing.KopfRunner]:
+    """The real handler registry, logged in to `url`, in a background thread."""
     registry = kopf.OperatorRegistry()
-    url = str(api.url).rstrip("/")
 
     @kopf.on.login(registry=registry)
     def login(**_: object) -> kopf.ConnectionInfo:
@@ -122,34 +129,35 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
 
     handlers.register(
         registry,
-        settings.OperatorSettings(resync_seconds=3600, metrics_port=0),
+        settings.OperatorSettings(resync_seconds=3600, deletion_retry_seconds=1, metrics_port=0),
         make_kube=lambda: kube.Kube.from_server(url),
         serve_metrics=False,
     )
     with kopf.testing.KopfRunner(
-        ["run", "--standalone", "--all-namespaces"],
-        registry=registry,
-        timeout=60,
+        ["run", "--standalone", "--all-namespaces"], registry=registry, timeout=60
     ) as runner:
+        yield runner
+    assert runner.exception is None, runner.output
+
+
+def _node_phase(api: ApplyingEmulator) -> str | None:
+    return typing.cast(
+        str | None, (_get(api, NODES, "node-a") or {}).get("status", {}).get("phase")
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> None:
+    _seed(api)
+    with _operator(str(api.url).rstrip("/")):
+        await _wait_for(lambda: _node_phase(api) is not None, "the WalrusNode's status")
         await _wait_for(
             lambda: (
-                (_get(api, f"{naming.GROUP_VERSION}/walrusnodes", "node-a") or {})
-                .get("status", {})
-                .get("phase")
-                is not None
-            ),
-            "the WalrusNode's status",
-        )
-        await _wait_for(
-            lambda: (
-                (_get(api, f"{naming.GROUP_VERSION}/walrusnetworks", "devnet") or {})
-                .get("status", {})
-                .get("phase")
-                == "Stable"
+                (_get(api, NETWORKS, "devnet") or {}).get("status", {}).get("phase") == "Stable"
             ),
             "the WalrusNetwork's status",
         )
-    assert runner.exception is None, runner.output
     sts = _get(api, "apps/v1/statefulsets", "node-a")
     assert sts is not None
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "walrus-node:0.1.0"
@@ -160,8 +168,51 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         ("policy/v1/poddisruptionbudgets", "node-a"),
     ]:
         assert _get(api, resource, name) is not None, resource
-    node = _get(api, f"{naming.GROUP_VERSION}/walrusnodes", "node-a")
+    node = _get(api, NODES, "node-a")
     assert node is not None
     assert naming.FINALIZER in node["metadata"].get("finalizers", [])
     assert node["status"]["phase"] == "Pending"
     assert node["status"]["publicKey"]
+
+
+def _events_with_reason(api: ApplyingEmulator, reason: str) -> list[dict[str, typing.Any]]:
+    return [
+        obj.raw
+        for (resource, _, _), obj in api.objects.items()
+        if resource.plural == "events" and not obj.deleted and obj.raw.get("reason") == reason
+    ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_node_owning_shards_is_kept_until_force_deleted(api: ApplyingEmulator) -> None:
+    _seed(api)
+    url = str(api.url).rstrip("/")
+    client = kube.Kube.from_server(url)
+    try:
+        with _operator(url):
+            await _wait_for(
+                lambda: (
+                    naming.FINALIZER
+                    in (_get(api, NODES, "node-a") or {}).get("metadata", {}).get("finalizers", [])
+                ),
+                "the finalizer",
+            )
+            await client.merge_patch(
+                kube.Kind.WALRUS_NODE, "node-a", NAMESPACE, {"status": {"shardsOwned": 4}}
+            )
+            await client.delete(kube.Kind.WALRUS_NODE, "node-a", NAMESPACE)
+            await _wait_for(
+                lambda: bool(_events_with_reason(api, "DeletionBlocked")), "DeletionBlocked"
+            )
+            assert _get(api, NODES, "node-a") is not None
+            assert "owns 4 shards" in _events_with_reason(api, "DeletionBlocked")[0]["message"]
+            await client.merge_patch(
+                kube.Kind.WALRUS_NODE,
+                "node-a",
+                NAMESPACE,
+                {"metadata": {"annotations": {naming.ANNOTATION_FORCE_DELETE: "true"}}},
+            )
+            await _wait_for(lambda: _get(api, NODES, "node-a") is None, "the node to be gone")
+    finally:
+        await client.close()
