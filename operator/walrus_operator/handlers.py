@@ -143,19 +143,27 @@ def register(
         await memo.kube.close()
 
     # ------------------------------------------------------------------ WalrusNode
-    @kopf.on.resume(_GROUP, _VERSION, "walrusnodes", registry=registry)
-    @kopf.on.create(_GROUP, _VERSION, "walrusnodes", registry=registry)
-    @kopf.on.update(_GROUP, _VERSION, "walrusnodes", registry=registry)
+    @kopf.on.resume(_GROUP, _VERSION, "walrusnodes", id="node", registry=registry)
+    @kopf.on.create(_GROUP, _VERSION, "walrusnodes", id="node", registry=registry)
+    @kopf.on.update(_GROUP, _VERSION, "walrusnodes", id="node", registry=registry)
     async def node_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
         await _run(memo.nodes.reconcile, memo.node_reporter, body, patch)
 
-    @kopf.timer(_GROUP, _VERSION, "walrusnodes", interval=resync, idle=resync, registry=registry)
+    @kopf.timer(
+        _GROUP,
+        _VERSION,
+        "walrusnodes",
+        id="node-resync",
+        interval=resync,
+        idle=resync,
+        registry=registry,
+    )
     async def node_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object) -> None:
         await _run(memo.nodes.reconcile, memo.node_reporter, body, patch)
 
-    @kopf.on.delete(_GROUP, _VERSION, "walrusnodes", registry=registry)
+    @kopf.on.delete(_GROUP, _VERSION, "walrusnodes", id="node-deletion-guard", registry=registry)
     async def node_deleted(body: kopf.Body, memo: kopf.Memo, **_: object) -> None:
         try:
             memo.nodes.check_deletion(body)
@@ -163,20 +171,24 @@ def register(
             memo.node_reporter.fail(blocked, body)
 
     # ------------------------------------------------------------------ WalrusNodePool
-    @kopf.on.resume(_GROUP, _VERSION, "walrusnodepools", registry=registry)
-    @kopf.on.create(_GROUP, _VERSION, "walrusnodepools", registry=registry)
-    @kopf.on.update(_GROUP, _VERSION, "walrusnodepools", registry=registry)
-    @kopf.timer(_GROUP, _VERSION, "walrusnodepools", interval=resync, registry=registry)
+    @kopf.on.resume(_GROUP, _VERSION, "walrusnodepools", id="pool", registry=registry)
+    @kopf.on.create(_GROUP, _VERSION, "walrusnodepools", id="pool", registry=registry)
+    @kopf.on.update(_GROUP, _VERSION, "walrusnodepools", id="pool", registry=registry)
+    @kopf.timer(
+        _GROUP, _VERSION, "walrusnodepools", id="pool-resync", interval=resync, registry=registry
+    )
     async def pool_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
         await _run(memo.pools.reconcile, memo.pool_reporter, body, patch)
 
     # ------------------------------------------------------------------ WalrusNetwork
-    @kopf.on.resume(_GROUP, _VERSION, "walrusnetworks", registry=registry)
-    @kopf.on.create(_GROUP, _VERSION, "walrusnetworks", registry=registry)
-    @kopf.on.update(_GROUP, _VERSION, "walrusnetworks", registry=registry)
-    @kopf.timer(_GROUP, _VERSION, "walrusnetworks", interval=resync, registry=registry)
+    @kopf.on.resume(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
+    @kopf.on.create(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
+    @kopf.on.update(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
+    @kopf.timer(
+        _GROUP, _VERSION, "walrusnetworks", id="network-resync", interval=resync, registry=registry
+    )
     async def network_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from walrus_operator import errors, metrics, networks, settings
@@ -86,3 +90,16 @@ def test_nodes_by_phase_gauge_follows_each_node() -> None:
         return m.registry.get_sample_value("walrus_operator_nodes", {"phase": phase})
 
     assert (value("Running"), value("Degraded"), value("Pending")) == (1.0, 1.0, 0.0)
+
+
+def test_operator_refuses_to_start_with_a_bad_setting() -> None:
+    env = {**os.environ, "WALRUS_OPERATOR_RESYNC_SECONDS": "often"}
+    done = subprocess.run(
+        [sys.executable, "-m", "walrus_operator"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "WALRUS_OPERATOR_RESYNC_SECONDS" in done.stderr
