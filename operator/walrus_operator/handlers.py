@@ -104,6 +104,9 @@ async def _run(
         result = await reconcile(body)
     except errors.WalrusOperatorError as error:
         reporter.fail(error, body)
+    except Exception as error:  # a bug: count it, let Kopf log it and retry with backoff
+        reporter.metrics.errors.labels(kind=reporter.kind, error=type(error).__name__).inc()
+        raise
     reporter.finish(result, body, patch)
 
 

@@ -179,7 +179,7 @@ class Kube:
             raise
 
     @_wrapped
-    async def list(
+    async def list_by_labels(
         self, kind: Kind, namespace: str, labels: collections.abc.Mapping[str, str]
     ) -> list[Body]:
         found = self._client.list(kind.value, namespace=namespace, labels=dict(labels))

@@ -44,7 +44,7 @@ class PoolReconciler:
         selector = {naming.LABEL_POOL: pool.metadata.name}
         members = {
             m["metadata"]["name"]: m
-            for m in await self.kube.list(kube.Kind.WALRUS_NODE, namespace, selector)
+            for m in await self.kube.list_by_labels(kube.Kind.WALRUS_NODE, namespace, selector)
         }
         for ordinal in range(pool.spec.replicas):
             member = pool_builder.build_member(pool, ordinal)
@@ -54,7 +54,7 @@ class PoolReconciler:
             await self.kube.apply(member)
         for name in pool_builder.surplus_members(pool, members):
             await self._remove(members[name])
-        current = await self.kube.list(kube.Kind.WALRUS_NODE, namespace, selector)
+        current = await self.kube.list_by_labels(kube.Kind.WALRUS_NODE, namespace, selector)
         return outcome.Outcome(status.pool_status(pool, current, previous, now=self.clock()))
 
     @staticmethod

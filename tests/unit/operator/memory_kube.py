@@ -81,7 +81,7 @@ class MemoryKube(kube.Kube):
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found)
 
-    async def list(
+    async def list_by_labels(
         self, kind: kube.Kind, namespace: str, labels: typing.Mapping[str, str]
     ) -> list[Body]:
         return [
