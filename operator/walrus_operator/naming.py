@@ -42,8 +42,9 @@ GROUP_VERSION = f"{API_GROUP}/{API_VERSION}"
 MANAGED_BY = "walrus-operator"
 """Value of `app.kubernetes.io/managed-by` and the server-side-apply field manager."""
 
-FINALIZER = f"{API_GROUP}/storage-node"
-"""Finalizer on WalrusNode: holds deletion while the node still owns shards."""
+FINALIZER = f"{API_GROUP}/operator"
+"""The operator's finalizer (Kopf's, renamed). On a WalrusNode it holds deletion while the
+node still owns shards; on networks and pools it only lets the operator stop their timers."""
 
 LABEL_NETWORK = f"{API_GROUP}/network"
 LABEL_NODE = f"{API_GROUP}/node"
