@@ -39,6 +39,9 @@ GRPC_PORT = 9185
 METRICS_PORT = 9184
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 30
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter when PyYAML has it (about 10x faster, same output), else pure Python."""
+
 OPERATOR_KEYS = frozenset(
     {
         "name",
@@ -106,7 +109,7 @@ def render_node_config(node: str, spec: models.NodeSpec) -> str:
         "shutdown_grace_seconds": DEFAULT_SHUTDOWN_GRACE_SECONDS,
     }
     document.update(spec.config)
-    return yaml.safe_dump(document, sort_keys=False)
+    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False)
 
 
 def render_committee(network: str, shard_count: int, committee: models.Committee | None) -> str:
@@ -127,7 +130,7 @@ def render_committee(network: str, shard_count: int, committee: models.Committee
             for member in members
         ],
     }
-    return yaml.safe_dump(document, sort_keys=False)
+    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False)
 
 
 def config_hash(node_yaml: str) -> str:
