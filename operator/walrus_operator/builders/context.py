@@ -1,0 +1,49 @@
+"""`NodeContext`: the inputs of a WalrusNode's child objects, resolved by the reconciler.
+
+Whatever the children depend on besides the WalrusNode itself (the image default, the
+network's shard count and committee, the size of an existing claim template, whether a
+disruption is currently allowed) is decided by the caller and passed in here, so the
+builders stay pure. Built by `walrus_operator.nodes`, read by every node builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from walrus_operator import models, naming
+
+__all__ = ["NodeContext"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeContext:
+    node: models.WalrusNode
+    image: str
+    """The container image: `spec.image`, else the operator's default node image."""
+    shard_count: int
+    """The network's `spec.shardCount`, written into committee.yaml."""
+    committee: models.Committee | None
+    """The network's current committee (`status.committee`), None before the first epoch."""
+    claim_size: str
+    """Size in the StatefulSet's claim template. Claim templates are immutable, so once the
+    StatefulSet exists this stays what it was created with; growth is applied to the PVC."""
+    cluster_domain: str = "cluster.local"
+    disruption_allowed: bool = True
+    """False while losing the pod would hurt the network (it is syncing shards, or an epoch
+    change is under way): the PodDisruptionBudget then allows no voluntary eviction."""
+
+    @property
+    def name(self) -> str:
+        return self.node.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.node.metadata.namespace
+
+    @property
+    def network(self) -> str:
+        return self.node.spec.network_ref.name
+
+    @property
+    def pool(self) -> str | None:
+        return self.node.metadata.labels.get(naming.LABEL_POOL)

@@ -1,0 +1,91 @@
+"""The operator's settings: read once from the environment at start, typed, immutable.
+
+Every field names its variable, unit and default, and why. `__main__` builds the one
+`OperatorSettings` and hands it to `handlers.register`; nothing reads the environment
+after that.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+
+from walrus_operator import errors
+
+__all__ = ["OperatorSettings"]
+
+_PREFIX = "WALRUS_OPERATOR_"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorSettings:
+    namespaces: tuple[str, ...] = ()
+    """WALRUS_OPERATOR_NAMESPACES: comma-separated namespaces to watch; empty (the default)
+    watches the whole cluster, which needs the ClusterRole."""
+
+    node_image: str = "walrus-node:0.1.0"
+    """WALRUS_OPERATOR_NODE_IMAGE: image for WalrusNodes without `spec.image`."""
+
+    resync_seconds: float = 60.0
+    """WALRUS_OPERATOR_RESYNC_SECONDS: how often each resource is observed and its children
+    re-applied, correcting drift that no watch event announces (a deleted Service, a hand
+    edit). 60 s keeps API load at one apply per child per minute per node."""
+
+    deletion_retry_seconds: float = 30.0
+    """WALRUS_OPERATOR_DELETION_RETRY_SECONDS: how often a blocked deletion (a node that
+    still owns shards) is looked at again."""
+
+    cluster_domain: str = "cluster.local"
+    """WALRUS_OPERATOR_CLUSTER_DOMAIN: DNS suffix of the nodes' endpoints."""
+
+    metrics_port: int = 8000
+    """WALRUS_OPERATOR_METRICS_PORT: Prometheus metrics on :PORT/metrics; 0 turns them off."""
+
+    liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
+    """WALRUS_OPERATOR_LIVENESS_ENDPOINT: Kopf's liveness probe URL; empty turns it off."""
+
+    log_format: str = "json"
+    """WALRUS_OPERATOR_LOG_FORMAT: `json` (for containers), `plain` or `full`."""
+
+    @classmethod
+    def from_environment(
+        cls, environ: collections.abc.Mapping[str, str] | None = None
+    ) -> OperatorSettings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def text(name: str, default: str) -> str:
+            return env.get(_PREFIX + name, default).strip()
+
+        def number(name: str, default: float, minimum: float) -> float:
+            raw = text(name, str(default))
+            try:
+                value = float(raw)
+            except ValueError:
+                raise errors.SettingsInvalid(_PREFIX + name, f"{raw!r} is not a number") from None
+            if value < minimum:
+                raise errors.SettingsInvalid(_PREFIX + name, f"must be at least {minimum}")
+            return value
+
+        log_format = text("LOG_FORMAT", defaults.log_format)
+        if log_format not in {"json", "plain", "full"}:
+            raise errors.SettingsInvalid(_PREFIX + "LOG_FORMAT", "must be json, plain or full")
+        port = number("METRICS_PORT", defaults.metrics_port, 0)
+        if port != int(port) or port > 65535:
+            raise errors.SettingsInvalid(_PREFIX + "METRICS_PORT", "must be a port number")
+        image = text("NODE_IMAGE", defaults.node_image)
+        if not image:
+            raise errors.SettingsInvalid(_PREFIX + "NODE_IMAGE", "must not be empty")
+        return cls(
+            namespaces=tuple(n.strip() for n in text("NAMESPACES", "").split(",") if n.strip()),
+            node_image=image,
+            resync_seconds=number("RESYNC_SECONDS", defaults.resync_seconds, 1),
+            deletion_retry_seconds=number(
+                "DELETION_RETRY_SECONDS", defaults.deletion_retry_seconds, 1
+            ),
+            cluster_domain=text("CLUSTER_DOMAIN", defaults.cluster_domain),
+            metrics_port=int(port),
+            liveness_endpoint=text("LIVENESS_ENDPOINT", defaults.liveness_endpoint),
+            log_format=log_format,
+        )

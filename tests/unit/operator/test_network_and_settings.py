@@ -1,0 +1,106 @@
+"""The WalrusNetwork reconciler, operator settings, and metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from walrus_operator import errors, metrics, networks, settings
+
+NETWORK = {
+    "apiVersion": "walrus-k8s.io/v1alpha1",
+    "kind": "WalrusNetwork",
+    "metadata": {"name": "devnet", "namespace": "walrus", "generation": 2},
+    "spec": {"shardCount": 16},
+}
+
+
+@pytest.mark.asyncio
+async def test_new_network_starts_stable_in_epoch_zero() -> None:
+    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(NETWORK)
+    assert result.error is None
+    assert result.status["phase"] == "Stable"
+    assert result.status["currentEpoch"] == 0
+    assert result.status["observedGeneration"] == 2
+
+
+@pytest.mark.asyncio
+async def test_epoch_state_written_by_others_is_not_overwritten() -> None:
+    body = {**NETWORK, "status": {"phase": "EpochChange", "currentEpoch": 7}}
+    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(body)
+    assert "phase" not in result.status
+    assert "currentEpoch" not in result.status
+
+
+@pytest.mark.asyncio
+async def test_network_cap_above_shard_count_is_refused() -> None:
+    body = {**NETWORK, "spec": {"shardCount": 8, "maxShardsPerNode": 9}}
+    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(body)
+    assert isinstance(result.error, errors.SpecInvalid)
+    assert "maxShardsPerNode" in str(result.error)
+
+
+def test_settings_default_without_environment() -> None:
+    assert settings.OperatorSettings.from_environment({}) == settings.OperatorSettings()
+
+
+def test_settings_are_read_from_the_environment() -> None:
+    parsed = settings.OperatorSettings.from_environment(
+        {
+            "WALRUS_OPERATOR_NAMESPACES": "a, b,",
+            "WALRUS_OPERATOR_RESYNC_SECONDS": "5",
+            "WALRUS_OPERATOR_METRICS_PORT": "0",
+            "WALRUS_OPERATOR_NODE_IMAGE": "img:1",
+        }
+    )
+    assert parsed.namespaces == ("a", "b")
+    assert parsed.resync_seconds == 5.0
+    assert parsed.metrics_port == 0
+    assert parsed.node_image == "img:1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("WALRUS_OPERATOR_RESYNC_SECONDS", "soon"),
+        ("WALRUS_OPERATOR_RESYNC_SECONDS", "0"),
+        ("WALRUS_OPERATOR_METRICS_PORT", "70000"),
+        ("WALRUS_OPERATOR_LOG_FORMAT", "xml"),
+        ("WALRUS_OPERATOR_NODE_IMAGE", " "),
+    ],
+)
+def test_bad_setting_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(errors.SettingsInvalid) as caught:
+        settings.OperatorSettings.from_environment({variable: value})
+    assert caught.value.variable == variable
+
+
+def test_nodes_by_phase_gauge_follows_each_node() -> None:
+    m = metrics.Metrics()
+    m.node_phase("ns", "a", "Running")
+    m.node_phase("ns", "b", "Running")
+    m.node_phase("ns", "c", "Pending")
+    m.node_phase("ns", "b", "Degraded")
+    m.node_phase("ns", "c", None)
+
+    def value(phase: str) -> float | None:
+        return m.registry.get_sample_value("walrus_operator_nodes", {"phase": phase})
+
+    assert (value("Running"), value("Degraded"), value("Pending")) == (1.0, 1.0, 0.0)
+
+
+def test_operator_refuses_to_start_with_a_bad_setting() -> None:
+    env = {**os.environ, "WALRUS_OPERATOR_RESYNC_SECONDS": "often"}
+    done = subprocess.run(
+        [sys.executable, "-m", "walrus_operator"],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "WALRUS_OPERATOR_RESYNC_SECONDS" in done.stderr
