@@ -49,6 +49,7 @@ __all__ = ["NodeService", "version"]
 log = structlog.get_logger("walrus.node")
 
 ADMIN_CLOCK_SKEW_MS = 5 * 60 * 1000
+_PUSHED_COMMITTEE = "committee"
 _FINAL_STATES = (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID)
 _GC_INTERVAL = 60.0
 
@@ -71,6 +72,12 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _freshness(c: committee_file.ActiveCommittees) -> tuple[int, int, int]:
+    """Orders versions of the committee file: a later epoch, then more members done
+    syncing, then a chosen next committee, are newer."""
+    return (c.epoch, len(c.state.sync_done), int(c.state.next is not None))
+
+
 class NodeService:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
@@ -86,6 +93,7 @@ class NodeService:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._load_pushed_committee()
         self.reload_committee()
         if self.ctx.committees is not None:
             await self._committee_changed()
@@ -111,8 +119,19 @@ class NodeService:
 
     # --- committee ---------------------------------------------------------------------------
 
+    def _load_pushed_committee(self) -> None:
+        """At start-up: the last committee pushed through Admin/SetCommittee, if any."""
+        raw = self.ctx.store.get_state(_PUSHED_COMMITTEE)
+        if raw is not None:
+            self.apply_committee(committee_file.parse(raw))
+
     def reload_committee(self) -> bool:
-        """Re-read the committee file if it changed; True if a new committee was applied."""
+        """Re-read the committee file if it changed; True if a newer committee was applied.
+
+        The file (a ConfigMap in Kubernetes, read-only and updated with a delay) and the
+        committees pushed through ``Admin/SetCommittee`` (kept in the store) are two routes
+        for the same information; whichever is newer wins (:func:`_freshness`).
+        """
         path = self.ctx.config.committee_file
         try:
             st = os.stat(path)
@@ -127,11 +146,15 @@ class NodeService:
         except (OSError, committee_file.CommitteeFileError) as e:
             log.error("committee_file_invalid", path=str(path), error=str(e))
             return False
-        self.apply_committee(parsed)
-        return True
+        return self.apply_committee(parsed)
 
-    def apply_committee(self, committees: committee_file.ActiveCommittees) -> None:
+    def apply_committee(self, committees: committee_file.ActiveCommittees) -> bool:
+        """Adopt a committee unless the one in use is newer; True if adopted and different."""
         old = self.ctx.committees
+        if old is not None and (
+            _freshness(committees) < _freshness(old) or committees.to_dict() == old.to_dict()
+        ):
+            return False
         self.ctx.committees = committees
         if old is None or old.epoch != committees.epoch or old.current != committees.current:
             log.info(
@@ -142,6 +165,7 @@ class NodeService:
             )
             self.certificate_sync.poke()
         self._update_gauges()
+        return True
 
     async def _watch_committee(self) -> None:
         while True:
@@ -574,15 +598,10 @@ class NodeService:
             raise errors.StaleEpoch(
                 f"committee for epoch {parsed.epoch} is older than the current {current.epoch}"
             )
-        path = self.ctx.config.committee_file
-        tmp = path.with_name(f".{path.name}.tmp")
-
-        def write() -> None:
-            tmp.write_bytes(parsed.to_json())
-            os.replace(tmp, path)
-
-        await asyncio.to_thread(write)
-        if self.reload_committee():
+        if current is not None and _freshness(parsed) < _freshness(current):
+            return current  # a newer one arrived through the committee file already
+        await self.ctx.write(self.ctx.store.put_state, _PUSHED_COMMITTEE, parsed.to_json())
+        if self.apply_committee(parsed):
             await self._committee_changed()
         return parsed
 
