@@ -273,9 +273,7 @@ class NodeService:
             slivers_received=sum(p.slivers for p in progress),
             slivers_recovered=sum(p.recovered for p in progress),
             epoch_sync_done=self.shard_sync.epoch == c.epoch and self.shard_sync.done,
-            shards=tuple(
-                (p.shard, p.state, p.source, p.slivers, p.bytes, p.error) for p in progress
-            ),
+            shards=tuple(p.view() for p in progress),
         )
 
     # --- metadata ----------------------------------------------------------------------------

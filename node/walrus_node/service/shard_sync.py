@@ -43,6 +43,7 @@ from walrus_node.service import errors
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.context import NodeContext
 from walrus_node.service.peers import PeerError, ShardBatch
+from walrus_node.service.views import ShardSyncView
 from walrus_node.store.store import BlobInfo, BlobState, ShardRecord
 
 __all__ = ["ShardProgress", "ShardSync"]
@@ -72,10 +73,16 @@ class ShardProgress:
     bytes: int = 0
     recovered: int = 0
     """Slivers rebuilt from recovery symbols (the recovery path, or gaps the source left)."""
+    recovered_bytes: int = 0
     error: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
+
+    def view(self) -> ShardSyncView:
+        return ShardSyncView(**self.to_dict())  # type: ignore[arg-type]
 
 
 Accept = Callable[[Certificate], Awaitable[object]]
@@ -165,13 +172,14 @@ class ShardSync:
     async def _run(self, p: ShardProgress) -> None:
         ctx = self._ctx
         async with self._semaphore:
+            p.started_at = p.started_at or time.time()
             if p.state == "syncing":
                 await self._cooperative(p)
                 p.state = "recovering"
             # Either way, end with every certified blob known (after a full certificate
             # catch-up) present: this fills what the source did not have or left out.
             await self._recover(p)
-            p.state, p.error = "done", ""
+            p.state, p.error, p.finished_at = "done", "", time.time()
             await self._save()
             ctx.shards_in_transfer.discard(p.shard)
             ctx.metrics.shards_syncing.set(len(ctx.shards_in_transfer))
@@ -279,13 +287,17 @@ class ShardSync:
         await self._caught_up()
         while True:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
-            missing: dict[bytes, int] = {}  # blob -> slivers of this shard it lacks
+            missing: dict[bytes, list[SliverType]] = {}  # blob -> its slivers lacking here
             for blob_id, info in infos:
                 if info.state is not BlobState.CERTIFIED:
                     continue
-                held = await ctx.read(ctx.store.count_slivers, blob_id, [p.shard])
-                if held < 2:
-                    missing[blob_id] = 2 - held
+                lacking = [
+                    t
+                    for t in SliverType
+                    if not await ctx.read(ctx.store.has_sliver, p.shard, t, blob_id)
+                ]
+                if lacking:
+                    missing[blob_id] = lacking
             if not missing:
                 return
             results = await _bounded(
@@ -293,11 +305,15 @@ class ShardSync:
                 ctx.config.max_concurrent_blob_syncs,
             )
             failed = [r for r in results if isinstance(r, BaseException)]
-            p.recovered += sum(
-                lacking
-                for lacking, result in zip(missing.values(), results, strict=True)
-                if not isinstance(result, BaseException)
-            )
+            params = ctx.params()
+            for (blob_id, lacking), result in zip(missing.items(), results, strict=True):
+                metadata = await ctx.metadata(blob_id)
+                if isinstance(result, BaseException) or metadata is None:
+                    continue
+                p.recovered += len(lacking)
+                p.recovered_bytes += sum(
+                    params.symbols_in(t) * metadata.symbol_size for t in lacking
+                )
             await self._save()
             if failed:
                 p.error = str(failed[0])

@@ -7,7 +7,14 @@ import enum
 
 from walrus_node.protocol.messages import BlobRegistration
 
-__all__ = ["BlobStatus", "BlobStatusState", "NodeInfo", "NodeStatus", "SyncStatus"]
+__all__ = [
+    "BlobStatus",
+    "BlobStatusState",
+    "NodeInfo",
+    "NodeStatus",
+    "ShardSyncView",
+    "SyncStatus",
+]
 
 
 class NodeStatus(enum.Enum):
@@ -54,6 +61,23 @@ class BlobStatus:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShardSyncView:
+    """One gained shard's sync: who sends it, how far it got, and when."""
+
+    shard: int
+    state: str
+    """"syncing", "recovering" or "done"."""
+    source: str
+    slivers: int = 0
+    bytes: int = 0
+    error: str = ""
+    recovered: int = 0
+    recovered_bytes: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class SyncStatus:
     """Progress of receiving the shards gained in ``epoch``."""
 
@@ -64,5 +88,4 @@ class SyncStatus:
     slivers_received: int
     slivers_recovered: int
     epoch_sync_done: bool
-    shards: tuple[tuple[int, str, str, int, int, str], ...] = ()
-    """(shard, state, source, slivers, bytes, last error) per gained shard."""
+    shards: tuple[ShardSyncView, ...] = ()

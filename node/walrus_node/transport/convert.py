@@ -4,6 +4,7 @@ servicer and client in this package) that imports generated code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 
 from walrus_node.codec.params import SliverType
@@ -15,6 +16,7 @@ from walrus_node.service.views import (
     BlobStatusState,
     NodeInfo,
     NodeStatus,
+    ShardSyncView,
     SyncStatus,
 )
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -264,12 +266,7 @@ def sync_status_to_pb(s: SyncStatus) -> pb.SyncStatus:
         slivers_received=s.slivers_received,
         slivers_recovered=s.slivers_recovered,
         epoch_sync_done=s.epoch_sync_done,
-        shards=[
-            pb.ShardSyncState(
-                shard=shard, state=state, source=source, slivers=n, bytes=size, error=error
-            )
-            for shard, state, source, n, size, error in s.shards
-        ],
+        shards=[pb.ShardSyncState(**dataclasses.asdict(x)) for x in s.shards],
     )
 
 
@@ -282,5 +279,19 @@ def sync_status_from_pb(m: pb.SyncStatus) -> SyncStatus:
         m.slivers_received,
         m.slivers_recovered,
         m.epoch_sync_done,
-        tuple((x.shard, x.state, x.source, x.slivers, x.bytes, x.error) for x in m.shards),
+        tuple(
+            ShardSyncView(
+                x.shard,
+                x.state,
+                x.source,
+                x.slivers,
+                x.bytes,
+                x.error,
+                x.recovered,
+                x.recovered_bytes,
+                x.started_at,
+                x.finished_at,
+            )
+            for x in m.shards
+        ),
     )

@@ -1050,6 +1050,10 @@ class ShardSyncState(_message.Message):
     SLIVERS_FIELD_NUMBER: _builtins.int
     BYTES_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    RECOVERED_FIELD_NUMBER: _builtins.int
+    RECOVERED_BYTES_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
     shard: _builtins.int
     state: _builtins.str
     """"syncing", "recovering", "done" """
@@ -1059,6 +1063,13 @@ class ShardSyncState(_message.Message):
     bytes: _builtins.int
     error: _builtins.str
     """last error, if retrying"""
+    recovered: _builtins.int
+    """slivers rebuilt from recovery symbols"""
+    recovered_bytes: _builtins.int
+    started_at: _builtins.float
+    """Unix time the sync of this shard started"""
+    finished_at: _builtins.float
+    """Unix time it finished; 0 while running"""
     def __init__(
         self,
         *,
@@ -1068,10 +1079,14 @@ class ShardSyncState(_message.Message):
         slivers: _builtins.int = ...,
         bytes: _builtins.int = ...,
         error: _builtins.str = ...,
+        recovered: _builtins.int = ...,
+        recovered_bytes: _builtins.int = ...,
+        started_at: _builtins.float = ...,
+        finished_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "shard", b"shard", "slivers", b"slivers", "source", b"source", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "finished_at", b"finished_at", "recovered", b"recovered", "recovered_bytes", b"recovered_bytes", "shard", b"shard", "slivers", b"slivers", "source", b"source", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
