@@ -71,5 +71,6 @@ def test_the_regeneration_command_without_write_only_checks(
 ) -> None:
     before = golden.PATH.read_bytes()
     assert golden.main([]) == 0
-    assert "6 of 6 vectors match" in capsys.readouterr().out
+    count = len(golden.INPUTS)
+    assert f"{count} of {count} vectors match" in capsys.readouterr().out
     assert golden.PATH.read_bytes() == before
