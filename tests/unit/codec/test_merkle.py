@@ -6,7 +6,7 @@ import re
 
 import blake3
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from walrus_node.codec import merkle
 
@@ -43,6 +43,7 @@ def test_roots_of_small_trees_pad_odd_levels_with_the_empty_node() -> None:
     assert merkle.root([a, b, c]) == merkle.inner(merkle.inner(a, b), merkle.inner(c, merkle.EMPTY))
 
 
+@settings(deadline=None)  # no flaky deadlines on a busy machine
 @given(st.integers(1, 70))
 def test_every_leaf_has_a_proof_of_ceil_log2_length_that_verifies(count: int) -> None:
     leaves = _leaves(count)
@@ -54,6 +55,7 @@ def test_every_leaf_has_a_proof_of_ceil_log2_length_that_verifies(count: int) ->
         assert merkle.verify(tree.root, leaf, i, proof)
 
 
+@settings(deadline=None)  # no flaky deadlines on a busy machine
 @given(st.integers(2, 40), st.data())
 def test_a_proof_fails_for_another_leaf_index_or_sibling(count: int, data: st.DataObject) -> None:
     leaves = _leaves(count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from walrus_node.codec import errors, params
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -26,6 +26,7 @@ def test_dimensions_for_known_shard_counts(n: int, f: int, rows: int, columns: i
     assert p.needed_to_decode(SliverType.SECONDARY) == columns
 
 
+@settings(deadline=None)  # no flaky deadlines on a busy machine
 @given(ALL_SHARDS)
 def test_thresholds_tolerate_f_faults(n: int) -> None:
     p = EncodingParams(n)
@@ -42,6 +43,7 @@ def test_shard_counts_outside_4_to_256_are_rejected(n: int) -> None:
         EncodingParams(n)
 
 
+@settings(deadline=None)  # no flaky deadlines on a busy machine
 @given(ALL_SHARDS, st.data())
 def test_the_symbol_size_is_the_smallest_that_fits(n: int, data: st.DataObject) -> None:
     p = EncodingParams(n)
@@ -71,6 +73,7 @@ def test_sizes_of_slivers_metadata_and_the_whole_encoding() -> None:
     assert p.encoded_size(length) == 10 * (11 * 358 + 651)
 
 
+@settings(deadline=None)  # no flaky deadlines on a busy machine
 @given(ALL_SHARDS, st.data())
 def test_pair_and_shard_mappings_are_inverse(n: int, data: st.DataObject) -> None:
     p = EncodingParams(n)
