@@ -4,14 +4,15 @@ Who calls it: the client (read) and tests. Pure.
 
 Slivers are verified against the metadata first unless the caller has already done so
 (the client verifies each sliver as it arrives, to skip bad ones, and passes
-``verified=True``). After decoding, the *consistency check* recomputes the commitment
-of every source row that was not received verified and checks the zero padding; a
-mismatch means the writer encoded the blob inconsistently, and no bytes are returned.
+``verified=True``); indices and sizes are checked either way. After decoding, the
+*consistency check* recomputes the commitment of every source row that was not received
+verified and checks the zero padding; a mismatch means the writer encoded the blob
+inconsistently, and no bytes are returned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -29,6 +30,11 @@ def _choose(
 ) -> dict[int, U8Array]:
     """Verify (unless done) and pick the threshold number of slivers, systematic first."""
     params = metadata.params
+    for index in given:
+        if not 0 <= index < params.n_shards:
+            raise errors.InvalidSliverError(
+                str(sliver_type), index, f"index out of range 0..{params.n_shards - 1}"
+            )
     need = params.needed_to_decode(sliver_type)
     if len(given) < need:
         raise errors.NotEnoughDataError(f"{sliver_type} slivers", need, len(given))
@@ -37,26 +43,37 @@ def _choose(
     chosen: dict[int, U8Array] = {}
     for index in order[:need]:
         data = given[index]
-        if not verified:
+        if verified:
+            slivers.check_shape(metadata, sliver_type, index, data)
+        else:
             slivers.verify_sliver(metadata, sliver_type, index, data)
         chosen[index] = np.frombuffer(data, dtype=np.uint8)
     return chosen
 
 
-def _check_padding(matrix: U8Array, length: int) -> None:
-    flat = matrix.reshape(-1)
-    if flat[length:].any():
-        raise errors.InconsistentEncodingError("padding after the blob's length is not zero")
-
-
-def _check_rows(metadata: BlobMetadata, matrix: U8Array, rows: list[int]) -> None:
+def _check_rows(metadata: BlobMetadata, rows: Mapping[int, U8Array]) -> None:
+    """The consistency check: decoded source rows must match their primary commitments."""
     params, s = metadata.params, metadata.symbol_size
-    for r in rows:
-        root = slivers.sliver_root(params, SliverType.PRIMARY, matrix[r], s)
+    for r, row in rows.items():
+        root = slivers.sliver_root(params, SliverType.PRIMARY, row, s)
         if root != metadata.sliver_hash(SliverType.PRIMARY, r):
             raise errors.InconsistentEncodingError(
                 f"decoded primary sliver {r} does not match its commitment"
             )
+
+
+def _join(rows: Sequence[U8Array], length: int) -> bytes:
+    """The first ``length`` bytes of the source rows in order; the rest must be zero."""
+    parts: list[memoryview] = []
+    remaining = length
+    for row in rows:
+        take = min(remaining, len(row))
+        if row[take:].any():
+            raise errors.InconsistentEncodingError("padding after the blob's length is not zero")
+        if take:
+            parts.append(row[:take].data)
+            remaining -= take
+    return b"".join(parts)
 
 
 def decode_primary(
@@ -67,23 +84,22 @@ def decode_primary(
     rows, cols = params.rows, params.columns
     chosen = _choose(metadata, SliverType.PRIMARY, primary, verified)
 
-    matrix = np.empty((rows, cols * s), dtype=np.uint8)
     missing = [r for r in range(rows) if r not in chosen]
-    for r in range(rows):
-        if r in chosen:
-            matrix[r] = chosen[r]
+    rebuilt: dict[int, U8Array] = {}
     if missing:
+        out = np.empty((len(missing), cols * s), dtype=np.uint8)
         have = list(chosen)
         rs.code(rows, params.n_shards).reconstruct(
             rs.buffer_addresses([chosen[i] for i in have]),
             have,
             missing,
-            rs.row_addresses(matrix)[missing],
+            rs.row_addresses(out),
             cols * s,
         )
-        _check_rows(metadata, matrix, missing)
-    _check_padding(matrix, metadata.unencoded_length)
-    return matrix.reshape(-1)[: metadata.unencoded_length].tobytes()
+        rebuilt = dict(zip(missing, out, strict=True))
+        _check_rows(metadata, rebuilt)
+    source_rows = [chosen[r] if r in chosen else rebuilt[r] for r in range(rows)]
+    return _join(source_rows, metadata.unencoded_length)
 
 
 def decode_secondary(
@@ -107,6 +123,5 @@ def decode_secondary(
         dst = np.array(missing, dtype=np.uintp) * s
         for r, row_address in enumerate(rs.row_addresses(matrix)):
             row_code.reconstruct(src + r * s, have, missing, dst + row_address, s)
-    _check_rows(metadata, matrix, list(range(rows)))
-    _check_padding(matrix, metadata.unencoded_length)
-    return matrix.reshape(-1)[: metadata.unencoded_length].tobytes()
+    _check_rows(metadata, dict(enumerate(matrix)))
+    return _join(list(matrix), metadata.unencoded_length)

@@ -27,7 +27,15 @@ from walrus_node.codec import merkle, rs
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import EncodingParams, EncodingType, SliverType
 
-__all__ = ["EncodedBlob", "encode", "expanded_matrix", "fill_source"]
+__all__ = [
+    "EncodedBlob",
+    "encode",
+    "expanded_matrix",
+    "fill_source",
+    "secondary_slivers",
+    "sliver_roots",
+    "symbol_leaves",
+]
 
 from walrus_node.codec._types import Buffer, U8Array
 
@@ -98,22 +106,36 @@ def expanded_matrix(blob: Buffer, params: EncodingParams) -> tuple[U8Array, int]
     return expanded, s
 
 
+def symbol_leaves(expanded: U8Array, s: int) -> list[bytes]:
+    """Leaf hash of every symbol of the expanded matrix, row-major (``n * n`` hashes)."""
+    flat = expanded.reshape(-1).data
+    return [merkle.leaf(flat[o : o + s]) for o in range(0, len(flat), s)]
+
+
+def sliver_roots(leaves: list[bytes], n: int) -> tuple[list[bytes], list[bytes]]:
+    """Merkle roots of every primary sliver (rows) and secondary sliver (columns)."""
+    primary = [merkle.root(leaves[i * n : (i + 1) * n]) for i in range(n)]
+    secondary = [merkle.root(leaves[j::n]) for j in range(n)]
+    return primary, secondary
+
+
+def secondary_slivers(expanded: U8Array, params: EncodingParams, s: int) -> U8Array:
+    """The ``n`` secondary slivers gathered from the matrix's columns, as ``(n, rows * s)``."""
+    n, rows = params.n_shards, params.rows
+    columns = expanded[:rows].reshape(rows, n, s).transpose(1, 0, 2)
+    return np.ascontiguousarray(columns).reshape(n, rows * s)
+
+
 def encode(blob: Buffer, n_shards: int) -> EncodedBlob:
     """Encode ``blob`` for ``n_shards`` shards."""
     params = EncodingParams(n_shards)
-    n, rows = params.n_shards, params.rows
+    n = params.n_shards
     expanded, s = expanded_matrix(blob, params)
-
-    flat = expanded.reshape(-1).data
-    leaves = [merkle.leaf(flat[o : o + s]) for o in range(0, n * n * s, s)]
-    primary_roots = [merkle.root(leaves[i * n : (i + 1) * n]) for i in range(n)]
-    secondary_roots = [merkle.root(leaves[j::n]) for j in range(n)]
+    primary_roots, secondary_roots = sliver_roots(symbol_leaves(expanded, s), n)
     metadata = BlobMetadata(
         encoding_type=EncodingType.RS2_GF256_BLAKE3,
         unencoded_length=len(blob),
         pair_hashes=tuple((primary_roots[p], secondary_roots[n - 1 - p]) for p in range(n)),
     )
-    secondary = np.ascontiguousarray(
-        expanded[:rows].reshape(rows, n, s).transpose(1, 0, 2)
-    ).reshape(n, rows * s)
+    secondary = secondary_slivers(expanded, params, s)
     return EncodedBlob(params, metadata, metadata.blob_id(), s, expanded, secondary)

@@ -56,10 +56,12 @@ class BlobId:
         if len(text) != 43:
             raise ValueError(f"a blob ID is 43 base64url characters, got {len(text)}: {text!r}")
         try:
-            raw = base64.urlsafe_b64decode(text + "=")
+            blob_id = cls(base64.urlsafe_b64decode(text + "="))
         except (binascii.Error, ValueError) as e:
             raise ValueError(f"blob ID {text!r} is not valid base64url") from e
-        return cls(raw)
+        if str(blob_id) != text:  # stray characters or non-zero trailing bits
+            raise ValueError(f"blob ID {text!r} is not in canonical base64url form")
+        return blob_id
 
     @classmethod
     def derive(cls, encoding_type: int, length: int, blob_root: bytes) -> BlobId:

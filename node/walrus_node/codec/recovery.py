@@ -28,6 +28,8 @@ from walrus_node.codec.params import EncodingParams, SliverType
 
 __all__ = ["RecoverySymbol", "make_symbols", "proof_length", "recover_sliver", "verify_symbol"]
 
+from walrus_node.codec._types import Buffer
+
 
 @dataclasses.dataclass(frozen=True)
 class RecoverySymbol:
@@ -49,48 +51,62 @@ def make_symbols(
     params: EncodingParams,
     source_type: SliverType,
     source_index: int,
-    sliver: bytes,
+    sliver: Buffer,
     symbol_size: int,
     target_indices: Sequence[int],
 ) -> list[RecoverySymbol]:
     """Symbols of one (verified) sliver for rebuilding the given orthogonal slivers."""
-    expanded = slivers.expand(params, source_type, sliver, symbol_size)
-    tree = merkle.Tree(slivers.leaf_hashes(expanded))
-    out = []
+    params.check_index(source_index, "source sliver index")
     for target in target_indices:
         params.check_index(target, "target sliver index")
-        out.append(
-            RecoverySymbol(
-                source_type,
-                source_index,
-                target,
-                expanded[target].tobytes(),
-                tuple(tree.proof(target)),
-            )
+    expected = params.symbols_in(source_type) * symbol_size
+    if len(sliver) != expected:
+        raise errors.ParameterError(
+            f"{source_type} sliver {source_index} has {len(sliver)} bytes, expected {expected} "
+            f"for symbols of {symbol_size} bytes"
         )
-    return out
+    expanded = slivers.expand(params, source_type, sliver, symbol_size)
+    tree = merkle.Tree(slivers.leaf_hashes(expanded))
+    return [
+        RecoverySymbol(
+            source_type,
+            source_index,
+            target,
+            expanded[target].tobytes(),
+            tuple(tree.proof(target)),
+        )
+        for target in target_indices
+    ]
+
+
+def _shape_error(metadata: BlobMetadata, symbol: RecoverySymbol) -> str | None:
+    """What is wrong with a symbol's indices or sizes, before looking at its proof."""
+    n = metadata.n_shards
+    if not (0 <= symbol.source_index < n and 0 <= symbol.target_index < n):
+        return f"index out of range 0..{n - 1}"
+    if len(symbol.data) != metadata.symbol_size:
+        return f"size {len(symbol.data)} bytes, expected {metadata.symbol_size}"
+    if len(symbol.proof) != proof_length(n):
+        return f"proof has {len(symbol.proof)} nodes, expected {proof_length(n)}"
+    return None
+
+
+def _error(symbol: RecoverySymbol, reason: str) -> errors.InvalidSymbolError:
+    return errors.InvalidSymbolError(
+        str(symbol.source_type), symbol.source_index, symbol.target_index, reason
+    )
 
 
 def verify_symbol(metadata: BlobMetadata, symbol: RecoverySymbol) -> None:
     """Raise :class:`errors.InvalidSymbolError` unless the symbol is committed to."""
-
-    def fail(reason: str) -> errors.InvalidSymbolError:
-        return errors.InvalidSymbolError(
-            str(symbol.source_type), symbol.source_index, symbol.target_index, reason
-        )
-
-    n = metadata.n_shards
-    if not (0 <= symbol.source_index < n and 0 <= symbol.target_index < n):
-        raise fail(f"index out of range 0..{n - 1}")
-    if len(symbol.data) != metadata.symbol_size:
-        raise fail(f"size {len(symbol.data)} bytes, expected {metadata.symbol_size}")
-    if len(symbol.proof) != proof_length(n):
-        raise fail(f"proof has {len(symbol.proof)} nodes, expected {proof_length(n)}")
+    reason = _shape_error(metadata, symbol)
+    if reason is not None:
+        raise _error(symbol, reason)
     expected_root = metadata.sliver_hash(symbol.source_type, symbol.source_index)
     if not merkle.verify(
         expected_root, merkle.leaf(symbol.data), symbol.target_index, symbol.proof
     ):
-        raise fail("Merkle proof does not match the metadata")
+        raise _error(symbol, "Merkle proof does not match the metadata")
 
 
 def recover_sliver(
@@ -108,14 +124,11 @@ def recover_sliver(
     by_source: dict[int, RecoverySymbol] = {}
     for symbol in symbols:
         if symbol.source_type is not target_type.orthogonal or symbol.target_index != target_index:
-            raise errors.InvalidSymbolError(
-                str(symbol.source_type),
-                symbol.source_index,
-                symbol.target_index,
-                f"not a symbol for {target_type} sliver {target_index}",
-            )
+            raise _error(symbol, f"not a symbol for {target_type} sliver {target_index}")
         if not verified:
             verify_symbol(metadata, symbol)
+        elif (reason := _shape_error(metadata, symbol)) is not None:
+            raise _error(symbol, reason)
         by_source.setdefault(symbol.source_index, symbol)
     if len(by_source) < k:
         raise errors.NotEnoughDataError("recovery symbols", k, len(by_source))
@@ -132,10 +145,9 @@ def recover_sliver(
         slivers.code_for(params, target_type).reconstruct(
             rs.row_addresses(values), chosen, missing, rs.row_addresses(out)[missing], s
         )
-    data = out.tobytes()
-    root = slivers.sliver_root(params, target_type, data, s)
+    root = slivers.sliver_root(params, target_type, out, s)
     if root != metadata.sliver_hash(target_type, target_index):
         raise errors.InconsistentEncodingError(
             f"recovered {target_type} sliver {target_index} does not match its commitment"
         )
-    return data
+    return out.tobytes()

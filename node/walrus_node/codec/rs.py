@@ -57,7 +57,7 @@ def gf_matmul(a: U8Array, b: U8Array) -> U8Array:
 
 def row_addresses(matrix: U8Array) -> AddrArray:
     """Addresses of each row of a 2-D byte array whose rows are contiguous."""
-    if matrix.ndim != 2 or (matrix.shape[1] > 1 and matrix.strides[1] != 1):
+    if matrix.ndim != 2 or (matrix.size > 1 and matrix.shape[1] > 1 and matrix.strides[1] != 1):
         raise ValueError("rows must be contiguous byte strings")
     offsets = np.arange(matrix.shape[0], dtype=np.uintp) * np.uintp(matrix.strides[0])
     addresses: AddrArray = offsets + np.uintp(matrix.ctypes.data)

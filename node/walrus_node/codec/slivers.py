@@ -22,10 +22,13 @@ from walrus_node.codec.params import EncodingParams, SliverType
 
 __all__ = [
     "Sliver",
+    "check_shape",
     "code_for",
     "expand",
     "leaf_hashes",
+    "parity_symbols",
     "sliver_root",
+    "source_symbols",
     "verify_sliver",
 ]
 
@@ -44,18 +47,30 @@ def code_for(params: EncodingParams, sliver_type: SliverType) -> rs.Code:
     return rs.code(params.symbols_in(sliver_type), params.n_shards)
 
 
+def source_symbols(
+    params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
+) -> U8Array:
+    """A sliver's bytes as a ``(k, s)`` array of its symbols (a view when already contiguous)."""
+    src = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    return np.ascontiguousarray(src).reshape(params.symbols_in(sliver_type), symbol_size)
+
+
+def parity_symbols(params: EncodingParams, sliver_type: SliverType, source: U8Array) -> U8Array:
+    """The ``n - k`` symbols that extend a sliver's ``(k, s)`` symbols to its full row/column."""
+    k, symbol_size = source.shape
+    parity = np.empty((params.n_shards - k, symbol_size), dtype=np.uint8)
+    code_for(params, sliver_type).extend(
+        rs.row_addresses(source), rs.row_addresses(parity), symbol_size
+    )
+    return parity
+
+
 def expand(
     params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
 ) -> U8Array:
     """All ``n`` symbols of a sliver's row (primary) or column (secondary), as (n, s)."""
-    k = params.symbols_in(sliver_type)
-    out = np.empty((params.n_shards, symbol_size), dtype=np.uint8)
-    src = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
-    out[:k] = src.reshape(k, symbol_size)
-    code_for(params, sliver_type).extend(
-        rs.row_addresses(out[:k]), rs.row_addresses(out[k:]), symbol_size
-    )
-    return out
+    source = source_symbols(params, sliver_type, data, symbol_size)
+    return np.concatenate([source, parity_symbols(params, sliver_type, source)])
 
 
 def leaf_hashes(symbols: U8Array) -> list[bytes]:
@@ -68,25 +83,39 @@ def leaf_hashes(symbols: U8Array) -> list[bytes]:
 def sliver_root(
     params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
 ) -> bytes:
-    return merkle.root(leaf_hashes(expand(params, sliver_type, data, symbol_size)))
+    """The commitment to a sliver: Merkle root over its ``n`` expanded symbols.
+
+    The sliver's own symbols are hashed where they lie; only the parity is computed.
+    """
+    source = source_symbols(params, sliver_type, data, symbol_size)
+    parity = parity_symbols(params, sliver_type, source)
+    return merkle.root(leaf_hashes(source) + leaf_hashes(parity))
+
+
+def check_shape(
+    metadata: BlobMetadata, sliver_type: SliverType, index: int, data: Buffer | U8Array
+) -> None:
+    """Raise :class:`errors.InvalidSliverError` unless index and size fit the metadata."""
+    params = metadata.params
+    if not 0 <= index < params.n_shards:
+        raise errors.InvalidSliverError(
+            str(sliver_type), index, f"index out of range 0..{params.n_shards - 1}"
+        )
+    expected = params.sliver_size(sliver_type, metadata.unencoded_length)
+    size = data.nbytes if isinstance(data, np.ndarray | memoryview) else len(data)
+    if size != expected:
+        raise errors.InvalidSliverError(
+            str(sliver_type), index, f"size {size} bytes, expected {expected}"
+        )
 
 
 def verify_sliver(
     metadata: BlobMetadata, sliver_type: SliverType, index: int, data: Buffer | U8Array
 ) -> None:
     """Raise :class:`errors.InvalidSliverError` unless ``data`` is the committed sliver."""
-    params = metadata.params
-    if not 0 <= index < params.n_shards:
-        raise errors.InvalidSliverError(
-            str(sliver_type), index, f"index out of range 0..{params.n_shards - 1}"
-        )
-    s = metadata.symbol_size
-    expected = params.symbols_in(sliver_type) * s
-    if len(data) != expected:
-        raise errors.InvalidSliverError(
-            str(sliver_type), index, f"size {len(data)} bytes, expected {expected}"
-        )
-    if sliver_root(params, sliver_type, data, s) != metadata.sliver_hash(sliver_type, index):
+    check_shape(metadata, sliver_type, index, data)
+    root = sliver_root(metadata.params, sliver_type, data, metadata.symbol_size)
+    if root != metadata.sliver_hash(sliver_type, index):
         raise errors.InvalidSliverError(
             str(sliver_type), index, "Merkle root does not match the metadata"
         )

@@ -1,0 +1,128 @@
+"""Timing, sizes and process statistics shared by the benchmarks.
+
+Who calls it: the benchmark modules of :mod:`walrus_node.bench`.
+
+Conventions every benchmark follows: throughput is *unencoded* bytes per second of wall
+time, in MB/s with 1 MB = 10^6 bytes; the first iteration is reported as *cold* and the
+median of the others as *warm*; the last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+__all__ = [
+    "Series",
+    "emit_json",
+    "load_average",
+    "mbps",
+    "minor_faults",
+    "parse_size",
+    "peak_rss_mib",
+    "timed",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"1048576"``, ``"64MiB"``, ``"1 GB"`` (binary and decimal units)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"size {text!r} is not a byte count such as 1048576, 64MiB or 1GB")
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """``fn()``'s result and its wall time in seconds."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+@dataclasses.dataclass
+class Series:
+    """Times of repeated runs of one operation: wall and CPU seconds of the process.
+
+    On a shared machine other processes stretch wall time; CPU time leaves out the time
+    the process waited for a core, so the two together show how noisy a run was.
+    """
+
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    cpu_seconds: list[float] = dataclasses.field(default_factory=list)
+
+    def measure(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` once, record its times, return its result."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn(*args, **kwargs)
+        self.seconds.append(time.perf_counter() - wall)
+        self.cpu_seconds.append(time.process_time() - cpu)
+        return result
+
+    def __add__(self, other: Series) -> Series:
+        """Run by run sums (two steps of one operation)."""
+        return Series(
+            [a + b for a, b in zip(self.seconds, other.seconds, strict=True)],
+            [a + b for a, b in zip(self.cpu_seconds, other.cpu_seconds, strict=True)],
+        )
+
+    @property
+    def cold(self) -> float:
+        """The first run: page faults, table building and caches all included."""
+        return self.seconds[0]
+
+    @property
+    def warm(self) -> float:
+        """Median of the runs after the first (the first if there is only one)."""
+        return statistics.median(self.seconds[1:] or self.seconds)
+
+    @property
+    def warm_cpu(self) -> float:
+        """Median CPU time of the runs after the first."""
+        return statistics.median(self.cpu_seconds[1:] or self.cpu_seconds)
+
+
+def mbps(nbytes: int, seconds: float) -> float:
+    """Throughput in MB/s, 1 MB = 10^6 bytes."""
+    return nbytes / seconds / 1e6 if seconds > 0 else float("inf")
+
+
+def peak_rss_mib() -> float:
+    """The process's peak resident set so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def minor_faults() -> int:
+    """Minor page faults of the process so far (each first touch of a fresh page)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def load_average() -> float:
+    """The one-minute load average: above ~1 here, other processes share the cores."""
+    return os.getloadavg()[0]
+
+
+def emit_json(result: dict[str, Any]) -> None:
+    """Print the machine-readable result: one JSON object, the last line of output."""
+    print(json.dumps(result, separators=(",", ":")), flush=True)

@@ -1,0 +1,131 @@
+"""The ``walrus-bench`` command: its output contract, and that its baselines are fair."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from walrus_node import allocator, bench
+from walrus_node.bench import baseline, measure
+from walrus_node.codec import encoder
+from walrus_node.codec.params import EncodingParams
+
+CODEC_KEYS = {
+    "encode_MBps",
+    "decode_MBps",
+    "decode_worst_MBps",
+    "encode_cold_MBps",
+    "decode_cold_MBps",
+    "baseline_encode_MBps",
+    "baseline_isal_encode_MBps",
+    "peak_rss_MiB",
+}
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, Any]]:
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    lines = out.rstrip("\n").splitlines()
+    return out, json.loads(lines[-1])
+
+
+def test_codec_benchmark_ends_with_a_json_line_of_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["codec", "--shards", "7", "--size", "20000", "--iterations", "2", "--malloc", "default"]
+    out, result = _run([*argv, "--verbose", "--profile"], capsys)
+    assert (result["shards"], result["size"], result["iterations"]) == (7, 20000, 2)
+    assert result["malloc"] == "default"
+    assert result.keys() >= CODEC_KEYS
+    assert all(result[key] > 0 for key in CODEC_KEYS)
+    assert set(result["stages_ms"]) == {"expansion", "leaf hashing", "trees", "secondary gather"}
+    assert 0 < result["profile_hashing_share"] < 1
+    assert "1 MB = 10^6 bytes" in out
+    assert "baseline: pyeclib isa_l_rs_cauchy 1-D encode, k=3 m=4" in out
+
+
+def test_codec_benchmark_rejects_bad_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["codec", "--shards", "3", "--size", "10"]) == 2
+    assert "between 4 and 256, got 3" in capsys.readouterr().out
+    assert bench.main(["codec", "--shards", "4", "--size", "0"]) == 2
+    with pytest.raises(SystemExit):
+        bench.main(["codec", "--size", "ten"])
+
+
+def test_hash_benchmark_reports_each_hash(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["hash", "--size", "256KiB", "--input-sizes", "65,4096", "--iterations", "1"]
+    _, result = _run([*argv, "--shards", "4"], capsys)
+    hashes = {"blake2b", "sha256", "blake3"}
+    assert hashes < result["bulk_GBps"].keys()
+    assert set(result["per_call_us"]["blake3"]) == {"65", "4096"}
+    assert result["commitments_ms"].keys() == hashes
+
+
+def test_the_console_script_runs_the_codec_benchmark_with_a_tuned_allocator() -> None:
+    script = pathlib.Path(sys.executable).with_name("walrus-bench")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "walrus_node.bench"]
+    argv = ["codec", "--shards", "4", "--size", "1KiB", "--iterations", "1"]
+    done = subprocess.run(
+        [*command, *argv], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert (result["shards"], result["size"], result["malloc"]) == (4, 1024, "tuned")
+
+
+def test_the_allocator_can_be_tuned_here() -> None:
+    # In a fresh process, so that this one keeps glibc's defaults.
+    done = subprocess.run(
+        [sys.executable, "-c", "from walrus_node import allocator; print(allocator.tune())"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "True"
+    assert allocator.DEFAULT_TRIM_THRESHOLD == 2**31 - 1
+
+
+@pytest.mark.parametrize("n", [4, 7, 10])
+def test_the_pyeclib_expansion_builds_the_same_matrix(n: int) -> None:
+    params = EncodingParams(n)
+    blob = np.random.default_rng(n).bytes(params.source_symbols * 64 - 5)
+    ours, s = encoder.expanded_matrix(blob, params)
+    theirs, s2 = baseline.pyeclib_expanded_matrix(blob, params)
+    assert s == s2
+    assert np.array_equal(ours, theirs)
+
+
+def test_the_direct_isal_baseline_computes_pyeclib_parity() -> None:
+    blob = np.random.default_rng(0).bytes(4 * 1000)
+    parity = baseline.isal_encode(blob, 4, 10)
+    fragments = baseline.pyeclib_encode(baseline.pyeclib_driver(4, 6), blob)
+    assert [bytes(row) for row in parity] == [f[baseline.FRAGMENT_HEADER :] for f in fragments[4:]]
+    assert baseline.pyeclib_decode(baseline.pyeclib_driver(4, 6), fragments[-4:]) == blob
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1048576", 1 << 20), ("64MiB", 64 << 20), ("1 GB", 10**9), ("10kb", 10_000), ("7B", 7)],
+)
+def test_sizes_take_binary_and_decimal_units(text: str, size: int) -> None:
+    assert measure.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "MiB", "1.5MiB", "10 parsecs", "-1"])
+def test_bad_sizes_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a byte count"):
+        measure.parse_size(text)
+
+
+def test_series_report_the_first_run_as_cold_and_the_median_of_the_rest_as_warm() -> None:
+    series = measure.Series([9.0, 1.0, 3.0, 2.0], [9.0, 1.0, 3.0, 2.0])
+    assert (series.cold, series.warm, series.warm_cpu) == (9.0, 2.0, 2.0)
+    assert measure.Series([4.0], [4.0]).warm == 4.0
+    assert (series + series).seconds == [18.0, 2.0, 6.0, 4.0]
+    assert measure.mbps(2_000_000, 2.0) == 1.0
