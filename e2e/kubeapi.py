@@ -174,10 +174,16 @@ class Client:
         ) as response:
             if response.status >= 300:
                 raise _error("WATCH", path, response.status, await response.text())
-            async for line in response.content:
-                if line.strip():
-                    event: JSON = json.loads(line)
-                    yield event
+            # One JSON event per line. Objects can be far larger than aiohttp's line limit
+            # (a ConfigMap holds up to 1 MiB), so split the stream ourselves.
+            buffer = b""
+            async for chunk in response.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event: JSON = json.loads(line)
+                        yield event
 
 
 def _error(method: str, path: str, status: int, body: str) -> ApiError:

@@ -293,7 +293,9 @@ def start(
     """Start a fresh control plane in `run_dir` (stopping and wiping any earlier one)."""
     run_dir = run_dir.resolve()
     if run_dir.exists():
-        process.kill_recorded(run_dir)
+        # The stand-in records its pods' processes in its own state directory.
+        for pids in sorted(run_dir.rglob(process.PIDS_FILE)):
+            process.kill_recorded(pids.parent)
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     tools = binaries.ensure()

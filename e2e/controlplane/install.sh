@@ -58,6 +58,7 @@ ready() {
 
 # publish TMPDIR DIR STAMP: move a finished build into place atomically
 publish() {
+    chmod 755 "$1"
     echo "$3" > "$1/.stamp"
     rm -rf "$2"
     mv "$1" "$2"

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
-_PIDS_FILE = "pids"
+PIDS_FILE = "pids"
 
 
 def _die_with_parent() -> None:
@@ -105,7 +105,7 @@ def start(
 
 def record(run_dir: Path, pid: int, name: str) -> None:
     """Note a process group leader in `run_dir`, for `kill_recorded()` to find later."""
-    with (run_dir / _PIDS_FILE).open("a") as pids:
+    with (run_dir / PIDS_FILE).open("a") as pids:
         pids.write(f"{pid} {_start_time(pid)} {name}\n")
 
 
@@ -113,7 +113,7 @@ def kill_recorded(run_dir: Path, grace: float = 5.0) -> list[str]:
     """Stop every process group recorded in `run_dir` that is still the same process.
 
     Returns the names of the processes that were still running."""
-    pids_file = run_dir / _PIDS_FILE
+    pids_file = run_dir / PIDS_FILE
     try:
         records = pids_file.read_text().splitlines()
     except FileNotFoundError:

@@ -112,12 +112,16 @@ class Container:
         while True:
             try:
                 started_at = await self._start()
-            except (envvars.EnvError, volumes.VolumeNotReady) as error:
+            except (envvars.EnvError, volumes.VolumeNotReady, volumes.UnsupportedVolume) as error:
                 self._set(
                     state={
                         "waiting": {"reason": "CreateContainerConfigError", "message": str(error)}
                     }
                 )
+                await asyncio.sleep(backoff)
+                continue
+            except OSError as error:
+                self._set(state={"waiting": {"reason": "RunContainerError", "message": str(error)}})
                 await asyncio.sleep(backoff)
                 continue
             assert self.process is not None

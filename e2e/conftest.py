@@ -1,0 +1,58 @@
+"""Fixtures of the e2e tier: one local control plane (with the kubelet stand-in) per test
+session, and a Kubernetes API client per test.
+
+Every test under e2e/ is marked `e2e`. The cluster lives in a fixed run directory
+($WALRUS_E2E_DIR, default <tmp>/walrus-e2e/pytest), so the next session stops and wipes
+whatever a crashed one left there.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from e2e import kubeapi
+from e2e.controlplane import cluster as controlplane
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def run_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / "walrus-e2e" / "pytest"
+    return Path(os.environ.get("WALRUS_E2E_DIR", default))
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[controlplane.Cluster]:
+    """A running control plane and kubelet stand-in; `cluster.kubeconfig` is the admin's."""
+    with controlplane.start(run_dir()) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def api(cluster: controlplane.Cluster) -> AsyncIterator[kubeapi.Client]:
+    async with kubeapi.Client(cluster.kubeconfig) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def namespace(api: kubeapi.Client) -> AsyncIterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting)."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    await api.create(
+        kubeapi.collection("namespaces"),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+    )
+    yield name
+    await api.delete(kubeapi.item("namespaces", name))
