@@ -29,14 +29,21 @@ def test_repository_name(image: str, name: str) -> None:
 
 def test_pod_with_a_foreign_image_is_refused_with_its_name() -> None:
     spec = {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}
-    with pytest.raises(pod.UnsupportedImage, match="'nginx:1.27'"):
+    with pytest.raises(pod.UnsupportedImage, match=r"'nginx:1\.27'"):
         pod.check_images(spec, ("walrus-node",))
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("1Gi", 2**30), ("500Mi", 500 * 2**20), ("2G", 2 * 10**9), ("1.5Ki", 1536), ("1e3", 1000),
-     ("250m", decimal.Decimal("0.25")), ("7", 7)],
+    [
+        ("1Gi", 2**30),
+        ("500Mi", 500 * 2**20),
+        ("2G", 2 * 10**9),
+        ("1.5Ki", 1536),
+        ("1e3", 1000),
+        ("250m", decimal.Decimal("0.25")),
+        ("7", 7),
+    ],
 )
 def test_quantity(text: str, value: decimal.Decimal | int) -> None:
     assert provisioner.quantity(text) == value
@@ -59,10 +66,12 @@ def test_addresses_are_stable_distinct_and_off_127_0(tmp_path: Path) -> None:
     assert again.address("ns", "walrus-7") == book.address("ns", "walrus-7")
 
 
-@given(st.lists(st.sampled_from(["/etc/walrus", "/etc/walrus/config", "/var/lib/walrus"]),
-                min_size=1, unique=True))
+VOLUMES = {"/etc/walrus": "/vol/a", "/etc/walrus/config": "/vol/b", "/var/lib/walrus": "/vol/c"}
+
+
+@given(st.lists(st.sampled_from(sorted(VOLUMES)), min_size=1, unique=True))
 def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
-    mounts = [sandbox.Mount(source=f"/host{t}", target=t, readOnly=False) for t in targets]
+    mounts = [sandbox.Mount(source=VOLUMES[t], target=t, readOnly=False) for t in targets]
     spec = sandbox.Spec(
         argv=["walrus-node", "--config", "/etc/walrus/config/node.yaml", "--data=/var/lib/walrus"],
         env={"DATA": "/var/lib/walrus/db"},
@@ -72,12 +81,12 @@ def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
     rewritten = sandbox.rewrite(spec)
     config = rewritten["argv"][2]
     if "/etc/walrus/config" in targets:
-        assert config == "/host/etc/walrus/config/node.yaml"
+        assert config == "/vol/b/node.yaml"
     elif "/etc/walrus" in targets:
-        assert config == "/host/etc/walrus/config/node.yaml"
+        assert config == "/vol/a/config/node.yaml"
     else:
         assert config == "/etc/walrus/config/node.yaml"
     if "/var/lib/walrus" in targets:
-        assert rewritten["argv"][3] == "--data=/host/var/lib/walrus"
-        assert rewritten["env"]["DATA"] == "/host/var/lib/walrus/db"
+        assert rewritten["argv"][3] == "--data=/vol/c"
+        assert rewritten["env"]["DATA"] == "/vol/c/db"
     assert rewritten["mounts"] == []
