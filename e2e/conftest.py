@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from e2e import kubeapi
+from e2e import conditions, kubeapi
 from e2e.controlplane import cluster as controlplane
 
 
@@ -54,5 +54,11 @@ async def namespace(api: kubeapi.Client) -> AsyncIterator[str]:
         kubeapi.collection("namespaces"),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
     )
+
+    async def default_account() -> kubeapi.JSON | None:
+        # Pods are refused until the controller manager made it.
+        return await api.get_or_none(kubeapi.item("serviceaccounts", "default", name))
+
+    await conditions.eventually(default_account, f"service account {name}/default")
     yield name
     await api.delete(kubeapi.item("namespaces", name))

@@ -275,6 +275,10 @@ GRPC_HEALTH_SERVER = textwrap.dedent(
 )
 
 
+# Only true inside the pod's mount namespace, after the init container ran.
+EXPECTED_FILES = "test -f /etc/walrus/config/node.yaml && test -f /work/init-done"
+
+
 async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namespace: str) -> None:
     pod_ip_env = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
     pod = {
@@ -292,10 +296,14 @@ async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namesp
                     "startupProbe": {"tcpSocket": {"port": "web"}, "periodSeconds": 1},
                     "readinessProbe": {"httpGet": {"path": "/", "port": "web"}, "periodSeconds": 1},
                     "livenessProbe": {
-                        "exec": {"command": ["test", "-f", "/etc/walrus/config/node.yaml"]},
+                        "exec": {"command": ["sh", "-c", EXPECTED_FILES]},
                         "periodSeconds": 1,
+                        "failureThreshold": 1,
                     },
-                    "volumeMounts": [{"name": "config", "mountPath": "/etc/walrus/config"}],
+                    "volumeMounts": [
+                        {"name": "config", "mountPath": "/etc/walrus/config"},
+                        {"name": "work", "mountPath": "/work"},
+                    ],
                 },
                 {
                     "name": "grpc",
@@ -305,7 +313,18 @@ async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namesp
                     "readinessProbe": {"grpc": {"port": 9186}, "periodSeconds": 1},
                 },
             ],
-            "volumes": [{"name": "config", "configMap": {"name": "probed-config"}}],
+            "initContainers": [
+                {
+                    "name": "init",
+                    "image": NODE_IMAGE,
+                    "command": ["sh", "-c", "echo done > /work/init-done"],
+                    "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+                }
+            ],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "probed-config"}},
+                {"name": "work", "emptyDir": {}},
+            ],
         },
     }
     await api.create(
@@ -319,8 +338,102 @@ async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namesp
     statuses = {s["name"]: s for s in ready["status"]["containerStatuses"]}
     assert statuses["http"]["started"] is True
     assert all(s["ready"] for s in statuses.values())
-    # The exec liveness probe ran in the container's view, where the file exists.
-    assert all(s["restartCount"] == 0 for s in statuses.values())
+    (init,) = ready["status"]["initContainerStatuses"]
+    assert init["state"]["terminated"]["exitCode"] == 0
+    # The exec liveness probe runs in the container's view, where both files exist.
+    seen = await api.get(kubeapi.item("pods", "probed", namespace))
+    assert all(s["restartCount"] == 0 for s in seen["status"]["containerStatuses"])
+
+
+async def test_failing_liveness_probe_restarts_the_container(
+    api: kubeapi.Client, namespace: str
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "unhealthy"},
+        "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": NODE_IMAGE,
+                    "command": ["sleep", "1000"],
+                    "livenessProbe": {
+                        "exec": {"command": ["false"]},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                }
+            ],
+        },
+    }
+    await api.create(kubeapi.collection("pods", namespace), pod)
+
+    async def restarted() -> kubeapi.JSON | None:
+        seen = await api.get(kubeapi.item("pods", "unhealthy", namespace))
+        statuses = seen.get("status", {}).get("containerStatuses", [])
+        return statuses[0] if statuses and statuses[0]["restartCount"] >= 1 else None
+
+    status = await conditions.eventually(restarted, "unhealthy restarted")
+    assert status["lastState"]["terminated"]["exitCode"] == 128 + 15  # SIGTERM
+
+
+IN_CLUSTER_CLIENT = textwrap.dedent(
+    """
+    import json, os, ssl, urllib.request
+    account = "/var/run/secrets/kubernetes.io/serviceaccount"
+    token = open(account + "/token").read()
+    namespace = open(account + "/namespace").read()
+    tls = ssl.create_default_context(cafile=account + "/ca.crt")
+    server = os.environ["KUBERNETES_SERVICE_HOST"] + ":" + os.environ["KUBERNETES_SERVICE_PORT"]
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    request = urllib.request.Request(
+        f"https://{server}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        data=json.dumps(review).encode(),
+        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+    )
+    user = json.load(urllib.request.urlopen(request, context=tls))["status"]["userInfo"]
+    expected = f"system:serviceaccount:{namespace}:default"
+    raise SystemExit(0 if user["username"] == expected else f"unexpected user {user}")
+    """
+)
+
+
+async def one_shot(api: kubeapi.Client, namespace: str, name: str, spec: kubeapi.JSON) -> str:
+    """Run a pod that exits, with restartPolicy Never; its final phase."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", **spec},
+    }
+    await api.create(kubeapi.collection("pods", namespace), pod)
+
+    async def finished() -> str | None:
+        seen = await api.get(kubeapi.item("pods", name, namespace))
+        phase: str | None = seen.get("status", {}).get("phase")
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    return await conditions.eventually(finished, f"pod {name} finished")
+
+
+async def test_pods_reach_the_api_server_with_their_service_account(
+    api: kubeapi.Client, namespace: str
+) -> None:
+    container = {"name": "client", "image": NODE_IMAGE, "command": ["python3", "-c"]}
+    container["args"] = [IN_CLUSTER_CLIENT]
+    assert await one_shot(api, namespace, "client", {"containers": [container]}) == "Succeeded"
+
+
+async def test_pods_resolve_statefulset_pod_names(api: kubeapi.Client, namespace: str) -> None:
+    pod = await start_node(api, namespace, "walrus")
+    ip = pod["status"]["podIP"]
+    name = f"walrus-0.walrus.{namespace}.svc.cluster.local"
+    lookup = f"import socket; assert socket.gethostbyname({name!r}) == {ip!r}"
+    container = {"name": "lookup", "image": NODE_IMAGE, "command": ["python3", "-c", lookup]}
+    spec = {"containers": [container], "subdomain": "walrus"}
+    assert await one_shot(api, namespace, "lookup", spec) == "Succeeded"
 
 
 async def test_deleting_a_statefulset_stops_its_pod_and_collects_it(

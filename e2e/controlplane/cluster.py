@@ -229,6 +229,15 @@ def _apiserver_argv(
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
         f"--service-account-key-file={keys.service_account_pub}",
         f"--service-account-signing-key-file={keys.service_account_key}",
+        # Request-header authentication, as for a front proxy: aggregated API servers
+        # (and the controller manager's delegated authentication) look for it.
+        f"--requestheader-client-ca-file={keys.ca_cert}",
+        f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={keys.front_proxy_cert}",
+        f"--proxy-client-key-file={keys.front_proxy_key}",
         "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction",
         "--allow-privileged=true",

@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 # Short-lived test clusters: a day of validity, and a small clock skew allowance.
 _VALIDITY = datetime.timedelta(days=1)
 _SKEW = datetime.timedelta(minutes=5)
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Pki:
     admin_key: Path
     controller_manager_cert: Path
     controller_manager_key: Path
+    front_proxy_cert: Path  # the API server's identity towards aggregated API servers
+    front_proxy_key: Path
     service_account_key: Path  # private: signs tokens (API server, controller manager)
     service_account_pub: Path  # public: verifies tokens (API server)
 
@@ -124,6 +127,8 @@ def create(directory: Path, service_ip: str) -> Pki:
         admin_key=directory / "admin.key",
         controller_manager_cert=directory / "controller-manager.crt",
         controller_manager_key=directory / "controller-manager.key",
+        front_proxy_cert=directory / "front-proxy-client.crt",
+        front_proxy_key=directory / "front-proxy-client.key",
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
     )
@@ -192,6 +197,7 @@ def create(directory: Path, service_ip: str) -> Pki:
             pki.controller_manager_key,
             _name("system:kube-controller-manager"),
         ),
+        (pki.front_proxy_cert, pki.front_proxy_key, _name(FRONT_PROXY_CLIENT)),
     ]
     for cert_path, key_path, subject in clients:
         key = _key()

@@ -54,6 +54,7 @@ class PodContext:
     logs: Path
     namespace: bool  # run in a private mount namespace (else rewrite paths)
     changed: Callable[[], None]
+    hosts: Path | None = None  # mounted at /etc/hosts unless the pod mounts something there
 
     @property
     def key(self) -> str:
@@ -185,6 +186,11 @@ class Container:
             cwd=self.spec.get("workingDir") or "/",
             mounts=self.context.volumes.mounts(self.spec),
         )
+        hosts = self.context.hosts
+        if hosts is not None and all(m["target"] != "/etc/hosts" for m in spec["mounts"]):
+            spec["mounts"].append(
+                sandbox.Mount(source=str(hosts), target="/etc/hosts", readOnly=True)
+            )
         if not self.context.namespace:
             spec = sandbox.rewrite(spec)
         spec_path = self.context.dir / f"{self.name}.json"

@@ -87,7 +87,11 @@ class Kubelet:
             base_env=_base_env(settings, client.server),
             host_ip=HOST_IP,
             namespace_mode=_namespace_mode(settings),
+            peers=self._peers,
         )
+
+    def _peers(self) -> list[tuple[str, kubeapi.JSON]]:
+        return [(w.pod_ip, w.pod) for w, _task in self.workers.values() if w.pod_ip]
 
     def _on_pod(self, key: str, obj: kubeapi.JSON | None) -> None:
         if obj is None:

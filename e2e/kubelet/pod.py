@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from e2e import kubeapi
-from e2e.kubelet import addresses, container, envvars, status, volumes
+from e2e.kubelet import addresses, container, envvars, hosts, status, volumes
 from e2e.kubelet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Environment:
     base_env: dict[str, str]
     host_ip: str
     namespace_mode: bool
+    #: (pod IP, pod) of every pod on the Node that has an address, for /etc/hosts.
+    peers: Callable[[], list[tuple[str, kubeapi.JSON]]]
 
 
 def repository_name(image: str) -> str:
@@ -166,6 +169,7 @@ class PodWorker:
             else self.env.addresses.address(self.namespace, self.name)
         )
         self.dir.mkdir(parents=True, exist_ok=True)
+        hosts_file = self.dir / "hosts" if self.env.namespace_mode else None
         self.volumes = volumes.PodVolumes(
             self.pod, self.dir, self.env.sources, self.pod_ip, self.env.host_ip
         )
@@ -182,6 +186,7 @@ class PodWorker:
             logs=self.logs,
             namespace=self.env.namespace_mode,
             changed=self.changed,
+            hosts=hosts_file,
         )
         self.init_containers = [
             container.Container(context, c, True, previous_init.get(c["name"]))
@@ -195,6 +200,7 @@ class PodWorker:
 
         if not await self._prepare_volumes():
             return
+        self._write_hosts()
         self.sandbox_ready = True
         self.changed()
         refresher = asyncio.create_task(self._refresh_loop())
@@ -238,9 +244,15 @@ class PodWorker:
         while True:
             await asyncio.sleep(self.env.settings.volume_refresh_period)
             try:
+                self._write_hosts()
                 await self.volumes.refresh()
             except Exception:
                 log.exception("pod %s: refreshing volumes failed", self.key)
+
+    def _write_hosts(self) -> None:
+        if self.env.namespace_mode and not self.pod["spec"].get("hostNetwork"):
+            content = hosts.render(self.pod_ip, self.pod, self.env.peers())
+            hosts.write(self.dir / "hosts", content)
 
     def _fail(self, reason: str, message: str) -> None:
         log.info("pod %s failed: %s: %s", self.key, reason, message)
