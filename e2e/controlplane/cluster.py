@@ -43,6 +43,7 @@ DEFAULT_NODE_NAME = "walrus-e2e-node"
 # Cold starts on a loaded 2-core machine: etcd ~1 s, the API server ~10 s, the
 # controller manager ~5 s. The deadlines are generous on purpose.
 STARTUP_TIMEOUT = 120.0
+PORT_ATTEMPTS = 3
 
 
 class ClusterError(Exception):
@@ -300,14 +301,31 @@ def start(
     kubelet_args: Sequence[str] = (),
 ) -> Cluster:
     """Start a fresh control plane in `run_dir` (stopping and wiping any earlier one)."""
-    run_dir = run_dir.resolve()
+    tools = binaries.ensure()
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_once(run_dir.resolve(), tools, kubelet, node_name, kubelet_args)
+        except ClusterError as error:
+            # A free port picked here can be taken by another process before the
+            # component binds it; start again on fresh ports.
+            if "address already in use" not in str(error) or attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    run_dir: Path,
+    tools: binaries.Binaries,
+    kubelet: bool,
+    node_name: str,
+    kubelet_args: Sequence[str],
+) -> Cluster:
     if run_dir.exists():
         # The stand-in records its pods' processes in its own state directory.
         for pids in sorted(run_dir.rglob(process.PIDS_FILE)):
             process.kill_recorded(pids.parent)
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    tools = binaries.ensure()
 
     keys = pki.create(run_dir / "pki", SERVICE_IP)
     etcd_port, peer_port, api_port, kcm_port = (_free_port() for _ in range(4))

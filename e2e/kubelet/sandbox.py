@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,18 +61,26 @@ def namespaces_available() -> bool:
 
 
 def rewrite(spec: Spec) -> Spec:
-    """The spec with mountPath prefixes replaced by host paths, and no mounts."""
+    """The spec with mountPath prefixes replaced by host paths, and no mounts.
+
+    A mount path is replaced wherever it stands as a path of its own in a word: at the
+    start, after `=`, `:`, a quote or white space, and followed by `/`, the end, a quote,
+    white space or one of `:;,`."""
     # Longest mount paths first, so /etc/walrus/config wins over /etc/walrus.
     mounts = sorted(spec["mounts"], key=lambda m: len(m["target"]), reverse=True)
+    patterns = [
+        (
+            re.compile(
+                r"(?<![^\s=:'\"])" + re.escape(m["target"].rstrip("/")) + r"(?=$|[/\s'\":;,])"
+            ),
+            m["source"],
+        )
+        for m in mounts
+    ]
 
     def fix(text: str) -> str:
-        for mount in mounts:
-            target = mount["target"].rstrip("/")
-            if text == target or text.startswith(target + "/"):
-                return mount["source"] + text[len(target) :]
-            text = text.replace(f"={target}/", f"={mount['source']}/")
-            if text.endswith(f"={target}"):
-                text = text[: -len(target)] + mount["source"]
+        for pattern, source in patterns:
+            text = pattern.sub(source.replace("\\", "\\\\"), text)
         return text
 
     return Spec(

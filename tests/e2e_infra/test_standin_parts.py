@@ -73,7 +73,13 @@ VOLUMES = {"/etc/walrus": "/vol/a", "/etc/walrus/config": "/vol/b", "/var/lib/wa
 def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
     mounts = [sandbox.Mount(source=VOLUMES[t], target=t, readOnly=False) for t in targets]
     spec = sandbox.Spec(
-        argv=["walrus-node", "--config", "/etc/walrus/config/node.yaml", "--data=/var/lib/walrus"],
+        argv=[
+            "walrus-node",
+            "--config",
+            "/etc/walrus/config/node.yaml",
+            "--data=/var/lib/walrus",
+            "cat /var/lib/walrus/x /var/lib/walrus2/y",
+        ],
         env={"DATA": "/var/lib/walrus/db"},
         cwd="/",
         mounts=mounts,
@@ -88,5 +94,6 @@ def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
         assert config == "/etc/walrus/config/node.yaml"
     if "/var/lib/walrus" in targets:
         assert rewritten["argv"][3] == "--data=/vol/c"
+        assert rewritten["argv"][4] == "cat /vol/c/x /var/lib/walrus2/y"
         assert rewritten["env"]["DATA"] == "/vol/c/db"
     assert rewritten["mounts"] == []
