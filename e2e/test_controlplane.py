@@ -7,6 +7,7 @@ storage nodes) rely on.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import textwrap
 
@@ -471,3 +472,22 @@ async def test_claim_expansion_grows_its_capacity(api: kubeapi.Client, namespace
     await conditions.eventually(lambda: capacity("1Gi"), "claim grow Bound with 1Gi")
     await api.patch(path, {"spec": {"resources": {"requests": {"storage": "2Gi"}}}})
     await conditions.eventually(lambda: capacity("2Gi"), "claim grow expanded to 2Gi")
+
+
+async def test_pods_run_again_after_the_stand_in_restarts(
+    cluster: controlplane.Cluster, api: kubeapi.Client, namespace: str
+) -> None:
+    first = await start_node(api, namespace, "walrus")
+    ip = first["status"]["podIP"]
+
+    await asyncio.to_thread(cluster.restart_kubelet)
+
+    async def running_again() -> kubeapi.JSON | None:
+        pod = await ready_pod(api, namespace, "walrus-0")
+        restarts = pod["status"]["containerStatuses"][0]["restartCount"] if pod else 0
+        return pod if pod and restarts == 1 else None
+
+    again = await conditions.eventually(running_again, "walrus-0 running again")
+    assert again["metadata"]["uid"] == first["metadata"]["uid"]  # the same pod
+    assert again["status"]["podIP"] == ip
+    assert await http_get(ip, "/var/lib/walrus/boots") == "boot\nboot\n"

@@ -60,6 +60,7 @@ class Cluster:
     binaries: binaries.Binaries
     node_name: str | None
     children: list[process.Child] = dataclasses.field(default_factory=list)
+    kubelet_args: list[str] = dataclasses.field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         """The environment for clients of this cluster (kubectl, helm, the operator)."""
@@ -84,6 +85,33 @@ class Cluster:
     def get(self, path: str) -> dict[str, Any] | None:
         """GET an API path as the admin; None when it does not exist."""
         return _get_json(self.server + path, _client_tls(self.kubeconfig))
+
+    def start_kubelet(self) -> None:
+        """Start the kubelet stand-in and wait until its Node is Ready."""
+        if self.node_name is None:
+            raise ClusterError("this cluster was started without the kubelet stand-in")
+        node_name = self.node_name
+        current = os.environ.get("PYTHONPATH")
+        path = str(REPO_ROOT) if not current else f"{REPO_ROOT}{os.pathsep}{current}"
+        stand_in = process.start(
+            "kubelet",
+            [
+                *kubelet_argv(self.kubeconfig, self.run_dir / "kubelet", node_name),
+                *self.kubelet_args,
+            ],
+            self.run_dir,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        self.children.append(stand_in)
+        _wait("the kubelet stand-in", stand_in, lambda: _node_ready(self, node_name))
+
+    def restart_kubelet(self) -> None:
+        """Stop the stand-in (its pods' processes stop; the pods stay) and start it again:
+        what a node reboot looks like to the pods."""
+        for child in [c for c in self.children if c.name == "kubelet"]:
+            child.stop()
+            self.children.remove(child)
+        self.start_kubelet()
 
     def stop(self) -> None:
         """Stop every component, the kubelet stand-in (and so its pods) first."""
@@ -389,15 +417,8 @@ def _start_once(
         )
 
         if kubelet:
-            env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-            stand_in = process.start(
-                "kubelet",
-                [*kubelet_argv(kubeconfig, run_dir / "kubelet", node_name), *kubelet_args],
-                run_dir,
-                env=env,
-            )
-            cluster.children.append(stand_in)
-            _wait("the kubelet stand-in", stand_in, lambda: _node_ready(cluster, node_name))
+            cluster.kubelet_args = list(kubelet_args)
+            cluster.start_kubelet()
     except BaseException:
         cluster.stop()
         raise

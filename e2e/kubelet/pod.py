@@ -113,7 +113,10 @@ class PodWorker:
         self._end.set()
 
     def shutdown(self) -> None:
+        # The pod goes on after the stand-in restarts: its containers stopping now is
+        # not news for the API (a terminal phase would keep it from running again).
         self._shutdown = True
+        self._frozen = True
         self._end.set()
 
     def changed(self) -> None:
