@@ -3,7 +3,8 @@
 Linux routes the whole 127.0.0.0/8 block to the loopback interface, so a process can bind
 any of its addresses without configuration. The address is derived from the pod's
 namespace and name (a StatefulSet pod keeps its address across re-creation, like its
-identity) and recorded in `addresses.json` so that it also survives a restart of the
+identity) and from the stand-in's state directory (two clusters on one machine do not
+collide), and recorded in `addresses.json` so that it also survives a restart of the
 stand-in and never collides with another pod's. 127.0.x.x is left alone (127.0.0.1 is
 the host's, and the control plane's).
 """
@@ -19,6 +20,9 @@ from pathlib import Path
 class AddressBook:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Salted with where the book lives, so that two clusters on one machine (two
+        # checkouts) give their pods different addresses.
+        self._salt = str(path.resolve())
         self._by_pod: dict[str, str] = {}
         if path.exists():
             self._by_pod = json.loads(path.read_text())
@@ -31,7 +35,7 @@ class AddressBook:
         taken = set(self._by_pod.values())
         attempt = 0
         while True:
-            candidate = _derive(pod, attempt)
+            candidate = _derive(f"{self._salt}#{pod}", attempt)
             if candidate not in taken:
                 break
             attempt += 1
