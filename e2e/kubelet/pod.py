@@ -127,11 +127,11 @@ class PodWorker:
     async def run(self) -> None:
         publisher = asyncio.create_task(self._publish_loop())
         life = asyncio.create_task(self._live())
+        life.add_done_callback(self._on_life_done)
         try:
             await self._end.wait()
             life.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await life
+            await asyncio.gather(life, return_exceptions=True)
             await self._terminate()
         finally:
             life.cancel()
@@ -142,6 +142,12 @@ class PodWorker:
                 await publisher
         if not self._gone and not self._shutdown:
             await self._delete()
+
+    def _on_life_done(self, life: asyncio.Task[None]) -> None:
+        error = None if life.cancelled() else life.exception()
+        if error is not None:
+            log.error("pod %s: the stand-in failed to run it", self.key, exc_info=error)
+            self._fail("StandInError", f"the kubelet stand-in failed to run the pod: {error!r}")
 
     def _grace(self) -> float:
         if self._gone:
