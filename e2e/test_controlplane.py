@@ -7,9 +7,10 @@ storage nodes) rely on.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import textwrap
+import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -480,7 +481,7 @@ async def test_pods_run_again_after_the_stand_in_restarts(
     first = await start_node(api, namespace, "walrus")
     ip = first["status"]["podIP"]
 
-    await asyncio.to_thread(cluster.restart_kubelet)
+    cluster.restart_kubelet()  # blocks this test's loop a few seconds; nothing else runs
 
     async def running_again() -> kubeapi.JSON | None:
         pod = await ready_pod(api, namespace, "walrus-0")
@@ -491,3 +492,35 @@ async def test_pods_run_again_after_the_stand_in_restarts(
     assert again["metadata"]["uid"] == first["metadata"]["uid"]  # the same pod
     assert again["status"]["podIP"] == ip
     assert await http_get(ip, "/var/lib/walrus/boots") == "boot\nboot\n"
+
+
+async def test_deleting_a_namespace_removes_its_pods_claims_and_volume_data(
+    api: kubeapi.Client,
+) -> None:
+    namespace = f"e2e-gone-{uuid.uuid4().hex[:8]}"
+    await api.create(
+        kubeapi.collection("namespaces"),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+    )
+    await conditions.eventually(
+        lambda: api.get_or_none(kubeapi.item("serviceaccounts", "default", namespace)),
+        "default service account",
+    )
+    await start_node(api, namespace, "walrus")
+    claim = await api.get(kubeapi.item("persistentvolumeclaims", "data-walrus-0", namespace))
+    volume = await api.get(kubeapi.item("persistentvolumes", claim["spec"]["volumeName"]))
+    data = Path(volume["spec"]["hostPath"]["path"])
+    assert (data / "boots").read_text() == "boot\n"
+
+    await api.delete(kubeapi.item("namespaces", namespace))
+
+    async def gone() -> bool:
+        return await api.get_or_none(kubeapi.item("namespaces", namespace)) is None
+
+    await conditions.eventually(gone, f"namespace {namespace} deleted")
+    volume_path = kubeapi.item("persistentvolumes", volume["metadata"]["name"])
+
+    async def reclaimed() -> bool:
+        return await api.get_or_none(volume_path) is None and not data.exists()
+
+    await conditions.eventually(reclaimed, "the claim's volume and its data deleted")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import json
 import os
 import shutil
@@ -91,6 +92,7 @@ class Cluster:
         if self.node_name is None:
             raise ClusterError("this cluster was started without the kubelet stand-in")
         node_name = self.node_name
+        since = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         current = os.environ.get("PYTHONPATH")
         path = str(REPO_ROOT) if not current else f"{REPO_ROOT}{os.pathsep}{current}"
         stand_in = process.start(
@@ -103,7 +105,7 @@ class Cluster:
             env={**os.environ, "PYTHONPATH": path},
         )
         self.children.append(stand_in)
-        _wait("the kubelet stand-in", stand_in, lambda: _node_ready(self, node_name))
+        _wait("the kubelet stand-in", stand_in, lambda: _node_ready(self, node_name, since))
 
     def restart_kubelet(self) -> None:
         """Stop the stand-in (its pods' processes stop; the pods stay) and start it again:
@@ -313,12 +315,16 @@ def kubelet_argv(kubeconfig: Path, state_dir: Path, node_name: str) -> list[str]
     ]
 
 
-def _node_ready(cluster: Cluster, node_name: str) -> bool:
+def _node_ready(cluster: Cluster, node_name: str, since: str) -> bool:
+    """The Node is Ready, by a heartbeat at or after `since` (RFC 3339, seconds)."""
     node = cluster.get(f"/api/v1/nodes/{node_name}")
     if node is None:
         return False
     conditions = node.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" and c["lastHeartbeatTime"] >= since
+        for c in conditions
+    )
 
 
 def start(

@@ -5,7 +5,8 @@ kubelet stand-in through `start()`. Each child:
 
 - runs in its own session and process group, so stopping it stops whatever it started;
 - gets SIGKILL from the kernel if the Python process that started it dies
-  (PR_SET_PDEATHSIG), so a crashed test run leaves nothing behind;
+  (PR_SET_PDEATHSIG; when started from the main thread, since the signal follows the
+  starting thread), so a crashed test run leaves nothing behind;
 - is recorded in a pid file in the cluster's run directory, so the next run can find
   and stop what an earlier run could not (`kill_recorded()`), checking the process's
   start time so that a recycled pid is never hit.
@@ -19,6 +20,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +91,11 @@ def start(
 ) -> Child:
     """Start `argv` with stdout and stderr in `run_dir/<name>.log`; record its pid."""
     log = run_dir / f"{name}.log"
+    # The death signal fires when the *thread* that started the child ends: only the
+    # main thread lives as long as the process. Children started from other threads
+    # rely on the pid records alone.
+    main = threading.current_thread() is threading.main_thread()
+    preexec = _die_with_parent if main else None
     with log.open("ab") as out:
         popen = subprocess.Popen(
             list(argv),
@@ -97,7 +104,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 -- only calls prctl(2), no locks taken
+            preexec_fn=preexec,  # noqa: PLW1509 -- only calls prctl(2), no locks taken
         )
     record(run_dir, popen.pid, name)
     return Child(name=name, popen=popen, log=log)
