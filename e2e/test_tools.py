@@ -60,3 +60,43 @@ def test_kubectl_kustomize_renders_a_kustomization(
     assert "name: walrus-settings" in rendered
     applied = cluster.kubectl("apply", "-k", str(tmp_path), "--namespace", "default")
     assert "configmap/walrus-settings" in applied.stdout
+
+
+def test_service_account_kubeconfig_has_only_the_accounts_permissions(
+    cluster: controlplane.Cluster, tmp_path: Path
+) -> None:
+    cluster.kubectl("create", "serviceaccount", "reader", "--namespace", "default")
+    cluster.kubectl(
+        "create",
+        "role",
+        "cm-reader",
+        "--verb=get,list",
+        "--resource=configmaps",
+        "--namespace",
+        "default",
+    )
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=cm-reader",
+        "--serviceaccount=default:reader",
+        "--namespace",
+        "default",
+    )
+    config = cluster.service_account_kubeconfig("default", "reader", tmp_path / "reader")
+    env = {**cluster.env(), "KUBECONFIG": str(config)}
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(cluster.binaries.kubectl), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    assert kubectl("get", "configmaps").returncode == 0
+    denied = kubectl("get", "secrets")
+    assert denied.returncode != 0
+    assert "forbidden" in denied.stderr

@@ -87,6 +87,49 @@ class Cluster:
         """GET an API path as the admin; None when it does not exist."""
         return _get_json(self.server + path, _client_tls(self.kubeconfig))
 
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, path: Path, seconds: int = 3600
+    ) -> Path:
+        """Write a kubeconfig that authenticates as the service account `namespace/name`
+        (a TokenRequest token valid `seconds`): to run a program, such as the operator,
+        with exactly the permissions its RBAC manifests grant."""
+        body = json.dumps(
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": seconds},
+            }
+        ).encode()
+        url = f"{self.server}/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(
+                request, context=_client_tls(self.kubeconfig), timeout=10
+            ) as response:
+                token = json.loads(response.read())["status"]["token"]
+        except urllib.error.HTTPError as error:
+            raise ClusterError(
+                f"token for service account {namespace}/{name}: HTTP {error.code} "
+                f"{error.read().decode(errors='replace')}"
+            ) from error
+        admin = yaml.safe_load(self.kubeconfig.read_text())
+        user = f"system:serviceaccount:{namespace}:{name}"
+        config = {
+            **admin,
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [
+                {
+                    "name": "walrus-e2e",
+                    "context": {"cluster": "walrus-e2e", "user": user, "namespace": namespace},
+                }
+            ],
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
     def start_kubelet(self) -> None:
         """Start the kubelet stand-in and wait until its Node is Ready."""
         if self.node_name is None:
