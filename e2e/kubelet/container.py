@@ -127,6 +127,8 @@ class Container:
                 continue
             assert self.process is not None
             returncode = await self.process.wait()
+            # Like a container runtime, end whatever the process left running in its group.
+            _signal_group(self.process.pid, signal.SIGKILL)
             self._cancel_probes()
             # A negative code means killed by a signal; runtimes report 128 + signal.
             exit_code = returncode if returncode >= 0 else 128 - returncode
@@ -305,16 +307,19 @@ class Container:
         """Stop the container for good (pod deletion or stand-in shutdown)."""
         self._stopping = True
         self._cancel_probes()
+        running = self.process is not None and self.process.returncode is None
         await self._kill(grace)
         if runner is not None and not runner.done():
-            # The runner sees the exit (and records it), or was waiting to (re)start.
-            try:
-                await asyncio.wait_for(asyncio.shield(runner), 1.0)
-            except (TimeoutError, asyncio.CancelledError):
-                runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runner
-        if "terminated" not in self.state:
+            if running:
+                # The runner sees the exit and records it.
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(runner), 5.0)
+            # Else it was backing off or waiting to start: nothing to wait for.
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        if "terminated" not in self.state and "terminated" in self.last_state:
+            self._set(state=self.last_state, ready=False)  # stopped while backing off
+        elif "terminated" not in self.state:
             self._set(
                 state={"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": now()}},
                 ready=False,
