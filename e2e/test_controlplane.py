@@ -278,7 +278,7 @@ GRPC_HEALTH_SERVER = textwrap.dedent(
 
 
 # Only true inside the pod's mount namespace, after the init container ran.
-EXPECTED_FILES = "test -f /etc/walrus/config/node.yaml && test -f /work/init-done"
+EXPECTED_FILES = "test -f /etc/walrus/config/node.yaml && test -f /scratch/init-done"
 
 
 async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namespace: str) -> None:
@@ -304,7 +304,7 @@ async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namesp
                     },
                     "volumeMounts": [
                         {"name": "config", "mountPath": "/etc/walrus/config"},
-                        {"name": "work", "mountPath": "/work"},
+                        {"name": "work", "mountPath": "/scratch"},
                     ],
                 },
                 {
@@ -319,8 +319,8 @@ async def test_probes_of_every_kind_make_a_pod_ready(api: kubeapi.Client, namesp
                 {
                     "name": "init",
                     "image": NODE_IMAGE,
-                    "command": ["sh", "-c", "echo done > /work/init-done"],
-                    "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+                    "command": ["sh", "-c", "echo done > /scratch/init-done"],
+                    "volumeMounts": [{"name": "work", "mountPath": "/scratch"}],
                 }
             ],
             "volumes": [
