@@ -9,8 +9,9 @@ package plays all three for the e2e tests, small and separate from the product:
   StorageClass;
 - `pod`, `container`, `probes`, `status`: run each pod whose image is the project's node
   image as local processes, probe them and report the pod's status;
-- `volumes`, `atomicdir`, `sandbox`, `envvars`, `addresses`: what a pod's processes see
-  (volumes at their mount paths, environment, a loopback address of their own);
+- `volumes`, `atomicdir`, `sandbox`, `envvars`, `addresses`, `hosts`: what a pod's
+  processes see (volumes at their mount paths, environment, a loopback address of their
+  own, the names of StatefulSet pods);
 - `kubelet`: wires the above to watches of the API (`informer`).
 
 Run it with `python -m e2e.kubelet --kubeconfig ... --state-dir ...`; the control plane
