@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 
 from e2e import kubeapi
@@ -276,8 +277,12 @@ class PodWorker:
         await asyncio.gather(
             *(c.stop(grace, self.runners.get(c.name)) for c in everyone if c.process is not None)
         )
-        if not self._shutdown and self.volumes is not None:
-            self.volumes.cleanup()
+        if not self._shutdown:
+            # The pod's own volumes, launch specs (they hold its environment) and hosts
+            # file; PV data and the logs stay.
+            if self.volumes is not None:
+                self.volumes.cleanup()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- API ----------------------------------------------------------------------------
 
