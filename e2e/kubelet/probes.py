@@ -100,7 +100,10 @@ async def check(probe: kubeapi.JSON, target: Target) -> tuple[bool, str]:
             handler = probe["grpc"]
             address = f"{target.pod_ip}:{_port(handler['port'], target)}"
             async with grpc.aio.insecure_channel(address) as channel:
-                call = channel.unary_unary(_HEALTH_CHECK)
+                # No (de)serializers: the call takes and returns raw message bytes.
+                call = channel.unary_unary(
+                    _HEALTH_CHECK, request_serializer=None, response_deserializer=None
+                )
                 response = await call(_grpc_request(handler.get("service", "")), timeout=timeout)
             status = _grpc_status(response)
             return status == _SERVING, f"grpc health status {status}"
