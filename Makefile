@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean crds
+.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-install
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# The e2e tier: a real control plane (built once, cached in ~/.cache/walrus-k8s) and the
+# kubelet stand-in. Not part of `make test` yet; see docs/e2e.md.
+e2e-install:
+	bash e2e/controlplane/install.sh
+
+e2e: $(STAMP) e2e-install
+	$(BIN)/pytest -q -m e2e e2e
 
 bench: $(STAMP)
 	$(BIN)/walrus-bench codec --shards 10 --size 67108864

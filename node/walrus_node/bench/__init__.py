@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Protocol
 
-from walrus_node.bench import codec, hashing
+from walrus_node.bench import codec, hashing, migration, testbed
 
 __all__ = ["BENCHMARKS", "Benchmark", "main"]
 
@@ -32,6 +32,8 @@ class Benchmark(Protocol):
 BENCHMARKS: dict[str, Benchmark] = {
     "codec": codec,
     "hash": hashing,
+    "testbed": testbed,
+    "migration": migration,
 }
 
 

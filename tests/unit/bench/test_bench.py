@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from walrus_node import allocator, bench
 from walrus_node.bench import baseline, measure
 from walrus_node.codec import encoder

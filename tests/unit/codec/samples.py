@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 
 from hypothesis import strategies as st
+
 from walrus_node.codec import encoder, recovery, slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, EncodingType, SliverType

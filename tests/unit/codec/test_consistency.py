@@ -12,10 +12,10 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from walrus_node.codec import decoder, encoder, errors, recovery, slivers
-from walrus_node.codec.params import EncodingParams, SliverType
 
 from tests.unit.codec import samples
+from walrus_node.codec import decoder, encoder, errors, recovery, slivers
+from walrus_node.codec.params import EncodingParams, SliverType
 
 SHARD_COUNTS = st.sampled_from([4, 5, 7, 10, 13, 31])
 

@@ -7,11 +7,11 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.unit.codec import samples
 from walrus_node.codec import decoder, errors
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
-
-from tests.unit.codec import samples
 
 DECODERS = {
     SliverType.PRIMARY: decoder.decode_primary,

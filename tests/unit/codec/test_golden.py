@@ -7,9 +7,9 @@ from typing import Any
 
 import blake3
 import pytest
-from walrus_node.codec import decoder, encoder, metadata
 
 from tests.unit.codec import golden
+from walrus_node.codec import decoder, encoder, metadata
 
 STORED = golden.load()
 

@@ -8,6 +8,7 @@ import blake3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from walrus_node.codec import merkle
 
 

@@ -7,10 +7,10 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from walrus_node.codec import errors, merkle, metadata
-from walrus_node.codec.params import SliverType
 
 from tests.unit.codec import samples
+from walrus_node.codec import errors, merkle, metadata
+from walrus_node.codec.params import SliverType
 
 
 @settings(max_examples=30, deadline=None)

@@ -7,6 +7,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from walrus_node.codec import errors, params
 from walrus_node.codec.params import EncodingParams, SliverType
 

@@ -7,10 +7,10 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from walrus_node.codec import decoder, encoder, slivers
-from walrus_node.codec.params import EncodingParams, SliverType
 
 from tests.unit.codec import samples
+from walrus_node.codec import decoder, encoder, slivers
+from walrus_node.codec.params import EncodingParams, SliverType
 
 
 def _decode(enc: encoder.EncodedBlob, sliver_type: SliverType, indices: list[int]) -> bytes:

@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 from pyeclib import ec_iface
+
 from walrus_node.codec import isal, rs
 from walrus_node.codec._types import U8Array
 

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 import pytest
-from walrus_node.codec import decoder, encoder, errors, recovery, slivers
-from walrus_node.codec.params import SliverType
 
 from tests.unit.codec import samples
+from walrus_node.codec import decoder, encoder, errors, recovery, slivers
+from walrus_node.codec.params import SliverType
 
 
 @pytest.fixture(scope="module")

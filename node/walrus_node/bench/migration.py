@@ -1,0 +1,110 @@
+"""migration: shard transfer at an epoch change, cooperative and by recovery.
+
+    walrus-bench migration --data 330MiB
+
+A testbed of 4 nodes and 10 shards (D'Hondt with equal stake: 3, 3, 2, 2 shards) stores
+``--data`` bytes of blobs. A fifth node joins and the epoch advances: the new node gains
+one shard from node-0 and one from node-1 (everyone ends with 2). node-0 is killed just
+before the change, so its shard comes back by the **recovery path** (rebuilt blob by blob
+from recovery symbols of the rest of the committee) while node-1's shard moves by the
+**cooperative path** (streamed by its previous owner). With the default 330 MiB of blobs
+each moved shard holds about 130 MiB of slivers, 260 MiB in all.
+
+Rates are sliver bytes received per second of that shard's sync, from the node's own
+per-shard start and finish times. The last line is JSON with ``migration_MBps`` and
+``recovery_MBps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+
+from walrus_node.bench import measure
+from walrus_node.client import config as client_config
+from walrus_node.client.api import WalrusClient
+from walrus_node.service.views import ShardSyncView, SyncStatus
+from walrus_node.testbed.epochs import EpochDriver
+from walrus_node.testbed.testbed import Testbed
+
+__all__ = ["add_arguments", "run"]
+
+BLOB_SIZE = 32 << 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", type=measure.parse_size, default=330 << 20, help="blob bytes to store first"
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait")
+
+
+async def _fill(bed: Testbed, total: int) -> int:
+    stored = 0
+    async with WalrusClient(client_config.load(bed.client_config)) as client:
+        while stored < total:
+            size = min(BLOB_SIZE, total - stored)
+            await client.store(os.urandom(size), epochs=10)
+            stored += size
+    return stored
+
+
+def _shard_rate(view: ShardSyncView) -> float:
+    seconds = view.finished_at - view.started_at
+    return measure.mbps(view.bytes + view.recovered_bytes, seconds)
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = tempfile.mkdtemp(prefix="walrus-bench-")
+    bed = Testbed.create(os.path.join(directory, "testbed"), 4, 10)
+    try:
+        bed.up()
+        fill_started = time.perf_counter()
+        stored = asyncio.run(_fill(bed, args.data))
+        fill_seconds = time.perf_counter() - fill_started
+        new = bed.add_node()
+        bed.kill("node-0")
+        driver = EpochDriver(bed)
+        started = time.perf_counter()
+        driver.advance()
+        status: SyncStatus | str = "not asked yet"
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            status = driver.sync_statuses().get(new.name, "not a member")
+            if isinstance(status, SyncStatus) and status.epoch_sync_done:
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+    finally:
+        bed.down()
+    if not isinstance(status, SyncStatus) or not status.epoch_sync_done:
+        raise SystemExit(f"the new node did not finish within {args.timeout:.0f} s: {status}")
+    by_source = {view.source: view for view in status.shards}
+    cooperative, recovered = by_source["node-1"], by_source["node-0"]
+    figures = {
+        "data_stored": stored,
+        "fill_MBps": round(measure.mbps(stored, fill_seconds), 1),
+        "moved_bytes": sum(v.bytes + v.recovered_bytes for v in status.shards),
+        "cooperative_bytes": cooperative.bytes + cooperative.recovered_bytes,
+        "recovery_bytes": recovered.bytes + recovered.recovered_bytes,
+        "migration_MBps": round(_shard_rate(cooperative), 1),
+        "recovery_MBps": round(_shard_rate(recovered), 1),
+        "epoch_change_seconds": round(elapsed, 1),
+        "load_average": measure.load_average(),
+    }
+    print(f"stored {stored / 1e6:.0f} MB of blobs at {figures['fill_MBps']} MB/s")
+    print(
+        f"cooperative: shard {cooperative.shard} from node-1, "
+        f"{figures['cooperative_bytes'] / 1e6:.1f} MB at {figures['migration_MBps']} MB/s"
+    )
+    print(
+        f"recovery:    shard {recovered.shard} of killed node-0, "
+        f"{figures['recovery_bytes'] / 1e6:.1f} MB at {figures['recovery_MBps']} MB/s "
+        f"({recovered.recovered} slivers rebuilt)"
+    )
+    print(f"epoch change to done on the new node: {figures['epoch_change_seconds']} s")
+    measure.emit_json(figures)
+    return 0
