@@ -82,7 +82,18 @@ class ShardProgress:
         return dataclasses.asdict(self)
 
     def view(self) -> ShardSyncView:
-        return ShardSyncView(**self.to_dict())  # type: ignore[arg-type]
+        return ShardSyncView(
+            shard=self.shard,
+            state=self.state,
+            source=self.source,
+            slivers=self.slivers,
+            bytes=self.bytes,
+            error=self.error,
+            recovered=self.recovered,
+            recovered_bytes=self.recovered_bytes,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+        )
 
 
 Accept = Callable[[Certificate], Awaitable[object]]
