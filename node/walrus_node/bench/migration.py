@@ -10,9 +10,10 @@ from recovery symbols of the rest of the committee) while node-1's shard moves b
 **cooperative path** (streamed by its previous owner). With the default 330 MiB of blobs
 each moved shard holds about 130 MiB of slivers, 260 MiB in all.
 
-Rates are sliver bytes received per second of that shard's sync, from the node's own
-per-shard start and finish times. The last line is JSON with ``migration_MBps`` and
-``recovery_MBps``.
+Rates come from the node's own per-shard timestamps: the cooperative rate is streamed
+bytes over the transfer's duration, the recovery rate rebuilt bytes over the recovery
+pass's duration; the time spent giving up on the dead source is reported separately.
+The last line is JSON with ``migration_MBps`` and ``recovery_MBps``.
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ async def _fill(bed: Testbed, total: int) -> int:
     return stored
 
 
-def _shard_rate(view: ShardSyncView) -> float:
-    seconds = view.finished_at - view.started_at
-    return measure.mbps(view.bytes + view.recovered_bytes, seconds)
+def _cooperative_rate(view: ShardSyncView) -> float:
+    """Streamed bytes per second of the transfer (start to the recovery pass)."""
+    return measure.mbps(view.bytes, view.recovery_started_at - view.started_at)
+
+
+def _recovery_rate(view: ShardSyncView) -> float:
+    """Rebuilt bytes per second of the recovery pass."""
+    return measure.mbps(view.recovered_bytes, view.finished_at - view.recovery_started_at)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
         "moved_bytes": sum(v.bytes + v.recovered_bytes for v in status.shards),
         "cooperative_bytes": cooperative.bytes + cooperative.recovered_bytes,
         "recovery_bytes": recovered.bytes + recovered.recovered_bytes,
-        "migration_MBps": round(_shard_rate(cooperative), 1),
-        "recovery_MBps": round(_shard_rate(recovered), 1),
+        "migration_MBps": round(_cooperative_rate(cooperative), 1),
+        "recovery_MBps": round(_recovery_rate(recovered), 1),
+        "dead_source_detected_after_s": round(
+            recovered.recovery_started_at - recovered.started_at, 1
+        ),
         "epoch_change_seconds": round(elapsed, 1),
         "load_average": measure.load_average(),
     }
@@ -103,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"recovery:    shard {recovered.shard} of killed node-0, "
         f"{figures['recovery_bytes'] / 1e6:.1f} MB at {figures['recovery_MBps']} MB/s "
-        f"({recovered.recovered} slivers rebuilt)"
+        f"({recovered.recovered} slivers rebuilt; the dead source was given up after "
+        f"{figures['dead_source_detected_after_s']} s)"
     )
     print(f"epoch change to done on the new node: {figures['epoch_change_seconds']} s")
     measure.emit_json(figures)

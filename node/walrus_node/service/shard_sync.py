@@ -53,7 +53,9 @@ log = structlog.get_logger("walrus.shard_sync")
 BATCH_BYTES = 64 << 20
 """The sender stops a response after this many bytes of slivers."""
 _MAX_FAILURES = 5
-"""Failed cooperative attempts (source unreachable, bad data) before recovering instead."""
+"""Failed cooperative attempts (errors from the source) before recovering instead."""
+_MAX_UNREACHABLE = 3
+"""Attempts in a row that cannot reach the source at all (it is gone) before recovering."""
 _NOT_YET_PATIENCE = 120.0
 """Seconds to keep waiting for a source that has not reached the new epoch yet."""
 _RETRY = 1.0
@@ -76,6 +78,8 @@ class ShardProgress:
     recovered_bytes: int = 0
     error: str = ""
     started_at: float = 0.0
+    recovery_started_at: float = 0.0
+    """When the final catch-up-and-recover pass began (after the cooperative transfer)."""
     finished_at: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
@@ -92,6 +96,7 @@ class ShardProgress:
             recovered=self.recovered,
             recovered_bytes=self.recovered_bytes,
             started_at=self.started_at,
+            recovery_started_at=self.recovery_started_at,
             finished_at=self.finished_at,
         )
 
@@ -187,6 +192,7 @@ class ShardSync:
             if p.state == "syncing":
                 await self._cooperative(p)
                 p.state = "recovering"
+            p.recovery_started_at = time.time()
             # Either way, end with every certified blob known (after a full certificate
             # catch-up) present: this fills what the source did not have or left out.
             await self._recover(p)
@@ -205,7 +211,7 @@ class ShardSync:
         source = None if previous is None else previous.owner(p.shard)
         if source is None or source.public_key == ctx.keypair.public_key:
             return
-        failures = 0
+        failures = unreachable = 0
         not_yet_since: float | None = None
         while True:
             try:
@@ -219,11 +225,12 @@ class ShardSync:
                         await asyncio.sleep(_RETRY * random.uniform(0.5, 1.5))
                         continue
                 failures += 1
+                unreachable = unreachable + 1 if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else 0
                 p.error = str(e)
                 log.info("shard_sync_retry", shard=p.shard, source=source.name, error=str(e))
-                if failures >= _MAX_FAILURES:
+                if failures >= _MAX_FAILURES or unreachable >= _MAX_UNREACHABLE:
                     break
-                await asyncio.sleep(_RETRY * 2**failures * random.uniform(0.8, 1.2))
+                await asyncio.sleep(_RETRY * 2 ** (failures - 1) * random.uniform(0.4, 0.6))
                 continue
             except errors.DataLoss as e:  # the source sent bytes that do not verify
                 p.error = str(e)
@@ -231,7 +238,7 @@ class ShardSync:
                     "shard_sync_bad_source", shard=p.shard, source=source.name, error=str(e)
                 )
                 break
-            failures, not_yet_since = 0, None
+            failures, unreachable, not_yet_since = 0, 0, None
             if batch.finished:
                 if p.sliver_type == SliverType.PRIMARY.value:
                     p.sliver_type, p.cursor = SliverType.SECONDARY.value, ""

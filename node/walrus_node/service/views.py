@@ -74,6 +74,7 @@ class ShardSyncView:
     recovered: int = 0
     recovered_bytes: int = 0
     started_at: float = 0.0
+    recovery_started_at: float = 0.0
     finished_at: float = 0.0
 
 

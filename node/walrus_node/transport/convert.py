@@ -290,6 +290,7 @@ def sync_status_from_pb(m: pb.SyncStatus) -> SyncStatus:
                 x.recovered,
                 x.recovered_bytes,
                 x.started_at,
+                x.recovery_started_at,
                 x.finished_at,
             )
             for x in m.shards

@@ -1054,6 +1054,7 @@ class ShardSyncState(_message.Message):
     RECOVERED_BYTES_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    RECOVERY_STARTED_AT_FIELD_NUMBER: _builtins.int
     shard: _builtins.int
     state: _builtins.str
     """"syncing", "recovering", "done" """
@@ -1070,6 +1071,8 @@ class ShardSyncState(_message.Message):
     """Unix time the sync of this shard started"""
     finished_at: _builtins.float
     """Unix time it finished; 0 while running"""
+    recovery_started_at: _builtins.float
+    """Unix time the recovery pass began"""
     def __init__(
         self,
         *,
@@ -1083,10 +1086,11 @@ class ShardSyncState(_message.Message):
         recovered_bytes: _builtins.int = ...,
         started_at: _builtins.float = ...,
         finished_at: _builtins.float = ...,
+        recovery_started_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "finished_at", b"finished_at", "recovered", b"recovered", "recovered_bytes", b"recovered_bytes", "shard", b"shard", "slivers", b"slivers", "source", b"source", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes", b"bytes", "error", b"error", "finished_at", b"finished_at", "recovered", b"recovered", "recovered_bytes", b"recovered_bytes", "recovery_started_at", b"recovery_started_at", "shard", b"shard", "slivers", b"slivers", "source", b"source", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
