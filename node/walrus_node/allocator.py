@@ -1,8 +1,8 @@
 """Tuning glibc's memory allocator for processes that handle blob-sized buffers.
 
-Who calls it: command-line entry points (``walrus-bench``; a client CLI may do the same),
-once at start, before any large allocation. Library code, the codec above all, never
-does: it is process-wide policy.
+Who calls it: command-line entry points (``walrus-bench``, ``walrus``, and ``walrus-node``
+unless its ``tune_allocator`` setting is off), once at start, before any large
+allocation. Library code, the codec above all, never does: it is process-wide policy.
 
 Why: glibc serves every allocation above ``M_MMAP_THRESHOLD`` (128 KiB at start, raised
 automatically up to 32 MiB) with a fresh ``mmap`` and gives it back with ``munmap`` when
@@ -14,8 +14,9 @@ next blob reuses pages that are already mapped. Measured effect: BENCHMARKS.md, 
 and the first iteration".
 
 The price: the process keeps its peak heap (its RSS does not shrink after a large
-blob). Right for a benchmark or a short-lived CLI; a long-running node that handles
-one large blob among many small ones may prefer the default.
+blob). Right for a benchmark, a short-lived CLI, and a node whose memory is sized for
+the blobs it receives; a node that sees one huge blob among many small ones may turn
+it off (``tune_allocator: false``).
 
 The same settings can be made without code through the environment, e.g.
 ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=2147483647``.

@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.request
 
+from walrus_node import allocator
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
@@ -83,6 +84,7 @@ async def _exercise(
 
 
 def run(args: argparse.Namespace) -> int:
+    allocator.tune()  # the client process, as the walrus CLI does
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
     bed = Testbed.create(os.path.join(directory, "testbed"), args.nodes, args.shards)
     try:

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from walrus_node import logs
+from walrus_node import allocator, logs
 from walrus_node.cli import testbed_cmd
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.client import api
@@ -226,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    allocator.tune()  # a short-lived process handling blob-sized buffers
     logs.configure(args.log_level, "console")
     try:
         if hasattr(args, "coro"):

@@ -11,8 +11,8 @@ import asyncio
 import pathlib
 import sys
 
+from walrus_node import allocator, logs
 from walrus_node import config as config_mod
-from walrus_node import logs
 from walrus_node.protocol import keys
 from walrus_node.transport import server
 
@@ -26,6 +26,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"walrus-node: {args.config}: {e}", file=sys.stderr)
         return 2
     logs.configure(cfg.log_level, cfg.log_format)
+    if cfg.tune_allocator:
+        allocator.tune()
     if not cfg.key_file.exists():
         print(
             f"walrus-node: key file {cfg.key_file} does not exist "

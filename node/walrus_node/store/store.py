@@ -240,13 +240,13 @@ class Store:
     def has_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bool:
         db = self._shard_db(shard, sliver_type)
         with self._read() as txn:
-            return txn.get(blob_id, db=db) is not None
+            return bool(txn.cursor(db=db).set_key(blob_id))  # no copy of the value
 
     def count_slivers(self, blob_id: bytes, shards: list[int]) -> int:
         """How many of the 2 x len(shards) slivers of a blob are stored."""
         dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]
-        with self._read() as txn:
-            return sum(txn.get(blob_id, db=db) is not None for db in dbs)
+        with self._read() as txn:  # cursor lookups: existence without copying slivers
+            return sum(bool(txn.cursor(db=db).set_key(blob_id)) for db in dbs)
 
     def delete_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> None:
         db = self._shard_db(shard, sliver_type)

@@ -134,20 +134,21 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         blob_id: bytes | None = None
         items: list[tuple[SliverType, int, bytes]] = []
         header: pb.SliverHeader | None = None
-        buffer = bytearray()
+        chunks: list[bytes] = []  # joined once per sliver: no growing buffer to re-copy
+        received = 0
         limit = 0
 
         def finish() -> None:
-            nonlocal header, buffer
+            nonlocal header, chunks, received
             if header is None:
                 return
-            if len(buffer) != header.size:
+            if received != header.size:
                 raise errors.InvalidRequest(
-                    f"sliver {header.index}: stream ended after {len(buffer)} of "
-                    f"{header.size} bytes"
+                    f"sliver {header.index}: stream ended after {received} of {header.size} bytes"
                 )
-            items.append((convert.sliver_type_from_pb(header.type), header.index, bytes(buffer)))
-            header, buffer = None, bytearray()
+            data = b"".join(chunks)
+            items.append((convert.sliver_type_from_pb(header.type), header.index, data))
+            header, chunks, received = None, [], 0
 
         async for part in request:
             which = part.WhichOneof("part")
@@ -168,11 +169,12 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             elif which == "data":
                 if header is None:
                     raise errors.InvalidRequest("sliver data before its header")
-                if len(buffer) + len(part.data) > header.size:
+                if received + len(part.data) > header.size:
                     raise errors.InvalidRequest(
                         f"sliver {header.index}: more than the declared {header.size} bytes"
                     )
-                buffer += part.data
+                chunks.append(part.data)
+                received += len(part.data)
             else:
                 raise errors.InvalidRequest("empty stream message")
         finish()
