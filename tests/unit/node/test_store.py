@@ -1,0 +1,120 @@
+"""The LMDB store: what goes in comes out, rot is detected, batches are atomic, and
+readers and the writer never block each other into a deadlock."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pathlib
+import threading
+
+import pytest
+
+from walrus_node.codec.params import SliverType
+from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError, ShardRecord, Store
+
+P, S = SliverType.PRIMARY, SliverType.SECONDARY
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+    s = Store(tmp_path / "db", map_size=1 << 30)
+    yield s
+    s.close()
+
+
+def _id(i: int) -> bytes:
+    return i.to_bytes(32, "big")
+
+
+def _cert(blob: bytes, end: int = 5) -> Certificate:
+    return Certificate(1, blob, BlobRegistration(end), ((bytes(32), bytes(64)),))
+
+
+def test_slivers_round_trip_and_count(store: Store) -> None:
+    assert store.put_slivers([(3, P, _id(1), b"abc"), (3, S, _id(1), b"de")]) == 2
+    assert store.put_slivers([(3, P, _id(1), b"abc")]) == 0  # already there
+    assert store.get_sliver(3, P, _id(1)) == b"abc"
+    assert store.count_slivers(_id(1), [3, 4]) == 2
+    assert store.has_sliver(3, S, _id(1)) and not store.has_sliver(4, S, _id(1))
+    assert store.shards_with_data(10) == [3]
+
+
+def test_a_rotten_sliver_is_detected_not_served(store: Store) -> None:
+    store.put_slivers([(0, P, _id(1), os.urandom(1000))])
+    assert store.tamper_sliver(0, P, _id(1))
+    with pytest.raises(CorruptSliverError):
+        store.get_sliver(0, P, _id(1))
+
+
+def test_scanning_a_shard_resumes_after_a_cursor_and_stops_at_a_byte_budget(store: Store) -> None:
+    store.put_slivers([(1, P, _id(i), bytes(100)) for i in range(10)])
+    first, done = store.scan_shard(1, P, b"", 4)
+    assert [k for k, _ in first] == [_id(i) for i in range(4)] and not done
+    rest, done = store.scan_shard(1, P, first[-1][0], 100)
+    assert [k for k, _ in rest] == [_id(i) for i in range(4, 10)] and done
+    budget, done = store.scan_shard(1, P, b"", 100, max_bytes=250)
+    assert len(budget) == 3 and not done
+
+
+def test_a_certificate_delivered_twice_is_logged_once(store: Store) -> None:
+    def merge(info: BlobInfo | None) -> BlobInfo | None:
+        if info is not None and info.state is BlobState.CERTIFIED:
+            return None
+        return BlobInfo(BlobState.CERTIFIED, 0, BlobRegistration(5), 1)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: store.record_certificate(_cert(_id(1)), merge), range(8)))
+    assert results.count(True) == 1
+    assert len(store.certificates_after(0, 100)) == 1
+    assert store.certificate_of(_id(1)) == _cert(_id(1))
+
+
+def test_a_gone_blob_can_be_registered_again(store: Store) -> None:
+    info = BlobInfo(BlobState.REGISTERED, 0)
+    assert store.put_metadata(_id(1), b"meta", info)
+    store.drop_blob_data(_id(1), BlobInfo(BlobState.DELETED, 0), 10)
+    assert store.get_metadata(_id(1)) is None
+    assert store.put_metadata(_id(1), b"meta", info)
+    assert store.get_blob_info(_id(1)) == info
+
+
+def test_shard_batches_store_slivers_metadata_certificate_and_cursor_together(store: Store) -> None:
+    record = ShardRecord(_id(2), b"meta", _cert(_id(2)), P, b"sliver")
+
+    def merge(info: BlobInfo | None, cert: Certificate) -> BlobInfo | None:
+        return BlobInfo(BlobState.CERTIFIED, 0, cert.registration, cert.epoch)
+
+    store.ingest_shard_batch(5, [record], merge, "cursor", b"\x02")
+    assert store.get_sliver(5, P, _id(2)) == b"sliver"
+    assert store.get_metadata(_id(2)) == b"meta"
+    assert store.get_state("cursor") == b"\x02"
+    assert store.certificate_of(_id(2)) == _cert(_id(2))
+
+
+def test_readers_of_every_shard_and_the_writer_run_together(store: Store) -> None:
+    """Regression: opening a shard's database lazily from a reader thread deadlocked
+    against the writer thread (LMDB's writer mutex held across the GIL)."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                store.count_slivers(_id(1), list(range(256)))
+        except BaseException as e:
+            errors.append(e)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+    try:
+        for shard in range(256):
+            store.put_slivers([(shard, P, _id(1), b"x")])
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in readers) and errors == []
+    assert store.count_slivers(_id(1), list(range(256))) == 256
