@@ -22,6 +22,7 @@ import kopf.testing
 import pytest
 import pytest_asyncio
 
+from tests.unit.operator import records
 from walrus_operator import handlers, kube, naming, settings
 
 NAMESPACE = "walrus"
@@ -34,10 +35,18 @@ _CRDS = {
 
 
 class ApplyingEmulator(kmock.KubernetesEmulator):
-    """kmock plus one API-server behaviour the operator relies on: server-side apply of a
-    missing object creates it."""
+    """kmock plus two API-server behaviours the operator relies on: server-side apply of a
+    missing object creates it, and `generateName` (Kopf's Events) gives each a new name."""
+
+    _generated = 0
 
     async def _handle(self, request: kmock.Request) -> typing.Any:
+        data = request.data if isinstance(request.data, dict) else None
+        meta = (data or {}).get("metadata") or {}
+        generate = meta.get("generateName")
+        if request.method == kmock.method.POST and generate and not meta.get("name"):
+            ApplyingEmulator._generated += 1
+            meta["name"] = f"{generate}{ApplyingEmulator._generated}"
         content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "")
         if (
             request.resource is not None
@@ -129,7 +138,13 @@ def _operator(url: str) -> typing.Iterator[kopf.testing.KopfRunner]:
 
     handlers.register(
         registry,
-        settings.OperatorSettings(resync_seconds=3600, deletion_retry_seconds=1, metrics_port=0),
+        settings.OperatorSettings(
+            resync_seconds=3600,
+            deletion_retry_seconds=1,
+            metrics_port=0,
+            epoch_poll_seconds=0.5,
+            node_timeout_seconds=0.5,
+        ),
         make_kube=lambda: kube.Kube.from_server(url),
         serve_metrics=False,
     )
@@ -154,7 +169,7 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         await _wait_for(lambda: _node_phase(api) is not None, "the WalrusNode's status")
         await _wait_for(
             lambda: (
-                (_get(api, NETWORKS, "devnet") or {}).get("status", {}).get("phase") == "Stable"
+                (_get(api, NETWORKS, "devnet") or {}).get("status", {}).get("phase") == "Pending"
             ),
             "the WalrusNetwork's status",
         )
@@ -198,15 +213,28 @@ async def test_node_owning_shards_is_kept_until_force_deleted(api: ApplyingEmula
                 ),
                 "the finalizer",
             )
+            # node-a owns all 16 shards of the network's committee (it is not running: the
+            # committee alone says the network still needs it).
+            record = records.genesis(16, {"node-a": 1000})
             await client.merge_patch(
-                kube.Kind.WALRUS_NODE, "node-a", NAMESPACE, {"status": {"shardsOwned": 4}}
+                kube.Kind.WALRUS_NETWORK,
+                "devnet",
+                NAMESPACE,
+                {"status": {"epochState": record.to_text()}},
+                status=True,
+            )
+            await _wait_for(
+                lambda: (
+                    (_get(api, NODES, "node-a") or {}).get("status", {}).get("shardsOwned") == 16
+                ),
+                "the epoch controller to report node-a's shards",
             )
             await client.delete(kube.Kind.WALRUS_NODE, "node-a", NAMESPACE)
             await _wait_for(
                 lambda: bool(_events_with_reason(api, "DeletionBlocked")), "DeletionBlocked"
             )
             assert _get(api, NODES, "node-a") is not None
-            assert "owns 4 shards" in _events_with_reason(api, "DeletionBlocked")[0]["message"]
+            assert "owns 16 shards" in _events_with_reason(api, "DeletionBlocked")[0]["message"]
             await client.merge_patch(
                 kube.Kind.WALRUS_NODE,
                 "node-a",
