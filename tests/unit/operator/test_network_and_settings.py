@@ -140,3 +140,36 @@ def test_operator_refuses_to_start_with_a_bad_setting() -> None:
     )
     assert done.returncode == 2
     assert "WALRUS_OPERATOR_RESYNC_SECONDS" in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_unreadable_epoch_state_stops_the_controller_without_overwriting_it() -> None:
+    api = memory_kube.MemoryKube()
+    api.put({**NETWORK, "status": {"epochState": '{"version": 9}', "currentEpoch": 4}})
+    result = await _reconciler(api).reconcile(NETWORK)
+    status = api.find(kube.Kind.WALRUS_NETWORK, "devnet", "walrus")["status"]
+    assert status["epochState"] == '{"version": 9}'
+    assert status["currentEpoch"] == 4
+    degraded = {c["type"]: c for c in status["conditions"]}["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidState")
+    assert "status.epochState" in degraded["message"]
+    assert [(e.reason, e.warning) for e in result.events] == [("InvalidState", True)]
+
+
+def test_network_metrics_follow_epoch_phase_and_nodes() -> None:
+    m = metrics.Metrics()
+    m.network("ns", "devnet", 3, "EpochChange")
+    m.network_nodes("ns", "devnet", {"a": (True, 4, 1), "b": (False, 6, 0)})
+    m.network_nodes("ns", "devnet", {"a": (True, 5, 0)})
+
+    def value(name: str, **labels: str) -> float | None:
+        return m.registry.get_sample_value(name, {"namespace": "ns", "network": "devnet", **labels})
+
+    assert value("walrus_operator_network_epoch") == 3
+    assert value("walrus_operator_network_phase", phase="EpochChange") == 1
+    assert value("walrus_operator_network_phase", phase="Stable") == 0
+    assert value("walrus_operator_node_shards", node="a", state="owned") == 5
+    assert value("walrus_operator_node_up", node="b") is None  # forgotten
+    m.forget_network("ns", "devnet")
+    assert value("walrus_operator_network_epoch") is None
+    assert value("walrus_operator_node_up", node="a") is None

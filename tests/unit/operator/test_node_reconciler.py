@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import typing
 
 import pytest
 import yaml
 
-from tests.unit.operator import memory_kube
-from walrus_operator import addresses, admin, errors, keys, kube, metrics, naming, nodes, settings
+from tests.unit.operator import memory_kube, records
+from walrus_node.protocol import committee_file
+from walrus_operator import (
+    addresses,
+    admin,
+    epoch_record,
+    errors,
+    keys,
+    kube,
+    metrics,
+    naming,
+    nodes,
+    settings,
+)
 
 NAMESPACE = "walrus"
 NETWORK = {
@@ -297,3 +310,42 @@ async def test_spec_the_api_server_refuses_is_reported_not_retried() -> None:
     assert isinstance(result.error, errors.SpecInvalid)
     assert result.status["phase"] == "Invalid"
     assert "containers[1].image" in _conditions(result.status)["Degraded"]["message"]
+
+
+@pytest.mark.asyncio
+async def test_committee_file_follows_the_networks_epoch_state(api, reconciler) -> None:
+    await reconciler.reconcile(_node())
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert "committee.yaml" not in data  # no committee yet: the node starts in standby
+    record = records.genesis(16, {"node-a": 10, "node-b": 10})
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
+        "epochState": record.to_text()
+    }
+    await reconciler.reconcile(_node())
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert committee_file.parse(data["committee.yaml"]) == record.committees
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.asyncio
+async def test_hand_off_blocks_disruptions(api, reconciler) -> None:
+    record = records.genesis(16, {"node-a": 10, "node-b": 10})
+    stakes = {"node-a": 10, "node-b": 10, "node-c": 100}
+    state = record.state.select_next(
+        [records.candidate(name, stake) for name, stake in stakes.items()]
+    ).start_epoch_change()
+    changing = dataclasses.replace(record, committees=committee_file.ActiveCommittees(state))
+    assert epoch_record.in_hand_off(changing, "node-a")
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
+        "epochState": changing.to_text()
+    }
+    await reconciler.reconcile(_node())
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0
+
+
+@pytest.mark.asyncio
+async def test_unreadable_epoch_state_keeps_pods_in_place(api, reconciler) -> None:
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {"epochState": "{"}
+    result = await reconciler.reconcile(_node())
+    assert result.error is None
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0
