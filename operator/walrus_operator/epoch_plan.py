@@ -113,9 +113,20 @@ class NodeView:
         )
 
     @property
+    def address_ok(self) -> bool:
+        """The endpoint is a `host:port` the committee can carry."""
+        if self.endpoint is None:
+            return False
+        try:
+            member.split_endpoint(self.endpoint)
+        except committee_errors.InvalidFieldError:
+            return False
+        return True
+
+    @property
     def joinable(self) -> bool:
         """Ready to be given shards: serving, with the right identity, at a known address."""
-        return self.identity_ok and self.report.serving and self.endpoint is not None
+        return self.identity_ok and self.report.serving and self.address_ok
 
     @property
     def leaving(self) -> bool:
@@ -130,7 +141,9 @@ class NodeView:
             return "reports a key other than its status.publicKey"
         if not self.report.serving:
             return "not SERVING"
-        return "no endpoint yet"
+        if self.endpoint is None:
+            return "no endpoint yet"
+        return f"endpoint {self.endpoint!r} is not host:port"
 
     def candidate(self, public_key: bytes, endpoint: str) -> member.NodeCandidate:
         return member.NodeCandidate(
@@ -318,13 +331,16 @@ def _refresh_endpoints(
     current = record.state.current
     moved: dict[bytes, str] = {}
     for view in nodes:
-        if not view.identity_ok or view.endpoint is None or view.name not in current:
+        endpoint = view.endpoint
+        if endpoint is None or not view.address_ok or not view.identity_ok:
+            continue
+        if view.name not in current:
             continue
         known = current.by_name(view.name)
         if member.encode_public_key(known.public_key) != view.public_key:
             continue
-        if known.endpoint != view.endpoint:
-            moved[known.public_key] = view.endpoint
+        if known.endpoint != endpoint:
+            moved[known.public_key] = endpoint
     if not moved:
         return record, []
     state = _replace_endpoints(record.state, moved)
@@ -383,7 +399,9 @@ def _next_candidates(
             continue
         known = current.by_name(view.name) if view.name in current else None
         if known is not None and member.encode_public_key(known.public_key) == view.public_key:
-            endpoint = view.endpoint if view.identity_ok and view.endpoint else known.endpoint
+            endpoint = known.endpoint
+            if view.identity_ok and view.address_ok and view.endpoint is not None:
+                endpoint = view.endpoint
             candidates.append(view.candidate(known.public_key, endpoint))
         elif view.joinable:
             key = member.decode_public_key(view.public_key or "")

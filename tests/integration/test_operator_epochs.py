@@ -366,6 +366,7 @@ async def test_restarted_member_keeps_its_shards_and_gets_its_new_address(
 
     # It comes back on another port (pod-IP mode after a reschedule): the committee is
     # rewritten with its new address in the same epoch and delivered to every node.
+    old_endpoint = net.bed.node("node-1").endpoint
     net.bed.start("node-1")
     new_endpoint = net.bed.node("node-1").endpoint
     await net.until(
@@ -381,7 +382,9 @@ async def test_restarted_member_keeps_its_shards_and_gets_its_new_address(
         "the network to recover",
     )
     assert await _every_node_runs(net, names)
-    assert {"EndpointChanged", "Recovered"} <= set(net.reasons())
+    assert "Recovered" in net.reasons()
+    # (The kernel may, rarely, hand the same port out again.)
+    assert ("EndpointChanged" in net.reasons()) == (new_endpoint != old_endpoint)
     assert len(await _read(net, names, blob_id)) == 100_000
 
     # An epoch becomes due by the clock: nobody moves, the epoch's rewards are paid.
