@@ -43,6 +43,16 @@ class Reason(enum.StrEnum):
     SCALING = "Scaling"
     MEMBERS_READY = "MembersReady"
     MEMBERS_NOT_READY = "MembersNotReady"
+    # WalrusNetwork, set by the epoch controller
+    WAITING_FOR_NODES = "WaitingForNodes"
+    COMMITTEE_ACTIVE = "CommitteeActive"
+    EPOCH_CHANGE = "EpochChange"
+    SHARDS_MOVING = "ShardsMoving"
+    STABLE = "Stable"
+    EPOCH_CHANGE_FAILED = "EpochChangeFailed"
+    INVALID_STATE = "InvalidState"
+    COMMITTEE_NOT_DELIVERED = "CommitteeNotDelivered"
+    MEMBERS_UNREACHABLE = "MembersUnreachable"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,9 @@ WalrusOperatorError
 ├── SettingsInvalid        an operator setting (environment variable) is malformed: exit at start
 ├── SpecInvalid            a resource's spec is wrong in a way the CRD schema cannot express;
 │                          names the field. → condition Ready=False/InvalidSpec, kopf.PermanentError
+├── StateInvalid           a network's persisted epoch state (status.epochState) cannot be read;
+│                          the epoch controller stops for that network (Degraded=True) rather
+│                          than start a new history over it
 ├── KubeError              the Kubernetes API refused or failed a call (wraps the client's error)
 │   ├── KubeNotFound       404
 │   ├── KubeConflict       409 (already exists, or a conflicting field manager)
@@ -30,6 +33,7 @@ __all__ = [
     "NotYet",
     "SettingsInvalid",
     "SpecInvalid",
+    "StateInvalid",
     "WalrusOperatorError",
 ]
 
@@ -53,6 +57,14 @@ class SpecInvalid(WalrusOperatorError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.reason_message = message
+
+
+class StateInvalid(WalrusOperatorError):
+    """Persisted state cannot be parsed; `field` names the status field and the path in it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
 
 
 class KubeError(WalrusOperatorError):

@@ -13,8 +13,10 @@ only here:
 
 Level-based: the create/update/resume handlers and a per-object timer run the same
 reconcile pass, so drift (a deleted child, a hand edit) is undone within
-`resync_seconds`. `register` is called by `__main__` with the parsed settings; tests call
-it with a registry of their own and a `Kube` aimed at a test API.
+`resync_seconds`. A WalrusNetwork's timer runs every `epoch_poll_seconds`: it drives the
+epoch controller, which writes the network's status itself and hands back Events to post.
+`register` is called by `__main__` with the parsed settings; tests call it with a registry
+of their own and a `Kube` aimed at a test API.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ import typing
 import kopf
 
 from walrus_operator import (
+    addresses,
+    admin,
+    epochs,
     errors,
     kube,
     metrics,
     naming,
     networks,
+    nodeclient,
     nodes,
     outcome,
     pools,
@@ -75,6 +81,13 @@ class _Reporter:
 
     def finish(self, result: outcome.Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
         patch.status.update(result.status)
+        for event in result.events:
+            kopf.event(
+                body,
+                type="Warning" if event.warning else "Normal",
+                reason=event.reason,
+                message=event.message,
+            )
         if result.error is None:
             self.metrics.reconciles.labels(kind=self.kind, outcome="ok").inc()
             return
@@ -115,9 +128,13 @@ def register(
     config: settings.OperatorSettings,
     *,
     make_kube: collections.abc.Callable[[], kube.Kube] = kube.Kube.from_environment,
+    make_addresses: collections.abc.Callable[[kube.Kube], addresses.Addresses] | None = None,
     serve_metrics: bool = True,
 ) -> None:
-    """Register all handlers on `registry`, configured by `config`."""
+    """Register all handlers on `registry`, configured by `config`.
+
+    Tests replace the API client (`make_kube`) and how nodes are addressed
+    (`make_addresses`; the settings' endpoint mode otherwise)."""
     resync = config.resync_seconds
 
     @kopf.on.startup(registry=registry)
@@ -134,15 +151,27 @@ def register(
         memo.metrics = metrics.Metrics()
         if serve_metrics and config.metrics_port:
             memo.metrics.serve(config.metrics_port)
-        memo.nodes = nodes.NodeReconciler(memo.kube, config, memo.metrics)
+        node_addresses = (
+            make_addresses(memo.kube)
+            if make_addresses is not None
+            else addresses.for_settings(config, memo.kube)
+        )
+        admin_keys = admin.AdminKeys(memo.kube, ttl=resync)
+        memo.node_client = nodeclient.GrpcNodeClient(config.node_timeout_seconds)
+        memo.nodes = nodes.NodeReconciler(
+            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses
+        )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
-        memo.networks = networks.NetworkReconciler()
+        memo.networks = networks.NetworkReconciler(
+            epochs.Controller(memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics)
+        )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
         memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: object) -> None:
+        await memo.node_client.close()
         await memo.kube.close()
 
     # ------------------------------------------------------------------ WalrusNode
@@ -186,11 +215,19 @@ def register(
         await _run(memo.pools.reconcile, memo.pool_reporter, body, patch)
 
     # ------------------------------------------------------------------ WalrusNetwork
+    # The timer is the epoch controller's clock: every pass observes the nodes and moves
+    # the epoch on (walrus_operator.epochs). Routine waiting is this interval, not
+    # TemporaryError, which Kopf would log as an error and post as a Warning each time.
     @kopf.on.resume(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
     @kopf.on.create(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
     @kopf.on.update(_GROUP, _VERSION, "walrusnetworks", id="network", registry=registry)
     @kopf.timer(
-        _GROUP, _VERSION, "walrusnetworks", id="network-resync", interval=resync, registry=registry
+        _GROUP,
+        _VERSION,
+        "walrusnetworks",
+        id="network-epochs",
+        interval=config.epoch_poll_seconds,
+        registry=registry,
     )
     async def network_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object

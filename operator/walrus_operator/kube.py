@@ -48,6 +48,7 @@ class Kind(enum.Enum):
     CONFIG_MAP = core_v1.ConfigMap
     SERVICE = core_v1.Service
     SECRET = core_v1.Secret
+    POD = core_v1.Pod
     PVC = core_v1.PersistentVolumeClaim
     STATEFUL_SET = apps_v1.StatefulSet
     PDB = policy_v1.PodDisruptionBudget

@@ -1,17 +1,31 @@
-"""The operator's Prometheus metrics: reconciles, errors and nodes by phase.
+"""The operator's Prometheus metrics: reconciles, errors, nodes by phase, and epochs.
 
 One `Metrics` object per process, with its own registry (so tests can make fresh ones),
-built at startup and passed to the reconcilers. Served by `serve` on the port from the
-settings. Called by `handlers` (startup) and the reconcilers.
+built at startup and passed to the reconcilers and the epoch controller. Served by
+`serve` on the port from the settings. Called by `handlers` (startup), the reconcilers and
+`walrus_operator.epochs`.
+
+Epoch metrics, per network (`namespace`, `network` labels):
+- `walrus_operator_network_epoch`: the current epoch;
+- `walrus_operator_network_phase{phase}`: 1 for the current phase (Pending, Stable,
+  EpochChange), 0 for the others;
+- `walrus_operator_epoch_changes_total`: epoch changes started;
+- `walrus_operator_node_up{node}`: 1 if the node answered the last pass, else 0;
+- `walrus_operator_node_shards{node, state}`: shards `owned` (still needed from it) and
+  `syncing` (being received), as in the WalrusNode's status.
 """
 
 from __future__ import annotations
 
 import collections
+import collections.abc
+import contextlib
 
 import prometheus_client
 
-__all__ = ["Metrics"]
+__all__ = ["NETWORK_PHASES", "Metrics"]
+
+NETWORK_PHASES = ("Pending", "Stable", "EpochChange")
 
 
 class Metrics:
@@ -35,7 +49,38 @@ class Metrics:
             ["phase"],
             registry=self.registry,
         )
+        self.network_epoch = prometheus_client.Gauge(
+            "walrus_operator_network_epoch",
+            "Current epoch of each WalrusNetwork (0 before its first committee).",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.network_phase = prometheus_client.Gauge(
+            "walrus_operator_network_phase",
+            "1 for each WalrusNetwork's current phase, 0 for the others.",
+            ["namespace", "network", "phase"],
+            registry=self.registry,
+        )
+        self.epoch_changes = prometheus_client.Counter(
+            "walrus_operator_epoch_changes",
+            "Epoch changes started by the operator.",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.node_up = prometheus_client.Gauge(
+            "walrus_operator_node_up",
+            "1 if the storage node answered the epoch controller's last look, else 0.",
+            ["namespace", "network", "node"],
+            registry=self.registry,
+        )
+        self.node_shards = prometheus_client.Gauge(
+            "walrus_operator_node_shards",
+            "Shards per storage node: owned (still needed from it) and syncing (receiving).",
+            ["namespace", "network", "node", "state"],
+            registry=self.registry,
+        )
         self._phases: dict[tuple[str, str], str] = {}
+        self._network_nodes: dict[tuple[str, str], set[str]] = {}
 
     def node_phase(self, namespace: str, name: str, phase: str | None) -> None:
         """Record a node's phase (None: the node is gone) and refresh the gauge."""
@@ -51,6 +96,48 @@ class Metrics:
         return {
             sample.labels["phase"] for metric in self.nodes.collect() for sample in metric.samples
         }
+
+    def network(self, namespace: str, network: str, epoch: int, phase: str) -> None:
+        """Record a network's epoch and phase."""
+        self.network_epoch.labels(namespace=namespace, network=network).set(epoch)
+        for known in NETWORK_PHASES:
+            self.network_phase.labels(namespace=namespace, network=network, phase=known).set(
+                1 if known == phase else 0
+            )
+
+    def network_nodes(
+        self,
+        namespace: str,
+        network: str,
+        nodes: collections.abc.Mapping[str, tuple[bool, int, int]],
+    ) -> None:
+        """Record each node's (up, shards owned, shards syncing); forget nodes not listed."""
+        key = (namespace, network)
+        for gone in self._network_nodes.get(key, set()) - set(nodes):
+            self.node_up.remove(namespace, network, gone)
+            for state in ("owned", "syncing"):
+                self.node_shards.remove(namespace, network, gone, state)
+        for name, (up, owned, syncing) in nodes.items():
+            self.node_up.labels(namespace=namespace, network=network, node=name).set(int(up))
+            shards = self.node_shards
+            shards.labels(namespace=namespace, network=network, node=name, state="owned").set(owned)
+            shards.labels(namespace=namespace, network=network, node=name, state="syncing").set(
+                syncing
+            )
+        self._network_nodes[key] = set(nodes)
+
+    def forget_network(self, namespace: str, network: str) -> None:
+        """The network is gone: drop its series."""
+        self.network_nodes(namespace, network, {})
+        self._network_nodes.pop((namespace, network), None)
+        for known in NETWORK_PHASES:
+            self._remove(self.network_phase, namespace, network, known)
+        self._remove(self.network_epoch, namespace, network)
+
+    @staticmethod
+    def _remove(gauge: prometheus_client.Gauge, *labels: str) -> None:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
 
     def serve(self, port: int) -> None:
         """Serve /metrics on `port` from a background thread."""

@@ -21,8 +21,6 @@ import pydantic.alias_generators
 from walrus_operator import errors, quantity
 
 __all__ = [
-    "Committee",
-    "CommitteeMember",
     "Meta",
     "NetworkRef",
     "NetworkSpec",
@@ -35,7 +33,6 @@ __all__ = [
     "Pricing",
     "Resources",
     "Scheduling",
-    "ShardRange",
     "Staking",
     "Storage",
     "WalrusNetwork",
@@ -107,6 +104,8 @@ class NetworkSpec(_Model):
     minimum_stake: int = pydantic.Field(default=0, ge=0)
     max_shards_per_node: int | None = pydantic.Field(default=None, ge=1)
     pricing: Pricing = pydantic.Field(default_factory=Pricing)
+    epoch_reward_pool: int = pydantic.Field(default=0, ge=0)
+    """Paid at the end of each epoch to the committee that served it, split by shards."""
 
     @pydantic.model_validator(mode="after")
     def _cap_within_shards(self) -> NetworkSpec:
@@ -118,30 +117,11 @@ class NetworkSpec(_Model):
         return self
 
 
-class ShardRange(_Observed):
-    """Shards `start` to `end`, both inclusive."""
-
-    start: int
-    end: int
-
-
-class CommitteeMember(_Observed):
-    name: str
-    public_key: str = ""
-    endpoint: str = ""
-    stake: int = 0
-    shards: list[ShardRange] = pydantic.Field(default_factory=list)
-
-
-class Committee(_Observed):
-    epoch: int = 0
-    members: list[CommitteeMember] = pydantic.Field(default_factory=list)
-
-
 class NetworkStatus(_Observed):
     current_epoch: int = 0
     phase: str | None = None
-    committee: Committee | None = None
+    epoch_state: str | None = None
+    """The epoch controller's persisted state (`walrus_operator.epoch_record`), JSON text."""
     conditions: list[JsonObject] = pydantic.Field(default_factory=list)
 
 
@@ -216,18 +196,11 @@ class NodeSpec(_Model):
     paused: bool = False
 
 
-class StakingStatus(_Observed):
-    stake: int = 0
-    shards: int = 0
-    weight: float = 0.0
-    commission_bps: int = 0
-    rewards: int = 0
-
-
 class NodeStatus(_Observed):
     """What the operator reads back from `.status` (its own and the epoch controller's)."""
 
     phase: str | None = None
+    public_key: str | None = None
     epoch: int | None = None
     shards_owned: int = 0
     shards_syncing: int = 0

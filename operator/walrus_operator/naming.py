@@ -8,6 +8,9 @@ string functions only. Called by the builders, the reconcilers and the handlers.
 from __future__ import annotations
 
 __all__ = [
+    "ADMIN_KEY_FILE",
+    "ADMIN_SECRET",
+    "ANNOTATION_ADVANCE_EPOCH",
     "ANNOTATION_CONFIG_HASH",
     "ANNOTATION_EXCLUDE",
     "ANNOTATION_FORCE_DELETE",
@@ -28,6 +31,7 @@ __all__ = [
     "keys_secret_name",
     "node_labels",
     "pdb_name",
+    "pod_name",
     "pool_member_name",
     "pool_ordinal",
     "selector_labels",
@@ -58,6 +62,19 @@ ANNOTATION_EXCLUDE = f"{API_GROUP}/exclude-from-committee"
 
 Set by the pool controller on members it is about to remove (highest ordinals first); a
 node so marked is deleted once its status reports that it owns no shards."""
+
+ANNOTATION_ADVANCE_EPOCH = f"{API_GROUP}/advance-epoch"
+"""On a WalrusNetwork: a value not seen before asks the epoch controller to start the next
+epoch now instead of at the end of `spec.epochDurationSeconds` (any new value, e.g. a
+timestamp: `kubectl annotate wnet devnet walrus-k8s.io/advance-epoch="$(date +%s)"
+--overwrite`). The last value acted upon is kept in the network's epoch state."""
+
+ADMIN_SECRET = "walrus-operator-admin"
+"""The Secret, one per namespace with WalrusNodes, holding the operator's admin identity."""
+
+ADMIN_KEY_FILE = "admin.key"
+"""Its key: an Ed25519 private key (PKCS#8 PEM) whose public half every node's node.yaml
+lists in `admin_public_keys`, so the operator may call the nodes' Admin API."""
 
 ANNOTATION_CONFIG_HASH = f"{API_GROUP}/config-hash"
 """Pod-template annotation: digest of node.yaml, so a config change restarts the pod.
@@ -93,6 +110,11 @@ def pdb_name(node: str) -> str:
     return node
 
 
+def pod_name(node: str) -> str:
+    """The single pod of the node's StatefulSet."""
+    return f"{statefulset_name(node)}-0"
+
+
 def data_claim_name(node: str) -> str:
     """The PVC the StatefulSet controller creates from the `data` claim template."""
     return f"{DATA_VOLUME}-{statefulset_name(node)}-0"
@@ -100,9 +122,7 @@ def data_claim_name(node: str) -> str:
 
 def endpoint(node: str, namespace: str, cluster_domain: str, port: int) -> str:
     """The node's stable gRPC address: its pod's DNS name under the headless Service."""
-    return (
-        f"{statefulset_name(node)}-0.{service_name(node)}.{namespace}.svc.{cluster_domain}:{port}"
-    )
+    return f"{pod_name(node)}.{service_name(node)}.{namespace}.svc.{cluster_domain}:{port}"
 
 
 def pool_member_name(pool: str, ordinal: int) -> str:

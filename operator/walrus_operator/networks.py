@@ -1,7 +1,9 @@
-"""The WalrusNetwork reconciler: accepts the spec and lets the epoch controller advance.
+"""The WalrusNetwork reconciler: checks the spec and hands the network to the epoch controller.
 
-Until the epoch controller lands (`walrus_operator.epochs`), a network sits in epoch 0,
-phase Stable, with no committee. Called by `handlers` on events and on a timer.
+A network whose spec cannot be parsed gets `Ready=False/InvalidSpec` (through the handler's
+status patch) and nothing else; otherwise one pass of the epoch controller
+(`walrus_operator.epochs`) observes the network's nodes, moves its epochs on and writes
+its status. Called by `handlers` on events and on the network's timer.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["NetworkReconciler"]
 
 @dataclasses.dataclass
 class NetworkReconciler:
-    epochs: epochs.EpochController = dataclasses.field(default_factory=epochs.Inactive)
+    epochs: epochs.EpochController
     clock: collections.abc.Callable[[], str] = outcome.utc_now
 
     async def reconcile(self, body: collections.abc.Mapping[str, typing.Any]) -> outcome.Outcome:
@@ -31,6 +33,4 @@ class NetworkReconciler:
                 generation, previous, problem, now=self.clock(), with_phase=False
             )
             return outcome.Outcome(invalid, problem)
-        patch = status.network_status(network, now=self.clock())
-        patch.update(await self.epochs.advance(network))
-        return outcome.Outcome(patch)
+        return await self.epochs.run(network.metadata.namespace, network.metadata.name)

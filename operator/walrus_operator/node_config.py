@@ -1,9 +1,15 @@
-"""The storage node's configuration files, `node.yaml` and `committee.yaml`, as text.
+"""The storage node's configuration file, `node.yaml`, as text.
 
 Follows docs/node-runtime.md: the operator owns the keys that tie the node to its pod
 (paths, ports, name); a WalrusNode's `spec.config` may set the others. The node refuses
 unknown keys at start, so an unknown or operator-owned key in `spec.config` is refused
 here, as `errors.SpecInvalid` naming `spec.config.<key>`, before it can crash-loop a pod.
+`admin_public_keys` always starts with the operator's own admin key (so the epoch
+controller can install committees); keys from `spec.config.admin_public_keys` follow.
+
+The committee file beside it (`committee.yaml`) is the network's committee file exactly
+as the nodes read it (`walrus_operator.epoch_record.EpochRecord.committee_file`); it is
+JSON, which YAML readers accept.
 
 Pure. Called by the ConfigMap builder.
 """
@@ -19,6 +25,7 @@ import yaml
 from walrus_operator import errors, models
 
 __all__ = [
+    "COMMITTEE_FILE",
     "CONFIG_DIR",
     "DATA_DIR",
     "GRPC_PORT",
@@ -27,7 +34,6 @@ __all__ = [
     "OPERATOR_KEYS",
     "USER_KEYS",
     "config_hash",
-    "render_committee",
     "render_node_config",
     "shutdown_grace_seconds",
 ]
@@ -94,14 +100,22 @@ def shutdown_grace_seconds(spec: models.NodeSpec) -> int:
     return int(value)
 
 
-def render_node_config(node: str, spec: models.NodeSpec) -> str:
-    """node.yaml for `node`: the operator's keys, then the validated overrides."""
+COMMITTEE_FILE = "committee.yaml"
+"""The ConfigMap key, and file name under CONFIG_DIR, of the committee file."""
+
+
+def render_node_config(
+    node: str, spec: models.NodeSpec, operator_keys: collections.abc.Sequence[str] = ()
+) -> str:
+    """node.yaml for `node`: the operator's keys, then the validated overrides.
+
+    `operator_keys`: the operator's admin public keys (base64), listed first."""
     _check_overrides(spec.config)
     document: dict[str, typing.Any] = {
         "name": node,
         "data_dir": DATA_DIR,
         "key_file": f"{KEYS_DIR}/node.key",
-        "committee_file": f"{CONFIG_DIR}/committee.yaml",
+        "committee_file": f"{CONFIG_DIR}/{COMMITTEE_FILE}",
         "listen_host": "0.0.0.0",
         "grpc_port": GRPC_PORT,
         "metrics_port": METRICS_PORT,
@@ -109,27 +123,8 @@ def render_node_config(node: str, spec: models.NodeSpec) -> str:
         "shutdown_grace_seconds": DEFAULT_SHUTDOWN_GRACE_SECONDS,
     }
     document.update(spec.config)
-    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False)
-
-
-def render_committee(network: str, shard_count: int, committee: models.Committee | None) -> str:
-    """committee.yaml: the network's current committee (empty until the first epoch)."""
-    members = [] if committee is None else committee.members
-    document = {
-        "network": network,
-        "epoch": 0 if committee is None else committee.epoch,
-        "shard_count": shard_count,
-        "members": [
-            {
-                "name": member.name,
-                "public_key": member.public_key,
-                "endpoint": member.endpoint,
-                "stake": member.stake,
-                "shards": [{"start": r.start, "end": r.end} for r in member.shards],
-            }
-            for member in members
-        ],
-    }
+    extra = [k for k in spec.config.get("admin_public_keys", []) if k not in operator_keys]
+    document["admin_public_keys"] = [*operator_keys, *extra]
     return yaml.dump(document, Dumper=_DUMPER, sort_keys=False)
 
 

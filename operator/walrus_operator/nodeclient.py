@@ -1,62 +1,152 @@
-"""The seam through which the operator will ask a running node about itself.
+"""How the operator talks to running storage nodes: ask for a report, install a committee.
 
-A storage node knows its epoch, the shards it owns and is syncing, and its staking
-summary; the operator shows these in the WalrusNode's status and uses `shardsOwned` to
-guard deletion. The gRPC client for the node's Admin API is being written alongside the
-node; until it lands, `Absent` reports nothing and those status fields keep whatever the
-epoch controller (or a person) wrote.
+`NodeClient` is the seam the epoch controller uses; `GrpcNodeClient` implements it with
+the node's own async gRPC client (`walrus_node.transport.client`) over one cached channel
+per endpoint. A report is four calls: `GetNodeInfo` (reachability, identity, epoch,
+shards and their states), the standard `grpc.health.v1` check (SERVING or not),
+`GetCommittee` (which committee the node runs, as a `reports.fingerprint`) and, when the
+controller waits for the node's shard sync, the signed `Admin/GetSyncStatus`.
+`set_committee` is the signed `Admin/SetCommittee`, which the node applies at once.
 
-`NodeClient` is the contract: given a node and its endpoint, return a `NodeReport` or None
-when the node cannot be asked. `report_patch` turns a report into the status fields it
-owns (see `walrus_operator.status` for who owns which field). Implementations live beside
-this module and are the only operator modules allowed to import the node's generated
-gRPC code. Called by `walrus_operator.nodes`.
+Every failure (gRPC status, timeout, refused connection, garbage answer) becomes a
+`NodeReport` with `reachable=False` or an error string: nothing from gRPC reaches the
+handlers. This and the transport client are the only places the operator touches gRPC.
+Built in `handlers` at startup; called by `walrus_operator.epochs`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import json
 import typing
 
-from walrus_operator import models
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-__all__ = ["Absent", "NodeClient", "NodeReport", "report_patch"]
+from walrus_node.protocol import keys
+from walrus_node.transport import client as transport
+from walrus_operator import reports
 
+__all__ = ["GrpcNodeClient", "NodeClient"]
 
-@dataclasses.dataclass(frozen=True)
-class NodeReport:
-    epoch: int
-    shards_owned: int
-    shards_syncing: int
-    stake: int
-    weight: float
-    """The node's share of the committee's stake, 0..1."""
-    commission_bps: int
-    rewards: int
+_MAX_CHANNELS = 4096
+"""Channels kept open; the oldest is closed beyond that (pod IPs come and go)."""
+
+_FAILURES = (
+    transport.RpcError,
+    grpc.RpcError,
+    grpc.aio.UsageError,
+    asyncio.TimeoutError,
+    OSError,
+    ValueError,
+)
 
 
 class NodeClient(typing.Protocol):
-    async def report(self, node: models.WalrusNode, endpoint: str) -> NodeReport | None:
-        """Ask the node; None if it is unreachable or not yet serving."""
+    async def report(self, endpoint: str, admin: keys.KeyPair, *, sync: bool) -> reports.NodeReport:
+        """Ask the node about itself (`sync`: also its shard-sync progress); never raises."""
+
+    async def set_committee(
+        self, endpoint: str, admin: keys.KeyPair, committee_file: bytes
+    ) -> str | None:
+        """Install a committee file on the node; None on success, else what went wrong."""
+
+    async def close(self) -> None:
+        """Close the connections."""
 
 
-class Absent:
-    """No node client yet: nothing is reported."""
+def _describe(error: BaseException) -> str:
+    if isinstance(error, transport.RpcError):
+        return f"{error.method}: {error.code}: {error.details}"
+    if isinstance(error, grpc.aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    if isinstance(error, asyncio.TimeoutError):
+        return "timed out"
+    return f"{type(error).__name__}: {error}"
 
-    async def report(self, node: models.WalrusNode, endpoint: str) -> NodeReport | None:
+
+class GrpcNodeClient:
+    """`NodeClient` over gRPC; `timeout` is the deadline of each call, in seconds."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def _channel(self, endpoint: str) -> grpc.aio.Channel:
+        channel = self._channels.get(endpoint)
+        if channel is None:
+            if len(self._channels) >= _MAX_CHANNELS:
+                oldest = next(iter(self._channels))
+                await self._channels.pop(oldest).close(grace=None)
+            channel = grpc.aio.insecure_channel(endpoint, options=transport.channel_options())
+            self._channels[endpoint] = channel
+        return channel
+
+    async def _api(self, endpoint: str) -> transport.NodeClient:
+        return transport.NodeClient(endpoint, await self._channel(endpoint), self._timeout)
+
+    async def _serving(self, endpoint: str) -> bool:
+        stub = health_pb2_grpc.HealthStub(await self._channel(endpoint))
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=self._timeout
+            )
+        except _FAILURES:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    async def report(self, endpoint: str, admin: keys.KeyPair, *, sync: bool) -> reports.NodeReport:
+        api = await self._api(endpoint)
+        try:
+            info = await api.get_node_info()
+        except _FAILURES as exc:
+            return reports.unreachable(_describe(exc))
+        problems = []
+        committee = None
+        progress = None
+        if info.epoch > 0:
+            try:
+                committee = reports.fingerprint(json.loads(await api.get_committee()))
+            except _FAILURES as exc:
+                problems.append(_describe(exc))
+            if sync:
+                try:
+                    status = await api.get_sync_status(admin)
+                except _FAILURES as exc:
+                    problems.append(_describe(exc))
+                else:
+                    progress = reports.SyncReport(
+                        epoch=status.epoch,
+                        shards_total=status.shards_total,
+                        shards_done=status.shards_done,
+                        bytes_received=status.bytes_received,
+                        done=status.epoch_sync_done,
+                    )
+        return reports.NodeReport(
+            reachable=True,
+            error="; ".join(problems),
+            serving=await self._serving(endpoint),
+            name=info.name,
+            public_key=keys.encode_public_key(info.public_key),
+            epoch=info.epoch,
+            phase=info.phase,
+            shards=tuple(info.shards),
+            shard_states=tuple(info.shard_states),
+            committee=committee,
+            sync=progress,
+        )
+
+    async def set_committee(
+        self, endpoint: str, admin: keys.KeyPair, committee_file: bytes
+    ) -> str | None:
+        try:
+            await (await self._api(endpoint)).set_committee(admin, committee_file)
+        except _FAILURES as exc:
+            return _describe(exc)
         return None
 
-
-def report_patch(report: NodeReport) -> dict[str, typing.Any]:
-    return {
-        "epoch": report.epoch,
-        "shardsOwned": report.shards_owned,
-        "shardsSyncing": report.shards_syncing,
-        "staking": {
-            "stake": report.stake,
-            "shards": report.shards_owned,
-            "weight": report.weight,
-            "commissionBps": report.commission_bps,
-            "rewards": report.rewards,
-        },
-    }
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close(grace=None)

@@ -6,7 +6,11 @@ existing StatefulSet/Secret/PVC, builds every child with the pure builders, appl
 (server-side apply), creates the key Secret if it is missing (never replacing one), grows
 the data PVC when `spec.storage.size` went up and the StorageClass allows expansion, and
 computes the status from what it saw. The same pass runs on create, update, resume and on
-a timer, so drift is undone within `resync_seconds`.
+a timer, so drift is undone within `resync_seconds`. The ConfigMap carries the network's
+committee file and a node.yaml that trusts the operator's admin key
+(`walrus_operator.admin`); the PodDisruptionBudget blocks evictions while the node takes
+part in a shard hand-off (`epoch_record.disruption_allowed`). The node's epoch fields
+(`epoch`, `shardsOwned`, `shardsSyncing`, `staking`) are the epoch controller's.
 
 `spec.paused: true` skips every write except the status. Deletion is guarded by
 `check_deletion`: a node whose status says it owns shards stays until it owns none or
@@ -23,15 +27,15 @@ import dataclasses
 import typing
 
 from walrus_operator import (
-    epochs,
+    addresses,
+    admin,
+    epoch_record,
     errors,
     keys,
     kube,
     metrics,
     models,
     naming,
-    node_config,
-    nodeclient,
     outcome,
     quantity,
     settings,
@@ -81,8 +85,8 @@ class NodeReconciler:
     kube: kube.Kube
     settings: settings.OperatorSettings
     metrics: metrics.Metrics
-    node_client: nodeclient.NodeClient = dataclasses.field(default_factory=nodeclient.Absent)
-    epochs: epochs.EpochController = dataclasses.field(default_factory=epochs.Inactive)
+    admin: admin.AdminKeys
+    addresses: addresses.Addresses
     clock: collections.abc.Callable[[], str] = outcome.utc_now
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
@@ -108,9 +112,7 @@ class NodeReconciler:
 
     async def _reconcile(self, node: models.WalrusNode) -> outcome.Outcome:
         name, namespace = node.metadata.name, node.metadata.namespace
-        endpoint = naming.endpoint(
-            name, namespace, self.settings.cluster_domain, node_config.GRPC_PORT
-        )
+        endpoint = await self.addresses.endpoint(node)
         network_body = await self.kube.get(
             kube.Kind.WALRUS_NETWORK, node.spec.network_ref.name, namespace
         )
@@ -122,16 +124,25 @@ class NodeReconciler:
             )
             return outcome.Outcome(status.node_status(node, seen, now=self.clock()), missing)
         network = models.parse_network(network_body)
+        try:
+            record = epoch_record.load(network.status.epoch_state)
+            committee_file = None if record is None else record.committee_file()
+            disruption_allowed = epoch_record.disruption_allowed(record, node)
+        except errors.StateInvalid:
+            # The epoch controller reports this on the network; keep pods where they are.
+            committee_file, disruption_allowed = None, False
         sts = await self.kube.get(kube.Kind.STATEFUL_SET, naming.statefulset_name(name), namespace)
         existing_size = None if sts is None else statefulset.claim_template_size(sts)
         ctx = context.NodeContext(
             node=node,
             image=node.spec.image or self.settings.node_image,
             shard_count=network.spec.shard_count,
-            committee=network.status.committee,
+            committee_file=committee_file,
+            # A paused node's children are not applied: no need to make the admin key.
+            admin_public_keys=() if node.spec.paused else (await self.admin.public_key(namespace),),
             claim_size=existing_size or node.spec.storage.size,
             cluster_domain=self.settings.cluster_domain,
-            disruption_allowed=self.epochs.disruption_allowed(network, node),
+            disruption_allowed=disruption_allowed,
         )
         problem: errors.SpecInvalid | None = None
         try:
@@ -164,11 +175,7 @@ class NodeReconciler:
             public_key=public_key,
             endpoint=endpoint,
         )
-        patch = status.node_status(node, seen, now=self.clock())
-        report = await self.node_client.report(node, endpoint)
-        if report is not None:
-            patch.update(nodeclient.report_patch(report))
-        return outcome.Outcome(patch, problem)
+        return outcome.Outcome(status.node_status(node, seen, now=self.clock()), problem)
 
     async def _ensure_key(self, ctx: context.NodeContext, *, create: bool) -> str | None:
         """The node's public key; the key Secret is created first if it is missing."""

@@ -1,8 +1,9 @@
 """`Outcome`: what a reconciler hands back to its handler.
 
 A status patch to write (always, even when something failed, so the failure is visible on
-the resource) and the error, if any, that decides how Kopf retries. Pure value; made by
-the reconcilers, consumed by `handlers`.
+the resource), the error, if any, that decides how Kopf retries, and Kubernetes Events to
+post on the resource (`Event`: the epoch controller reports epoch changes this way). Pure
+values; made by the reconcilers, consumed by `handlers`, which alone talk to Kopf.
 """
 
 from __future__ import annotations
@@ -13,13 +14,23 @@ import typing
 
 from walrus_operator import errors
 
-__all__ = ["Outcome", "utc_now"]
+__all__ = ["Event", "Outcome", "utc_now"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the reconciled object."""
+
+    reason: str
+    message: str
+    warning: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     status: dict[str, typing.Any]
     error: errors.WalrusOperatorError | None = None
+    events: tuple[Event, ...] = ()
 
 
 def utc_now() -> str:

@@ -3,10 +3,12 @@
 Each pass applies every wanted member from the template (creating missing ones and
 carrying template changes to existing ones) and handles surplus members, highest ordinal
 first, in two steps: mark the member `walrus-k8s.io/exclude-from-committee: "true"` so the
-epoch controller hands its shards off, then delete it once its status says it owns no
-shards. Raising `replicas` again before that cancels the removal (the annotation is
-cleared when the member is wanted again). Level-based and idempotent like the node
-reconciler; called by `handlers` on events and on a timer.
+epoch controller leaves it out of the next committee and its shards move, then delete it
+once its status says it owns no shards and the network's epoch state agrees (it owns none
+in the current committee and every shard it handed over has been received). Raising
+`replicas` again before that cancels the removal (the annotation is cleared when the
+member is wanted again). Level-based and idempotent like the node reconciler; called by
+`handlers` on events and on a timer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import collections.abc
 import dataclasses
 import typing
 
-from walrus_operator import errors, kube, metrics, models, naming, outcome, status
+from walrus_operator import epoch_record, errors, kube, metrics, models, naming, outcome, status
 from walrus_operator.builders import pool as pool_builder
 
 __all__ = ["PoolReconciler"]
@@ -79,5 +81,22 @@ class PoolReconciler:
             await self._set_exclusion(meta["name"], meta["namespace"], excluded=True)
             return
         owned = int((member.get("status") or {}).get("shardsOwned") or 0)
-        if owned == 0:
+        if owned == 0 and await self._released(member):
             await self.kube.delete(kube.Kind.WALRUS_NODE, meta["name"], meta["namespace"])
+
+    async def _released(self, member: Body) -> bool:
+        """The network's committee no longer needs the member: it owns no shard and hands
+        none over (checked against the network's epoch state as well as the member's
+        status, which the epoch controller may not have refreshed yet)."""
+        network_name = ((member.get("spec") or {}).get("networkRef") or {}).get("name")
+        meta = member["metadata"]
+        namespace = meta["namespace"]
+        network = await self.kube.get(kube.Kind.WALRUS_NETWORK, str(network_name), namespace)
+        if network is None:
+            return True
+        text = (network.get("status") or {}).get("epochState")
+        try:
+            record = epoch_record.load(text if isinstance(text, str) else None)
+        except errors.StateInvalid:
+            return False
+        return epoch_record.shards_held(record, meta["name"]) == 0

@@ -13,9 +13,10 @@ import os
 
 from walrus_operator import errors
 
-__all__ = ["OperatorSettings"]
+__all__ = ["ENDPOINT_MODES", "OperatorSettings"]
 
 _PREFIX = "WALRUS_OPERATOR_"
+ENDPOINT_MODES = ("dns", "pod-ip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,22 @@ class OperatorSettings:
     log_format: str = "json"
     """WALRUS_OPERATOR_LOG_FORMAT: `json` (for containers), `plain` or `full`."""
 
+    endpoint_mode: str = "dns"
+    """WALRUS_OPERATOR_ENDPOINT_MODE: how nodes are addressed in the committee and by the
+    operator. `dns` (the default): `<node>-0.<node>.<ns>.svc.<clusterDomain>:9185`, stable
+    across pod restarts; `pod-ip`: `<pod IP>:9185`, for clusters without cluster DNS (the
+    epoch controller rewrites a member's endpoint in the committee when its pod IP changes)."""
+
+    epoch_poll_seconds: float = 5.0
+    """WALRUS_OPERATOR_EPOCH_POLL_SECONDS: how often each WalrusNetwork's epoch controller
+    looks at its nodes (health, shards, sync progress) and moves the epoch on. Sets how soon
+    a finished shard sync is recorded and a requested epoch change starts; each look costs
+    about three gRPC calls per node."""
+
+    node_timeout_seconds: float = 5.0
+    """WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS: deadline of one gRPC call to a node. A node that
+    does not answer within it counts as unreachable for that pass."""
+
     @classmethod
     def from_environment(
         cls, environ: collections.abc.Mapping[str, str] | None = None
@@ -74,6 +91,9 @@ class OperatorSettings:
         port = number("METRICS_PORT", defaults.metrics_port, 0)
         if port != int(port) or port > 65535:
             raise errors.SettingsInvalid(_PREFIX + "METRICS_PORT", "must be a port number")
+        endpoint_mode = text("ENDPOINT_MODE", defaults.endpoint_mode)
+        if endpoint_mode not in ENDPOINT_MODES:
+            raise errors.SettingsInvalid(_PREFIX + "ENDPOINT_MODE", "must be dns or pod-ip")
         image = text("NODE_IMAGE", defaults.node_image)
         if not image:
             raise errors.SettingsInvalid(_PREFIX + "NODE_IMAGE", "must not be empty")
@@ -88,4 +108,7 @@ class OperatorSettings:
             metrics_port=int(port),
             liveness_endpoint=text("LIVENESS_ENDPOINT", defaults.liveness_endpoint),
             log_format=log_format,
+            endpoint_mode=endpoint_mode,
+            epoch_poll_seconds=number("EPOCH_POLL_SECONDS", defaults.epoch_poll_seconds, 0.1),
+            node_timeout_seconds=number("NODE_TIMEOUT_SECONDS", defaults.node_timeout_seconds, 0.1),
         )

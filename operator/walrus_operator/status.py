@@ -2,13 +2,15 @@
 
 `NodeObservation` is the real state of one WalrusNode's children (read by
 `walrus_operator.nodes` through `kube`); `node_status` turns it, with the spec and the
-previous status, into a status patch. Likewise `pool_status` and `network_status`.
+previous status, into a status patch. Likewise `pool_status`. The WalrusNetwork's status
+is the epoch controller's (`walrus_operator.epoch_status`).
 Level-based: the same observation always gives the same status, whatever happened before.
 
 Ownership of `.status` fields (merge-patched, so writers do not clobber each other):
 - the node reconciler: phase, health, endpoint, publicKey, storage, observedGeneration,
   conditions;
-- the node client / epoch controller (later): epoch, shardsOwned, shardsSyncing, staking.
+- the epoch controller (`walrus_operator.epoch_status.node_status`, from the node's own
+  report and the network's epoch state): epoch, shardsOwned, shardsSyncing, staking.
   The reconciler reads `shardsSyncing` for the Syncing condition and `shardsOwned` for the
   deletion guard.
 
@@ -29,7 +31,6 @@ __all__ = [
     "NodeObservation",
     "Phase",
     "invalid_status",
-    "network_status",
     "node_status",
     "pool_status",
 ]
@@ -267,23 +268,3 @@ def pool_status(
             previous, [readiness, progressing], generation=pool.metadata.generation, now=now
         ),
     }
-
-
-def network_status(network: models.WalrusNetwork, *, now: str) -> dict[str, typing.Any]:
-    """The fields the operator owns before epochs run: defaults and acceptance.
-
-    `currentEpoch`, `phase` and `committee` belong to the epoch controller once it runs;
-    this only fills them in when they are missing."""
-    patch: dict[str, typing.Any] = {
-        "observedGeneration": network.metadata.generation,
-        "conditions": conditions.merge(
-            network.status.conditions,
-            [C(T.READY, True, R.ACCEPTED, f"{network.spec.shard_count} shards")],
-            generation=network.metadata.generation,
-            now=now,
-        ),
-    }
-    if network.status.phase is None:
-        patch["phase"] = "Stable"
-        patch["currentEpoch"] = network.status.current_epoch
-    return patch

@@ -1,9 +1,10 @@
 """`NodeContext`: the inputs of a WalrusNode's child objects, resolved by the reconciler.
 
 Whatever the children depend on besides the WalrusNode itself (the image default, the
-network's shard count and committee, the size of an existing claim template, whether a
-disruption is currently allowed) is decided by the caller and passed in here, so the
-builders stay pure. Built by `walrus_operator.nodes`, read by every node builder.
+network's shard count and committee file, the operator's admin key, the size of an
+existing claim template, whether a disruption is currently allowed) is decided by the
+caller and passed in here, so the builders stay pure. Built by `walrus_operator.nodes`,
+read by every node builder.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ class NodeContext:
     image: str
     """The container image: `spec.image`, else the operator's default node image."""
     shard_count: int
-    """The network's `spec.shardCount`, written into committee.yaml."""
-    committee: models.Committee | None
-    """The network's current committee (`status.committee`), None before the first epoch."""
+    """The network's `spec.shardCount`."""
+    committee_file: str | None
+    """The network's committee file (committee.yaml), None before its first committee."""
     claim_size: str
     """Size in the StatefulSet's claim template. Claim templates are immutable, so once the
     StatefulSet exists this stays what it was created with; growth is applied to the PVC."""
+    admin_public_keys: tuple[str, ...] = ()
+    """The operator's admin public keys, first in node.yaml `admin_public_keys`."""
     cluster_domain: str = "cluster.local"
     disruption_allowed: bool = True
     """False while losing the pod would hurt the network (it is syncing shards, or an epoch

@@ -1,7 +1,9 @@
 """Golden tests of the pure builders: `data/input/<case>.yaml` → `data/output/<case>.yaml`.
 
-An input holds a WalrusNode, its WalrusNetwork and the reconciler's context values; the
-output is every child object, as applied. An input with `expectError: <field>` must be
+An input holds a WalrusNode, its WalrusNetwork (with its epoch state, when it has a
+committee) and the reconciler's context values; the output is every child object, as
+applied: committee.yaml is the committee file the nodes read, and the disruption budget
+follows from the epoch state. An input with `expectError: <field>` must be
 refused with `SpecInvalid` naming that field. `UPDATE_GOLDEN=1 pytest …` rewrites the
 outputs; review the diff.
 """
@@ -15,7 +17,7 @@ import typing
 import pytest
 import yaml
 
-from walrus_operator import errors, models
+from walrus_operator import epoch_record, errors, models
 from walrus_operator.builders import children, context
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -38,14 +40,16 @@ def _context(case: dict[str, typing.Any]) -> context.NodeContext:
     node = models.parse_node(case["node"])
     network = models.parse_network(case["network"])
     values = case.get("context", {})
+    record = epoch_record.load(network.status.epoch_state)
     return context.NodeContext(
         node=node,
         image=node.spec.image or values["defaultImage"],
         shard_count=network.spec.shard_count,
-        committee=network.status.committee,
+        committee_file=None if record is None else record.committee_file(),
+        admin_public_keys=tuple(values.get("adminPublicKeys", ())),
         claim_size=values.get("claimSize", node.spec.storage.size),
         cluster_domain=values.get("clusterDomain", "cluster.local"),
-        disruption_allowed=values.get("disruptionAllowed", True),
+        disruption_allowed=epoch_record.disruption_allowed(record, node),
     )
 
 

@@ -2,94 +2,40 @@
 
 This checks the wiring: the handlers are registered for the right resources, Kopf logs in
 and watches, a WalrusNode becomes children applied through lightkube's server-side apply,
-its status is patched, and its finalizer is set. kmock is an in-memory API ("a database
-over HTTP"): no schema, CEL, SSA field ownership or garbage collection, so those belong
-to the control-plane tier.
+its status is patched, and its finalizer is set; the network's timer runs the epoch
+controller. kmock is an in-memory API ("a database over HTTP"): no schema, CEL, SSA field
+ownership or garbage collection, so those belong to the control-plane tier.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gzip
-import importlib.resources
-import time
 import typing
 
-import kmock
-import kopf
-import kopf.testing
 import pytest
 import pytest_asyncio
 
-from walrus_operator import handlers, kube, naming, settings
+from tests.unit.operator import records
+from tests.unit.operator.kopf_harness import (
+    NETWORKS,
+    NODES,
+    ApplyingEmulator,
+    emulated_api,
+    running_operator,
+    wait_for,
+)
+from walrus_operator import kube, naming
 
 NAMESPACE = "walrus"
-DEADLINE_SECONDS = 60.0
-_CRDS = {
-    "walrusnetworks": "WalrusNetwork",
-    "walrusnodes": "WalrusNode",
-    "walrusnodepools": "WalrusNodePool",
-}
-
-
-class ApplyingEmulator(kmock.KubernetesEmulator):
-    """kmock plus one API-server behaviour the operator relies on: server-side apply of a
-    missing object creates it."""
-
-    async def _handle(self, request: kmock.Request) -> typing.Any:
-        content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "")
-        if (
-            request.resource is not None
-            and request.method == kmock.method.PATCH
-            and "apply-patch" in content_type
-            and request.name is not None
-            and (request.resource, request.namespace, request.name) not in self.objects
-        ):
-            self.objects[request.resource, request.namespace, request.name] = request.data
-            await self._buses[request.resource].put(
-                {
-                    "type": "ADDED",
-                    "object": self.objects[request.resource, request.namespace, request.name].raw,
-                }
-            )
-        return await super()._handle(request)
 
 
 @pytest_asyncio.fixture
 async def api() -> typing.AsyncIterator[ApplyingEmulator]:
-    async with ApplyingEmulator() as emulator, kmock.Server(emulator):
-        # Built-in resources (discovery data shipped with kmock); `load_bundled` itself
-        # uses a deprecated importlib call, which this suite turns into an error.
-        bundled = importlib.resources.files("kmock._internal") / "resources.json.gz"
-        emulator.resources.load_data(gzip.decompress(bundled.read_bytes()))
-        for plural, kind in _CRDS.items():
-            emulator.resources[f"{naming.GROUP_VERSION}/{plural}"] = kmock.ResourceInfo(
-                kind=kind,
-                namespaced=True,
-                verbs={"list", "watch", "get", "create", "patch", "delete"},
-                subresources={"status"},
-            )
+    async with emulated_api() as emulator:
         yield emulator
 
 
-async def _wait_for(predicate: typing.Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _get(api: ApplyingEmulator, resource: str, name: str) -> dict[str, typing.Any] | None:
-    key = (kmock.resource(resource), NAMESPACE, name)
-    if key not in api.objects or api.objects[key].deleted:
-        return None
-    return typing.cast(dict[str, typing.Any], api.objects[key].raw)
-
-
-NODES = f"{naming.GROUP_VERSION}/walrusnodes"
-NETWORKS = f"{naming.GROUP_VERSION}/walrusnetworks"
+    return api.get(resource, NAMESPACE, name)
 
 
 def _seed(api: ApplyingEmulator) -> None:
@@ -118,28 +64,6 @@ def _seed(api: ApplyingEmulator) -> None:
     }
 
 
-@contextlib.contextmanager
-def _operator(url: str) -> typing.Iterator[kopf.testing.KopfRunner]:
-    """The real handler registry, logged in to `url`, in a background thread."""
-    registry = kopf.OperatorRegistry()
-
-    @kopf.on.login(registry=registry)
-    def login(**_: object) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True)
-
-    handlers.register(
-        registry,
-        settings.OperatorSettings(resync_seconds=3600, deletion_retry_seconds=1, metrics_port=0),
-        make_kube=lambda: kube.Kube.from_server(url),
-        serve_metrics=False,
-    )
-    with kopf.testing.KopfRunner(
-        ["run", "--standalone", "--all-namespaces"], registry=registry, timeout=60
-    ) as runner:
-        yield runner
-    assert runner.exception is None, runner.output
-
-
 def _node_phase(api: ApplyingEmulator) -> str | None:
     return typing.cast(
         str | None, (_get(api, NODES, "node-a") or {}).get("status", {}).get("phase")
@@ -150,11 +74,11 @@ def _node_phase(api: ApplyingEmulator) -> str | None:
 @pytest.mark.timeout(120)
 async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> None:
     _seed(api)
-    with _operator(str(api.url).rstrip("/")):
-        await _wait_for(lambda: _node_phase(api) is not None, "the WalrusNode's status")
-        await _wait_for(
+    with running_operator(api.url_text()):
+        await wait_for(lambda: _node_phase(api) is not None, "the WalrusNode's status")
+        await wait_for(
             lambda: (
-                (_get(api, NETWORKS, "devnet") or {}).get("status", {}).get("phase") == "Stable"
+                (_get(api, NETWORKS, "devnet") or {}).get("status", {}).get("phase") == "Pending"
             ),
             "the WalrusNetwork's status",
         )
@@ -175,44 +99,47 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
     assert node["status"]["publicKey"]
 
 
-def _events_with_reason(api: ApplyingEmulator, reason: str) -> list[dict[str, typing.Any]]:
-    return [
-        obj.raw
-        for (resource, _, _), obj in api.objects.items()
-        if resource.plural == "events" and not obj.deleted and obj.raw.get("reason") == reason
-    ]
-
-
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
 async def test_node_owning_shards_is_kept_until_force_deleted(api: ApplyingEmulator) -> None:
     _seed(api)
-    url = str(api.url).rstrip("/")
+    url = api.url_text()
     client = kube.Kube.from_server(url)
     try:
-        with _operator(url):
-            await _wait_for(
+        with running_operator(url):
+            await wait_for(
                 lambda: (
                     naming.FINALIZER
                     in (_get(api, NODES, "node-a") or {}).get("metadata", {}).get("finalizers", [])
                 ),
                 "the finalizer",
             )
+            # node-a owns all 16 shards of the network's committee (it is not running: the
+            # committee alone says the network still needs it).
+            record = records.genesis(16, {"node-a": 1000})
             await client.merge_patch(
-                kube.Kind.WALRUS_NODE, "node-a", NAMESPACE, {"status": {"shardsOwned": 4}}
+                kube.Kind.WALRUS_NETWORK,
+                "devnet",
+                NAMESPACE,
+                {"status": {"epochState": record.to_text()}},
+                status=True,
+            )
+            await wait_for(
+                lambda: (
+                    (_get(api, NODES, "node-a") or {}).get("status", {}).get("shardsOwned") == 16
+                ),
+                "the epoch controller to report node-a's shards",
             )
             await client.delete(kube.Kind.WALRUS_NODE, "node-a", NAMESPACE)
-            await _wait_for(
-                lambda: bool(_events_with_reason(api, "DeletionBlocked")), "DeletionBlocked"
-            )
+            await wait_for(lambda: bool(api.events("DeletionBlocked")), "DeletionBlocked")
             assert _get(api, NODES, "node-a") is not None
-            assert "owns 4 shards" in _events_with_reason(api, "DeletionBlocked")[0]["message"]
+            assert "owns 16 shards" in api.events("DeletionBlocked")[0]["message"]
             await client.merge_patch(
                 kube.Kind.WALRUS_NODE,
                 "node-a",
                 NAMESPACE,
                 {"metadata": {"annotations": {naming.ANNOTATION_FORCE_DELETE: "true"}}},
             )
-            await _wait_for(lambda: _get(api, NODES, "node-a") is None, "the node to be gone")
+            await wait_for(lambda: _get(api, NODES, "node-a") is None, "the node to be gone")
     finally:
         await client.close()

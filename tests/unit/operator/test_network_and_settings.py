@@ -1,14 +1,26 @@
-"""The WalrusNetwork reconciler, operator settings, and metrics."""
+"""The WalrusNetwork reconciler (before any node exists), operator settings, and metrics."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
 
 import pytest
 
-from walrus_operator import errors, metrics, networks, settings
+from tests.unit.operator import memory_kube
+from walrus_operator import (
+    addresses,
+    admin,
+    epochs,
+    errors,
+    kube,
+    metrics,
+    networks,
+    nodeclient,
+    settings,
+)
 
 NETWORK = {
     "apiVersion": "walrus-k8s.io/v1alpha1",
@@ -18,27 +30,45 @@ NETWORK = {
 }
 
 
+def _reconciler(api: memory_kube.MemoryKube) -> networks.NetworkReconciler:
+    controller = epochs.Controller(
+        api,
+        nodeclient.GrpcNodeClient(timeout=1.0),
+        admin.AdminKeys(api),
+        addresses.DnsAddresses("cluster.local"),
+        metrics.Metrics(),
+        clock=lambda: datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+    )
+    return networks.NetworkReconciler(controller, clock=lambda: "t0")
+
+
 @pytest.mark.asyncio
-async def test_new_network_starts_stable_in_epoch_zero() -> None:
-    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(NETWORK)
+async def test_new_network_without_nodes_is_pending_in_epoch_zero() -> None:
+    api = memory_kube.MemoryKube()
+    api.put(NETWORK)
+    result = await _reconciler(api).reconcile(NETWORK)
     assert result.error is None
-    assert result.status["phase"] == "Stable"
-    assert result.status["currentEpoch"] == 0
-    assert result.status["observedGeneration"] == 2
-
-
-@pytest.mark.asyncio
-async def test_epoch_state_written_by_others_is_not_overwritten() -> None:
-    body = {**NETWORK, "status": {"phase": "EpochChange", "currentEpoch": 7}}
-    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(body)
-    assert "phase" not in result.status
-    assert "currentEpoch" not in result.status
+    assert result.status == {}  # the epoch controller writes the status itself
+    status = api.find(kube.Kind.WALRUS_NETWORK, "devnet", "walrus")["status"]
+    assert (status["phase"], status["currentEpoch"], status["observedGeneration"]) == (
+        "Pending",
+        0,
+        2,
+    )
+    ready = {c["type"]: c for c in status["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "WaitingForNodes")
+    assert "spec.minimumStake" in ready["message"]
+    assert [e.reason for e in result.events] == ["Waiting"]
+    # Nothing changed: the next pass writes nothing and announces nothing.
+    writes = len(api.writes)
+    again = await _reconciler(api).reconcile(NETWORK)
+    assert (len(api.writes), again.events) == (writes, ())
 
 
 @pytest.mark.asyncio
 async def test_network_cap_above_shard_count_is_refused() -> None:
     body = {**NETWORK, "spec": {"shardCount": 8, "maxShardsPerNode": 9}}
-    result = await networks.NetworkReconciler(clock=lambda: "t0").reconcile(body)
+    result = await _reconciler(memory_kube.MemoryKube()).reconcile(body)
     assert isinstance(result.error, errors.SpecInvalid)
     assert "maxShardsPerNode" in str(result.error)
 
@@ -54,8 +84,12 @@ def test_settings_are_read_from_the_environment() -> None:
             "WALRUS_OPERATOR_RESYNC_SECONDS": "5",
             "WALRUS_OPERATOR_METRICS_PORT": "0",
             "WALRUS_OPERATOR_NODE_IMAGE": "img:1",
+            "WALRUS_OPERATOR_ENDPOINT_MODE": "pod-ip",
+            "WALRUS_OPERATOR_EPOCH_POLL_SECONDS": "0.5",
         }
     )
+    assert parsed.endpoint_mode == "pod-ip"
+    assert parsed.epoch_poll_seconds == 0.5
     assert parsed.namespaces == ("a", "b")
     assert parsed.resync_seconds == 5.0
     assert parsed.metrics_port == 0
@@ -70,6 +104,8 @@ def test_settings_are_read_from_the_environment() -> None:
         ("WALRUS_OPERATOR_METRICS_PORT", "70000"),
         ("WALRUS_OPERATOR_LOG_FORMAT", "xml"),
         ("WALRUS_OPERATOR_NODE_IMAGE", " "),
+        ("WALRUS_OPERATOR_ENDPOINT_MODE", "mdns"),
+        ("WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_bad_setting_names_its_variable(variable: str, value: str) -> None:
@@ -104,3 +140,36 @@ def test_operator_refuses_to_start_with_a_bad_setting() -> None:
     )
     assert done.returncode == 2
     assert "WALRUS_OPERATOR_RESYNC_SECONDS" in done.stderr
+
+
+@pytest.mark.asyncio
+async def test_unreadable_epoch_state_stops_the_controller_without_overwriting_it() -> None:
+    api = memory_kube.MemoryKube()
+    api.put({**NETWORK, "status": {"epochState": '{"version": 9}', "currentEpoch": 4}})
+    result = await _reconciler(api).reconcile(NETWORK)
+    status = api.find(kube.Kind.WALRUS_NETWORK, "devnet", "walrus")["status"]
+    assert status["epochState"] == '{"version": 9}'
+    assert status["currentEpoch"] == 4
+    degraded = {c["type"]: c for c in status["conditions"]}["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidState")
+    assert "status.epochState" in degraded["message"]
+    assert [(e.reason, e.warning) for e in result.events] == [("InvalidState", True)]
+
+
+def test_network_metrics_follow_epoch_phase_and_nodes() -> None:
+    m = metrics.Metrics()
+    m.network("ns", "devnet", 3, "EpochChange")
+    m.network_nodes("ns", "devnet", {"a": (True, 4, 1), "b": (False, 6, 0)})
+    m.network_nodes("ns", "devnet", {"a": (True, 5, 0)})
+
+    def value(name: str, **labels: str) -> float | None:
+        return m.registry.get_sample_value(name, {"namespace": "ns", "network": "devnet", **labels})
+
+    assert value("walrus_operator_network_epoch") == 3
+    assert value("walrus_operator_network_phase", phase="EpochChange") == 1
+    assert value("walrus_operator_network_phase", phase="Stable") == 0
+    assert value("walrus_operator_node_shards", node="a", state="owned") == 5
+    assert value("walrus_operator_node_up", node="b") is None  # forgotten
+    m.forget_network("ns", "devnet")
+    assert value("walrus_operator_network_epoch") is None
+    assert value("walrus_operator_node_up", node="a") is None

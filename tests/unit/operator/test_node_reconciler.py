@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import typing
 
 import pytest
+import yaml
 
-from tests.unit.operator import memory_kube
-from walrus_operator import errors, keys, kube, metrics, naming, nodes, settings
+from tests.unit.operator import memory_kube, records
+from walrus_node.protocol import committee_file
+from walrus_operator import (
+    addresses,
+    admin,
+    epoch_record,
+    errors,
+    keys,
+    kube,
+    metrics,
+    naming,
+    nodes,
+    settings,
+)
 
 NAMESPACE = "walrus"
 NETWORK = {
@@ -36,11 +50,23 @@ def api() -> memory_kube.MemoryKube:
     return store
 
 
+def _reconciler(
+    api: memory_kube.MemoryKube,
+    clock: typing.Callable[[], str] = lambda: "2026-01-01T00:00:00Z",
+) -> nodes.NodeReconciler:
+    return nodes.NodeReconciler(
+        api,
+        settings.OperatorSettings(),
+        metrics.Metrics(),
+        admin=admin.AdminKeys(api),
+        addresses=addresses.DnsAddresses("cluster.local"),
+        clock=clock,
+    )
+
+
 @pytest.fixture
 def reconciler(api: memory_kube.MemoryKube) -> nodes.NodeReconciler:
-    return nodes.NodeReconciler(
-        api, settings.OperatorSettings(), metrics.Metrics(), clock=lambda: "2026-01-01T00:00:00Z"
-    )
+    return _reconciler(api)
 
 
 def _conditions(status: dict[str, typing.Any]) -> dict[str, dict[str, typing.Any]]:
@@ -81,8 +107,27 @@ async def test_key_is_generated_once_and_never_replaced(api, reconciler) -> None
     second = await reconciler.reconcile(_node())
     assert api.find(kube.Kind.SECRET, "node-a-keys", NAMESPACE) == secret_before
     assert first.status["publicKey"] == second.status["publicKey"]
-    assert [w for w in api.writes if w[1] is kube.Kind.SECRET] == [
+    assert [w for w in api.writes if w[2] == "node-a-keys"] == [
         ("create", kube.Kind.SECRET, "node-a-keys")
+    ]
+
+
+@pytest.mark.asyncio
+async def test_nodes_trust_the_operators_admin_key_made_once_per_namespace(api) -> None:
+    await _reconciler(api).reconcile(_node())
+    made = api.find(kube.Kind.SECRET, naming.ADMIN_SECRET, NAMESPACE)
+    pem = base64.b64decode(made["data"][naming.ADMIN_KEY_FILE])
+    admin_key = keys.public_key(pem)
+    user_key = base64.b64encode(b"u" * 32).decode()
+    # A restarted operator (fresh cache) reads the same Secret back; spec keys come after.
+    await _reconciler(api).reconcile(_node(config={"admin_public_keys": [user_key]}))
+    assert api.find(kube.Kind.SECRET, naming.ADMIN_SECRET, NAMESPACE) == made
+    node_yaml = yaml.safe_load(
+        api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]["node.yaml"]
+    )
+    assert node_yaml["admin_public_keys"] == [admin_key, user_key]
+    assert [w for w in api.writes if w[2] == naming.ADMIN_SECRET] == [
+        ("create", kube.Kind.SECRET, naming.ADMIN_SECRET)
     ]
 
 
@@ -237,9 +282,7 @@ def test_deletion_waits_while_shards_are_owned(reconciler) -> None:
 @pytest.mark.asyncio
 async def test_condition_transition_time_is_kept_while_status_is_unchanged(api) -> None:
     times = iter(["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"])
-    reconciler = nodes.NodeReconciler(
-        api, settings.OperatorSettings(), metrics.Metrics(), clock=lambda: next(times)
-    )
+    reconciler = _reconciler(api, clock=lambda: next(times))
     first = await reconciler.reconcile(_node())
     second = await reconciler.reconcile(_with_status(_node(), first.status))
     assert _conditions(second.status)["Ready"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
@@ -262,10 +305,47 @@ class _RefusingKube(memory_kube.MemoryKube):
 async def test_spec_the_api_server_refuses_is_reported_not_retried() -> None:
     api = _RefusingKube()
     api.put(NETWORK)
-    reconciler = nodes.NodeReconciler(
-        api, settings.OperatorSettings(), metrics.Metrics(), clock=lambda: "2026-01-01T00:00:00Z"
-    )
+    reconciler = _reconciler(api)
     result = await reconciler.reconcile(_node(podTemplate={"extraContainers": [{"name": "x"}]}))
     assert isinstance(result.error, errors.SpecInvalid)
     assert result.status["phase"] == "Invalid"
     assert "containers[1].image" in _conditions(result.status)["Degraded"]["message"]
+
+
+@pytest.mark.asyncio
+async def test_committee_file_follows_the_networks_epoch_state(api, reconciler) -> None:
+    await reconciler.reconcile(_node())
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert "committee.yaml" not in data  # no committee yet: the node starts in standby
+    record = records.genesis(16, {"node-a": 10, "node-b": 10})
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
+        "epochState": record.to_text()
+    }
+    await reconciler.reconcile(_node())
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert committee_file.parse(data["committee.yaml"]) == record.committees
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.asyncio
+async def test_hand_off_blocks_disruptions(api, reconciler) -> None:
+    record = records.genesis(16, {"node-a": 10, "node-b": 10})
+    stakes = {"node-a": 10, "node-b": 10, "node-c": 100}
+    state = record.state.select_next(
+        [records.candidate(name, stake) for name, stake in stakes.items()]
+    ).start_epoch_change()
+    changing = dataclasses.replace(record, committees=committee_file.ActiveCommittees(state))
+    assert epoch_record.in_hand_off(changing, "node-a")
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
+        "epochState": changing.to_text()
+    }
+    await reconciler.reconcile(_node())
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0
+
+
+@pytest.mark.asyncio
+async def test_unreadable_epoch_state_keeps_pods_in_place(api, reconciler) -> None:
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {"epochState": "{"}
+    result = await reconciler.reconcile(_node())
+    assert result.error is None
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0

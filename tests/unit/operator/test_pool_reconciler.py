@@ -7,7 +7,7 @@ import typing
 import pytest
 import yaml
 
-from tests.unit.operator import crd_validation, memory_kube
+from tests.unit.operator import crd_validation, memory_kube, records
 from walrus_operator import errors, kube, metrics, naming, pools
 
 NAMESPACE = "walrus"
@@ -70,6 +70,32 @@ async def test_scale_down_marks_highest_ordinals_then_deletes_them(api, reconcil
     result = await reconciler.reconcile(_pool(2))
     assert _members(api) == ["pool-0", "pool-1"]
     assert result.status["replicas"] == 2
+
+
+@pytest.mark.asyncio
+async def test_member_the_committee_still_needs_is_kept_whatever_its_status_says(
+    api, reconciler
+) -> None:
+    # The epoch controller may not have refreshed pool-1's status yet: the network's epoch
+    # state (pool-1 owns shards in the current committee) is checked as well.
+    network = {
+        "apiVersion": "walrus-k8s.io/v1alpha1",
+        "kind": "WalrusNetwork",
+        "metadata": {"name": "devnet", "namespace": NAMESPACE},
+        "spec": {"shardCount": 10},
+        "status": {"epochState": records.genesis(10, {"pool-0": 1, "pool-1": 1}).to_text()},
+    }
+    api.put(network)
+    await reconciler.reconcile(_pool(2))
+    await reconciler.reconcile(_pool(1))
+    await reconciler.reconcile(_pool(1))
+    assert _members(api) == ["pool-0", "pool-1"]
+    # The next committee leaves pool-1 out (here: pool-0 alone): now it may go.
+    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"]["epochState"] = (
+        records.genesis(10, {"pool-0": 1}).to_text()
+    )
+    await reconciler.reconcile(_pool(1))
+    assert _members(api) == ["pool-0"]
 
 
 @pytest.mark.asyncio
