@@ -1,7 +1,5 @@
 """The storage node as the operator will run it: a StatefulSet pod of the node image,
-with its config, key and data at the paths of docs/node-runtime.md, on the stand-in.
-
-Skipped while this checkout's virtualenv has no `walrus-node` console script."""
+with its config, key and data at the paths of docs/node-runtime.md, on the stand-in."""
 
 from __future__ import annotations
 
@@ -19,10 +17,8 @@ from e2e.test_controlplane import ready_pod
 VENV_BIN = Path(sys.executable).parent
 WALRUS_NODE = shutil.which("walrus-node", path=str(VENV_BIN))
 
-pytestmark = [
-    pytest.mark.asyncio,
-    pytest.mark.skipif(WALRUS_NODE is None, reason=f"no walrus-node in {VENV_BIN}"),
-]
+pytestmark = [pytest.mark.asyncio]
+assert WALRUS_NODE is not None, f"no walrus-node in {VENV_BIN}: install the project (make venv)"
 
 NODE_YAML = """\
 name: node-0

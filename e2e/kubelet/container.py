@@ -187,6 +187,7 @@ class Container:
             env=env,
             cwd=self.spec.get("workingDir") or "/",
             mounts=self.context.volumes.mounts(self.spec),
+            image=[str(path) for path in self.context.settings.image_paths()],
         )
         hosts = self.context.hosts
         if hosts is not None and all(m["target"] != "/etc/hosts" for m in spec["mounts"]):

@@ -25,10 +25,12 @@ there; the project's node takes its paths from its arguments, so it works in bot
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,9 @@ class Spec(TypedDict):
     env: dict[str, str]
     cwd: str
     mounts: list[Mount]
+    #: Host paths the "image" consists of (the project and its virtualenv): a volume
+    #: mounted over one of their parents (an emptyDir at /tmp, say) must not hide them.
+    image: list[str]
 
 
 def namespaces_available() -> bool:
@@ -88,6 +93,7 @@ def rewrite(spec: Spec) -> Spec:
         env={k: fix(v) for k, v in spec["env"].items()},
         cwd=fix(spec["cwd"]),
         mounts=[],
+        image=spec["image"],
     )
 
 
@@ -111,31 +117,87 @@ def exec_argv(pid: int, namespace: bool, argv: list[str]) -> list[str]:
     return ["nsenter", f"--target={pid}", "--mount", "--", *argv]
 
 
-def _mount(mount: Mount) -> None:
-    source = Path(mount["source"])
+_MS_RDONLY = 0x1
+_MS_REMOUNT = 0x20
+_MS_BIND = 0x1000
+
+
+def _mount_syscall(source: str, target: str, flags: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def _open_source(mount: Mount) -> int:
+    """An O_PATH descriptor for the mount's source, taken before anything is mounted:
+    a later mount (say an emptyDir at /tmp) may hide the source's path."""
+    return os.open(mount["source"], os.O_PATH | os.O_CLOEXEC)
+
+
+def _mount(mount: Mount, source_fd: int) -> None:
     target = Path(mount["target"])
-    if source.is_dir():
+    if stat.S_ISDIR(os.fstat(source_fd).st_mode):
         target.mkdir(parents=True, exist_ok=True)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch(exist_ok=True)
-    subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
+    # mount(2) follows the descriptor's magic link to the object it was opened on.
+    _mount_syscall(f"/proc/self/fd/{source_fd}", str(target), _MS_BIND)
     if mount["readOnly"]:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+        _mount_syscall("none", str(target), _MS_REMOUNT | _MS_BIND | _MS_RDONLY)
+
+
+def _restore_image(image_fds: list[tuple[str, int]]) -> None:
+    """Bind each image path that a volume now hides back at its own path, as an image's
+    files stay visible beside the volumes in a real container."""
+    for path, fd in image_fds:
+        before = os.fstat(fd)
+        try:
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino):
+                continue
+        except FileNotFoundError:
+            pass
+        target = Path(path)
+        if stat.S_ISDIR(before.st_mode):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch(exist_ok=True)
+        _mount_syscall(f"/proc/self/fd/{fd}", path, _MS_BIND)
 
 
 def main(argv: list[str]) -> Any:
     spec: Spec = json.loads(Path(argv[1]).read_text())
     # Parents before children: /etc/walrus before /etc/walrus/config.
-    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
+    mounts = sorted(spec["mounts"], key=lambda m: m["target"].count("/"))
+    try:
+        fds = [_open_source(mount) for mount in mounts]
+        image_fds = [
+            (path, os.open(path, os.O_PATH | os.O_CLOEXEC))
+            for path in spec.get("image", [])
+            if os.path.exists(path)
+        ]
+    except OSError as error:
+        print(f"sandbox: cannot open volume {error.filename}: {error.strerror}", file=sys.stderr)
+        sys.exit(125)
+    for mount, fd in zip(mounts, fds, strict=True):
         try:
-            _mount(mount)
-        except (OSError, subprocess.CalledProcessError) as error:
+            _mount(mount, fd)
+        except OSError as error:
             print(
                 f"sandbox: cannot mount {mount['source']} at {mount['target']}: {error}",
                 file=sys.stderr,
             )
             sys.exit(125)
+    try:
+        _restore_image(image_fds)
+    except OSError as error:
+        print(f"sandbox: cannot keep the image visible: {error}", file=sys.stderr)
+        sys.exit(125)
+    for fd in fds + [fd for _, fd in image_fds]:
+        os.close(fd)
     try:
         os.chdir(spec["cwd"])
         os.execvpe(spec["argv"][0], spec["argv"], spec["env"])

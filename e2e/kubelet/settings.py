@@ -20,6 +20,8 @@ class Settings:
     images: tuple[str, ...] = ("walrus-node",)
     #: First on each container's PATH, so `walrus-node` is the project's console script.
     venv_bin: Path = Path(sys.executable).parent
+    #: The project's checkout, whose files the node "image" runs from (an editable install).
+    project_dir: Path = Path(__file__).resolve().parents[2]
     #: The StorageClass this stand-in provisions for (made default when created).
     storage_class: str = "walrus-e2e"
     #: How pods see their volumes: "namespace" bind-mounts them at their mountPath in a
@@ -38,3 +40,8 @@ class Settings:
     volume_refresh_period: float = 1.0
     #: Grace period cap (seconds) for stopping pods when the stand-in itself stops.
     shutdown_grace: float = 5.0
+
+    def image_paths(self) -> tuple[Path, ...]:
+        """What the node "image" consists of on this host: the project, its virtualenv and
+        the Python it was made from. Containers see them even under a volume's mountPath."""
+        return (self.project_dir, self.venv_bin.parent, Path(sys.base_prefix))

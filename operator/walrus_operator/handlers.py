@@ -130,11 +130,21 @@ def register(
     make_kube: collections.abc.Callable[[], kube.Kube] = kube.Kube.from_environment,
     make_addresses: collections.abc.Callable[[kube.Kube], addresses.Addresses] | None = None,
     serve_metrics: bool = True,
+    login: bool = True,
 ) -> None:
     """Register all handlers on `registry`, configured by `config`.
 
-    Tests replace the API client (`make_kube`) and how nodes are addressed
-    (`make_addresses`; the settings' endpoint mode otherwise)."""
+    Tests replace the API client (`make_kube`), how nodes are addressed
+    (`make_addresses`; the settings' endpoint mode otherwise) and Kopf's login (`login`:
+    False when the test registers its own)."""
+    if login:
+
+        @kopf.on.login(registry=registry)
+        def credentials(**kwargs: typing.Any) -> kopf.ConnectionInfo | None:
+            """In a pod: its service account; elsewhere: $KUBECONFIG or ~/.kube/config.
+            (Kopf finds no credentials by itself without the kubernetes client package.)"""
+            return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
     resync = config.resync_seconds
 
     @kopf.on.startup(registry=registry)

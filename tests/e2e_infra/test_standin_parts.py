@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import ipaddress
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
         env={"DATA": "/var/lib/walrus/db"},
         cwd="/",
         mounts=mounts,
+        image=[],
     )
     rewritten = sandbox.rewrite(spec)
     config = rewritten["argv"][2]
@@ -97,3 +99,44 @@ def test_rewrite_maps_the_longest_mount_path(targets: list[str]) -> None:
         assert rewritten["argv"][4] == "cat /vol/c/x /var/lib/walrus2/y"
         assert rewritten["env"]["DATA"] == "/vol/c/db"
     assert rewritten["mounts"] == []
+
+
+def test_a_volume_over_a_parent_hides_neither_other_volumes_nor_the_image(
+    tmp_path: Path,
+) -> None:
+    """An emptyDir at /tmp-like path P must not hide volume sources or image files under P
+    (the stand-in keeps its state, and CI its checkout, under /tmp)."""
+    assert sandbox.namespaces_available(), "the e2e tier needs root for mount namespaces"
+    parent = tmp_path / "shadowed"
+    scratch = tmp_path / "scratch"  # the volume mounted over `parent`
+    config = parent / "state" / "config"  # a volume source under `parent`
+    image = parent / "checkout"  # image files under `parent`
+    for directory in (scratch, config, image):
+        directory.mkdir(parents=True)
+    (config / "node.yaml").write_text("config\n")
+    (image / "tool.txt").write_text("image\n")
+    (scratch / "mark").write_text("scratch\n")
+    inside = tmp_path / "etc-walrus"
+    spec = sandbox.Spec(
+        argv=["sh", "-c", f"cat {parent}/mark {inside}/node.yaml {image}/tool.txt"],
+        env={"PATH": "/usr/bin:/bin"},
+        cwd="/",
+        mounts=[
+            sandbox.Mount(source=str(config), target=str(inside), readOnly=True),
+            sandbox.Mount(source=str(scratch), target=str(parent), readOnly=False),
+        ],
+        image=[str(image)],
+    )
+    spec_path = tmp_path / "spec.json"
+    sandbox.write_spec(spec_path, spec)
+    done = subprocess.run(
+        sandbox.launch_argv(spec_path, namespace=True),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "scratch\nconfig\nimage\n"
+    # Nothing leaked into the host's view.
+    assert not (parent / "mark").exists()

@@ -126,6 +126,7 @@ def running_operator(
         make_kube=lambda: kube.Kube.from_server(url),
         make_addresses=make_addresses,
         serve_metrics=False,
+        login=False,
     )
     with kopf.testing.KopfRunner(
         ["run", "--standalone", "--all-namespaces"], registry=registry, timeout=60

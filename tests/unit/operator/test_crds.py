@@ -134,7 +134,7 @@ REFUSED_UPDATES = [
     (
         "WalrusNodePool",
         "spec.template.spec.storage.storageClassName",
-        _DELETE,
+        "fast",  # the sample leaves it unset (the default class): setting it later is a change
         "spec.storage.storageClassName is immutable",
     ),
 ]

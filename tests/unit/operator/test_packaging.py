@@ -6,16 +6,19 @@
   operator's `kube` module touches;
 - every WALRUS_OPERATOR_* variable set in the manifests is a real setting;
 - the chart's values.yaml satisfies its values.schema.json;
-- with `helm` on PATH, the chart lints and renders in both RBAC modes.
+- the chart lints and renders in both RBAC modes (helm from `make tools`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import re
+import shutil
 import subprocess
+import sys
 import typing
 
 import jsonschema
@@ -27,6 +30,14 @@ from walrus_operator import kube, settings
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BASE = ROOT / "manifests" / "base"
 CHART = ROOT / "charts" / "walrus-operator"
+
+
+def _tool(name: str) -> str:
+    """kubectl/helm: `make tools` links them into the virtualenv's bin (or any on PATH)."""
+    venv_bin = str(pathlib.Path(sys.executable).parent)
+    found = shutil.which(name, path=os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
+    assert found, f"{name} not found: run `make tools` (builds and links it)"
+    return found
 
 
 def _load_all(path: pathlib.Path) -> list[dict[str, typing.Any]]:
@@ -63,7 +74,7 @@ def test_operator_runs_once_with_recreate() -> None:
 
 def test_kustomize_base_renders() -> None:
     rendered = subprocess.run(
-        ["kubectl", "kustomize", str(BASE)], check=True, capture_output=True, text=True
+        [_tool("kubectl"), "kustomize", str(BASE)], check=True, capture_output=True, text=True
     ).stdout
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(rendered) if doc)
     assert kinds.count("CustomResourceDefinition") == 3
@@ -125,9 +136,9 @@ def test_chart_values_satisfy_the_values_schema() -> None:
     "extra", [[], ["--set", "watchNamespaces={a,b}", "--set", "metrics.podMonitor.enabled=true"]]
 )
 def test_chart_lints_and_renders(extra: list[str]) -> None:
-    subprocess.run(["helm", "lint", str(CHART), *extra], check=True, capture_output=True)
+    subprocess.run([_tool("helm"), "lint", str(CHART), *extra], check=True, capture_output=True)
     rendered = subprocess.run(
-        ["helm", "template", "walrus", str(CHART), "--namespace", "walrus-system", *extra],
+        [_tool("helm"), "template", "walrus", str(CHART), "--namespace", "walrus-system", *extra],
         check=True,
         capture_output=True,
         text=True,

@@ -45,7 +45,7 @@ async def test_pool_stamps_out_members_with_stable_names(api, reconciler) -> Non
     member = api.find(kube.Kind.WALRUS_NODE, "pool-1", NAMESPACE)
     assert member["metadata"]["labels"] == {"team": "storage", naming.LABEL_POOL: "pool"}
     assert member["metadata"]["ownerReferences"][0]["kind"] == "WalrusNodePool"
-    assert member["spec"]["storage"] == {"size": "50Gi", "storageClassName": "standard"}
+    assert member["spec"]["storage"] == {"size": "50Gi"}
     assert member["spec"]["staking"]["stake"] == 5000
     assert result.status["replicas"] == 3
     assert result.status["labelSelector"] == "walrus-k8s.io/pool=pool"

@@ -1,0 +1,372 @@
+"""The user's path on a real API server: install the operator from manifests/, apply the
+samples, store and read blobs, scale the pool up and down across epochs, lose a pod,
+change stake, and have bad specs refused.
+
+The operator runs on the host (its image cannot run on the kubelet stand-in) as the
+`walrus-operator` service account, so it has exactly the permissions manifests/base
+grants; its in-cluster Deployment is scaled to zero. Nodes are addressed by pod IP
+(`WALRUS_OPERATOR_ENDPOINT_MODE=pod-ip`): pod DNS names resolve only inside the stand-in's
+pods. The tests run in order and share one network, as a user's session would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from e2e.controlplane import cluster as controlplane
+from walrus_node.client.api import WalrusClient
+from walrus_node.client.config import ClientConfig
+from walrus_node.codec.metadata import BlobId
+from walrus_node.codec.params import EncodingParams, SliverType
+
+REPO = controlplane.REPO_ROOT
+SAMPLES = REPO / "manifests" / "samples"
+GROUP = "walrus-k8s.io"
+T = TypeVar("T")
+
+# Blobs stored by one test and read back by the later ones.
+BLOBS: dict[BlobId, bytes] = {}
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 300.0) -> T:
+    """Poll ``check`` until it returns something truthy, with a generous deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not reached after {timeout:.0f} s; last seen: {last!r}")
+
+
+class Session:
+    """kubectl in the test's namespace, plus helpers that read what kubectl shows."""
+
+    def __init__(self, cluster: controlplane.Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
+        result = self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input)
+        return result.stdout if check or result.returncode == 0 else result.stderr
+
+    def refused(self, *args: str, input: str | None = None) -> str:
+        """Run a kubectl command that must fail; return its error message."""
+        result = self.cluster.kubectl("-n", self.namespace, *args, check=False, input=input)
+        assert result.returncode != 0, f"kubectl {args} was accepted: {result.stdout}"
+        return result.stderr
+
+    def get(self, kind: str, name: str | None = None) -> Any:
+        args = ["get", f"{kind}.{GROUP}" if kind.startswith("walrus") else kind, "-o", "json"]
+        if name is not None:
+            args.insert(2, name)
+        return json.loads(self.kubectl(*args))
+
+    def nodes(self) -> dict[str, Any]:
+        return {n["metadata"]["name"]: n for n in self.get("walrusnodes")["items"]}
+
+    def network(self) -> Any:
+        return self.get("walrusnetworks", "devnet")
+
+    def ready_nodes(self, count: int) -> dict[str, Any] | None:
+        nodes = self.nodes()
+        ready = {
+            name: n
+            for name, n in nodes.items()
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (n.get("status") or {}).get("conditions", [])
+            )
+        }
+        return ready if len(nodes) == count and len(ready) == count else None
+
+    def settled(self, epoch: int, members: int) -> Any:
+        """The network at ``epoch``, Stable, every member done receiving its shards."""
+        status = self.network().get("status") or {}
+        state = json.loads(status.get("epochState") or "{}").get("committees") or {}
+        done = set(state.get("sync_done", []))
+        names = {m["name"] for m in state.get("members", [])}
+        if (
+            status.get("currentEpoch") == epoch
+            and status.get("phase") == "Stable"
+            and len(names) == members
+            and names <= done
+        ):
+            return status
+        return None
+
+    def shards_owned(self, epoch: int) -> dict[str, int] | None:
+        """Each node's reported shard count, once every node reports ``epoch``."""
+        statuses = {name: n.get("status") or {} for name, n in self.nodes().items()}
+        if not statuses or any(s.get("epoch") != epoch for s in statuses.values()):
+            return None
+        return {name: int(s.get("shardsOwned") or 0) for name, s in statuses.items()}
+
+    def advance_epoch(self) -> None:
+        self.kubectl(
+            "annotate",
+            f"walrusnetworks.{GROUP}/devnet",
+            f"{GROUP}/advance-epoch={uuid.uuid4().hex[:8]}",
+            "--overwrite",
+        )
+
+    def endpoints(self) -> list[str]:
+        pods = json.loads(self.kubectl("get", "pods", "-o", "json"))["items"]
+        return [
+            f"{p['status']['podIP']}:9185"
+            for p in pods
+            if p.get("status", {}).get("podIP") and p["status"].get("phase") == "Running"
+        ]
+
+    def client(self) -> WalrusClient:
+        return WalrusClient(ClientConfig(nodes=tuple(self.endpoints()), timeout_seconds=30))
+
+
+def run(session: Session, fn: Callable[[WalrusClient], Any]) -> Any:
+    async def go() -> Any:
+        async with session.client() as client:
+            return await fn(client)
+
+    return asyncio.run(go())
+
+
+def read_all(session: Session) -> None:
+    async def go(client: WalrusClient) -> None:
+        for blob_id, data in BLOBS.items():
+            assert (await client.read(blob_id)).data == data, blob_id
+
+    run(session, go)
+
+
+@pytest.fixture(scope="module")
+def session(
+    cluster: controlplane.Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Session]:
+    """The operator installed from manifests/base and running, and a namespace to use."""
+    work = tmp_path_factory.mktemp("scenarios")
+    cluster.kubectl("apply", "-k", str(REPO / "manifests" / "base"))
+    cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
+    kubeconfig = cluster.service_account_kubeconfig(
+        "walrus-system", "walrus-operator", work / "operator.kubeconfig"
+    )
+    namespace = f"scenario-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "WALRUS_OPERATOR_NAMESPACES": namespace,
+        "WALRUS_OPERATOR_ENDPOINT_MODE": "pod-ip",
+        "WALRUS_OPERATOR_EPOCH_POLL_SECONDS": "1",
+        "WALRUS_OPERATOR_RESYNC_SECONDS": "3",
+        "WALRUS_OPERATOR_DELETION_RETRY_SECONDS": "2",
+        "WALRUS_OPERATOR_METRICS_PORT": "0",
+        "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
+        "WALRUS_OPERATOR_LOG_FORMAT": "plain",
+    }
+    log = (work / "operator.log").open("wb")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "walrus_operator"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield Session(cluster, namespace)
+    finally:
+        state = work / "cluster-state.yaml"
+        dump = cluster.kubectl(
+            "-n",
+            namespace,
+            "get",
+            f"walrusnetworks.{GROUP},walrusnodes.{GROUP},walrusnodepools.{GROUP},pods,events",
+            "-o",
+            "yaml",
+            check=False,
+        )
+        state.write_text(dump.stdout + dump.stderr)
+        print(f"cluster state at the end: {state}")
+        operator.terminate()
+        try:
+            operator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            operator.wait()
+        log.close()
+        print(f"operator log: {work / 'operator.log'}")
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_1_apply_network_and_a_pool_of_four(session: Session) -> None:
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
+    wait_for(lambda: session.ready_nodes(4), "4 WalrusNodes Ready")
+    wait_for(lambda: session.settled(1, 4), "the first committee (epoch 1)")
+    table = session.kubectl("get", "walrusnodes")
+    assert "EPOCH" in table and "SHARDS" in table
+    rows = [line.split() for line in table.splitlines()[1:]]
+    assert len(rows) == 4
+
+    def four_each() -> dict[str, int] | None:
+        owned = session.shards_owned(1)
+        return owned if owned and all(v == 4 for v in owned.values()) else None
+
+    assert len(wait_for(four_each, "every node reporting 4 of the 16 shards in epoch 1")) == 4
+
+
+def test_2_store_and_read_blobs_through_the_cluster(session: Session) -> None:
+    async def store(client: WalrusClient) -> None:
+        for size in (1, 100_000, 3 << 20):
+            data = os.urandom(size)
+            BLOBS[(await client.store(data, epochs=20)).blob_id] = data
+
+    run(session, store)
+    read_all(session)
+
+
+def test_3_scale_the_pool_to_seven(session: Session) -> None:
+    session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=7")
+    wait_for(lambda: session.ready_nodes(7), "7 WalrusNodes Ready")
+    session.advance_epoch()
+    status = wait_for(lambda: session.settled(2, 7), "epoch 2 with the new nodes in sync")
+    assert status["phase"] == "Stable"
+    owned = wait_for(lambda: session.shards_owned(2), "nodes reporting epoch 2")
+    assert sum(owned.values()) == 16
+    assert all(owned[f"pool-{i}"] > 0 for i in range(4, 7)), owned
+    read_all(session)
+
+
+def test_4_a_deleted_pod_comes_back_with_its_data(session: Session) -> None:
+    before = session.get("pods", "pool-2-0")["metadata"]["uid"]
+    session.kubectl("delete", "pod", "pool-2-0", "--wait=false")
+    read_all(session)  # while it is away
+    wait_for(
+        lambda: (
+            (p := session.get("pods", "pool-2-0"))["metadata"]["uid"] != before
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p.get("status", {}).get("conditions", [])
+            )
+        ),
+        "pool-2's pod back and Ready",
+    )
+    ip = session.get("pods", "pool-2-0")["status"]["podIP"]
+    params = EncodingParams(16)
+
+    async def check(client: WalrusClient) -> None:
+        committees = await client.committees()
+        member = committees.current.by_name("pool-2")
+        node = client._pool.peer(f"{ip}:9185")
+        for blob_id in BLOBS:
+            for shard in member.shards:
+                pair = params.pair_on_shard(blob_id.raw, shard)
+                for sliver_type in SliverType:
+                    index = params.sliver_in_pair(sliver_type, pair)
+                    assert await node.get_sliver(blob_id.raw, sliver_type, index)
+
+    run(session, check)
+    read_all(session)
+
+
+def test_5_scale_down_hands_shards_off_before_deleting(session: Session) -> None:
+    session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=5")
+    wait_for(
+        lambda: all(
+            session.nodes()[n]["metadata"]
+            .get("annotations", {})
+            .get(f"{GROUP}/exclude-from-committee")
+            == "true"
+            for n in ("pool-5", "pool-6")
+        ),
+        "the pool marking pool-5 and pool-6 to leave",
+    )
+    # Still holding shards: neither the pool nor a person can delete them yet.
+    session.kubectl("delete", f"walrusnodes.{GROUP}", "pool-6", "--wait=false")
+    blocked = wait_for(
+        lambda: [
+            e
+            for e in json.loads(session.kubectl("get", "events", "-o", "json"))["items"]
+            if e["involvedObject"]["name"] == "pool-6" and e["reason"] == "DeletionBlocked"
+        ],
+        "the deletion of pool-6 being blocked",
+    )
+    assert "owns" in blocked[0]["message"]
+    nodes = session.nodes()
+    assert nodes["pool-6"]["metadata"].get("deletionTimestamp")
+    assert nodes["pool-5"]["status"]["shardsOwned"] > 0
+    read_all(session)
+    session.advance_epoch()
+    wait_for(lambda: session.settled(3, 5), "epoch 3 without pool-5 and pool-6")
+    wait_for(lambda: set(session.nodes()) == {f"pool-{i}" for i in range(5)}, "pool-5/6 gone")
+    read_all(session)
+
+
+def test_6_invalid_specs_are_refused_naming_the_field(
+    session: Session, tmp_path: pathlib.Path
+) -> None:
+    node = yaml.safe_load((SAMPLES / "walrusnode.yaml").read_text())
+    node["metadata"]["name"] = "invalid"
+    node["spec"]["networkRef"]["name"] = "elsewhere"  # not part of devnet
+    node["spec"]["staking"]["stake"] = -5
+    message = session.refused("apply", "-f", "-", input=yaml.safe_dump(node))
+    assert "spec.staking.stake" in message
+
+    node["spec"]["staking"]["stake"] = 10
+    session.kubectl("apply", "-f", "-", input=yaml.safe_dump(node))
+    node["spec"]["storage"]["size"] = "10Gi"  # from 100Gi
+    message = session.refused("apply", "-f", "-", input=yaml.safe_dump(node))
+    assert "storage" in message and "size" in message
+    session.kubectl("delete", f"walrusnodes.{GROUP}", "invalid", "--wait=false")
+
+    message = session.refused(
+        "patch",
+        f"walrusnetworks.{GROUP}/devnet",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"shardCount": 32}}),
+    )
+    assert "shardCount" in message
+
+
+def test_7_stake_moves_shards_at_the_next_epoch(session: Session) -> None:
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusnode.yaml"))  # node-a, stake 10000
+    wait_for(lambda: session.ready_nodes(6), "node-a Ready")
+    session.advance_epoch()
+    wait_for(lambda: session.settled(4, 6), "epoch 4 with node-a")
+    before = wait_for(
+        lambda: (
+            (s := (session.nodes()["node-a"].get("status") or {})).get("epoch") == 4
+            and s.get("shardsOwned")
+        ),
+        "node-a reporting its shards",
+    )
+    session.kubectl(
+        "patch",
+        f"walrusnodes.{GROUP}/node-a",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"staking": {"stake": 40000}}}),
+    )
+    session.advance_epoch()
+    wait_for(lambda: session.settled(5, 6), "epoch 5")
+    after = wait_for(
+        lambda: (s := (session.nodes()["node-a"].get("status") or {})).get("epoch") == 5 and s,
+        "node-a at epoch 5",
+    )
+    assert after["shardsOwned"] > before
+    assert after["staking"]["stake"] == 40000
+    assert after["staking"]["shards"] == after["shardsOwned"]
+    read_all(session)
