@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint typecheck unit bench clean crds e2e tools venv
+.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind tools venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ tools: $(STAMP)
 
 e2e: $(STAMP) tools
 	$(BIN)/pytest -q -m e2e e2e
+
+# The scenario suite on a kind cluster with the real images and the Helm chart. Needs a
+# Docker daemon and root (or password-less sudo) for a route to the pod network.
+e2e-kind: $(STAMP) tools
+	bash e2e/kind/run.sh
 
 bench: $(STAMP)
 	$(BIN)/walrus-bench codec --shards 10 --size 67108864

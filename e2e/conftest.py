@@ -1,5 +1,7 @@
 """Fixtures of the e2e tier: one local control plane (with the kubelet stand-in) per test
-session, and a Kubernetes API client per test.
+session, and a Kubernetes API client per test. The scenario suite asks for `kube`
+instead, which is that control plane or, with WALRUS_E2E_BACKEND=kind, an existing
+cluster (`e2e.backend`).
 
 Every test under e2e/ is marked `e2e`. The cluster lives in a fixed run directory per
 checkout ($WALRUS_E2E_DIR, default <tmp>/walrus-e2e/pytest-<hash of the checkout's
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from e2e import conditions, kubeapi
+from e2e import backend, conditions, kubeapi
 from e2e.controlplane import cluster as controlplane
 
 
@@ -49,6 +51,16 @@ def cluster() -> Iterator[controlplane.Cluster]:
             yield running
         finally:
             _running.remove(running)
+
+
+@pytest.fixture(scope="session")
+def kube(request: pytest.FixtureRequest) -> backend.Kube:
+    """The cluster of the backend chosen by $WALRUS_E2E_BACKEND (`e2e.backend`): the
+    local control plane by default, else the existing cluster $KUBECONFIG names."""
+    if backend.name() == backend.KIND:
+        return backend.ExistingCluster.from_environment()
+    local: controlplane.Cluster = request.getfixturevalue("cluster")
+    return local
 
 
 @pytest.hookimpl(wrapper=True)

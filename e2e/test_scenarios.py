@@ -2,16 +2,20 @@
 samples, store and read blobs, scale the pool up and down across epochs, lose a pod,
 change stake, and have bad specs refused.
 
-The operator runs on the host (its image cannot run on the kubelet stand-in) as the
+The same suite runs on two backends (`e2e.backend`). On the local control plane the
+operator runs on the host (its image cannot run on the kubelet stand-in) as the
 `walrus-operator` service account, so it has exactly the permissions manifests/base
-grants; its in-cluster Deployment is scaled to zero. Nodes are addressed by pod IP
-(`WALRUS_OPERATOR_ENDPOINT_MODE=pod-ip`): pod DNS names resolve only inside the stand-in's
-pods. The tests run in order and share one network, as a user's session would.
+grants; its in-cluster Deployment is scaled to zero. On kind (`make e2e-kind`) the
+operator is the chart's Deployment running the built image. Either way nodes are
+addressed by pod IP (`endpointMode: pod-ip`): the client runs on the host, where pod DNS
+names do not resolve (kind's pod network is routed to the host by e2e/kind/run.sh).
+The tests run in order and share one network, as a user's session would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
@@ -25,6 +29,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from e2e import backend
 from e2e.controlplane import cluster as controlplane
 from walrus_node.client.api import WalrusClient
 from walrus_node.client.config import ClientConfig
@@ -55,7 +60,7 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 300.0) -
 class Session:
     """kubectl in the test's namespace, plus helpers that read what kubectl shows."""
 
-    def __init__(self, cluster: controlplane.Cluster, namespace: str) -> None:
+    def __init__(self, cluster: backend.Kube, namespace: str) -> None:
         self.cluster = cluster
         self.namespace = namespace
 
@@ -152,18 +157,41 @@ def read_all(session: Session) -> None:
 
 
 @pytest.fixture(scope="module")
-def session(
-    cluster: controlplane.Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Session]:
-    """The operator installed from manifests/base and running, and a namespace to use."""
+def session(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """The operator installed and running, and a namespace to use."""
     work = tmp_path_factory.mktemp("scenarios")
+    namespace = f"scenario-{uuid.uuid4().hex[:6]}"
+    with contextlib.ExitStack() as stack:
+        if isinstance(kube, controlplane.Cluster):
+            stack.enter_context(_operator_on_the_host(kube, namespace, work))
+        else:
+            stack.callback(_save_operator_log, kube, work)
+            # Installed from the chart by e2e/kind/run.sh.
+            kube.kubectl(
+                "-n",
+                "walrus-system",
+                "rollout",
+                "status",
+                "deployment/walrus-operator",
+                "--timeout=300s",
+            )
+        kube.kubectl("create", "namespace", namespace)
+        stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
+        stack.callback(_save_cluster_state, kube, namespace, work)
+        yield Session(kube, namespace)
+
+
+@contextlib.contextmanager
+def _operator_on_the_host(
+    cluster: controlplane.Cluster, namespace: str, work: pathlib.Path
+) -> Iterator[None]:
+    """manifests/base installed (CRDs, RBAC, the Deployment scaled to zero) and the
+    operator running here as its service account, watching `namespace`."""
     cluster.kubectl("apply", "-k", str(REPO / "manifests" / "base"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
         "walrus-system", "walrus-operator", work / "operator.kubeconfig"
     )
-    namespace = f"scenario-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
     env = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
@@ -176,38 +204,45 @@ def session(
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",
     }
-    log = (work / "operator.log").open("wb")
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "walrus_operator"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield Session(cluster, namespace)
-    finally:
-        state = work / "cluster-state.yaml"
-        dump = cluster.kubectl(
-            "-n",
-            namespace,
-            "get",
-            f"walrusnetworks.{GROUP},walrusnodes.{GROUP},walrusnodepools.{GROUP},pods,events",
-            "-o",
-            "yaml",
-            check=False,
+    with (work / "operator.log").open("wb") as log:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "walrus_operator"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        state.write_text(dump.stdout + dump.stderr)
-        print(f"cluster state at the end: {state}")
-        operator.terminate()
         try:
-            operator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
-        log.close()
-        print(f"operator log: {work / 'operator.log'}")
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+            yield
+        finally:
+            operator.terminate()
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
+            print(f"operator log: {work / 'operator.log'}")
+
+
+def _save_operator_log(kube: backend.Kube, work: pathlib.Path) -> None:
+    log = kube.kubectl("-n", "walrus-system", "logs", "deployment/walrus-operator", check=False)
+    (work / "operator.log").write_text(log.stdout + log.stderr)
+    print(f"operator log: {work / 'operator.log'}")
+
+
+def _save_cluster_state(kube: backend.Kube, namespace: str, work: pathlib.Path) -> None:
+    state = work / "cluster-state.yaml"
+    dump = kube.kubectl(
+        "-n",
+        namespace,
+        "get",
+        f"walrusnetworks.{GROUP},walrusnodes.{GROUP},walrusnodepools.{GROUP},pods,events",
+        "-o",
+        "yaml",
+        check=False,
+    )
+    state.write_text(dump.stdout + dump.stderr)
+    print(f"cluster state at the end: {state}")
 
 
 def test_1_apply_network_and_a_pool_of_four(session: Session) -> None:

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The scenario suite (e2e/test_scenarios.py) on a kind cluster: `make e2e-kind`.
+#
+# Needs a Docker daemon (Linux: the host must reach the kind node's container IP) and
+# root or password-less sudo, to route the cluster's pod network to the host: the suite's
+# client talks to the storage nodes by pod IP, as it does on the local control plane.
+#
+#   1. kind (built from sigs.k8s.io/kind through the Go module proxy), kubectl and helm
+#      (e2e/controlplane/install.sh), cached under ~/.cache/walrus-k8s;
+#   2. a fresh cluster from e2e/kind/cluster.yaml (kind's default node image for the
+#      pinned kind version: Kubernetes v1.37.0, matching the local control plane's minor);
+#   3. both images built from docker/ and loaded into the cluster;
+#   4. a route from the host to the node's pod CIDR;
+#   5. the Helm chart installed, addressing nodes by pod IP, with short poll periods;
+#   6. pytest on e2e/test_scenarios.py with WALRUS_E2E_BACKEND=kind.
+#
+# The cluster and the route are removed afterwards unless KEEP_CLUSTER=1.
+#
+# Environment:
+#   KIND_CLUSTER   cluster name (default walrus-e2e)
+#   KEEP_CLUSTER   1 to leave the cluster running after the run
+#   PYTEST_ARGS    extra pytest arguments
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+CLUSTER="${KIND_CLUSTER:-walrus-e2e}"
+KIND_VERSION="v0.33.0"
+CACHE="${WALRUS_K8S_CACHE:-$HOME/.cache/walrus-k8s}"
+VERSION="$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' charts/walrus-operator/Chart.yaml)"
+NODE_IMAGE="walrus-node:$VERSION"          # the operator's default node image
+OPERATOR_IMAGE="walrus-operator:$VERSION"  # the chart's default operator image
+BIN="$ROOT/.venv/bin"
+
+log() { echo "e2e-kind: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+command -v docker >/dev/null || die "docker is not installed; the local backend is \`make e2e\`"
+docker info >/dev/null 2>&1 || die "no Docker daemon answers; the local backend is \`make e2e\`"
+[[ -x "$BIN/kubectl" && -x "$BIN/helm" ]] || die "run \`make tools\` first (make e2e-kind does)"
+export PATH="$BIN:$PATH"
+
+SUDO=()
+if [[ "$(id -u)" != 0 ]]; then
+    sudo -n true 2>/dev/null || die "routing the pod network needs root or password-less sudo"
+    SUDO=(sudo -n)
+fi
+
+# 1. kind, cached by version.
+KIND="$CACHE/kind-$KIND_VERSION/kind"
+if [[ ! -x "$KIND" ]]; then
+    log "building kind $KIND_VERSION"
+    GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
+    tmp="$(mktemp -d "$CACHE/.kind.XXXXXX")"
+    GOBIN="$tmp" GOTOOLCHAIN=local CGO_ENABLED=0 "$GO" install -trimpath "sigs.k8s.io/kind@$KIND_VERSION"
+    rm -rf "$(dirname "$KIND")"
+    mv "$tmp" "$(dirname "$KIND")"
+fi
+
+# 2. A fresh cluster (a leftover one from an interrupted run is replaced).
+KUBECONFIG="$(mktemp -t walrus-kind-kubeconfig.XXXXXX)"
+export KUBECONFIG
+"$KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+ROUTE=""
+cleanup() {
+    if [[ -n "$ROUTE" ]]; then
+        "${SUDO[@]}" ip route del $ROUTE 2>/dev/null || true
+    fi
+    if [[ "${KEEP_CLUSTER:-0}" == 1 ]]; then
+        log "cluster $CLUSTER kept; KUBECONFIG=$KUBECONFIG"
+    else
+        "$KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+        rm -f "$KUBECONFIG"
+    fi
+}
+trap cleanup EXIT
+log "creating cluster $CLUSTER"
+"$KIND" create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml \
+    --kubeconfig "$KUBECONFIG" --wait 300s
+
+# 3. Images, loaded into the node (no registry involved).
+log "building $NODE_IMAGE and $OPERATOR_IMAGE"
+docker build --file docker/node.Dockerfile --tag "$NODE_IMAGE" .
+docker build --file docker/operator.Dockerfile --tag "$OPERATOR_IMAGE" .
+"$KIND" load docker-image --name "$CLUSTER" "$NODE_IMAGE" "$OPERATOR_IMAGE"
+
+# 4. The host reaches pods through the node's container.
+node="$CLUSTER-control-plane"
+node_ip="$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$node" | awk '{print $1}')"
+pod_cidr="$(kubectl get node "$node" -o jsonpath='{.spec.podCIDR}')"
+[[ -n "$node_ip" && -n "$pod_cidr" ]] || die "cannot find the node's IP ($node_ip) or pod CIDR ($pod_cidr)"
+ROUTE="$pod_cidr via $node_ip"
+log "routing $ROUTE"
+"${SUDO[@]}" ip route replace $ROUTE
+
+# 5. The operator from the chart, as users install it.
+helm upgrade --install walrus-operator charts/walrus-operator \
+    --namespace walrus-system --create-namespace \
+    --set endpointMode=pod-ip \
+    --set epochPollSeconds=1 \
+    --set resyncSeconds=3 \
+    --set deletionRetrySeconds=2 \
+    --set logFormat=plain \
+    --wait --timeout 300s
+
+# 6. The suite.
+log "running the scenarios"
+# shellcheck disable=SC2086
+WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
