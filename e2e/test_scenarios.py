@@ -31,10 +31,11 @@ import yaml
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
+from tests.support.slivers import serves_all
 from walrus_node.client.api import WalrusClient
 from walrus_node.client.config import ClientConfig
 from walrus_node.codec.metadata import BlobId
-from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.codec.params import EncodingParams
 
 REPO = controlplane.REPO_ROOT
 SAMPLES = REPO / "manifests" / "samples"
@@ -304,13 +305,7 @@ def test_4_a_deleted_pod_comes_back_with_its_data(session: Session) -> None:
     async def check(client: WalrusClient) -> None:
         committees = await client.committees()
         member = committees.current.by_name("pool-2")
-        node = client._pool.peer(f"{ip}:9185")
-        for blob_id in BLOBS:
-            for shard in member.shards:
-                pair = params.pair_on_shard(blob_id.raw, shard)
-                for sliver_type in SliverType:
-                    index = params.sliver_in_pair(sliver_type, pair)
-                    assert await node.get_sliver(blob_id.raw, sliver_type, index)
+        assert await serves_all(client._pool.peer(f"{ip}:9185"), params, BLOBS, member.shards)
 
     run(session, check)
     read_all(session)

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.slivers import shard_slivers
 from walrus_node.client.api import BlobGoneError, WalrusClient
 from walrus_node.codec.metadata import BlobId
-from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.codec.params import EncodingParams
 from walrus_node.protocol import keys
 from walrus_node.service.peers import PeerError
 from walrus_node.service.views import SyncStatus
@@ -55,13 +56,9 @@ def _sliver_holders(bed: Testbed, blob_id: BlobId) -> dict[int, set[str]]:
     async def go(client: WalrusClient) -> dict[int, set[str]]:
         holders: dict[int, set[str]] = {s: set() for s in range(params.n)}
         for shard in range(params.n):
-            pair = params.pair_on_shard(blob_id.raw, shard)
             for node in running:
-                peer = client._pool.peer(node.endpoint)
                 try:
-                    for sliver_type in SliverType:
-                        index = params.sliver_in_pair(sliver_type, pair)
-                        await peer.get_sliver(blob_id.raw, sliver_type, index)
+                    await shard_slivers(client._pool.peer(node.endpoint), params, blob_id, shard)
                 except PeerError:
                     continue
                 holders[shard].add(node.name)

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from tests.support.slivers import serves_all
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -138,13 +139,8 @@ def test_node_down_during_write_recovers_its_slivers_after_restart(testbed: Test
     async def direct(client: WalrusClient) -> None:
         committees = await client.committees()
         member = next(m for m in committees.current.members if m.name == "node-3")
-        params = EncodingParams(7)
-        for shard in member.shards:
-            pair = params.pair_on_shard(blob_id.raw, shard)
-            for sliver_type in SliverType:
-                index = params.sliver_in_pair(sliver_type, pair)
-                node = client._pool.peer(member.endpoint)
-                assert await node.get_sliver(blob_id.raw, sliver_type, index)
+        node = client._pool.peer(member.endpoint)
+        assert await serves_all(node, EncodingParams(7), [blob_id], member.shards)
 
     run(direct, testbed.client_config)
 
@@ -231,13 +227,7 @@ def test_kill_9_mid_write_loses_no_confirmed_sliver(testbed: Testbed) -> None:
         committees = await client.committees()
         member = committees.current.by_key(victim.public_key)
         assert member is not None
-        params = EncodingParams(7)
         node = client._pool.peer(victim.endpoint)
-        for blob_id in confirmed:
-            for shard in member.shards:
-                pair = params.pair_on_shard(blob_id.raw, shard)
-                for sliver_type in SliverType:
-                    index = params.sliver_in_pair(sliver_type, pair)
-                    assert await node.get_sliver(blob_id.raw, sliver_type, index)
+        assert await serves_all(node, EncodingParams(7), confirmed, member.shards)
 
     run(check, testbed.client_config)
