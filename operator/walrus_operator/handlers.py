@@ -6,7 +6,7 @@ only here:
 
 | operator error              | Kopf                          | also                        |
 |-----------------------------|-------------------------------|-----------------------------|
-| `SpecInvalid`               | `PermanentError` (no retry)   | Warning event `InvalidSpec` |
+| `SpecInvalid`               | `PermanentError` (no retry)   | Warning `InvalidSpec` (once)|
 | `NotYet` / `DeletionBlocked`| `TemporaryError(delay)`       | Normal event                |
 | `KubeUnavailable`           | `TemporaryError(10 s)`        |                             |
 | other `KubeError`           | `TemporaryError(resync)`      | Warning event `ApiError`    |
@@ -30,6 +30,7 @@ import kopf
 from walrus_operator import (
     addresses,
     admin,
+    conditions,
     epochs,
     errors,
     kube,
@@ -71,6 +72,19 @@ def _event_reason(error: errors.WalrusOperatorError) -> tuple[str, bool]:
     return "ApiError", True
 
 
+def _already_reported(error: errors.WalrusOperatorError, body: kopf.Body) -> bool:
+    """True for a spec problem the object's Ready condition already states: its Event was
+    posted when the problem appeared, and each resync must not post it again."""
+    if not isinstance(error, errors.SpecInvalid):
+        return False
+    return any(
+        c.get("type") == conditions.Type.READY
+        and c.get("reason") == conditions.Reason.INVALID_SPEC
+        and c.get("message") == str(error)
+        for c in (body.get("status") or {}).get("conditions") or []
+    )
+
+
 class _Reporter:
     """Writes an outcome onto the object and into metrics/events; raises for Kopf."""
 
@@ -98,7 +112,8 @@ class _Reporter:
         label = "invalid" if isinstance(error, errors.SpecInvalid) else "retry"
         if warning:
             self.metrics.errors.labels(kind=self.kind, error=type(error).__name__).inc()
-            kopf.warn(body, reason=reason, message=str(error))
+            if not _already_reported(error, body):
+                kopf.warn(body, reason=reason, message=str(error))
         else:
             kopf.event(body, type="Normal", reason=reason, message=str(error))
         self.metrics.reconciles.labels(kind=self.kind, outcome=label).inc()

@@ -40,7 +40,14 @@ class ApplyingEmulator(kmock.KubernetesEmulator):
 
     _generated = 0
 
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: PATCH requests per (plural, name): how often the operator wrote an object.
+        self.patches: collections.Counter[tuple[str, str]] = collections.Counter()
+
     async def _handle(self, request: kmock.Request) -> typing.Any:
+        if request.method == kmock.method.PATCH and request.resource and request.name:
+            self.patches[request.resource.plural, request.name] += 1
         data = request.data if isinstance(request.data, dict) else None
         meta = (data or {}).get("metadata") or {}
         generate = meta.get("generateName")

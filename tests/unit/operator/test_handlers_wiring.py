@@ -143,3 +143,35 @@ async def test_node_owning_shards_is_kept_until_force_deleted(api: ApplyingEmula
             await wait_for(lambda: _get(api, NODES, "node-a") is None, "the node to be gone")
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_an_invalid_spec_is_reported_once_not_at_every_resync(
+    api: ApplyingEmulator,
+) -> None:
+    _seed(api)
+    node = api.objects[NODES, NAMESPACE, "node-a"].raw
+    node["spec"]["staking"] = {"stake": -5}  # no schema here: the operator sees it
+
+    def ready_reason() -> str | None:
+        for condition in (_get(api, NODES, "node-a") or {}).get("status", {}).get("conditions", []):
+            if condition["type"] == "Ready":
+                return typing.cast(str, condition["reason"])
+        return None
+
+    def resyncs(count: int) -> typing.Callable[[], bool]:
+        start = api.patches["walrusnodes", "node-a"]
+        return lambda: api.patches["walrusnodes", "node-a"] >= start + count
+
+    with running_operator(api.url_text(), resync_seconds=1):
+        await wait_for(lambda: ready_reason() == "InvalidSpec", "the InvalidSpec condition")
+        await wait_for(resyncs(3), "three resyncs")
+        reported = len(api.events("InvalidSpec"))
+        await wait_for(resyncs(3), "three more resyncs")
+        # Posted when it appeared (Kopf may run the creation handler twice on a stale body);
+        # never again while the Ready condition says it.
+        assert len(api.events("InvalidSpec")) == reported
+    assert 1 <= reported <= 2
+    assert "spec.staking.stake" in api.events("InvalidSpec")[0]["message"]
+    assert _node_phase(api) == "Invalid"
