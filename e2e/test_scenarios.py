@@ -400,3 +400,44 @@ def test_7_stake_moves_shards_at_the_next_epoch(session: Session) -> None:
     assert after["staking"]["stake"] == 40000
     assert after["staking"]["shards"] == after["shardsOwned"]
     read_all(session)
+
+
+def test_8_raising_the_storage_size_expands_the_volume(session: Session) -> None:
+    """Expands where the StorageClass allows it (the stand-in's class does); else the node
+    says why in a Degraded condition naming the field (kind's local-path class)."""
+    claim = session.get("persistentvolumeclaims", "data-node-a-0")
+    storage_class = session.get("storageclasses", claim["spec"]["storageClassName"])
+    session.kubectl(
+        "patch",
+        f"walrusnodes.{GROUP}/node-a",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"storage": {"size": "120Gi"}}}),
+    )
+    if not storage_class.get("allowVolumeExpansion"):
+
+        def refused() -> dict[str, Any] | None:
+            conditions = (session.nodes()["node-a"].get("status") or {}).get("conditions", [])
+            return next(
+                (
+                    c
+                    for c in conditions
+                    if c["type"] == "Degraded" and c["reason"] == "StorageExpansionNotAllowed"
+                ),
+                None,
+            )
+
+        condition = wait_for(refused, "node-a reporting that its class cannot expand")
+        assert "spec.storage.size" in condition["message"]
+        read_all(session)
+        return
+
+    def grown() -> dict[str, Any] | None:
+        storage = (session.nodes()["node-a"].get("status") or {}).get("storage") or {}
+        return storage if storage.get("capacity") == "120Gi" else None
+
+    storage = wait_for(grown, "node-a's volume at 120Gi")
+    assert storage["requested"] == "120Gi"
+    claim = session.get("persistentvolumeclaims", "data-node-a-0")
+    assert claim["status"]["capacity"]["storage"] == "120Gi"
+    read_all(session)
