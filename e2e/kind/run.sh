@@ -47,6 +47,7 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 # 1. kind, cached by version.
+mkdir -p "$CACHE"
 KIND="$CACHE/kind-$KIND_VERSION/kind"
 if [[ ! -x "$KIND" ]]; then
     log "building kind $KIND_VERSION"
