@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -43,6 +43,42 @@ _PEER_TIMEOUT = 30.0
 
 class _NotYet(Exception):
     """Not enough peers answered; try again later."""
+
+
+SliverReader = Callable[[int, SliverType, bytes], Awaitable[bytes | None]]
+
+
+async def local_recovery_symbols(
+    ctx: NodeContext,
+    blob_id: bytes,
+    metadata: BlobMetadata,
+    target_type: SliverType,
+    target_index: int,
+    shards: Iterable[int],
+    read: SliverReader,
+) -> list[recovery.RecoverySymbol]:
+    """The recovery symbols for sliver `target_index` of `target_type` that this node can
+    make from the orthogonal slivers it stores on `shards` (read with `read`)."""
+    source_type = target_type.orthogonal
+    out: list[recovery.RecoverySymbol] = []
+    for shard in shards:
+        primary, secondary = ctx.slivers_for_shard(blob_id, shard)
+        index = primary if source_type is SliverType.PRIMARY else secondary
+        data = await read(shard, source_type, blob_id)
+        if data is None:
+            continue
+        out.extend(
+            await ctx.compute(
+                recovery.make_symbols,
+                metadata.params,
+                source_type,
+                index,
+                data,
+                metadata.symbol_size,
+                [target_index],
+            )
+        )
+    return out
 
 
 class BlobSync:
@@ -219,25 +255,13 @@ class BlobSync:
         self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
     ) -> list[recovery.RecoverySymbol]:
         ctx = self._ctx
-        source_type = target_type.orthogonal
-        out: list[recovery.RecoverySymbol] = []
-        for shard in ctx.my_shards():
-            primary, secondary = ctx.slivers_for_shard(blob_id, shard)
-            index = primary if source_type is SliverType.PRIMARY else secondary
-            data = await ctx.read(ctx.store.get_sliver, shard, source_type, blob_id)
-            if data is not None:
-                out.extend(
-                    await ctx.compute(
-                        recovery.make_symbols,
-                        metadata.params,
-                        source_type,
-                        index,
-                        data,
-                        metadata.symbol_size,
-                        [target],
-                    )
-                )
-        return out
+
+        async def read(shard: int, sliver_type: SliverType, blob_id: bytes) -> bytes | None:
+            return await ctx.read(ctx.store.get_sliver, shard, sliver_type, blob_id)
+
+        return await local_recovery_symbols(
+            ctx, blob_id, metadata, target_type, target, ctx.my_shards(), read
+        )
 
     async def _recover(
         self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int

@@ -31,7 +31,7 @@ from walrus_node.codec.params import SliverType
 from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service import errors
-from walrus_node.service.blob_sync import BlobSync
+from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
 from walrus_node.service.certificate_sync import CertificateSync
 from walrus_node.service.context import NodeContext
 from walrus_node.service.shard_sync import ShardSync
@@ -480,27 +480,19 @@ class NodeService:
             raise errors.InvalidRequest(
                 f"target index {target_index} out of range 0..{metadata.n_shards - 1}"
             )
-        source_type = target_type.orthogonal
-        out: list[recovery.RecoverySymbol] = []
-        for shard in sorted(ctx.readable_shards()):
-            primary, secondary = ctx.slivers_for_shard(blob_id, shard)
-            index = primary if source_type is SliverType.PRIMARY else secondary
-            data = await self._read_sliver(shard, source_type, blob_id)
-            if data is None:
-                continue
-            out.extend(
-                await ctx.compute(
-                    recovery.make_symbols,
-                    metadata.params,
-                    source_type,
-                    index,
-                    data,
-                    metadata.symbol_size,
-                    [target_index],
-                )
-            )
+        out = await local_recovery_symbols(
+            ctx,
+            blob_id,
+            metadata,
+            target_type,
+            target_index,
+            sorted(ctx.readable_shards()),
+            self._read_sliver,
+        )
         if not out:
-            raise errors.NotFound(f"holds no {source_type} sliver of blob {BlobId(blob_id)}")
+            raise errors.NotFound(
+                f"holds no {target_type.orthogonal} sliver of blob {BlobId(blob_id)}"
+            )
         return out
 
     # --- certificates ----------------------------------------------------------------------------
