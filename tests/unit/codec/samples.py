@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from hypothesis import strategies as st
 
@@ -78,9 +78,12 @@ def symbols_for(
     target_type: SliverType,
     target_index: int,
     sources: Iterable[int],
+    sliver: Callable[[SliverType, int], bytes] | None = None,
 ) -> list[recovery.RecoverySymbol]:
-    """Recovery symbols for one target sliver, one from each source sliver."""
+    """Recovery symbols for one target sliver, one from each source sliver (the honest
+    encoding's slivers, or those ``sliver`` returns)."""
     source_type = target_type.orthogonal
+    read = sliver or (lambda sliver_type, i: sliver_bytes(enc, sliver_type, i))
     return [
         symbol
         for i in sources
@@ -88,7 +91,7 @@ def symbols_for(
             enc.params,
             source_type,
             i,
-            sliver_bytes(enc, source_type, i),
+            read(source_type, i),
             enc.symbol_size,
             [target_index],
         )
@@ -133,19 +136,7 @@ class Tampered:
     def symbols_for(
         self, target_type: SliverType, target_index: int, sources: Sequence[int]
     ) -> list[recovery.RecoverySymbol]:
-        source_type = target_type.orthogonal
-        return [
-            symbol
-            for i in sources
-            for symbol in recovery.make_symbols(
-                self.enc.params,
-                source_type,
-                i,
-                self.sliver(source_type, i),
-                self.enc.symbol_size,
-                [target_index],
-            )
-        ]
+        return symbols_for(self.enc, target_type, target_index, sources, self.sliver)
 
 
 def tamper(enc: encoder.EncodedBlob, sliver_type: SliverType, index: int, symbol: int) -> Tampered:
