@@ -62,6 +62,11 @@ class NodeConfig:
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 3600.0
     """Data of blobs never certified is deleted after this long."""
+    control_nonce_cache_size: int = 100_000
+    """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
+    in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
+    requests with a valid signature enter; when full, new ones are refused
+    (RESOURCE_EXHAUSTED) until old ones age out."""
     store_map_size_gib: int = 1024
     """Upper bound of the store's size (LMDB map; address space only, not preallocated)."""
     tune_allocator: bool = True
@@ -82,6 +87,8 @@ class NodeConfig:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+        if self.control_nonce_cache_size < 1:
+            raise ConfigError("control_nonce_cache_size: must be at least 1")
 
 
 def _convert(key: str, annotation: Any, value: Any) -> Any:  # noqa: PLR0912  (one branch per type)

@@ -219,14 +219,17 @@ def test_admin_calls_need_an_admin_signature(node: Node) -> None:
     _, member = node
     channel_endpoint = member.endpoint
     intruder = keys.KeyPair.generate()
-    ts = int(time.time() * 1000)
+    binding = messages.Binding("", member.public_key, int(time.time() * 1000), os.urandom(16))
     payload = b"{}"
     request = pb.AdminRequest(
         method="SetCommittee",
-        timestamp_ms=ts,
+        timestamp_ms=binding.timestamp_ms,
         payload=payload,
         signer=intruder.public_key,
-        signature=intruder.sign(messages.admin_message("SetCommittee", ts, payload)),
+        signature=intruder.sign(messages.admin_message(binding, "SetCommittee", payload)),
+        network_id=binding.network_id,
+        target=binding.target,
+        nonce=binding.nonce,
     )
     with grpc.insecure_channel(channel_endpoint) as channel:
         admin = pb_grpc.AdminStub(channel)

@@ -47,6 +47,7 @@ from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 __all__ = [
     "BlobGoneError",
     "ClientError",
+    "InvalidBlobError",
     "NotEnoughConfirmationsError",
     "ReadResult",
     "StoreResult",
@@ -80,11 +81,19 @@ class UnrecoverableBlobError(ClientError):
 
 
 class BlobGoneError(ClientError):
-    """The blob's lifetime ended: ``state`` is "expired" or "deleted"."""
+    """The blob's data is gone: ``state`` is "expired", "deleted" or "invalid"."""
 
     def __init__(self, blob_id: BlobId, state: str) -> None:
         super().__init__(f"blob {blob_id} is {state}")
         self.state = state
+
+
+class InvalidBlobError(BlobGoneError):
+    """The blob was proven inconsistently encoded: it can never be read (nodes holding
+    more than ``f`` shards say so, so at least one honest node checked the proof)."""
+
+    def __init__(self, blob_id: BlobId) -> None:
+        super().__init__(blob_id, "invalid")
 
 
 @dataclasses.dataclass
@@ -331,6 +340,8 @@ class WalrusClient:
             params = EncodingParams(c.n_shards)
             for state, w in gone.items():
                 if w >= params.validity:
+                    if state == "invalid":
+                        raise InvalidBlobError(blob_id)
                     raise BlobGoneError(blob_id, state)
             if missing_weight >= params.quorum and c.previous is None:
                 break
@@ -436,32 +447,53 @@ class WalrusClient:
 
     # --- lifetime ------------------------------------------------------------------------------
 
-    async def _registration(self, blob_id: BlobId) -> BlobRegistration:
-        """The blob's current registration, as the committee reports it (longest wins)."""
+    async def _registration(self, blob_id: BlobId, owner: bytes | None) -> BlobRegistration:
+        """The registration to extend, as the committee reports it: the deletable one of
+        ``owner`` if given, else the permanent one (longest wins across nodes); without a
+        permanent one, the longest registration."""
         best: BlobRegistration | None = None
+        longest: BlobRegistration | None = None
         states: set[str] = set()
         for _, status in await self.status(blob_id):
             if isinstance(status, str):
                 continue
             states.add(status.state.value)
-            reg = status.registration
-            if status.state.value != "certified" or reg is None:
+            if status.state.value != "certified":
                 continue
-            if best is None or reg.end_epoch > best.end_epoch:
-                best = reg
+            for reg in status.registrations:
+                if longest is None or reg.end_epoch > longest.end_epoch:
+                    longest = reg
+                wanted = (
+                    not reg.deletable
+                    if owner is None
+                    else reg.deletable and reg.owner_public_key == owner
+                )
+                if wanted and (best is None or reg.end_epoch > best.end_epoch):
+                    best = reg
+        if best is None and owner is None:
+            best = longest
         if best is None:
-            gone = states & {"expired", "deleted"}
+            gone = states & {"expired", "deleted", "invalid"}
+            if "invalid" in gone:
+                raise InvalidBlobError(blob_id)
             if gone:
                 raise BlobGoneError(blob_id, sorted(gone)[0])
+            if owner is not None:
+                raise ClientError(f"blob {blob_id} has no certified registration of this owner")
             raise ClientError(f"blob {blob_id} is not certified")
         return best
 
-    async def extend(self, blob_id: BlobId, epochs: int) -> StoreResult:
-        """Keep a certified blob ``epochs`` more epochs: nodes confirm the later end epoch."""
+    async def extend(
+        self, blob_id: BlobId, epochs: int, *, owner: bytes | None = None
+    ) -> StoreResult:
+        """Keep a certified blob ``epochs`` more epochs: nodes confirm the later end epoch of
+        one registration (the permanent one, or ``owner``'s deletable one), and the
+        confirmations are checked as when storing: a node's confirmation counts only if it
+        is a valid signature of that node over this epoch, blob and registration."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         c = await self.committees(refresh=True)
-        old = await self._registration(blob_id)
+        old = await self._registration(blob_id, owner)
         end = old.end_epoch + epochs
         if end > c.epoch + c.max_epochs_ahead:
             raise ClientError(
@@ -473,15 +505,21 @@ class WalrusClient:
 
         async def confirm(member: Member) -> Confirmation:
             confirmation = await self._client(member).get_confirmation(blob_id.raw, registration)
-            if confirmation.signer != member.public_key or not confirmation.is_valid():
+            expected = (c.epoch, blob_id.raw, registration, member.public_key)
+            got = (
+                confirmation.epoch,
+                confirmation.blob_id,
+                confirmation.registration,
+                confirmation.signer,
+            )
+            if got != expected or not confirmation.is_valid():
                 raise ClientError(f"{member.name} returned an invalid confirmation")
             return confirmation
 
-        results = await asyncio.gather(
-            *(confirm(m) for m in c.current.members), return_exceptions=True
-        )
+        members = [m for m in c.current.members if m.shards]
+        results = await asyncio.gather(*(confirm(m) for m in members), return_exceptions=True)
         confirmations = []
-        for member, result in zip(c.current.members, results, strict=True):
+        for member, result in zip(members, results, strict=True):
             if isinstance(result, BaseException):
                 problems.append(f"{member.name}: {result}")
             else:

@@ -70,7 +70,9 @@ class EpochDriver:
                         out[member.name] = "not running"
                         continue
                     try:
-                        out[member.name] = await pool.peer(node.endpoint).get_sync_status(admin)
+                        out[member.name] = await pool.peer(node.endpoint).get_sync_status(
+                            admin, network_id=c.network_id, target=member.public_key
+                        )
                     except RpcError as e:
                         out[member.name] = str(e)
             finally:

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import secrets
 import signal
 import subprocess
 import sys
@@ -129,6 +130,8 @@ class Testbed:
         """Background epoch controller (``up --epoch-duration``), if any."""
         self.node_settings: dict[str, Any] = {}
         """Extra node.yaml settings for every node (tuning, tests)."""
+        self.network_id = ""
+        """The committee file's network ID: admin requests are bound to it."""
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -158,6 +161,7 @@ class Testbed:
         bed.epoch = state["epoch"]
         bed.controller_pid = state.get("controller_pid", 0)
         bed.node_settings = state.get("node_settings", {})
+        bed.network_id = state.get("network_id", "")
         bed.nodes = [
             NodeHandle(
                 n["name"],
@@ -179,6 +183,7 @@ class Testbed:
             "epoch": self.epoch,
             "controller_pid": self.controller_pid,
             "node_settings": self.node_settings,
+            "network_id": self.network_id,
             "nodes": [
                 {
                     "name": n.name,
@@ -228,6 +233,7 @@ class Testbed:
             )
         bed.directory.mkdir(parents=True, exist_ok=True)
         bed.n_shards = shards
+        bed.network_id = f"testbed-{secrets.token_hex(8)}"
         admin = keys.KeyPair.generate()
         admin.save(bed.directory / "admin.key")
         for _ in range(n_nodes):
@@ -321,7 +327,10 @@ class Testbed:
     def initial_committee(self) -> ActiveCommittees:
         """The first committee: shards by stake (D'Hondt), assigned in node-name order."""
         chosen = selection.select(self.candidates(), self.n_shards, epoch=self.epoch)
-        return ActiveCommittees(epoch.EpochState.genesis(chosen.committee))
+        return ActiveCommittees(
+            epoch.EpochState.genesis(chosen.committee),
+            committee_file.NetworkParams(network_id=self.network_id),
+        )
 
     def publish_committee(self, committees: ActiveCommittees) -> None:
         """Hand a committee to every node and to the client (its committee file)."""
@@ -338,7 +347,9 @@ class Testbed:
             try:
                 for node in nodes:
                     if node.is_running():
-                        await pool.peer(node.endpoint).set_committee(admin, data)
+                        await pool.peer(node.endpoint).set_committee(
+                            admin, data, target=node.public_key
+                        )
                     else:
                         _atomic_write(node.committee_file, data)
             finally:

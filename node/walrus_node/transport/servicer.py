@@ -17,7 +17,7 @@ import grpc
 import structlog
 
 from walrus_node.codec.params import SliverType
-from walrus_node.protocol import errors
+from walrus_node.protocol import errors, messages
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, status
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -192,7 +192,8 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
-        return convert.blob_status_to_pb(await self.node.blobs.blob_status(request.blob_id))
+        status = await self.node.blobs.blob_status(request.blob_id, with_proof=request.with_proof)
+        return convert.blob_status_to_pb(status)
 
     @_rpc
     async def GetConfirmation(
@@ -247,8 +248,12 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: pb.SyncShardRequest, context: Ctx
     ) -> AsyncIterator[pb.SyncShardPart]:
         sliver_type = convert.sliver_type_from_pb(request.type)
+        binding = messages.Binding(
+            request.network_id, request.target, request.timestamp_ms, request.nonce
+        )
         records, finished = await self.node.shard_sync.records_for(
             request.requester,
+            binding,
             request.epoch,
             request.shard,
             sliver_type,
@@ -281,8 +286,11 @@ class AdminServicer(pb_grpc.AdminServicer):
             raise errors.PermissionDenied(
                 f"request was signed for {request.method!r}, not {method!r}"
             )
+        binding = messages.Binding(
+            request.network_id, request.target, request.timestamp_ms, request.nonce
+        )
         self.node.admin.verify(
-            request.method, request.timestamp_ms, request.payload, request.signer, request.signature
+            request.method, binding, request.payload, request.signer, request.signature
         )
 
     @_rpc

@@ -62,7 +62,7 @@ def test_a_certificate_delivered_twice_is_logged_once(store: Store) -> None:
     def merge(info: BlobInfo | None) -> BlobInfo | None:
         if info is not None and info.state is BlobState.CERTIFIED:
             return None
-        return BlobInfo(BlobState.CERTIFIED, 0, BlobRegistration(5), 1)
+        return BlobInfo(BlobState.CERTIFIED, 0, (BlobRegistration(5),), 1)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: store.record_certificate(_cert(_id(1)), merge), range(8)))
@@ -84,7 +84,7 @@ def test_shard_batches_store_slivers_metadata_certificate_and_cursor_together(st
     record = ShardRecord(_id(2), b"meta", _cert(_id(2)), P, b"sliver")
 
     def merge(info: BlobInfo | None, cert: Certificate) -> BlobInfo | None:
-        return BlobInfo(BlobState.CERTIFIED, 0, cert.registration, cert.epoch)
+        return BlobInfo(BlobState.CERTIFIED, 0, (cert.registration,), cert.epoch)
 
     store.ingest_shard_batch(5, [record], merge, "cursor", b"\x02")
     assert store.get_sliver(5, P, _id(2)) == b"sliver"
