@@ -90,8 +90,8 @@ class Lifetime:
             raise errors.FailedPrecondition(f"blob {bid} is permanent; it cannot be deleted")
         if not any(signed_by_owner(r) for r in info.registrations):
             raise errors.PermissionDenied(
-                f"deletion of blob {bid} is not signed by the owner of any of its "
-                "deletable registrations"
+                f"deletion of blob {bid} is not signed by its owner (the owner of one of "
+                "its deletable registrations)"
             )
 
         def update(info: BlobInfo | None) -> BlobInfo | None:

@@ -21,7 +21,10 @@ For every shard this node owns in epoch ``e`` but did not own in ``e - 1``:
 2. **Recovery path.** If the previous owner is gone, keeps failing, or sends bad data, the
    shard's slivers are rebuilt blob by blob from the rest of the committee with recovery
    symbols, for every certified blob this node knows of (after a full certificate
-   catch-up from all peers).
+   catch-up from all peers). A blob whose recovery proves it inconsistently encoded (or
+   for which a peer shows a proof that checks) is recorded invalid
+   (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync status's
+   ``skipped_blob_ids`` and the shard still finishes.
 
 Progress is reported through ``Admin/GetSyncStatus`` and node info; the operator (or
 testbed) records a node as done once every gained shard is done.
@@ -137,6 +140,9 @@ class ShardSync:
         self._on_shard_done = on_shard_done
         self.epoch = 0
         self.progress: dict[int, ShardProgress] = {}
+        self.skipped: set[bytes] = set()
+        """Certified blobs found invalid (inconsistently encoded) while syncing this epoch:
+        passed over on purpose, reported in the sync status."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
 
@@ -158,6 +164,7 @@ class ShardSync:
         await self.stop()
         ctx.shards_in_transfer = set()
         self.epoch = c.epoch
+        self.skipped = set()
         me = ctx.keypair.public_key
         mine = set(ctx.my_shards())
         previous = c.state.previous
@@ -365,6 +372,8 @@ class ShardSync:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
             missing: dict[bytes, list[SliverType]] = {}  # blob -> its slivers lacking here
             for blob_id, info in infos:
+                if info.state is BlobState.INVALID:
+                    self.skipped.add(blob_id)
                 if info.state is not BlobState.CERTIFIED:
                     continue
                 lacking = [
