@@ -15,7 +15,14 @@ Nodes that missed slivers recover them themselves from the certificate.
 **Read**: metadata from the first node whose answer hashes to the blob ID; then primary
 slivers, systematic ones first, ``n - 2f`` requests at a time plus one more for every
 failure and hedged requests for slow nodes; each sliver is verified as it arrives and
-the blob is decoded with the consistency check.
+the blob is decoded with the consistency check. A blob found inconsistently encoded
+(by that check, or by nodes holding more than ``f`` shards) raises
+:class:`InvalidBlobError`.
+
+**Extend** confirms a later end epoch of one registration (the permanent one, or an
+owner's deletable one) and checks every confirmation as ``store`` does. **Delete**
+removes the owner's own deletable registration; a blob ID may carry several
+registrations of different owners, and its data stays while any lives.
 
 Up to ``f`` shards' worth of nodes may be down, slow or lying: every failure and every
 piece of bad data is reported in the result's ``problems``, not raised, as long as the
@@ -89,8 +96,9 @@ class BlobGoneError(ClientError):
 
 
 class InvalidBlobError(BlobGoneError):
-    """The blob was proven inconsistently encoded: it can never be read (nodes holding
-    more than ``f`` shards say so, so at least one honest node checked the proof)."""
+    """The blob was proven inconsistently encoded: it can never be read. Raised when
+    nodes holding more than ``f`` shards say so (at least one honest node checked the
+    proof), or when decoding verified slivers shows it."""
 
     def __init__(self, blob_id: BlobId) -> None:
         super().__init__(blob_id, "invalid")
@@ -369,9 +377,8 @@ class WalrusClient:
                 decoder.decode_primary, metadata, verified, verified=True
             )
         except codec_errors.InconsistentEncodingError as e:
-            raise UnrecoverableBlobError(
-                f"blob {blob_id} is inconsistently encoded: {e}", problems
-            ) from e
+            # Every sliver used was verified against the metadata: this is proof enough.
+            raise InvalidBlobError(blob_id) from e
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
 

@@ -76,10 +76,16 @@ class BlobRegistration:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> tuple[BlobRegistration, int]:
-        """Parse one registration; return it and the number of bytes it took."""
-        end_epoch, deletable, key_len = struct.unpack_from("<QBB", data)
-        key = bytes(data[10 : 10 + key_len])
-        (length,) = struct.unpack_from("<Q", data, 10 + key_len)
+        """Parse one registration; return it and the number of bytes it took. Raises
+        :class:`CertificateError` for malformed bytes."""
+        try:
+            end_epoch, deletable, key_len = struct.unpack_from("<QBB", data)
+            key = bytes(data[10 : 10 + key_len])
+            (length,) = struct.unpack_from("<Q", data, 10 + key_len)
+        except struct.error as e:
+            raise CertificateError(f"registration: {e}") from e
+        if deletable > 1:
+            raise CertificateError(f"registration: deletable flag {deletable} is not 0 or 1")
         return cls(end_epoch, bool(deletable), key, length), 18 + key_len
 
     def problems(self) -> list[str]:
@@ -208,12 +214,22 @@ class Certificate:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Certificate:
+        """Parse the storage form; raises :class:`CertificateError` for malformed bytes."""
+        if len(data) < 40:
+            raise CertificateError(f"{len(data)} bytes is shorter than a certificate's header")
         (epoch,) = struct.unpack_from("<Q", data)
         blob_id = bytes(data[8:40])
         registration, used = BlobRegistration.from_bytes(data[40:])
         offset = 40 + used
-        (count,) = struct.unpack_from("<H", data, offset)
+        try:
+            (count,) = struct.unpack_from("<H", data, offset)
+        except struct.error as e:
+            raise CertificateError(f"signature count: {e}") from e
         offset += 2
+        if len(data) != offset + 96 * count:
+            raise CertificateError(
+                f"{len(data)} bytes, expected {offset + 96 * count} for {count} signatures"
+            )
         pairs = []
         for _ in range(count):
             pairs.append(
