@@ -118,3 +118,47 @@ def test_readers_of_every_shard_and_the_writer_run_together(store: Store) -> Non
             t.join(timeout=60)
     assert not any(t.is_alive() for t in readers) and errors == []
     assert store.count_slivers(_id(1), list(range(256))) == 256
+
+
+def test_a_tombstone_drops_slivers_and_metadata_in_the_same_transaction(store: Store) -> None:
+    certified = BlobInfo(BlobState.CERTIFIED, 0, (BlobRegistration(5),), 1)
+    store.put_metadata(_id(1), b"meta", certified)
+    store.put_slivers([(2, P, _id(1), b"a"), (3, S, _id(1), b"b")])
+    assert store.update_blob(_id(1), lambda info: None, 10) is None
+    gone = store.update_blob(
+        _id(1), lambda info: BlobInfo(BlobState.EXPIRED, 0, (BlobRegistration(5),)), 10
+    )
+    assert gone is not None and store.get_blob_info(_id(1)) == gone
+    assert store.get_metadata(_id(1)) is None and store.count_slivers(_id(1), [2, 3]) == 0
+
+
+def test_an_invalid_blob_keeps_its_metadata_for_its_proof(store: Store) -> None:
+    store.put_metadata(_id(1), b"meta", BlobInfo(BlobState.CERTIFIED, 0))
+    store.put_slivers([(2, P, _id(1), b"a")])
+    store.update_blob(_id(1), lambda info: BlobInfo(BlobState.INVALID, 0), 10)
+    assert store.get_metadata(_id(1)) == b"meta" and store.count_slivers(_id(1), [2]) == 0
+
+
+def test_shard_batches_store_no_sliver_of_a_blob_that_is_not_certified(store: Store) -> None:
+    deleted = BlobInfo(BlobState.DELETED, 0)
+    store.put_blob_info(_id(3), deleted)
+    unchecked = ShardRecord(_id(4), b"meta", None, P, b"sliver")  # no certificate, unknown
+    refused = ShardRecord(_id(3), b"meta", _cert(_id(3)), P, b"sliver")
+    store.ingest_shard_batch(5, [unchecked, refused], lambda info, cert: None, "c", b"1")
+    assert store.get_sliver(5, P, _id(4)) is None and store.get_blob_info(_id(4)) is None
+    assert store.get_sliver(5, P, _id(3)) is None and store.get_metadata(_id(3)) is None
+    assert store.get_state("c") == b"1"
+
+
+def test_the_representative_certificate_is_the_longest_registrations(store: Store) -> None:
+    def keep(end: int):  # type: ignore[no-untyped-def]
+        def merge(info: BlobInfo | None) -> BlobInfo:
+            regs = () if info is None else info.registrations
+            return BlobInfo(BlobState.CERTIFIED, 0, (*regs, BlobRegistration(end)), 1)
+
+        return merge
+
+    store.record_certificate(_cert(_id(1), end=9), keep(9))
+    store.record_certificate(_cert(_id(1), end=4), keep(4))
+    cert = store.certificate_of(_id(1))
+    assert cert is not None and cert.registration.end_epoch == 9
