@@ -69,6 +69,16 @@ class NodeConfig:
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
     page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
     price: RSS stays at its peak."""
+    tls_cert_file: pathlib.Path | None = None
+    """The node's certificate (PEM). When set, the gRPC port serves TLS only, and every
+    caller must present a client certificate signed by ``tls_ca_file`` (docs/security.md,
+    "TLS"). The certificate needs a DNS name equal to ``name``; it is also the node's
+    client certificate towards peers. Unset: plaintext (benchmarks of TLS cost only)."""
+    tls_key_file: pathlib.Path | None = None
+    """The private key of ``tls_cert_file`` (PEM). Required with it."""
+    tls_ca_file: pathlib.Path | None = None
+    """The network CA (PEM): verifies callers' client certificates and peers' server
+    certificates. Required with ``tls_cert_file``."""
     log_format: str = "auto"
     """"json", "console", or "auto" (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
@@ -82,6 +92,9 @@ class NodeConfig:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+        tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
+        if any(f is not None for f in tls) and not all(f is not None for f in tls):
+            raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
 
 
 def _convert(key: str, annotation: Any, value: Any) -> Any:  # noqa: PLR0912  (one branch per type)

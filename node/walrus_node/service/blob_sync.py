@@ -201,7 +201,7 @@ class BlobSync:
         for member in self._peers():
             try:
                 async with asyncio.timeout(_PEER_TIMEOUT):
-                    data = await ctx.peers.peer(member.endpoint).get_metadata(blob_id)
+                    data = await ctx.peers.peer(member.endpoint, member.name).get_metadata(blob_id)
                 parsed = metadata_mod.verify_metadata(BlobId(blob_id), data, n)
             except (PeerError, TimeoutError, codec_errors.InvalidMetadataError) as e:
                 log.debug("metadata_fetch_failed", peer=member.name, error=str(e))
@@ -274,7 +274,7 @@ class BlobSync:
 
         async def ask(member: Member) -> Sequence[recovery.RecoverySymbol]:
             async with asyncio.timeout(_PEER_TIMEOUT):
-                return await ctx.peers.peer(member.endpoint).get_recovery_symbols(
+                return await ctx.peers.peer(member.endpoint, member.name).get_recovery_symbols(
                     blob_id, target_type, target
                 )
 

@@ -252,7 +252,7 @@ class ShardSync:
         ctx = self._ctx
         sliver_type = SliverType(p.sliver_type)
         after = bytes.fromhex(p.cursor)
-        batch = await ctx.peers.peer(source.endpoint).sync_shard(
+        batch = await ctx.peers.peer(source.endpoint, source.name).sync_shard(
             ctx.keypair,
             self.epoch,
             p.shard,

@@ -21,12 +21,12 @@ from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service.peers import PeerError, ShardBatch, ShardBatchRecord
 from walrus_node.service.views import BlobStatus, NodeInfo, SyncStatus
-from walrus_node.transport import convert
+from walrus_node.transport import convert, tls
 from walrus_node.transport.servicer import BLOB_STATE_KEY
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
-__all__ = ["ChannelPool", "NodeClient", "RpcError", "channel_options"]
+__all__ = ["ChannelPool", "NodeClient", "RpcError", "channel_options", "open_channel"]
 
 
 def channel_options() -> list[tuple[str, int]]:
@@ -36,6 +36,22 @@ def channel_options() -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 0),
     ]
+
+
+def open_channel(
+    endpoint: str, credentials: tls.ClientTls | None, server_name: str | None
+) -> grpc.aio.Channel:
+    """A channel to one node: TLS verified against ``server_name`` (the node's committee
+    name, which its certificate carries), or plaintext when ``credentials`` is None."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(endpoint, options=channel_options())
+    if not server_name:
+        raise ValueError(f"{endpoint}: a TLS channel needs the node's name to verify it")
+    options: list[tuple[str, str | int]] = [
+        *channel_options(),
+        ("grpc.ssl_target_name_override", server_name),
+    ]
+    return grpc.aio.secure_channel(endpoint, credentials.credentials(), options=options)
 
 
 class RpcError(PeerError):
@@ -322,17 +338,24 @@ class _ShardBatchAssembler:
 
 
 class ChannelPool:
-    """One channel per endpoint, created on first use (implements the service's PeerPool)."""
+    """One channel per (endpoint, name), created on first use (the service's PeerPool).
 
-    def __init__(self, timeout: float = 60.0) -> None:
-        self._channels: dict[str, grpc.aio.Channel] = {}
+    With ``credentials`` every channel is TLS and checks the node's certificate against
+    the name it is asked for; without, channels are plaintext.
+    """
+
+    def __init__(self, timeout: float = 60.0, credentials: tls.ClientTls | None = None) -> None:
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._timeout = timeout
+        self._credentials = credentials
 
-    def peer(self, endpoint: str) -> NodeClient:
-        channel = self._channels.get(endpoint)
+    def peer(self, endpoint: str, name: str = "") -> NodeClient:
+        """The node at ``endpoint``, whose committee name is ``name`` (required with TLS)."""
+        key = (endpoint, name)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=channel_options())
-            self._channels[endpoint] = channel
+            channel = open_channel(endpoint, self._credentials, name)
+            self._channels[key] = channel
         return NodeClient(endpoint, channel, self._timeout)
 
     async def close(self) -> None:

@@ -3,6 +3,12 @@
 Who calls it: grpc.aio, via :mod:`.server`. Every RPC goes through :func:`_rpc`, which
 maps :mod:`walrus_node.service.errors` to status codes with :mod:`.status`, records the
 latency histogram, and logs one line per call.
+
+Who may call what (docs/security.md): *client* RPCs are open to any caller the port
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, SyncShard) and *admin* RPCs
+(SetCommittee, GetSyncStatus) additionally need, when the node serves TLS, a client
+certificate that chained to the network CA (:func:`_require_verified_caller`). Admin
+requests are also signed by an admin key, shard-sync requests by a committee member.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import structlog
 from walrus_node.codec.params import SliverType
 from walrus_node.service import errors
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, status
+from walrus_node.transport import convert, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -60,6 +66,14 @@ async def _fail(
     if isinstance(error, errors.Gone):
         trailing = ((BLOB_STATE_KEY, error.state),)
     await context.abort(code, message, trailing_metadata=trailing)
+
+
+def _require_verified_caller(node: NodeService, context: Ctx, what: str) -> None:
+    """Refuse a peer or admin RPC from a caller without a verified client certificate."""
+    if node.ctx.config.tls_cert_file is not None and tls.verified_peer(context) is None:
+        raise errors.PermissionDenied(
+            f"{what} RPCs need a client certificate signed by the network CA"
+        )
 
 
 def _done(name: str, started: float, node: NodeService) -> None:
@@ -207,6 +221,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def GetRecoverySymbols(
         self, request: pb.GetRecoverySymbolsRequest, context: Ctx
     ) -> AsyncIterator[pb.RecoverySymbolPart]:
+        _require_verified_caller(self.node, context, "peer")
         target_type = convert.sliver_type_from_pb(request.target_type)
         symbols = await self.node.recovery_symbols(
             request.blob_id, target_type, request.target_index
@@ -226,6 +241,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def ListCertificates(
         self, request: pb.ListCertificatesRequest, context: Ctx
     ) -> AsyncIterator[pb.Certificate]:
+        _require_verified_caller(self.node, context, "peer")
         for sequence, certificate in await self.node.certificates_after(
             request.after_sequence, request.limit
         ):
@@ -242,6 +258,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def SyncShard(
         self, request: pb.SyncShardRequest, context: Ctx
     ) -> AsyncIterator[pb.SyncShardPart]:
+        _require_verified_caller(self.node, context, "peer")
         sliver_type = convert.sliver_type_from_pb(request.type)
         records, finished = await self.node.shard_sync.records_for(
             request.requester,
@@ -272,7 +289,8 @@ class AdminServicer(pb_grpc.AdminServicer):
     def __init__(self, node: NodeService) -> None:
         self.node = node
 
-    def _verify(self, request: pb.AdminRequest, method: str) -> None:
+    def _verify(self, request: pb.AdminRequest, context: Ctx, method: str) -> None:
+        _require_verified_caller(self.node, context, "admin")
         if request.method != method:
             raise errors.PermissionDenied(
                 f"request was signed for {request.method!r}, not {method!r}"
@@ -283,11 +301,11 @@ class AdminServicer(pb_grpc.AdminServicer):
 
     @_rpc
     async def SetCommittee(self, request: pb.AdminRequest, context: Ctx) -> pb.SetCommitteeResponse:
-        self._verify(request, "SetCommittee")
+        self._verify(request, context, "SetCommittee")
         committees = await self.node.set_committee(request.payload)
         return pb.SetCommitteeResponse(epoch=committees.epoch, phase=committees.phase)
 
     @_rpc
     async def GetSyncStatus(self, request: pb.AdminRequest, context: Ctx) -> pb.SyncStatus:
-        self._verify(request, "GetSyncStatus")
+        self._verify(request, context, "GetSyncStatus")
         return convert.sync_status_to_pb(self.node.sync_status())
