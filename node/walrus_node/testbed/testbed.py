@@ -363,6 +363,10 @@ class Testbed:
             "tls_ca_file": str(self.ca_cert_file),
         }
 
+    def channel(self, name: str) -> grpc.Channel:
+        """A blocking channel to one node with the testbed's credentials (close it)."""
+        return _channel(self.node(name), self.client_tls())
+
     def pool(self, timeout: float) -> ChannelPool:
         """A channel pool speaking to this testbed's nodes (close it after use)."""
         return ChannelPool(timeout=timeout, credentials=self.client_tls())
