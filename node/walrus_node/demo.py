@@ -24,8 +24,8 @@ from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
-from walrus_node.service.peers import PeerError
-from walrus_node.service.views import BlobStatusState
+from walrus_node.protocol.errors import PeerError
+from walrus_node.protocol.views import BlobStatusState
 from walrus_node.testbed.testbed import Testbed
 
 

@@ -15,8 +15,8 @@ from walrus_node.client.api import BlobGoneError, WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
 from walrus_node.protocol import keys
-from walrus_node.service.peers import PeerError
-from walrus_node.service.views import SyncStatus
+from walrus_node.protocol.errors import PeerError
+from walrus_node.protocol.views import SyncStatus
 from walrus_node.testbed.epochs import EpochDriver
 from walrus_node.testbed.testbed import Testbed
 

@@ -12,7 +12,7 @@ from tests.support.slivers import serves_all
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
-from walrus_node.service.views import BlobStatusState
+from walrus_node.protocol.views import BlobStatusState
 from walrus_node.testbed.testbed import Testbed
 
 from .conftest import owners, run, wait_until

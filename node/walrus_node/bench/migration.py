@@ -27,7 +27,7 @@ import time
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
-from walrus_node.service.views import ShardSyncView, SyncStatus
+from walrus_node.protocol.views import ShardSyncView, SyncStatus
 from walrus_node.testbed.epochs import EpochDriver
 from walrus_node.testbed.testbed import Testbed
 

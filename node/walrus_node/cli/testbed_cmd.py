@@ -8,7 +8,7 @@ import shutil
 
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.codec.metadata import BlobId
-from walrus_node.service.views import SyncStatus
+from walrus_node.protocol.views import SyncStatus
 from walrus_node.testbed import epochs
 from walrus_node.testbed import testbed as testbed_mod
 

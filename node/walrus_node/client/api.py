@@ -39,9 +39,9 @@ from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.committee.member import Member
 from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.committee_file import ActiveCommittees
+from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service.peers import PeerError
-from walrus_node.service.views import BlobStatus
+from walrus_node.protocol.views import BlobStatus
 from walrus_node.transport import tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 

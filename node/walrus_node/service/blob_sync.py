@@ -29,8 +29,8 @@ from walrus_node.codec import recovery
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.committee.member import Member
+from walrus_node.protocol.errors import PeerError
 from walrus_node.service.context import NodeContext
-from walrus_node.service.peers import PeerError
 from walrus_node.store.store import BlobInfo, BlobState
 
 __all__ = ["BlobSync"]

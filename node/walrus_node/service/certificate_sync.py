@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from walrus_node.committee.member import Member
-from walrus_node.protocol import keys
+from walrus_node.protocol import errors, keys
+from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import Certificate
-from walrus_node.service import errors
 from walrus_node.service.context import NodeContext
-from walrus_node.service.peers import PeerError
 
 __all__ = ["CertificateSync"]
 

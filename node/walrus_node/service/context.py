@@ -21,9 +21,9 @@ from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.committee.committee import Committee
 from walrus_node.config import NodeConfig
 from walrus_node.metrics import NodeMetrics
+from walrus_node.protocol import errors
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.keys import KeyPair
-from walrus_node.service import errors
 from walrus_node.service.peers import PeerPool
 from walrus_node.store.store import Store
 

@@ -2,13 +2,13 @@
 
 Who calls it: :mod:`.blob_sync` and :mod:`.node`. The gRPC implementation is
 :class:`walrus_node.transport.client.NodeClient`, injected by ``walrus-node run``; tests
-may inject in-process peers. Implementations raise :class:`PeerError` for anything that
+may inject in-process peers. Implementations raise
+:class:`walrus_node.protocol.errors.PeerError` for anything that
 went wrong on the way (unreachable, timeout, error status), never transport exceptions.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -16,30 +16,9 @@ from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import Certificate
-from walrus_node.service.views import NodeInfo
+from walrus_node.protocol.views import NodeInfo, ShardBatch
 
-__all__ = ["Peer", "PeerError", "PeerPool", "ShardBatch", "ShardBatchRecord"]
-
-
-class PeerError(Exception):
-    """A request to another node failed; the message names the node and the cause."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardBatchRecord:
-    blob_id: bytes
-    metadata: bytes
-    certificate: Certificate
-    sliver_type: SliverType
-    index: int
-    data: bytes
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardBatch:
-    records: list[ShardBatchRecord]
-    finished: bool
-    """True when the sender has no slivers after the last record."""
+__all__ = ["Peer", "PeerPool"]
 
 
 class Peer(Protocol):

@@ -37,13 +37,12 @@ from walrus_node.codec import slivers
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import SliverType
 from walrus_node.committee.member import Member
-from walrus_node.protocol import keys, messages
+from walrus_node.protocol import errors, keys, messages
+from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import Certificate
-from walrus_node.service import errors
+from walrus_node.protocol.views import ShardBatch, ShardSyncView
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.context import NodeContext
-from walrus_node.service.peers import PeerError, ShardBatch
-from walrus_node.service.views import ShardSyncView
 from walrus_node.store.store import BlobInfo, BlobState, ShardRecord
 
 __all__ = ["ShardProgress", "ShardSync"]

@@ -26,7 +26,7 @@ import time
 from walrus_node.committee import errors as committee_errors
 from walrus_node.committee.epoch import Phase
 from walrus_node.protocol.committee_file import ActiveCommittees
-from walrus_node.service.views import SyncStatus
+from walrus_node.protocol.views import SyncStatus
 from walrus_node.testbed.testbed import Testbed, TestbedError
 from walrus_node.transport.client import RpcError
 

@@ -17,12 +17,17 @@ import grpc.aio
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol import messages
+from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service.peers import PeerError, ShardBatch, ShardBatchRecord
-from walrus_node.service.views import BlobStatus, NodeInfo, SyncStatus
+from walrus_node.protocol.views import (
+    BlobStatus,
+    NodeInfo,
+    ShardBatch,
+    ShardBatchRecord,
+    SyncStatus,
+)
 from walrus_node.transport import convert, tls
-from walrus_node.transport.servicer import BLOB_STATE_KEY
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -79,7 +84,7 @@ class NodeClient:
         state = ""
         trailing: Any = e.trailing_metadata() or ()
         for key, value in trailing:
-            if key == BLOB_STATE_KEY:
+            if key == convert.BLOB_STATE_KEY:
                 state = str(value)
         return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
 

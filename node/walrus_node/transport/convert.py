@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.protocol import errors
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service import errors
-from walrus_node.service.views import (
+from walrus_node.protocol.views import (
     BlobStatus,
     BlobStatusState,
     NodeInfo,
@@ -22,6 +22,7 @@ from walrus_node.service.views import (
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
+    "BLOB_STATE_KEY",
     "CHUNK_SIZE",
     "MAX_MESSAGE_SIZE",
     "blob_status_from_pb",
@@ -43,6 +44,8 @@ __all__ = [
     "sync_status_to_pb",
 ]
 
+BLOB_STATE_KEY = "walrus-blob-state"
+"""Trailing metadata naming why a blob is gone ("expired", "deleted")."""
 CHUNK_SIZE = 1 << 20
 """Bytes of payload per streamed message."""
 MAX_MESSAGE_SIZE = 8 << 20

@@ -1,7 +1,8 @@
-"""gRPC servicers: convert the request, call :class:`NodeService`, convert the answer.
+"""gRPC servicers: convert the request, call a part of :class:`NodeService`, convert the
+answer.
 
 Who calls it: grpc.aio, via :mod:`.server`. Every RPC goes through :func:`_rpc`, which
-maps :mod:`walrus_node.service.errors` to status codes with :mod:`.status`, records the
+maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, records the
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
@@ -22,7 +23,7 @@ import grpc
 import structlog
 
 from walrus_node.codec.params import SliverType
-from walrus_node.service import errors
+from walrus_node.protocol import errors
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -35,9 +36,6 @@ log = structlog.get_logger("walrus.rpc")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Ctx = grpc.aio.ServicerContext[Any, Any]
-
-BLOB_STATE_KEY = "walrus-blob-state"
-"""Trailing metadata naming why a blob is gone ("expired", "deleted")."""
 
 
 async def _fail(
@@ -64,7 +62,7 @@ async def _fail(
     )
     trailing: tuple[tuple[str, str], ...] = ()
     if isinstance(error, errors.Gone):
-        trailing = ((BLOB_STATE_KEY, error.state),)
+        trailing = ((convert.BLOB_STATE_KEY, error.state),)
     await context.abort(code, message, trailing_metadata=trailing)
 
 
@@ -122,24 +120,24 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
 
     @_rpc
     async def GetNodeInfo(self, request: pb.GetNodeInfoRequest, context: Ctx) -> pb.NodeInfo:
-        return convert.node_info_to_pb(await self.node.node_info())
+        return convert.node_info_to_pb(await self.node.report.node_info())
 
     @_rpc
     async def GetCommittee(self, request: pb.GetCommitteeRequest, context: Ctx) -> pb.CommitteeInfo:
-        return pb.CommitteeInfo(committee_json=self.node.committee_json())
+        return pb.CommitteeInfo(committee_json=self.node.report.committee_json())
 
     @_rpc
     async def StoreMetadata(
         self, request: pb.StoreMetadataRequest, context: Ctx
     ) -> pb.StoreMetadataResponse:
-        new = await self.node.store_metadata(request.blob_id, request.metadata)
+        new = await self.node.blobs.store_metadata(request.blob_id, request.metadata)
         return pb.StoreMetadataResponse(newly_stored=new)
 
     @_rpc
     async def GetMetadata(
         self, request: pb.GetMetadataRequest, context: Ctx
     ) -> pb.GetMetadataResponse:
-        return pb.GetMetadataResponse(metadata=await self.node.get_metadata(request.blob_id))
+        return pb.GetMetadataResponse(metadata=await self.node.blobs.get_metadata(request.blob_id))
 
     @_rpc
     async def StoreSlivers(
@@ -178,7 +176,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
                 if len(items) >= limit:
                     raise errors.ResourceExhausted(f"more than {limit} slivers in one stream")
                 sliver_type = convert.sliver_type_from_pb(h.type)
-                await self.node.check_sliver_header(h.blob_id, sliver_type, h.index, h.size)
+                await self.node.blobs.check_sliver_header(h.blob_id, sliver_type, h.index, h.size)
                 header = h
             elif which == "data":
                 if header is None:
@@ -194,7 +192,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         finish()
         if blob_id is None or not items:
             raise errors.InvalidRequest("no slivers in the stream")
-        new, held, expected = await self.node.store_slivers(blob_id, items)
+        new, held, expected = await self.node.blobs.store_slivers(blob_id, items)
         return pb.StoreSliversResponse(stored=new, held=held, expected=expected)
 
     @_stream
@@ -202,20 +200,22 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: pb.GetSliverRequest, context: Ctx
     ) -> AsyncIterator[pb.SliverPart]:
         sliver_type = convert.sliver_type_from_pb(request.type)
-        data = await self.node.get_sliver(request.blob_id, sliver_type, request.index)
+        data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
         for part in convert.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
             yield part
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
-        return convert.blob_status_to_pb(await self.node.blob_status(request.blob_id))
+        return convert.blob_status_to_pb(await self.node.blobs.blob_status(request.blob_id))
 
     @_rpc
     async def GetConfirmation(
         self, request: pb.GetConfirmationRequest, context: Ctx
     ) -> pb.Confirmation:
         registration = convert.registration_from_pb(request.registration)
-        return convert.confirmation_to_pb(await self.node.confirm(request.blob_id, registration))
+        return convert.confirmation_to_pb(
+            await self.node.registrations.confirm(request.blob_id, registration)
+        )
 
     @_stream
     async def GetRecoverySymbols(
@@ -223,7 +223,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     ) -> AsyncIterator[pb.RecoverySymbolPart]:
         _require_verified_caller(self.node, context, "peer")
         target_type = convert.sliver_type_from_pb(request.target_type)
-        symbols = await self.node.recovery_symbols(
+        symbols = await self.node.blobs.recovery_symbols(
             request.blob_id, target_type, request.target_index
         )
         for part in convert.symbol_parts(symbols):
@@ -234,7 +234,9 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: pb.SubmitCertificateRequest, context: Ctx
     ) -> pb.SubmitCertificateResponse:
         certificate = convert.certificate_from_pb(request.certificate)
-        newly, syncing = await self.node.accept_certificate(certificate, source="client")
+        newly, syncing = await self.node.registrations.accept_certificate(
+            certificate, source="client"
+        )
         return pb.SubmitCertificateResponse(newly_certified=newly, syncing=syncing)
 
     @_stream
@@ -242,7 +244,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: pb.ListCertificatesRequest, context: Ctx
     ) -> AsyncIterator[pb.Certificate]:
         _require_verified_caller(self.node, context, "peer")
-        for sequence, certificate in await self.node.certificates_after(
+        for sequence, certificate in await self.node.registrations.certificates_after(
             request.after_sequence, request.limit
         ):
             yield convert.certificate_to_pb(certificate, sequence)
@@ -251,7 +253,9 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def DeleteBlob(
         self, request: pb.DeleteBlobRequest, context: Ctx
     ) -> pb.DeleteBlobResponse:
-        newly = await self.node.delete_blob(request.blob_id, request.epoch, request.signature)
+        newly = await self.node.lifetime.delete_blob(
+            request.blob_id, request.epoch, request.signature
+        )
         return pb.DeleteBlobResponse(newly_deleted=newly)
 
     @_stream
@@ -295,17 +299,17 @@ class AdminServicer(pb_grpc.AdminServicer):
             raise errors.PermissionDenied(
                 f"request was signed for {request.method!r}, not {method!r}"
             )
-        self.node.verify_admin(
+        self.node.admin.verify(
             request.method, request.timestamp_ms, request.payload, request.signer, request.signature
         )
 
     @_rpc
     async def SetCommittee(self, request: pb.AdminRequest, context: Ctx) -> pb.SetCommitteeResponse:
         self._verify(request, context, "SetCommittee")
-        committees = await self.node.set_committee(request.payload)
+        committees = await self.node.admin.set_committee(request.payload)
         return pb.SetCommitteeResponse(epoch=committees.epoch, phase=committees.phase)
 
     @_rpc
     async def GetSyncStatus(self, request: pb.AdminRequest, context: Ctx) -> pb.SyncStatus:
         self._verify(request, context, "GetSyncStatus")
-        return convert.sync_status_to_pb(self.node.sync_status())
+        return convert.sync_status_to_pb(self.node.report.sync_status())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from walrus_node.service import errors
+from walrus_node.protocol import errors
 
 __all__ = ["CODES", "code_for"]
 

@@ -1,4 +1,6 @@
-"""Errors the node service raises; the transport maps each class to one gRPC status code.
+"""Errors of talking to a node. :class:`NodeError` and its subclasses are what a node
+reports to its caller (the service raises them; the transport maps each class to one gRPC
+status code); :class:`PeerError` is what a caller sees when a request to a node failed.
 
 ::
 
@@ -13,6 +15,8 @@
      ├── StaleEpoch           request for an epoch this node is not in      ABORTED
      └── Gone                 blob expired or deleted                       NOT_FOUND (+ reason)
 
+    PeerError                a call to another node failed (caller's side)
+
 Codec and protocol errors are wrapped at the service boundary with the original chained.
 """
 
@@ -25,6 +29,7 @@ __all__ = [
     "InvalidRequest",
     "NodeError",
     "NotFound",
+    "PeerError",
     "PermissionDenied",
     "ResourceExhausted",
     "StaleEpoch",
@@ -74,3 +79,7 @@ class Gone(NotFound):
     def __init__(self, blob: str, state: str) -> None:
         super().__init__(f"blob {blob} is {state}")
         self.state = state
+
+
+class PeerError(Exception):
+    """A request to another node failed; the message names the node and the cause."""

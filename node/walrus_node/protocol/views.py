@@ -1,17 +1,22 @@
-"""Plain values the node service returns and the transport converts to messages."""
+"""Plain values a node answers with: what the node service returns, the transport converts
+to messages, and the client, the testbed and the operator read. No server code here, so
+that callers of a node import none."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 
-from walrus_node.protocol.messages import BlobRegistration
+from walrus_node.codec.params import SliverType
+from walrus_node.protocol.messages import BlobRegistration, Certificate
 
 __all__ = [
     "BlobStatus",
     "BlobStatusState",
     "NodeInfo",
     "NodeStatus",
+    "ShardBatch",
+    "ShardBatchRecord",
     "ShardSyncView",
     "SyncStatus",
 ]
@@ -90,3 +95,23 @@ class SyncStatus:
     slivers_recovered: int
     epoch_sync_done: bool
     shards: tuple[ShardSyncView, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardBatchRecord:
+    """One sliver of a shard sent by its previous owner, with its blob's metadata and
+    certificate (all unverified until the receiver checks them)."""
+
+    blob_id: bytes
+    metadata: bytes
+    certificate: Certificate
+    sliver_type: SliverType
+    index: int
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardBatch:
+    records: list[ShardBatchRecord]
+    finished: bool
+    """True when the sender has no slivers after the last record."""

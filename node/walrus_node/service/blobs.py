@@ -1,0 +1,220 @@
+"""The blobs' data on this node: metadata and slivers in, slivers and recovery symbols out.
+
+Who calls it: the servicer (``StoreMetadata``, ``GetMetadata``, ``StoreSlivers``,
+``GetSliver``, ``GetRecoverySymbols``, ``GetBlobStatus``) through
+:class:`walrus_node.service.node.NodeService`, and :mod:`.registrations` (a confirmation
+needs the metadata). Nothing is stored unverified: metadata must hash to its blob ID and
+slivers must match the metadata. A sliver that rotted on disk is dropped and handed to
+blob sync to be rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import metadata as metadata_mod
+from walrus_node.codec import recovery, slivers
+from walrus_node.codec.metadata import BlobId, BlobMetadata
+from walrus_node.codec.params import SliverType
+from walrus_node.protocol import errors
+from walrus_node.protocol.views import BlobStatus, BlobStatusState
+from walrus_node.service import basics
+from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
+from walrus_node.service.context import NodeContext
+from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError
+
+__all__ = ["BlobData"]
+
+log = structlog.get_logger("walrus.node")
+
+
+def check_not_gone(bid: BlobId, info: BlobInfo | None) -> None:
+    """Raise :class:`errors.Gone` if the blob's lifetime ended."""
+    if info is not None and info.state in (BlobState.DELETED, BlobState.EXPIRED):
+        raise errors.Gone(str(bid), info.state.value)
+
+
+class BlobData:
+    def __init__(self, ctx: NodeContext, blob_sync: BlobSync) -> None:
+        self.ctx = ctx
+        self._blob_sync = blob_sync
+
+    # --- metadata ----------------------------------------------------------------------------
+
+    async def store_metadata(self, blob_id: bytes, data: bytes) -> bool:
+        ctx = self.ctx
+        bid = basics.parse_blob_id(blob_id)
+        n = ctx.require_committees().n_shards
+        try:
+            await ctx.compute(metadata_mod.verify_metadata, bid, data, n)
+        except codec_errors.InvalidMetadataError as e:
+            ctx.metrics.rejected_inputs.labels(reason="invalid_metadata").inc()
+            raise errors.InvalidRequest(str(e)) from e
+        new = await ctx.write(
+            ctx.store.put_metadata, blob_id, data, BlobInfo(BlobState.REGISTERED, basics.now_ms())
+        )
+        if new:
+            ctx.metrics.metadata_stored.inc()
+        return new
+
+    async def get_metadata(self, blob_id: bytes) -> bytes:
+        bid = basics.parse_blob_id(blob_id)
+        info = await self.ctx.read(self.ctx.store.get_blob_info, blob_id)
+        check_not_gone(bid, info)
+        data = await self.ctx.read(self.ctx.store.get_metadata, blob_id)
+        if data is None:
+            raise errors.NotFound(f"no metadata for blob {bid}")
+        return data
+
+    async def require_metadata(self, blob_id: bytes, *, reading: bool = False) -> BlobMetadata:
+        """The blob's metadata; its absence is NOT_FOUND for reads and out of order for writes."""
+        bid = basics.parse_blob_id(blob_id)
+        info = await self.ctx.read(self.ctx.store.get_blob_info, blob_id)
+        check_not_gone(bid, info)
+        metadata = await self.ctx.metadata(blob_id)
+        if metadata is None:
+            if reading:
+                raise errors.NotFound(f"blob {bid} is not known to this node")
+            raise errors.FailedPrecondition(f"metadata of blob {bid} must be stored first")
+        return metadata
+
+    # --- slivers -----------------------------------------------------------------------------
+
+    async def check_sliver_header(
+        self, blob_id: bytes, sliver_type: SliverType, index: int, size: int
+    ) -> None:
+        """Validate a sliver upload before its bytes arrive."""
+        metadata = await self.require_metadata(blob_id)
+        params = metadata.params
+        if not 0 <= index < params.n_shards:
+            raise errors.InvalidRequest(
+                f"{sliver_type} sliver index {index} out of range 0..{params.n_shards - 1}"
+            )
+        expected = params.symbols_in(sliver_type) * metadata.symbol_size
+        if size != expected:
+            raise errors.InvalidRequest(
+                f"{sliver_type} sliver {index} declares {size} bytes, expected {expected}"
+            )
+        shard = self.ctx.shard_of(blob_id, sliver_type, index)
+        if shard not in self.ctx.my_shards():
+            raise errors.FailedPrecondition(
+                f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} belongs to shard {shard}, "
+                f"which this node does not own in epoch {self.ctx.require_committees().epoch}"
+            )
+
+    async def store_slivers(
+        self, blob_id: bytes, items: Sequence[tuple[SliverType, int, bytes]]
+    ) -> tuple[int, int, int]:
+        """Verify and durably store slivers; return (newly stored, held, expected)."""
+        ctx = self.ctx
+        metadata = await self.require_metadata(blob_id)
+        for sliver_type, index, data in items:
+            await self.check_sliver_header(blob_id, sliver_type, index, len(data))
+
+        async def verify(sliver_type: SliverType, index: int, data: bytes) -> None:
+            try:
+                await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
+            except codec_errors.InvalidSliverError as e:
+                ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
+                raise errors.InvalidRequest(str(e)) from e
+
+        await asyncio.gather(*(verify(t, i, d) for t, i, d in items))
+        rows = [(ctx.shard_of(blob_id, t, i), t, blob_id, d) for t, i, d in items]
+        new = await ctx.write(ctx.store.put_slivers, rows)
+        for sliver_type, _, data in items:
+            ctx.metrics.slivers_stored.labels(sliver_type=str(sliver_type)).inc()
+            ctx.metrics.sliver_bytes_stored.labels(sliver_type=str(sliver_type)).inc(len(data))
+        shards = list(ctx.my_shards())
+        held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
+        return new, held, 2 * len(shards)
+
+    async def get_sliver(self, blob_id: bytes, sliver_type: SliverType, index: int) -> bytes:
+        ctx = self.ctx
+        metadata = await self.require_metadata(blob_id, reading=True)
+        if not 0 <= index < metadata.n_shards:
+            raise errors.InvalidRequest(
+                f"{sliver_type} sliver index {index} out of range 0..{metadata.n_shards - 1}"
+            )
+        shard = ctx.shard_of(blob_id, sliver_type, index)
+        if shard not in ctx.readable_shards():
+            raise errors.FailedPrecondition(
+                f"{sliver_type} sliver {index} belongs to shard {shard}, not held by this node"
+            )
+        data = await self.read_sliver(shard, sliver_type, blob_id)
+        if data is None:
+            raise errors.NotFound(
+                f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} not stored"
+            )
+        ctx.metrics.slivers_served.labels(sliver_type=str(sliver_type)).inc()
+        ctx.metrics.sliver_bytes_served.labels(sliver_type=str(sliver_type)).inc(len(data))
+        return data
+
+    async def read_sliver(
+        self, shard: int, sliver_type: SliverType, blob_id: bytes
+    ) -> bytes | None:
+        """Read a stored sliver; a sliver that rotted on disk is dropped and re-recovered."""
+        ctx = self.ctx
+        try:
+            return await ctx.read(ctx.store.get_sliver, shard, sliver_type, blob_id)
+        except CorruptSliverError as e:
+            ctx.metrics.corrupt_slivers.inc()
+            log.error(
+                "corrupt_sliver",
+                shard=shard,
+                sliver_type=str(sliver_type),
+                blob_id=str(BlobId(blob_id)),
+            )
+            await ctx.write(ctx.store.delete_sliver, shard, sliver_type, blob_id)
+            self._blob_sync.enqueue(blob_id)
+            raise errors.DataLoss(
+                f"stored {sliver_type} sliver of shard {shard} is corrupt; it is being recovered"
+            ) from e
+
+    async def recovery_symbols(
+        self, blob_id: bytes, target_type: SliverType, target_index: int
+    ) -> list[recovery.RecoverySymbol]:
+        """Symbols of every sliver this node holds that helps rebuild the target sliver."""
+        ctx = self.ctx
+        metadata = await self.require_metadata(blob_id, reading=True)
+        if not 0 <= target_index < metadata.n_shards:
+            raise errors.InvalidRequest(
+                f"target index {target_index} out of range 0..{metadata.n_shards - 1}"
+            )
+        out = await local_recovery_symbols(
+            ctx,
+            blob_id,
+            metadata,
+            target_type,
+            target_index,
+            sorted(ctx.readable_shards()),
+            self.read_sliver,
+        )
+        if not out:
+            raise errors.NotFound(
+                f"holds no {target_type.orthogonal} sliver of blob {BlobId(blob_id)}"
+            )
+        return out
+
+    # --- status ------------------------------------------------------------------------------
+
+    async def blob_status(self, blob_id: bytes) -> BlobStatus:
+        ctx = self.ctx
+        basics.parse_blob_id(blob_id)
+        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        if info is None:
+            return BlobStatus(BlobStatusState.NONEXISTENT)
+        shards = list(ctx.my_shards()) if ctx.committees is not None else []
+        held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
+        has_metadata = await ctx.read(ctx.store.get_metadata, blob_id) is not None
+        return BlobStatus(
+            BlobStatusState(info.state.value),
+            has_metadata,
+            held,
+            2 * len(shards),
+            info.certified_epoch or 0,
+            info.registration,
+        )
