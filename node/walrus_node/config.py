@@ -60,8 +60,27 @@ class NodeConfig:
     """How often peers are asked for certificates this node has not seen."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
-    uncertified_ttl_seconds: float = 3600.0
-    """Data of blobs never certified is deleted after this long."""
+    uncertified_ttl_seconds: float = 900.0
+    """Data of blobs never certified is deleted after this long (seconds). Anyone may
+    upload such data; an honest client certifies within seconds of storing."""
+    uncertified_quota_bytes: int = 4 << 30
+    """Bytes of metadata and slivers of not-yet-certified blobs the node keeps at once;
+    uploads beyond it get RESOURCE_EXHAUSTED until blobs are certified or expire."""
+    memory_budget_bytes: int = 1 << 30
+    """Bytes all requests together may hold in memory (slivers being received, verified
+    or sent, symbols being sent). A request that does not fit waits, then fails with
+    RESOURCE_EXHAUSTED; size it below the pod's memory limit minus ~300 MiB of base."""
+    memory_wait_seconds: float = 5.0
+    """How long a request waits for room in ``memory_budget_bytes`` (back-pressure)."""
+    request_buffer_bytes: int = 64 << 20
+    """Verified slivers one StoreSlivers stream holds before writing them to the store
+    (one transaction per this many bytes); larger means fewer fsyncs, more memory."""
+    max_sliver_bytes: int = 256 << 20
+    """Largest sliver (or recovery symbol) the node accepts or reads from any stream;
+    blobs up to about ``(n - 2f) x`` this size can be stored."""
+    peer_stream_max_bytes: int = 1 << 30
+    """Total bytes the node reads from one peer stream (a sliver, a shard batch, a list of
+    recovery symbols); a peer sending more is cut off and treated as faulty."""
     store_map_size_gib: int = 1024
     """Upper bound of the store's size (LMDB map; address space only, not preallocated)."""
     tune_allocator: bool = True
@@ -92,6 +111,17 @@ class NodeConfig:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+        for key in (
+            "uncertified_quota_bytes",
+            "memory_budget_bytes",
+            "request_buffer_bytes",
+            "max_sliver_bytes",
+            "peer_stream_max_bytes",
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 1 byte")
+        if self.max_sliver_bytes > self.memory_budget_bytes:
+            raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")

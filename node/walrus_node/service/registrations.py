@@ -115,6 +115,7 @@ class Registrations:
 
         newly = await ctx.write(ctx.store.record_certificate, certificate, merge)
         if newly:
+            ctx.uncertified.settle(certificate.blob_id)
             ctx.metrics.certificates_accepted.labels(source=source).inc()
             log.info(
                 "certificate_accepted", blob_id=str(bid), epoch=certificate.epoch, source=source

@@ -10,6 +10,7 @@ graceful stop of at most ``shutdown_grace_seconds``, then the store is closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ from walrus_node.protocol.keys import KeyPair
 from walrus_node.service.context import NodeContext
 from walrus_node.service.node import NodeService
 from walrus_node.store.store import Store
-from walrus_node.transport import convert, tls
+from walrus_node.transport import client, convert, tls
 from walrus_node.transport.client import ChannelPool
 from walrus_node.transport.servicer import AdminServicer, StorageNodeServicer
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
@@ -85,7 +86,14 @@ async def start(config: NodeConfig) -> RunningNode:
     server_tls = _server_tls(config)
     store = Store(config.data_dir, map_size=config.store_map_size_gib << 30)
     metrics = NodeMetrics()
-    peers = ChannelPool(credentials=None if server_tls is None else server_tls.as_client())
+    peers = ChannelPool(
+        credentials=None if server_tls is None else server_tls.as_client(),
+        limits=dataclasses.replace(
+            client.DEFAULT_LIMITS,
+            max_sliver_bytes=config.max_sliver_bytes,
+            max_stream_bytes=config.peer_stream_max_bytes,
+        ),
+    )
     ctx = NodeContext(config, keypair, store, peers, metrics)
     service = NodeService(ctx)
     await service.start()

@@ -22,10 +22,9 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, status, tls
+from walrus_node.transport import convert, framing, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -143,66 +142,61 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def StoreSlivers(
         self, request: AsyncIterator[pb.SliverPart], context: Ctx
     ) -> pb.StoreSliversResponse:
+        """Each sliver is admitted at its header (checks, memory reserved) and verified as
+        soon as its last byte is in, before the next one is read (:mod:`.framing`)."""
         blob_id: bytes | None = None
-        items: list[tuple[SliverType, int, bytes]] = []
-        header: pb.SliverHeader | None = None
-        chunks: list[bytes] = []  # joined once per sliver: no growing buffer to re-copy
-        received = 0
-        limit = 0
-
-        def finish() -> None:
-            nonlocal header, chunks, received
-            if header is None:
-                return
-            if received != header.size:
-                raise errors.InvalidRequest(
-                    f"sliver {header.index}: stream ended after {received} of {header.size} bytes"
-                )
-            data = b"".join(chunks)
-            items.append((convert.sliver_type_from_pb(header.type), header.index, data))
-            header, chunks, received = None, [], 0
-
-        async for part in request:
-            which = part.WhichOneof("part")
-            if which == "header":
-                finish()
-                h = part.header
-                if blob_id is None:
-                    blob_id = h.blob_id
-                    committees = self.node.ctx.require_committees()
-                    limit = 2 * committees.n_shards
-                elif h.blob_id != blob_id:
-                    raise errors.InvalidRequest("one StoreSlivers stream carries one blob")
-                if len(items) >= limit:
-                    raise errors.ResourceExhausted(f"more than {limit} slivers in one stream")
-                sliver_type = convert.sliver_type_from_pb(h.type)
-                await self.node.blobs.check_sliver_header(h.blob_id, sliver_type, h.index, h.size)
-                header = h
-            elif which == "data":
-                if header is None:
-                    raise errors.InvalidRequest("sliver data before its header")
-                if received + len(part.data) > header.size:
-                    raise errors.InvalidRequest(
-                        f"sliver {header.index}: more than the declared {header.size} bytes"
-                    )
-                chunks.append(part.data)
-                received += len(part.data)
-            else:
-                raise errors.InvalidRequest("empty stream message")
-        finish()
-        if blob_id is None or not items:
-            raise errors.InvalidRequest("no slivers in the stream")
-        new, held, expected = await self.node.blobs.store_slivers(blob_id, items)
+        frames: framing.SliverFrames | None = None
+        upload = None
+        try:
+            async for part in request:
+                which = part.WhichOneof("part")
+                if which == "header":
+                    h = part.header
+                    if blob_id is None:
+                        blob_id = h.blob_id
+                        upload = self.node.blobs.upload(blob_id)
+                        frames = framing.SliverFrames(self._upload_limits(), "StoreSlivers")
+                    elif h.blob_id != blob_id:
+                        raise errors.InvalidRequest("one StoreSlivers stream carries one blob")
+                    assert frames is not None and upload is not None
+                    sliver_type, index = frames.header(h)
+                    await upload.admit(sliver_type, index, h.size)
+                elif which == "data":
+                    if frames is None or upload is None:
+                        raise errors.InvalidRequest("sliver data before its header")
+                    sliver = frames.data(part.data)
+                    if sliver is not None:
+                        await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+                else:
+                    raise errors.InvalidRequest("empty stream message")
+            if frames is None or upload is None:
+                raise errors.InvalidRequest("no slivers in the stream")
+            frames.end()
+            new, held, expected = await upload.finish()
+        finally:
+            if upload is not None:
+                await upload.close()
         return pb.StoreSliversResponse(stored=new, held=held, expected=expected)
+
+    def _upload_limits(self) -> framing.StreamLimits:
+        config = self.node.ctx.config
+        n_shards = self.node.ctx.require_committees().n_shards
+        return framing.StreamLimits(
+            max_sliver_bytes=config.max_sliver_bytes,
+            max_stream_bytes=2 * n_shards * config.max_sliver_bytes,
+            max_items=2 * n_shards,
+        )
 
     @_stream
     async def GetSliver(
         self, request: pb.GetSliverRequest, context: Ctx
     ) -> AsyncIterator[pb.SliverPart]:
         sliver_type = convert.sliver_type_from_pb(request.type)
-        data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
-        for part in convert.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
-            yield part
+        size = await self.node.blobs.sliver_size(request.blob_id, sliver_type)
+        async with self.node.ctx.memory.hold(size, f"{sliver_type} sliver {request.index}"):
+            data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
+            for part in framing.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
+                yield part
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
@@ -223,11 +217,13 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     ) -> AsyncIterator[pb.RecoverySymbolPart]:
         _require_verified_caller(self.node, context, "peer")
         target_type = convert.sliver_type_from_pb(request.target_type)
-        symbols = await self.node.blobs.recovery_symbols(
-            request.blob_id, target_type, request.target_index
-        )
-        for part in convert.symbol_parts(symbols):
-            yield part
+        size = await self.node.blobs.recovery_symbols_size(request.blob_id, target_type)
+        async with self.node.ctx.memory.hold(size, "recovery symbols"):
+            symbols = await self.node.blobs.recovery_symbols(
+                request.blob_id, target_type, request.target_index
+            )
+            for part in framing.symbol_parts(symbols):
+                yield part
 
     @_rpc
     async def SubmitCertificate(
@@ -281,7 +277,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
                     certificate=convert.certificate_to_pb(certificate),
                 )
             )
-            for part in convert.sliver_parts(blob_id, [(sliver_type, index, data)]):
+            for part in framing.sliver_parts(blob_id, [(sliver_type, index, data)]):
                 if part.WhichOneof("part") == "header":
                     yield pb.SyncShardPart(header=part.header)
                 else:
