@@ -24,7 +24,10 @@ from tests.support.attacks import MiB, peak_rss_mib
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.protocol.keys import KeyPair
 from walrus_node.testbed.testbed import Testbed
+from walrus_node.transport import framing
+from walrus_node.transport.client import ChannelPool, RpcError
 
 CAP = 32 * MiB
 SLACK = 24 * MiB
@@ -141,3 +144,54 @@ def test_an_endless_peer_stream_is_cut_at_the_cap(bed: Testbed, tmp_path: pathli
     while _fetch_code(bed, blob_id, sliver_type, index) != "OK":
         assert time.monotonic() < deadline, "node-0 did not recover the sliver"
         time.sleep(0.5)
+
+
+@pytest.mark.parametrize("method", ["GetSliver", "SyncShard", "GetRecoverySymbols"])
+def test_every_peer_stream_a_node_reads_has_a_total_cap(
+    method: str, tmp_path: pathlib.Path
+) -> None:
+    """The client that nodes use for peers stops each kind of endless stream at its limit."""
+    count_file = tmp_path / "sent"
+    peer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.endless_peer",
+            "--port",
+            "0",
+            "--count-file",
+            str(count_file),
+            "--port-file",
+            str(tmp_path / "port"),
+        ],
+        cwd=pathlib.Path(__file__).resolve().parents[2],
+    )
+    limits = framing.StreamLimits(max_sliver_bytes=8 * MiB, max_stream_bytes=8 * MiB, max_items=64)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "port").exists():
+            assert peer.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        endpoint = f"127.0.0.1:{(tmp_path / 'port').read_text()}"
+
+        async def call() -> None:
+            pool = ChannelPool(timeout=60.0, limits=limits)
+            node = pool.peer(endpoint, "liar")
+            try:
+                if method == "GetSliver":
+                    await node.get_sliver(bytes(32), SliverType.PRIMARY, 0)
+                elif method == "SyncShard":
+                    await node.sync_shard(KeyPair.generate(), 1, 0, SliverType.PRIMARY, b"", 8)
+                else:
+                    await node.get_recovery_symbols(bytes(32), SliverType.PRIMARY, 0)
+            finally:
+                await pool.close()
+
+        with pytest.raises(RpcError) as info:
+            asyncio.run(call())
+        assert info.value.code == "RESOURCE_EXHAUSTED", info.value
+        time.sleep(1)
+        assert _sent(count_file) <= 8 * MiB + SLACK
+    finally:
+        peer.kill()
+        peer.wait(30)

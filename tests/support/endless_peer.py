@@ -1,10 +1,11 @@
 """A Byzantine storage node as a real process: it answers every stream with endless data.
 
-Run as ``python -m tests.support.endless_peer --port P --count-file F [--cert C --key K
---ca A]``. ``GetRecoverySymbols`` streams complete 1 MiB symbols forever, ``GetSliver``
-and ``SyncShard`` a sliver header followed by endless bytes. After every message it
-records in ``--count-file`` how many payload bytes the caller has pulled so far, so a
-test can check where the caller cut it off. Everything else is UNIMPLEMENTED.
+Run as ``python -m tests.support.endless_peer --port P --count-file F [--port-file F2]
+[--cert C --key K --ca A]``. ``GetRecoverySymbols`` streams complete 1 MiB symbols
+forever, ``GetSliver`` and ``SyncShard`` a sliver header followed by endless bytes.
+After every message it records in ``--count-file`` how many payload bytes the caller has
+pulled so far, so a test can check where the caller cut it off. Everything else is
+UNIMPLEMENTED.
 """
 
 from __future__ import annotations
@@ -89,11 +90,13 @@ async def _serve(args: argparse.Namespace) -> None:
             root_certificates=pathlib.Path(args.ca).read_bytes(),
             require_client_auth=True,
         )
-        server.add_secure_port(address, credentials)
+        port = server.add_secure_port(address, credentials)
     else:
-        server.add_insecure_port(address)
+        port = server.add_insecure_port(address)
     await server.start()
     pathlib.Path(args.count_file).write_text("0")
+    if args.port_file:
+        pathlib.Path(args.port_file).write_text(str(port))
     await server.wait_for_termination()
 
 
@@ -101,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count-file", required=True)
+    parser.add_argument("--port-file", help="where to write the bound port (with --port 0)")
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--ca")
