@@ -23,6 +23,7 @@ import grpc
 import structlog
 
 from walrus_node.protocol import errors
+from walrus_node.service import shard_sync
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, framing, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -259,30 +260,34 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: pb.SyncShardRequest, context: Ctx
     ) -> AsyncIterator[pb.SyncShardPart]:
         _require_verified_caller(self.node, context, "peer")
-        sliver_type = convert.sliver_type_from_pb(request.type)
-        records, finished = await self.node.shard_sync.records_for(
-            request.requester,
-            request.epoch,
-            request.shard,
-            sliver_type,
-            request.after_blob_id,
-            request.limit,
-            request.signature,
-        )
-        for blob_id, metadata, certificate, index, data in records:
-            yield pb.SyncShardPart(
-                blob=pb.BlobRecord(
-                    blob_id=blob_id,
-                    metadata=metadata,
-                    certificate=convert.certificate_to_pb(certificate),
-                )
+        ctx = self.node.ctx
+        # A batch holds about shard_sync.BATCH_BYTES (its last sliver may cross it).
+        size = min(shard_sync.BATCH_BYTES, ctx.memory.total)
+        async with ctx.memory.hold(size, "shard batch"):
+            sliver_type = convert.sliver_type_from_pb(request.type)
+            records, finished = await self.node.shard_sync.records_for(
+                request.requester,
+                request.epoch,
+                request.shard,
+                sliver_type,
+                request.after_blob_id,
+                request.limit,
+                request.signature,
             )
-            for part in framing.sliver_parts(blob_id, [(sliver_type, index, data)]):
-                if part.WhichOneof("part") == "header":
-                    yield pb.SyncShardPart(header=part.header)
-                else:
-                    yield pb.SyncShardPart(data=part.data)
-        yield pb.SyncShardPart(end=pb.SyncShardEnd(finished=finished))
+            for blob_id, metadata, certificate, index, data in records:
+                yield pb.SyncShardPart(
+                    blob=pb.BlobRecord(
+                        blob_id=blob_id,
+                        metadata=metadata,
+                        certificate=convert.certificate_to_pb(certificate),
+                    )
+                )
+                for part in framing.sliver_parts(blob_id, [(sliver_type, index, data)]):
+                    if part.WhichOneof("part") == "header":
+                        yield pb.SyncShardPart(header=part.header)
+                    else:
+                        yield pb.SyncShardPart(data=part.data)
+            yield pb.SyncShardPart(end=pb.SyncShardEnd(finished=finished))
 
 
 class AdminServicer(pb_grpc.AdminServicer):
