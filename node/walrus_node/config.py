@@ -81,6 +81,11 @@ class NodeConfig:
     peer_stream_max_bytes: int = 1 << 30
     """Total bytes the node reads from one peer stream (a sliver, a shard batch, a list of
     recovery symbols); a peer sending more is cut off and treated as faulty."""
+    control_nonce_cache_size: int = 100_000
+    """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
+    in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
+    requests with a valid signature enter; when full, new ones are refused
+    (RESOURCE_EXHAUSTED) until old ones age out."""
     store_map_size_gib: int = 1024
     """Upper bound of the store's size (LMDB map; address space only, not preallocated)."""
     tune_allocator: bool = True
@@ -125,6 +130,8 @@ class NodeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+        if self.control_nonce_cache_size < 1:
+            raise ConfigError("control_nonce_cache_size: must be at least 1")
 
 
 def _convert(key: str, annotation: Any, value: Any) -> Any:  # noqa: PLR0912  (one branch per type)

@@ -51,6 +51,7 @@ __all__ = [
     "NodeView",
     "Plan",
     "decide",
+    "network_id",
     "network_params",
     "network_prices",
     "next_epoch_due",
@@ -208,12 +209,19 @@ def network_prices(committee: committee_mod.Committee, pricing: models.Pricing) 
 
 
 def network_params(
-    committee: committee_mod.Committee, spec: models.NetworkSpec
+    committee: committee_mod.Committee, spec: models.NetworkSpec, network_id: str = ""
 ) -> committee_file.NetworkParams:
     prices = network_prices(committee, spec.pricing)
     return committee_file.NetworkParams(
-        storage_price=prices.storage_price, write_price=prices.write_price
+        storage_price=prices.storage_price,
+        write_price=prices.write_price,
+        network_id=network_id,
     )
+
+
+def network_id(network: models.WalrusNetwork) -> str:
+    """The committee file's network ID: nodes obey admin requests signed for it only."""
+    return f"{network.metadata.namespace}/{network.metadata.name}"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -289,7 +297,9 @@ def _genesis(
         return Plan(None, failure=f"cannot form the first committee: {exc}")
     state = epoch_mod.EpochState.genesis(chosen.committee)
     record = epoch_record.EpochRecord(
-        committee_file.ActiveCommittees(state, network_params(state.current, spec)),
+        committee_file.ActiveCommittees(
+            state, network_params(state.current, spec, network_id(network))
+        ),
         started=now,
         advance_handled=_advance_request(network),
     )
@@ -443,7 +453,9 @@ def _advance(
     except committee_errors.CommitteeError as exc:
         return Plan(record, failure=f"cannot start epoch {state.epoch + 1} ({why}): {exc}")
     new = epoch_record.EpochRecord(
-        committee_file.ActiveCommittees(changed, network_params(changed.current, spec)),
+        committee_file.ActiveCommittees(
+            changed, network_params(changed.current, spec, network_id(network))
+        ),
         started=now,
         ledger=ledger,
         last_rewards=paid,

@@ -43,6 +43,13 @@ _FAILURES = (
 )
 
 
+def _network_id(committee: dict[str, typing.Any]) -> str:
+    """The network ID of the committee a node reports (admin requests name it)."""
+    params = committee.get("params")
+    value = params.get("network_id", "") if isinstance(params, dict) else ""
+    return value if isinstance(value, str) else ""
+
+
 class NodeClient(typing.Protocol):
     async def report(self, endpoint: str, admin: keys.KeyPair, *, sync: bool) -> reports.NodeReport:
         """Ask the node about itself (`sync`: also its shard-sync progress); never raises."""
@@ -105,14 +112,19 @@ class GrpcNodeClient:
         problems = []
         committee = None
         progress = None
+        committee_json: dict[str, typing.Any] = {}
         if info.epoch > 0:
             try:
-                committee = reports.fingerprint(json.loads(await api.get_committee()))
+                committee_json = json.loads(await api.get_committee())
+                committee = reports.fingerprint(committee_json)
             except _FAILURES as exc:
                 problems.append(_describe(exc))
             if sync:
                 try:
-                    status = await api.get_sync_status(admin)
+                    network = _network_id(committee_json)
+                    status = await api.get_sync_status(
+                        admin, network_id=network, target=info.public_key
+                    )
                 except _FAILURES as exc:
                     problems.append(_describe(exc))
                 else:
@@ -141,7 +153,11 @@ class GrpcNodeClient:
         self, endpoint: str, admin: keys.KeyPair, committee_file: bytes
     ) -> str | None:
         try:
-            await (await self._api(endpoint)).set_committee(admin, committee_file)
+            api = await self._api(endpoint)
+            # Admin requests are bound to the node that must obey: sign for the key the
+            # node at this endpoint has (a request for it is useless to any other node).
+            target = (await api.get_node_info()).public_key
+            await api.set_committee(admin, committee_file, target=target)
         except _FAILURES as exc:
             return _describe(exc)
         return None

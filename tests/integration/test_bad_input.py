@@ -219,14 +219,17 @@ def test_oversized_messages_are_resource_exhausted(node: Node) -> None:
 def test_admin_calls_need_an_admin_signature(testbed: Testbed, node: Node) -> None:
     _, member = node
     intruder = keys.KeyPair.generate()
-    ts = int(time.time() * 1000)
+    binding = messages.Binding("", member.public_key, int(time.time() * 1000), os.urandom(16))
     payload = b"{}"
     request = pb.AdminRequest(
         method="SetCommittee",
-        timestamp_ms=ts,
+        timestamp_ms=binding.timestamp_ms,
         payload=payload,
         signer=intruder.public_key,
-        signature=intruder.sign(messages.admin_message("SetCommittee", ts, payload)),
+        signature=intruder.sign(messages.admin_message(binding, "SetCommittee", payload)),
+        network_id=binding.network_id,
+        target=binding.target,
+        nonce=binding.nonce,
     )
     with testbed.channel(member.name) as channel:
         admin = pb_grpc.AdminStub(channel)

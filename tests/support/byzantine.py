@@ -1,8 +1,9 @@
 """A Byzantine node for tests: a real gRPC proxy in front of a real node that lies.
 
 It forwards every call to the node unchanged, except that it flips one bit in what
-``GetSliver`` and/or ``GetMetadata`` return. Clients pointed at it (through a committee
-file listing the proxy's address instead of the node's) must detect the lies.
+``GetSliver`` and/or ``GetMetadata`` return, or corrupts or replays confirmations.
+Clients pointed at it (through a committee file listing the proxy's address instead of
+the node's) must detect the lies.
 
 On a TLS testbed the proxy *is* the node as far as TLS goes (:meth:`ByzantineProxy.for_node`):
 it presents the node's own certificate, so only the protocol's checks can catch it.
@@ -43,6 +44,7 @@ class ByzantineProxy:
         corrupt_slivers: bool = True,
         corrupt_metadata: bool = True,
         corrupt_confirmations: bool = False,
+        replay_confirmations: bool = False,
         server_tls: tls.ServerTls | None = None,
         upstream_tls: tls.ClientTls | None = None,
         name: str = "",
@@ -54,6 +56,10 @@ class ByzantineProxy:
         self.corrupt_slivers = corrupt_slivers
         self.corrupt_metadata = corrupt_metadata
         self.corrupt_confirmations = corrupt_confirmations
+        self.replay_confirmations = replay_confirmations
+        """Answer every GetConfirmation with the first one it forwarded (a valid signature
+        over another statement)."""
+        self._first_confirmation: bytes | None = None
         self.lies = 0
         self.endpoint = ""
         self._loop = asyncio.new_event_loop()
@@ -156,6 +162,12 @@ class _Handler(grpc.GenericRpcHandler):
                 reply = pb.GetMetadataResponse.FromString(raw)
                 self.proxy.lies += 1
                 raw = pb.GetMetadataResponse(metadata=_flip(reply.metadata)).SerializeToString()
+            if name == "GetConfirmation" and self.proxy.replay_confirmations:
+                if self.proxy._first_confirmation is None:
+                    self.proxy._first_confirmation = raw
+                else:
+                    self.proxy.lies += 1
+                    raw = self.proxy._first_confirmation
             if name == "GetConfirmation" and self.proxy.corrupt_confirmations:
                 confirmation = pb.Confirmation.FromString(raw)
                 confirmation.signature = _flip(confirmation.signature)

@@ -15,7 +15,14 @@ Nodes that missed slivers recover them themselves from the certificate.
 **Read**: metadata from the first node whose answer hashes to the blob ID; then primary
 slivers, systematic ones first, ``n - 2f`` requests at a time plus one more for every
 failure and hedged requests for slow nodes; each sliver is verified as it arrives and
-the blob is decoded with the consistency check.
+the blob is decoded with the consistency check. A blob found inconsistently encoded
+(by that check, or by nodes holding more than ``f`` shards) raises
+:class:`InvalidBlobError`.
+
+**Extend** confirms a later end epoch of one registration (the permanent one, or an
+owner's deletable one) and checks every confirmation as ``store`` does. **Delete**
+removes the owner's own deletable registration; a blob ID may carry several
+registrations of different owners, and its data stays while any lives.
 
 Up to ``f`` shards' worth of nodes may be down, slow or lying: every failure and every
 piece of bad data is reported in the result's ``problems``, not raised, as long as the
@@ -48,6 +55,7 @@ from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 __all__ = [
     "BlobGoneError",
     "ClientError",
+    "InvalidBlobError",
     "NotEnoughConfirmationsError",
     "ReadResult",
     "StoreResult",
@@ -81,11 +89,20 @@ class UnrecoverableBlobError(ClientError):
 
 
 class BlobGoneError(ClientError):
-    """The blob's lifetime ended: ``state`` is "expired" or "deleted"."""
+    """The blob's data is gone: ``state`` is "expired", "deleted" or "invalid"."""
 
     def __init__(self, blob_id: BlobId, state: str) -> None:
         super().__init__(f"blob {blob_id} is {state}")
         self.state = state
+
+
+class InvalidBlobError(BlobGoneError):
+    """The blob was proven inconsistently encoded: it can never be read. Raised when
+    nodes holding more than ``f`` shards say so (at least one honest node checked the
+    proof), or when decoding verified slivers shows it."""
+
+    def __init__(self, blob_id: BlobId) -> None:
+        super().__init__(blob_id, "invalid")
 
 
 @dataclasses.dataclass
@@ -341,6 +358,8 @@ class WalrusClient:
             params = EncodingParams(c.n_shards)
             for state, w in gone.items():
                 if w >= params.validity:
+                    if state == "invalid":
+                        raise InvalidBlobError(blob_id)
                     raise BlobGoneError(blob_id, state)
             if missing_weight >= params.quorum and c.previous is None:
                 break
@@ -368,9 +387,8 @@ class WalrusClient:
                 decoder.decode_primary, metadata, verified, verified=True
             )
         except codec_errors.InconsistentEncodingError as e:
-            raise UnrecoverableBlobError(
-                f"blob {blob_id} is inconsistently encoded: {e}", problems
-            ) from e
+            # Every sliver used was verified against the metadata: this is proof enough.
+            raise InvalidBlobError(blob_id) from e
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
 
@@ -446,32 +464,53 @@ class WalrusClient:
 
     # --- lifetime ------------------------------------------------------------------------------
 
-    async def _registration(self, blob_id: BlobId) -> BlobRegistration:
-        """The blob's current registration, as the committee reports it (longest wins)."""
+    async def _registration(self, blob_id: BlobId, owner: bytes | None) -> BlobRegistration:
+        """The registration to extend, as the committee reports it: the deletable one of
+        ``owner`` if given, else the permanent one (longest wins across nodes); without a
+        permanent one, the longest registration."""
         best: BlobRegistration | None = None
+        longest: BlobRegistration | None = None
         states: set[str] = set()
         for _, status in await self.status(blob_id):
             if isinstance(status, str):
                 continue
             states.add(status.state.value)
-            reg = status.registration
-            if status.state.value != "certified" or reg is None:
+            if status.state.value != "certified":
                 continue
-            if best is None or reg.end_epoch > best.end_epoch:
-                best = reg
+            for reg in status.registrations:
+                if longest is None or reg.end_epoch > longest.end_epoch:
+                    longest = reg
+                wanted = (
+                    not reg.deletable
+                    if owner is None
+                    else reg.deletable and reg.owner_public_key == owner
+                )
+                if wanted and (best is None or reg.end_epoch > best.end_epoch):
+                    best = reg
+        if best is None and owner is None:
+            best = longest
         if best is None:
-            gone = states & {"expired", "deleted"}
+            gone = states & {"expired", "deleted", "invalid"}
+            if "invalid" in gone:
+                raise InvalidBlobError(blob_id)
             if gone:
                 raise BlobGoneError(blob_id, sorted(gone)[0])
+            if owner is not None:
+                raise ClientError(f"blob {blob_id} has no certified registration of this owner")
             raise ClientError(f"blob {blob_id} is not certified")
         return best
 
-    async def extend(self, blob_id: BlobId, epochs: int) -> StoreResult:
-        """Keep a certified blob ``epochs`` more epochs: nodes confirm the later end epoch."""
+    async def extend(
+        self, blob_id: BlobId, epochs: int, *, owner: bytes | None = None
+    ) -> StoreResult:
+        """Keep a certified blob ``epochs`` more epochs: nodes confirm the later end epoch of
+        one registration (the permanent one, or ``owner``'s deletable one), and the
+        confirmations are checked as when storing: a node's confirmation counts only if it
+        is a valid signature of that node over this epoch, blob and registration."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         c = await self.committees(refresh=True)
-        old = await self._registration(blob_id)
+        old = await self._registration(blob_id, owner)
         end = old.end_epoch + epochs
         if end > c.epoch + c.max_epochs_ahead:
             raise ClientError(
@@ -483,15 +522,21 @@ class WalrusClient:
 
         async def confirm(member: Member) -> Confirmation:
             confirmation = await self._client(member).get_confirmation(blob_id.raw, registration)
-            if confirmation.signer != member.public_key or not confirmation.is_valid():
+            expected = (c.epoch, blob_id.raw, registration, member.public_key)
+            got = (
+                confirmation.epoch,
+                confirmation.blob_id,
+                confirmation.registration,
+                confirmation.signer,
+            )
+            if got != expected or not confirmation.is_valid():
                 raise ClientError(f"{member.name} returned an invalid confirmation")
             return confirmation
 
-        results = await asyncio.gather(
-            *(confirm(m) for m in c.current.members), return_exceptions=True
-        )
+        members = [m for m in c.current.members if m.shards]
+        results = await asyncio.gather(*(confirm(m) for m in members), return_exceptions=True)
         confirmations = []
-        for member, result in zip(c.current.members, results, strict=True):
+        for member, result in zip(members, results, strict=True):
             if isinstance(result, BaseException):
                 problems.append(f"{member.name}: {result}")
             else:

@@ -7,7 +7,8 @@
      ├── VerificationError           received bytes do not match the commitments
      │    ├── InvalidMetadataError    metadata malformed or not hashing to the blob ID
      │    ├── InvalidSliverError      a sliver's size or Merkle root is wrong
-     │    └── InvalidSymbolError      a recovery symbol's size, indices or proof is wrong
+     │    ├── InvalidSymbolError      a recovery symbol's size, indices or proof is wrong
+     │    └── InvalidProofError       an inconsistency proof that is malformed or proves nothing
      ├── NotEnoughDataError          fewer distinct slivers/symbols than the threshold
      └── InconsistentEncodingError   pieces verify, but decode to data the metadata does not
                                      commit to: the writer encoded the blob inconsistently
@@ -21,6 +22,7 @@ __all__ = [
     "CodecError",
     "InconsistentEncodingError",
     "InvalidMetadataError",
+    "InvalidProofError",
     "InvalidSliverError",
     "InvalidSymbolError",
     "NotEnoughDataError",
@@ -52,6 +54,14 @@ class InvalidSliverError(VerificationError):
         super().__init__(f"invalid {sliver_type} sliver {index}: {reason}")
         self.sliver_type = sliver_type
         self.index = index
+        self.reason = reason
+
+
+class InvalidProofError(VerificationError):
+    """An inconsistency proof that is malformed or does not prove inconsistency."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid inconsistency proof: {reason}")
         self.reason = reason
 
 

@@ -14,7 +14,14 @@ previous and next committee, members done syncing) plus network parameters under
      "previous": null | {"epoch": 2, "members": [...]},
      "next": null | {"epoch": 4, "members": [...]},
      "sync_done": ["node-0", ...],
-     "params": {"max_epochs_ahead": 53, "storage_price": 0, "write_price": 0}}
+     "params": {"max_epochs_ahead": 53, "storage_price": 0, "write_price": 0,
+                "network_id": "walrus/prod"}}
+
+``params.network_id`` names the network. Admin and shard-sync requests are signed for one
+network ID (:class:`walrus_node.protocol.messages.Binding`), so that a request seen by a
+node of one network cannot be replayed to another network that trusts the same admin
+key. Empty (the default, and files written before it existed) binds to no network; a
+node never lets it change once set.
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ from walrus_node.committee import errors as committee_errors
 from walrus_node.committee.committee import Committee
 from walrus_node.committee.epoch import EpochState, Phase
 
-__all__ = ["ActiveCommittees", "CommitteeFileError", "NetworkParams", "parse"]
+__all__ = ["MAX_NETWORK_ID", "ActiveCommittees", "CommitteeFileError", "NetworkParams", "parse"]
+
+
+MAX_NETWORK_ID = 253
+"""Longest network ID, in bytes of UTF-8 (a DNS name fits)."""
 
 
 class CommitteeFileError(ValueError):
@@ -45,9 +56,14 @@ class NetworkParams:
     """Per MiB of encoded size per epoch, in the smallest currency unit."""
     write_price: int = 0
     """Per MiB of encoded size, once per blob."""
+    network_id: str = ""
+    """Names the network; control messages are bound to it (module docstring)."""
 
-    def to_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> dict[str, int | str]:
+        out: dict[str, int | str] = dataclasses.asdict(self)
+        if not self.network_id:
+            del out["network_id"]  # files without one stay as they were
+        return out
 
     @classmethod
     def from_dict(cls, raw: object) -> NetworkParams:
@@ -56,10 +72,17 @@ class NetworkParams:
         if not isinstance(raw, Mapping):
             raise CommitteeFileError("params: expected a mapping")
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in known:
                 raise CommitteeFileError(f"params.{key}: unknown parameter")
+            if key == "network_id":
+                if not isinstance(value, str) or len(value.encode()) > MAX_NETWORK_ID:
+                    raise CommitteeFileError(
+                        f"params.network_id: expected a string of at most {MAX_NETWORK_ID} bytes"
+                    )
+                values[key] = value
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise CommitteeFileError(f"params.{key}: expected an integer >= 0, got {value!r}")
             values[key] = value
@@ -106,6 +129,10 @@ class ActiveCommittees:
     @property
     def write_price(self) -> int:
         return self.params.write_price
+
+    @property
+    def network_id(self) -> str:
+        return self.params.network_id
 
     def committee_for(self, epoch: int) -> Committee | None:
         """The committee of ``epoch`` if it is the current one or the one being replaced."""

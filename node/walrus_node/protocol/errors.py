@@ -14,6 +14,7 @@ status code); :class:`PeerError` is what a caller sees when a request to a node 
      ├── Unavailable          not ready (no committee) or shutting down     UNAVAILABLE
      ├── StaleEpoch           request for an epoch this node is not in      ABORTED
      └── Gone                 blob expired or deleted                       NOT_FOUND (+ reason)
+          └── InvalidBlob     blob proven inconsistently encoded            NOT_FOUND (+ "invalid")
 
     PeerError                a call to another node failed (caller's side)
 
@@ -26,6 +27,7 @@ __all__ = [
     "DataLoss",
     "FailedPrecondition",
     "Gone",
+    "InvalidBlob",
     "InvalidRequest",
     "NodeError",
     "NotFound",
@@ -79,6 +81,16 @@ class Gone(NotFound):
     def __init__(self, blob: str, state: str) -> None:
         super().__init__(f"blob {blob} is {state}")
         self.state = state
+
+
+class InvalidBlob(Gone):
+    """The blob's encoding was proven inconsistent: it has no data, and never will.
+
+    Sent as NOT_FOUND with the trailing metadata ``walrus-blob-state: invalid``, which
+    the client turns into its own invalid-blob error."""
+
+    def __init__(self, blob: str) -> None:
+        super().__init__(blob, "invalid")
 
 
 class PeerError(Exception):

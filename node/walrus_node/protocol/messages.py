@@ -10,8 +10,16 @@ purpose can never be replayed as another. Integers are little-endian.
 * confirmation: ``tag | u64 epoch | blob_id[32] | registration``
 * registration: ``u64 end_epoch | u8 deletable | u8 len | owner_key | u64 unencoded_length``
 * deletion:     ``tag | u64 epoch | blob_id[32]`` signed by the blob's owner key
-* admin:        ``tag | u16 len | method | u64 timestamp_ms | payload``
-* shard sync:   ``tag | u64 epoch | u32 shard | u8 type | u8 len | after_blob_id | u32 limit``
+* admin:        ``tag | binding | u16 len | method | u64 timestamp_ms | payload``
+* shard sync:   ``tag | binding | u64 epoch | u32 shard | u8 type | u8 len | after_blob_id
+  | u32 limit``
+* binding:      ``u16 len | network_id | target_key[32] | u64 timestamp_ms | nonce[16]``
+
+The *binding* of control messages (admin and shard-sync requests) names the network
+(``network_id`` of the committee file), the node meant to obey (its public key), when it
+was signed and a random nonce, so that a request seen by one node cannot be replayed to
+another network, to another node, or to the same node twice
+(:mod:`walrus_node.service.replay` refuses repeats).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ import struct
 from collections.abc import Sequence
 from typing import Protocol
 
+from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys
+from walrus_node.protocol.committee_file import MAX_NETWORK_ID
 
 __all__ = [
+    "Binding",
     "BlobRegistration",
     "Certificate",
     "CertificateError",
@@ -38,8 +49,11 @@ __all__ = [
 
 _CONFIRMATION = b"walrus-k8s/confirmation/v1\x00"
 _DELETION = b"walrus-k8s/deletion/v1\x00"
-_ADMIN = b"walrus-k8s/admin/v1\x00"
-_SHARD_SYNC = b"walrus-k8s/shard-sync/v1\x00"
+_ADMIN = b"walrus-k8s/admin/v2\x00"
+_SHARD_SYNC = b"walrus-k8s/shard-sync/v2\x00"
+
+NONCE_SIZE = 16
+"""Bytes of the random nonce in a control message's binding."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,10 +76,16 @@ class BlobRegistration:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> tuple[BlobRegistration, int]:
-        """Parse one registration; return it and the number of bytes it took."""
-        end_epoch, deletable, key_len = struct.unpack_from("<QBB", data)
-        key = bytes(data[10 : 10 + key_len])
-        (length,) = struct.unpack_from("<Q", data, 10 + key_len)
+        """Parse one registration; return it and the number of bytes it took. Raises
+        :class:`CertificateError` for malformed bytes."""
+        try:
+            end_epoch, deletable, key_len = struct.unpack_from("<QBB", data)
+            key = bytes(data[10 : 10 + key_len])
+            (length,) = struct.unpack_from("<Q", data, 10 + key_len)
+        except struct.error as e:
+            raise CertificateError(f"registration: {e}") from e
+        if deletable > 1:
+            raise CertificateError(f"registration: deletable flag {deletable} is not 0 or 1")
         return cls(end_epoch, bool(deletable), key, length), 18 + key_len
 
     def problems(self) -> list[str]:
@@ -86,17 +106,51 @@ def deletion_message(epoch: int, blob_id: bytes) -> bytes:
     return _DELETION + struct.pack("<Q", epoch) + blob_id
 
 
-def admin_message(method: str, timestamp_ms: int, payload: bytes) -> bytes:
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """Where and when a control message is valid: one network, one target node, once."""
+
+    network_id: str
+    target: bytes
+    """Public key of the node that must obey the message."""
+    timestamp_ms: int
+    nonce: bytes
+
+    def to_bytes(self) -> bytes:
+        network = self.network_id.encode()
+        if len(network) > MAX_NETWORK_ID:
+            raise ValueError(f"network_id: longer than {MAX_NETWORK_ID} bytes")
+        if len(self.target) != keys.PUBLIC_KEY_SIZE:
+            raise ValueError(f"target: expected {keys.PUBLIC_KEY_SIZE} bytes")
+        if len(self.nonce) != NONCE_SIZE:
+            raise ValueError(f"nonce: expected {NONCE_SIZE} bytes")
+        return (
+            struct.pack("<H", len(network))
+            + network
+            + self.target
+            + struct.pack("<Q", self.timestamp_ms)
+            + self.nonce
+        )
+
+
+def admin_message(binding: Binding, method: str, payload: bytes) -> bytes:
     name = method.encode()
-    return _ADMIN + struct.pack("<H", len(name)) + name + struct.pack("<Q", timestamp_ms) + payload
+    return _ADMIN + binding.to_bytes() + struct.pack("<H", len(name)) + name + payload
 
 
 def shard_sync_message(
-    epoch: int, shard: int, sliver_type: int, after_blob_id: bytes, limit: int
+    binding: Binding,
+    epoch: int,
+    shard: int,
+    sliver_type: SliverType,
+    after_blob_id: bytes,
+    limit: int,
 ) -> bytes:
+    wire_type = 1 if sliver_type is SliverType.PRIMARY else 2
     return (
         _SHARD_SYNC
-        + struct.pack("<QIBB", epoch, shard, sliver_type, len(after_blob_id))
+        + binding.to_bytes()
+        + struct.pack("<QIBB", epoch, shard, wire_type, len(after_blob_id))
         + after_blob_id
         + struct.pack("<I", limit)
     )
@@ -160,12 +214,22 @@ class Certificate:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Certificate:
+        """Parse the storage form; raises :class:`CertificateError` for malformed bytes."""
+        if len(data) < 40:
+            raise CertificateError(f"{len(data)} bytes is shorter than a certificate's header")
         (epoch,) = struct.unpack_from("<Q", data)
         blob_id = bytes(data[8:40])
         registration, used = BlobRegistration.from_bytes(data[40:])
         offset = 40 + used
-        (count,) = struct.unpack_from("<H", data, offset)
+        try:
+            (count,) = struct.unpack_from("<H", data, offset)
+        except struct.error as e:
+            raise CertificateError(f"signature count: {e}") from e
         offset += 2
+        if len(data) != offset + 96 * count:
+            raise CertificateError(
+                f"{len(data)} bytes, expected {offset + 96 * count} for {count} signatures"
+            )
         pairs = []
         for _ in range(count):
             pairs.append(

@@ -19,6 +19,7 @@ __all__ = [
     "ShardBatchRecord",
     "ShardSyncView",
     "SyncStatus",
+    "longest",
 ]
 
 
@@ -36,6 +37,11 @@ class BlobStatusState(enum.Enum):
     EXPIRED = "expired"
     DELETED = "deleted"
     INVALID = "invalid"
+
+
+def longest(registrations: tuple[BlobRegistration, ...]) -> BlobRegistration | None:
+    """The registration ending last; a permanent one wins a tie."""
+    return max(registrations, key=lambda r: (r.end_epoch, not r.deletable), default=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +68,17 @@ class BlobStatus:
     slivers_held: int = 0
     slivers_expected: int = 0
     certified_epoch: int = 0
-    registration: BlobRegistration | None = None
+    registrations: tuple[BlobRegistration, ...] = ()
+    """Every live registration of the blob: several owners may register one blob ID."""
+    inconsistency_proof: bytes = b""
+    """For an invalid blob, when asked for: the proof (unverified until checked)."""
+    metadata: bytes = b""
+    """With the proof: the blob's metadata, to check it against (unverified)."""
+
+    @property
+    def registration(self) -> BlobRegistration | None:
+        """The registration that keeps the blob longest (a permanent one on a tie)."""
+        return longest(self.registrations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +111,8 @@ class SyncStatus:
     slivers_recovered: int
     epoch_sync_done: bool
     shards: tuple[ShardSyncView, ...] = ()
+    skipped_blob_ids: tuple[bytes, ...] = ()
+    """Certified blobs found invalid (inconsistently encoded): not synced, on purpose."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,11 +26,13 @@ import structlog
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec import recovery
+from walrus_node.codec.inconsistency import InconsistencyProof
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.committee.member import Member
 from walrus_node.protocol.errors import PeerError
 from walrus_node.service.context import NodeContext
+from walrus_node.service.invalid_blobs import InvalidBlobs
 from walrus_node.store.store import BlobInfo, BlobState
 
 __all__ = ["BlobSync"]
@@ -43,6 +45,10 @@ _PEER_TIMEOUT = 30.0
 
 class _NotYet(Exception):
     """Not enough peers answered; try again later."""
+
+
+class _Invalid(Exception):
+    """The blob is proven inconsistently encoded (and now recorded so)."""
 
 
 SliverReader = Callable[[int, SliverType, bytes], Awaitable[bytes | None]]
@@ -82,8 +88,9 @@ async def local_recovery_symbols(
 
 
 class BlobSync:
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, invalid: InvalidBlobs) -> None:
         self._ctx = ctx
+        self._invalid = invalid
         self._due: dict[bytes, float] = {}
         self._attempts: dict[bytes, int] = {}
         self._running: set[bytes] = set()
@@ -161,9 +168,6 @@ class BlobSync:
             done = await self.sync_blob(blob_id)
         except asyncio.CancelledError:
             raise
-        except codec_errors.InconsistentEncodingError as e:
-            log.warning("blob_inconsistent", blob_id=bid, error=str(e))
-            done = True
         except (_NotYet, PeerError, codec_errors.CodecError) as e:
             log.info("blob_sync_retry", blob_id=bid, error=str(e))
         except Exception:
@@ -215,6 +219,12 @@ class BlobSync:
     async def sync_blob(self, blob_id: bytes, shards: Sequence[int] | None = None) -> bool:
         """Recover every missing sliver of the given shards (default: this node's settled
         shards); True when complete."""
+        try:
+            return await self._sync_blob(blob_id, shards)
+        except _Invalid:
+            return True  # nothing to recover, ever: the blob is recorded invalid
+
+    async def _sync_blob(self, blob_id: bytes, shards: Sequence[int] | None) -> bool:
         ctx = self._ctx
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         if info is None or info.state is not BlobState.CERTIFIED:
@@ -263,6 +273,19 @@ class BlobSync:
             ctx, blob_id, metadata, target_type, target, ctx.my_shards(), read
         )
 
+    async def _check_claims(self, blob_id: bytes, claims: Sequence[Member]) -> None:
+        """Ask the peers that said the blob is invalid for their proof; raise
+        :class:`_Invalid` once one checks (the blob is then recorded invalid here)."""
+        for member in claims:
+            try:
+                async with asyncio.timeout(_PEER_TIMEOUT):
+                    peer = self._ctx.peers.peer(member.endpoint, member.name)
+                    status = await peer.get_blob_status(blob_id, with_proof=True)
+            except (PeerError, TimeoutError):
+                continue
+            if await self._invalid.check_claim(blob_id, status, member.name):
+                raise _Invalid
+
     async def _recover(
         self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
     ) -> bytes:
@@ -278,6 +301,7 @@ class BlobSync:
                     blob_id, target_type, target
                 )
 
+        claims: list[Member] = []  # peers that say the blob is invalid
         pending = {asyncio.create_task(ask(m)): m for m in self._peers()}
         try:
             while len(symbols) < need and pending:
@@ -287,6 +311,8 @@ class BlobSync:
                     try:
                         received = task.result()
                     except (PeerError, TimeoutError) as e:
+                        if getattr(e, "blob_state", "") == "invalid":
+                            claims.append(member)
                         log.debug("symbols_unavailable", peer=member.name, error=str(e))
                         continue
                     for symbol in received:
@@ -305,12 +331,18 @@ class BlobSync:
             for task in pending:
                 task.cancel()
         if len(symbols) < need:
+            await self._check_claims(blob_id, claims)
             raise _NotYet(f"{len(symbols)} of {need} symbols for {target_type} sliver {target}")
-        return await ctx.compute(
-            recovery.recover_sliver,
-            metadata,
-            target_type,
-            target,
-            list(symbols.values()),
-            verified=True,
-        )
+        try:
+            return await ctx.compute(
+                recovery.recover_sliver,
+                metadata,
+                target_type,
+                target,
+                list(symbols.values()),
+                verified=True,
+            )
+        except codec_errors.InconsistentEncodingError:
+            proof = InconsistencyProof(target_type, target, tuple(symbols.values()))
+            await self._invalid.record(blob_id, metadata, proof, "recovery")
+            raise _Invalid from None

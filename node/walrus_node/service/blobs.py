@@ -23,6 +23,7 @@ from walrus_node.service import basics
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
 from walrus_node.service.context import NodeContext
+from walrus_node.service.invalid_blobs import InvalidBlobs
 from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError
 
 __all__ = ["BlobData"]
@@ -31,15 +32,19 @@ log = structlog.get_logger("walrus.node")
 
 
 def check_not_gone(bid: BlobId, info: BlobInfo | None) -> None:
-    """Raise :class:`errors.Gone` if the blob's lifetime ended."""
+    """Raise :class:`errors.Gone` if the blob's data is gone for good (its lifetime ended,
+    or it was proven invalid: :class:`errors.InvalidBlob`)."""
+    if info is not None and info.state is BlobState.INVALID:
+        raise errors.InvalidBlob(str(bid))
     if info is not None and info.state in (BlobState.DELETED, BlobState.EXPIRED):
         raise errors.Gone(str(bid), info.state.value)
 
 
 class BlobData:
-    def __init__(self, ctx: NodeContext, blob_sync: BlobSync) -> None:
+    def __init__(self, ctx: NodeContext, blob_sync: BlobSync, invalid: InvalidBlobs) -> None:
         self.ctx = ctx
         self._blob_sync = blob_sync
+        self._invalid = invalid
 
     # --- metadata ----------------------------------------------------------------------------
 
@@ -204,12 +209,22 @@ class BlobData:
 
     # --- status ------------------------------------------------------------------------------
 
-    async def blob_status(self, blob_id: bytes) -> BlobStatus:
+    async def blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus:
         ctx = self.ctx
         basics.parse_blob_id(blob_id)
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         if info is None:
             return BlobStatus(BlobStatusState.NONEXISTENT)
+        if info.state is BlobState.INVALID and with_proof:
+            proof = await self._invalid.proof_of(blob_id)
+            metadata = await ctx.read(ctx.store.get_metadata, blob_id)
+            return BlobStatus(
+                BlobStatusState.INVALID,
+                metadata is not None,
+                certified_epoch=info.certified_epoch or 0,
+                inconsistency_proof=proof or b"",
+                metadata=metadata or b"",
+            )
         shards = list(ctx.my_shards()) if ctx.committees is not None else []
         held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
         has_metadata = await ctx.read(ctx.store.get_metadata, blob_id) is not None
@@ -219,5 +234,5 @@ class BlobData:
             held,
             2 * len(shards),
             info.certified_epoch or 0,
-            info.registration,
+            info.registrations if info.state is BlobState.CERTIFIED else (),
         )

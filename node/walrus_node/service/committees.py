@@ -4,7 +4,8 @@ Who calls it: :class:`walrus_node.service.node.NodeService` (at start-up and in 
 background, polling the committee file) and :mod:`.admin` (committees pushed through
 ``Admin/SetCommittee``). The committee file (a ConfigMap in Kubernetes, read-only and
 updated with a delay) and pushed committees (kept in the store) are two routes for the
-same information; whichever is newer wins (:func:`freshness`).
+same information; whichever is newer wins (:func:`freshness`). A committee of another
+network (a different ``network_id`` once one is set) is refused.
 
 On a new committee: plan shard sync for gained shards, expire blobs whose end epoch has
 come, drop shards handed over, resume blob sync and poke certificate catch-up.
@@ -19,6 +20,8 @@ from collections.abc import Callable
 import structlog
 
 from walrus_node.protocol import committee_file
+from walrus_node.service import archive
+from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.certificate_sync import CertificateSync
 from walrus_node.service.context import NodeContext
@@ -47,9 +50,12 @@ class CommitteeWatch:
         lifetime: Lifetime,
         blob_sync: BlobSync,
         certificate_sync: CertificateSync,
+        archive: CommitteeArchive,
         on_applied: Callable[[], None],
     ) -> None:
         self.ctx = ctx
+        self._archive = archive
+        self._archive_dirty = False
         self._shard_sync = shard_sync
         self._lifetime = lifetime
         self._blob_sync = blob_sync
@@ -59,6 +65,9 @@ class CommitteeWatch:
 
     async def start(self) -> None:
         """At start-up: the last pushed committee, then the file; act on what was adopted."""
+        archived = self.ctx.store.get_state(archive.STATE_KEY)
+        if archived is not None:
+            self._archive.load(archived)
         raw = self.ctx.store.get_state(PUSHED_COMMITTEE)
         if raw is not None:
             self.apply(committee_file.parse(raw))
@@ -91,7 +100,15 @@ class CommitteeWatch:
             freshness(committees) < freshness(old) or committees.to_dict() == old.to_dict()
         ):
             return False
+        if old is not None and old.network_id and committees.network_id != old.network_id:
+            log.error(
+                "committee_network_changed",
+                network_id=old.network_id,
+                refused=committees.network_id,
+            )
+            return False
         self.ctx.committees = committees
+        self._archive_dirty |= self._archive.record(committees)
         if old is None or old.epoch != committees.epoch or old.current != committees.current:
             log.info(
                 "committee_applied",
@@ -113,6 +130,11 @@ class CommitteeWatch:
     async def changed(self) -> None:
         """Act on a newly applied committee: sync gained shards, expire blobs whose end
         epoch has come, drop shards handed over once the change is done, catch up."""
+        if self._archive_dirty:
+            self._archive_dirty = False
+            await self.ctx.write(
+                self.ctx.store.put_state, archive.STATE_KEY, self._archive.to_bytes()
+            )
         await self._shard_sync.plan()
         await self._lifetime.expire_blobs()
         await self._lifetime.drop_lost_shards()

@@ -4,23 +4,26 @@ Who calls it: the servicer (``DeleteBlob``) through
 :class:`walrus_node.service.node.NodeService`, the committee watch (expiry and handed-over
 shards at every new committee) and the garbage collector it runs in the background.
 
-Data leaves when a blob's end epoch comes (expired), when its owner deletes a deletable
-blob (deleted), when it was never certified within ``uncertified_ttl_seconds``, or when
-the shard it lives on was handed over to another node that now holds it. Expired and
-deleted blobs keep a tombstone so that reads say why the data is gone.
+A blob's data leaves when its last registration ends (expired) or is deleted by its
+owner (deleted) -- each owner deletes only its own deletable registration
+(:mod:`.ownership`) --, when it was never certified within ``uncertified_ttl_seconds``,
+or when the shard it lives on was handed over to another node that now holds it.
+Expired and deleted blobs keep a tombstone so that reads say why the data is gone. Every
+change of a blob's registrations and the removal of its data happen in one store
+transaction (``Store.update_blob``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import structlog
 
 from walrus_node.protocol import errors, keys, messages
-from walrus_node.service import basics
+from walrus_node.protocol.messages import BlobRegistration
+from walrus_node.service import basics, ownership
 from walrus_node.service.context import NodeContext
-from walrus_node.store.store import BlobState
+from walrus_node.store.store import BlobInfo, BlobState
 
 __all__ = ["Lifetime"]
 
@@ -35,16 +38,21 @@ class Lifetime:
         self.ctx = ctx
 
     async def expire_blobs(self) -> int:
-        """Remove the data of blobs whose end epoch has come; reads then answer "expired"."""
+        """Drop registrations whose end epoch has come; remove the data of blobs left with
+        none (reads then answer "expired"). Returns the number of blobs expired."""
         ctx = self.ctx
         c = ctx.require_committees()
         infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
         expired = 0
         for blob_id, info in infos:
-            reg = info.registration
-            if info.state is BlobState.CERTIFIED and reg is not None and reg.end_epoch <= c.epoch:
-                tombstone = dataclasses.replace(info, state=BlobState.EXPIRED)
-                await ctx.write(ctx.store.drop_blob_data, blob_id, tombstone, c.n_shards)
+            if ownership.expire(info, c.epoch) is None:
+                continue
+
+            def update(info: BlobInfo | None) -> BlobInfo | None:
+                return None if info is None else ownership.expire(info, c.epoch)
+
+            updated = await ctx.write(ctx.store.update_blob, blob_id, update, c.n_shards)
+            if updated is not None and updated.state is BlobState.EXPIRED:
                 ctx.forget_metadata(blob_id)
                 expired += 1
         if expired:
@@ -53,32 +61,54 @@ class Lifetime:
         return expired
 
     async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
-        """Delete a deletable blob at its owner's request; True if it was not deleted yet."""
+        """Delete the signer's deletable registration of a blob; the data goes when it was
+        the last registration. True if it was not deleted yet."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
         c = ctx.require_committees()
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         if info is None:
             raise errors.NotFound(f"blob {bid} is not known to this node")
-        if info.state is BlobState.DELETED:
-            return False
-        if info.state is BlobState.EXPIRED:
-            raise errors.Gone(str(bid), "expired")
-        reg = info.registration
-        if info.state is not BlobState.CERTIFIED or reg is None:
-            raise errors.FailedPrecondition(f"blob {bid} is not certified")
-        if not reg.deletable:
-            raise errors.FailedPrecondition(f"blob {bid} is permanent; it cannot be deleted")
+        if info.state is BlobState.INVALID:
+            raise errors.InvalidBlob(str(bid))
         if epoch not in (c.epoch, c.epoch - 1):
             raise errors.StaleEpoch(f"deletion signed for epoch {epoch}; the epoch is {c.epoch}")
         message = messages.deletion_message(epoch, blob_id)
-        if not keys.verify(reg.owner_public_key, signature, message):
-            raise errors.PermissionDenied(f"deletion of blob {bid} is not signed by its owner")
-        tombstone = dataclasses.replace(info, state=BlobState.DELETED)
-        await ctx.write(ctx.store.drop_blob_data, blob_id, tombstone, c.n_shards)
-        ctx.forget_metadata(blob_id)
-        ctx.metrics.blobs_deleted.inc()
-        log.info("blob_deleted", blob_id=str(bid))
+
+        def signed_by_owner(reg: BlobRegistration) -> bool:
+            return reg.deletable and keys.verify(reg.owner_public_key, signature, message)
+
+        if any(signed_by_owner(r) for r in info.deleted) and not any(
+            signed_by_owner(r) for r in info.registrations
+        ):
+            return False  # this owner's registration is already deleted
+        if info.state is BlobState.EXPIRED:
+            raise errors.Gone(str(bid), "expired")
+        if info.state is not BlobState.CERTIFIED:
+            raise errors.FailedPrecondition(f"blob {bid} is not certified")
+        if not any(r.deletable for r in info.registrations):
+            raise errors.FailedPrecondition(f"blob {bid} is permanent; it cannot be deleted")
+        if not any(signed_by_owner(r) for r in info.registrations):
+            raise errors.PermissionDenied(
+                f"deletion of blob {bid} is not signed by its owner (the owner of one of "
+                "its deletable registrations)"
+            )
+
+        def update(info: BlobInfo | None) -> BlobInfo | None:
+            if info is None or info.state is not BlobState.CERTIFIED:
+                return None
+            owned = [r for r in info.registrations if signed_by_owner(r)]
+            return ownership.delete(info, owned[0]) if owned else None
+
+        updated = await ctx.write(ctx.store.update_blob, blob_id, update, c.n_shards)
+        if updated is None:
+            return False
+        if updated.state is BlobState.DELETED:
+            ctx.forget_metadata(blob_id)
+            ctx.metrics.blobs_deleted.inc()
+            log.info("blob_deleted", blob_id=str(bid))
+        else:
+            log.info("registration_deleted", blob_id=str(bid), remaining=len(updated.registrations))
         return True
 
     async def drop_lost_shards(self) -> None:

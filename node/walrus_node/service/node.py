@@ -25,13 +25,16 @@ import asyncio
 import contextlib
 
 from walrus_node.service.admin import Admin
+from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.blobs import BlobData
 from walrus_node.service.certificate_sync import CertificateSync
 from walrus_node.service.committees import CommitteeWatch
 from walrus_node.service.context import NodeContext
+from walrus_node.service.invalid_blobs import InvalidBlobs
 from walrus_node.service.lifetime import Lifetime
 from walrus_node.service.registrations import Registrations
+from walrus_node.service.replay import ReplayGuard
 from walrus_node.service.report import NodeReport
 from walrus_node.service.shard_sync import ShardSync
 
@@ -41,12 +44,20 @@ __all__ = ["NodeService"]
 class NodeService:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
-        self.blob_sync = BlobSync(ctx)
-        self.blobs = BlobData(ctx, self.blob_sync)
-        self.registrations = Registrations(ctx, self.blobs, self.blob_sync)
+        self.replay_guard = ReplayGuard(ctx.config.control_nonce_cache_size)
+        self.invalid = InvalidBlobs(ctx)
+        self.blob_sync = BlobSync(ctx, self.invalid)
+        self.blobs = BlobData(ctx, self.blob_sync, self.invalid)
+        self.archive = CommitteeArchive()
+        self.registrations = Registrations(ctx, self.blobs, self.blob_sync, self.archive)
         self.certificate_sync = CertificateSync(ctx, self.registrations.accept_certificate)
         self.shard_sync = ShardSync(
-            ctx, self.blob_sync, self.certificate_sync.catch_up, self.blob_sync.resume
+            ctx,
+            self.blob_sync,
+            self.certificate_sync.catch_up,
+            self.blob_sync.resume,
+            self.registrations,
+            self.replay_guard,
         )
         self.lifetime = Lifetime(ctx)
         self.report = NodeReport(ctx, self.shard_sync, self.blob_sync)
@@ -56,9 +67,10 @@ class NodeService:
             self.lifetime,
             self.blob_sync,
             self.certificate_sync,
+            self.archive,
             self.report.update_gauges,
         )
-        self.admin = Admin(ctx, self.committees)
+        self.admin = Admin(ctx, self.committees, self.replay_guard)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -15,8 +15,8 @@ from typing import Protocol
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol.keys import KeyPair
-from walrus_node.protocol.messages import Certificate
-from walrus_node.protocol.views import NodeInfo, ShardBatch
+from walrus_node.protocol.messages import Binding, Certificate
+from walrus_node.protocol.views import BlobStatus, NodeInfo, ShardBatch
 
 __all__ = ["Peer", "PeerPool"]
 
@@ -34,9 +34,12 @@ class Peer(Protocol):
 
     async def get_node_info(self) -> NodeInfo: ...
 
+    async def get_blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus: ...
+
     async def sync_shard(
         self,
         signer: KeyPair,
+        binding: Binding,
         epoch: int,
         shard: int,
         sliver_type: SliverType,

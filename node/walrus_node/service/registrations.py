@@ -1,11 +1,21 @@
 """Registrations and certificates: signing storage confirmations, accepting certificates.
 
 Who calls it: the servicer (``GetConfirmation``, ``SubmitCertificate``,
-``ListCertificates``) through :class:`walrus_node.service.node.NodeService`, and
-certificate catch-up (:mod:`.certificate_sync`), which hands every certificate a peer
-lists to :meth:`Registrations.accept_certificate`. A confirmation is signed only once this
-node holds all its slivers of the blob; a certificate is recorded only if it carries valid
-signatures of members holding ``n - f`` shards of a committee this node knows.
+``ListCertificates``) through :class:`walrus_node.service.node.NodeService`, certificate
+catch-up (:mod:`.certificate_sync`), which hands every certificate a peer lists to
+:meth:`Registrations.accept_certificate`, and shard sync (:mod:`.shard_sync`), which checks
+every certificate a previous owner sends with :meth:`Registrations.verify_certificate`
+and records it with :func:`walrus_node.service.ownership.certify`: one check and one
+rule for all three routes.
+
+A confirmation is signed only once this node holds all its slivers of the blob, for a
+well-formed registration that ends within ``max_epochs_ahead`` epochs, of a blob that is
+not invalid, and that its owner has not deleted. A certificate is recorded only if it
+carries valid signatures of members holding ``n - f`` shards of the committee of its
+epoch, which this node must know (the current or previous committee, or one in the
+archive, :mod:`.archive`): a certificate from a later epoch, or from one this node never
+followed, is refused. What recording does to the blob's registrations is
+:mod:`.ownership`: several owners, none replacing another.
 """
 
 from __future__ import annotations
@@ -15,7 +25,8 @@ import structlog
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.protocol import errors, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.service import basics
+from walrus_node.service import basics, ownership
+from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.blobs import BlobData
 from walrus_node.service.context import NodeContext
@@ -26,14 +37,17 @@ __all__ = ["FINAL_STATES", "Registrations"]
 log = structlog.get_logger("walrus.node")
 
 FINAL_STATES = (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID)
-"""States a blob never leaves."""
+"""States in which a blob holds no data."""
 
 
 class Registrations:
-    def __init__(self, ctx: NodeContext, blobs: BlobData, blob_sync: BlobSync) -> None:
+    def __init__(
+        self, ctx: NodeContext, blobs: BlobData, blob_sync: BlobSync, archive: CommitteeArchive
+    ) -> None:
         self.ctx = ctx
         self._blobs = blobs
         self._blob_sync = blob_sync
+        self._archive = archive
 
     def check_registration(self, registration: BlobRegistration, metadata: BlobMetadata) -> None:
         c = self.ctx.require_committees()
@@ -56,6 +70,14 @@ class Registrations:
     async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:
         """Sign a storage confirmation, once this node holds all its slivers of the blob."""
         ctx = self.ctx
+        bid = basics.parse_blob_id(blob_id)
+        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        if info is not None and info.state is BlobState.INVALID:
+            raise errors.InvalidBlob(str(bid))
+        if info is not None and registration in info.deleted:
+            raise errors.FailedPrecondition(
+                f"this registration of blob {bid} was deleted by its owner"
+            )
         metadata = await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)
         shards = list(ctx.my_shards())
@@ -72,22 +94,32 @@ class Registrations:
         ctx.metrics.confirmations_issued.inc()
         return Confirmation(epoch, blob_id, registration, ctx.keypair.public_key, signature)
 
-    async def accept_certificate(
-        self, certificate: Certificate, source: str = "peer"
-    ) -> tuple[bool, bool]:
-        """Verify and record a certificate; start recovery if slivers are missing.
+    def committee_of(self, epoch: int) -> messages.SignerWeights:
+        """The committee of ``epoch``, if this node knows it; else ``StaleEpoch``."""
+        c = self.ctx.require_committees()
+        if epoch > c.epoch:
+            raise errors.StaleEpoch(
+                f"certificate is from epoch {epoch}, after this node's epoch {c.epoch}"
+            )
+        committee: messages.SignerWeights | None = c.committee_for(epoch)
+        if committee is None:
+            committee = self._archive.get(epoch)
+        if committee is None:
+            raise errors.StaleEpoch(
+                f"certificate is from epoch {epoch}, whose committee this node does not know"
+            )
+        return committee
 
-        Returns (newly certified or extended, recovering).
+    def verify_certificate(self, certificate: Certificate) -> None:
+        """Check a certificate against the committee of its epoch.
+
+        Raises ``StaleEpoch`` when this node cannot tell (an epoch it does not know),
+        ``InvalidRequest`` for a malformed registration and ``PermissionDenied`` when the
+        signatures do not prove it.
         """
         ctx = self.ctx
         bid = basics.parse_blob_id(certificate.blob_id)
-        c = ctx.require_committees()
-        committee = c.committee_for(certificate.epoch)
-        if committee is None:
-            raise errors.StaleEpoch(
-                f"certificate is for epoch {certificate.epoch}; this node knows epochs "
-                f"{c.epoch}" + ("" if c.previous is None else f" and {c.previous.epoch}")
-            )
+        committee = self.committee_of(certificate.epoch)
         problems = certificate.registration.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems))
@@ -97,33 +129,42 @@ class Registrations:
             ctx.metrics.rejected_inputs.labels(reason="invalid_certificate").inc()
             raise errors.PermissionDenied(f"certificate for blob {bid}: {e}") from e
 
+    def merge(self, info: BlobInfo | None, certificate: Certificate) -> BlobInfo | None:
+        """The blob's info once ``certificate`` (verified) is recorded; None: no change."""
+        epoch = self.ctx.require_committees().epoch
+        return ownership.certify(
+            info, certificate.registration, certificate.epoch, epoch, basics.now_ms()
+        )
+
+    async def accept_certificate(
+        self, certificate: Certificate, source: str = "peer"
+    ) -> tuple[bool, bool]:
+        """Verify and record a certificate; start recovery if slivers are missing.
+
+        Returns (a registration was added or extended, recovering).
+        """
+        ctx = self.ctx
+        bid = basics.parse_blob_id(certificate.blob_id)
+        self.verify_certificate(certificate)
+
         def merge(info: BlobInfo | None) -> BlobInfo | None:
-            if info is not None and info.state in FINAL_STATES:
-                return None
-            if (
-                info is not None
-                and info.state is BlobState.CERTIFIED
-                and info.registration is not None
-                and certificate.registration.end_epoch <= info.registration.end_epoch
-            ):
-                return None  # nothing new: already certified at least this long
-            certified_epoch = certificate.epoch
-            if info is not None and info.certified_epoch is not None:
-                certified_epoch = min(certified_epoch, info.certified_epoch)
-            created = info.created_ms if info is not None else basics.now_ms()
-            return BlobInfo(BlobState.CERTIFIED, created, certificate.registration, certified_epoch)
+            return self.merge(info, certificate)
 
         newly = await ctx.write(ctx.store.record_certificate, certificate, merge)
         if newly:
             ctx.uncertified.settle(certificate.blob_id)
             ctx.metrics.certificates_accepted.labels(source=source).inc()
             log.info(
-                "certificate_accepted", blob_id=str(bid), epoch=certificate.epoch, source=source
+                "certificate_accepted",
+                blob_id=str(bid),
+                epoch=certificate.epoch,
+                source=source,
+                deletable=certificate.registration.deletable,
+                end_epoch=certificate.registration.end_epoch,
             )
-        else:
-            info = await ctx.read(ctx.store.get_blob_info, certificate.blob_id)
-            if info is not None and info.state in FINAL_STATES:
-                return False, False
+        info = await ctx.read(ctx.store.get_blob_info, certificate.blob_id)
+        if info is None or info.state is not BlobState.CERTIFIED:
+            return False, False
         shards = list(ctx.my_shards())
         held = await ctx.read(ctx.store.count_slivers, certificate.blob_id, shards)
         recovering = held < 2 * len(shards)

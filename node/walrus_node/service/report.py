@@ -100,4 +100,5 @@ class NodeReport:
             slivers_recovered=sum(p.recovered for p in progress),
             epoch_sync_done=self._shard_sync.epoch == c.epoch and self._shard_sync.done,
             shards=tuple(p.view() for p in progress),
+            skipped_blob_ids=tuple(sorted(self._shard_sync.skipped)),
         )

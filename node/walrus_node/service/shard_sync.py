@@ -8,12 +8,23 @@ For every shard this node owns in epoch ``e`` but did not own in ``e - 1``:
 1. **Cooperative path.** Ask the shard's previous owner for its slivers with ``SyncShard``:
    batches in blob-ID order, primary slivers first, then secondary, each with the blob's
    metadata and certificate. Every sliver is verified against the metadata and every
-   metadata against its blob ID; each batch is stored together with the cursor in one
-   transaction, so a restart resumes after the last stored batch.
+   metadata against its blob ID; every certificate must verify against a committee this
+   node knows (:meth:`Registrations.verify_certificate`, as for certificates from clients
+   and catch-up) and is recorded by the same rule (:mod:`.ownership`). A sliver whose
+   certificate this node cannot check (a future epoch, or one it never followed) is kept
+   only if the blob is already certified here; otherwise it is skipped, never stored on
+   the sender's word. Each batch is stored together with the cursor in one transaction,
+   so a restart resumes after the last stored batch. An empty batch that promises more
+   (``finished=false``) is retried with back-off; a source that keeps sending them is
+   given up on (the recovery path follows). Requests are signed and bound to the
+   network, the source node and a nonce (:mod:`.replay`).
 2. **Recovery path.** If the previous owner is gone, keeps failing, or sends bad data, the
    shard's slivers are rebuilt blob by blob from the rest of the committee with recovery
    symbols, for every certified blob this node knows of (after a full certificate
-   catch-up from all peers).
+   catch-up from all peers). A blob whose recovery proves it inconsistently encoded (or
+   for which a peer shows a proof that checks) is recorded invalid
+   (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync status's
+   ``skipped_blob_ids`` and the shard still finishes.
 
 Progress is reported through ``Admin/GetSyncStatus`` and node info; the operator (or
 testbed) records a node as done once every gained shard is done.
@@ -25,6 +36,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,9 +53,12 @@ from walrus_node.protocol import errors, keys, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import Certificate
 from walrus_node.protocol.views import ShardBatch, ShardSyncView
+from walrus_node.service import basics
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.context import NodeContext
-from walrus_node.store.store import BlobInfo, BlobState, ShardRecord
+from walrus_node.service.registrations import Registrations
+from walrus_node.service.replay import ReplayGuard
+from walrus_node.store.store import BlobState, ShardRecord
 
 __all__ = ["ShardProgress", "ShardSync"]
 
@@ -58,6 +73,10 @@ _MAX_UNREACHABLE = 3
 _NOT_YET_PATIENCE = 120.0
 """Seconds to keep waiting for a source that has not reached the new epoch yet."""
 _RETRY = 1.0
+_MAX_BACKOFF = 30.0
+"""Longest wait between two shard-sync requests to a source that sends empty batches."""
+_MAX_EMPTY_BATCHES = 8
+"""Empty batches with ``finished=false`` in a row before the source is given up on."""
 
 
 @dataclasses.dataclass
@@ -110,13 +129,20 @@ class ShardSync:
         blob_sync: BlobSync,
         certificates_caught_up: Callable[[], Awaitable[None]],
         on_shard_done: Callable[[], Awaitable[None]],
+        registrations: Registrations,
+        guard: ReplayGuard,
     ) -> None:
         self._ctx = ctx
+        self._registrations = registrations
+        self._guard = guard
         self._blob_sync = blob_sync
         self._caught_up = certificates_caught_up
         self._on_shard_done = on_shard_done
         self.epoch = 0
         self.progress: dict[int, ShardProgress] = {}
+        self.skipped: set[bytes] = set()
+        """Certified blobs found invalid (inconsistently encoded) while syncing this epoch:
+        passed over on purpose, reported in the sync status."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
 
@@ -138,6 +164,7 @@ class ShardSync:
         await self.stop()
         ctx.shards_in_transfer = set()
         self.epoch = c.epoch
+        self.skipped = set()
         me = ctx.keypair.public_key
         mine = set(ctx.my_shards())
         previous = c.state.previous
@@ -178,7 +205,8 @@ class ShardSync:
         value = json.dumps({str(s): p.to_dict() for s, p in self.progress.items()}).encode()
         key = self._state_key(self.epoch)
         if extra:
-            await ctx.write(ctx.store.ingest_shard_batch, shard, extra, _merge, key, value)
+            merge = self._registrations.merge
+            await ctx.write(ctx.store.ingest_shard_batch, shard, extra, merge, key, value)
         else:
             await ctx.write(ctx.store.put_state, key, value)
 
@@ -210,7 +238,7 @@ class ShardSync:
         source = None if previous is None else previous.owner(p.shard)
         if source is None or source.public_key == ctx.keypair.public_key:
             return
-        failures = unreachable = 0
+        failures = unreachable = empty = 0
         not_yet_since: float | None = None
         while True:
             try:
@@ -238,6 +266,17 @@ class ShardSync:
                 )
                 break
             failures, unreachable, not_yet_since = 0, 0, None
+            if not batch.records and not batch.finished:
+                # Nothing sent, yet more promised: back off instead of asking again at once,
+                # and give up on a source that keeps doing it.
+                empty += 1
+                p.error = f"{source.name} sent {empty} empty batches in a row"
+                if empty >= _MAX_EMPTY_BATCHES:
+                    log.warning("shard_sync_empty_batches", shard=p.shard, source=source.name)
+                    break
+                await asyncio.sleep(min(_MAX_BACKOFF, _RETRY * 2 ** (empty - 1)))
+                continue
+            empty = 0
             if batch.finished:
                 if p.sliver_type == SliverType.PRIMARY.value:
                     p.sliver_type, p.cursor = SliverType.SECONDARY.value, ""
@@ -251,8 +290,15 @@ class ShardSync:
         ctx = self._ctx
         sliver_type = SliverType(p.sliver_type)
         after = bytes.fromhex(p.cursor)
+        binding = messages.Binding(
+            ctx.require_committees().network_id,
+            source.public_key,
+            basics.now_ms(),
+            os.urandom(messages.NONCE_SIZE),
+        )
         batch = await ctx.peers.peer(source.endpoint, source.name).sync_shard(
             ctx.keypair,
+            binding,
             self.epoch,
             p.shard,
             sliver_type,
@@ -261,6 +307,7 @@ class ShardSync:
         )
         params = ctx.params()
         records: list[ShardRecord] = []
+        skipped = 0
         for r in batch.records:
             if r.blob_id <= after:
                 raise errors.DataLoss("slivers out of blob-ID order")
@@ -276,9 +323,23 @@ class ShardSync:
                 await ctx.compute(slivers.verify_sliver, metadata, sliver_type, r.index, r.data)
             except codec_errors.VerificationError as e:
                 raise errors.DataLoss(str(e)) from e
-            self._check_certificate(r.certificate)
-            records.append(ShardRecord(r.blob_id, r.metadata, r.certificate, sliver_type, r.data))
             after = r.blob_id
+            if self._certificate_checks(r.certificate):
+                certificate: Certificate | None = r.certificate
+            elif await self._known_certified(r.blob_id):
+                certificate = None  # known through a checked route: keep the sliver only
+            else:
+                skipped += 1
+                continue
+            records.append(ShardRecord(r.blob_id, r.metadata, certificate, sliver_type, r.data))
+        if skipped:
+            ctx.metrics.rejected_inputs.labels(reason="unverifiable_certificate").inc(skipped)
+            log.warning(
+                "shard_sync_unverifiable",
+                shard=p.shard,
+                source=source.name,
+                skipped=skipped,
+            )
         p.cursor = after.hex()
         p.slivers += len(records)
         p.bytes += sum(len(r.data) for r in records)
@@ -287,16 +348,21 @@ class ShardSync:
         await self._save(records, p.shard)
         return batch
 
-    def _check_certificate(self, certificate: Certificate) -> None:
-        """Certificates of the current or previous epoch are verified; older ones are taken
-        on the word of the previous owner, which accepted them when they were current."""
-        committee = self._ctx.require_committees().committee_for(certificate.epoch)
-        if committee is None:
-            return
+    def _certificate_checks(self, certificate: Certificate) -> bool:
+        """True if the certificate verifies against a committee this node knows; False if
+        this node cannot tell (an epoch it never followed, or a later one). A certificate
+        that verifiably lies makes the whole batch bad (``DataLoss``)."""
         try:
-            messages.verify_certificate(certificate, committee)
-        except messages.CertificateError as e:
+            self._registrations.verify_certificate(certificate)
+        except errors.StaleEpoch:
+            return False
+        except (errors.InvalidRequest, errors.PermissionDenied) as e:
             raise errors.DataLoss(f"certificate: {e}") from e
+        return True
+
+    async def _known_certified(self, blob_id: bytes) -> bool:
+        info = await self._ctx.read(self._ctx.store.get_blob_info, blob_id)
+        return info is not None and info.state is BlobState.CERTIFIED
 
     async def _recover(self, p: ShardProgress) -> None:
         """Rebuild the shard's slivers of every certified blob from the committee."""
@@ -306,6 +372,8 @@ class ShardSync:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
             missing: dict[bytes, list[SliverType]] = {}  # blob -> its slivers lacking here
             for blob_id, info in infos:
+                if info.state is BlobState.INVALID:
+                    self.skipped.add(blob_id)
                 if info.state is not BlobState.CERTIFIED:
                     continue
                 lacking = [
@@ -342,6 +410,7 @@ class ShardSync:
     async def records_for(
         self,
         requester: bytes,
+        binding: messages.Binding,
         epoch: int,
         shard: int,
         sliver_type: SliverType,
@@ -352,11 +421,13 @@ class ShardSync:
         """Slivers of a shard this node owned in the previous epoch, for its new owner."""
         ctx = self._ctx
         c = ctx.require_committees()
-        message = messages.shard_sync_message(
-            epoch, shard, 1 if sliver_type is SliverType.PRIMARY else 2, after, limit
-        )
+        try:
+            message = messages.shard_sync_message(binding, epoch, shard, sliver_type, after, limit)
+        except ValueError as e:
+            raise errors.InvalidRequest(f"shard sync request: {e}") from e
         if not keys.verify(requester, signature, message):
             raise errors.PermissionDenied("shard sync request signature does not verify")
+        self._guard.check(binding, c.network_id, ctx.keypair.public_key, "shard sync request")
         if epoch > c.epoch:
             raise errors.StaleEpoch(f"this node is at epoch {c.epoch}, not yet {epoch}")
         if epoch < c.epoch:
@@ -396,14 +467,6 @@ class ShardSync:
             out.append((blob_id, metadata, certificate, index, data))
         ctx.metrics.shard_sync_served.inc(len(out))
         return out, finished
-
-
-def _merge(info: BlobInfo | None, certificate: Certificate) -> BlobInfo | None:
-    """Blob info for a blob received by shard sync (None: keep what is there)."""
-    if info is not None and info.state is not BlobState.REGISTERED:
-        return None
-    created = info.created_ms if info is not None else int(time.time() * 1000)
-    return BlobInfo(BlobState.CERTIFIED, created, certificate.registration, certificate.epoch)
 
 
 async def _bounded(coros: Sequence[Awaitable[object]], limit: int) -> list[object]:

@@ -17,7 +17,7 @@ Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 * ``metadata``               blob_id -> metadata wire bytes (re-verified against the ID on read)
 * ``blob_info``              blob_id -> :class:`BlobInfo` (JSON)
 * ``certificates``           u64 sequence (big-endian) -> certificate bytes, in acceptance order
-* ``certificate_of``         blob_id -> the blob's latest accepted certificate
+* ``certificate_of``         blob_id -> the certificate of the blob's longest registration
 * ``state``                  utf-8 key -> bytes (epochs, cursors, anything small)
 * ``shard/<i>/primary``      blob_id -> checksum(16) || sliver bytes, one database per shard
 * ``shard/<i>/secondary``    likewise, so a whole shard can be streamed out or dropped
@@ -40,6 +40,7 @@ import blake3
 import lmdb
 
 from walrus_node.codec.params import MAX_SHARDS, SliverType
+from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 
 __all__ = [
@@ -88,33 +89,42 @@ class ShardRecord:
 
     blob_id: bytes
     metadata: bytes
-    certificate: Certificate
+    certificate: Certificate | None
+    """None: the blob is already certified here (its certificate was checked before)."""
     sliver_type: SliverType
     data: bytes
 
 
 @dataclasses.dataclass(frozen=True)
 class BlobInfo:
+    """What the node knows of a blob besides its bytes.
+
+    ``registrations`` are the blob's certified, live registrations (several owners may
+    register one blob ID; the rules are in :mod:`walrus_node.service.ownership`);
+    ``deleted`` are registrations their owners deleted, kept so that their certificates
+    cannot bring them back. Stored as JSON; info written before blobs had several
+    registrations (one ``registration`` field) is read as a blob with that one.
+    """
+
     state: BlobState
     created_ms: int
-    registration: BlobRegistration | None = None
+    registrations: tuple[BlobRegistration, ...] = ()
     certified_epoch: int | None = None
+    deleted: tuple[BlobRegistration, ...] = ()
+
+    @property
+    def registration(self) -> BlobRegistration | None:
+        """The registration that keeps the blob longest (a permanent one on a tie)."""
+        return views.longest(self.registrations)
 
     def to_bytes(self) -> bytes:
-        reg = self.registration
         return json.dumps(
             {
                 "state": self.state.value,
                 "created_ms": self.created_ms,
                 "certified_epoch": self.certified_epoch,
-                "registration": None
-                if reg is None
-                else {
-                    "end_epoch": reg.end_epoch,
-                    "deletable": reg.deletable,
-                    "owner": reg.owner_public_key.hex(),
-                    "length": reg.unencoded_length,
-                },
+                "registrations": [_registration_to_dict(r) for r in self.registrations],
+                "deleted": [_registration_to_dict(r) for r in self.deleted],
             },
             sort_keys=True,
         ).encode()
@@ -122,15 +132,34 @@ class BlobInfo:
     @classmethod
     def from_bytes(cls, data: bytes) -> BlobInfo:
         d = json.loads(data)
-        r = d["registration"]
-        reg = (
-            None
-            if r is None
-            else BlobRegistration(
-                r["end_epoch"], r["deletable"], bytes.fromhex(r["owner"]), r["length"]
-            )
+        if "registrations" in d:
+            registrations = tuple(_registration_from_dict(r) for r in d["registrations"])
+        elif d.get("registration") is not None:  # written by a node before owned registrations
+            registrations = (_registration_from_dict(d["registration"]),)
+        else:
+            registrations = ()
+        deleted = tuple(_registration_from_dict(r) for r in d.get("deleted", ()))
+        return cls(
+            BlobState(d["state"]), d["created_ms"], registrations, d["certified_epoch"], deleted
         )
-        return cls(BlobState(d["state"]), d["created_ms"], reg, d["certified_epoch"])
+
+
+def _registration_to_dict(reg: BlobRegistration) -> dict[str, object]:
+    return {
+        "end_epoch": reg.end_epoch,
+        "deletable": reg.deletable,
+        "owner": reg.owner_public_key.hex(),
+        "length": reg.unencoded_length,
+    }
+
+
+def _registration_from_dict(r: dict[str, object]) -> BlobRegistration:
+    return BlobRegistration(
+        int(r["end_epoch"]),  # type: ignore[call-overload]  # JSON written by this module
+        bool(r["deletable"]),
+        bytes.fromhex(str(r["owner"])),
+        int(r["length"]),  # type: ignore[call-overload]
+    )
 
 
 def _checksum(data: bytes | memoryview) -> bytes:
@@ -189,16 +218,16 @@ class Store:
     def put_metadata(self, blob_id: bytes, metadata: bytes, info: BlobInfo) -> bool:
         """Store metadata and initial blob info unless present; True if newly stored.
 
-        A blob that expired or was deleted is registered afresh (its tombstone replaced).
+        A blob that expired or was deleted is registered afresh (its tombstone replaced,
+        remembering the registrations deleted by their owners).
         """
         with self._write() as txn:
             if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
                 return False
-            current = txn.get(blob_id, db=self._blob_info)
-            if current is not None and BlobInfo.from_bytes(bytes(current)).state in (
-                BlobState.DELETED,
-                BlobState.EXPIRED,
-            ):
+            raw = txn.get(blob_id, db=self._blob_info)
+            current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
+            if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
+                info = dataclasses.replace(info, deleted=current.deleted)
                 txn.put(blob_id, info.to_bytes(), db=self._blob_info)
             else:
                 txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
@@ -385,7 +414,12 @@ class Store:
         last = struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
         raw = certificate.to_bytes()
         txn.put(struct.pack(">Q", last + 1), raw, db=self._certificates)
-        txn.put(certificate.blob_id, raw, db=self._certificate_of)
+        # The blob's representative certificate (sent by shard sync) is the one of the
+        # registration that keeps it longest.
+        if info.registration == certificate.registration:
+            txn.put(certificate.blob_id, raw, db=self._certificate_of)
+        else:
+            txn.put(certificate.blob_id, raw, db=self._certificate_of, overwrite=False)
         txn.put(certificate.blob_id, info.to_bytes(), db=self._blob_info)
 
     def certificate_of(self, blob_id: bytes) -> Certificate | None:
@@ -402,16 +436,25 @@ class Store:
         state_value: bytes,
     ) -> None:
         """Store slivers received by shard sync, with their blobs' metadata and certificates,
-        and the sync cursor, in one transaction: a crash leaves all of it or none."""
+        and the sync cursor, in one transaction: a crash leaves all of it or none.
+
+        ``merge`` maps a blob's info and a (verified) certificate to the new info, or None
+        for no change. A record without a certificate only adds its sliver to a blob
+        already certified here; a sliver of a blob that ends up not certified (deleted,
+        expired, invalid) is not stored."""
         dbs = {t: self._shard_db(shard, t) for t in SliverType}
         with self._write() as txn:
             for r in records:
-                txn.put(r.blob_id, r.metadata, db=self._metadata, overwrite=False)
                 current = txn.get(r.blob_id, db=self._blob_info)
                 info = None if current is None else BlobInfo.from_bytes(bytes(current))
-                updated = merge(info, r.certificate)
-                if updated is not None:
-                    self._log_certificate(txn, r.certificate, updated)
+                if r.certificate is not None:
+                    updated = merge(info, r.certificate)
+                    if updated is not None:
+                        self._log_certificate(txn, r.certificate, updated)
+                        info = updated
+                if info is None or info.state is not BlobState.CERTIFIED:
+                    continue
+                txn.put(r.blob_id, r.metadata, db=self._metadata, overwrite=False)
                 txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
             txn.put(state_key.encode(), state_value, db=self._state)
 
@@ -424,6 +467,28 @@ class Store:
                 txn.delete(blob_id, db=db)
             txn.delete(blob_id, db=self._metadata)
             txn.put(blob_id, info.to_bytes(), db=self._blob_info)
+
+    def update_blob(
+        self, blob_id: bytes, update: Callable[[BlobInfo | None], BlobInfo | None], n_shards: int
+    ) -> BlobInfo | None:
+        """Atomically replace a blob's info with ``update(info)`` (None: leave it); when the
+        new info is a tombstone (deleted, expired, invalid) the blob's slivers on every
+        shard go in the same transaction, and its metadata too unless it is invalid (the
+        metadata is what its inconsistency proof is checked against). Returns the new
+        info."""
+        with self._write() as txn:
+            raw = txn.get(blob_id, db=self._blob_info)
+            updated = update(None if raw is None else BlobInfo.from_bytes(bytes(raw)))
+            if updated is None:
+                return None
+            if updated.state in (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID):
+                for shard in range(n_shards):
+                    for t in SliverType:
+                        txn.delete(blob_id, db=self._shard_db(shard, t))
+                if updated.state is not BlobState.INVALID:
+                    txn.delete(blob_id, db=self._metadata)
+            txn.put(blob_id, updated.to_bytes(), db=self._blob_info)
+            return updated
 
     def shards_with_data(self, n_shards: int) -> list[int]:
         """Shards for which any sliver is stored."""

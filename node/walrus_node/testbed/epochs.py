@@ -70,9 +70,10 @@ class EpochDriver:
                         out[member.name] = "not running"
                         continue
                     try:
-                        out[member.name] = await pool.peer(
-                            node.endpoint, node.name
-                        ).get_sync_status(admin)
+                        peer = pool.peer(node.endpoint, node.name)
+                        out[member.name] = await peer.get_sync_status(
+                            admin, network_id=c.network_id, target=member.public_key
+                        )
                     except RpcError as e:
                         out[member.name] = str(e)
             finally:

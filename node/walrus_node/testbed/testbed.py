@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import secrets
 import signal
 import subprocess
 import sys
@@ -148,6 +149,8 @@ class Testbed:
         """Extra node.yaml settings for every node (tuning, tests)."""
         self.plaintext = False
         """No TLS anywhere (benchmarks of TLS cost only)."""
+        self.network_id = ""
+        """The committee file's network ID: admin requests are bound to it."""
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -200,6 +203,7 @@ class Testbed:
         bed.controller_pid = state.get("controller_pid", 0)
         bed.node_settings = state.get("node_settings", {})
         bed.plaintext = state.get("plaintext", False)
+        bed.network_id = state.get("network_id", "")
         bed.nodes = [
             NodeHandle(
                 n["name"],
@@ -222,6 +226,7 @@ class Testbed:
             "controller_pid": self.controller_pid,
             "node_settings": self.node_settings,
             "plaintext": self.plaintext,
+            "network_id": self.network_id,
             "nodes": [
                 {
                     "name": n.name,
@@ -273,11 +278,12 @@ class Testbed:
             )
         bed.directory.mkdir(parents=True, exist_ok=True)
         bed.n_shards = shards
+        bed.network_id = f"testbed-{secrets.token_hex(8)}"
         admin = keys.KeyPair.generate()
         admin.save(bed.directory / "admin.key")
         client: dict[str, Any] = {"committee_file": "committee.json"}
         if not plaintext:
-            authority = pki.Authority.generate(bed.directory.name)
+            authority = pki.Authority.generate(bed.network_id)
             authority.save(bed.ca_cert_file, bed.ca_key_file)
             pki.write_leaf(authority.issue("client"), bed.client_cert_file, bed.client_key_file)
             client.update(
@@ -394,7 +400,10 @@ class Testbed:
     def initial_committee(self) -> ActiveCommittees:
         """The first committee: shards by stake (D'Hondt), assigned in node-name order."""
         chosen = selection.select(self.candidates(), self.n_shards, epoch=self.epoch)
-        return ActiveCommittees(epoch.EpochState.genesis(chosen.committee))
+        return ActiveCommittees(
+            epoch.EpochState.genesis(chosen.committee),
+            committee_file.NetworkParams(network_id=self.network_id),
+        )
 
     def publish_committee(self, committees: ActiveCommittees) -> None:
         """Hand a committee to every node and to the client (its committee file)."""
@@ -411,7 +420,9 @@ class Testbed:
             try:
                 for node in nodes:
                     if node.is_running():
-                        await pool.peer(node.endpoint, node.name).set_committee(admin, data)
+                        await pool.peer(node.endpoint, node.name).set_committee(
+                            admin, data, target=node.public_key
+                        )
                     else:
                         _atomic_write(node.committee_file, data)
             finally:

@@ -8,6 +8,7 @@ testbed and the operator (admin). Speaks domain types; every gRPC failure become
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,7 @@ import grpc.aio
 
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.codec.recovery import RecoverySymbol
-from walrus_node.protocol import errors, messages
+from walrus_node.protocol import committee_file, errors, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
@@ -186,10 +187,11 @@ class NodeClient:
             raise RpcError(self.endpoint, "GetSliver", "DATA_LOSS", "no sliver in the answer")
         return sliver.data
 
-    async def get_blob_status(self, blob_id: bytes) -> BlobStatus:
+    async def get_blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus:
         try:
             reply = await self._stub.GetBlobStatus(
-                pb.GetBlobStatusRequest(blob_id=blob_id), timeout=self._timeout
+                pb.GetBlobStatusRequest(blob_id=blob_id, with_proof=with_proof),
+                timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as e:
             raise self._error("GetBlobStatus", e) from e
@@ -276,6 +278,7 @@ class NodeClient:
     async def sync_shard(
         self,
         signer: KeyPair,
+        binding: messages.Binding,
         epoch: int,
         shard: int,
         sliver_type: SliverType,
@@ -284,7 +287,7 @@ class NodeClient:
     ) -> ShardBatch:
         """One batch of a shard's slivers from its previous owner (see ShardSync)."""
         wire_type = convert.sliver_type_to_pb(sliver_type)
-        message = messages.shard_sync_message(epoch, shard, int(wire_type), after, limit)
+        message = messages.shard_sync_message(binding, epoch, shard, sliver_type, after, limit)
         call = self._stub.SyncShard(
             pb.SyncShardRequest(
                 epoch=epoch,
@@ -294,6 +297,10 @@ class NodeClient:
                 limit=limit,
                 requester=signer.public_key,
                 signature=signer.sign(message),
+                network_id=binding.network_id,
+                target=binding.target,
+                timestamp_ms=binding.timestamp_ms,
+                nonce=binding.nonce,
             ),
             timeout=self._timeout,
         )
@@ -311,30 +318,42 @@ class NodeClient:
     # --- admin -------------------------------------------------------------------------------
 
     @staticmethod
-    def _admin_request(admin: KeyPair, method: str, payload: bytes) -> pb.AdminRequest:
-        ts = int(time.time() * 1000)
+    def _admin_request(
+        admin: KeyPair, method: str, payload: bytes, network_id: str, target: bytes
+    ) -> pb.AdminRequest:
+        binding = messages.Binding(
+            network_id, target, int(time.time() * 1000), os.urandom(messages.NONCE_SIZE)
+        )
         return pb.AdminRequest(
             method=method,
-            timestamp_ms=ts,
+            timestamp_ms=binding.timestamp_ms,
             payload=payload,
             signer=admin.public_key,
-            signature=admin.sign(messages.admin_message(method, ts, payload)),
+            signature=admin.sign(messages.admin_message(binding, method, payload)),
+            network_id=binding.network_id,
+            target=binding.target,
+            nonce=binding.nonce,
         )
 
-    async def set_committee(self, admin: KeyPair, committee_json: bytes) -> tuple[int, str]:
+    async def set_committee(
+        self, admin: KeyPair, committee_json: bytes, *, target: bytes
+    ) -> tuple[int, str]:
+        """Push a committee to the node whose public key is ``target``; the request is
+        bound to the committee's network ID, to that node and to a fresh nonce."""
+        network_id = committee_file.parse(committee_json).network_id
+        request = self._admin_request(admin, "SetCommittee", committee_json, network_id, target)
         try:
-            reply = await self._admin.SetCommittee(
-                self._admin_request(admin, "SetCommittee", committee_json), timeout=self._timeout
-            )
+            reply = await self._admin.SetCommittee(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
             raise self._error("SetCommittee", e) from e
         return reply.epoch, reply.phase
 
-    async def get_sync_status(self, admin: KeyPair) -> SyncStatus:
+    async def get_sync_status(
+        self, admin: KeyPair, *, network_id: str, target: bytes
+    ) -> SyncStatus:
+        request = self._admin_request(admin, "GetSyncStatus", b"", network_id, target)
         try:
-            reply = await self._admin.GetSyncStatus(
-                self._admin_request(admin, "GetSyncStatus", b""), timeout=self._timeout
-            )
+            reply = await self._admin.GetSyncStatus(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
             raise self._error("GetSyncStatus", e) from e
         return convert.sync_status_from_pb(reply)

@@ -40,6 +40,8 @@ __all__ = [
 
 BLOB_STATE_KEY = "walrus-blob-state"
 """Trailing metadata naming why a blob is gone ("expired", "deleted")."""
+MAX_REGISTRATIONS = 4096
+"""Most registrations a blob status may list (each one took a certificate to make)."""
 MAX_MESSAGE_SIZE = 8 << 20
 """Receive limit on both sides: a chunk plus generous room for headers and proofs."""
 
@@ -177,22 +179,31 @@ def blob_status_to_pb(s: BlobStatus) -> pb.BlobStatus:
         deletable=r.deletable if r is not None else False,
         owner_public_key=r.owner_public_key if r is not None else b"",
         unencoded_length=r.unencoded_length if r is not None else 0,
+        registrations=[registration_to_pb(x) for x in s.registrations],
+        inconsistency_proof=s.inconsistency_proof,
+        metadata=s.metadata,
     )
 
 
 def blob_status_from_pb(m: pb.BlobStatus) -> BlobStatus:
-    registration = (
-        BlobRegistration(m.end_epoch, m.deletable, m.owner_public_key, m.unencoded_length)
-        if m.end_epoch
-        else None
-    )
+    if len(m.registrations) > MAX_REGISTRATIONS:
+        raise errors.ResourceExhausted(
+            f"blob status lists {len(m.registrations)} registrations (max {MAX_REGISTRATIONS})"
+        )
+    registrations = tuple(registration_from_pb(r) for r in m.registrations)
+    if not registrations and m.end_epoch:  # a node that lists only the longest one
+        registrations = (
+            BlobRegistration(m.end_epoch, m.deletable, m.owner_public_key, m.unencoded_length),
+        )
     return BlobStatus(
         _BLOB_STATES_BACK.get(m.state, BlobStatusState.NONEXISTENT),
         m.has_metadata,
         m.slivers_held,
         m.slivers_expected,
         m.certified_epoch,
-        registration,
+        registrations,
+        m.inconsistency_proof,
+        m.metadata,
     )
 
 
@@ -206,6 +217,7 @@ def sync_status_to_pb(s: SyncStatus) -> pb.SyncStatus:
         slivers_recovered=s.slivers_recovered,
         epoch_sync_done=s.epoch_sync_done,
         shards=[pb.ShardSyncState(**dataclasses.asdict(x)) for x in s.shards],
+        skipped_blob_ids=list(s.skipped_blob_ids),
     )
 
 
@@ -234,4 +246,5 @@ def sync_status_from_pb(m: pb.SyncStatus) -> SyncStatus:
             )
             for x in m.shards
         ),
+        tuple(m.skipped_blob_ids),
     )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from walrus_node.protocol import errors
+from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, framing, status, tls
@@ -201,7 +201,8 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
-        return convert.blob_status_to_pb(await self.node.blobs.blob_status(request.blob_id))
+        status = await self.node.blobs.blob_status(request.blob_id, with_proof=request.with_proof)
+        return convert.blob_status_to_pb(status)
 
     @_rpc
     async def GetConfirmation(
@@ -265,8 +266,12 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         size = min(shard_sync.BATCH_BYTES, ctx.memory.total)
         async with ctx.memory.hold(size, "shard batch"):
             sliver_type = convert.sliver_type_from_pb(request.type)
+            binding = messages.Binding(
+                request.network_id, request.target, request.timestamp_ms, request.nonce
+            )
             records, finished = await self.node.shard_sync.records_for(
                 request.requester,
+                binding,
                 request.epoch,
                 request.shard,
                 sliver_type,
@@ -300,8 +305,11 @@ class AdminServicer(pb_grpc.AdminServicer):
             raise errors.PermissionDenied(
                 f"request was signed for {request.method!r}, not {method!r}"
             )
+        binding = messages.Binding(
+            request.network_id, request.target, request.timestamp_ms, request.nonce
+        )
         self.node.admin.verify(
-            request.method, request.timestamp_ms, request.payload, request.signer, request.signature
+            request.method, binding, request.payload, request.signer, request.signature
         )
 
     @_rpc

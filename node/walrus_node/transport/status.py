@@ -10,6 +10,7 @@ __all__ = ["CODES", "code_for"]
 
 CODES: dict[type[errors.NodeError], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidBlob: grpc.StatusCode.NOT_FOUND,
     errors.Gone: grpc.StatusCode.NOT_FOUND,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from walrus_node.committee import epoch, selection
-from walrus_node.committee.member import NodeCandidate
+from walrus_node.committee.committee import Committee
+from walrus_node.committee.epoch import EpochState
+from walrus_node.committee.member import Member, NodeCandidate
 from walrus_node.protocol import committee_file, keys
 
 
@@ -56,3 +58,14 @@ def test_garbage_is_a_committee_file_error() -> None:
         committee_file.parse(b"{not json")
     with pytest.raises(committee_file.CommitteeFileError):
         committee_file.parse(b"[1, 2]")
+
+
+def test_the_network_id_round_trips_and_is_omitted_when_empty() -> None:
+    member = Member(name="a", public_key=b"\x01" * 32, endpoint="h:1", stake=1, shards=(0, 1, 2, 3))
+    state = EpochState(Committee(1, 4, (member,)))
+    bare = committee_file.ActiveCommittees(state)
+    assert "network_id" not in bare.to_dict()["params"]
+    named = committee_file.ActiveCommittees(state, committee_file.NetworkParams(network_id="ns/x"))
+    assert committee_file.parse(named.to_json()).network_id == "ns/x"
+    with pytest.raises(committee_file.CommitteeFileError, match=r"params\.network_id"):
+        committee_file.parse(json.dumps({**named.to_dict(), "params": {"network_id": 5}}))

@@ -77,7 +77,7 @@ def test_a_certificate_delivered_twice_is_logged_once(store: Store) -> None:
     def merge(info: BlobInfo | None) -> BlobInfo | None:
         if info is not None and info.state is BlobState.CERTIFIED:
             return None
-        return BlobInfo(BlobState.CERTIFIED, 0, BlobRegistration(5), 1)
+        return BlobInfo(BlobState.CERTIFIED, 0, (BlobRegistration(5),), 1)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: store.record_certificate(_cert(_id(1)), merge), range(8)))
@@ -99,7 +99,7 @@ def test_shard_batches_store_slivers_metadata_certificate_and_cursor_together(st
     record = ShardRecord(_id(2), b"meta", _cert(_id(2)), P, b"sliver")
 
     def merge(info: BlobInfo | None, cert: Certificate) -> BlobInfo | None:
-        return BlobInfo(BlobState.CERTIFIED, 0, cert.registration, cert.epoch)
+        return BlobInfo(BlobState.CERTIFIED, 0, (cert.registration,), cert.epoch)
 
     store.ingest_shard_batch(5, [record], merge, "cursor", b"\x02")
     assert store.get_sliver(5, P, _id(2)) == b"sliver"
@@ -147,9 +147,53 @@ def test_slivers_of_a_blob_without_metadata_are_refused_whole(store: Store) -> N
 def test_collecting_uncertified_data_spares_blobs_certified_meanwhile(store: Store) -> None:
     _registered(store, _id(1), _id(2), created_ms=1000)
     store.put_slivers([(7, P, _id(1), b"a"), (7, P, _id(2), b"b")])
-    store.put_blob_info(_id(2), BlobInfo(BlobState.CERTIFIED, 1000, BlobRegistration(5), 1))
+    store.put_blob_info(_id(2), BlobInfo(BlobState.CERTIFIED, 1000, (BlobRegistration(5),), 1))
     assert not store.remove_uncertified(_id(1), created_before_ms=1000, n_shards=10)  # young
     assert store.remove_uncertified(_id(1), created_before_ms=2000, n_shards=10)
     assert not store.remove_uncertified(_id(2), created_before_ms=2000, n_shards=10)
     assert store.get_metadata(_id(1)) is None and not store.has_sliver(7, P, _id(1))
     assert store.get_metadata(_id(2)) is not None and store.has_sliver(7, P, _id(2))
+
+
+def test_a_tombstone_drops_slivers_and_metadata_in_the_same_transaction(store: Store) -> None:
+    certified = BlobInfo(BlobState.CERTIFIED, 0, (BlobRegistration(5),), 1)
+    store.put_metadata(_id(1), b"meta", certified)
+    store.put_slivers([(2, P, _id(1), b"a"), (3, S, _id(1), b"b")])
+    assert store.update_blob(_id(1), lambda info: None, 10) is None
+    gone = store.update_blob(
+        _id(1), lambda info: BlobInfo(BlobState.EXPIRED, 0, (BlobRegistration(5),)), 10
+    )
+    assert gone is not None and store.get_blob_info(_id(1)) == gone
+    assert store.get_metadata(_id(1)) is None and store.count_slivers(_id(1), [2, 3]) == 0
+
+
+def test_an_invalid_blob_keeps_its_metadata_for_its_proof(store: Store) -> None:
+    store.put_metadata(_id(1), b"meta", BlobInfo(BlobState.CERTIFIED, 0))
+    store.put_slivers([(2, P, _id(1), b"a")])
+    store.update_blob(_id(1), lambda info: BlobInfo(BlobState.INVALID, 0), 10)
+    assert store.get_metadata(_id(1)) == b"meta" and store.count_slivers(_id(1), [2]) == 0
+
+
+def test_shard_batches_store_no_sliver_of_a_blob_that_is_not_certified(store: Store) -> None:
+    deleted = BlobInfo(BlobState.DELETED, 0)
+    store.put_blob_info(_id(3), deleted)
+    unchecked = ShardRecord(_id(4), b"meta", None, P, b"sliver")  # no certificate, unknown
+    refused = ShardRecord(_id(3), b"meta", _cert(_id(3)), P, b"sliver")
+    store.ingest_shard_batch(5, [unchecked, refused], lambda info, cert: None, "c", b"1")
+    assert store.get_sliver(5, P, _id(4)) is None and store.get_blob_info(_id(4)) is None
+    assert store.get_sliver(5, P, _id(3)) is None and store.get_metadata(_id(3)) is None
+    assert store.get_state("c") == b"1"
+
+
+def test_the_representative_certificate_is_the_longest_registrations(store: Store) -> None:
+    def keep(end: int):  # type: ignore[no-untyped-def]
+        def merge(info: BlobInfo | None) -> BlobInfo:
+            regs = () if info is None else info.registrations
+            return BlobInfo(BlobState.CERTIFIED, 0, (*regs, BlobRegistration(end)), 1)
+
+        return merge
+
+    store.record_certificate(_cert(_id(1), end=9), keep(9))
+    store.record_certificate(_cert(_id(1), end=4), keep(4))
+    cert = store.certificate_of(_id(1))
+    assert cert is not None and cert.registration.end_epoch == 9

@@ -403,15 +403,19 @@ class GetBlobStatusRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     BLOB_ID_FIELD_NUMBER: _builtins.int
+    WITH_PROOF_FIELD_NUMBER: _builtins.int
     blob_id: _builtins.bytes
+    with_proof: _builtins.bool
+    """for an invalid blob: include the inconsistency proof"""
     def __init__(
         self,
         *,
         blob_id: _builtins.bytes = ...,
+        with_proof: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "with_proof", b"with_proof"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -459,6 +463,9 @@ class BlobStatus(_message.Message):
     DELETABLE_FIELD_NUMBER: _builtins.int
     OWNER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     UNENCODED_LENGTH_FIELD_NUMBER: _builtins.int
+    REGISTRATIONS_FIELD_NUMBER: _builtins.int
+    INCONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
     state: Global___BlobStatus.State.ValueType
     has_metadata: _builtins.bool
     slivers_held: _builtins.int
@@ -469,6 +476,18 @@ class BlobStatus(_message.Message):
     deletable: _builtins.bool
     owner_public_key: _builtins.bytes
     unencoded_length: _builtins.int
+    inconsistency_proof: _builtins.bytes
+    """STATE_INVALID and with_proof: the inconsistency proof (recovery symbols with their Merkle
+    proofs that rebuild a sliver not matching its commitment) and the blob's metadata, so that
+    the asker can check it.
+    """
+    metadata: _builtins.bytes
+    @_builtins.property
+    def registrations(self) -> _containers.RepeatedCompositeFieldContainer[Global___BlobRegistration]:
+        """Every live registration of the blob (several owners may register one blob ID); fields
+        6-9 repeat the one that lasts longest.
+        """
+
     def __init__(
         self,
         *,
@@ -481,10 +500,13 @@ class BlobStatus(_message.Message):
         deletable: _builtins.bool = ...,
         owner_public_key: _builtins.bytes = ...,
         unencoded_length: _builtins.int = ...,
+        registrations: _abc.Iterable[Global___BlobRegistration] | None = ...,
+        inconsistency_proof: _builtins.bytes = ...,
+        metadata: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified_epoch", b"certified_epoch", "deletable", b"deletable", "end_epoch", b"end_epoch", "has_metadata", b"has_metadata", "owner_public_key", b"owner_public_key", "slivers_expected", b"slivers_expected", "slivers_held", b"slivers_held", "state", b"state", "unencoded_length", b"unencoded_length"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified_epoch", b"certified_epoch", "deletable", b"deletable", "end_epoch", b"end_epoch", "has_metadata", b"has_metadata", "inconsistency_proof", b"inconsistency_proof", "metadata", b"metadata", "owner_public_key", b"owner_public_key", "registrations", b"registrations", "slivers_expected", b"slivers_expected", "slivers_held", b"slivers_held", "state", b"state", "unencoded_length", b"unencoded_length"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -821,6 +843,10 @@ class SyncShardRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     REQUESTER_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_MS_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     """epoch in which the requester owns the shard"""
     shard: _builtins.int
@@ -832,7 +858,15 @@ class SyncShardRequest(_message.Message):
     requester: _builtins.bytes
     """public key of the requesting node"""
     signature: _builtins.bytes
-    """by the requester over the fields above"""
+    """by the requester over the fields above and below"""
+    network_id: _builtins.str
+    """the committee file's network_id"""
+    target: _builtins.bytes
+    """public key of the node asked (the shard's previous owner)"""
+    timestamp_ms: _builtins.int
+    """refused if more than 5 minutes from the node's clock"""
+    nonce: _builtins.bytes
+    """16 random bytes; a repeat is refused"""
     def __init__(
         self,
         *,
@@ -843,10 +877,14 @@ class SyncShardRequest(_message.Message):
         limit: _builtins.int = ...,
         requester: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        network_id: _builtins.str = ...,
+        target: _builtins.bytes = ...,
+        timestamp_ms: _builtins.int = ...,
+        nonce: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_blob_id", b"after_blob_id", "epoch", b"epoch", "limit", b"limit", "requester", b"requester", "shard", b"shard", "signature", b"signature", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_blob_id", b"after_blob_id", "epoch", b"epoch", "limit", b"limit", "network_id", b"network_id", "nonce", b"nonce", "requester", b"requester", "shard", b"shard", "signature", b"signature", "target", b"target", "timestamp_ms", b"timestamp_ms", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -949,6 +987,9 @@ class AdminRequest(_message.Message):
     PAYLOAD_FIELD_NUMBER: _builtins.int
     SIGNER_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
     method: _builtins.str
     """must equal the RPC's name"""
     timestamp_ms: _builtins.int
@@ -957,7 +998,13 @@ class AdminRequest(_message.Message):
     """method-specific (SetCommittee: committee file JSON)"""
     signer: _builtins.bytes
     signature: _builtins.bytes
-    """Ed25519 over method || timestamp_ms || payload"""
+    """Ed25519 over binding || method || payload"""
+    network_id: _builtins.str
+    """the committee file's network_id"""
+    target: _builtins.bytes
+    """public key of the node meant to obey"""
+    nonce: _builtins.bytes
+    """16 random bytes; a repeat is refused"""
     def __init__(
         self,
         *,
@@ -966,10 +1013,13 @@ class AdminRequest(_message.Message):
         payload: _builtins.bytes = ...,
         signer: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        network_id: _builtins.str = ...,
+        target: _builtins.bytes = ...,
+        nonce: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "payload", b"payload", "signature", b"signature", "signer", b"signer", "timestamp_ms", b"timestamp_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "network_id", b"network_id", "nonce", b"nonce", "payload", b"payload", "signature", b"signature", "signer", b"signer", "target", b"target", "timestamp_ms", b"timestamp_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1009,6 +1059,7 @@ class SyncStatus(_message.Message):
     SLIVERS_RECOVERED_FIELD_NUMBER: _builtins.int
     EPOCH_SYNC_DONE_FIELD_NUMBER: _builtins.int
     SHARDS_FIELD_NUMBER: _builtins.int
+    SKIPPED_BLOB_IDS_FIELD_NUMBER: _builtins.int
     epoch: _builtins.int
     shards_total: _builtins.int
     """shards gained in this epoch"""
@@ -1020,6 +1071,10 @@ class SyncStatus(_message.Message):
     """holds every shard it owns in this epoch"""
     @_builtins.property
     def shards(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShardSyncState]: ...
+    @_builtins.property
+    def skipped_blob_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """certified blobs found invalid: not synced, by design"""
+
     def __init__(
         self,
         *,
@@ -1031,10 +1086,11 @@ class SyncStatus(_message.Message):
         slivers_recovered: _builtins.int = ...,
         epoch_sync_done: _builtins.bool = ...,
         shards: _abc.Iterable[Global___ShardSyncState] | None = ...,
+        skipped_blob_ids: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_received", b"bytes_received", "epoch", b"epoch", "epoch_sync_done", b"epoch_sync_done", "shards", b"shards", "shards_done", b"shards_done", "shards_total", b"shards_total", "slivers_received", b"slivers_received", "slivers_recovered", b"slivers_recovered"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_received", b"bytes_received", "epoch", b"epoch", "epoch_sync_done", b"epoch_sync_done", "shards", b"shards", "shards_done", b"shards_done", "shards_total", b"shards_total", "skipped_blob_ids", b"skipped_blob_ids", "slivers_received", b"slivers_received", "slivers_recovered", b"slivers_recovered"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
