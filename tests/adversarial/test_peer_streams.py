@@ -24,6 +24,7 @@ from tests.support.attacks import MiB, peak_rss_mib
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.protocol import messages
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.testbed.testbed import Testbed
 from walrus_node.transport import framing
@@ -181,7 +182,10 @@ def test_every_peer_stream_a_node_reads_has_a_total_cap(
                 if method == "GetSliver":
                     await node.get_sliver(bytes(32), SliverType.PRIMARY, 0)
                 elif method == "SyncShard":
-                    await node.sync_shard(KeyPair.generate(), 1, 0, SliverType.PRIMARY, b"", 8)
+                    signer = KeyPair.generate()
+                    now = int(time.time() * 1000)
+                    binding = messages.Binding("net", bytes(32), now, bytes(16))
+                    await node.sync_shard(signer, binding, 1, 0, SliverType.PRIMARY, b"", 8)
                 else:
                     await node.get_recovery_symbols(bytes(32), SliverType.PRIMARY, 0)
             finally:
