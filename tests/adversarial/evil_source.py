@@ -31,7 +31,7 @@ from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 from walrus_node.protocol.views import NodeInfo, NodeStatus
-from walrus_node.transport import convert
+from walrus_node.transport import convert, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -145,7 +145,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
                 [request.target_index],
             )
         ]
-        for part in convert.symbol_parts(symbols):
+        for part in framing.symbol_parts(symbols):
             yield part
 
     async def SyncShard(self, request: Any, context: Any) -> AsyncIterator[pb.SyncShardPart]:
@@ -164,7 +164,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
                 )
             )
             data = self.blob.sliver(sliver_type, index)
-            for part in convert.sliver_parts(self.blob.blob_id, [(sliver_type, index, data)]):
+            for part in framing.sliver_parts(self.blob.blob_id, [(sliver_type, index, data)]):
                 if part.WhichOneof("part") == "header":
                     yield pb.SyncShardPart(header=part.header)
                 else:

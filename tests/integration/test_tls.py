@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import pathlib
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -55,6 +55,11 @@ def _refused(credentials: tls.ClientTls | None, bed: Testbed, name: str = "node-
     return info.value.code
 
 
+def _bound(bed: Testbed) -> dict[str, Any]:
+    """Where an admin request to node-0 is valid."""
+    return {"network_id": bed.network_id, "target": bed.node("node-0").public_key}
+
+
 def _network_ca(bed: Testbed) -> bytes:
     return bed.ca_cert_file.read_bytes()
 
@@ -65,7 +70,7 @@ def test_the_testbed_credentials_reach_client_peer_and_admin_rpcs(bed: Testbed) 
     info = _call(credentials, bed, lambda n: n.get_node_info())
     assert info.name == "node-0"
     assert _call(credentials, bed, lambda n: n.list_certificates(0, 10)) == []
-    status = _call(credentials, bed, lambda n: n.get_sync_status(bed.admin_key))
+    status = _call(credentials, bed, lambda n: n.get_sync_status(bed.admin_key, **_bound(bed)))
     assert status.epoch == 1
 
 
@@ -96,7 +101,7 @@ def test_peer_and_admin_rpcs_without_a_client_certificate_are_refused(bed: Testb
         _call(anonymous, bed, lambda n: n.list_certificates(0, 10))
     assert info.value.code == "UNAVAILABLE"
     with pytest.raises(RpcError) as info:
-        _call(anonymous, bed, lambda n: n.get_sync_status(bed.admin_key))
+        _call(anonymous, bed, lambda n: n.get_sync_status(bed.admin_key, **_bound(bed)))
     assert info.value.code == "UNAVAILABLE"
 
 
