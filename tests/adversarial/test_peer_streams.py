@@ -147,7 +147,9 @@ def test_an_endless_peer_stream_is_cut_at_the_cap(bed: Testbed, tmp_path: pathli
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("method", ["GetSliver", "SyncShard", "GetRecoverySymbols"])
+@pytest.mark.parametrize(
+    "method", ["GetSliver", "SyncShard", "GetRecoverySymbols", "ListCertificates"]
+)
 def test_every_peer_stream_a_node_reads_has_a_total_cap(
     method: str, tmp_path: pathlib.Path
 ) -> None:
@@ -186,6 +188,8 @@ def test_every_peer_stream_a_node_reads_has_a_total_cap(
                     now = int(time.time() * 1000)
                     binding = messages.Binding("net", bytes(32), now, bytes(16))
                     await node.sync_shard(signer, binding, 1, 0, SliverType.PRIMARY, b"", 8)
+                elif method == "ListCertificates":
+                    await node.list_certificates(0, 8)
                 else:
                     await node.get_recovery_symbols(bytes(32), SliverType.PRIMARY, 0)
             finally:

@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.support.endless_peer --port P --count-file F [--port-file F2]
 [--cert C --key K --ca A]``. ``GetRecoverySymbols`` streams complete 1 MiB symbols
-forever, ``GetSliver`` and ``SyncShard`` a sliver header followed by endless bytes.
+forever, ``GetSliver`` and ``SyncShard`` a sliver header followed by endless bytes,
+``ListCertificates`` the same certificate forever.
 After every message it records in ``--count-file`` how many payload bytes the caller has
 pulled so far, so a test can check where the caller cut it off. Everything else is
 UNIMPLEMENTED.
@@ -20,6 +21,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.transport import convert
 from walrus_proto.node.v1 import node_pb2 as pb
 
 _CHUNK = 1 << 20
@@ -73,6 +76,16 @@ class _Handler(grpc.GenericRpcHandler):
                     yield pb.SliverPart(data=payload).SerializeToString()
                 counter.add(len(payload))
 
+        async def certificates(request: bytes, context: Any) -> AsyncIterator[bytes]:
+            certificate = convert.certificate_to_pb(
+                Certificate(1, b"\1" * 32, BlobRegistration(5), ((b"\2" * 32, b"\3" * 64),)), 1
+            ).SerializeToString()
+            while True:
+                yield certificate
+                counter.add(len(certificate))
+
+        if name == "ListCertificates":
+            return grpc.unary_stream_rpc_method_handler(certificates, ident, ident)
         if name == "GetRecoverySymbols":
             return grpc.unary_stream_rpc_method_handler(symbols, ident, ident)
         if name in ("GetSliver", "SyncShard"):
