@@ -60,8 +60,27 @@ class NodeConfig:
     """How often peers are asked for certificates this node has not seen."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
-    uncertified_ttl_seconds: float = 3600.0
-    """Data of blobs never certified is deleted after this long."""
+    uncertified_ttl_seconds: float = 900.0
+    """Data of blobs never certified is deleted after this long (seconds). Anyone may
+    upload such data; an honest client certifies within seconds of storing."""
+    uncertified_quota_bytes: int = 4 << 30
+    """Bytes of metadata and slivers of not-yet-certified blobs the node keeps at once;
+    uploads beyond it get RESOURCE_EXHAUSTED until blobs are certified or expire."""
+    memory_budget_bytes: int = 1 << 30
+    """Bytes all requests together may hold in memory (slivers being received, verified
+    or sent, symbols being sent). A request that does not fit waits, then fails with
+    RESOURCE_EXHAUSTED; size it below the pod's memory limit minus ~300 MiB of base."""
+    memory_wait_seconds: float = 5.0
+    """How long a request waits for room in ``memory_budget_bytes`` (back-pressure)."""
+    request_buffer_bytes: int = 64 << 20
+    """Verified slivers one StoreSlivers stream holds before writing them to the store
+    (one transaction per this many bytes); larger means fewer fsyncs, more memory."""
+    max_sliver_bytes: int = 256 << 20
+    """Largest sliver (or recovery symbol) the node accepts or reads from any stream;
+    blobs up to about ``(n - 2f) x`` this size can be stored."""
+    peer_stream_max_bytes: int = 1 << 30
+    """Total bytes the node reads from one peer stream (a sliver, a shard batch, a list of
+    recovery symbols); a peer sending more is cut off and treated as faulty."""
     control_nonce_cache_size: int = 100_000
     """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
     in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
@@ -74,6 +93,16 @@ class NodeConfig:
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
     page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
     price: RSS stays at its peak."""
+    tls_cert_file: pathlib.Path | None = None
+    """The node's certificate (PEM). When set, the gRPC port serves TLS only, and every
+    caller must present a client certificate signed by ``tls_ca_file`` (docs/security.md,
+    "TLS"). The certificate needs a DNS name equal to ``name``; it is also the node's
+    client certificate towards peers. Unset: plaintext (benchmarks of TLS cost only)."""
+    tls_key_file: pathlib.Path | None = None
+    """The private key of ``tls_cert_file`` (PEM). Required with it."""
+    tls_ca_file: pathlib.Path | None = None
+    """The network CA (PEM): verifies callers' client certificates and peers' server
+    certificates. Required with ``tls_cert_file``."""
     log_format: str = "auto"
     """"json", "console", or "auto" (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
@@ -87,6 +116,20 @@ class NodeConfig:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+        for key in (
+            "uncertified_quota_bytes",
+            "memory_budget_bytes",
+            "request_buffer_bytes",
+            "max_sliver_bytes",
+            "peer_stream_max_bytes",
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 1 byte")
+        if self.max_sliver_bytes > self.memory_budget_bytes:
+            raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
+        tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
+        if any(f is not None for f in tls) and not all(f is not None for f in tls):
+            raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
         if self.control_nonce_cache_size < 1:
             raise ConfigError("control_nonce_cache_size: must be at least 1")
 

@@ -95,7 +95,7 @@ async def _scenario(bed: Testbed) -> None:
         shard, type_name = await asyncio.to_thread(bed.corrupt, "node-2", blob_id.raw)
         sliver_type = SliverType(type_name)
         index = params.sliver_in_pair(sliver_type, params.pair_on_shard(blob_id.raw, shard))
-        node2 = client._pool.peer(bed.node("node-2").endpoint)
+        node2 = client._pool.peer(bed.node("node-2").endpoint, "node-2")
         try:
             await node2.get_sliver(blob_id.raw, sliver_type, index)
             print("   node-2 served the sliver?!")

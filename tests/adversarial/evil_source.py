@@ -34,7 +34,7 @@ from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
-from walrus_node.transport import convert
+from walrus_node.transport import convert, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -142,7 +142,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
                 trailing_metadata=((convert.BLOB_STATE_KEY, "invalid"),),
             )
         target_type = convert.sliver_type_from_pb(request.target_type)
-        for part in convert.symbol_parts(self._symbols(target_type, request.target_index)):
+        for part in framing.symbol_parts(self._symbols(target_type, request.target_index)):
             yield part
 
     def _symbols(self, target_type: SliverType, target: int) -> list[recovery.RecoverySymbol]:
@@ -189,7 +189,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
                 )
             )
             data = self.blob.sliver(sliver_type, index)
-            for part in convert.sliver_parts(self.blob.blob_id, [(sliver_type, index, data)]):
+            for part in framing.sliver_parts(self.blob.blob_id, [(sliver_type, index, data)]):
                 if part.WhichOneof("part") == "header":
                     yield pb.SyncShardPart(header=part.header)
                 else:

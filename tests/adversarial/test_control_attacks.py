@@ -24,7 +24,9 @@ from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 @pytest.fixture
 def bed(tmp_path: pathlib.Path) -> Iterator[Testbed]:
-    bed = Testbed.create(tmp_path / "testbed", 4)
+    # Plaintext: these attacks are on the signed control messages, not the transport
+    # (which would refuse a caller without the network's client certificate first).
+    bed = Testbed.create(tmp_path / "testbed", 4, plaintext=True)
     try:
         bed.up()
         yield bed

@@ -112,9 +112,12 @@ def test_extend_ignores_a_replayed_confirmation_from_one_node(
     data = os.urandom(20_000)
     c = committee_file.parse(testbed.committee_file.read_bytes())
     liar = c.current.members[0]
-    endpoint = next(n.endpoint for n in testbed.nodes if n.name == liar.name)
-    with ByzantineProxy(
-        endpoint, corrupt_slivers=False, corrupt_metadata=False, replay_confirmations=True
+    with ByzantineProxy.for_node(
+        testbed,
+        liar.name,
+        corrupt_slivers=False,
+        corrupt_metadata=False,
+        replay_confirmations=True,
     ) as proxy:
         config = client_config_via(testbed, {liar.name: proxy}, tmp_path)
 

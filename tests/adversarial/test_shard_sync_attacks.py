@@ -35,7 +35,9 @@ EPOCH = 7
 
 @pytest.fixture
 def bed(tmp_path: pathlib.Path) -> Iterator[Testbed]:
-    bed = Testbed.create(tmp_path / "testbed", 1, n_shards=N_SHARDS)
+    # Plaintext: the lying source (tests/adversarial/evil_source.py) serves without TLS;
+    # what is attacked is what shard sync accepts, not the transport.
+    bed = Testbed.create(tmp_path / "testbed", 1, n_shards=N_SHARDS, plaintext=True)
     try:
         bed.up()
         yield bed

@@ -29,7 +29,7 @@ Node = tuple[pb_grpc.StorageNodeStub, Member]
 def node(testbed: Testbed) -> Iterator[Node]:
     c = committee_file.parse(testbed.committee_file.read_bytes())
     member = c.current.members[0]
-    with grpc.insecure_channel(member.endpoint) as channel:
+    with testbed.channel(member.name) as channel:
         yield pb_grpc.StorageNodeStub(channel), member
 
 
@@ -202,7 +202,8 @@ def test_too_few_signers_do_not_make_a_certificate(testbed: Testbed) -> None:
         )
         c = await client.committees()
         with pytest.raises(Exception) as info:
-            await client._pool.peer(c.current.members[0].endpoint).submit_certificate(weak)
+            member = c.current.members[0]
+            await client._pool.peer(member.endpoint, member.name).submit_certificate(weak)
         assert getattr(info.value, "code", "") == "PERMISSION_DENIED"
         assert "needs 5" in str(info.value)
 
@@ -215,9 +216,8 @@ def test_oversized_messages_are_resource_exhausted(node: Node) -> None:
     assert _code(lambda: stub.StoreMetadata(huge)) == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_admin_calls_need_an_admin_signature(node: Node) -> None:
+def test_admin_calls_need_an_admin_signature(testbed: Testbed, node: Node) -> None:
     _, member = node
-    channel_endpoint = member.endpoint
     intruder = keys.KeyPair.generate()
     binding = messages.Binding("", member.public_key, int(time.time() * 1000), os.urandom(16))
     payload = b"{}"
@@ -231,7 +231,7 @@ def test_admin_calls_need_an_admin_signature(node: Node) -> None:
         target=binding.target,
         nonce=binding.nonce,
     )
-    with grpc.insecure_channel(channel_endpoint) as channel:
+    with testbed.channel(member.name) as channel:
         admin = pb_grpc.AdminStub(channel)
         assert _code(lambda: admin.SetCommittee(request)) == grpc.StatusCode.PERMISSION_DENIED
 

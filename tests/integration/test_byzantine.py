@@ -35,7 +35,14 @@ def _client_config_via(
     lying = dataclasses.replace(c, state=dataclasses.replace(c.state, current=current))
     (where / "committee.json").write_bytes(lying.to_json())
     config = where / "client.yaml"
-    config.write_text(yaml.safe_dump({"committee_file": "committee.json"}))
+    settings = {"committee_file": "committee.json"}
+    if not bed.plaintext:
+        settings.update(
+            tls_ca_file=str(bed.ca_cert_file),
+            tls_cert_file=str(bed.client_cert_file),
+            tls_key_file=str(bed.client_key_file),
+        )
+    config.write_text(yaml.safe_dump(settings))
     return config
 
 
@@ -56,8 +63,10 @@ def test_reads_survive_nodes_returning_corrupt_slivers_and_metadata(
     shard_owner = owners(testbed)
     # Lie exactly where the client looks first: the owners of systematic slivers 0 and 1.
     liars = [shard_owner[params.shard_of_pair(blob_id.raw, i)] for i in (0, 1)]
-    endpoints = {n.name: n.endpoint for n in testbed.nodes}
-    with ByzantineProxy(endpoints[liars[0]]) as p0, ByzantineProxy(endpoints[liars[1]]) as p1:
+    with (
+        ByzantineProxy.for_node(testbed, liars[0]) as p0,
+        ByzantineProxy.for_node(testbed, liars[1]) as p1,
+    ):
         config = _client_config_via(testbed, {liars[0]: p0, liars[1]: p1}, tmp_path)
 
         async def go(client: WalrusClient) -> tuple[bytes, list[str]]:
@@ -76,10 +85,9 @@ def test_reads_survive_nodes_returning_corrupt_slivers_and_metadata(
 def test_writes_survive_nodes_forging_confirmations(
     testbed: Testbed, tmp_path: pathlib.Path
 ) -> None:
-    endpoints = {n.name: n.endpoint for n in testbed.nodes}
     with (
-        ByzantineProxy(endpoints["node-1"], corrupt_confirmations=True) as p1,
-        ByzantineProxy(endpoints["node-4"], corrupt_confirmations=True) as p4,
+        ByzantineProxy.for_node(testbed, "node-1", corrupt_confirmations=True) as p1,
+        ByzantineProxy.for_node(testbed, "node-4", corrupt_confirmations=True) as p4,
     ):
         config = _client_config_via(testbed, {"node-1": p1, "node-4": p4}, tmp_path)
         data = os.urandom(500_000)

@@ -58,7 +58,9 @@ def _sliver_holders(bed: Testbed, blob_id: BlobId) -> dict[int, set[str]]:
         for shard in range(params.n):
             for node in running:
                 try:
-                    await shard_slivers(client._pool.peer(node.endpoint), params, blob_id, shard)
+                    await shard_slivers(
+                        client._pool.peer(node.endpoint, node.name), params, blob_id, shard
+                    )
                 except PeerError:
                     continue
                 holders[shard].add(node.name)

@@ -197,7 +197,15 @@ async def _scale(net: Network, replicas: int) -> None:
 async def network(tmp_path: pathlib.Path) -> collections.abc.AsyncIterator[Network]:
     """5 testbed nodes (10 shards, shard sync in batches of 2 slivers), 4 of them running;
     a WalrusNetwork and a pool of 4 in the in-memory API."""
-    bed = Testbed.create(tmp_path / "testbed", 5, 10, node_settings={"shard_sync_batch_slivers": 2})
+    # Plaintext: the operator's node client is driven here without the network's operator
+    # certificate (TLS between operator and nodes: docs/security.md).
+    bed = Testbed.create(
+        tmp_path / "testbed",
+        5,
+        10,
+        node_settings={"shard_sync_batch_slivers": 2},
+        plaintext=True,
+    )
     try:
         for i in range(4):
             bed.start(f"node-{i}")

@@ -139,7 +139,7 @@ def test_node_down_during_write_recovers_its_slivers_after_restart(testbed: Test
     async def direct(client: WalrusClient) -> None:
         committees = await client.committees()
         member = next(m for m in committees.current.members if m.name == "node-3")
-        node = client._pool.peer(member.endpoint)
+        node = client._pool.peer(member.endpoint, member.name)
         assert await serves_all(node, EncodingParams(7), [blob_id], member.shards)
 
     run(direct, testbed.client_config)
@@ -186,7 +186,7 @@ def test_sliver_rotting_on_disk_is_detected_and_repaired(testbed: Testbed) -> No
 
     async def fetch(client: WalrusClient) -> str:
         try:
-            await client._pool.peer(endpoint).get_sliver(blob_id.raw, sliver_type, index)
+            await client._pool.peer(endpoint, "node-2").get_sliver(blob_id.raw, sliver_type, index)
         except Exception as e:
             return getattr(e, "code", type(e).__name__)
         return "OK"
@@ -227,7 +227,7 @@ def test_kill_9_mid_write_loses_no_confirmed_sliver(testbed: Testbed) -> None:
         committees = await client.committees()
         member = committees.current.by_key(victim.public_key)
         assert member is not None
-        node = client._pool.peer(victim.endpoint)
+        node = client._pool.peer(victim.endpoint, victim.name)
         assert await serves_all(node, EncodingParams(7), confirmed, member.shards)
 
     run(check, testbed.client_config)

@@ -4,6 +4,9 @@ It forwards every call to the node unchanged, except that it flips one bit in wh
 ``GetSliver`` and/or ``GetMetadata`` return, or corrupts or replays confirmations.
 Clients pointed at it (through a committee file listing the proxy's address instead of
 the node's) must detect the lies.
+
+On a TLS testbed the proxy *is* the node as far as TLS goes (:meth:`ByzantineProxy.for_node`):
+it presents the node's own certificate, so only the protocol's checks can catch it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from walrus_node.testbed.testbed import Testbed
+from walrus_node.transport import client as transport_client
+from walrus_node.transport import tls
 from walrus_proto.node.v1 import node_pb2 as pb
 
 _SERVICE = "walrus.node.v1.StorageNode"
@@ -39,8 +45,14 @@ class ByzantineProxy:
         corrupt_metadata: bool = True,
         corrupt_confirmations: bool = False,
         replay_confirmations: bool = False,
+        server_tls: tls.ServerTls | None = None,
+        upstream_tls: tls.ClientTls | None = None,
+        name: str = "",
     ):
         self.target = target
+        self.server_tls = server_tls
+        self.upstream_tls = upstream_tls
+        self.name = name
         self.corrupt_slivers = corrupt_slivers
         self.corrupt_metadata = corrupt_metadata
         self.corrupt_confirmations = corrupt_confirmations
@@ -53,6 +65,21 @@ class ByzantineProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @classmethod
+    def for_node(cls, bed: Testbed, name: str, **lies: bool) -> ByzantineProxy:
+        """A proxy for one testbed node, holding that node's TLS identity."""
+        node = bed.node(name)
+        server_tls = None
+        if not bed.plaintext:
+            server_tls = tls.ServerTls.load(node.tls_cert_file, node.tls_key_file, bed.ca_cert_file)
+        return cls(
+            node.endpoint,
+            server_tls=server_tls,
+            upstream_tls=bed.client_tls(),
+            name=name,
+            **lies,
+        )
 
     def __enter__(self) -> ByzantineProxy:
         self._thread.start()
@@ -73,10 +100,13 @@ class ByzantineProxy:
         self._loop.run_forever()
 
     async def _start(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.target)
+        self._channel = transport_client.open_channel(self.target, self.upstream_tls, self.name)
         self._server = grpc.aio.server()
         self._server.add_generic_rpc_handlers([_Handler(self)])
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        if self.server_tls is None:
+            port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = self._server.add_secure_port("127.0.0.1:0", self.server_tls.credentials())
         await self._server.start()
         self.endpoint = f"127.0.0.1:{port}"
 

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, default=None, help="default: one per node")
     parser.add_argument("--size", type=measure.parse_size, default=1 << 20, help="blob size")
     parser.add_argument("--count", type=int, default=10, help="blobs stored and read")
+    parser.add_argument(
+        "--plaintext", action="store_true", help="no TLS (to measure what TLS costs)"
+    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -86,7 +89,9 @@ async def _exercise(
 def run(args: argparse.Namespace) -> int:
     allocator.tune()  # the client process, as the walrus CLI does
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
-    bed = Testbed.create(os.path.join(directory, "testbed"), args.nodes, args.shards)
+    bed = Testbed.create(
+        os.path.join(directory, "testbed"), args.nodes, args.shards, plaintext=args.plaintext
+    )
     try:
         bed.up()
         stores, reads, parts = asyncio.run(_exercise(bed, args.size, args.count))
@@ -100,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         "shards": bed.n_shards,
         "size": args.size,
         "count": args.count,
+        "tls": not args.plaintext,
         "store_MBps": round(measure.mbps(args.size, store_p50), 1),
         "read_MBps": round(measure.mbps(args.size, read_p50), 1),
         "store_p50_ms": round(store_p50 * 1000, 1),
@@ -112,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
         "client_peak_rss_MiB": round(measure.peak_rss_mib(), 1),
         "load_average": measure.load_average(),
     }
-    print(f"testbed: {args.nodes} nodes, {bed.n_shards} shards, {args.count} x {args.size} bytes")
+    transport = "plaintext" if args.plaintext else "TLS"
+    print(
+        f"testbed: {args.nodes} nodes, {bed.n_shards} shards, {args.count} x {args.size} bytes, "
+        f"{transport}"
+    )
     print(
         f"  store  {figures['store_MBps']:8.1f} MB/s  p50 {figures['store_p50_ms']} ms  "
         f"p99 {figures['store_p99_ms']} ms"

@@ -14,7 +14,7 @@ import sys
 from walrus_node import allocator, logs
 from walrus_node import config as config_mod
 from walrus_node.protocol import keys
-from walrus_node.transport import server
+from walrus_node.transport import server, tls
 
 __all__ = ["main"]
 
@@ -35,7 +35,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    asyncio.run(server.serve(cfg))
+    try:
+        asyncio.run(server.serve(cfg))
+    except tls.TlsError as e:
+        print(f"walrus-node: {args.config}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -18,9 +18,11 @@ DEFAULT_DIR = ".testbed"
 
 
 def _up(args: argparse.Namespace) -> None:
-    bed = testbed_mod.Testbed.create(args.dir, args.nodes, args.shards)
+    bed = testbed_mod.Testbed.create(args.dir, args.nodes, args.shards, plaintext=args.plaintext)
     bed.up()
+    security = "plaintext (no TLS)" if bed.plaintext else f"TLS, CA {bed.ca_cert_file}"
     say(f"{len(bed.nodes)} nodes serving {bed.n_shards} shards; data in {bed.directory}")
+    say(f"transport: {security}")
     say(f"client configuration: {bed.client_config}")
     if pathlib.Path(args.dir).resolve() != pathlib.Path(DEFAULT_DIR).resolve():
         say(f"  export WALRUS_CONFIG={bed.client_config}")
@@ -122,6 +124,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     up.add_argument("--nodes", type=int, default=7)
     up.add_argument("--shards", type=int, default=None, help="default: one per node")
     up.add_argument("--epoch-duration", type=float, default=0, help="advance every SECONDS")
+    up.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="no TLS (only to measure what TLS costs; anyone on the host can call the nodes)",
+    )
     down = command("down", _down, "stop every node")
     down.add_argument("--purge", action="store_true", help="also delete the testbed's data")
     command("status", _status, "epoch, committee, shards and sync progress")

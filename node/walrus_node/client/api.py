@@ -49,6 +49,7 @@ from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.protocol.views import BlobStatus
+from walrus_node.transport import tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
@@ -126,7 +127,15 @@ class ReadResult:
 class WalrusClient:
     def __init__(self, cfg: config_mod.ClientConfig) -> None:
         self.config = cfg
-        self._pool = ChannelPool(timeout=cfg.timeout_seconds)
+        credentials = None
+        if cfg.tls_ca_file is not None:
+            try:
+                credentials = tls.ClientTls.load(
+                    cfg.tls_ca_file, cfg.tls_cert_file, cfg.tls_key_file
+                )
+            except tls.TlsError as e:
+                raise config_mod.ClientConfigError(str(e)) from e
+        self._pool = ChannelPool(timeout=cfg.timeout_seconds, credentials=credentials)
         self._committees: ActiveCommittees | None = None
 
     async def __aenter__(self) -> WalrusClient:
@@ -157,9 +166,10 @@ class WalrusClient:
             return self._committees
         answers: dict[bytes, int] = {}
         problems = []
-        for endpoint in cfg.nodes:
+        for entry in cfg.nodes:
+            name, _, endpoint = entry.rpartition("@")
             try:
-                raw = await self._pool.peer(endpoint).get_committee()
+                raw = await self._pool.peer(endpoint, name).get_committee()
             except PeerError as e:
                 problems.append(str(e))
                 continue
@@ -173,7 +183,7 @@ class WalrusClient:
         return self._committees
 
     def _client(self, member: Member) -> NodeClient:
-        return self._pool.peer(member.endpoint)
+        return self._pool.peer(member.endpoint, member.name)
 
     # --- store -------------------------------------------------------------------------------
 

@@ -6,10 +6,19 @@ A client configuration (YAML) names *one* source of the committee::
 
     committee_file: /path/to/committee.json      # written by the testbed or operator
     # or
-    nodes: ["10.0.0.7:9185", "10.0.0.8:9185"]    # ask these nodes (the answer must agree)
+    nodes: ["node-0@10.0.0.7:9185", "10.0.0.8:9185"]  # ask these nodes (answers must agree)
 
     timeout_seconds: 60          # per RPC
     max_concurrent_uploads: 16   # nodes uploaded to at once
+
+    tls_ca_file: ca.crt          # the network CA: nodes are verified against it (TLS on)
+    tls_cert_file: client.crt    # this client's certificate, signed by the same CA
+    tls_key_file: client.key     # and its key (nodes that check callers require them)
+
+Without ``tls_ca_file`` the client speaks plaintext (a network started with
+``--plaintext``). With it, each node is verified by its committee name, so a ``nodes``
+entry must say which node it is: ``name@host:port``. Relative paths are relative to the
+configuration file.
 
 Lookup order when no ``--config`` is given: ``$WALRUS_CONFIG``, then
 ``./.testbed/client.yaml`` (the default testbed), then ``~/.config/walrus/client.yaml``.
@@ -37,12 +46,25 @@ class ClientConfig:
     nodes: tuple[str, ...] = ()
     timeout_seconds: float = 60.0
     max_concurrent_uploads: int = 16
+    tls_ca_file: pathlib.Path | None = None
+    tls_cert_file: pathlib.Path | None = None
+    tls_key_file: pathlib.Path | None = None
 
     def __post_init__(self) -> None:
         if (self.committee_file is None) == (not self.nodes):
             raise ClientConfigError("set exactly one of committee_file and nodes")
         if self.timeout_seconds <= 0:
             raise ClientConfigError("timeout_seconds: must be positive")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ClientConfigError("tls_cert_file and tls_key_file: set both or neither")
+        if self.tls_cert_file is not None and self.tls_ca_file is None:
+            raise ClientConfigError("tls_cert_file needs tls_ca_file")
+        if self.tls_ca_file is not None:
+            for entry in self.nodes:
+                if "@" not in entry:
+                    raise ClientConfigError(
+                        f"nodes: {entry!r} needs the node's name for TLS (name@host:port)"
+                    )
 
 
 def default_path() -> pathlib.Path:
@@ -61,6 +83,11 @@ def from_mapping(data: dict[str, Any], base: pathlib.Path) -> ClientConfig:
     if unknown:
         raise ClientConfigError(f"unknown key(s): {', '.join(unknown)}")
     committee = data.get("committee_file")
+
+    def path(key: str) -> pathlib.Path | None:
+        value = data.get(key)
+        return None if value is None else base / str(value)
+
     nodes = data.get("nodes") or ()
     if not isinstance(nodes, list | tuple) or not all(isinstance(n, str) for n in nodes):
         raise ClientConfigError("nodes: expected a list of host:port strings")
@@ -70,6 +97,9 @@ def from_mapping(data: dict[str, Any], base: pathlib.Path) -> ClientConfig:
             nodes=tuple(nodes),
             timeout_seconds=float(data.get("timeout_seconds", 60.0)),
             max_concurrent_uploads=int(data.get("max_concurrent_uploads", 16)),
+            tls_ca_file=path("tls_ca_file"),
+            tls_cert_file=path("tls_cert_file"),
+            tls_key_file=path("tls_key_file"),
         )
     except (TypeError, ValueError) as e:
         raise ClientConfigError(str(e)) from e

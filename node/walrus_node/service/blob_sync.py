@@ -205,7 +205,7 @@ class BlobSync:
         for member in self._peers():
             try:
                 async with asyncio.timeout(_PEER_TIMEOUT):
-                    data = await ctx.peers.peer(member.endpoint).get_metadata(blob_id)
+                    data = await ctx.peers.peer(member.endpoint, member.name).get_metadata(blob_id)
                 parsed = metadata_mod.verify_metadata(BlobId(blob_id), data, n)
             except (PeerError, TimeoutError, codec_errors.InvalidMetadataError) as e:
                 log.debug("metadata_fetch_failed", peer=member.name, error=str(e))
@@ -279,9 +279,8 @@ class BlobSync:
         for member in claims:
             try:
                 async with asyncio.timeout(_PEER_TIMEOUT):
-                    status = await self._ctx.peers.peer(member.endpoint).get_blob_status(
-                        blob_id, with_proof=True
-                    )
+                    peer = self._ctx.peers.peer(member.endpoint, member.name)
+                    status = await peer.get_blob_status(blob_id, with_proof=True)
             except (PeerError, TimeoutError):
                 continue
             if await self._invalid.check_claim(blob_id, status, member.name):
@@ -298,7 +297,7 @@ class BlobSync:
 
         async def ask(member: Member) -> Sequence[recovery.RecoverySymbol]:
             async with asyncio.timeout(_PEER_TIMEOUT):
-                return await ctx.peers.peer(member.endpoint).get_recovery_symbols(
+                return await ctx.peers.peer(member.endpoint, member.name).get_recovery_symbols(
                     blob_id, target_type, target
                 )
 

@@ -10,19 +10,17 @@ blob sync to be rebuilt.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-
 import structlog
 
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
-from walrus_node.codec import recovery, slivers
+from walrus_node.codec import recovery
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
 from walrus_node.protocol.views import BlobStatus, BlobStatusState
 from walrus_node.service import basics
+from walrus_node.service import upload as upload_mod
 from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
 from walrus_node.service.context import NodeContext
 from walrus_node.service.invalid_blobs import InvalidBlobs
@@ -59,9 +57,23 @@ class BlobData:
         except codec_errors.InvalidMetadataError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_metadata").inc()
             raise errors.InvalidRequest(str(e)) from e
-        new = await ctx.write(
-            ctx.store.put_metadata, blob_id, data, BlobInfo(BlobState.REGISTERED, basics.now_ms())
-        )
+        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        uncertified = info is None or info.state is not BlobState.CERTIFIED
+        charge = 0
+        if uncertified and await ctx.read(ctx.store.get_metadata, blob_id) is None:
+            ctx.uncertified.charge(blob_id, len(data))  # RESOURCE_EXHAUSTED when full
+            charge = len(data)
+        new = False
+        try:
+            new = await ctx.write(
+                ctx.store.put_metadata,
+                blob_id,
+                data,
+                BlobInfo(BlobState.REGISTERED, basics.now_ms()),
+            )
+        finally:
+            if not new and charge:
+                ctx.uncertified.refund(blob_id, charge)
         if new:
             ctx.metrics.metadata_stored.inc()
         return new
@@ -111,31 +123,22 @@ class BlobData:
                 f"which this node does not own in epoch {self.ctx.require_committees().epoch}"
             )
 
-    async def store_slivers(
-        self, blob_id: bytes, items: Sequence[tuple[SliverType, int, bytes]]
-    ) -> tuple[int, int, int]:
-        """Verify and durably store slivers; return (newly stored, held, expected)."""
-        ctx = self.ctx
-        metadata = await self.require_metadata(blob_id)
-        for sliver_type, index, data in items:
-            await self.check_sliver_header(blob_id, sliver_type, index, len(data))
+    def upload(self, blob_id: bytes) -> upload_mod.Upload:
+        """A StoreSlivers stream's way into the store (see :mod:`.upload`)."""
+        return upload_mod.Upload(self.ctx, blob_id, self)
 
-        async def verify(sliver_type: SliverType, index: int, data: bytes) -> None:
-            try:
-                await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
-            except codec_errors.InvalidSliverError as e:
-                ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
-                raise errors.InvalidRequest(str(e)) from e
+    async def sliver_size(self, blob_id: bytes, sliver_type: SliverType) -> int:
+        """Bytes of one stored sliver of this type (to reserve memory before reading it)."""
+        metadata = await self.require_metadata(blob_id, reading=True)
+        return metadata.params.symbols_in(sliver_type) * metadata.symbol_size
 
-        await asyncio.gather(*(verify(t, i, d) for t, i, d in items))
-        rows = [(ctx.shard_of(blob_id, t, i), t, blob_id, d) for t, i, d in items]
-        new = await ctx.write(ctx.store.put_slivers, rows)
-        for sliver_type, _, data in items:
-            ctx.metrics.slivers_stored.labels(sliver_type=str(sliver_type)).inc()
-            ctx.metrics.sliver_bytes_stored.labels(sliver_type=str(sliver_type)).inc(len(data))
-        shards = list(ctx.my_shards())
-        held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
-        return new, held, 2 * len(shards)
+    async def recovery_symbols_size(self, blob_id: bytes, target_type: SliverType) -> int:
+        """Bytes a RecoverySymbols answer holds at most: one source sliver being read,
+        plus one symbol per readable shard's sliver."""
+        metadata = await self.require_metadata(blob_id, reading=True)
+        source = target_type.orthogonal
+        sliver = metadata.params.symbols_in(source) * metadata.symbol_size
+        return sliver + len(self.ctx.readable_shards()) * metadata.symbol_size
 
     async def get_sliver(self, blob_id: bytes, sliver_type: SliverType, index: int) -> bytes:
         ctx = self.ctx

@@ -133,7 +133,7 @@ class CertificateSync:
         key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
         raw = await ctx.read(ctx.store.get_state, key)
         cursor = struct.unpack("<Q", raw)[0] if raw else 0
-        peer = ctx.peers.peer(member.endpoint)
+        peer = ctx.peers.peer(member.endpoint, member.name)
         try:
             async with asyncio.timeout(_PEER_TIMEOUT):
                 info = await peer.get_node_info()

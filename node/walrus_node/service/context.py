@@ -25,6 +25,7 @@ from walrus_node.metrics import NodeMetrics
 from walrus_node.protocol import errors
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.keys import KeyPair
+from walrus_node.service import budget
 from walrus_node.service.peers import PeerPool
 from walrus_node.store.store import Store
 
@@ -52,6 +53,16 @@ class NodeContext:
     _metadata_cache: dict[bytes, metadata_mod.BlobMetadata] = dataclasses.field(
         default_factory=dict
     )
+    memory: budget.MemoryBudget = dataclasses.field(init=False)
+    """Bytes held by requests (``memory_budget_bytes``)."""
+    uncertified: budget.UncertifiedQuota = dataclasses.field(init=False)
+    """Bytes of uncertified blobs (``uncertified_quota_bytes``)."""
+
+    def __post_init__(self) -> None:
+        self.memory = budget.MemoryBudget(
+            self.config.memory_budget_bytes, self.config.memory_wait_seconds
+        )
+        self.uncertified = budget.UncertifiedQuota(self.config.uncertified_quota_bytes)
 
     async def read(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.to_thread(fn, *args)

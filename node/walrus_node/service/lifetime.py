@@ -149,11 +149,15 @@ class Lifetime:
         cutoff = basics.now_ms() - int(ctx.config.uncertified_ttl_seconds * 1000)
         infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
         removed = 0
-        shards = sorted(ctx.readable_shards())
+        n_shards = ctx.require_committees().n_shards
         for blob_id, info in infos:
-            if info.state is BlobState.REGISTERED and info.created_ms < cutoff:
-                await ctx.write(ctx.store.remove_blob, blob_id, shards)
+            if info.state is not BlobState.REGISTERED or info.created_ms >= cutoff:
+                continue
+            # Re-checked inside the removing transaction: a certificate recorded since the
+            # snapshot above keeps the blob.
+            if await ctx.write(ctx.store.remove_uncertified, blob_id, cutoff, n_shards):
                 ctx.forget_metadata(blob_id)
+                ctx.uncertified.settle(blob_id)
                 removed += 1
         if removed:
             log.info("uncertified_blobs_removed", count=removed)

@@ -49,6 +49,8 @@ class Peer(Protocol):
 
 
 class PeerPool(Protocol):
-    def peer(self, endpoint: str) -> Peer: ...
+    def peer(self, endpoint: str, name: str) -> Peer:
+        """The node at ``endpoint`` whose committee name is ``name`` (TLS verifies it)."""
+        ...
 
     async def close(self) -> None: ...

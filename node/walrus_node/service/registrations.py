@@ -177,6 +177,7 @@ class Registrations:
 
         newly = await ctx.write(ctx.store.record_certificate, certificate, merge)
         if newly:
+            ctx.uncertified.settle(certificate.blob_id)
             ctx.metrics.certificates_accepted.labels(source=source).inc()
             log.info(
                 "certificate_accepted",

@@ -296,7 +296,7 @@ class ShardSync:
             basics.now_ms(),
             os.urandom(messages.NONCE_SIZE),
         )
-        batch = await ctx.peers.peer(source.endpoint).sync_shard(
+        batch = await ctx.peers.peer(source.endpoint, source.name).sync_shard(
             ctx.keypair,
             binding,
             self.epoch,

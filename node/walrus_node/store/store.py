@@ -43,7 +43,15 @@ from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 
-__all__ = ["BlobInfo", "BlobState", "CorruptSliverError", "ShardRecord", "Store", "StoreError"]
+__all__ = [
+    "BlobInfo",
+    "BlobState",
+    "BlobUnavailableError",
+    "CorruptSliverError",
+    "ShardRecord",
+    "Store",
+    "StoreError",
+]
 
 _CHECKSUM = 16
 _MAX_DBS = 5 + 2 * MAX_SHARDS
@@ -51,6 +59,12 @@ _MAX_DBS = 5 + 2 * MAX_SHARDS
 
 class StoreError(Exception):
     """The store cannot complete an operation (disk full, unreadable file...)."""
+
+
+class BlobUnavailableError(StoreError):
+    def __init__(self, blob_id: bytes) -> None:
+        super().__init__(f"blob {blob_id.hex()[:16]}... has no metadata any more")
+        self.blob_id = blob_id
 
 
 class CorruptSliverError(StoreError):
@@ -246,10 +260,18 @@ class Store:
     # --- slivers -----------------------------------------------------------------------------
 
     def put_slivers(self, slivers: list[tuple[int, SliverType, bytes, bytes]]) -> int:
-        """Store (shard, type, blob_id, data) slivers in one transaction; count new ones."""
+        """Store (shard, type, blob_id, data) slivers in one transaction; count new ones.
+
+        Refused (:class:`BlobUnavailableError`, nothing written) for a blob whose metadata
+        is gone (collected, deleted, expired) by the time of the write: the check and the
+        write are one transaction, so slivers are never orphaned.
+        """
         dbs = [self._shard_db(shard, sliver_type) for shard, sliver_type, _, _ in slivers]
         new = 0
         with self._write() as txn:
+            for blob_id in {blob_id for _, _, blob_id, _ in slivers}:
+                if txn.get(blob_id, db=self._metadata) is None:
+                    raise BlobUnavailableError(blob_id)
             for db, (_, _, blob_id, data) in zip(dbs, slivers, strict=True):
                 if txn.put(blob_id, _checksum(data) + data, db=db, overwrite=False):
                     new += 1
@@ -282,14 +304,25 @@ class Store:
         with self._write() as txn:
             txn.delete(blob_id, db=db)
 
-    def remove_blob(self, blob_id: bytes, shards: list[int]) -> None:
-        """Forget a blob entirely: metadata, info and its slivers on the given shards."""
-        dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]
+    def remove_uncertified(self, blob_id: bytes, created_before_ms: int, n_shards: int) -> bool:
+        """Forget a blob that is still uncertified and older than the cutoff; True if it was.
+
+        The state is checked in the same transaction as the removal, so a certificate
+        recorded meanwhile keeps the blob (collection cannot race certification).
+        """
+        dbs = [self._shard_db(shard, t) for shard in range(n_shards) for t in SliverType]
         with self._write() as txn:
+            value = txn.get(blob_id, db=self._blob_info)
+            if value is None:
+                return False
+            info = BlobInfo.from_bytes(bytes(value))
+            if info.state is not BlobState.REGISTERED or info.created_ms >= created_before_ms:
+                return False
             for db in dbs:
                 txn.delete(blob_id, db=db)
             txn.delete(blob_id, db=self._metadata)
             txn.delete(blob_id, db=self._blob_info)
+            return True
 
     def delete_slivers(self, blob_id: bytes, shards: list[int]) -> None:
         dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]

@@ -28,7 +28,7 @@ from walrus_node.committee.epoch import Phase
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.views import SyncStatus
 from walrus_node.testbed.testbed import Testbed, TestbedError
-from walrus_node.transport.client import ChannelPool, RpcError
+from walrus_node.transport.client import RpcError
 
 __all__ = ["EpochDriver"]
 
@@ -61,7 +61,7 @@ class EpochDriver:
         running = {n.name: n for n in self.bed.nodes if n.is_running()}
 
         async def ask() -> dict[str, SyncStatus | str]:
-            pool = ChannelPool(timeout=10.0)
+            pool = self.bed.pool(timeout=10.0)
             out: dict[str, SyncStatus | str] = {}
             try:
                 for member in c.current.members:
@@ -70,7 +70,8 @@ class EpochDriver:
                         out[member.name] = "not running"
                         continue
                     try:
-                        out[member.name] = await pool.peer(node.endpoint).get_sync_status(
+                        peer = pool.peer(node.endpoint, node.name)
+                        out[member.name] = await peer.get_sync_status(
                             admin, network_id=c.network_id, target=member.public_key
                         )
                     except RpcError as e:

@@ -9,14 +9,21 @@ Layout of the testbed folder::
     admin.key               key allowed to call the nodes' Admin service
     committee.json          the committee every node and the client read
     client.yaml             client configuration pointing at committee.json
+    ca.crt, ca.key          the network CA (TLS; absent with --plaintext)
+    client.crt, client.key  the client certificate of the CLI, the testbed's admin calls
     node-<i>/node.yaml      node configuration (ports pinned after the first start)
     node-<i>/node.key       node identity
+    node-<i>/tls.crt, .key  node certificate (DNS name ``node-<i>``, signed by ca.crt)
     node-<i>/data/          the node's store
     node-<i>/node.log       the node's log (JSON lines)
 
 Nodes first start with port 0; the ports they bound are then written into their
 ``node.yaml`` so that a restarted node comes back on the same address, which the
 committee lists.
+
+Nodes serve TLS by default: the testbed is its network's CA and issues every node and
+the client a certificate (:mod:`.pki`). ``plaintext=True`` (``walrus testbed up
+--plaintext``) is for benchmarks that measure what TLS costs.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ from walrus_node.committee.member import NodeCandidate
 from walrus_node.protocol import committee_file, keys
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.store.store import Store
+from walrus_node.testbed import pki
+from walrus_node.transport import tls
 from walrus_node.transport.client import ChannelPool, RpcError
 
 __all__ = ["NodeHandle", "Testbed", "TestbedError"]
@@ -96,6 +105,14 @@ class NodeHandle:
         return self.directory / "node.log"
 
     @property
+    def tls_cert_file(self) -> pathlib.Path:
+        return self.directory / "tls.crt"
+
+    @property
+    def tls_key_file(self) -> pathlib.Path:
+        return self.directory / "tls.key"
+
+    @property
     def data_dir(self) -> pathlib.Path:
         return self.directory / "data"
 
@@ -130,6 +147,8 @@ class Testbed:
         """Background epoch controller (``up --epoch-duration``), if any."""
         self.node_settings: dict[str, Any] = {}
         """Extra node.yaml settings for every node (tuning, tests)."""
+        self.plaintext = False
+        """No TLS anywhere (benchmarks of TLS cost only)."""
         self.network_id = ""
         """The committee file's network ID: admin requests are bound to it."""
 
@@ -147,6 +166,28 @@ class Testbed:
     def admin_key(self) -> keys.KeyPair:
         return keys.KeyPair.load(self.directory / "admin.key")
 
+    @property
+    def ca_cert_file(self) -> pathlib.Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def ca_key_file(self) -> pathlib.Path:
+        return self.directory / "ca.key"
+
+    @property
+    def client_cert_file(self) -> pathlib.Path:
+        return self.directory / "client.crt"
+
+    @property
+    def client_key_file(self) -> pathlib.Path:
+        return self.directory / "client.key"
+
+    def client_tls(self) -> tls.ClientTls | None:
+        """The credentials the testbed and its client use (None with --plaintext)."""
+        if self.plaintext:
+            return None
+        return tls.ClientTls.load(self.ca_cert_file, self.client_cert_file, self.client_key_file)
+
     @classmethod
     def open(cls, directory: str | os.PathLike[str]) -> Testbed:
         bed = cls(directory)
@@ -161,6 +202,7 @@ class Testbed:
         bed.epoch = state["epoch"]
         bed.controller_pid = state.get("controller_pid", 0)
         bed.node_settings = state.get("node_settings", {})
+        bed.plaintext = state.get("plaintext", False)
         bed.network_id = state.get("network_id", "")
         bed.nodes = [
             NodeHandle(
@@ -183,6 +225,7 @@ class Testbed:
             "epoch": self.epoch,
             "controller_pid": self.controller_pid,
             "node_settings": self.node_settings,
+            "plaintext": self.plaintext,
             "network_id": self.network_id,
             "nodes": [
                 {
@@ -215,10 +258,12 @@ class Testbed:
         n_nodes: int,
         n_shards: int | None = None,
         node_settings: dict[str, Any] | None = None,
+        plaintext: bool = False,
     ) -> Testbed:
         """Write a new testbed's files (does not start anything)."""
         bed = cls(directory)
         bed.node_settings = dict(node_settings or {})
+        bed.plaintext = plaintext
         shards = n_shards or n_nodes
         if n_nodes < 1:
             raise TestbedError("--nodes: need at least one node")
@@ -236,12 +281,19 @@ class Testbed:
         bed.network_id = f"testbed-{secrets.token_hex(8)}"
         admin = keys.KeyPair.generate()
         admin.save(bed.directory / "admin.key")
+        client: dict[str, Any] = {"committee_file": "committee.json"}
+        if not plaintext:
+            authority = pki.Authority.generate(bed.network_id)
+            authority.save(bed.ca_cert_file, bed.ca_key_file)
+            pki.write_leaf(authority.issue("client"), bed.client_cert_file, bed.client_key_file)
+            client.update(
+                tls_ca_file=bed.ca_cert_file.name,
+                tls_cert_file=bed.client_cert_file.name,
+                tls_key_file=bed.client_key_file.name,
+            )
         for _ in range(n_nodes):
             bed._new_node(admin.public_key)
-        _atomic_write(
-            bed.client_config,
-            yaml.safe_dump({"committee_file": "committee.json"}).encode(),
-        )
+        _atomic_write(bed.client_config, yaml.safe_dump(client).encode())
         bed.save()
         return bed
 
@@ -253,6 +305,9 @@ class Testbed:
         identity = keys.KeyPair.generate()
         identity.save(node_dir / "node.key")
         handle = NodeHandle(name, node_dir, identity.public_key, stake=stake)
+        if not self.plaintext:
+            authority = pki.Authority.load(self.ca_cert_file, self.ca_key_file)
+            pki.write_leaf(authority.issue(name), handle.tls_cert_file, handle.tls_key_file)
         self.nodes.append(handle)
         self._write_node_config(handle, admin_public_key)
         return handle
@@ -300,9 +355,27 @@ class Testbed:
             "certificate_poll_seconds": 1.0,
             "blob_sync_retry_seconds": 0.5,
             "log_format": "json",
+            **self._node_tls(node),
             **self.node_settings,
         }
         _atomic_write(node.config_file, yaml.safe_dump(cfg, sort_keys=False).encode())
+
+    def _node_tls(self, node: NodeHandle) -> dict[str, str]:
+        if self.plaintext:
+            return {}
+        return {
+            "tls_cert_file": str(node.tls_cert_file),
+            "tls_key_file": str(node.tls_key_file),
+            "tls_ca_file": str(self.ca_cert_file),
+        }
+
+    def channel(self, name: str) -> grpc.Channel:
+        """A blocking channel to one node with the testbed's credentials (close it)."""
+        return _channel(self.node(name), self.client_tls())
+
+    def pool(self, timeout: float) -> ChannelPool:
+        """A channel pool speaking to this testbed's nodes (close it after use)."""
+        return ChannelPool(timeout=timeout, credentials=self.client_tls())
 
     def candidates(self) -> list[NodeCandidate]:
         """Nodes asking for shards: not leaving, with stake, started at least once."""
@@ -343,11 +416,11 @@ class Testbed:
         admin = self.admin_key
 
         async def push() -> None:
-            pool = ChannelPool(timeout=30.0)
+            pool = self.pool(timeout=30.0)
             try:
                 for node in nodes:
                     if node.is_running():
-                        await pool.peer(node.endpoint).set_committee(
+                        await pool.peer(node.endpoint, node.name).set_committee(
                             admin, data, target=node.public_key
                         )
                     else:
@@ -499,8 +572,9 @@ class Testbed:
     ) -> None:
         """Wait until nodes answer health checks."""
         deadline = time.monotonic() + timeout
+        credentials = self.client_tls()
         for node in nodes or self.nodes:
-            while not _is_serving(node):
+            while not _is_serving(node, credentials):
                 if time.monotonic() > deadline:
                     raise TestbedError(f"{node.name} is not serving; see {node.log_file}")
                 if not node.is_running():
@@ -518,10 +592,20 @@ class Testbed:
             }
 
 
-def _is_serving(node: NodeHandle) -> bool:
+def _channel(node: NodeHandle, credentials: tls.ClientTls | None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(node.endpoint)
+    return grpc.secure_channel(
+        node.endpoint,
+        credentials.credentials(),
+        options=[("grpc.ssl_target_name_override", node.name)],
+    )
+
+
+def _is_serving(node: NodeHandle, credentials: tls.ClientTls | None) -> bool:
     if not node.grpc_port:
         return False
-    with grpc.insecure_channel(node.endpoint) as channel:
+    with _channel(node, credentials) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=1.0

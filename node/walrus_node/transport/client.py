@@ -7,6 +7,7 @@ testbed and the operator (admin). Speaks domain types; every gRPC failure become
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -15,9 +16,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from walrus_node.codec.params import SliverType
+from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.codec.recovery import RecoverySymbol
-from walrus_node.protocol import committee_file, messages
+from walrus_node.protocol import committee_file, errors, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
@@ -28,11 +29,11 @@ from walrus_node.protocol.views import (
     ShardBatchRecord,
     SyncStatus,
 )
-from walrus_node.transport import convert
+from walrus_node.transport import convert, framing, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
-__all__ = ["ChannelPool", "NodeClient", "RpcError", "channel_options"]
+__all__ = ["ChannelPool", "NodeClient", "RpcError", "channel_options", "open_channel"]
 
 
 def channel_options() -> list[tuple[str, int]]:
@@ -42,6 +43,22 @@ def channel_options() -> list[tuple[str, int]]:
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.enable_retries", 0),
     ]
+
+
+def open_channel(
+    endpoint: str, credentials: tls.ClientTls | None, server_name: str | None
+) -> grpc.aio.Channel:
+    """A channel to one node: TLS verified against ``server_name`` (the node's committee
+    name, which its certificate carries), or plaintext when ``credentials`` is None."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(endpoint, options=channel_options())
+    if not server_name:
+        raise ValueError(f"{endpoint}: a TLS channel needs the node's name to verify it")
+    options: list[tuple[str, str | int]] = [
+        *channel_options(),
+        ("grpc.ssl_target_name_override", server_name),
+    ]
+    return grpc.aio.secure_channel(endpoint, credentials.credentials(), options=options)
 
 
 class RpcError(PeerError):
@@ -56,11 +73,30 @@ class RpcError(PeerError):
         self.blob_state = blob_state
 
 
-class NodeClient:
-    """One node's API. Cheap to create; shares the channel it is given."""
+DEFAULT_LIMITS = framing.StreamLimits(
+    max_sliver_bytes=256 << 20, max_stream_bytes=1 << 30, max_items=2 * MAX_SHARDS
+)
+"""What a client reads from one node's stream unless told otherwise (nodes pass their
+``max_sliver_bytes`` and ``peer_stream_max_bytes``)."""
 
-    def __init__(self, endpoint: str, channel: grpc.aio.Channel, timeout: float = 60.0) -> None:
+
+class NodeClient:
+    """One node's API. Cheap to create; shares the channel it is given.
+
+    Streams from the node are read under ``limits`` (:mod:`.framing`): a node that sends
+    more than it should is cut off (the call is cancelled) with an :class:`RpcError`
+    naming the limit, never read to the end.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        channel: grpc.aio.Channel,
+        timeout: float = 60.0,
+        limits: framing.StreamLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.endpoint = endpoint
+        self.limits = limits
         self._stub = pb_grpc.StorageNodeStub(channel)
         self._admin = pb_grpc.AdminStub(channel)
         self._timeout = timeout
@@ -72,6 +108,11 @@ class NodeClient:
             if key == convert.BLOB_STATE_KEY:
                 state = str(value)
         return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
+
+    def _refused(self, method: str, call: Any, e: errors.NodeError) -> RpcError:
+        """The node's stream broke a limit or the framing: stop it, report it."""
+        call.cancel()
+        return RpcError(self.endpoint, method, status.code_for(e).name, str(e))
 
     async def get_node_info(self) -> NodeInfo:
         try:
@@ -111,7 +152,7 @@ class NodeClient:
         """Upload slivers of one blob; returns (newly stored, held, expected)."""
         try:
             reply = await self._stub.StoreSlivers(
-                convert.sliver_parts(blob_id, slivers), timeout=self._timeout
+                framing.sliver_parts(blob_id, slivers), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as e:
             raise self._error("StoreSlivers", e) from e
@@ -124,25 +165,27 @@ class NodeClient:
             ),
             timeout=self._timeout,
         )
-        chunks: list[bytes] = []
-        size = -1
+        limits = dataclasses.replace(
+            self.limits, max_items=1, max_stream_bytes=self.limits.max_sliver_bytes
+        )
+        frames = framing.SliverFrames(limits, "GetSliver")
+        sliver: framing.Sliver | None = None
         try:
             async for part in call:
                 if part.WhichOneof("part") == "header":
-                    size = part.header.size
+                    got = frames.header(part.header)
+                    if part.header.blob_id != blob_id or got != (sliver_type, index):
+                        raise errors.DataLoss(f"sent {got[0]} sliver {got[1]} of another blob")
                 else:
-                    chunks.append(part.data)
+                    sliver = frames.data(part.data) or sliver
+            frames.end()
         except grpc.aio.AioRpcError as e:
             raise self._error("GetSliver", e) from e
-        data = b"".join(chunks)
-        if len(data) != size:
-            raise RpcError(
-                self.endpoint,
-                "GetSliver",
-                "DATA_LOSS",
-                f"got {len(data)} bytes, header said {size}",
-            )
-        return data
+        except errors.NodeError as e:
+            raise self._refused("GetSliver", call, e) from e
+        if sliver is None:
+            raise RpcError(self.endpoint, "GetSliver", "DATA_LOSS", "no sliver in the answer")
+        return sliver.data
 
     async def get_blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus:
         try:
@@ -179,10 +222,19 @@ class NodeClient:
             ),
             timeout=self._timeout,
         )
+        frames = framing.SymbolFrames(self.limits, "GetRecoverySymbols")
+        symbols: list[RecoverySymbol] = []
         try:
-            return await convert.symbols_from_parts(call.__aiter__())
+            async for part in call:
+                symbol = frames.add(part)
+                if symbol is not None:
+                    symbols.append(symbol)
+            frames.end()
         except grpc.aio.AioRpcError as e:
             raise self._error("GetRecoverySymbols", e) from e
+        except errors.NodeError as e:
+            raise self._refused("GetRecoverySymbols", call, e) from e
+        return symbols
 
     async def submit_certificate(self, certificate: Certificate) -> tuple[bool, bool]:
         try:
@@ -201,10 +253,17 @@ class NodeClient:
             pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit),
             timeout=self._timeout,
         )
+        out: list[tuple[int, Certificate]] = []
         try:
-            return [(m.sequence, convert.certificate_from_pb(m)) async for m in call]
+            async for m in call:
+                if len(out) >= limit:
+                    raise errors.ResourceExhausted(f"sent more than the {limit} certificates asked")
+                out.append((m.sequence, convert.certificate_from_pb(m)))
         except grpc.aio.AioRpcError as e:
             raise self._error("ListCertificates", e) from e
+        except errors.NodeError as e:
+            raise self._refused("ListCertificates", call, e) from e
+        return out
 
     async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
         try:
@@ -245,13 +304,16 @@ class NodeClient:
             ),
             timeout=self._timeout,
         )
-        assembler = _ShardBatchAssembler(self.endpoint)
+        limits = dataclasses.replace(self.limits, max_items=limit)
+        assembler = _ShardBatchAssembler(limits)
         try:
             async for part in call:
                 assembler.add(part)
+            return assembler.batch()
         except grpc.aio.AioRpcError as e:
             raise self._error("SyncShard", e) from e
-        return assembler.batch()
+        except errors.NodeError as e:
+            raise self._refused("SyncShard", call, e) from e
 
     # --- admin -------------------------------------------------------------------------------
 
@@ -298,66 +360,81 @@ class NodeClient:
 
 
 class _ShardBatchAssembler:
-    """Rebuilds records from a SyncShard stream: blob, header, data..., then end."""
+    """Rebuilds records from a SyncShard stream: per record the blob, then its sliver
+    (header, data...), and an end marker; under the stream's limits."""
 
-    def __init__(self, endpoint: str) -> None:
-        self._endpoint = endpoint
+    def __init__(self, limits: framing.StreamLimits) -> None:
+        self._frames = framing.SliverFrames(limits, "SyncShard")
         self._records: list[ShardBatchRecord] = []
         self._record: pb.BlobRecord | None = None
-        self._header: pb.SliverHeader | None = None
-        self._chunks: list[bytes] = []
         self._finished = False
-
-    def _flush(self) -> None:
-        record, header = self._record, self._header
-        if record is None or header is None:
-            return
-        data = b"".join(self._chunks)
-        if len(data) != header.size or header.blob_id != record.blob_id:
-            raise RpcError(self._endpoint, "SyncShard", "DATA_LOSS", "truncated sliver")
-        self._records.append(
-            ShardBatchRecord(
-                record.blob_id,
-                record.metadata,
-                convert.certificate_from_pb(record.certificate),
-                convert.sliver_type_from_pb(header.type),
-                header.index,
-                data,
-            )
-        )
-        self._record, self._header, self._chunks = None, None, []
+        self._ended = False
 
     def add(self, part: pb.SyncShardPart) -> None:
         which = part.WhichOneof("part")
+        if self._ended:
+            raise errors.InvalidRequest("SyncShard: data after the end of the batch")
         if which == "blob":
-            self._flush()
+            if self._record is not None:
+                raise errors.InvalidRequest("SyncShard: a blob record without its sliver")
             self._record = part.blob
         elif which == "header":
-            self._header = part.header
+            if self._record is None or part.header.blob_id != self._record.blob_id:
+                raise errors.InvalidRequest("SyncShard: a sliver without its blob record")
+            self._frames.header(part.header)
         elif which == "data":
-            self._chunks.append(part.data)
+            sliver = self._frames.data(part.data)
+            if sliver is not None:
+                record, self._record = self._record, None
+                assert record is not None  # a header needs a record
+                self._records.append(
+                    ShardBatchRecord(
+                        record.blob_id,
+                        record.metadata,
+                        convert.certificate_from_pb(record.certificate),
+                        sliver.sliver_type,
+                        sliver.index,
+                        sliver.data,
+                    )
+                )
         elif which == "end":
-            self._flush()
+            self._frames.end()
+            self._ended = True
             self._finished = part.end.finished
 
     def batch(self) -> ShardBatch:
-        self._flush()
+        self._frames.end()
+        if self._record is not None:
+            raise errors.DataLoss("SyncShard: the batch ended inside a record")
         return ShardBatch(self._records, self._finished)
 
 
 class ChannelPool:
-    """One channel per endpoint, created on first use (implements the service's PeerPool)."""
+    """One channel per (endpoint, name), created on first use (the service's PeerPool).
 
-    def __init__(self, timeout: float = 60.0) -> None:
-        self._channels: dict[str, grpc.aio.Channel] = {}
+    With ``credentials`` every channel is TLS and checks the node's certificate against
+    the name it is asked for; without, channels are plaintext.
+    """
+
+    def __init__(
+        self,
+        timeout: float = 60.0,
+        credentials: tls.ClientTls | None = None,
+        limits: framing.StreamLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._timeout = timeout
+        self._credentials = credentials
+        self._limits = limits
 
-    def peer(self, endpoint: str) -> NodeClient:
-        channel = self._channels.get(endpoint)
+    def peer(self, endpoint: str, name: str = "") -> NodeClient:
+        """The node at ``endpoint``, whose committee name is ``name`` (required with TLS)."""
+        key = (endpoint, name)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=channel_options())
-            self._channels[endpoint] = channel
-        return NodeClient(endpoint, channel, self._timeout)
+            channel = open_channel(endpoint, self._credentials, name)
+            self._channels[key] = channel
+        return NodeClient(endpoint, channel, self._timeout, self._limits)
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}

@@ -5,10 +5,8 @@ servicer and client in this package) that imports generated code.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 
 from walrus_node.codec.params import SliverType
-from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol import errors
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.protocol.views import (
@@ -23,7 +21,6 @@ from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
     "BLOB_STATE_KEY",
-    "CHUNK_SIZE",
     "MAX_MESSAGE_SIZE",
     "blob_status_from_pb",
     "blob_status_to_pb",
@@ -35,21 +32,16 @@ __all__ = [
     "node_info_to_pb",
     "registration_from_pb",
     "registration_to_pb",
-    "sliver_parts",
     "sliver_type_from_pb",
     "sliver_type_to_pb",
-    "symbol_parts",
-    "symbols_from_parts",
     "sync_status_from_pb",
     "sync_status_to_pb",
 ]
 
 BLOB_STATE_KEY = "walrus-blob-state"
 """Trailing metadata naming why a blob is gone ("expired", "deleted")."""
-CHUNK_SIZE = 1 << 20
 MAX_REGISTRATIONS = 4096
 """Most registrations a blob status may list (each one took a certificate to make)."""
-"""Bytes of payload per streamed message."""
 MAX_MESSAGE_SIZE = 8 << 20
 """Receive limit on both sides: a chunk plus generous room for headers and proofs."""
 
@@ -213,62 +205,6 @@ def blob_status_from_pb(m: pb.BlobStatus) -> BlobStatus:
         m.inconsistency_proof,
         m.metadata,
     )
-
-
-def sliver_parts(
-    blob_id: bytes, slivers: list[tuple[SliverType, int, bytes | memoryview]]
-) -> Iterator[pb.SliverPart]:
-    """A sliver stream: per sliver a header, then its bytes in chunks."""
-    for sliver_type, index, data in slivers:
-        view = memoryview(data)
-        yield pb.SliverPart(
-            header=pb.SliverHeader(
-                blob_id=blob_id, type=_SLIVER_TYPES[sliver_type], index=index, size=len(view)
-            )
-        )
-        for offset in range(0, len(view), CHUNK_SIZE):
-            yield pb.SliverPart(data=bytes(view[offset : offset + CHUNK_SIZE]))
-
-
-def symbol_parts(symbols: list[RecoverySymbol]) -> Iterator[pb.RecoverySymbolPart]:
-    for symbol in symbols:
-        data = symbol.data
-        offsets = list(range(0, len(data), CHUNK_SIZE)) or [0]
-        for i, offset in enumerate(offsets):
-            yield pb.RecoverySymbolPart(
-                source_type=_SLIVER_TYPES[symbol.source_type],
-                source_index=symbol.source_index,
-                target_index=symbol.target_index,
-                proof=list(symbol.proof) if i == 0 else [],
-                data=data[offset : offset + CHUNK_SIZE],
-                last=i == len(offsets) - 1,
-            )
-
-
-async def symbols_from_parts(parts: AsyncIterator[pb.RecoverySymbolPart]) -> list[RecoverySymbol]:
-    """Reassemble streamed recovery symbols (inverse of :func:`symbol_parts`)."""
-    out: list[RecoverySymbol] = []
-    first: pb.RecoverySymbolPart | None = None
-    buffer = bytearray()
-    async for part in parts:
-        if first is None:
-            first = part
-        buffer += part.data
-        if len(buffer) > MAX_MESSAGE_SIZE * 64:
-            raise errors.ResourceExhausted("recovery symbol larger than 512 MiB")
-        if part.last:
-            out.append(
-                RecoverySymbol(
-                    sliver_type_from_pb(first.source_type),
-                    first.source_index,
-                    first.target_index,
-                    bytes(buffer),
-                    tuple(first.proof),
-                )
-            )
-            first = None
-            buffer = bytearray()
-    return out
 
 
 def sync_status_to_pb(s: SyncStatus) -> pb.SyncStatus:

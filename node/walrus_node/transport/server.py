@@ -10,6 +10,7 @@ graceful stop of at most ``shutdown_grace_seconds``, then the store is closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ from walrus_node.protocol.keys import KeyPair
 from walrus_node.service.context import NodeContext
 from walrus_node.service.node import NodeService
 from walrus_node.store.store import Store
-from walrus_node.transport import convert
+from walrus_node.transport import client, convert, tls
 from walrus_node.transport.client import ChannelPool
 from walrus_node.transport.servicer import AdminServicer, StorageNodeServicer
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
@@ -72,11 +73,28 @@ class RunningNode:
             thread.join(timeout=5)
 
 
+def _server_tls(config: NodeConfig) -> tls.ServerTls | None:
+    """The node's TLS material; None for plaintext (the config sets all three or none)."""
+    cert, key, ca = config.tls_cert_file, config.tls_key_file, config.tls_ca_file
+    if cert is None or key is None or ca is None:
+        return None
+    return tls.ServerTls.load(cert, key, ca)
+
+
 async def start(config: NodeConfig) -> RunningNode:
     keypair = KeyPair.load(config.key_file)
+    server_tls = _server_tls(config)
     store = Store(config.data_dir, map_size=config.store_map_size_gib << 30)
     metrics = NodeMetrics()
-    ctx = NodeContext(config, keypair, store, ChannelPool(), metrics)
+    peers = ChannelPool(
+        credentials=None if server_tls is None else server_tls.as_client(),
+        limits=dataclasses.replace(
+            client.DEFAULT_LIMITS,
+            max_sliver_bytes=config.max_sliver_bytes,
+            max_stream_bytes=config.peer_stream_max_bytes,
+        ),
+    )
+    ctx = NodeContext(config, keypair, store, peers, metrics)
     service = NodeService(ctx)
     await service.start()
 
@@ -92,7 +110,11 @@ async def start(config: NodeConfig) -> RunningNode:
     pb_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(f"{config.listen_host}:{config.grpc_port}")
+    address = f"{config.listen_host}:{config.grpc_port}"
+    if server_tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, server_tls.credentials())
     if port == 0:
         raise OSError(f"cannot bind {config.listen_host}:{config.grpc_port}")
     await server.start()
@@ -114,7 +136,13 @@ async def start(config: NodeConfig) -> RunningNode:
         os.replace(tmp, config.runtime_file)
     for name in ("", "walrus.node.v1.StorageNode"):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("node_serving", name=config.name, endpoint=node.endpoint, metrics_port=metrics_port)
+    log.info(
+        "node_serving",
+        name=config.name,
+        endpoint=node.endpoint,
+        metrics_port=metrics_port,
+        tls=server_tls is not None,
+    )
     return node
 
 

@@ -4,6 +4,12 @@ answer.
 Who calls it: grpc.aio, via :mod:`.server`. Every RPC goes through :func:`_rpc`, which
 maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, records the
 latency histogram, and logs one line per call.
+
+Who may call what (docs/security.md): *client* RPCs are open to any caller the port
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, SyncShard) and *admin* RPCs
+(SetCommittee, GetSyncStatus) additionally need, when the node serves TLS, a client
+certificate that chained to the network CA (:func:`_require_verified_caller`). Admin
+requests are also signed by an admin key, shard-sync requests by a committee member.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors, messages
+from walrus_node.service import shard_sync
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, status
+from walrus_node.transport import convert, framing, status, tls
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -58,6 +64,14 @@ async def _fail(
     if isinstance(error, errors.Gone):
         trailing = ((convert.BLOB_STATE_KEY, error.state),)
     await context.abort(code, message, trailing_metadata=trailing)
+
+
+def _require_verified_caller(node: NodeService, context: Ctx, what: str) -> None:
+    """Refuse a peer or admin RPC from a caller without a verified client certificate."""
+    if node.ctx.config.tls_cert_file is not None and tls.verified_peer(context) is None:
+        raise errors.PermissionDenied(
+            f"{what} RPCs need a client certificate signed by the network CA"
+        )
 
 
 def _done(name: str, started: float, node: NodeService) -> None:
@@ -129,66 +143,61 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def StoreSlivers(
         self, request: AsyncIterator[pb.SliverPart], context: Ctx
     ) -> pb.StoreSliversResponse:
+        """Each sliver is admitted at its header (checks, memory reserved) and verified as
+        soon as its last byte is in, before the next one is read (:mod:`.framing`)."""
         blob_id: bytes | None = None
-        items: list[tuple[SliverType, int, bytes]] = []
-        header: pb.SliverHeader | None = None
-        chunks: list[bytes] = []  # joined once per sliver: no growing buffer to re-copy
-        received = 0
-        limit = 0
-
-        def finish() -> None:
-            nonlocal header, chunks, received
-            if header is None:
-                return
-            if received != header.size:
-                raise errors.InvalidRequest(
-                    f"sliver {header.index}: stream ended after {received} of {header.size} bytes"
-                )
-            data = b"".join(chunks)
-            items.append((convert.sliver_type_from_pb(header.type), header.index, data))
-            header, chunks, received = None, [], 0
-
-        async for part in request:
-            which = part.WhichOneof("part")
-            if which == "header":
-                finish()
-                h = part.header
-                if blob_id is None:
-                    blob_id = h.blob_id
-                    committees = self.node.ctx.require_committees()
-                    limit = 2 * committees.n_shards
-                elif h.blob_id != blob_id:
-                    raise errors.InvalidRequest("one StoreSlivers stream carries one blob")
-                if len(items) >= limit:
-                    raise errors.ResourceExhausted(f"more than {limit} slivers in one stream")
-                sliver_type = convert.sliver_type_from_pb(h.type)
-                await self.node.blobs.check_sliver_header(h.blob_id, sliver_type, h.index, h.size)
-                header = h
-            elif which == "data":
-                if header is None:
-                    raise errors.InvalidRequest("sliver data before its header")
-                if received + len(part.data) > header.size:
-                    raise errors.InvalidRequest(
-                        f"sliver {header.index}: more than the declared {header.size} bytes"
-                    )
-                chunks.append(part.data)
-                received += len(part.data)
-            else:
-                raise errors.InvalidRequest("empty stream message")
-        finish()
-        if blob_id is None or not items:
-            raise errors.InvalidRequest("no slivers in the stream")
-        new, held, expected = await self.node.blobs.store_slivers(blob_id, items)
+        frames: framing.SliverFrames | None = None
+        upload = None
+        try:
+            async for part in request:
+                which = part.WhichOneof("part")
+                if which == "header":
+                    h = part.header
+                    if blob_id is None:
+                        blob_id = h.blob_id
+                        upload = self.node.blobs.upload(blob_id)
+                        frames = framing.SliverFrames(self._upload_limits(), "StoreSlivers")
+                    elif h.blob_id != blob_id:
+                        raise errors.InvalidRequest("one StoreSlivers stream carries one blob")
+                    assert frames is not None and upload is not None
+                    sliver_type, index = frames.header(h)
+                    await upload.admit(sliver_type, index, h.size)
+                elif which == "data":
+                    if frames is None or upload is None:
+                        raise errors.InvalidRequest("sliver data before its header")
+                    sliver = frames.data(part.data)
+                    if sliver is not None:
+                        await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+                else:
+                    raise errors.InvalidRequest("empty stream message")
+            if frames is None or upload is None:
+                raise errors.InvalidRequest("no slivers in the stream")
+            frames.end()
+            new, held, expected = await upload.finish()
+        finally:
+            if upload is not None:
+                await upload.close()
         return pb.StoreSliversResponse(stored=new, held=held, expected=expected)
+
+    def _upload_limits(self) -> framing.StreamLimits:
+        config = self.node.ctx.config
+        n_shards = self.node.ctx.require_committees().n_shards
+        return framing.StreamLimits(
+            max_sliver_bytes=config.max_sliver_bytes,
+            max_stream_bytes=2 * n_shards * config.max_sliver_bytes,
+            max_items=2 * n_shards,
+        )
 
     @_stream
     async def GetSliver(
         self, request: pb.GetSliverRequest, context: Ctx
     ) -> AsyncIterator[pb.SliverPart]:
         sliver_type = convert.sliver_type_from_pb(request.type)
-        data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
-        for part in convert.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
-            yield part
+        size = await self.node.blobs.sliver_size(request.blob_id, sliver_type)
+        async with self.node.ctx.memory.hold(size, f"{sliver_type} sliver {request.index}"):
+            data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
+            for part in framing.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
+                yield part
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
@@ -208,12 +217,15 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def GetRecoverySymbols(
         self, request: pb.GetRecoverySymbolsRequest, context: Ctx
     ) -> AsyncIterator[pb.RecoverySymbolPart]:
+        _require_verified_caller(self.node, context, "peer")
         target_type = convert.sliver_type_from_pb(request.target_type)
-        symbols = await self.node.blobs.recovery_symbols(
-            request.blob_id, target_type, request.target_index
-        )
-        for part in convert.symbol_parts(symbols):
-            yield part
+        size = await self.node.blobs.recovery_symbols_size(request.blob_id, target_type)
+        async with self.node.ctx.memory.hold(size, "recovery symbols"):
+            symbols = await self.node.blobs.recovery_symbols(
+                request.blob_id, target_type, request.target_index
+            )
+            for part in framing.symbol_parts(symbols):
+                yield part
 
     @_rpc
     async def SubmitCertificate(
@@ -229,6 +241,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def ListCertificates(
         self, request: pb.ListCertificatesRequest, context: Ctx
     ) -> AsyncIterator[pb.Certificate]:
+        _require_verified_caller(self.node, context, "peer")
         for sequence, certificate in await self.node.registrations.certificates_after(
             request.after_sequence, request.limit
         ):
@@ -247,41 +260,47 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def SyncShard(
         self, request: pb.SyncShardRequest, context: Ctx
     ) -> AsyncIterator[pb.SyncShardPart]:
-        sliver_type = convert.sliver_type_from_pb(request.type)
-        binding = messages.Binding(
-            request.network_id, request.target, request.timestamp_ms, request.nonce
-        )
-        records, finished = await self.node.shard_sync.records_for(
-            request.requester,
-            binding,
-            request.epoch,
-            request.shard,
-            sliver_type,
-            request.after_blob_id,
-            request.limit,
-            request.signature,
-        )
-        for blob_id, metadata, certificate, index, data in records:
-            yield pb.SyncShardPart(
-                blob=pb.BlobRecord(
-                    blob_id=blob_id,
-                    metadata=metadata,
-                    certificate=convert.certificate_to_pb(certificate),
-                )
+        _require_verified_caller(self.node, context, "peer")
+        ctx = self.node.ctx
+        # A batch holds about shard_sync.BATCH_BYTES (its last sliver may cross it).
+        size = min(shard_sync.BATCH_BYTES, ctx.memory.total)
+        async with ctx.memory.hold(size, "shard batch"):
+            sliver_type = convert.sliver_type_from_pb(request.type)
+            binding = messages.Binding(
+                request.network_id, request.target, request.timestamp_ms, request.nonce
             )
-            for part in convert.sliver_parts(blob_id, [(sliver_type, index, data)]):
-                if part.WhichOneof("part") == "header":
-                    yield pb.SyncShardPart(header=part.header)
-                else:
-                    yield pb.SyncShardPart(data=part.data)
-        yield pb.SyncShardPart(end=pb.SyncShardEnd(finished=finished))
+            records, finished = await self.node.shard_sync.records_for(
+                request.requester,
+                binding,
+                request.epoch,
+                request.shard,
+                sliver_type,
+                request.after_blob_id,
+                request.limit,
+                request.signature,
+            )
+            for blob_id, metadata, certificate, index, data in records:
+                yield pb.SyncShardPart(
+                    blob=pb.BlobRecord(
+                        blob_id=blob_id,
+                        metadata=metadata,
+                        certificate=convert.certificate_to_pb(certificate),
+                    )
+                )
+                for part in framing.sliver_parts(blob_id, [(sliver_type, index, data)]):
+                    if part.WhichOneof("part") == "header":
+                        yield pb.SyncShardPart(header=part.header)
+                    else:
+                        yield pb.SyncShardPart(data=part.data)
+            yield pb.SyncShardPart(end=pb.SyncShardEnd(finished=finished))
 
 
 class AdminServicer(pb_grpc.AdminServicer):
     def __init__(self, node: NodeService) -> None:
         self.node = node
 
-    def _verify(self, request: pb.AdminRequest, method: str) -> None:
+    def _verify(self, request: pb.AdminRequest, context: Ctx, method: str) -> None:
+        _require_verified_caller(self.node, context, "admin")
         if request.method != method:
             raise errors.PermissionDenied(
                 f"request was signed for {request.method!r}, not {method!r}"
@@ -295,11 +314,11 @@ class AdminServicer(pb_grpc.AdminServicer):
 
     @_rpc
     async def SetCommittee(self, request: pb.AdminRequest, context: Ctx) -> pb.SetCommitteeResponse:
-        self._verify(request, "SetCommittee")
+        self._verify(request, context, "SetCommittee")
         committees = await self.node.admin.set_committee(request.payload)
         return pb.SetCommitteeResponse(epoch=committees.epoch, phase=committees.phase)
 
     @_rpc
     async def GetSyncStatus(self, request: pb.AdminRequest, context: Ctx) -> pb.SyncStatus:
-        self._verify(request, "GetSyncStatus")
+        self._verify(request, context, "GetSyncStatus")
         return convert.sync_status_to_pb(self.node.report.sync_status())

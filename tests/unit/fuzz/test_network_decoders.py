@@ -13,11 +13,10 @@ receives.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -34,7 +33,7 @@ from walrus_node.committee.committee import Committee
 from walrus_node.committee.epoch import EpochState
 from walrus_node.committee.member import Member
 from walrus_node.protocol import committee_file, errors, messages
-from walrus_node.transport import convert
+from walrus_node.transport import convert, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 
 EXAMPLES = int(os.environ.get("WALRUS_FUZZ_EXAMPLES", "150"))
@@ -196,12 +195,32 @@ def test_streamed_recovery_symbols(raws: list[bytes]) -> None:
         except DecodeError:
             continue
 
-    async def stream() -> AsyncIterator[pb.RecoverySymbolPart]:
-        for part in parts:
-            yield part
-
+    frames = framing.SymbolFrames(_LIMITS, "fuzz")
     with contextlib.suppress(errors.NodeError):
-        asyncio.run(convert.symbols_from_parts(stream()))
+        for part in parts:
+            frames.add(part)
+        frames.end()
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=200), max_size=8))
+def test_streamed_slivers(raws: list[bytes]) -> None:
+    """Sliver streams (uploads, GetSliver answers, shard batches) through one framing."""
+    frames = framing.SliverFrames(_LIMITS, "fuzz")
+    with contextlib.suppress(errors.NodeError):
+        for raw in raws:
+            try:
+                part = pb.SliverPart.FromString(raw)
+            except DecodeError:
+                continue
+            if part.WhichOneof("part") == "header":
+                frames.header(part.header)
+            else:
+                frames.data(part.data)
+        frames.end()
+
+
+_LIMITS = framing.StreamLimits(max_sliver_bytes=1000, max_stream_bytes=4000, max_items=8)
 
 
 @FUZZ

@@ -40,6 +40,8 @@ def test_environment_overrides_the_file() -> None:
         ({**REQUIRED, "grpc_port": 70000}, "grpc_port: 70000 is not a port number"),
         ({**REQUIRED, "log_format": "xml"}, "log_format"),
         ({**REQUIRED, "max_concurrent_blob_syncs": 0}, "max_concurrent_blob_syncs"),
+        ({**REQUIRED, "tls_cert_file": "/t.crt"}, "tls_cert_file, tls_key_file and tls_ca_file"),
+        ({**REQUIRED, "tls_ca_file": "/ca.crt"}, "set all or none"),
     ],
 )
 def test_bad_settings_name_the_key(data: dict[str, object], message: str) -> None:
@@ -54,3 +56,15 @@ def test_unreadable_or_malformed_files_are_config_errors(tmp_path: pathlib.Path)
     bad.write_text("name: [unclosed")
     with pytest.raises(config.ConfigError, match="not valid YAML"):
         config.load(bad, environ={})
+
+
+def test_tls_files_come_as_a_set_and_env_can_set_them() -> None:
+    env = {
+        "WALRUS_TLS_CERT_FILE": "/tls/tls.crt",
+        "WALRUS_TLS_KEY_FILE": "/tls/tls.key",
+        "WALRUS_TLS_CA_FILE": "/tls/ca.crt",
+    }
+    cfg = config.from_mapping(REQUIRED, environ=env)
+    assert cfg.tls_cert_file == pathlib.Path("/tls/tls.crt")
+    assert cfg.tls_ca_file == pathlib.Path("/tls/ca.crt")
+    assert config.from_mapping(REQUIRED, environ={}).tls_cert_file is None

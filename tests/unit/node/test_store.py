@@ -12,7 +12,14 @@ import pytest
 
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
-from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError, ShardRecord, Store
+from walrus_node.store.store import (
+    BlobInfo,
+    BlobState,
+    BlobUnavailableError,
+    CorruptSliverError,
+    ShardRecord,
+    Store,
+)
 
 P, S = SliverType.PRIMARY, SliverType.SECONDARY
 
@@ -28,11 +35,17 @@ def _id(i: int) -> bytes:
     return i.to_bytes(32, "big")
 
 
+def _registered(store: Store, *ids: bytes, created_ms: int = 1000) -> None:
+    for blob_id in ids:
+        store.put_metadata(blob_id, b"meta", BlobInfo(BlobState.REGISTERED, created_ms))
+
+
 def _cert(blob: bytes, end: int = 5) -> Certificate:
     return Certificate(1, blob, BlobRegistration(end), ((bytes(32), bytes(64)),))
 
 
 def test_slivers_round_trip_and_count(store: Store) -> None:
+    _registered(store, _id(1))
     assert store.put_slivers([(3, P, _id(1), b"abc"), (3, S, _id(1), b"de")]) == 2
     assert store.put_slivers([(3, P, _id(1), b"abc")]) == 0  # already there
     assert store.get_sliver(3, P, _id(1)) == b"abc"
@@ -42,6 +55,7 @@ def test_slivers_round_trip_and_count(store: Store) -> None:
 
 
 def test_a_rotten_sliver_is_detected_not_served(store: Store) -> None:
+    _registered(store, _id(1))
     store.put_slivers([(0, P, _id(1), os.urandom(1000))])
     assert store.tamper_sliver(0, P, _id(1))
     with pytest.raises(CorruptSliverError):
@@ -49,6 +63,7 @@ def test_a_rotten_sliver_is_detected_not_served(store: Store) -> None:
 
 
 def test_scanning_a_shard_resumes_after_a_cursor_and_stops_at_a_byte_budget(store: Store) -> None:
+    _registered(store, *(_id(i) for i in range(10)))
     store.put_slivers([(1, P, _id(i), bytes(100)) for i in range(10)])
     first, done = store.scan_shard(1, P, b"", 4)
     assert [k for k, _ in first] == [_id(i) for i in range(4)] and not done
@@ -106,6 +121,7 @@ def test_readers_of_every_shard_and_the_writer_run_together(store: Store) -> Non
         except BaseException as e:
             errors.append(e)
 
+    _registered(store, _id(1))
     readers = [threading.Thread(target=read) for _ in range(4)]
     for t in readers:
         t.start()
@@ -118,6 +134,25 @@ def test_readers_of_every_shard_and_the_writer_run_together(store: Store) -> Non
             t.join(timeout=60)
     assert not any(t.is_alive() for t in readers) and errors == []
     assert store.count_slivers(_id(1), list(range(256))) == 256
+
+
+def test_slivers_of_a_blob_without_metadata_are_refused_whole(store: Store) -> None:
+    """A late upload after the collector (or a deletion) removed the blob leaves nothing."""
+    _registered(store, _id(1))
+    with pytest.raises(BlobUnavailableError):
+        store.put_slivers([(0, P, _id(1), b"a"), (0, P, _id(2), b"b")])
+    assert not store.has_sliver(0, P, _id(1))
+
+
+def test_collecting_uncertified_data_spares_blobs_certified_meanwhile(store: Store) -> None:
+    _registered(store, _id(1), _id(2), created_ms=1000)
+    store.put_slivers([(7, P, _id(1), b"a"), (7, P, _id(2), b"b")])
+    store.put_blob_info(_id(2), BlobInfo(BlobState.CERTIFIED, 1000, (BlobRegistration(5),), 1))
+    assert not store.remove_uncertified(_id(1), created_before_ms=1000, n_shards=10)  # young
+    assert store.remove_uncertified(_id(1), created_before_ms=2000, n_shards=10)
+    assert not store.remove_uncertified(_id(2), created_before_ms=2000, n_shards=10)
+    assert store.get_metadata(_id(1)) is None and not store.has_sliver(7, P, _id(1))
+    assert store.get_metadata(_id(2)) is not None and store.has_sliver(7, P, _id(2))
 
 
 def test_a_tombstone_drops_slivers_and_metadata_in_the_same_transaction(store: Store) -> None:

@@ -1,0 +1,113 @@
+"""One ``StoreSlivers`` stream on its way into the store, verified sliver by sliver.
+
+Who calls it: the servicer, through :meth:`walrus_node.service.blobs.BlobData.upload`,
+once per stream: :meth:`Upload.admit` for each header (before any of the sliver's bytes
+are read), :meth:`Upload.add` for each complete sliver, :meth:`Upload.finish` at the end
+and :meth:`Upload.close` always.
+
+What an upload holds is bounded three ways: a sliver's bytes are reserved in the node's
+memory budget at its header (so a stream that cannot get room waits, or fails with
+RESOURCE_EXHAUSTED, before reading the bytes); each sliver is verified against the
+metadata as soon as it is complete, so a bad one is refused before the next is read;
+verified slivers are written to the store whenever they reach ``request_buffer_bytes``.
+Slivers of a blob that is not certified yet are charged to the uncertified quota.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import slivers
+from walrus_node.codec.metadata import BlobMetadata
+from walrus_node.codec.params import SliverType
+from walrus_node.protocol import errors
+from walrus_node.service.context import NodeContext
+from walrus_node.store.store import BlobState, BlobUnavailableError
+
+__all__ = ["Upload"]
+
+
+class Checks(Protocol):
+    """What an upload needs from :class:`~walrus_node.service.blobs.BlobData`."""
+
+    async def check_sliver_header(
+        self, blob_id: bytes, sliver_type: SliverType, index: int, size: int
+    ) -> None: ...
+
+    async def require_metadata(self, blob_id: bytes) -> BlobMetadata: ...
+
+
+class Upload:
+    def __init__(self, ctx: NodeContext, blob_id: bytes, blobs: Checks) -> None:
+        self.ctx = ctx
+        self.blob_id = blob_id
+        self._checks = blobs
+        self._reserved = 0
+        """Bytes reserved in the memory budget and not yet released."""
+        self._held: list[tuple[SliverType, int, bytes]] = []
+        self._held_bytes = 0
+        self._charged: dict[tuple[SliverType, int], int] = {}
+        """Slivers charged to the uncertified quota and not stored yet."""
+        self._new = 0
+
+    async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
+        """Check a sliver's header and reserve room for its bytes before reading them."""
+        ctx = self.ctx
+        await self._checks.check_sliver_header(self.blob_id, sliver_type, index, size)
+        info = await ctx.read(ctx.store.get_blob_info, self.blob_id)
+        if info is None or info.state is BlobState.REGISTERED:
+            shard = ctx.shard_of(self.blob_id, sliver_type, index)
+            if not await ctx.read(ctx.store.has_sliver, shard, sliver_type, self.blob_id):
+                ctx.uncertified.charge(self.blob_id, size)
+                self._charged[(sliver_type, index)] = size
+        await ctx.memory.acquire(size, f"{sliver_type} sliver {index}")
+        self._reserved += size
+
+    async def add(self, sliver_type: SliverType, index: int, data: bytes) -> None:
+        """Verify a complete sliver now; write held slivers once they reach the buffer."""
+        ctx = self.ctx
+        metadata = await self._checks.require_metadata(self.blob_id)
+        try:
+            await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
+        except codec_errors.InvalidSliverError as e:
+            ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
+            raise errors.InvalidRequest(str(e)) from e
+        self._held.append((sliver_type, index, data))
+        self._held_bytes += len(data)
+        if self._held_bytes >= ctx.config.request_buffer_bytes:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._held:
+            return
+        ctx = self.ctx
+        held, self._held = self._held, []
+        rows = [(ctx.shard_of(self.blob_id, t, i), t, self.blob_id, d) for t, i, d in held]
+        try:
+            self._new += await ctx.write(ctx.store.put_slivers, rows)
+        except BlobUnavailableError as e:
+            raise errors.FailedPrecondition(f"{e}; store its metadata again") from e
+        for sliver_type, index, data in held:
+            self._charged.pop((sliver_type, index), None)  # stored: stays charged
+            ctx.metrics.slivers_stored.labels(sliver_type=str(sliver_type)).inc()
+            ctx.metrics.sliver_bytes_stored.labels(sliver_type=str(sliver_type)).inc(len(data))
+        written, self._held_bytes = self._held_bytes, 0
+        self._reserved -= written
+        await ctx.memory.release(written)
+
+    async def finish(self) -> tuple[int, int, int]:
+        """Write what is held; return (newly stored, held, expected) for this node."""
+        await self._flush()
+        ctx = self.ctx
+        shards = list(ctx.my_shards())
+        held = await ctx.read(ctx.store.count_slivers, self.blob_id, shards)
+        return self._new, held, 2 * len(shards)
+
+    async def close(self) -> None:
+        """Give back every reservation, and the quota of slivers that were not stored."""
+        reserved, self._reserved = self._reserved, 0
+        await self.ctx.memory.release(reserved)
+        charged, self._charged = sum(self._charged.values()), {}
+        if charged:
+            self.ctx.uncertified.refund(self.blob_id, charged)

@@ -1,0 +1,233 @@
+"""Stream framing: slivers and recovery symbols cut into messages, and put back together
+under one set of limits.
+
+Who calls it: the servicer (``StoreSlivers`` in, ``GetSliver``/``SyncShard`` out) and
+:class:`.client.NodeClient` (``StoreSlivers`` out; ``GetSliver``, ``SyncShard`` and
+``GetRecoverySymbols`` in). A sliver travels as a header (blob ID, type, index, declared
+size) followed by its bytes in chunks of at most :data:`CHUNK_SIZE`; a recovery symbol
+as chunks whose first carries the proof and whose last is marked.
+
+Every byte that arrives here came from the network and is hostile until verified, so
+:class:`SliverFrames` and :class:`SymbolFrames` refuse, as early as the bytes allow:
+data before a header, a header before the previous sliver is complete, a declared size
+above ``max_sliver_bytes``, more bytes than declared, a sliver index seen before in the
+same stream, more than ``max_items`` items, and more than ``max_stream_bytes`` in total.
+They hand back each sliver as soon as its last byte arrives, so the caller verifies it
+before it reads the next one. Violations raise :class:`walrus_node.protocol.errors`
+errors (``InvalidRequest`` for malformed streams, ``ResourceExhausted`` for limits); the
+client turns them into :class:`.client.RpcError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+from walrus_node.codec.params import SliverType
+from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.protocol import errors
+from walrus_node.transport import convert
+from walrus_proto.node.v1 import node_pb2 as pb
+
+__all__ = [
+    "CHUNK_SIZE",
+    "Sliver",
+    "SliverFrames",
+    "StreamLimits",
+    "SymbolFrames",
+    "sliver_parts",
+    "symbol_parts",
+]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes of payload per streamed message."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamLimits:
+    """What one stream may carry. Each field is a node setting (docs/node-runtime.md)."""
+
+    max_sliver_bytes: int
+    """One sliver or symbol."""
+    max_stream_bytes: int
+    """All payload bytes of the stream together."""
+    max_items: int
+    """Slivers, symbols or records in the stream."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Sliver:
+    blob_id: bytes
+    sliver_type: SliverType
+    index: int
+    data: bytes
+
+
+def sliver_parts(
+    blob_id: bytes, slivers: Sequence[tuple[SliverType, int, bytes | memoryview]]
+) -> Iterator[pb.SliverPart]:
+    """A sliver stream: per sliver a header, then its bytes in chunks."""
+    for sliver_type, index, data in slivers:
+        view = memoryview(data)
+        yield pb.SliverPart(
+            header=pb.SliverHeader(
+                blob_id=blob_id,
+                type=convert.sliver_type_to_pb(sliver_type),
+                index=index,
+                size=len(view),
+            )
+        )
+        for offset in range(0, len(view), CHUNK_SIZE):
+            yield pb.SliverPart(data=bytes(view[offset : offset + CHUNK_SIZE]))
+
+
+def symbol_parts(symbols: Sequence[RecoverySymbol]) -> Iterator[pb.RecoverySymbolPart]:
+    """A symbol stream: per symbol its chunks, the proof on the first, the last marked."""
+    for symbol in symbols:
+        data = symbol.data
+        offsets = list(range(0, len(data), CHUNK_SIZE)) or [0]
+        for i, offset in enumerate(offsets):
+            yield pb.RecoverySymbolPart(
+                source_type=convert.sliver_type_to_pb(symbol.source_type),
+                source_index=symbol.source_index,
+                target_index=symbol.target_index,
+                proof=list(symbol.proof) if i == 0 else [],
+                data=data[offset : offset + CHUNK_SIZE],
+                last=i == len(offsets) - 1,
+            )
+
+
+class SliverFrames:
+    """Reassembles header/data frames into slivers, refusing what breaks the limits."""
+
+    def __init__(self, limits: StreamLimits, what: str) -> None:
+        self.limits = limits
+        self._what = what
+        self._seen: set[tuple[bytes, SliverType, int]] = set()
+        self._header: tuple[bytes, SliverType, int, int] | None = None
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self.total = 0
+        """Payload bytes accepted so far."""
+
+    @property
+    def pending(self) -> bool:
+        """A header whose bytes have not all arrived."""
+        return self._header is not None
+
+    def header(self, h: pb.SliverHeader) -> tuple[SliverType, int]:
+        """Take a sliver's header; returns its type and index."""
+        blob_id, sliver_type, index, size = (
+            h.blob_id,
+            convert.sliver_type_from_pb(h.type),
+            h.index,
+            h.size,
+        )
+        if self._header is not None:
+            _, t, i, declared = self._header
+            raise errors.InvalidRequest(
+                f"{self._what}: {t} sliver {i} ended after {self._received} of {declared} bytes"
+            )
+        key = (blob_id, sliver_type, index)
+        if key in self._seen:
+            raise errors.InvalidRequest(
+                f"{self._what}: {sliver_type} sliver {index} sent twice in one stream"
+            )
+        if len(self._seen) >= self.limits.max_items:
+            raise errors.ResourceExhausted(
+                f"{self._what}: more than {self.limits.max_items} slivers in one stream"
+            )
+        if size <= 0:
+            raise errors.InvalidRequest(f"{self._what}: {sliver_type} sliver {index} is empty")
+        if size > self.limits.max_sliver_bytes:
+            raise errors.ResourceExhausted(
+                f"{self._what}: {sliver_type} sliver {index} declares {size} bytes, "
+                f"above the limit of {self.limits.max_sliver_bytes}"
+            )
+        if self.total + size > self.limits.max_stream_bytes:
+            raise errors.ResourceExhausted(
+                f"{self._what}: the stream would exceed {self.limits.max_stream_bytes} bytes"
+            )
+        self._seen.add(key)
+        self._header = (blob_id, sliver_type, index, size)
+        self._chunks, self._received = [], 0
+        return sliver_type, index
+
+    def data(self, chunk: bytes) -> Sliver | None:
+        """Take a chunk; returns the sliver once its last byte is in."""
+        if self._header is None:
+            raise errors.InvalidRequest(f"{self._what}: sliver data before its header")
+        _, sliver_type, index, size = self._header
+        if self._received + len(chunk) > size:
+            raise errors.InvalidRequest(
+                f"{self._what}: {sliver_type} sliver {index}: more than the declared {size} bytes"
+            )
+        self._chunks.append(chunk)
+        self._received += len(chunk)
+        self.total += len(chunk)
+        return self._complete() if self._received == size else None
+
+    def _complete(self) -> Sliver:
+        assert self._header is not None
+        blob_id, sliver_type, index, _ = self._header
+        data = b"".join(self._chunks)  # joined once per sliver: no growing buffer to re-copy
+        self._header, self._chunks, self._received = None, [], 0
+        return Sliver(blob_id, sliver_type, index, data)
+
+    def end(self) -> None:
+        """The stream ended: a sliver still missing bytes is an error."""
+        if self._header is not None:
+            _, sliver_type, index, size = self._header
+            raise errors.InvalidRequest(
+                f"{self._what}: {sliver_type} sliver {index}: stream ended after "
+                f"{self._received} of {size} bytes"
+            )
+
+
+class SymbolFrames:
+    """Reassembles recovery-symbol chunks, refusing what breaks the limits."""
+
+    def __init__(self, limits: StreamLimits, what: str) -> None:
+        self.limits = limits
+        self._what = what
+        self._first: tuple[SliverType, int, int, tuple[bytes, ...]] | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self.total = 0
+        self.count = 0
+
+    def add(self, part: pb.RecoverySymbolPart) -> RecoverySymbol | None:
+        """Take a chunk; returns the symbol once its last chunk is in."""
+        data = part.data
+        if self._first is None:
+            if self.count >= self.limits.max_items:
+                raise errors.ResourceExhausted(
+                    f"{self._what}: more than {self.limits.max_items} symbols in one stream"
+                )
+            self._first = (
+                convert.sliver_type_from_pb(part.source_type),
+                part.source_index,
+                part.target_index,
+                tuple(part.proof),
+            )
+        self._size += len(data)
+        self.total += len(data)
+        if self._size > self.limits.max_sliver_bytes:
+            raise errors.ResourceExhausted(
+                f"{self._what}: a symbol above {self.limits.max_sliver_bytes} bytes"
+            )
+        if self.total > self.limits.max_stream_bytes:
+            raise errors.ResourceExhausted(
+                f"{self._what}: the stream exceeds {self.limits.max_stream_bytes} bytes"
+            )
+        self._chunks.append(data)
+        if not part.last:
+            return None
+        first, data_all = self._first, b"".join(self._chunks)
+        self._first, self._chunks, self._size = None, [], 0
+        self.count += 1
+        return RecoverySymbol(first[0], first[1], first[2], data_all, first[3])
+
+    def end(self) -> None:
+        if self._first is not None:
+            raise errors.InvalidRequest(f"{self._what}: the stream ended inside a symbol")

@@ -1,0 +1,57 @@
+"""The node's byte budgets: memory held by requests waits then refuses; the uncertified
+quota refuses past its size and forgets a blob once it is certified or collected."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from walrus_node.protocol import errors
+from walrus_node.service.budget import MemoryBudget, UncertifiedQuota
+
+
+def test_a_reservation_larger_than_the_budget_fails_at_once() -> None:
+    async def go() -> None:
+        budget = MemoryBudget(100, wait_seconds=60)
+        with pytest.raises(errors.ResourceExhausted, match="exceed"):
+            await budget.acquire(101, "sliver")
+
+    asyncio.run(asyncio.wait_for(go(), 5))
+
+
+def test_a_request_waits_for_room_then_gets_it_or_gives_up() -> None:
+    async def go() -> None:
+        budget = MemoryBudget(100, wait_seconds=0.2)
+        await budget.acquire(80, "first")
+        with pytest.raises(errors.ResourceExhausted, match="in use"):
+            await budget.acquire(30, "second")
+        waiter = asyncio.create_task(budget.acquire(30, "third"))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        await budget.release(80)
+        await waiter
+        assert budget.used == 30 and budget.peak == 80
+
+    asyncio.run(asyncio.wait_for(go(), 5))
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 50)), max_size=30))
+def test_the_quota_never_exceeds_its_size_and_settling_frees_a_blob(
+    charges: list[tuple[int, int]],
+) -> None:
+    quota = UncertifiedQuota(100)
+    accepted: dict[int, int] = {}
+    for blob, n in charges:
+        try:
+            quota.charge(bytes([blob]), n)
+            accepted[blob] = accepted.get(blob, 0) + n
+        except errors.ResourceExhausted:
+            assert quota.used + n > 100
+        assert 0 <= quota.used <= 100
+    assert quota.used == sum(accepted.values())
+    for blob in list(accepted):
+        quota.settle(bytes([blob]))
+    assert quota.used == 0

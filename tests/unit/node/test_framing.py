@@ -1,0 +1,130 @@
+"""Stream framing: what is cut into messages comes back whole, and whatever breaks a
+limit or the framing is refused at the message that breaks it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from walrus_node.codec.params import SliverType
+from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.protocol import errors
+from walrus_node.transport import framing
+from walrus_proto.node.v1 import node_pb2 as pb
+
+BLOB = b"\1" * 32
+WIDE = framing.StreamLimits(max_sliver_bytes=1 << 30, max_stream_bytes=1 << 40, max_items=512)
+
+
+def _read(frames: framing.SliverFrames, parts: list[pb.SliverPart]) -> list[framing.Sliver]:
+    out = []
+    for part in parts:
+        if part.WhichOneof("part") == "header":
+            frames.header(part.header)
+        else:
+            sliver = frames.data(part.data)
+            if sliver is not None:
+                out.append(sliver)
+    frames.end()
+    return out
+
+
+slivers = st.lists(
+    st.tuples(st.sampled_from(list(SliverType)), st.binary(min_size=1, max_size=3000)),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(slivers, st.integers(min_value=1, max_value=1024))
+def test_slivers_come_back_whole(items: list[tuple[SliverType, bytes]], chunk: int) -> None:
+    framed = [(t, i, d) for i, (t, d) in enumerate(items)]
+    old = framing.CHUNK_SIZE
+    framing.CHUNK_SIZE = chunk  # exercise many chunk boundaries on small slivers
+    try:
+        parts = list(framing.sliver_parts(BLOB, framed))
+    finally:
+        framing.CHUNK_SIZE = old
+    got = _read(framing.SliverFrames(WIDE, "test"), parts)
+    assert [(s.sliver_type, s.index, s.data) for s in got] == framed
+
+
+@given(st.lists(st.binary(max_size=2500), min_size=1, max_size=5))
+def test_symbols_come_back_whole(datas: list[bytes]) -> None:
+    symbols = [
+        RecoverySymbol(SliverType.PRIMARY, i, 3, d, (bytes([i]) * 32,)) for i, d in enumerate(datas)
+    ]
+    frames = framing.SymbolFrames(WIDE, "test")
+    got = [s for part in framing.symbol_parts(symbols) if (s := frames.add(part)) is not None]
+    frames.end()
+    assert got == symbols
+
+
+def _header(index: int, size: int, sliver_type: int = pb.SLIVER_TYPE_PRIMARY) -> pb.SliverHeader:
+    return pb.SliverHeader(blob_id=BLOB, type=sliver_type, index=index, size=size)
+
+
+def test_a_repeated_sliver_is_refused_at_its_header() -> None:
+    frames = framing.SliverFrames(WIDE, "test")
+    frames.header(_header(0, 1))
+    frames.data(b"x")
+    frames.header(_header(0, 1, pb.SLIVER_TYPE_SECONDARY))  # the other type is another sliver
+    frames.data(b"y")
+    with pytest.raises(errors.InvalidRequest, match="sent twice"):
+        frames.header(_header(0, 1))
+
+
+@pytest.mark.parametrize(
+    ("limits", "steps", "error", "message"),
+    [
+        (WIDE, [("data", 1)], errors.InvalidRequest, "before its header"),
+        (WIDE, [("header", 0)], errors.InvalidRequest, "is empty"),
+        (WIDE, [("header", 4), ("data", 5)], errors.InvalidRequest, "more than the declared"),
+        (WIDE, [("header", 4), ("data", 2), ("header", 4)], errors.InvalidRequest, "ended after"),
+        (
+            framing.StreamLimits(10, 100, 5),
+            [("header", 11)],
+            errors.ResourceExhausted,
+            "above the limit",
+        ),
+        (
+            framing.StreamLimits(10, 15, 5),
+            [("header", 10), ("data", 10), ("header", 6)],
+            errors.ResourceExhausted,
+            "would exceed 15 bytes",
+        ),
+        (
+            framing.StreamLimits(10, 100, 1),
+            [("header", 1), ("data", 1), ("header", 1)],
+            errors.ResourceExhausted,
+            "more than 1 slivers",
+        ),
+    ],
+)
+def test_breaking_the_framing_or_a_limit_is_refused_at_once(
+    limits: framing.StreamLimits,
+    steps: list[tuple[str, int]],
+    error: type[Exception],
+    message: str,
+) -> None:
+    frames = framing.SliverFrames(limits, "test")
+    with pytest.raises(error, match=message):
+        for index, (kind, n) in enumerate(steps):
+            if kind == "header":
+                frames.header(_header(index, n))
+            else:
+                frames.data(b"z" * n)
+
+
+def test_an_endless_symbol_or_symbol_stream_is_cut_at_its_limit() -> None:
+    part = pb.RecoverySymbolPart(source_type=pb.SLIVER_TYPE_PRIMARY, data=b"s" * 10, last=False)
+    frames = framing.SymbolFrames(framing.StreamLimits(25, 1000, 100), "test")
+    with pytest.raises(errors.ResourceExhausted, match="symbol above 25 bytes"):
+        for _ in range(10):
+            frames.add(part)
+    whole = pb.RecoverySymbolPart(source_type=pb.SLIVER_TYPE_PRIMARY, data=b"s" * 10, last=True)
+    frames = framing.SymbolFrames(framing.StreamLimits(25, 45, 100), "test")
+    with pytest.raises(errors.ResourceExhausted, match="exceeds 45 bytes"):
+        for _ in range(10):
+            frames.add(whole)
