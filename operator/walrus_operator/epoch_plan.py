@@ -83,6 +83,8 @@ class NodeView:
         default_factory=dict, compare=False
     )
     """The WalrusNode's `.status` as read (to write only what changed)."""
+    paused: bool = False
+    """`spec.paused`: the roller leaves the node's pod alone."""
 
     @classmethod
     def of(
@@ -101,6 +103,7 @@ class NodeView:
             deleting=node.metadata.deletion_timestamp is not None,
             report=report,
             current_status=current_status or {},
+            paused=node.spec.paused,
         )
 
     @property

@@ -17,8 +17,11 @@ every `WALRUS_OPERATOR_EPOCH_POLL_SECONDS` (and by its create/update/resume hand
 4. **Deliver.** Every reachable node that does not run the recorded committee (compared
    by fingerprint) gets it through `Admin/SetCommittee`, immediately; the ConfigMaps that
    the node reconciler renders from the same status follow eventually.
-5. **Report.** The rest of the network status (committee summary, prices, sync progress,
-   conditions), metrics, and Events (epoch change started/completed, condition changes).
+5. **Roll** (`walrus_operator.rollouts`): keep the network's disruption budget in step
+   with the record just persisted, and restart the next node pod whose template changed.
+6. **Report.** The rest of the network status (committee summary, prices, sync progress,
+   rollout, conditions), metrics, and Events (epoch change started/completed, condition
+   changes, restarts).
 
 The status is written here, under the lock, not through Kopf's patch: a patch applied
 after the handler returns could land after a newer pass's write and undo it. The
@@ -37,6 +40,7 @@ from walrus_node.protocol import keys as node_keys
 from walrus_operator import (
     addresses,
     admin,
+    conditions,
     epoch_plan,
     epoch_record,
     epoch_status,
@@ -47,6 +51,7 @@ from walrus_operator import (
     nodeclient,
     outcome,
     reports,
+    rollouts,
 )
 
 __all__ = ["Controller", "EpochController"]
@@ -78,6 +83,8 @@ class Controller:
     addresses: addresses.Addresses
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
+    rollout: rollouts.Rollouts | None = None
+    """The roller and disruption budget; None leaves pods and budgets alone."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
 
     async def run(self, namespace: str, name: str) -> outcome.Outcome:
@@ -109,8 +116,43 @@ class Controller:
         await self._update_nodes(namespace, plan.record, views)
         delivery = await self._deliver(plan.record, views, key)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
+        events = tuple(plan.events)
+        if self.rollout is not None:
+            step = await self._roll(network, plan.record, views, now, body)
+            status.update(step.status)
+            status["conditions"] = [
+                *status.get("conditions", []),
+                *conditions.merge(
+                    network.status.conditions,
+                    [step.condition],
+                    generation=network.metadata.generation,
+                    now=stamp,
+                ),
+            ]
+            events = (*events, *step.events)
         self._record_metrics(network, plan.record, views)
-        return await self._write_status(network, body, status, plan.events)
+        return await self._write_status(network, body, status, events)
+
+    async def _roll(
+        self,
+        network: models.WalrusNetwork,
+        record: epoch_record.EpochRecord | None,
+        views: collections.abc.Sequence[epoch_plan.NodeView],
+        now: datetime.datetime,
+        body: Body,
+    ) -> rollouts.RolloutStep:
+        """One rollout step; an API failure there leaves the epoch status intact."""
+        assert self.rollout is not None
+        try:
+            return await self.rollout.step(network, record, views, now, body.get("status") or {})
+        except errors.KubeError as failed:
+            condition = conditions.Condition(
+                conditions.Type.ROLLOUT,
+                None,
+                conditions.Reason.ROLLOUT_UNOBSERVED,
+                f"pods or budget not reached: {failed}",
+            )
+            return rollouts.RolloutStep({}, condition)
 
     # ----------------------------------------------------------------------- observe
 

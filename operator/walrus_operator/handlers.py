@@ -22,6 +22,7 @@ of their own and a `Kube` aimed at a test API.
 from __future__ import annotations
 
 import collections.abc
+import datetime
 import logging
 import typing
 
@@ -41,6 +42,7 @@ from walrus_operator import (
     nodes,
     outcome,
     pools,
+    rollouts,
     settings,
 )
 
@@ -188,7 +190,18 @@ def register(
         )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
         memo.networks = networks.NetworkReconciler(
-            epochs.Controller(memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics)
+            epochs.Controller(
+                memo.kube,
+                memo.node_client,
+                admin_keys,
+                node_addresses,
+                memo.metrics,
+                rollout=rollouts.Rollouts(
+                    memo.kube,
+                    timeout=datetime.timedelta(seconds=config.rollout_timeout_seconds),
+                    max_in_flight=config.rollout_max_in_flight,
+                ),
+            )
         )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)

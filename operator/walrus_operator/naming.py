@@ -29,6 +29,7 @@ __all__ = [
     "data_claim_name",
     "endpoint",
     "keys_secret_name",
+    "network_budget_name",
     "node_labels",
     "pdb_name",
     "pod_name",
@@ -108,6 +109,12 @@ def config_map_name(node: str) -> str:
 
 def pdb_name(node: str) -> str:
     return node
+
+
+def network_budget_name(network: str) -> str:
+    """The network's one PodDisruptionBudget over all its node pods. The dot keeps it apart
+    from any node's name (node names are DNS labels, used as Service names)."""
+    return f"{network}.shards"
 
 
 def pod_name(node: str) -> str:

@@ -65,6 +65,15 @@ class OperatorSettings:
     """WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS: deadline of one gRPC call to a node. A node that
     does not answer within it counts as unreachable for that pass."""
 
+    rollout_timeout_seconds: float = 600.0
+    """WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS: how long a node pod restarted for a new pod
+    template may take to serve again before the rollout halts and names it. Ten minutes
+    covers a slow image pull and a node that reloads a large store."""
+
+    rollout_max_in_flight: int = 1
+    """WALRUS_OPERATOR_ROLLOUT_MAX_IN_FLIGHT: node pods of one network restarted at once by
+    a rollout. Whatever this says, a restart never takes more than f shards offline."""
+
     @classmethod
     def from_environment(
         cls, environ: collections.abc.Mapping[str, str] | None = None
@@ -97,6 +106,9 @@ class OperatorSettings:
         image = text("NODE_IMAGE", defaults.node_image)
         if not image:
             raise errors.SettingsInvalid(_PREFIX + "NODE_IMAGE", "must not be empty")
+        in_flight = number("ROLLOUT_MAX_IN_FLIGHT", defaults.rollout_max_in_flight, 1)
+        if in_flight != int(in_flight):
+            raise errors.SettingsInvalid(_PREFIX + "ROLLOUT_MAX_IN_FLIGHT", "must be an integer")
         return cls(
             namespaces=tuple(n.strip() for n in text("NAMESPACES", "").split(",") if n.strip()),
             node_image=image,
@@ -111,4 +123,8 @@ class OperatorSettings:
             endpoint_mode=endpoint_mode,
             epoch_poll_seconds=number("EPOCH_POLL_SECONDS", defaults.epoch_poll_seconds, 0.1),
             node_timeout_seconds=number("NODE_TIMEOUT_SECONDS", defaults.node_timeout_seconds, 0.1),
+            rollout_timeout_seconds=number(
+                "ROLLOUT_TIMEOUT_SECONDS", defaults.rollout_timeout_seconds, 1
+            ),
+            rollout_max_in_flight=int(in_flight),
         )
