@@ -108,6 +108,7 @@ def config_map_name(node: str) -> str:
 
 
 def pdb_name(node: str) -> str:
+    """The per-node PodDisruptionBudget of older releases, deleted on sight."""
     return node
 
 

@@ -12,10 +12,11 @@ nothing by itself. Each pass of the network's epoch controller calls `step`, whi
    the node's own report: SERVING, running the network's current epoch);
 2. **budgets**: applies the network's PodDisruptionBudget (`builders.budget`) with
    `minAvailable` from `shard_budget` (any pods allowed down hold at most f shards; none
-   during an epoch change). It runs in the same pass that starts an epoch change, so the
-   budget tightens within one pass;
+   while shards move: an epoch change, or receivers of the last one not done yet). It
+   runs in the same pass that starts an epoch change, so the budget tightens within one
+   pass;
 3. **decides** with the pure `roller.decide` (one restart in flight by default, within f
-   shards counting nodes already down, never during an epoch change, halting on a node
+   shards counting nodes already down, never while shards move, halting on a node
    that does not serve again within `WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS`);
 4. **restarts** the chosen pods through the eviction API, so the roller and any drain
    share the one budget (a refused eviction simply waits for the next pass; the
@@ -178,7 +179,11 @@ class Rollouts:
             if (sts := sets.get(naming.statefulset_name(v.name))) is not None
         ]
         f = (network.spec.shard_count - 1) // 3
-        epoch_change = record is not None and record.phase == "EpochChange"
+        # Shards still move while some receivers are not done, even once the phase is
+        # Stable again (members holding n - f shards are done): that is a hand-off too.
+        epoch_change = record is not None and (
+            record.phase == "EpochChange" or bool(record.state.pending_moves)
+        )
         holdings = [epoch_record.shards_held(record, v.name) for v in views]
         minimum = shard_budget.min_available(holdings, f=f, hand_off=epoch_change)
         await self.kube.apply(budget.build_network_budget(network, minimum))

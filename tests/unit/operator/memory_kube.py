@@ -102,6 +102,19 @@ class MemoryKube(kube.Kube):
         _merge(existing, patch)
         return copy.deepcopy(existing)
 
+    refuse_evictions: bool = False
+    """Answer evictions as a disruption budget that allows none does (429)."""
+
+    async def evict(self, pod: str, namespace: str) -> None:
+        """The eviction API: marks the pod terminating (or 429 if `refuse_evictions`)."""
+        if self.refuse_evictions:
+            raise errors.KubeUnavailable("evict: would violate the disruption budget", status=429)
+        key = (kube.Kind.POD, namespace, pod)
+        if key not in self.objects:
+            raise errors.KubeNotFound(f"evict: pod {pod} not found", status=404)
+        self.writes.append(("evict", kube.Kind.POD, pod))
+        self.objects[key]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+
     async def delete(self, kind: kube.Kind, name: str, namespace: str) -> None:
         key = (kind, namespace, name)
         if key not in self.objects:
