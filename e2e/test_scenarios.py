@@ -372,7 +372,7 @@ def test_6_invalid_specs_are_refused_naming_the_field(
 
 
 def test_7_stake_moves_shards_at_the_next_epoch(session: Session) -> None:
-    session.kubectl("apply", "-f", str(SAMPLES / "walrusnode.yaml"))  # node-a, stake 10000
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusnode.yaml"))  # node-a, stake 5000
     wait_for(lambda: session.ready_nodes(6), "node-a Ready")
     session.advance_epoch()
     wait_for(lambda: session.settled(4, 6), "epoch 4 with node-a")

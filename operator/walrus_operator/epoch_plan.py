@@ -54,6 +54,7 @@ __all__ = [
     "network_params",
     "network_prices",
     "next_epoch_due",
+    "shard_cap",
     "shard_ranges",
 ]
 
@@ -64,6 +65,17 @@ _MAX_BPS = 10_000
 _FIRST_EPOCH = 1
 _LISTED = 8
 """Names and moves listed in an Event message before "and N more"."""
+
+
+def shard_cap(spec: models.NetworkSpec, candidates: int) -> int | None:
+    """The most shards one node may hold: `spec.maxShardsPerNode`, else f, so that losing
+    any one node never costs more than the code tolerates. With too few candidates to
+    place every shard at f each (fewer than four nodes: such a network cannot tolerate a
+    failure anyway) the default cap is lifted rather than refusing the committee."""
+    if spec.max_shards_per_node is not None:
+        return spec.max_shards_per_node
+    f = (spec.shard_count - 1) // 3
+    return f if f > 0 and candidates * f >= spec.shard_count else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +297,7 @@ def _genesis(
             candidates,
             spec.shard_count,
             epoch=_FIRST_EPOCH,
-            cap=spec.max_shards_per_node,
+            cap=shard_cap(spec, len(candidates)),
             min_stake=spec.minimum_stake,
         )
     except committee_errors.CommitteeError as exc:
@@ -438,7 +450,9 @@ def _advance(
         chosen = state
         if chosen.next is None:
             chosen = chosen.select_next(
-                candidates, cap=spec.max_shards_per_node, min_stake=spec.minimum_stake
+                candidates,
+                cap=shard_cap(spec, len(candidates)),
+                min_stake=spec.minimum_stake,
             )
         changed = chosen.start_epoch_change()
         paid = reward.split_rewards(spec.epoch_reward_pool, state.current)
