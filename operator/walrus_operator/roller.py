@@ -17,8 +17,8 @@ The steps:
 1. **Outdated** members are those whose pod runs an older revision than the StatefulSet's
    update revision. Paused members are left alone. None outdated: done.
 2. **Epoch change**: nothing restarts while shards move between committees.
-3. **Halt**: a member at the update revision whose pod has not served for
-   `timeout` since it was created failed to come back. The rollout halts, naming it, and
+3. **Halt**: a member at the update revision that has not served for `timeout` since
+   its restart began failed to come back. The rollout halts, naming it, and
    no serving member is restarted until the template changes again (which makes the failed
    member outdated again, and down members are restarted first, below).
 4. **In flight**: at most `max_in_flight` pods may be restarting at once (terminating,
@@ -64,8 +64,10 @@ class Member:
     replacement, which the StatefulSet controller makes from the update revision)."""
     serving: bool
     """The pod is Ready and the node answers SERVING with the network's committee."""
-    created: datetime.datetime | None = None
-    """When the pod was created (the start of a restart's deadline)."""
+    since: datetime.datetime | None = None
+    """When its restart began (the start of the deadline): when the roller evicted it, or
+    else when its pod was created. The eviction time matters where the replacement pod is
+    re-created over and over (a pod that fails outright is replaced by its controller)."""
     paused: bool = False
     """`spec.paused`: the operator changes nothing for this node, restarts included."""
 
@@ -99,8 +101,8 @@ def _failed(member: Member, timeout: datetime.timedelta, now: datetime.datetime)
         member.updated
         and member.pod is Pod.RUNNING
         and not member.serving
-        and member.created is not None
-        and now - member.created >= timeout
+        and member.since is not None
+        and now - member.since >= timeout
     )
 
 

@@ -96,6 +96,7 @@ def member(
     record: epoch_record.EpochRecord | None,
     sts: Body,
     pod: Body | None,
+    restarted: datetime.datetime | None = None,
 ) -> roller.Member:
     """What the roller needs to know about one node (pure)."""
     shards = epoch_record.shards_held(record, view.name)
@@ -122,7 +123,7 @@ def member(
         state,
         updated,
         serving,
-        created=_time(meta.get("creationTimestamp")),
+        since=restarted or _time(meta.get("creationTimestamp")),
         paused=paused,
     )
 
@@ -173,8 +174,14 @@ class Rollouts:
             (p.get("metadata") or {}).get("name"): p
             for p in await self.kube.list_by_labels(kube.Kind.POD, namespace, selector)
         }
+        before = previous.get("rollout") or {}
+        restarts = {
+            str(entry.get("node")): moment
+            for entry in before.get("restarts") or []
+            if isinstance(entry, dict) and (moment := _time(entry.get("since"))) is not None
+        }
         members = [
-            member(v, record, sts, pods.get(naming.pod_name(v.name)))
+            member(v, record, sts, pods.get(naming.pod_name(v.name)), restarts.get(v.name))
             for v in views
             if (sts := sets.get(naming.statefulset_name(v.name))) is not None
         ]
@@ -205,6 +212,7 @@ class Rollouts:
                     raise
                 waiting = f"the disruption budget refuses to restart {node} now"
                 break
+            restarts[node] = now
             events.append(
                 outcome.Event(
                     "NodeRestarting",
@@ -213,7 +221,10 @@ class Rollouts:
                 )
             )
         decision = dataclasses.replace(decision, waiting=waiting)
-        before = previous.get("rollout") or {}
+        # Keep the start of each restart until the node serves again (or leaves).
+        serving = {m.name for m in members if m.serving and m.updated}
+        known = {m.name for m in members}
+        restarts = {n: t for n, t in restarts.items() if n in known and n not in serving}
         if decision.halted_by is not None and before.get("haltedBy") != decision.halted_by:
             events.append(
                 outcome.Event(
@@ -237,6 +248,11 @@ class Rollouts:
                 "shardsOffline": decision.shards_offline,
                 "disruptionsAllowed": len(holdings) - minimum,
                 "message": decision.waiting if not decision.done else "",
+                # A list, not a map: a merge patch replaces lists whole.
+                "restarts": [
+                    {"node": n, "since": epoch_record.format_time(t)}
+                    for n, t in sorted(restarts.items())
+                ],
             }
         }
         return RolloutStep(status, _condition(decision), tuple(events))

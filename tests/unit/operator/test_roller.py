@@ -31,7 +31,7 @@ def _member(
         pod=pod,
         updated=updated,
         serving=serving,
-        created=NOW - datetime.timedelta(seconds=age),
+        since=NOW - datetime.timedelta(seconds=age),
         paused=paused,
     )
 
@@ -127,7 +127,7 @@ members_strategy = st.lists(
         pod=st.sampled_from(list(roller.Pod)),
         updated=st.booleans(),
         serving=st.booleans(),
-        created=st.one_of(
+        since=st.one_of(
             st.none(), st.integers(0, 1200).map(lambda s: NOW - datetime.timedelta(seconds=s))
         ),
         paused=st.booleans(),

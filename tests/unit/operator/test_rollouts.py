@@ -118,6 +118,7 @@ async def test_a_node_that_does_not_come_back_halts_and_is_named() -> None:
         "shardsOffline": 3,
         "disruptionsAllowed": 1,
         "message": step.status["rollout"]["message"],
+        "restarts": [],
     }
     assert step.condition.reason == "RolloutHalted" and "pool-0" in step.condition.message
     halted = [e for e in step.events if e.reason == "RolloutHalted"]
@@ -145,3 +146,32 @@ async def test_up_to_date_network_is_idle() -> None:
     assert step.status["rollout"]["phase"] == "Idle"
     assert step.status["rollout"]["progress"] == "7/7"
     assert step.condition.status is True
+
+
+@pytest.mark.asyncio
+async def test_the_deadline_runs_from_the_eviction_not_the_latest_pod() -> None:
+    """A pod that fails outright is re-created by its StatefulSet again and again; the
+    restart's deadline still runs from when the roller evicted it."""
+    api = memory_kube.MemoryKube()
+    _seed(api, pod_revisions=dict.fromkeys(NAMES, OLD))
+    roller = rollouts.Rollouts(api, timeout=datetime.timedelta(minutes=5))
+    first = await roller.step(_network(), RECORD, _views(), NOW, {})
+    assert first.status["rollout"]["restarts"] == [
+        {"node": "pool-0", "since": "2026-01-01T01:00:00Z"}
+    ]
+    # The replacement: at the new revision, created just now, never Ready.
+    pod = api.find(kube.Kind.POD, "pool-0-0", NAMESPACE)
+    pod["metadata"].pop("deletionTimestamp")
+    pod["metadata"]["labels"]["controller-revision-hash"] = NEW
+    pod["metadata"]["creationTimestamp"] = "2026-01-01T01:09:59Z"
+    pod["status"] = {"conditions": []}
+    later = NOW + datetime.timedelta(minutes=10)
+    views = _views(lambda n: n != "pool-0")
+    step = await roller.step(_network(), RECORD, views, later, first.status)
+    assert step.status["rollout"]["haltedBy"] == "pool-0"
+    # Once it serves, the entry goes.
+    pod["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    done = await roller.step(_network(), RECORD, _views(), later, step.status)
+    assert done.status["rollout"]["restarts"] == [
+        {"node": "pool-1", "since": "2026-01-01T01:10:00Z"}
+    ]
