@@ -184,10 +184,14 @@ def session(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @contextlib.contextmanager
 def _operator_on_the_host(
-    cluster: controlplane.Cluster, namespace: str, work: pathlib.Path
+    cluster: controlplane.Cluster,
+    namespace: str,
+    work: pathlib.Path,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[None]:
     """manifests/base installed (CRDs, RBAC, the Deployment scaled to zero) and the
-    operator running here as its service account, watching `namespace`."""
+    operator running here as its service account, watching `namespace` (`settings`: more
+    WALRUS_OPERATOR_* variables)."""
     cluster.kubectl("apply", "-k", str(REPO / "manifests" / "base"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
@@ -204,6 +208,7 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_METRICS_PORT": "0",
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",
+        **(settings or {}),
     }
     with (work / "operator.log").open("wb") as log:
         operator = subprocess.Popen(
