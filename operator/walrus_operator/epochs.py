@@ -12,8 +12,13 @@ every `WALRUS_OPERATOR_EPOCH_POLL_SECONDS` (and by its create/update/resume hand
    sync progress, or the next epoch change.
 3. **Persist first.** A changed record is written to the network's status *before* any
    node hears of it, so a restart can never leave nodes on a committee the status does
-   not know. The nodes' `epoch`/`shardsOwned`/`shardsSyncing`/`staking` follow at once, so
-   a pool never deletes a member that the new committee still needs.
+   not know. The write carries the resourceVersion the pass read: if anything wrote the
+   network meanwhile (another operator replica, say) the API server refuses it and the
+   pass ends there, to start over from what is stored, so two writers cannot fork the
+   history. A copy goes to the ConfigMap `<network>.epoch-state`, which is not owned by
+   the network: a network re-created without its status (after a deletion, from a
+   manifest) resumes from it. The nodes' `epoch`/`shardsOwned`/`shardsSyncing`/`staking`
+   follow at once, so a pool never deletes a member that the new committee still needs.
 4. **Deliver.** Every reachable node that does not run the recorded committee (compared
    by fingerprint) gets it through `Admin/SetCommittee`, immediately; the ConfigMaps that
    the node reconciler renders from the same status follow eventually.
@@ -48,6 +53,7 @@ from walrus_operator import (
     kube,
     metrics,
     models,
+    naming,
     nodeclient,
     outcome,
     reports,
@@ -69,6 +75,26 @@ class EpochController(typing.Protocol):
 
 def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def _state_copy(
+    network: models.WalrusNetwork, record: epoch_record.EpochRecord
+) -> dict[str, typing.Any]:
+    """The ConfigMap that keeps a copy of the epoch state (deliberately without an owner)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": naming.epoch_state_config_map(network.metadata.name),
+            "namespace": network.metadata.namespace,
+            "labels": {
+                "app.kubernetes.io/part-of": "walrus",
+                "app.kubernetes.io/managed-by": naming.MANAGED_BY,
+                naming.LABEL_NETWORK: network.metadata.name,
+            },
+        },
+        "data": {"epochState": record.to_text(), "epoch": str(record.epoch)},
+    }
 
 
 def _differs(wanted: Body, current: Body) -> bool:
@@ -103,14 +129,20 @@ class Controller:
         stamp = epoch_record.format_time(now)
         try:
             record = epoch_record.load(network.status.epoch_state)
+            if record is None:
+                record = await self._restore(network)
         except errors.StateInvalid as problem:
             status = epoch_status.invalid_state_status(network, problem, now=stamp)
             return await self._write_status(network, body, status, ())
         key = await self.admin.key(namespace)
         views = await self._observe(network, record, key)
         plan = epoch_plan.decide(record, network, views, now)
-        if plan.changed and plan.record is not None:
-            await self._persist(network, plan.record)
+        restored = record is not None and network.status.epoch_state is None
+        if (plan.changed or restored) and plan.record is not None:
+            try:
+                await self._persist(network, plan.record, body)
+            except errors.KubeConflict:
+                return outcome.Outcome({})  # written meanwhile: the next pass starts over
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
         await self._update_nodes(namespace, plan.record, views)
@@ -192,22 +224,39 @@ class Controller:
     # ----------------------------------------------------------------------- act
 
     async def _persist(
-        self, network: models.WalrusNetwork, record: epoch_record.EpochRecord
+        self, network: models.WalrusNetwork, record: epoch_record.EpochRecord, body: Body
     ) -> None:
-        """Write the new record (and the fields read with it) before anyone acts on it."""
+        """Write the new record (and the fields read with it) before anyone acts on it, on
+        the condition that the network is still the version this pass read; then its copy."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
         await self.kube.merge_patch(
             kube.Kind.WALRUS_NETWORK,
             network.metadata.name,
             network.metadata.namespace,
             {
+                "metadata": {"resourceVersion": version},
                 "status": {
                     "epochState": record.to_text(),
                     "currentEpoch": record.epoch,
                     "phase": record.phase,
-                }
+                },
             },
             status=True,
         )
+        await self.kube.apply(_state_copy(network, record))
+
+    async def _restore(self, network: models.WalrusNetwork) -> epoch_record.EpochRecord | None:
+        """The record kept in the network's ConfigMap, if its shard count matches."""
+        copy = await self.kube.get(
+            kube.Kind.CONFIG_MAP,
+            naming.epoch_state_config_map(network.metadata.name),
+            network.metadata.namespace,
+        )
+        text = ((copy or {}).get("data") or {}).get("epochState")
+        record = epoch_record.load(text if isinstance(text, str) else None)
+        if record is None or record.state.current.n_shards != network.spec.shard_count:
+            return None
+        return record
 
     async def _update_nodes(
         self,

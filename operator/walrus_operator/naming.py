@@ -28,6 +28,7 @@ __all__ = [
     "config_map_name",
     "data_claim_name",
     "endpoint",
+    "epoch_state_config_map",
     "keys_secret_name",
     "network_budget_name",
     "node_labels",
@@ -110,6 +111,12 @@ def config_map_name(node: str) -> str:
 def pdb_name(node: str) -> str:
     """The per-node PodDisruptionBudget of older releases, deleted on sight."""
     return node
+
+
+def epoch_state_config_map(network: str) -> str:
+    """The ConfigMap holding a copy of the network's epoch state (not owned by the network,
+    so it outlives it). The dot keeps it apart from every node's ConfigMap."""
+    return f"{network}.epoch-state"
 
 
 def network_budget_name(network: str) -> str:

@@ -74,6 +74,18 @@ class OperatorSettings:
     """WALRUS_OPERATOR_ROLLOUT_MAX_IN_FLIGHT: node pods of one network restarted at once by
     a rollout. Whatever this says, a restart never takes more than f shards offline."""
 
+    leader_election: bool = True
+    """WALRUS_OPERATOR_LEADER_ELECTION: `true` (the default) lets several replicas run, the
+    one holding the Lease acting; `false` for a single replica that acts at once."""
+
+    lease_namespace: str = ""
+    """WALRUS_OPERATOR_LEASE_NAMESPACE: where the Lease `walrus-operator` lives; empty (the
+    default) means the operator pod's own namespace, else `walrus-system`."""
+
+    lease_seconds: float = 15.0
+    """WALRUS_OPERATOR_LEASE_SECONDS: how long a leader's Lease lasts without renewal, so
+    how soon a standby takes over from a replica that died (renewed every third of it)."""
+
     @classmethod
     def from_environment(
         cls, environ: collections.abc.Mapping[str, str] | None = None
@@ -109,6 +121,9 @@ class OperatorSettings:
         in_flight = number("ROLLOUT_MAX_IN_FLIGHT", defaults.rollout_max_in_flight, 1)
         if in_flight != int(in_flight):
             raise errors.SettingsInvalid(_PREFIX + "ROLLOUT_MAX_IN_FLIGHT", "must be an integer")
+        election = text("LEADER_ELECTION", "true").lower()
+        if election not in {"true", "false"}:
+            raise errors.SettingsInvalid(_PREFIX + "LEADER_ELECTION", "must be true or false")
         return cls(
             namespaces=tuple(n.strip() for n in text("NAMESPACES", "").split(",") if n.strip()),
             node_image=image,
@@ -127,4 +142,7 @@ class OperatorSettings:
                 "ROLLOUT_TIMEOUT_SECONDS", defaults.rollout_timeout_seconds, 1
             ),
             rollout_max_in_flight=int(in_flight),
+            leader_election=election == "true",
+            lease_namespace=text("LEASE_NAMESPACE", defaults.lease_namespace),
+            lease_seconds=number("LEASE_SECONDS", defaults.lease_seconds, 3),
         )

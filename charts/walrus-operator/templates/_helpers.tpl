@@ -67,6 +67,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* Rules on cluster-scoped objects, always in a ClusterRole. */}}
 {{- define "walrus-operator.clusterRules" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, patch]
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [get]
