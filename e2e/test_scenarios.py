@@ -208,6 +208,8 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_METRICS_PORT": "0",
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",
+        # Each test module's operator elects itself in its own namespace.
+        "WALRUS_OPERATOR_LEASE_NAMESPACE": namespace,
         **(settings or {}),
     }
     with (work / "operator.log").open("wb") as log:
