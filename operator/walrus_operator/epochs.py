@@ -97,6 +97,19 @@ def _state_copy(
     }
 
 
+def _reachability(view: epoch_plan.NodeView, stamp: str) -> dict[str, typing.Any]:
+    """`lastError` (the node's last RPC error) and `unreachableSince`, or None (removed)
+    while the node answers."""
+    report = view.report
+    if report.reachable and not report.error:
+        return {"lastError": None, "unreachableSince": None}
+    since = view.current_status.get("unreachableSince")
+    return {
+        "lastError": report.error or "not reachable",
+        "unreachableSince": (since or stamp) if not report.reachable else None,
+    }
+
+
 def _differs(wanted: Body, current: Body) -> bool:
     return any(current.get(key) != value for key, value in wanted.items())
 
@@ -109,6 +122,8 @@ class Controller:
     addresses: addresses.Addresses
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
+    limits: epoch_plan.Limits = dataclasses.field(default_factory=epoch_plan.Limits)
+    """The epoch change deadline and candidate expiry."""
     rollout: rollouts.Rollouts | None = None
     """The roller and disruption budget; None leaves pods and budgets alone."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
@@ -136,7 +151,7 @@ class Controller:
             return await self._write_status(network, body, status, ())
         key = await self.admin.key(namespace)
         views = await self._observe(network, record, key)
-        plan = epoch_plan.decide(record, network, views, now)
+        plan = epoch_plan.decide(record, network, views, now, self.limits)
         restored = record is not None and network.status.epoch_state is None
         if (plan.changed or restored) and plan.record is not None:
             try:
@@ -145,7 +160,7 @@ class Controller:
                 return outcome.Outcome({})  # written meanwhile: the next pass starts over
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
-        await self._update_nodes(namespace, plan.record, views)
+        await self._update_nodes(namespace, plan.record, views, stamp)
         delivery = await self._deliver(plan.record, views, key)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
         events = tuple(plan.events)
@@ -263,9 +278,10 @@ class Controller:
         namespace: str,
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
+        stamp: str,
     ) -> None:
         for view in views:
-            wanted = epoch_status.node_status(record, view)
+            wanted = {**epoch_status.node_status(record, view), **_reachability(view, stamp)}
             if not _differs(wanted, view.current_status):
                 continue
             try:

@@ -38,6 +38,7 @@ from walrus_operator import (
     addresses,
     admin,
     conditions,
+    epoch_plan,
     epochs,
     errors,
     kube,
@@ -201,8 +202,22 @@ def _network_reconciler(
         timeout=datetime.timedelta(seconds=config.rollout_timeout_seconds),
         max_in_flight=config.rollout_max_in_flight,
     )
+
+    def limit(seconds: float) -> datetime.timedelta | None:
+        return datetime.timedelta(seconds=seconds) if seconds > 0 else None
+
+    limits = epoch_plan.Limits(
+        epoch_change_deadline=limit(config.epoch_change_deadline_seconds),
+        member_unreachable=limit(config.member_unreachable_seconds),
+    )
     controller = epochs.Controller(
-        the_kube, node_client, admin_keys, node_addresses, the_metrics, rollout=roller
+        the_kube,
+        node_client,
+        admin_keys,
+        node_addresses,
+        the_metrics,
+        limits=limits,
+        rollout=roller,
     )
     return networks.NetworkReconciler(
         controller, kube=the_kube, deletion_retry_seconds=config.deletion_retry_seconds

@@ -14,6 +14,7 @@ __all__ = [
     "ANNOTATION_CONFIG_HASH",
     "ANNOTATION_EXCLUDE",
     "ANNOTATION_FORCE_DELETE",
+    "ANNOTATION_REPLAN_EPOCH",
     "API_GROUP",
     "API_VERSION",
     "CONFIG_VOLUME",
@@ -70,6 +71,12 @@ ANNOTATION_ADVANCE_EPOCH = f"{API_GROUP}/advance-epoch"
 epoch now instead of at the end of `spec.epochDurationSeconds` (any new value, e.g. a
 timestamp: `kubectl annotate wnet devnet walrus-k8s.io/advance-epoch="$(date +%s)"
 --overwrite`). The last value acted upon is kept in the network's epoch state."""
+
+ANNOTATION_REPLAN_EPOCH = f"{API_GROUP}/replan-epoch"
+"""On a WalrusNetwork in EpochChange: the number of the epoch being changed to ends that
+change now as its deadline would (`kubectl annotate wnet devnet
+walrus-k8s.io/replan-epoch=7 --overwrite`). A value naming another epoch does nothing, so
+the annotation never acts twice."""
 
 ADMIN_SECRET = "walrus-operator-admin"
 """The Secret, one per namespace with WalrusNodes, holding the operator's admin identity."""

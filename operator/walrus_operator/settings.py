@@ -74,6 +74,18 @@ class OperatorSettings:
     """WALRUS_OPERATOR_ROLLOUT_MAX_IN_FLIGHT: node pods of one network restarted at once by
     a rollout. Whatever this says, a restart never takes more than f shards offline."""
 
+    epoch_change_deadline_seconds: float = 1800.0
+    """WALRUS_OPERATOR_EPOCH_CHANGE_DEADLINE_SECONDS: how long an epoch change may wait for
+    its members to receive their shards. After it, members that have not finished and do
+    not answer are dropped from the sync plan and the change is re-planned without them
+    (their shards are recovered by the others), so a lost node cannot hold a network in
+    EpochChange forever. 0 turns the deadline off."""
+
+    member_unreachable_seconds: float = 600.0
+    """WALRUS_OPERATOR_MEMBER_UNREACHABLE_SECONDS: a committee member that has not answered
+    for this long stops being a candidate for the next committee (a shorter outage, a pod
+    restart, keeps its shards). 0 turns this off."""
+
     leader_election: bool = True
     """WALRUS_OPERATOR_LEADER_ELECTION: `true` (the default) lets several replicas run, the
     one holding the Lease acting; `false` for a single replica that acts at once."""
@@ -143,6 +155,12 @@ class OperatorSettings:
             ),
             rollout_max_in_flight=int(in_flight),
             leader_election=election == "true",
+            epoch_change_deadline_seconds=number(
+                "EPOCH_CHANGE_DEADLINE_SECONDS", defaults.epoch_change_deadline_seconds, 0
+            ),
+            member_unreachable_seconds=number(
+                "MEMBER_UNREACHABLE_SECONDS", defaults.member_unreachable_seconds, 0
+            ),
             lease_namespace=text("LEASE_NAMESPACE", defaults.lease_namespace),
             lease_seconds=number("LEASE_SECONDS", defaults.lease_seconds, 3),
         )
