@@ -59,6 +59,7 @@ from walrus_operator import (
     reports,
     rollouts,
 )
+from walrus_operator import backoff as backoff_mod
 
 __all__ = ["Controller", "EpochController"]
 
@@ -123,6 +124,12 @@ class Controller:
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
     limits: epoch_plan.Limits = dataclasses.field(default_factory=epoch_plan.Limits)
+    backoff: backoff_mod.Backoff = dataclasses.field(
+        default_factory=lambda: backoff_mod.Backoff(
+            datetime.timedelta(seconds=5), datetime.timedelta(seconds=60)
+        )
+    )
+    """Nodes that do not answer are asked again after a growing wait."""
     """The epoch change deadline and candidate expiry."""
     rollout: rollouts.Rollouts | None = None
     """The roller and disruption budget; None leaves pods and budgets alone."""
@@ -223,18 +230,30 @@ class Controller:
             receiving = {m.destination for m in record.state.moves}
         gate = asyncio.Semaphore(_PARALLEL_NODES)
 
+        now = self.clock()
+
         async def look(node: models.WalrusNode, status: Body) -> epoch_plan.NodeView:
             async with gate:
                 endpoint = await self.addresses.endpoint(node)
+                who = f"{namespace}/{node.metadata.name}"
+                last_error = self.backoff.waiting(who, now)
                 if endpoint is None:
                     report = reports.unreachable("no endpoint yet (no pod IP)")
+                elif last_error is not None:
+                    report = reports.unreachable(f"{last_error} (retrying later)")
                 else:
                     report = await self.node_client.report(
                         endpoint, key, sync=node.metadata.name in receiving
                     )
+                    if report.reachable:
+                        self.backoff.answered(who)
+                    else:
+                        self.backoff.failed(who, now, report.error)
                 return epoch_plan.NodeView.of(node, endpoint, report, status)
 
-        return list(await asyncio.gather(*(look(node, status) for node, status in nodes)))
+        views = list(await asyncio.gather(*(look(node, status) for node, status in nodes)))
+        self.backoff.forget(f"{namespace}/", {f"{namespace}/{v.name}" for v in views})
+        return views
 
     # ----------------------------------------------------------------------- act
 

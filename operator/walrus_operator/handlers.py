@@ -37,6 +37,7 @@ import kopf
 from walrus_operator import (
     addresses,
     admin,
+    backoff,
     conditions,
     epoch_plan,
     epochs,
@@ -217,6 +218,10 @@ def _network_reconciler(
         node_addresses,
         the_metrics,
         limits=limits,
+        backoff=backoff.Backoff(
+            datetime.timedelta(seconds=config.epoch_poll_seconds),
+            datetime.timedelta(seconds=config.node_backoff_max_seconds),
+        ),
         rollout=roller,
     )
     return networks.NetworkReconciler(

@@ -65,6 +65,11 @@ class OperatorSettings:
     """WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS: deadline of one gRPC call to a node. A node that
     does not answer within it counts as unreachable for that pass."""
 
+    node_backoff_max_seconds: float = 60.0
+    """WALRUS_OPERATOR_NODE_BACKOFF_MAX_SECONDS: the longest the epoch controller waits
+    before asking again a node that did not answer (the wait doubles from one poll
+    interval after each failure), so dead nodes do not cost a gRPC deadline every pass."""
+
     rollout_timeout_seconds: float = 600.0
     """WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS: how long a node pod restarted for a new pod
     template may take to serve again before the rollout halts and names it. Ten minutes
@@ -155,6 +160,9 @@ class OperatorSettings:
             ),
             rollout_max_in_flight=int(in_flight),
             leader_election=election == "true",
+            node_backoff_max_seconds=number(
+                "NODE_BACKOFF_MAX_SECONDS", defaults.node_backoff_max_seconds, 0.1
+            ),
             epoch_change_deadline_seconds=number(
                 "EPOCH_CHANGE_DEADLINE_SECONDS", defaults.epoch_change_deadline_seconds, 0
             ),
