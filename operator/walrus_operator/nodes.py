@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import collections.abc
 import dataclasses
+import time
 import typing
 
 from walrus_operator import (
@@ -90,6 +91,9 @@ class NodeReconciler:
     addresses: addresses.Addresses
     clock: collections.abc.Callable[[], str] = outcome.utc_now
     _budgets_checked: set[str] = dataclasses.field(default_factory=set)
+    _networks: dict[tuple[str, str], tuple[float, Body | None]] = dataclasses.field(
+        default_factory=dict
+    )
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
         meta = body.get("metadata", {})
@@ -115,9 +119,7 @@ class NodeReconciler:
     async def _reconcile(self, node: models.WalrusNode) -> outcome.Outcome:
         name, namespace = node.metadata.name, node.metadata.namespace
         endpoint = await self.addresses.endpoint(node)
-        network_body = await self.kube.get(
-            kube.Kind.WALRUS_NETWORK, node.spec.network_ref.name, namespace
-        )
+        network_body = await self._network(namespace, node.spec.network_ref.name)
         if network_body is None:
             seen = status.NodeObservation(network_found=False, endpoint=endpoint)
             missing = errors.NotYet(
@@ -176,6 +178,20 @@ class NodeReconciler:
             endpoint=endpoint,
         )
         return outcome.Outcome(status.node_status(node, seen, now=self.clock()), problem)
+
+    async def _network(self, namespace: str, name: str) -> Body | None:
+        """The network, read at most once per `epoch_poll_seconds`: every node's timer
+        needs it, and it carries the whole epoch state (a hundred nodes would otherwise
+        fetch it a hundred times per resync). A copy that old only delays a committee
+        file by as much; the epoch controller delivers committees to nodes itself."""
+        key = (namespace, name)
+        now = time.monotonic()
+        cached = self._networks.get(key)
+        if cached is not None and now - cached[0] < self.settings.epoch_poll_seconds:
+            return cached[1]
+        body = await self.kube.get(kube.Kind.WALRUS_NETWORK, name, namespace)
+        self._networks[key] = (now, body)
+        return body
 
     async def _drop_node_budget(self, name: str, namespace: str) -> None:
         """Delete the per-node PodDisruptionBudget an older release made (once per node and

@@ -50,11 +50,12 @@ def api() -> memory_kube.MemoryKube:
 
 def _reconciler(
     api: memory_kube.MemoryKube,
+    config: settings.OperatorSettings | None = None,
     clock: typing.Callable[[], str] = lambda: "2026-01-01T00:00:00Z",
 ) -> nodes.NodeReconciler:
     return nodes.NodeReconciler(
         api,
-        settings.OperatorSettings(),
+        config or settings.OperatorSettings(),
         metrics.Metrics(),
         admin=admin.AdminKeys(api),
         addresses=addresses.DnsAddresses("cluster.local"),
@@ -341,7 +342,11 @@ async def test_committee_file_follows_the_networks_epoch_state(api, reconciler) 
     api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
         "epochState": record.to_text()
     }
-    await reconciler.reconcile(_node())
+    await reconciler.reconcile(_node())  # within the poll interval: the network as read
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert "committee.yaml" not in data
+    later = _reconciler(api, settings.OperatorSettings(epoch_poll_seconds=0.1))
+    await later.reconcile(_node())
     data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
     assert committee_file.parse(data["committee.yaml"]) == record.committees
 
