@@ -1,6 +1,8 @@
 """Day-two operations on the local control plane: a pool's image changed on seven nodes
-while a client writes and reads, a new version that does not start, and evictions held
-to the network's disruption budget in shards.
+while a client writes and reads, a new version that does not start, evictions held to the
+network's disruption budget in shards, two operators at once (one leads, the history does
+not fork), and a network that cannot be deleted while nodes reference it (last: the
+deletion cannot be taken back).
 
 The operator runs on the host as in `e2e.test_scenarios` (pod-IP endpoints), with a short
 rollout deadline so that a failing version halts within the test's time. The tests run
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import pathlib
 import threading
 import time
 import uuid
@@ -296,3 +299,54 @@ def test_3_evictions_beyond_f_shards_are_refused(seven: Session) -> None:
         ),
         "the budget allowing one again",
     )
+
+
+def test_4_two_operators_at_once_do_not_fork_the_epoch_history(
+    seven: Session, tmp_path: pathlib.Path
+) -> None:
+    assert isinstance(seven.cluster, controlplane.Cluster)
+    lease = seven.get("leases", "walrus-operator")
+    holder = lease["spec"]["holderIdentity"]
+    epoch = int(seven.network()["status"]["currentEpoch"])
+    with _operator_on_the_host(seven.cluster, seven.namespace, tmp_path):
+        for target in (epoch + 1, epoch + 2):
+            seven.advance_epoch()
+
+            def reached(target: int = target) -> Any:
+                return seven.settled(target, 7)
+
+            wait_for(reached, f"epoch {target}")
+        owned = wait_for(lambda: seven.shards_owned(epoch + 2), "nodes at the last epoch")
+        assert sum(owned.values()) == 16
+        # One leader throughout: the second operator stood by.
+        assert seven.get("leases", "walrus-operator")["spec"]["holderIdentity"] == holder
+    copy = seven.get("configmaps", "devnet.epoch-state")
+    assert int(copy["data"]["epoch"]) == epoch + 2
+    assert json.loads(copy["data"]["epochState"]) == json.loads(
+        seven.network()["status"]["epochState"]
+    )
+    log = (tmp_path / "operator.log").read_text()
+    assert "standing by" in log and "leading as" not in log
+
+
+def test_5_a_network_with_nodes_cannot_be_deleted(seven: Session) -> None:
+    seven.kubectl("delete", f"walrusnetworks.{GROUP}", "devnet", "--wait=false")
+    blocked = wait_for(
+        lambda: [
+            e
+            for e in json.loads(seven.kubectl("get", "events", "-o", "json"))["items"]
+            if e["involvedObject"]["name"] == "devnet" and e["reason"] == "DeletionBlocked"
+        ],
+        "the deletion of devnet being blocked",
+    )
+    assert "WalrusNodes still reference" in blocked[0]["message"]
+    network = seven.network()
+    assert network["metadata"].get("deletionTimestamp")
+    assert network["status"]["epochState"]
+
+    async def still_serving(client: WalrusClient) -> None:
+        data = os.urandom(10_000)
+        blob_id = (await client.store(data, epochs=2)).blob_id
+        assert (await client.read(blob_id)).data == data
+
+    run(seven, still_serving)

@@ -101,6 +101,7 @@ class Leadership:
     duration: datetime.timedelta = datetime.timedelta(seconds=15)
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
     _renewed: datetime.datetime | None = None
+    _followed: bool = False
 
     @property
     def leading(self) -> bool:
@@ -157,11 +158,10 @@ class Leadership:
                     {"metadata": {"resourceVersion": lease.version}, "spec": spec},
                 )
             else:
-                if self._renewed is not None:
-                    _log.warning(
-                        "leader election: %r leads now; standing by", lease and lease.holder
-                    )
-                self._renewed = None
+                if self._renewed is not None or not self._followed:
+                    holder = lease.holder if lease is not None else ""
+                    _log.warning("leader election: %r leads; standing by", holder)
+                self._renewed, self._followed = None, True
                 return action
         except errors.KubeConflict:
             self._renewed = None
