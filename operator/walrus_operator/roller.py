@@ -97,9 +97,10 @@ class Decision:
 
 
 def _failed(member: Member, timeout: datetime.timedelta, now: datetime.datetime) -> bool:
+    # Whatever its pod does meanwhile: a pod that fails outright is deleted and re-created
+    # by its StatefulSet over and over, and is as failed as one that never turns Ready.
     return (
         member.updated
-        and member.pod is Pod.RUNNING
         and not member.serving
         and member.since is not None
         and now - member.since >= timeout

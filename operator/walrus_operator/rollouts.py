@@ -103,7 +103,9 @@ def member(
     revision = _update_revision(sts)
     paused = view.paused
     if pod is None:
-        return roller.Member(view.name, shards, roller.Pod.MISSING, True, False, paused=paused)
+        return roller.Member(
+            view.name, shards, roller.Pod.MISSING, True, False, since=restarted, paused=paused
+        )
     meta = pod.get("metadata") or {}
     state = roller.Pod.TERMINATING if meta.get("deletionTimestamp") else roller.Pod.RUNNING
     # Until the StatefulSet controller has observed the latest spec, count the pod as up to

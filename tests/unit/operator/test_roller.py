@@ -211,3 +211,11 @@ def test_any_pods_allowed_down_hold_at_most_f_shards(holdings: list[int], f: int
     # ... and one more could exceed it (the budget is not stricter than it must be).
     if allowed < len(holdings):
         assert sum(sorted(holdings, reverse=True)[: allowed + 1]) > f
+
+
+def test_a_replacement_pod_churning_past_the_deadline_halts_too() -> None:
+    # A pod that fails outright is re-created again and again: missing half the time.
+    members = [_member("n0", updated=True, serving=False, pod=roller.Pod.MISSING, age=600)] + [
+        _member(f"n{i}") for i in range(1, 7)
+    ]
+    assert _decide(members).halted_by == "n0"
