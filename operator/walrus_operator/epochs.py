@@ -7,9 +7,10 @@ every `WALRUS_OPERATOR_EPOCH_POLL_SECONDS` (and by its create/update/resume hand
 1. **Observe.** Read the network fresh from the API (the body Kopf hands over may predate
    the last pass's own write), its persisted `EpochRecord` (`status.epochState`), every
    WalrusNode that references it, each node's endpoint, and each node's report
-   (`nodeclient`), in parallel.
+   (`nodeclient`), in parallel; a node that did not answer is left alone for a growing
+   while (`backoff`). A network without a record resumes from its ConfigMap copy.
 2. **Decide** with the pure planner (`epoch_plan.decide`): genesis, endpoint refresh,
-   sync progress, or the next epoch change.
+   sync progress, the change's deadline, or the next epoch change.
 3. **Persist first.** A changed record is written to the network's status *before* any
    node hears of it, so a restart can never leave nodes on a committee the status does
    not know. The write carries the resourceVersion the pass read: if anything wrote the
@@ -124,13 +125,13 @@ class Controller:
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
     limits: epoch_plan.Limits = dataclasses.field(default_factory=epoch_plan.Limits)
+    """The epoch change deadline and candidate expiry."""
     backoff: backoff_mod.Backoff = dataclasses.field(
         default_factory=lambda: backoff_mod.Backoff(
             datetime.timedelta(seconds=5), datetime.timedelta(seconds=60)
         )
     )
     """Nodes that do not answer are asked again after a growing wait."""
-    """The epoch change deadline and candidate expiry."""
     rollout: rollouts.Rollouts | None = None
     """The roller and disruption budget; None leaves pods and budgets alone."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
