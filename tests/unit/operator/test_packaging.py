@@ -149,6 +149,7 @@ def test_chart_lints_and_renders(extra: list[str]) -> None:
     ).stdout
     objects = [doc for doc in yaml.safe_load_all(rendered) if doc]
     deployment = _of_kind(objects, "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2  # leader-elected
+    assert "strategy" not in deployment["spec"]
     roles = [o for o in objects if o["kind"] == "Role"]
     assert len(roles) == (2 if extra else 0)
