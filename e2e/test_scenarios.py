@@ -184,10 +184,14 @@ def session(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @contextlib.contextmanager
 def _operator_on_the_host(
-    cluster: controlplane.Cluster, namespace: str, work: pathlib.Path
+    cluster: controlplane.Cluster,
+    namespace: str,
+    work: pathlib.Path,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[None]:
     """manifests/base installed (CRDs, RBAC, the Deployment scaled to zero) and the
-    operator running here as its service account, watching `namespace`."""
+    operator running here as its service account, watching `namespace` (`settings`: more
+    WALRUS_OPERATOR_* variables)."""
     cluster.kubectl("apply", "-k", str(REPO / "manifests" / "base"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
@@ -204,6 +208,9 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_METRICS_PORT": "0",
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",
+        # Each test module's operator elects itself in its own namespace.
+        "WALRUS_OPERATOR_LEASE_NAMESPACE": namespace,
+        **(settings or {}),
     }
     with (work / "operator.log").open("wb") as log:
         operator = subprocess.Popen(
@@ -372,7 +379,7 @@ def test_6_invalid_specs_are_refused_naming_the_field(
 
 
 def test_7_stake_moves_shards_at_the_next_epoch(session: Session) -> None:
-    session.kubectl("apply", "-f", str(SAMPLES / "walrusnode.yaml"))  # node-a, stake 10000
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusnode.yaml"))  # node-a, stake 5000
     wait_for(lambda: session.ready_nodes(6), "node-a Ready")
     session.advance_epoch()
     wait_for(lambda: session.settled(4, 6), "epoch 4 with node-a")

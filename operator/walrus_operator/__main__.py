@@ -1,9 +1,10 @@
 """`walrus-operator` / `python -m walrus_operator`: start the operator.
 
 Reads the settings once (`settings.OperatorSettings.from_environment`), checks that there
-are Kubernetes credentials, registers the handlers and runs Kopf. Standalone (no
-peering): the Deployment runs one replica with the Recreate strategy, so two operators
-never handle the same object. Configured by environment only; `--help` lists it.
+are Kubernetes credentials, registers the handlers and runs Kopf. Kopf runs standalone
+(its peering would freeze every replica of equal priority); replicas elect a leader over
+a Lease instead (`walrus_operator.leadership`), and only the leader acts. Configured by
+environment only; `--help` lists it.
 """
 
 from __future__ import annotations

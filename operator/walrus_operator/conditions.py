@@ -20,6 +20,8 @@ class Type(enum.StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     SYNCING = "Syncing"
+    ROLLOUT = "Rollout"
+    """WalrusNetwork: True once every node pod runs its StatefulSet's update revision."""
 
 
 class Reason(enum.StrEnum):
@@ -53,6 +55,10 @@ class Reason(enum.StrEnum):
     INVALID_STATE = "InvalidState"
     COMMITTEE_NOT_DELIVERED = "CommitteeNotDelivered"
     MEMBERS_UNREACHABLE = "MembersUnreachable"
+    # WalrusNetwork, set by the roller (walrus_operator.rollouts)
+    UP_TO_DATE = "UpToDate"
+    ROLLOUT_HALTED = "RolloutHalted"
+    ROLLOUT_UNOBSERVED = "RolloutUnobserved"
 
 
 @dataclasses.dataclass(frozen=True)

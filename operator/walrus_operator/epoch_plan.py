@@ -21,11 +21,17 @@ operator, the testbed and the nodes cannot disagree:
 3. **Sync progress.** A member of the current epoch whose `GetSyncStatus` says it holds
    every shard it gained is recorded done; the phase turns Stable once done members own
    `n - f` shards.
-4. **Advance.** When the epoch is `spec.epochDurationSeconds` old, or the network's
+4. **Deadline.** An epoch change older than `Limits.epoch_change_deadline` (or one the
+   annotation `walrus-k8s.io/replan-epoch` names) records its members that have not
+   finished and do not answer as done, so the phase can turn Stable, and re-plans at once
+   without the members whose WalrusNode is gone or that have not answered for
+   `Limits.member_unreachable`; their new owners recover those shards from the rest.
+5. **Advance.** When the epoch is `spec.epochDurationSeconds` old, or the network's
    `walrus-k8s.io/advance-epoch` annotation holds a value not acted on yet, and the phase
    is Stable: pay the ending epoch's reward pool to its committee, select the next
    committee from the candidates and start the change. Current members stay candidates
-   while they are briefly unreachable (a restart must not move all their shards); new
+   while they are briefly unreachable (a restart must not move all their shards), but not
+   once unreachable for `Limits.member_unreachable`; new
    nodes join only once they serve with the right identity. Excluded and deleting nodes
    are left out, which is how a node hands its shards off before it goes.
 
@@ -48,6 +54,7 @@ from walrus_operator import epoch_record, models, naming, outcome, reports
 
 __all__ = [
     "DEFAULT_QUANTILE_BPS",
+    "Limits",
     "NodeView",
     "Plan",
     "decide",
@@ -55,6 +62,7 @@ __all__ = [
     "network_params",
     "network_prices",
     "next_epoch_due",
+    "shard_cap",
     "shard_ranges",
 ]
 
@@ -65,6 +73,37 @@ _MAX_BPS = 10_000
 _FIRST_EPOCH = 1
 _LISTED = 8
 """Names and moves listed in an Event message before "and N more"."""
+
+
+def shard_cap(spec: models.NetworkSpec, candidates: int) -> int | None:
+    """The most shards one node may hold: `spec.maxShardsPerNode`, else f, so that losing
+    any one node never costs more than the code tolerates. With too few candidates to
+    place every shard at f each (fewer than four nodes: such a network cannot tolerate a
+    failure anyway) the default cap is lifted rather than refusing the committee."""
+    if spec.max_shards_per_node is not None:
+        return spec.max_shards_per_node
+    f = (spec.shard_count - 1) // 3
+    return f if f > 0 and candidates * f >= spec.shard_count else None
+
+
+def _since(text: object) -> datetime.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return epoch_record.parse_time(text)
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Time limits of the planner (operator settings; None: no limit)."""
+
+    epoch_change_deadline: datetime.timedelta | None = None
+    """After this long in EpochChange, members that have not finished and do not answer
+    are dropped from the sync plan and the change is re-planned without them."""
+    member_unreachable: datetime.timedelta | None = None
+    """A current member that has not answered for this long is no longer a candidate."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +123,10 @@ class NodeView:
         default_factory=dict, compare=False
     )
     """The WalrusNode's `.status` as read (to write only what changed)."""
+    paused: bool = False
+    """`spec.paused`: the roller leaves the node's pod alone."""
+    unreachable_since: datetime.datetime | None = None
+    """`status.unreachableSince`: since when the node has not answered (None: it answers)."""
 
     @classmethod
     def of(
@@ -102,6 +145,8 @@ class NodeView:
             deleting=node.metadata.deletion_timestamp is not None,
             report=report,
             current_status=current_status or {},
+            paused=node.spec.paused,
+            unreachable_since=_since((current_status or {}).get("unreachableSince")),
         )
 
     @property
@@ -290,7 +335,7 @@ def _genesis(
             candidates,
             spec.shard_count,
             epoch=_FIRST_EPOCH,
-            cap=spec.max_shards_per_node,
+            cap=shard_cap(spec, len(candidates)),
             min_stake=spec.minimum_stake,
         )
     except committee_errors.CommitteeError as exc:
@@ -399,13 +444,25 @@ def _completed(state: epoch_mod.EpochState) -> outcome.Event:
     )
 
 
+def _gone(view: NodeView, limits: Limits, now: datetime.datetime) -> bool:
+    """Unreachable for longer than the limit allows a candidate to be."""
+    return (
+        limits.member_unreachable is not None
+        and view.unreachable_since is not None
+        and not view.report.reachable
+        and now - view.unreachable_since >= limits.member_unreachable
+    )
+
+
 def _next_candidates(
-    state: epoch_mod.EpochState, nodes: collections.abc.Sequence[NodeView]
+    state: epoch_mod.EpochState,
+    nodes: collections.abc.Sequence[NodeView],
+    drop: frozenset[str] = frozenset(),
 ) -> list[member.NodeCandidate]:
     current = state.current
     candidates = []
     for view in nodes:
-        if view.leaving:
+        if view.leaving or view.name in drop:
             continue
         known = current.by_name(view.name) if view.name in current else None
         if known is not None and member.encode_public_key(known.public_key) == view.public_key:
@@ -419,20 +476,76 @@ def _next_candidates(
     return candidates
 
 
+def _expire(
+    record: epoch_record.EpochRecord,
+    network: models.WalrusNetwork,
+    nodes: collections.abc.Sequence[NodeView],
+    now: datetime.datetime,
+    limits: Limits,
+) -> tuple[epoch_record.EpochRecord, frozenset[str], list[outcome.Event]]:
+    """Past the change's deadline (or on `walrus-k8s.io/replan-epoch` naming this epoch),
+    members that have not finished and do not answer (or whose WalrusNode is gone) are
+    recorded done, so the phase can turn Stable. Members whose WalrusNode is gone, or that
+    have not answered for `Limits.member_unreachable`, are returned, to be left out of the
+    re-planned change that follows as soon as the phase is Stable; their new owners recover
+    those shards from the rest. The deadline runs from the change's start."""
+    state = record.state
+    deadline = limits.epoch_change_deadline
+    late = deadline is not None and now - record.started >= deadline
+    asked = network.metadata.annotations.get(naming.ANNOTATION_REPLAN_EPOCH) == str(state.epoch)
+    changing = state.phase is epoch_mod.Phase.EPOCH_CHANGE or bool(state.pending_moves)
+    if not changing or not (asked or late):
+        return record, frozenset(), []
+    views = {v.name: v for v in nodes}
+    answering = {v.name for v in nodes if v.report.reachable and not v.leaving}
+    silent = frozenset(
+        n
+        for n in state.current.names
+        if n not in views
+        or (
+            not views[n].report.reachable
+            and (limits.member_unreachable is None or _gone(views[n], limits, now))
+        )
+    )
+    stuck = sorted(n for n in state.current.names if n not in state.sync_done | answering)
+    if not stuck:
+        return record, silent, []
+    for name in stuck:
+        state = state.record_sync_done(name, state.epoch)
+    why = "re-plan requested" if asked else f"deadline of {deadline} passed"
+    events = [
+        outcome.Event(
+            "EpochChangeDeadline",
+            f"epoch {state.epoch} ({why}): {_listing(stuck)} did not finish and do not "
+            "answer; dropped from the sync plan and left out of the next committee, "
+            "whose members recover their shards from the rest",
+            warning=True,
+        )
+    ]
+    if record.state.phase is epoch_mod.Phase.EPOCH_CHANGE and state.phase is epoch_mod.Phase.STABLE:
+        events.append(_completed(state))
+    committees = committee_file.ActiveCommittees(state, record.committees.params)
+    return dataclasses.replace(record, committees=committees), silent, events
+
+
 def _advance(
     record: epoch_record.EpochRecord,
     network: models.WalrusNetwork,
     nodes: collections.abc.Sequence[NodeView],
     now: datetime.datetime,
+    limits: Limits = Limits(),
+    dropped: frozenset[str] = frozenset(),
 ) -> Plan:
     spec = network.spec
     state = record.state
     request = _advance_request(network)
     requested = request is not None and request != record.advance_handled
     due = now >= next_epoch_due(record, spec)
-    if not (requested or due):
+    if not (requested or due or dropped):
         return Plan(record)
     why = "requested" if requested else f"scheduled every {spec.epoch_duration_seconds} s"
+    if dropped:
+        why = f"re-planned without {_listing(sorted(dropped))}"
     if state.phase is epoch_mod.Phase.EPOCH_CHANGE:
         return Plan(
             record,
@@ -441,11 +554,14 @@ def _advance(
             f"{state.current.params.quorum} shards needed",
         )
     try:
-        candidates = _next_candidates(state, nodes)
+        gone = dropped | {v.name for v in nodes if _gone(v, limits, now)}
+        candidates = _next_candidates(state, nodes, frozenset(gone))
         chosen = state
         if chosen.next is None:
             chosen = chosen.select_next(
-                candidates, cap=spec.max_shards_per_node, min_stake=spec.minimum_stake
+                candidates,
+                cap=shard_cap(spec, len(candidates)),
+                min_stake=spec.minimum_stake,
             )
         changed = chosen.start_epoch_change()
         paid = reward.split_rewards(spec.epoch_reward_pool, state.current)
@@ -486,15 +602,17 @@ def decide(
     network: models.WalrusNetwork,
     nodes: collections.abc.Sequence[NodeView],
     now: datetime.datetime,
+    limits: Limits = Limits(),
 ) -> Plan:
     """The next step for `network` (module doc)."""
     if record is None:
         return _genesis(network, nodes, now)
     current, endpoint_events = _refresh_endpoints(record, nodes)
     current, sync_events = _record_sync(current, nodes)
-    step = _advance(current, network, nodes, now)
+    current, dropped, deadline_events = _expire(current, network, nodes, now, limits)
+    step = _advance(current, network, nodes, now, limits, dropped)
     return dataclasses.replace(
         step,
         changed=step.changed or current != record,
-        events=(*endpoint_events, *sync_events, *step.events),
+        events=(*endpoint_events, *sync_events, *deadline_events, *step.events),
     )

@@ -19,9 +19,10 @@ view of the same state lives beside it (`status.committee`, see `epoch_status`).
 ```
 
 Also here, because the node and pool reconcilers need them from the same state: how
-many shards a node still holds for the network (`shards_held`), and whether its pod may
-be disrupted (`disruption_allowed`). Pure; called by the epoch controller, the planner,
-the status builders and the node and pool reconcilers.
+many shards a node still holds for the network (`shards_held`, which the network's
+disruption budget and the roller count) and whether it takes part in a hand-off.
+Pure; called by the epoch controller, the planner, the status builders and the node
+and pool reconcilers.
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ from walrus_node.committee import epoch as epoch_mod
 from walrus_node.committee import errors as committee_errors
 from walrus_node.committee import reward
 from walrus_node.protocol import committee_file
-from walrus_operator import errors, models
+from walrus_operator import errors
 
 __all__ = [
     "FIELD",
     "FORMAT_VERSION",
     "EpochRecord",
-    "disruption_allowed",
     "format_time",
     "in_hand_off",
     "load",
@@ -201,9 +201,3 @@ def in_hand_off(record: EpochRecord | None, name: str) -> bool:
     if record is None:
         return False
     return any(name in (m.source, m.destination) for m in record.state.pending_moves)
-
-
-def disruption_allowed(record: EpochRecord | None, node: models.WalrusNode) -> bool:
-    """Whether `node`'s pod may be evicted now: not while it is part of a shard hand-off
-    (receiving shards, or serving shards others are still receiving) or syncing."""
-    return not in_hand_off(record, node.metadata.name) and node.status.shards_syncing == 0

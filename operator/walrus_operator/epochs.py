@@ -7,18 +7,27 @@ every `WALRUS_OPERATOR_EPOCH_POLL_SECONDS` (and by its create/update/resume hand
 1. **Observe.** Read the network fresh from the API (the body Kopf hands over may predate
    the last pass's own write), its persisted `EpochRecord` (`status.epochState`), every
    WalrusNode that references it, each node's endpoint, and each node's report
-   (`nodeclient`), in parallel.
+   (`nodeclient`), in parallel; a node that did not answer is left alone for a growing
+   while (`backoff`). A network without a record resumes from its ConfigMap copy.
 2. **Decide** with the pure planner (`epoch_plan.decide`): genesis, endpoint refresh,
-   sync progress, or the next epoch change.
+   sync progress, the change's deadline, or the next epoch change.
 3. **Persist first.** A changed record is written to the network's status *before* any
    node hears of it, so a restart can never leave nodes on a committee the status does
-   not know. The nodes' `epoch`/`shardsOwned`/`shardsSyncing`/`staking` follow at once, so
-   a pool never deletes a member that the new committee still needs.
+   not know. The write carries the resourceVersion the pass read: if anything wrote the
+   network meanwhile (another operator replica, say) the API server refuses it and the
+   pass ends there, to start over from what is stored, so two writers cannot fork the
+   history. A copy goes to the ConfigMap `<network>.epoch-state`, which is not owned by
+   the network: a network re-created without its status (after a deletion, from a
+   manifest) resumes from it. The nodes' `epoch`/`shardsOwned`/`shardsSyncing`/`staking`
+   follow at once, so a pool never deletes a member that the new committee still needs.
 4. **Deliver.** Every reachable node that does not run the recorded committee (compared
    by fingerprint) gets it through `Admin/SetCommittee`, immediately; the ConfigMaps that
    the node reconciler renders from the same status follow eventually.
-5. **Report.** The rest of the network status (committee summary, prices, sync progress,
-   conditions), metrics, and Events (epoch change started/completed, condition changes).
+5. **Roll** (`walrus_operator.rollouts`): keep the network's disruption budget in step
+   with the record just persisted, and restart the next node pod whose template changed.
+6. **Report.** The rest of the network status (committee summary, prices, sync progress,
+   rollout, conditions), metrics, and Events (epoch change started/completed, condition
+   changes, restarts).
 
 The status is written here, under the lock, not through Kopf's patch: a patch applied
 after the handler returns could land after a newer pass's write and undo it. The
@@ -37,6 +46,7 @@ from walrus_node.protocol import keys as node_keys
 from walrus_operator import (
     addresses,
     admin,
+    conditions,
     epoch_plan,
     epoch_record,
     epoch_status,
@@ -44,10 +54,13 @@ from walrus_operator import (
     kube,
     metrics,
     models,
+    naming,
     nodeclient,
     outcome,
     reports,
+    rollouts,
 )
+from walrus_operator import backoff as backoff_mod
 
 __all__ = ["Controller", "EpochController"]
 
@@ -66,6 +79,39 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _state_copy(
+    network: models.WalrusNetwork, record: epoch_record.EpochRecord
+) -> dict[str, typing.Any]:
+    """The ConfigMap that keeps a copy of the epoch state (deliberately without an owner)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": naming.epoch_state_config_map(network.metadata.name),
+            "namespace": network.metadata.namespace,
+            "labels": {
+                "app.kubernetes.io/part-of": "walrus",
+                "app.kubernetes.io/managed-by": naming.MANAGED_BY,
+                naming.LABEL_NETWORK: network.metadata.name,
+            },
+        },
+        "data": {"epochState": record.to_text(), "epoch": str(record.epoch)},
+    }
+
+
+def _reachability(view: epoch_plan.NodeView, stamp: str) -> dict[str, typing.Any]:
+    """`lastError` (the node's last RPC error) and `unreachableSince`, or None (removed)
+    while the node answers."""
+    report = view.report
+    if report.reachable and not report.error:
+        return {"lastError": None, "unreachableSince": None}
+    since = view.current_status.get("unreachableSince")
+    return {
+        "lastError": report.error or "not reachable",
+        "unreachableSince": (since or stamp) if not report.reachable else None,
+    }
+
+
 def _differs(wanted: Body, current: Body) -> bool:
     return any(current.get(key) != value for key, value in wanted.items())
 
@@ -78,6 +124,16 @@ class Controller:
     addresses: addresses.Addresses
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
+    limits: epoch_plan.Limits = dataclasses.field(default_factory=epoch_plan.Limits)
+    """The epoch change deadline and candidate expiry."""
+    backoff: backoff_mod.Backoff = dataclasses.field(
+        default_factory=lambda: backoff_mod.Backoff(
+            datetime.timedelta(seconds=5), datetime.timedelta(seconds=60)
+        )
+    )
+    """Nodes that do not answer are asked again after a growing wait."""
+    rollout: rollouts.Rollouts | None = None
+    """The roller and disruption budget; None leaves pods and budgets alone."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
 
     async def run(self, namespace: str, name: str) -> outcome.Outcome:
@@ -96,21 +152,62 @@ class Controller:
         stamp = epoch_record.format_time(now)
         try:
             record = epoch_record.load(network.status.epoch_state)
+            if record is None:
+                record = await self._restore(network)
         except errors.StateInvalid as problem:
             status = epoch_status.invalid_state_status(network, problem, now=stamp)
             return await self._write_status(network, body, status, ())
         key = await self.admin.key(namespace)
         views = await self._observe(network, record, key)
-        plan = epoch_plan.decide(record, network, views, now)
-        if plan.changed and plan.record is not None:
-            await self._persist(network, plan.record)
+        plan = epoch_plan.decide(record, network, views, now, self.limits)
+        restored = record is not None and network.status.epoch_state is None
+        if (plan.changed or restored) and plan.record is not None:
+            try:
+                await self._persist(network, plan.record, body)
+            except errors.KubeConflict:
+                return outcome.Outcome({})  # written meanwhile: the next pass starts over
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
-        await self._update_nodes(namespace, plan.record, views)
+        await self._update_nodes(namespace, plan.record, views, stamp)
         delivery = await self._deliver(plan.record, views, key)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
+        events = tuple(plan.events)
+        if self.rollout is not None:
+            step = await self._roll(network, plan.record, views, now, body)
+            status.update(step.status)
+            status["conditions"] = [
+                *status.get("conditions", []),
+                *conditions.merge(
+                    network.status.conditions,
+                    [step.condition],
+                    generation=network.metadata.generation,
+                    now=stamp,
+                ),
+            ]
+            events = (*events, *step.events)
         self._record_metrics(network, plan.record, views)
-        return await self._write_status(network, body, status, plan.events)
+        return await self._write_status(network, body, status, events)
+
+    async def _roll(
+        self,
+        network: models.WalrusNetwork,
+        record: epoch_record.EpochRecord | None,
+        views: collections.abc.Sequence[epoch_plan.NodeView],
+        now: datetime.datetime,
+        body: Body,
+    ) -> rollouts.RolloutStep:
+        """One rollout step; an API failure there leaves the epoch status intact."""
+        assert self.rollout is not None
+        try:
+            return await self.rollout.step(network, record, views, now, body.get("status") or {})
+        except errors.KubeError as failed:
+            condition = conditions.Condition(
+                conditions.Type.ROLLOUT,
+                None,
+                conditions.Reason.ROLLOUT_UNOBSERVED,
+                f"pods or budget not reached: {failed}",
+            )
+            return rollouts.RolloutStep({}, condition)
 
     # ----------------------------------------------------------------------- observe
 
@@ -134,47 +231,77 @@ class Controller:
             receiving = {m.destination for m in record.state.moves}
         gate = asyncio.Semaphore(_PARALLEL_NODES)
 
+        now = self.clock()
+
         async def look(node: models.WalrusNode, status: Body) -> epoch_plan.NodeView:
             async with gate:
                 endpoint = await self.addresses.endpoint(node)
+                who = f"{namespace}/{node.metadata.name}"
+                last_error = self.backoff.waiting(who, now)
                 if endpoint is None:
                     report = reports.unreachable("no endpoint yet (no pod IP)")
+                elif last_error is not None:
+                    report = reports.unreachable(f"{last_error} (retrying later)")
                 else:
                     report = await self.node_client.report(
                         endpoint, key, sync=node.metadata.name in receiving
                     )
+                    if report.reachable:
+                        self.backoff.answered(who)
+                    else:
+                        self.backoff.failed(who, now, report.error)
                 return epoch_plan.NodeView.of(node, endpoint, report, status)
 
-        return list(await asyncio.gather(*(look(node, status) for node, status in nodes)))
+        views = list(await asyncio.gather(*(look(node, status) for node, status in nodes)))
+        self.backoff.forget(f"{namespace}/", {f"{namespace}/{v.name}" for v in views})
+        return views
 
     # ----------------------------------------------------------------------- act
 
     async def _persist(
-        self, network: models.WalrusNetwork, record: epoch_record.EpochRecord
+        self, network: models.WalrusNetwork, record: epoch_record.EpochRecord, body: Body
     ) -> None:
-        """Write the new record (and the fields read with it) before anyone acts on it."""
+        """Write the new record (and the fields read with it) before anyone acts on it, on
+        the condition that the network is still the version this pass read; then its copy."""
+        version = (body.get("metadata") or {}).get("resourceVersion")
         await self.kube.merge_patch(
             kube.Kind.WALRUS_NETWORK,
             network.metadata.name,
             network.metadata.namespace,
             {
+                "metadata": {"resourceVersion": version},
                 "status": {
                     "epochState": record.to_text(),
                     "currentEpoch": record.epoch,
                     "phase": record.phase,
-                }
+                },
             },
             status=True,
         )
+        await self.kube.apply(_state_copy(network, record))
+
+    async def _restore(self, network: models.WalrusNetwork) -> epoch_record.EpochRecord | None:
+        """The record kept in the network's ConfigMap, if its shard count matches."""
+        copy = await self.kube.get(
+            kube.Kind.CONFIG_MAP,
+            naming.epoch_state_config_map(network.metadata.name),
+            network.metadata.namespace,
+        )
+        text = ((copy or {}).get("data") or {}).get("epochState")
+        record = epoch_record.load(text if isinstance(text, str) else None)
+        if record is None or record.state.current.n_shards != network.spec.shard_count:
+            return None
+        return record
 
     async def _update_nodes(
         self,
         namespace: str,
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
+        stamp: str,
     ) -> None:
         for view in views:
-            wanted = epoch_status.node_status(record, view)
+            wanted = {**epoch_status.node_status(record, view), **_reachability(view, stamp)}
             if not _differs(wanted, view.current_status):
                 continue
             try:

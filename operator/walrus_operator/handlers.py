@@ -11,7 +11,9 @@ only here:
 | `KubeUnavailable`           | `TemporaryError(10 s)`        |                             |
 | other `KubeError`           | `TemporaryError(resync)`      | Warning event `ApiError`    |
 
-Level-based: the create/update/resume handlers and a per-object timer run the same
+Only the replica that holds the leader Lease acts (`leadership`): on the others every
+handler returns at once, and deletion handlers keep waiting, so a standby never releases a
+finalizer. Level-based: the create/update/resume handlers and a per-object timer run the same
 reconcile pass, so drift (a deleted child, a hand edit) is undone within
 `resync_seconds`. A WalrusNetwork's timer runs every `epoch_poll_seconds`: it drives the
 epoch controller, which writes the network's status itself and hands back Events to post.
@@ -21,19 +23,27 @@ of their own and a `Kube` aimed at a test API.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
+import datetime
 import logging
+import pathlib
+import socket
 import typing
+import uuid
 
 import kopf
 
 from walrus_operator import (
     addresses,
     admin,
+    backoff,
     conditions,
+    epoch_plan,
     epochs,
     errors,
     kube,
+    leadership,
     metrics,
     naming,
     networks,
@@ -41,6 +51,7 @@ from walrus_operator import (
     nodes,
     outcome,
     pools,
+    rollouts,
     settings,
 )
 
@@ -48,6 +59,19 @@ __all__ = ["register", "to_kopf"]
 
 _GROUP, _VERSION = naming.API_GROUP, naming.API_VERSION
 _UNAVAILABLE_RETRY_SECONDS = 10.0
+_LEASE_NAME = "walrus-operator"
+_POD_NAMESPACE_FILE = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_DEFAULT_LEASE_NAMESPACE = "walrus-system"
+
+
+def _lease_namespace(config: settings.OperatorSettings) -> str:
+    """The setting, else the pod's own namespace, else `walrus-system`."""
+    if config.lease_namespace:
+        return config.lease_namespace
+    try:
+        return _POD_NAMESPACE_FILE.read_text().strip() or _DEFAULT_LEASE_NAMESPACE
+    except OSError:
+        return _DEFAULT_LEASE_NAMESPACE
 
 
 def to_kopf(error: errors.WalrusOperatorError, *, resync: float) -> Exception:
@@ -126,8 +150,14 @@ Reconcile = collections.abc.Callable[
 
 
 async def _run(
-    reconcile: Reconcile, reporter: _Reporter, body: kopf.Body, patch: kopf.Patch
+    reconcile: Reconcile,
+    reporter: _Reporter,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    leader: leadership.Leadership,
 ) -> None:
+    if not leader.leading:
+        return  # a standby: the leader's timers cover this object
     try:
         result = await reconcile(body)
     except errors.WalrusOperatorError as error:
@@ -136,6 +166,81 @@ async def _run(
         reporter.metrics.errors.labels(kind=reporter.kind, error=type(error).__name__).inc()
         raise
     reporter.finish(result, body, patch)
+
+
+async def _elect(
+    the_kube: kube.Kube, config: settings.OperatorSettings
+) -> tuple[leadership.Leadership, asyncio.Task[None] | None]:
+    """This replica's Leadership, after a first round (a lone replica leads from the
+    start), and the task that keeps contending or renewing."""
+    leader = leadership.Leadership(
+        the_kube if config.leader_election else None,
+        namespace=_lease_namespace(config),
+        name=_LEASE_NAME,
+        identity=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
+        duration=datetime.timedelta(seconds=config.lease_seconds),
+    )
+    if not config.leader_election:
+        return leader, None
+    try:
+        await leader.step()
+    except errors.KubeError as failed:
+        logging.getLogger(__name__).warning("leader election: %s", failed)
+    return leader, asyncio.create_task(leader.run())
+
+
+def _network_reconciler(
+    the_kube: kube.Kube,
+    node_client: nodeclient.NodeClient,
+    admin_keys: admin.AdminKeys,
+    node_addresses: addresses.Addresses,
+    the_metrics: metrics.Metrics,
+    config: settings.OperatorSettings,
+) -> networks.NetworkReconciler:
+    """The network reconciler with its epoch controller and roller."""
+    roller = rollouts.Rollouts(
+        the_kube,
+        timeout=datetime.timedelta(seconds=config.rollout_timeout_seconds),
+        max_in_flight=config.rollout_max_in_flight,
+    )
+
+    def limit(seconds: float) -> datetime.timedelta | None:
+        return datetime.timedelta(seconds=seconds) if seconds > 0 else None
+
+    limits = epoch_plan.Limits(
+        epoch_change_deadline=limit(config.epoch_change_deadline_seconds),
+        member_unreachable=limit(config.member_unreachable_seconds),
+    )
+    controller = epochs.Controller(
+        the_kube,
+        node_client,
+        admin_keys,
+        node_addresses,
+        the_metrics,
+        limits=limits,
+        backoff=backoff.Backoff(
+            datetime.timedelta(seconds=config.epoch_poll_seconds),
+            datetime.timedelta(seconds=config.node_backoff_max_seconds),
+        ),
+        rollout=roller,
+    )
+    return networks.NetworkReconciler(
+        controller, kube=the_kube, deletion_retry_seconds=config.deletion_retry_seconds
+    )
+
+
+def _configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """The operator's finalizer name, annotations under its API group, Warning events."""
+    settings.persistence.finalizer = naming.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=naming.API_GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=naming.API_GROUP)
+    settings.posting.level = logging.WARNING
+
+
+def _wait_for_leadership(leader: leadership.Leadership, config: settings.OperatorSettings) -> None:
+    """A standby must not let a deletion through: it waits, as the leader's guard would."""
+    if not leader.leading:
+        raise kopf.TemporaryError("not the leader; waiting", delay=config.lease_seconds)
 
 
 def register(
@@ -164,15 +269,9 @@ def register(
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
-        settings.persistence.finalizer = naming.FINALIZER
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-            prefix=naming.API_GROUP
-        )
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=naming.API_GROUP
-        )
-        settings.posting.level = logging.WARNING
+        _configure_kopf(settings)
         memo.kube = make_kube()
+        memo.leadership, memo.leadership_task = await _elect(memo.kube, config)
         memo.metrics = metrics.Metrics()
         if serve_metrics and config.metrics_port:
             memo.metrics.serve(config.metrics_port)
@@ -187,8 +286,8 @@ def register(
             memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses
         )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
-        memo.networks = networks.NetworkReconciler(
-            epochs.Controller(memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics)
+        memo.networks = _network_reconciler(
+            memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics, config
         )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
@@ -196,6 +295,9 @@ def register(
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: object) -> None:
+        task = memo.get("leadership_task")
+        if task is not None:
+            task.cancel()
         await memo.node_client.close()
         await memo.kube.close()
 
@@ -206,7 +308,7 @@ def register(
     async def node_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
-        await _run(memo.nodes.reconcile, memo.node_reporter, body, patch)
+        await _run(memo.nodes.reconcile, memo.node_reporter, body, patch, memo.leadership)
 
     @kopf.timer(
         _GROUP,
@@ -218,10 +320,11 @@ def register(
         registry=registry,
     )
     async def node_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object) -> None:
-        await _run(memo.nodes.reconcile, memo.node_reporter, body, patch)
+        await _run(memo.nodes.reconcile, memo.node_reporter, body, patch, memo.leadership)
 
     @kopf.on.delete(_GROUP, _VERSION, "walrusnodes", id="node-deletion-guard", registry=registry)
     async def node_deleted(body: kopf.Body, memo: kopf.Memo, **_: object) -> None:
+        _wait_for_leadership(memo.leadership, config)
         try:
             memo.nodes.check_deletion(body)
         except errors.DeletionBlocked as blocked:
@@ -237,7 +340,7 @@ def register(
     async def pool_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
-        await _run(memo.pools.reconcile, memo.pool_reporter, body, patch)
+        await _run(memo.pools.reconcile, memo.pool_reporter, body, patch, memo.leadership)
 
     # ------------------------------------------------------------------ WalrusNetwork
     # The timer is the epoch controller's clock: every pass observes the nodes and moves
@@ -257,4 +360,16 @@ def register(
     async def network_changed(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
-        await _run(memo.networks.reconcile, memo.network_reporter, body, patch)
+        await _run(memo.networks.reconcile, memo.network_reporter, body, patch, memo.leadership)
+
+    @kopf.on.delete(
+        _GROUP, _VERSION, "walrusnetworks", id="network-deletion-guard", registry=registry
+    )
+    async def network_deleted(body: kopf.Body, memo: kopf.Memo, **_: object) -> None:
+        _wait_for_leadership(memo.leadership, config)
+        try:
+            await memo.networks.check_deletion(body)
+        except errors.DeletionBlocked as blocked:
+            memo.network_reporter.fail(blocked, body)
+        except errors.KubeError as failed:
+            memo.network_reporter.fail(failed, body)

@@ -22,7 +22,8 @@ import lightkube
 import lightkube.generic_resource
 from lightkube import codecs
 from lightkube.core import exceptions as lightkube_errors
-from lightkube.resources import apps_v1, core_v1, policy_v1, storage_v1
+from lightkube.models import meta_v1
+from lightkube.resources import apps_v1, coordination_v1, core_v1, policy_v1, storage_v1
 from lightkube.types import CascadeType, PatchType
 
 from walrus_operator import errors, naming
@@ -53,6 +54,7 @@ class Kind(enum.Enum):
     STATEFUL_SET = apps_v1.StatefulSet
     PDB = policy_v1.PodDisruptionBudget
     STORAGE_CLASS = storage_v1.StorageClass
+    LEASE = coordination_v1.Lease
     WALRUS_NETWORK = _WalrusNetwork
     WALRUS_NODE = _WalrusNode
     WALRUS_NODE_POOL = _WalrusNodePool
@@ -196,6 +198,13 @@ class Kube:
             resource, name, patch, namespace=namespace, patch_type=PatchType.MERGE
         )
         return _to_dict(result)
+
+    @_wrapped
+    async def evict(self, pod: str, namespace: str) -> None:
+        """Evict `pod` through the eviction API, which honours PodDisruptionBudgets: a
+        budget that allows no disruption answers 429 (`errors.KubeUnavailable`)."""
+        eviction = core_v1.Pod.Eviction(metadata=meta_v1.ObjectMeta(name=pod, namespace=namespace))
+        await self._client.create(eviction, pod, namespace=namespace)
 
     @_wrapped
     async def delete(self, kind: Kind, name: str, namespace: str) -> None:

@@ -109,10 +109,11 @@ class NetworkSpec(_Model):
 
     @pydantic.model_validator(mode="after")
     def _cap_within_shards(self) -> NetworkSpec:
-        if self.max_shards_per_node is not None and self.max_shards_per_node > self.shard_count:
+        f = (self.shard_count - 1) // 3
+        if self.max_shards_per_node is not None and self.max_shards_per_node > f:
             raise ValueError(
                 f"maxShardsPerNode ({self.max_shards_per_node}) must not exceed "
-                f"shardCount ({self.shard_count})"
+                f"f = (shardCount - 1) / 3 = {f}"
             )
         return self
 

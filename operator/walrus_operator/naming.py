@@ -14,6 +14,7 @@ __all__ = [
     "ANNOTATION_CONFIG_HASH",
     "ANNOTATION_EXCLUDE",
     "ANNOTATION_FORCE_DELETE",
+    "ANNOTATION_REPLAN_EPOCH",
     "API_GROUP",
     "API_VERSION",
     "CONFIG_VOLUME",
@@ -28,7 +29,9 @@ __all__ = [
     "config_map_name",
     "data_claim_name",
     "endpoint",
+    "epoch_state_config_map",
     "keys_secret_name",
+    "network_budget_name",
     "node_labels",
     "pdb_name",
     "pod_name",
@@ -69,6 +72,12 @@ epoch now instead of at the end of `spec.epochDurationSeconds` (any new value, e
 timestamp: `kubectl annotate wnet devnet walrus-k8s.io/advance-epoch="$(date +%s)"
 --overwrite`). The last value acted upon is kept in the network's epoch state."""
 
+ANNOTATION_REPLAN_EPOCH = f"{API_GROUP}/replan-epoch"
+"""On a WalrusNetwork in EpochChange: the number of the epoch being changed to ends that
+change now as its deadline would (`kubectl annotate wnet devnet
+walrus-k8s.io/replan-epoch=7 --overwrite`). A value naming another epoch does nothing, so
+the annotation never acts twice."""
+
 ADMIN_SECRET = "walrus-operator-admin"
 """The Secret, one per namespace with WalrusNodes, holding the operator's admin identity."""
 
@@ -107,7 +116,20 @@ def config_map_name(node: str) -> str:
 
 
 def pdb_name(node: str) -> str:
+    """The per-node PodDisruptionBudget of older releases, deleted on sight."""
     return node
+
+
+def epoch_state_config_map(network: str) -> str:
+    """The ConfigMap holding a copy of the network's epoch state (not owned by the network,
+    so it outlives it). The dot keeps it apart from every node's ConfigMap."""
+    return f"{network}.epoch-state"
+
+
+def network_budget_name(network: str) -> str:
+    """The network's one PodDisruptionBudget over all its node pods. The dot keeps it apart
+    from any node's name (node names are DNS labels, used as Service names)."""
+    return f"{network}.shards"
 
 
 def pod_name(node: str) -> str:

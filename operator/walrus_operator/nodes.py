@@ -8,8 +8,9 @@ the data PVC when `spec.storage.size` went up and the StorageClass allows expans
 computes the status from what it saw. The same pass runs on create, update, resume and on
 a timer, so drift is undone within `resync_seconds`. The ConfigMap carries the network's
 committee file and a node.yaml that trusts the operator's admin key
-(`walrus_operator.admin`); the PodDisruptionBudget blocks evictions while the node takes
-part in a shard hand-off (`epoch_record.disruption_allowed`). The node's epoch fields
+(`walrus_operator.admin`). Disruptions are budgeted per network by the epoch controller
+(`walrus_operator.rollouts`); a per-node PodDisruptionBudget left by an older release is
+deleted, because the eviction API refuses pods matched by two budgets. The node's epoch fields
 (`epoch`, `shardsOwned`, `shardsSyncing`, `staking`) are the epoch controller's.
 
 `spec.paused: true` skips every write except the status. Deletion is guarded by
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import collections.abc
 import dataclasses
+import time
 import typing
 
 from walrus_operator import (
@@ -88,6 +90,10 @@ class NodeReconciler:
     admin: admin.AdminKeys
     addresses: addresses.Addresses
     clock: collections.abc.Callable[[], str] = outcome.utc_now
+    _budgets_checked: set[str] = dataclasses.field(default_factory=set)
+    _networks: dict[tuple[str, str], tuple[float, Body | None]] = dataclasses.field(
+        default_factory=dict
+    )
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
         meta = body.get("metadata", {})
@@ -113,9 +119,7 @@ class NodeReconciler:
     async def _reconcile(self, node: models.WalrusNode) -> outcome.Outcome:
         name, namespace = node.metadata.name, node.metadata.namespace
         endpoint = await self.addresses.endpoint(node)
-        network_body = await self.kube.get(
-            kube.Kind.WALRUS_NETWORK, node.spec.network_ref.name, namespace
-        )
+        network_body = await self._network(namespace, node.spec.network_ref.name)
         if network_body is None:
             seen = status.NodeObservation(network_found=False, endpoint=endpoint)
             missing = errors.NotYet(
@@ -127,10 +131,8 @@ class NodeReconciler:
         try:
             record = epoch_record.load(network.status.epoch_state)
             committee_file = None if record is None else record.committee_file()
-            disruption_allowed = epoch_record.disruption_allowed(record, node)
         except errors.StateInvalid:
-            # The epoch controller reports this on the network; keep pods where they are.
-            committee_file, disruption_allowed = None, False
+            committee_file = None  # the epoch controller reports this on the network
         sts = await self.kube.get(kube.Kind.STATEFUL_SET, naming.statefulset_name(name), namespace)
         existing_size = None if sts is None else statefulset.claim_template_size(sts)
         ctx = context.NodeContext(
@@ -142,7 +144,6 @@ class NodeReconciler:
             admin_public_keys=() if node.spec.paused else (await self.admin.public_key(namespace),),
             claim_size=existing_size or node.spec.storage.size,
             cluster_domain=self.settings.cluster_domain,
-            disruption_allowed=disruption_allowed,
         )
         problem: errors.SpecInvalid | None = None
         try:
@@ -165,6 +166,7 @@ class NodeReconciler:
                     break
                 if body["kind"] == "StatefulSet":
                     sts = applied
+            await self._drop_node_budget(name, namespace)
         claim = await self._observe_claim(node, grow=not node.spec.paused and problem is None)
         seen = status.NodeObservation(
             problem=problem,
@@ -176,6 +178,33 @@ class NodeReconciler:
             endpoint=endpoint,
         )
         return outcome.Outcome(status.node_status(node, seen, now=self.clock()), problem)
+
+    async def _network(self, namespace: str, name: str) -> Body | None:
+        """The network, read at most once per `epoch_poll_seconds`: every node's timer
+        needs it, and it carries the whole epoch state (a hundred nodes would otherwise
+        fetch it a hundred times per resync). A copy that old only delays a committee
+        file by as much; the epoch controller delivers committees to nodes itself."""
+        key = (namespace, name)
+        now = time.monotonic()
+        cached = self._networks.get(key)
+        if cached is not None and now - cached[0] < self.settings.epoch_poll_seconds:
+            return cached[1]
+        body = await self.kube.get(kube.Kind.WALRUS_NETWORK, name, namespace)
+        self._networks[key] = (now, body)
+        return body
+
+    async def _drop_node_budget(self, name: str, namespace: str) -> None:
+        """Delete the per-node PodDisruptionBudget an older release made (once per node and
+        process; only one this operator manages)."""
+        if name in self._budgets_checked:
+            return
+        old = await self.kube.get(kube.Kind.PDB, naming.pdb_name(name), namespace)
+        labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+        if labels.get("app.kubernetes.io/managed-by") == naming.MANAGED_BY and (
+            labels.get(naming.LABEL_NODE) == name
+        ):
+            await self.kube.delete(kube.Kind.PDB, naming.pdb_name(name), namespace)
+        self._budgets_checked.add(name)
 
     async def _ensure_key(self, ctx: context.NodeContext, *, create: bool) -> str | None:
         """The node's public key; the key Secret is created first if it is missing."""

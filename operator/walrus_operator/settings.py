@@ -65,6 +65,44 @@ class OperatorSettings:
     """WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS: deadline of one gRPC call to a node. A node that
     does not answer within it counts as unreachable for that pass."""
 
+    node_backoff_max_seconds: float = 60.0
+    """WALRUS_OPERATOR_NODE_BACKOFF_MAX_SECONDS: the longest the epoch controller waits
+    before asking again a node that did not answer (the wait doubles from one poll
+    interval after each failure), so dead nodes do not cost a gRPC deadline every pass."""
+
+    rollout_timeout_seconds: float = 600.0
+    """WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS: how long a node pod restarted for a new pod
+    template may take to serve again before the rollout halts and names it. Ten minutes
+    covers a slow image pull and a node that reloads a large store."""
+
+    rollout_max_in_flight: int = 1
+    """WALRUS_OPERATOR_ROLLOUT_MAX_IN_FLIGHT: node pods of one network restarted at once by
+    a rollout. Whatever this says, a restart never takes more than f shards offline."""
+
+    epoch_change_deadline_seconds: float = 1800.0
+    """WALRUS_OPERATOR_EPOCH_CHANGE_DEADLINE_SECONDS: how long an epoch change may wait for
+    its members to receive their shards. After it, members that have not finished and do
+    not answer are dropped from the sync plan and the change is re-planned without them
+    (their shards are recovered by the others), so a lost node cannot hold a network in
+    EpochChange forever. 0 turns the deadline off."""
+
+    member_unreachable_seconds: float = 600.0
+    """WALRUS_OPERATOR_MEMBER_UNREACHABLE_SECONDS: a committee member that has not answered
+    for this long stops being a candidate for the next committee (a shorter outage, a pod
+    restart, keeps its shards). 0 turns this off."""
+
+    leader_election: bool = True
+    """WALRUS_OPERATOR_LEADER_ELECTION: `true` (the default) lets several replicas run, the
+    one holding the Lease acting; `false` for a single replica that acts at once."""
+
+    lease_namespace: str = ""
+    """WALRUS_OPERATOR_LEASE_NAMESPACE: where the Lease `walrus-operator` lives; empty (the
+    default) means the operator pod's own namespace, else `walrus-system`."""
+
+    lease_seconds: float = 15.0
+    """WALRUS_OPERATOR_LEASE_SECONDS: how long a leader's Lease lasts without renewal, so
+    how soon a standby takes over from a replica that died (renewed every third of it)."""
+
     @classmethod
     def from_environment(
         cls, environ: collections.abc.Mapping[str, str] | None = None
@@ -97,6 +135,12 @@ class OperatorSettings:
         image = text("NODE_IMAGE", defaults.node_image)
         if not image:
             raise errors.SettingsInvalid(_PREFIX + "NODE_IMAGE", "must not be empty")
+        in_flight = number("ROLLOUT_MAX_IN_FLIGHT", defaults.rollout_max_in_flight, 1)
+        if in_flight != int(in_flight):
+            raise errors.SettingsInvalid(_PREFIX + "ROLLOUT_MAX_IN_FLIGHT", "must be an integer")
+        election = text("LEADER_ELECTION", "true").lower()
+        if election not in {"true", "false"}:
+            raise errors.SettingsInvalid(_PREFIX + "LEADER_ELECTION", "must be true or false")
         return cls(
             namespaces=tuple(n.strip() for n in text("NAMESPACES", "").split(",") if n.strip()),
             node_image=image,
@@ -111,4 +155,20 @@ class OperatorSettings:
             endpoint_mode=endpoint_mode,
             epoch_poll_seconds=number("EPOCH_POLL_SECONDS", defaults.epoch_poll_seconds, 0.1),
             node_timeout_seconds=number("NODE_TIMEOUT_SECONDS", defaults.node_timeout_seconds, 0.1),
+            rollout_timeout_seconds=number(
+                "ROLLOUT_TIMEOUT_SECONDS", defaults.rollout_timeout_seconds, 1
+            ),
+            rollout_max_in_flight=int(in_flight),
+            leader_election=election == "true",
+            node_backoff_max_seconds=number(
+                "NODE_BACKOFF_MAX_SECONDS", defaults.node_backoff_max_seconds, 0.1
+            ),
+            epoch_change_deadline_seconds=number(
+                "EPOCH_CHANGE_DEADLINE_SECONDS", defaults.epoch_change_deadline_seconds, 0
+            ),
+            member_unreachable_seconds=number(
+                "MEMBER_UNREACHABLE_SECONDS", defaults.member_unreachable_seconds, 0
+            ),
+            lease_namespace=text("LEASE_NAMESPACE", defaults.lease_namespace),
+            lease_seconds=number("LEASE_SECONDS", defaults.lease_seconds, 3),
         )

@@ -2,7 +2,7 @@
 
 Whatever the children depend on besides the WalrusNode itself (the image default, the
 network's shard count and committee file, the operator's admin key, the size of an
-existing claim template, whether a disruption is currently allowed) is decided by the
+existing claim template) is decided by the
 caller and passed in here, so the builders stay pure. Built by `walrus_operator.nodes`,
 read by every node builder.
 """
@@ -31,9 +31,6 @@ class NodeContext:
     admin_public_keys: tuple[str, ...] = ()
     """The operator's admin public keys, first in node.yaml `admin_public_keys`."""
     cluster_domain: str = "cluster.local"
-    disruption_allowed: bool = True
-    """False while losing the pod would hurt the network (it is syncing shards, or an epoch
-    change is under way): the PodDisruptionBudget then allows no voluntary eviction."""
 
     @property
     def name(self) -> str:

@@ -8,6 +8,12 @@ readiness probe, metrics on 9184, the key and config mounted read-only, the data
 PVC. It runs non-root with a read-only root filesystem, no capabilities and the
 RuntimeDefault seccomp profile.
 
+The update strategy is `OnDelete`: a new pod template becomes a new revision and nothing
+restarts until the operator's roller evicts the pod (`walrus_operator.rollouts`), one node
+at a time and never beyond f shards offline. Unless `spec.scheduling` gives its own, pods
+of one network are spread across hosts and zones (`ScheduleAnyway`: a preference, so a
+one-host cluster still runs them).
+
 `spec.podTemplate` may add labels, annotations, env, volumes, mounts and containers; the
 operator's own names (volumes, the `node` container, `WALRUS_*` variables that the
 operator sets) cannot be taken, which is refused with `errors.SpecInvalid`.
@@ -116,6 +122,24 @@ def _node_container(ctx: context.NodeContext) -> dict[str, typing.Any]:
     return container
 
 
+def _default_spread(ctx: context.NodeContext) -> list[dict[str, typing.Any]]:
+    """Spread a network's node pods over hosts and zones, as a preference."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "walrus-node",
+                    naming.LABEL_NETWORK: ctx.network,
+                }
+            },
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
 def _pod_spec(ctx: context.NodeContext, grace_seconds: int) -> dict[str, typing.Any]:
     spec = ctx.node.spec
     template = spec.pod_template
@@ -150,8 +174,9 @@ def _pod_spec(ctx: context.NodeContext, grace_seconds: int) -> dict[str, typing.
         pod["affinity"] = scheduling.affinity
     if scheduling.tolerations:
         pod["tolerations"] = list(scheduling.tolerations)
-    if scheduling.topology_spread_constraints:
-        pod["topologySpreadConstraints"] = list(scheduling.topology_spread_constraints)
+    pod["topologySpreadConstraints"] = list(
+        scheduling.topology_spread_constraints or _default_spread(ctx)
+    )
     if template.init_containers:
         pod["initContainers"] = list(template.init_containers)
     pod["containers"] = [_node_container(ctx), *template.extra_containers]
@@ -190,7 +215,7 @@ def build_statefulset(ctx: context.NodeContext, config_hash: str) -> dict[str, t
             "replicas": 1,
             "serviceName": naming.service_name(ctx.name),
             "selector": {"matchLabels": naming.selector_labels(ctx.name)},
-            "updateStrategy": {"type": "RollingUpdate"},
+            "updateStrategy": {"type": "OnDelete"},
             "persistentVolumeClaimRetentionPolicy": {
                 "whenDeleted": "Retain",
                 "whenScaled": "Retain",

@@ -36,6 +36,7 @@ class MemoryKube(kube.Kube):
         self.objects: dict[Key, Body] = {}
         self.writes: list[tuple[str, kube.Kind, str]] = []
         self._uids = itertools.count(1)
+        self._versions = itertools.count(1)
 
     def put(self, body: Body) -> Body:
         """Store `body` as if it had been created by someone else."""
@@ -43,6 +44,7 @@ class MemoryKube(kube.Kube):
         meta = body.setdefault("metadata", {})
         meta.setdefault("uid", f"uid-{next(self._uids)}")
         meta.setdefault("generation", 1)
+        meta.setdefault("resourceVersion", str(next(self._versions)))
         self.objects[self._key(body)] = body
         return body
 
@@ -98,9 +100,28 @@ class MemoryKube(kube.Kube):
         existing = self.objects.get((kind, namespace, name))
         if existing is None:
             raise errors.KubeNotFound(f"{kind.name} {namespace}/{name}", status=404)
+        # A resourceVersion in the patch is a precondition, as on the API server.
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        current = existing["metadata"].get("resourceVersion")
+        if wanted is not None and wanted != current:
+            raise errors.KubeConflict(f"{kind.name} {name}: resourceVersion {wanted} is stale")
         self.writes.append(("patch-status" if status else "patch", kind, name))
         _merge(existing, patch)
+        existing["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(existing)
+
+    refuse_evictions: bool = False
+    """Answer evictions as a disruption budget that allows none does (429)."""
+
+    async def evict(self, pod: str, namespace: str) -> None:
+        """The eviction API: marks the pod terminating (or 429 if `refuse_evictions`)."""
+        if self.refuse_evictions:
+            raise errors.KubeUnavailable("evict: would violate the disruption budget", status=429)
+        key = (kube.Kind.POD, namespace, pod)
+        if key not in self.objects:
+            raise errors.KubeNotFound(f"evict: pod {pod} not found", status=404)
+        self.writes.append(("evict", kube.Kind.POD, pod))
+        self.objects[key]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
 
     async def delete(self, kind: kube.Kind, name: str, namespace: str) -> None:
         key = (kind, namespace, name)

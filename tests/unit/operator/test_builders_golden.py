@@ -2,10 +2,9 @@
 
 An input holds a WalrusNode, its WalrusNetwork (with its epoch state, when it has a
 committee) and the reconciler's context values; the output is every child object, as
-applied: committee.yaml is the committee file the nodes read, and the disruption budget
-follows from the epoch state. An input with `expectError: <field>` must be
-refused with `SpecInvalid` naming that field. `UPDATE_GOLDEN=1 pytest …` rewrites the
-outputs; review the diff.
+applied: committee.yaml is the committee file the nodes read. An input with
+`expectError: <field>` must be refused with `SpecInvalid` naming that field.
+`UPDATE_GOLDEN=1 pytest …` rewrites the outputs; review the diff.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ def _context(case: dict[str, typing.Any]) -> context.NodeContext:
         admin_public_keys=tuple(values.get("adminPublicKeys", ())),
         claim_size=values.get("claimSize", node.spec.storage.size),
         cluster_domain=values.get("clusterDomain", "cluster.local"),
-        disruption_allowed=epoch_record.disruption_allowed(record, node),
     )
 
 

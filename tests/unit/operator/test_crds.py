@@ -98,6 +98,8 @@ REFUSED_CREATES = [
     ("WalrusNetwork", "spec.shardCount", 3, "spec.shardCount"),
     ("WalrusNetwork", "spec.shardCount", 257, "spec.shardCount"),
     ("WalrusNetwork", "spec.maxShardsPerNode", 17, "spec.maxShardsPerNode"),
+    # 16 shards: f = 5; one node holding 6 could lose more than the code tolerates.
+    ("WalrusNetwork", "spec.maxShardsPerNode", 6, "must not exceed f"),
     ("WalrusNetwork", "spec.pricing.quantileBps", 0, "spec.pricing.quantileBps"),
     ("WalrusNodePool", "spec.replicas", -1, "spec.replicas"),
     ("WalrusNodePool", "spec.template.spec.staking.stake", -3, "staking.stake"),

@@ -289,3 +289,93 @@ def test_views_carry_the_nodes_spec_and_annotations() -> None:
         7,
     )
     assert view.leaving and not view.joinable
+
+
+# --------------------------------------------------------------------------- deadlines
+
+LIMITS = epoch_plan.Limits(
+    epoch_change_deadline=datetime.timedelta(minutes=30),
+    member_unreachable=datetime.timedelta(minutes=10),
+)
+
+
+def _changing_with_c_gaining() -> epoch_record.EpochRecord:
+    """Epoch 2 in EpochChange: c (large stake) joins and gains most shards."""
+    record = _genesis(_view("a"), _view("b"))
+    grown = epoch_plan.decide(
+        record, _network(), [_view("a"), _view("b"), _view("c", 9000)], T0 + HOUR
+    )
+    assert grown.record is not None
+    assert grown.record.state.phase is epoch_mod.Phase.EPOCH_CHANGE
+    return grown.record
+
+
+def test_a_lost_gaining_node_holds_the_change_until_the_deadline() -> None:
+    changing = _changing_with_c_gaining()
+    views = [_view("a"), _view("b")]  # c's WalrusNode was deleted
+    early = epoch_plan.decide(changing, _network(), views, T0 + HOUR + HOUR / 4, LIMITS)
+    assert not early.changed
+
+
+def test_after_the_deadline_a_lost_gaining_node_is_dropped_and_the_change_replanned() -> None:
+    changing = _changing_with_c_gaining()
+    views = [_view("a"), _view("b")]  # c's WalrusNode was deleted
+    late = T0 + HOUR + datetime.timedelta(minutes=31)
+    plan = epoch_plan.decide(changing, _network(), views, late, LIMITS)
+    assert plan.changed and plan.record is not None
+    assert plan.record.epoch == 3
+    assert plan.record.state.current.names == ("a", "b")
+    reasons = [e.reason for e in plan.events]
+    assert reasons[:2] == ["EpochChangeDeadline", "EpochChangeCompleted"]
+    assert "EpochChangeStarted" in reasons
+    deadline = next(e for e in plan.events if e.reason == "EpochChangeDeadline")
+    assert deadline.warning and "c did not finish" in deadline.message
+    started = next(e for e in plan.events if e.reason == "EpochChangeStarted")
+    assert "re-planned without c" in started.message
+
+
+def test_an_annotation_naming_the_epoch_replans_before_the_deadline() -> None:
+    changing = _changing_with_c_gaining()
+    views = [_view("a"), _view("b"), _view("c", 9000, reachable=False)]
+    network = _network({naming.ANNOTATION_REPLAN_EPOCH: "2"})
+    # A node down for a moment is not dropped from the next committee...
+    plan = epoch_plan.decide(changing, network, views, T0 + HOUR, LIMITS)
+    assert plan.record is not None and "c" in plan.record.state.sync_done
+    assert plan.record.epoch == 2  # recorded done, no new committee yet
+    # ... one silent for longer than the limit is.
+    since = T0 + HOUR - datetime.timedelta(minutes=11)
+    views[2] = dataclasses.replace(views[2], unreachable_since=since)
+    plan = epoch_plan.decide(changing, network, views, T0 + HOUR, LIMITS)
+    assert plan.record is not None and plan.record.epoch == 3
+    assert plan.record.state.current.names == ("a", "b")
+    # The annotation names epoch 2: at epoch 3 it asks for nothing.
+    again = epoch_plan.decide(plan.record, network, [_view("a"), _view("b")], T0 + HOUR, LIMITS)
+    assert not again.changed
+
+
+def test_members_unreachable_for_long_leave_the_candidates() -> None:
+    record = _genesis(_view("a"), _view("b"), _view("c"), _view("d"))
+    down_since = T0 + HOUR - datetime.timedelta(minutes=20)
+    views = [
+        _view("a"),
+        _view("b"),
+        dataclasses.replace(_view("c", reachable=False), unreachable_since=down_since),
+        dataclasses.replace(_view("d", reachable=False), unreachable_since=T0 + HOUR),
+    ]
+    plan = epoch_plan.decide(record, _network(), views, T0 + HOUR, LIMITS)
+    assert plan.record is not None
+    # c has been silent for 20 minutes (> 10): out; d only just went quiet: kept.
+    assert plan.record.state.current.names == ("a", "b", "d")
+
+
+def test_views_read_unreachable_since_from_the_status() -> None:
+    node = models.parse_node(
+        {
+            "metadata": {"name": "a"},
+            "spec": {"networkRef": {"name": "devnet"}, "storage": {"size": "1Gi"}},
+        }
+    )
+    view = epoch_plan.NodeView.of(
+        node, None, reports.unreachable("x"), {"unreachableSince": "2026-01-01T00:00:00Z"}
+    )
+    assert view.unreachable_since == datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

@@ -110,23 +110,6 @@ def test_shards_held_counts_what_the_network_still_needs_from_a_node() -> None:
     assert not epoch_record.in_hand_off(done, "a")
 
 
-def test_disruptions_are_refused_during_a_nodes_hand_off_or_sync() -> None:
-    def node(name: str, syncing: int = 0) -> models.WalrusNode:
-        return models.parse_node(
-            {
-                "metadata": {"name": name},
-                "spec": {"networkRef": {"name": "devnet"}, "storage": {"size": "1Gi"}},
-                "status": {"shardsSyncing": syncing},
-            }
-        )
-
-    record = _changing()
-    assert not epoch_record.disruption_allowed(record, node("a"))  # a source
-    assert not epoch_record.disruption_allowed(record, node("c"))  # the receiver
-    assert epoch_record.disruption_allowed(record, node("z"))
-    assert not epoch_record.disruption_allowed(None, node("z", syncing=1))
-
-
 # --------------------------------------------------------------------------- status
 
 

@@ -82,6 +82,10 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
             ),
             "the WalrusNetwork's status",
         )
+        await wait_for(
+            lambda: _get(api, "policy/v1/poddisruptionbudgets", "devnet.shards") is not None,
+            "the network's disruption budget",
+        )
     sts = _get(api, "apps/v1/statefulsets", "node-a")
     assert sts is not None
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "walrus-node:0.1.0"
@@ -89,7 +93,6 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         ("v1/services", "node-a"),
         ("v1/configmaps", "node-a-config"),
         ("v1/secrets", "node-a-keys"),
-        ("policy/v1/poddisruptionbudgets", "node-a"),
     ]:
         assert _get(api, resource, name) is not None, resource
     node = _get(api, NODES, "node-a")

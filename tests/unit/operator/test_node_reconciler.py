@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import dataclasses
 import typing
 
 import pytest
@@ -15,7 +14,6 @@ from walrus_node.protocol import committee_file
 from walrus_operator import (
     addresses,
     admin,
-    epoch_record,
     errors,
     keys,
     kube,
@@ -52,11 +50,12 @@ def api() -> memory_kube.MemoryKube:
 
 def _reconciler(
     api: memory_kube.MemoryKube,
+    config: settings.OperatorSettings | None = None,
     clock: typing.Callable[[], str] = lambda: "2026-01-01T00:00:00Z",
 ) -> nodes.NodeReconciler:
     return nodes.NodeReconciler(
         api,
-        settings.OperatorSettings(),
+        config or settings.OperatorSettings(),
         metrics.Metrics(),
         admin=admin.AdminKeys(api),
         addresses=addresses.DnsAddresses("cluster.local"),
@@ -87,13 +86,15 @@ async def test_new_node_gets_all_children_and_a_key(api, reconciler) -> None:
         (kube.Kind.CONFIG_MAP, "node-a-config"),
         (kube.Kind.SERVICE, "node-a"),
         (kube.Kind.STATEFUL_SET, "node-a"),
-        (kube.Kind.PDB, "node-a"),
         (kube.Kind.SECRET, "node-a-keys"),
     ]:
         assert api.find(kind, name, NAMESPACE) is not None, (kind, name)
     pem = base64.b64decode(api.find(kube.Kind.SECRET, "node-a-keys", NAMESPACE)["data"]["node.key"])
     assert result.status["publicKey"] == keys.public_key(pem)
     assert result.status["phase"] == "Pending"
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE) is None  # budgets are per network
+    sts = api.find(kube.Kind.STATEFUL_SET, "node-a", NAMESPACE)
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}  # the roller restarts pods
     assert result.status["endpoint"] == "node-a-0.node-a.walrus.svc.cluster.local:9185"
     conditions = _conditions(result.status)
     assert conditions["Ready"]["status"] == "False"
@@ -262,12 +263,32 @@ async def test_growth_on_a_fixed_size_class_is_degraded_not_patched(api, reconci
 
 
 @pytest.mark.asyncio
-async def test_syncing_node_blocks_disruptions(api, reconciler) -> None:
+async def test_syncing_node_says_so(api, reconciler) -> None:
     body = _with_status(_node(), {"shardsSyncing": 3, "shardsOwned": 5})
     result = await reconciler.reconcile(body)
-    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0
     syncing = _conditions(result.status)["Syncing"]
     assert (syncing["status"], syncing["message"]) == ("True", "3 shards syncing")
+
+
+@pytest.mark.asyncio
+async def test_a_per_node_budget_of_an_older_release_is_deleted(api, reconciler) -> None:
+    labels = naming.node_labels("node-a", "devnet", None)
+    api.put(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "node-a", "namespace": NAMESPACE, "labels": labels},
+            "spec": {"maxUnavailable": 1},
+        }
+    )
+    someone_elses = {"name": "node-b", "namespace": NAMESPACE, "labels": {"team": "x"}}
+    api.put({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": someone_elses})
+    await reconciler.reconcile(_node())
+    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE) is None
+    other = _node()
+    other["metadata"] = {**other["metadata"], "name": "node-b", "uid": "u-2"}
+    await reconciler.reconcile(other)
+    assert api.find(kube.Kind.PDB, "node-b", NAMESPACE) is not None  # not the operator's
 
 
 def test_deletion_waits_while_shards_are_owned(reconciler) -> None:
@@ -321,26 +342,13 @@ async def test_committee_file_follows_the_networks_epoch_state(api, reconciler) 
     api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
         "epochState": record.to_text()
     }
-    await reconciler.reconcile(_node())
+    await reconciler.reconcile(_node())  # within the poll interval: the network as read
+    data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
+    assert "committee.yaml" not in data
+    later = _reconciler(api, settings.OperatorSettings(epoch_poll_seconds=0.1))
+    await later.reconcile(_node())
     data = api.find(kube.Kind.CONFIG_MAP, "node-a-config", NAMESPACE)["data"]
     assert committee_file.parse(data["committee.yaml"]) == record.committees
-    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 1
-
-
-@pytest.mark.asyncio
-async def test_hand_off_blocks_disruptions(api, reconciler) -> None:
-    record = records.genesis(16, {"node-a": 10, "node-b": 10})
-    stakes = {"node-a": 10, "node-b": 10, "node-c": 100}
-    state = record.state.select_next(
-        [records.candidate(name, stake) for name, stake in stakes.items()]
-    ).start_epoch_change()
-    changing = dataclasses.replace(record, committees=committee_file.ActiveCommittees(state))
-    assert epoch_record.in_hand_off(changing, "node-a")
-    api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {
-        "epochState": changing.to_text()
-    }
-    await reconciler.reconcile(_node())
-    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0
 
 
 @pytest.mark.asyncio
@@ -348,4 +356,3 @@ async def test_unreadable_epoch_state_keeps_pods_in_place(api, reconciler) -> No
     api.find(kube.Kind.WALRUS_NETWORK, "devnet", NAMESPACE)["status"] = {"epochState": "{"}
     result = await reconciler.reconcile(_node())
     assert result.error is None
-    assert api.find(kube.Kind.PDB, "node-a", NAMESPACE)["spec"]["maxUnavailable"] == 0

@@ -63,10 +63,14 @@ def test_chart_crds_are_copies_of_the_base_crds() -> None:
     assert chart == base, "run `make crds`"
 
 
-def test_operator_runs_once_with_recreate() -> None:
+def test_operator_runs_two_replicas_that_elect_a_leader() -> None:
     deployment = _of_kind(_base_objects(), "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert "strategy" not in deployment["spec"]  # rolling: the standby keeps watch
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert settings.OperatorSettings.from_environment(
+        {item["name"]: item["value"] for item in env}
+    ).leader_election
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -145,6 +149,7 @@ def test_chart_lints_and_renders(extra: list[str]) -> None:
     ).stdout
     objects = [doc for doc in yaml.safe_load_all(rendered) if doc]
     deployment = _of_kind(objects, "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2  # leader-elected
+    assert "strategy" not in deployment["spec"]
     roles = [o for o in objects if o["kind"] == "Role"]
     assert len(roles) == (2 if extra else 0)
