@@ -6,7 +6,7 @@ only here:
 
 | operator error              | Kopf                          | also                        |
 |-----------------------------|-------------------------------|-----------------------------|
-| `SpecInvalid`               | `PermanentError` (no retry)   | Warning `InvalidSpec` (once)|
+| `SpecInvalid`               | none: the handler returns     | Warning `InvalidSpec` (once)|
 | `NotYet` / `DeletionBlocked`| `TemporaryError(delay)`       | Normal event                |
 | `KubeUnavailable`           | `TemporaryError(10 s)`        |                             |
 | other `KubeError`           | `TemporaryError(resync)`      | Warning event `ApiError`    |
@@ -15,6 +15,13 @@ Level-based: the create/update/resume handlers and a per-object timer run the sa
 reconcile pass, so drift (a deleted child, a hand edit) is undone within
 `resync_seconds`. A WalrusNetwork's timer runs every `epoch_poll_seconds`: it drives the
 epoch controller, which writes the network's status itself and hands back Events to post.
+A spec or Secret problem (`SpecInvalid`) is never a `kopf.PermanentError`: Kopf never
+restarts a timer that raised one, so a single typo would stop drift correction until the
+operator restarts. It is written as conditions naming the field (`Ready=False`,
+`Degraded=True`, reason `InvalidSpec`) and the handler returns normally; the next pass
+(an edit, or the timer) looks again, and the conditions clear once the spec or the
+Secret is fixed.
+
 `register` is called by `__main__` with the parsed settings; tests call it with a registry
 of their own and a `Kube` aimed at a test API.
 """
@@ -42,6 +49,7 @@ from walrus_operator import (
     outcome,
     pools,
     settings,
+    status,
 )
 
 __all__ = ["register", "to_kopf"]
@@ -50,10 +58,12 @@ _GROUP, _VERSION = naming.API_GROUP, naming.API_VERSION
 _UNAVAILABLE_RETRY_SECONDS = 10.0
 
 
-def to_kopf(error: errors.WalrusOperatorError, *, resync: float) -> Exception:
-    """The Kopf exception that gives `error` its retry semantics."""
+def to_kopf(error: errors.WalrusOperatorError, *, resync: float) -> Exception | None:
+    """The Kopf exception that gives `error` its retry semantics; None for a spec problem,
+    which the object's conditions report and the next pass re-checks (never a
+    `kopf.PermanentError`, which would stop the object's timer for good)."""
     if isinstance(error, errors.SpecInvalid):
-        return kopf.PermanentError(str(error))
+        return None
     if isinstance(error, errors.NotYet):
         return kopf.TemporaryError(str(error), delay=error.delay)
     if isinstance(error, errors.KubeUnavailable):
@@ -107,7 +117,9 @@ class _Reporter:
             return
         self.fail(result.error, body)
 
-    def fail(self, error: errors.WalrusOperatorError, body: kopf.Body) -> typing.NoReturn:
+    def fail(self, error: errors.WalrusOperatorError, body: kopf.Body) -> None:
+        """Count and announce `error`; raise what Kopf needs to retry it (a spec problem
+        returns: its conditions say it, and the timer keeps looking)."""
         reason, warning = _event_reason(error)
         label = "invalid" if isinstance(error, errors.SpecInvalid) else "retry"
         if warning:
@@ -117,7 +129,9 @@ class _Reporter:
         else:
             kopf.event(body, type="Normal", reason=reason, message=str(error))
         self.metrics.reconciles.labels(kind=self.kind, outcome=label).inc()
-        raise to_kopf(error, resync=self.resync)
+        translated = to_kopf(error, resync=self.resync)
+        if translated is not None:
+            raise translated
 
 
 Reconcile = collections.abc.Callable[
@@ -130,8 +144,20 @@ async def _run(
 ) -> None:
     try:
         result = await reconcile(body)
+    except errors.SpecInvalid as problem:
+        # Found past parsing (a malformed admin Secret, say): state it on the object.
+        meta = body.get("metadata", {})
+        invalid = status.invalid_status(
+            int(meta.get("generation", 0)),
+            (body.get("status") or {}).get("conditions", []),
+            problem,
+            now=outcome.utc_now(),
+            with_phase=reporter.kind == "WalrusNode",
+        )
+        result = outcome.Outcome(invalid, problem)
     except errors.WalrusOperatorError as error:
         reporter.fail(error, body)
+        return
     except Exception as error:  # a bug: count it, let Kopf log it and retry with backoff
         reporter.metrics.errors.labels(kind=reporter.kind, error=type(error).__name__).inc()
         raise

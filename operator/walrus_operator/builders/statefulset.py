@@ -10,7 +10,8 @@ RuntimeDefault seccomp profile.
 
 `spec.podTemplate` may add labels, annotations, env, volumes, mounts and containers; the
 operator's own names (volumes, the `node` container, `WALRUS_*` variables that the
-operator sets) cannot be taken, which is refused with `errors.SpecInvalid`.
+operator sets) cannot be taken, and `walrus_operator.pod_policy` refuses what would reach
+past the node (host paths, Secrets, tokens, privileges), both with `errors.SpecInvalid`.
 
 Pure; called by `children`.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typing
 
-from walrus_operator import errors, naming, node_config
+from walrus_operator import errors, naming, node_config, pod_policy
 from walrus_operator.builders import context, metadata
 
 __all__ = [
@@ -121,6 +122,7 @@ def _pod_spec(ctx: context.NodeContext, grace_seconds: int) -> dict[str, typing.
     template = spec.pod_template
     scheduling = spec.scheduling
     _check_names("spec.podTemplate.volumes", template.volumes, _RESERVED_VOLUMES, "volume")
+    pod_policy.check(template)
     _check_names(
         "spec.podTemplate.extraContainers",
         template.extra_containers,
