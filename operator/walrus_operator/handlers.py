@@ -214,7 +214,12 @@ def register(
         )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
         memo.networks = networks.NetworkReconciler(
-            epochs.Controller(memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics)
+            epochs.Controller(
+                memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics
+            ),
+            kube=memo.kube,
+            operator_namespace=config.pod_namespace or None,
+            policy_resync_seconds=resync,
         )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)

@@ -22,7 +22,7 @@ import lightkube
 import lightkube.generic_resource
 from lightkube import codecs
 from lightkube.core import exceptions as lightkube_errors
-from lightkube.resources import apps_v1, core_v1, policy_v1, storage_v1
+from lightkube.resources import apps_v1, core_v1, networking_v1, policy_v1, storage_v1
 from lightkube.types import CascadeType, PatchType
 
 from walrus_operator import errors, naming
@@ -52,6 +52,7 @@ class Kind(enum.Enum):
     PVC = core_v1.PersistentVolumeClaim
     STATEFUL_SET = apps_v1.StatefulSet
     PDB = policy_v1.PodDisruptionBudget
+    NETWORK_POLICY = networking_v1.NetworkPolicy
     STORAGE_CLASS = storage_v1.StorageClass
     WALRUS_NETWORK = _WalrusNetwork
     WALRUS_NODE = _WalrusNode

@@ -23,6 +23,7 @@ from walrus_operator import errors, quantity
 
 __all__ = [
     "Meta",
+    "NetworkPolicy",
     "NetworkRef",
     "NetworkSpec",
     "NetworkStatus",
@@ -99,6 +100,17 @@ class Pricing(_Model):
     """The network price is the stake-weighted quantile of the nodes' votes (6667 = 2/3)."""
 
 
+class NetworkPolicy(_Model):
+    """Who may reach the network's node ports (`builders.network_policy`)."""
+
+    enabled: bool = True
+    client_namespace_selector: JsonObject | None = None
+    """Namespaces whose pods labelled `walrus-k8s.io/client: <network>` are clients; unset:
+    the network's own namespace."""
+    from_: list[JsonObject] = pydantic.Field(default_factory=list, alias="from", max_length=32)
+    """More NetworkPolicy peers allowed on both ports (an ipBlock, say)."""
+
+
 class NetworkSpec(_Model):
     shard_count: int = pydantic.Field(ge=MIN_SHARDS, le=MAX_SHARDS)
     epoch_duration_seconds: int = pydantic.Field(default=3600, ge=10)
@@ -107,6 +119,7 @@ class NetworkSpec(_Model):
     pricing: Pricing = pydantic.Field(default_factory=Pricing)
     epoch_reward_pool: int = pydantic.Field(default=0, ge=0)
     """Paid at the end of each epoch to the committee that served it, split by shards."""
+    network_policy: NetworkPolicy = pydantic.Field(default_factory=NetworkPolicy)
 
     @pydantic.model_validator(mode="after")
     def _cap_within_shards(self) -> NetworkSpec:

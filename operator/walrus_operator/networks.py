@@ -1,7 +1,9 @@
-"""The WalrusNetwork reconciler: checks the spec and hands the network to the epoch controller.
+"""The WalrusNetwork reconciler: checks the spec, keeps the network's NetworkPolicy, and
+hands the network to the epoch controller.
 
 A network whose spec cannot be parsed gets `Ready=False/InvalidSpec` (through the handler's
-status patch) and nothing else; otherwise one pass of the epoch controller
+status patch) and nothing else; otherwise its NetworkPolicy is applied (when
+`spec.networkPolicy.enabled`) and one pass of the epoch controller
 (`walrus_operator.epochs`) observes the network's nodes, moves its epochs on and writes
 its status. Called by `handlers` on events and on the network's timer.
 """
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import json
+import time
 import typing
 
-from walrus_operator import epochs, errors, models, outcome, status
+from walrus_operator import epochs, errors, kube, models, outcome, status
+from walrus_operator.builders import network_policy
 
 __all__ = ["NetworkReconciler"]
 
@@ -20,6 +25,14 @@ __all__ = ["NetworkReconciler"]
 @dataclasses.dataclass
 class NetworkReconciler:
     epochs: epochs.EpochController
+    kube: kube.Kube | None = None
+    """Where the NetworkPolicy is applied; None leaves policies alone (tests of epochs)."""
+    operator_namespace: str | None = None
+    policy_resync_seconds: float = 60.0
+    """The policy is applied when it changes, and otherwise at most this often (the network's
+    timer runs every few seconds; drift in the policy is undone within this period)."""
+    monotonic: collections.abc.Callable[[], float] = time.monotonic
+    _applied: dict[tuple[str, str], tuple[str, float]] = dataclasses.field(default_factory=dict)
     clock: collections.abc.Callable[[], str] = outcome.utc_now
 
     async def reconcile(self, body: collections.abc.Mapping[str, typing.Any]) -> outcome.Outcome:
@@ -33,4 +46,26 @@ class NetworkReconciler:
                 generation, previous, problem, now=self.clock(), with_phase=False
             )
             return outcome.Outcome(invalid, problem)
+        await self._keep_policy(network)
         return await self.epochs.run(network.metadata.namespace, network.metadata.name)
+
+    async def _keep_policy(self, network: models.WalrusNetwork) -> None:
+        """Apply the network's NetworkPolicy (or delete it, when disabled) if it changed or
+        was last written more than `policy_resync_seconds` ago."""
+        if self.kube is None:
+            return
+        namespace, name = network.metadata.namespace, network.metadata.name
+        enabled = network.spec.network_policy.enabled
+        body = network_policy.build_network_policy(network, self.operator_namespace)
+        digest = json.dumps(body, sort_keys=True) if enabled else ""
+        last = self._applied.get((namespace, name))
+        now = self.monotonic()
+        if last is not None and last[0] == digest and now - last[1] < self.policy_resync_seconds:
+            return
+        if enabled:
+            await self.kube.apply(body)
+        else:
+            await self.kube.delete(
+                kube.Kind.NETWORK_POLICY, network_policy.policy_name(name), namespace
+            )
+        self._applied[namespace, name] = (digest, now)
