@@ -50,6 +50,7 @@ from walrus_operator import (
     pools,
     settings,
     status,
+    tls_secrets,
 )
 
 __all__ = ["register", "to_kopf"]
@@ -209,8 +210,9 @@ def register(
         )
         admin_keys = admin.AdminKeys(memo.kube, ttl=resync)
         memo.node_client = nodeclient.GrpcNodeClient(config.node_timeout_seconds)
+        tls = tls_secrets.TlsSecrets(memo.kube, config) if config.node_tls else None
         memo.nodes = nodes.NodeReconciler(
-            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses
+            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses, tls=tls
         )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
         memo.networks = networks.NetworkReconciler(
@@ -220,6 +222,7 @@ def register(
             kube=memo.kube,
             operator_namespace=config.pod_namespace or None,
             policy_resync_seconds=resync,
+            tls=tls,
         )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)

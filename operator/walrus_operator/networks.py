@@ -3,7 +3,8 @@ hands the network to the epoch controller.
 
 A network whose spec cannot be parsed gets `Ready=False/InvalidSpec` (through the handler's
 status patch) and nothing else; otherwise its NetworkPolicy is applied (when
-`spec.networkPolicy.enabled`) and one pass of the epoch controller
+`spec.networkPolicy.enabled`), with node TLS its CA and the operator's client
+certificate are kept (`walrus_operator.tls_secrets`), and one pass of the epoch controller
 (`walrus_operator.epochs`) observes the network's nodes, moves its epochs on and writes
 its status. Called by `handlers` on events and on the network's timer.
 """
@@ -16,7 +17,7 @@ import json
 import time
 import typing
 
-from walrus_operator import epochs, errors, kube, models, outcome, status
+from walrus_operator import epochs, errors, kube, models, naming, outcome, status, tls_secrets
 from walrus_operator.builders import network_policy
 
 __all__ = ["NetworkReconciler"]
@@ -31,6 +32,8 @@ class NetworkReconciler:
     policy_resync_seconds: float = 60.0
     """The policy is applied when it changes, and otherwise at most this often (the network's
     timer runs every few seconds; drift in the policy is undone within this period)."""
+    tls: tls_secrets.TlsSecrets | None = None
+    """Keeps the network's CA and the operator's client certificate, with node TLS on."""
     monotonic: collections.abc.Callable[[], float] = time.monotonic
     _applied: dict[tuple[str, str], tuple[str, float]] = dataclasses.field(default_factory=dict)
     clock: collections.abc.Callable[[], str] = outcome.utc_now
@@ -47,6 +50,21 @@ class NetworkReconciler:
             )
             return outcome.Outcome(invalid, problem)
         await self._keep_policy(network)
+        if self.tls is not None:
+            namespace, name, uid = (
+                network.metadata.namespace,
+                network.metadata.name,
+                network.metadata.uid,
+            )
+            await self.tls.ensure(
+                namespace,
+                naming.operator_tls_secret_name(name),
+                authority=await self.tls.authority(namespace, name, uid),
+                network=name,
+                owner=("WalrusNetwork", name, uid),
+                names=(tls_secrets.OPERATOR_NAME,),
+                server=False,
+            )
         return await self.epochs.run(network.metadata.namespace, network.metadata.name)
 
     async def _keep_policy(self, network: models.WalrusNetwork) -> None:

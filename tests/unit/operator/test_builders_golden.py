@@ -50,6 +50,7 @@ def _context(case: dict[str, typing.Any]) -> context.NodeContext:
         claim_size=values.get("claimSize", node.spec.storage.size),
         cluster_domain=values.get("clusterDomain", "cluster.local"),
         disruption_allowed=epoch_record.disruption_allowed(record, node),
+        tls=bool(values.get("tls", False)),
     )
 
 
