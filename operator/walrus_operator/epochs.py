@@ -47,6 +47,7 @@ from walrus_operator import (
     nodeclient,
     outcome,
     reports,
+    tls_secrets,
 )
 
 __all__ = ["Controller", "EpochController"]
@@ -78,6 +79,8 @@ class Controller:
     addresses: addresses.Addresses
     metrics: metrics.Metrics
     clock: collections.abc.Callable[[], datetime.datetime] = _utc_now
+    tls: tls_secrets.TlsSecrets | None = None
+    """With node TLS: where the operator's client certificate for the network is read."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
 
     async def run(self, namespace: str, name: str) -> outcome.Outcome:
@@ -100,14 +103,17 @@ class Controller:
             status = epoch_status.invalid_state_status(network, problem, now=stamp)
             return await self._write_status(network, body, status, ())
         key = await self.admin.key(namespace)
-        views = await self._observe(network, record, key)
+        credentials = (
+            None if self.tls is None else await self.tls.operator_credentials(namespace, name)
+        )
+        views = await self._observe(network, record, key, credentials)
         plan = epoch_plan.decide(record, network, views, now)
         if plan.changed and plan.record is not None:
             await self._persist(network, plan.record)
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
         await self._update_nodes(namespace, plan.record, views)
-        delivery = await self._deliver(plan.record, views, key)
+        delivery = await self._deliver(plan.record, views, key, credentials)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
         self._record_metrics(network, plan.record, views)
         return await self._write_status(network, body, status, plan.events)
@@ -119,6 +125,7 @@ class Controller:
         network: models.WalrusNetwork,
         record: epoch_record.EpochRecord | None,
         key: node_keys.KeyPair,
+        credentials: nodeclient.ChannelTls | None = None,
     ) -> list[epoch_plan.NodeView]:
         namespace, name = network.metadata.namespace, network.metadata.name
         nodes = []
@@ -141,7 +148,11 @@ class Controller:
                     report = reports.unreachable("no endpoint yet (no pod IP)")
                 else:
                     report = await self.node_client.report(
-                        endpoint, key, sync=node.metadata.name in receiving
+                        endpoint,
+                        key,
+                        sync=node.metadata.name in receiving,
+                        server_name=node.metadata.name,
+                        tls=credentials,
                     )
                 return epoch_plan.NodeView.of(node, endpoint, report, status)
 
@@ -189,6 +200,7 @@ class Controller:
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
         key: node_keys.KeyPair,
+        credentials: nodeclient.ChannelTls | None = None,
     ) -> dict[str, str]:
         """Push the committee to every reachable node that runs another one."""
         if record is None:
@@ -205,7 +217,10 @@ class Controller:
         async def push(view: epoch_plan.NodeView) -> tuple[str, str | None]:
             async with gate:
                 assert view.endpoint is not None  # filtered above
-                return view.name, await self.node_client.set_committee(view.endpoint, key, data)
+                error = await self.node_client.set_committee(
+                    view.endpoint, key, data, server_name=view.name, tls=credentials
+                )
+                return view.name, error
 
         results = await asyncio.gather(*(push(v) for v in stale))
         return {name: error for name, error in results if error is not None}

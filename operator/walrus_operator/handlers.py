@@ -217,7 +217,7 @@ def register(
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
         memo.networks = networks.NetworkReconciler(
             epochs.Controller(
-                memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics
+                memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics, tls=tls
             ),
             kube=memo.kube,
             operator_namespace=config.pod_namespace or None,

@@ -32,6 +32,7 @@ from walrus_operator import (
     errors,
     kube,
     naming,
+    nodeclient,
     settings,
 )
 from walrus_operator.builders import secret
@@ -150,3 +151,16 @@ class TlsSecrets:
             kube.Kind.SECRET, secret_name, namespace, {"data": body["data"]}
         )
         return reason
+
+    async def operator_credentials(
+        self, namespace: str, network: str
+    ) -> nodeclient.ChannelTls | None:
+        """The operator's mutual-TLS material for `network`'s nodes, None until its Secret
+        exists (the network reconciler makes it before each epoch pass)."""
+        found = await self.kube.get(
+            kube.Kind.SECRET, naming.operator_tls_secret_name(network), namespace
+        )
+        material = [_data(found, key) for key in ("ca.crt", "tls.crt", "tls.key")]
+        if found is None or not all(material):
+            return None
+        return nodeclient.ChannelTls(*material)
