@@ -112,10 +112,17 @@ class Controller:
             await self._persist(network, plan.record)
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
+            if (
+                record is not None
+                and record.phase == "EpochChange"
+                and plan.record.phase != "EpochChange"
+            ):
+                seconds = (now - plan.record.started).total_seconds()
+                self.metrics.epoch_change_finished(namespace, name, max(seconds, 0.0))
         await self._update_nodes(namespace, plan.record, views)
         delivery = await self._deliver(plan.record, views, key, credentials)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
-        self._record_metrics(network, plan.record, views)
+        self._record_metrics(network, plan.record, views, now)
         return await self._write_status(network, body, status, plan.events)
 
     # ----------------------------------------------------------------------- observe
@@ -232,6 +239,7 @@ class Controller:
         network: models.WalrusNetwork,
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
+        now: datetime.datetime,
     ) -> None:
         namespace, name = network.metadata.namespace, network.metadata.name
         phase = "Pending" if record is None else record.phase
@@ -245,6 +253,24 @@ class Controller:
                 int(fields.get("shardsSyncing", 0)),
             )
         self.metrics.network_nodes(namespace, name, per_node)
+        offline = 0
+        tolerance = 0
+        change_age = 0.0
+        if record is not None:
+            current = record.state.current
+            serving = {v.name for v in views if v.report.reachable and v.report.serving}
+            offline = sum(len(current.shards_of(m)) for m in current.names if m not in serving)
+            tolerance = current.params.f
+            if record.phase == "EpochChange":
+                change_age = max((now - record.started).total_seconds(), 0.0)
+        self.metrics.network_health(
+            namespace,
+            name,
+            shards_offline=offline,
+            fault_tolerance=tolerance,
+            change_age=change_age,
+            now=now.timestamp(),
+        )
 
     async def _write_status(
         self,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections.abc
 import logging
+import time
 import typing
 
 import kopf
@@ -143,6 +144,18 @@ Reconcile = collections.abc.Callable[
 async def _run(
     reconcile: Reconcile, reporter: _Reporter, body: kopf.Body, patch: kopf.Patch
 ) -> None:
+    started = time.monotonic()
+    ok = False
+    try:
+        ok = await _pass(reconcile, reporter, body, patch)
+    finally:
+        reporter.metrics.passed(reporter.kind, time.monotonic() - started, ok=ok, now=time.time())
+
+
+async def _pass(
+    reconcile: Reconcile, reporter: _Reporter, body: kopf.Body, patch: kopf.Patch
+) -> bool:
+    """One pass, its outcome written and reported; True if nothing went wrong."""
     try:
         result = await reconcile(body)
     except errors.SpecInvalid as problem:
@@ -158,11 +171,12 @@ async def _run(
         result = outcome.Outcome(invalid, problem)
     except errors.WalrusOperatorError as error:
         reporter.fail(error, body)
-        return
+        return False
     except Exception as error:  # a bug: count it, let Kopf log it and retry with backoff
         reporter.metrics.errors.labels(kind=reporter.kind, error=type(error).__name__).inc()
         raise
     reporter.finish(result, body, patch)
+    return result.error is None
 
 
 def register(
