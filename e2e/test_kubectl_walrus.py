@@ -180,7 +180,7 @@ def test_drain_respects_the_disruption_budget(
                 },
             },
         )
-        budget = {
+        budget: dict[str, Any] = {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": {"name": "node-x"},
@@ -192,7 +192,9 @@ def test_drain_respects_the_disruption_budget(
             got = json.loads(
                 cluster.kubectl("get", "-n", namespace, "pdb/node-x", "-o", "json").stdout
             )
-            return got.get("status", {}).get("observedGeneration") == got["metadata"]["generation"]
+            return bool(
+                got.get("status", {}).get("observedGeneration") == got["metadata"]["generation"]
+            )
 
         wait_for(observed, "the disruption controller to observe the budget")
         refused = plugin(cluster, "drain", host, "--timeout", "4", "--interval", "1")
