@@ -11,7 +11,9 @@ than that. Refused, each as `errors.SpecInvalid` naming the field:
   service-account token;
 - environment read from a Secret (`valueFrom.secretKeyRef`, `envFrom[].secretRef`), in the
   node container and in every added container;
-- privileged containers, added capabilities and host ports.
+- privileged containers, added capabilities and host ports;
+- label keys that are not label keys (`[prefix/]name`, name at most 63 characters; the
+  CRD checks the values, but a rule over every key costs more than CEL's budget allows).
 
 Host namespaces (`hostNetwork`, `hostPID`, `hostIPC`) have no field in the overlay, and the
 pod never mounts a service-account token (`automountServiceAccountToken: false`).
@@ -25,6 +27,7 @@ by the StatefulSet builder.
 from __future__ import annotations
 
 import collections.abc
+import re
 import typing
 
 from walrus_operator import errors, models
@@ -47,6 +50,11 @@ ALLOWED_VOLUMES = frozenset(
 )
 ALLOWED_PROJECTIONS = frozenset({"configMap", "downwardAPI", "clusterTrustBundle"})
 _FIELD = "spec.podTemplate"
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_MAX_PREFIX = 253
 
 
 def _volume(field: str, volume: Json) -> None:
@@ -96,6 +104,12 @@ def _container(field: str, container: Json) -> None:
 
 def check(template: models.PodTemplate) -> None:
     """Raise `errors.SpecInvalid` naming the first field of `template` that breaks a rule."""
+    for key in sorted(template.labels):
+        prefix = key.rpartition("/")[0]
+        if not _LABEL_KEY.match(key) or len(prefix) > _MAX_PREFIX:
+            raise errors.SpecInvalid(
+                f"{_FIELD}.labels", f"{key!r} is not a label key ([prefix/]name, name ≤ 63)"
+            )
     for index, volume in enumerate(template.volumes):
         _volume(f"{_FIELD}.volumes[{index}]", volume)
     _env(f"{_FIELD}.env", template.env)
