@@ -90,6 +90,7 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         ("v1/configmaps", "node-a-config"),
         ("v1/secrets", "node-a-keys"),
         ("policy/v1/poddisruptionbudgets", "node-a"),
+        ("networking.k8s.io/v1/networkpolicies", "devnet-nodes"),
     ]:
         assert _get(api, resource, name) is not None, resource
     node = _get(api, NODES, "node-a")
@@ -252,3 +253,28 @@ async def test_a_malformed_admin_secret_is_a_condition_the_timer_clears_once_fix
             assert _get(api, "v1/secrets", naming.ADMIN_SECRET) is not None  # made anew
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_with_node_tls_the_operator_issues_and_mounts_certificates(
+    api: ApplyingEmulator,
+) -> None:
+    _seed(api)
+    with running_operator(api.url_text(), node_tls=True):
+        await wait_for(
+            lambda: _get(api, "apps/v1/statefulsets", "node-a") is not None, "the StatefulSet"
+        )
+        await wait_for(
+            lambda: _get(api, "v1/secrets", "devnet-operator-tls") is not None,
+            "the operator's certificate",
+        )
+    for name in ("devnet-ca", "node-a-tls"):
+        assert _get(api, "v1/secrets", name) is not None, name
+    assert (_get(api, "v1/secrets", "node-a-tls") or {})["type"] == "kubernetes.io/tls"
+    sts = _get(api, "apps/v1/statefulsets", "node-a")
+    assert sts is not None
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "node-a-tls"
+    config = (_get(api, "v1/configmaps", "node-a-config") or {})["data"]["node.yaml"]
+    assert "tls_cert_file: /etc/walrus/tls/tls.crt" in config
