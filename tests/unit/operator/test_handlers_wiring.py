@@ -178,6 +178,14 @@ async def test_an_invalid_spec_is_reported_once_not_at_every_resync(
     assert _node_phase(api) == "Invalid"
 
 
+def _network_ready_reason(api: ApplyingEmulator) -> str | None:
+    network = _get(api, NETWORKS, "devnet") or {}
+    for condition in network.get("status", {}).get("conditions", []):
+        if condition["type"] == "Ready":
+            return typing.cast(str, condition.get("reason"))
+    return None
+
+
 def _condition(api: ApplyingEmulator, kind: str = "Ready") -> dict[str, typing.Any]:
     for condition in (_get(api, NODES, "node-a") or {}).get("status", {}).get("conditions", []):
         if condition["type"] == kind:
@@ -245,10 +253,18 @@ async def test_a_malformed_admin_secret_is_a_condition_the_timer_clears_once_fix
             )
             assert naming.ADMIN_SECRET in _condition(api)["message"]
             assert naming.ADMIN_KEY_FILE in _condition(api)["message"]
+            # The network's epochs wait on the same Secret, and say so.
+            await wait_for(
+                lambda: _network_ready_reason(api) == "InvalidSpec", "the network's condition"
+            )
             await client.delete(kube.Kind.SECRET, naming.ADMIN_SECRET, NAMESPACE)
             await wait_for(
                 lambda: _condition(api).get("reason") not in (None, "InvalidSpec"),
                 "the timer to clear the condition",
+            )
+            await wait_for(
+                lambda: _network_ready_reason(api) not in (None, "InvalidSpec"),
+                "the network's condition to clear",
             )
             assert _get(api, "v1/secrets", naming.ADMIN_SECRET) is not None  # made anew
     finally:
