@@ -10,6 +10,8 @@ import copy
 import pathlib
 import typing
 
+import hypothesis
+import hypothesis.strategies
 import pytest
 import yaml
 
@@ -372,3 +374,28 @@ def test_the_operator_refuses_a_label_key_that_is_not_one() -> None:
         pod_policy.check(template)
     assert refused.value.field == "spec.podTemplate.labels"
     pod_policy.check(models.PodTemplate.model_validate({"labels": {"example.com/tier": "a"}}))
+
+
+_VOLUME_TYPES = sorted(
+    pod_policy.ALLOWED_VOLUMES
+    | {"hostPath", "secret", "nfs", "iscsi", "rbd", "cephfs", "flexVolume", "gitRepo"}
+)
+
+
+@hypothesis.given(
+    kinds=hypothesis.strategies.lists(
+        hypothesis.strategies.sampled_from(_VOLUME_TYPES), min_size=1, max_size=4
+    )
+)
+def test_a_volume_is_admitted_exactly_when_its_source_is_allowed(kinds: list[str]) -> None:
+    volumes = [{"name": f"v{i}", kind: {}} for i, kind in enumerate(kinds)]
+    template = models.PodTemplate.model_validate({"volumes": volumes})
+    allowed = all(kind in pod_policy.ALLOWED_VOLUMES for kind in kinds)
+    try:
+        pod_policy.check(template)
+    except errors.SpecInvalid as refused:
+        assert not allowed
+        first = next(i for i, k in enumerate(kinds) if k not in pod_policy.ALLOWED_VOLUMES)
+        assert refused.field == f"spec.podTemplate.volumes[{first}].{kinds[first]}"
+    else:
+        assert allowed
