@@ -58,7 +58,8 @@ def test_alerts_and_dashboard_match_golden_output() -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.write_text(rendered.stdout)
     assert list(yaml.safe_load_all(rendered.stdout)) == list(yaml.safe_load_all(GOLDEN.read_text()))
-    rule, dashboard = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered.stdout) if d}
+    rule, dashboard = docs["PrometheusRule"], docs["ConfigMap"]
     alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"]}
     assert {
         "WalrusEpochChangeStuck",
@@ -71,7 +72,9 @@ def test_alerts_and_dashboard_match_golden_output() -> None:
 
 def test_alert_thresholds_come_from_values() -> None:
     rendered = _template(*_ON, "--set", "metrics.prometheusRule.epochChangeStuckMinutes=90")
-    rule = next(d for d in yaml.safe_load_all(rendered.stdout) if d)
+    rule = next(
+        d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "PrometheusRule"
+    )
     [stuck] = [
         r for r in rule["spec"]["groups"][0]["rules"] if r["alert"] == "WalrusEpochChangeStuck"
     ]
