@@ -297,19 +297,33 @@ def _drain(kubectl: Kubectl, args: argparse.Namespace, _: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kubectl walrus", description=__doc__.split("\n")[0])
-    parser.add_argument("-n", "--namespace", help="namespace (default: kubectl's)")
-    parser.add_argument("--kubeconfig", help="passed to kubectl")
-    parser.add_argument("--context", help="passed to kubectl")
+    # The kubectl-like options go before or after the command (`kubectl walrus status -n x`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-n", "--namespace", default=argparse.SUPPRESS, help="namespace (default: kubectl's)"
+    )
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="passed to kubectl")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="passed to kubectl")
+    parser = argparse.ArgumentParser(
+        prog="kubectl walrus", description=(__doc__ or "").split("\n")[0], parents=[common]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    status = commands.add_parser("status", help="networks and their nodes at a glance")
+    status = commands.add_parser(
+        "status", parents=[common], help="networks and their nodes at a glance"
+    )
     status.add_argument("network", nargs="?")
-    epoch = commands.add_parser("epoch", help="a network's epoch; --advance starts the next")
+    epoch = commands.add_parser(
+        "epoch", parents=[common], help="a network's epoch; --advance starts the next"
+    )
     epoch.add_argument("network")
     epoch.add_argument("--advance", action="store_true")
-    rollout = commands.add_parser("rollout", help="which nodes run their current pod spec")
+    rollout = commands.add_parser(
+        "rollout", parents=[common], help="which nodes run their current pod spec"
+    )
     rollout.add_argument("network")
-    drain = commands.add_parser("drain", help="cordon a Kubernetes node, evict its walrus pods")
+    drain = commands.add_parser(
+        "drain", parents=[common], help="cordon a Kubernetes node, evict its walrus pods"
+    )
     drain.add_argument("node")
     drain.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     drain.add_argument(
@@ -328,11 +342,10 @@ def main(argv: collections.abc.Sequence[str] | None = None) -> int:
         print("kubectl walrus: kubectl not found on PATH", file=sys.stderr)
         return 2
     base = [executable]
-    if args.kubeconfig:
-        base += ["--kubeconfig", args.kubeconfig]
-    if args.context:
-        base += ["--context", args.context]
-    namespace = ["-n", args.namespace] if args.namespace else []
+    for option in ("kubeconfig", "context"):
+        if getattr(args, option, None):
+            base += [f"--{option}", getattr(args, option)]
+    namespace = ["-n", args.namespace] if getattr(args, "namespace", None) else []
     try:
         return _COMMANDS[args.command](Kubectl(base), args, namespace)
     except PluginError as error:

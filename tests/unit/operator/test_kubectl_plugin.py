@@ -79,3 +79,12 @@ def test_rollout_counts_nodes_on_their_update_revision_and_ready() -> None:
     sets = {"a": sts("r2", "r2", 1), "b": sts("r1", "r2", 1), "c": sts("r2", "r2", 0)}
     text = kubectl_plugin.rollout_table(nodes, sets)
     assert text.startswith("rollout: 1/3 nodes updated")
+
+
+def test_kubectl_options_go_before_or_after_the_command() -> None:
+    parser = kubectl_plugin._parser()
+    after = parser.parse_args(["status", "devnet", "-n", "walrus", "--context", "c"])
+    before = parser.parse_args(["-n", "walrus", "--context", "c", "status", "devnet"])
+    for args in (after, before):
+        assert (args.namespace, args.context, args.network) == ("walrus", "c", "devnet")
+    assert not hasattr(parser.parse_args(["status"]), "namespace")
