@@ -156,8 +156,8 @@ def test_status_and_epoch_of_a_network(cluster: controlplane.Cluster, namespace:
 def test_drain_respects_the_disruption_budget(
     cluster: controlplane.Cluster, namespace: str
 ) -> None:
-    """A walrus pod whose budget allows no disruption stays, and the drain says why; once
-    the budget allows one, the drain evicts it."""
+    """A running walrus pod whose budget allows no disruption stays, and the drain says
+    why; once the budget allows one, the drain evicts it."""
     host = f"drain-{uuid.uuid4().hex[:6]}"
     cluster.kubectl(
         "apply",
@@ -180,11 +180,31 @@ def test_drain_respects_the_disruption_budget(
                 },
             },
         )
+        # No kubelet serves this Node: the pod is made Running and Ready by hand (a Pending
+        # pod may always be evicted, whatever its budget says).
+        cluster.kubectl(
+            "patch",
+            "-n",
+            namespace,
+            "pod/node-x-0",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps(
+                {
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [{"type": "Ready", "status": "True"}],
+                    }
+                }
+            ),
+        )
         budget: dict[str, Any] = {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": {"name": "node-x"},
-            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": labels}},
+            # minAvailable, not maxUnavailable: the pod has no controller to count replicas.
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}},
         }
         apply(cluster, namespace, budget)
 
@@ -192,11 +212,14 @@ def test_drain_respects_the_disruption_budget(
             got = json.loads(
                 cluster.kubectl("get", "-n", namespace, "pdb/node-x", "-o", "json").stdout
             )
-            return bool(
-                got.get("status", {}).get("observedGeneration") == got["metadata"]["generation"]
-            )
+            seen = got.get("status", {})
+            return bool(seen.get("observedGeneration") == got["metadata"]["generation"])
 
         wait_for(observed, "the disruption controller to observe the budget")
+        healthy = json.loads(
+            cluster.kubectl("get", "-n", namespace, "pdb/node-x", "-o", "json").stdout
+        )["status"]
+        assert (healthy.get("currentHealthy"), healthy.get("disruptionsAllowed")) == (1, 0)
         refused = plugin(cluster, "drain", host, "--timeout", "4", "--interval", "1")
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "disruption budget" in refused.stderr
@@ -204,7 +227,7 @@ def test_drain_respects_the_disruption_budget(
         node = json.loads(cluster.kubectl("get", "node", host, "-o", "json").stdout)
         assert node["spec"].get("unschedulable") is True
 
-        budget["spec"]["maxUnavailable"] = 1
+        budget["spec"]["minAvailable"] = 0
         apply(cluster, namespace, budget)
         wait_for(observed, "the disruption controller to observe the new budget")
         drained = plugin(cluster, "drain", host, "--timeout", "120", "--interval", "1")
