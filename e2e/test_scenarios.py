@@ -4,9 +4,10 @@ change stake, and have bad specs refused.
 
 The same suite runs on two backends (`e2e.backend`). On the local control plane the
 operator runs on the host (its image cannot run on the kubelet stand-in) as the
-`walrus-operator` service account, so it has exactly the permissions manifests/base
-grants; its in-cluster Deployment is scaled to zero. On kind (`make e2e-kind`) the
-operator is the chart's Deployment running the built image. Either way nodes are
+`walrus-operator` service account, so it has exactly the permissions
+manifests/cluster-wide grants (the scenarios make namespaces of their own); its
+in-cluster Deployment is scaled to zero. On kind (`make e2e-kind`) the operator is the
+chart's Deployment running the built image, installed cluster-wide. Either way nodes are
 addressed by pod IP (`endpointMode: pod-ip`): the client runs on the host, where pod DNS
 names do not resolve (kind's pod network is routed to the host by e2e/kind/run.sh).
 The tests run in order and share one network, as a user's session would.
@@ -189,10 +190,10 @@ def _operator_on_the_host(
     work: pathlib.Path,
     settings: dict[str, str] | None = None,
 ) -> Iterator[None]:
-    """manifests/base installed (CRDs, RBAC, the Deployment scaled to zero) and the
-    operator running here as its service account, watching `namespace` (`settings`: more
-    WALRUS_OPERATOR_* variables)."""
-    cluster.kubectl("apply", "-k", str(REPO / "manifests" / "base"))
+    """manifests/cluster-wide installed (CRDs, RBAC, the Deployment scaled to zero) and
+    the operator running here as its service account, watching `namespace` (`settings`:
+    more WALRUS_OPERATOR_* variables)."""
+    cluster.kubectl("apply", "-k", str(REPO / "manifests" / "cluster-wide"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
         "walrus-system", "walrus-operator", work / "operator.kubeconfig"

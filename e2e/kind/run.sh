@@ -94,9 +94,11 @@ ROUTE="$pod_cidr via $node_ip"
 log "routing $ROUTE"
 "${SUDO[@]}" ip route replace $ROUTE
 
-# 5. The operator from the chart, as users install it.
+# 5. The operator from the chart, as users install it (cluster-wide: the scenarios make
+#    namespaces of their own).
 helm upgrade --install walrus-operator charts/walrus-operator \
     --namespace walrus-system --create-namespace \
+    --set rbac.clusterWide=true \
     --set endpointMode=pod-ip \
     --set epochPollSeconds=1 \
     --set resyncSeconds=3 \

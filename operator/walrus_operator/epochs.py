@@ -59,6 +59,7 @@ from walrus_operator import (
     outcome,
     reports,
     rollouts,
+    tls_secrets,
 )
 from walrus_operator import backoff as backoff_mod
 
@@ -134,6 +135,8 @@ class Controller:
     """Nodes that do not answer are asked again after a growing wait."""
     rollout: rollouts.Rollouts | None = None
     """The roller and disruption budget; None leaves pods and budgets alone."""
+    tls: tls_secrets.TlsSecrets | None = None
+    """With node TLS: where the operator's client certificate for the network is read."""
     _locks: dict[tuple[str, str], asyncio.Lock] = dataclasses.field(default_factory=dict)
 
     async def run(self, namespace: str, name: str) -> outcome.Outcome:
@@ -158,7 +161,10 @@ class Controller:
             status = epoch_status.invalid_state_status(network, problem, now=stamp)
             return await self._write_status(network, body, status, ())
         key = await self.admin.key(namespace)
-        views = await self._observe(network, record, key)
+        credentials = (
+            None if self.tls is None else await self.tls.operator_credentials(namespace, name)
+        )
+        views = await self._observe(network, record, key, credentials)
         plan = epoch_plan.decide(record, network, views, now, self.limits)
         restored = record is not None and network.status.epoch_state is None
         if (plan.changed or restored) and plan.record is not None:
@@ -168,8 +174,15 @@ class Controller:
                 return outcome.Outcome({})  # written meanwhile: the next pass starts over
             if record is not None and plan.record.epoch > record.epoch:
                 self.metrics.epoch_changes.labels(namespace=namespace, network=name).inc()
+            if (
+                record is not None
+                and record.phase == "EpochChange"
+                and plan.record.phase != "EpochChange"
+            ):
+                seconds = (now - plan.record.started).total_seconds()
+                self.metrics.epoch_change_finished(namespace, name, max(seconds, 0.0))
         await self._update_nodes(namespace, plan.record, views, stamp)
-        delivery = await self._deliver(plan.record, views, key)
+        delivery = await self._deliver(plan.record, views, key, credentials)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
         events = tuple(plan.events)
         if self.rollout is not None:
@@ -185,7 +198,7 @@ class Controller:
                 ),
             ]
             events = (*events, *step.events)
-        self._record_metrics(network, plan.record, views)
+        self._record_metrics(network, plan.record, views, now)
         return await self._write_status(network, body, status, events)
 
     async def _roll(
@@ -216,6 +229,7 @@ class Controller:
         network: models.WalrusNetwork,
         record: epoch_record.EpochRecord | None,
         key: node_keys.KeyPair,
+        credentials: nodeclient.ChannelTls | None = None,
     ) -> list[epoch_plan.NodeView]:
         namespace, name = network.metadata.namespace, network.metadata.name
         nodes = []
@@ -244,7 +258,11 @@ class Controller:
                     report = reports.unreachable(f"{last_error} (retrying later)")
                 else:
                     report = await self.node_client.report(
-                        endpoint, key, sync=node.metadata.name in receiving
+                        endpoint,
+                        key,
+                        sync=node.metadata.name in receiving,
+                        server_name=node.metadata.name,
+                        tls=credentials,
                     )
                     if report.reachable:
                         self.backoff.answered(who)
@@ -316,6 +334,7 @@ class Controller:
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
         key: node_keys.KeyPair,
+        credentials: nodeclient.ChannelTls | None = None,
     ) -> dict[str, str]:
         """Push the committee to every reachable node that runs another one."""
         if record is None:
@@ -332,7 +351,10 @@ class Controller:
         async def push(view: epoch_plan.NodeView) -> tuple[str, str | None]:
             async with gate:
                 assert view.endpoint is not None  # filtered above
-                return view.name, await self.node_client.set_committee(view.endpoint, key, data)
+                error = await self.node_client.set_committee(
+                    view.endpoint, key, data, server_name=view.name, tls=credentials
+                )
+                return view.name, error
 
         results = await asyncio.gather(*(push(v) for v in stale))
         return {name: error for name, error in results if error is not None}
@@ -344,6 +366,7 @@ class Controller:
         network: models.WalrusNetwork,
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
+        now: datetime.datetime,
     ) -> None:
         namespace, name = network.metadata.namespace, network.metadata.name
         phase = "Pending" if record is None else record.phase
@@ -357,6 +380,24 @@ class Controller:
                 int(fields.get("shardsSyncing", 0)),
             )
         self.metrics.network_nodes(namespace, name, per_node)
+        offline = 0
+        tolerance = 0
+        change_age = 0.0
+        if record is not None:
+            current = record.state.current
+            serving = {v.name for v in views if v.report.reachable and v.report.serving}
+            offline = sum(len(current.shards_of(m)) for m in current.names if m not in serving)
+            tolerance = current.params.f
+            if record.phase == "EpochChange":
+                change_age = max((now - record.started).total_seconds(), 0.0)
+        self.metrics.network_health(
+            namespace,
+            name,
+            shards_offline=offline,
+            fault_tolerance=tolerance,
+            change_age=change_age,
+            now=now.timestamp(),
+        )
 
     async def _write_status(
         self,

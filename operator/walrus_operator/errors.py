@@ -3,8 +3,9 @@
 ```
 WalrusOperatorError
 ├── SettingsInvalid        an operator setting (environment variable) is malformed: exit at start
-├── SpecInvalid            a resource's spec is wrong in a way the CRD schema cannot express;
-│                          names the field. → condition Ready=False/InvalidSpec, kopf.PermanentError
+├── SpecInvalid            a resource's spec (or a Secret it depends on) is wrong in a way the
+│                          CRD schema cannot express; names the field. → conditions
+│                          Ready=False/InvalidSpec; no Kopf error, the next pass looks again
 ├── StateInvalid           a network's persisted epoch state (status.epochState) cannot be read;
 │                          the epoch controller stops for that network (Degraded=True) rather
 │                          than start a new history over it
@@ -18,7 +19,7 @@ WalrusOperatorError
 
 The pure layers (models, builders, status) raise `SpecInvalid` only. `kube` wraps
 third-party errors into `KubeError`s with the original chained as `__cause__`. Only
-`handlers` translates these into Kopf's `PermanentError` / `TemporaryError`, so nothing
+`handlers` translates these into Kopf's `TemporaryError` (or a condition), so nothing
 below it imports Kopf.
 """
 

@@ -6,7 +6,7 @@ only here:
 
 | operator error              | Kopf                          | also                        |
 |-----------------------------|-------------------------------|-----------------------------|
-| `SpecInvalid`               | `PermanentError` (no retry)   | Warning `InvalidSpec` (once)|
+| `SpecInvalid`               | none: the handler returns     | Warning `InvalidSpec` (once)|
 | `NotYet` / `DeletionBlocked`| `TemporaryError(delay)`       | Normal event                |
 | `KubeUnavailable`           | `TemporaryError(10 s)`        |                             |
 | other `KubeError`           | `TemporaryError(resync)`      | Warning event `ApiError`    |
@@ -17,6 +17,13 @@ finalizer. Level-based: the create/update/resume handlers and a per-object timer
 reconcile pass, so drift (a deleted child, a hand edit) is undone within
 `resync_seconds`. A WalrusNetwork's timer runs every `epoch_poll_seconds`: it drives the
 epoch controller, which writes the network's status itself and hands back Events to post.
+A spec or Secret problem (`SpecInvalid`) is never a `kopf.PermanentError`: Kopf never
+restarts a timer that raised one, so a single typo would stop drift correction until the
+operator restarts. It is written as conditions naming the field (`Ready=False`,
+`Degraded=True`, reason `InvalidSpec`) and the handler returns normally; the next pass
+(an edit, or the timer) looks again, and the conditions clear once the spec or the
+Secret is fixed.
+
 `register` is called by `__main__` with the parsed settings; tests call it with a registry
 of their own and a `Kube` aimed at a test API.
 """
@@ -29,6 +36,7 @@ import datetime
 import logging
 import pathlib
 import socket
+import time
 import typing
 import uuid
 
@@ -53,6 +61,8 @@ from walrus_operator import (
     pools,
     rollouts,
     settings,
+    status,
+    tls_secrets,
 )
 
 __all__ = ["register", "to_kopf"]
@@ -74,10 +84,12 @@ def _lease_namespace(config: settings.OperatorSettings) -> str:
         return _DEFAULT_LEASE_NAMESPACE
 
 
-def to_kopf(error: errors.WalrusOperatorError, *, resync: float) -> Exception:
-    """The Kopf exception that gives `error` its retry semantics."""
+def to_kopf(error: errors.WalrusOperatorError, *, resync: float) -> Exception | None:
+    """The Kopf exception that gives `error` its retry semantics; None for a spec problem,
+    which the object's conditions report and the next pass re-checks (never a
+    `kopf.PermanentError`, which would stop the object's timer for good)."""
     if isinstance(error, errors.SpecInvalid):
-        return kopf.PermanentError(str(error))
+        return None
     if isinstance(error, errors.NotYet):
         return kopf.TemporaryError(str(error), delay=error.delay)
     if isinstance(error, errors.KubeUnavailable):
@@ -131,7 +143,9 @@ class _Reporter:
             return
         self.fail(result.error, body)
 
-    def fail(self, error: errors.WalrusOperatorError, body: kopf.Body) -> typing.NoReturn:
+    def fail(self, error: errors.WalrusOperatorError, body: kopf.Body) -> None:
+        """Count and announce `error`; raise what Kopf needs to retry it (a spec problem
+        returns: its conditions say it, and the timer keeps looking)."""
         reason, warning = _event_reason(error)
         label = "invalid" if isinstance(error, errors.SpecInvalid) else "retry"
         if warning:
@@ -141,7 +155,9 @@ class _Reporter:
         else:
             kopf.event(body, type="Normal", reason=reason, message=str(error))
         self.metrics.reconciles.labels(kind=self.kind, outcome=label).inc()
-        raise to_kopf(error, resync=self.resync)
+        translated = to_kopf(error, resync=self.resync)
+        if translated is not None:
+            raise translated
 
 
 Reconcile = collections.abc.Callable[
@@ -158,14 +174,39 @@ async def _run(
 ) -> None:
     if not leader.leading:
         return  # a standby: the leader's timers cover this object
+    started = time.monotonic()
+    ok = False
+    try:
+        ok = await _pass(reconcile, reporter, body, patch)
+    finally:
+        reporter.metrics.passed(reporter.kind, time.monotonic() - started, ok=ok, now=time.time())
+
+
+async def _pass(
+    reconcile: Reconcile, reporter: _Reporter, body: kopf.Body, patch: kopf.Patch
+) -> bool:
+    """One pass, its outcome written and reported; True if nothing went wrong."""
     try:
         result = await reconcile(body)
+    except errors.SpecInvalid as problem:
+        # Found past parsing (a malformed admin Secret, say): state it on the object.
+        meta = body.get("metadata", {})
+        invalid = status.invalid_status(
+            int(meta.get("generation", 0)),
+            (body.get("status") or {}).get("conditions", []),
+            problem,
+            now=outcome.utc_now(),
+            with_phase=reporter.kind == "WalrusNode",
+        )
+        result = outcome.Outcome(invalid, problem)
     except errors.WalrusOperatorError as error:
         reporter.fail(error, body)
+        return False
     except Exception as error:  # a bug: count it, let Kopf log it and retry with backoff
         reporter.metrics.errors.labels(kind=reporter.kind, error=type(error).__name__).inc()
         raise
     reporter.finish(result, body, patch)
+    return result.error is None
 
 
 async def _elect(
@@ -196,8 +237,10 @@ def _network_reconciler(
     node_addresses: addresses.Addresses,
     the_metrics: metrics.Metrics,
     config: settings.OperatorSettings,
+    tls: tls_secrets.TlsSecrets | None,
+    resync: float,
 ) -> networks.NetworkReconciler:
-    """The network reconciler with its epoch controller and roller."""
+    """The network reconciler with its epoch controller, roller, NetworkPolicy and TLS."""
     roller = rollouts.Rollouts(
         the_kube,
         timeout=datetime.timedelta(seconds=config.rollout_timeout_seconds),
@@ -223,9 +266,15 @@ def _network_reconciler(
             datetime.timedelta(seconds=config.node_backoff_max_seconds),
         ),
         rollout=roller,
+        tls=tls,
     )
     return networks.NetworkReconciler(
-        controller, kube=the_kube, deletion_retry_seconds=config.deletion_retry_seconds
+        controller,
+        kube=the_kube,
+        operator_namespace=config.pod_namespace or None,
+        policy_resync_seconds=resync,
+        tls=tls,
+        deletion_retry_seconds=config.deletion_retry_seconds,
     )
 
 
@@ -282,12 +331,13 @@ def register(
         )
         admin_keys = admin.AdminKeys(memo.kube, ttl=resync)
         memo.node_client = nodeclient.GrpcNodeClient(config.node_timeout_seconds)
+        tls = tls_secrets.TlsSecrets(memo.kube, config) if config.node_tls else None
         memo.nodes = nodes.NodeReconciler(
-            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses
+            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses, tls=tls
         )
         memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
         memo.networks = _network_reconciler(
-            memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics, config
+            memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics, config, tls, resync
         )
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)

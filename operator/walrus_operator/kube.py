@@ -23,7 +23,14 @@ import lightkube.generic_resource
 from lightkube import codecs
 from lightkube.core import exceptions as lightkube_errors
 from lightkube.models import meta_v1
-from lightkube.resources import apps_v1, coordination_v1, core_v1, policy_v1, storage_v1
+from lightkube.resources import (
+    apps_v1,
+    coordination_v1,
+    core_v1,
+    networking_v1,
+    policy_v1,
+    storage_v1,
+)
 from lightkube.types import CascadeType, PatchType
 
 from walrus_operator import errors, naming
@@ -53,6 +60,7 @@ class Kind(enum.Enum):
     PVC = core_v1.PersistentVolumeClaim
     STATEFUL_SET = apps_v1.StatefulSet
     PDB = policy_v1.PodDisruptionBudget
+    NETWORK_POLICY = networking_v1.NetworkPolicy
     STORAGE_CLASS = storage_v1.StorageClass
     LEASE = coordination_v1.Lease
     WALRUS_NETWORK = _WalrusNetwork

@@ -12,7 +12,21 @@ Epoch metrics, per network (`namespace`, `network` labels):
 - `walrus_operator_epoch_changes_total`: epoch changes started;
 - `walrus_operator_node_up{node}`: 1 if the node answered the last pass, else 0;
 - `walrus_operator_node_shards{node, state}`: shards `owned` (still needed from it) and
-  `syncing` (being received), as in the WalrusNode's status.
+  `syncing` (being received), as in the WalrusNode's status;
+- `walrus_operator_network_shards_offline`: shards of the current committee whose owner
+  did not answer SERVING on the last pass (more than f of them and reads fail);
+- `walrus_operator_network_fault_tolerance`: f, the shards that may be offline;
+- `walrus_operator_epoch_change_age_seconds`: how long the current epoch change has run
+  (0 when Stable): the "epoch change stuck" alert watches it;
+- `walrus_operator_epoch_change_duration_seconds` (histogram): from the start of an epoch
+  change to Stable;
+- `walrus_operator_network_last_pass_timestamp_seconds`: when the epoch controller last
+  finished a pass over the network;
+- `walrus_operator_rollout_progress`: share (0..1) of the network's nodes running their
+  current pod spec, set through `rollout` by whoever rolls pods out.
+
+And per kind: `walrus_operator_reconcile_duration_seconds{kind}` (histogram) and
+`walrus_operator_last_success_timestamp_seconds{kind}`.
 """
 
 from __future__ import annotations
@@ -26,6 +40,10 @@ import prometheus_client
 __all__ = ["NETWORK_PHASES", "Metrics"]
 
 NETWORK_PHASES = ("Pending", "Stable", "EpochChange")
+_RECONCILE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+"""Seconds: a pass is API calls (and, for networks, a few gRPC calls per node)."""
+_EPOCH_CHANGE_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
+"""Seconds: an epoch change moves shards, from seconds (empty) to hours (large nodes)."""
 
 
 class Metrics:
@@ -79,6 +97,56 @@ class Metrics:
             ["namespace", "network", "node", "state"],
             registry=self.registry,
         )
+        self.reconcile_duration = prometheus_client.Histogram(
+            "walrus_operator_reconcile_duration_seconds",
+            "Duration of one reconcile pass, by resource kind.",
+            ["kind"],
+            buckets=_RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self.last_success = prometheus_client.Gauge(
+            "walrus_operator_last_success_timestamp_seconds",
+            "Unix time of the last reconcile pass that succeeded, by resource kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.epoch_change_duration = prometheus_client.Histogram(
+            "walrus_operator_epoch_change_duration_seconds",
+            "Time from the start of an epoch change to the network being Stable again.",
+            ["namespace", "network"],
+            buckets=_EPOCH_CHANGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.epoch_change_age = prometheus_client.Gauge(
+            "walrus_operator_epoch_change_age_seconds",
+            "How long the running epoch change has lasted (0 when the network is Stable).",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.shards_offline = prometheus_client.Gauge(
+            "walrus_operator_network_shards_offline",
+            "Shards of the current committee whose owner did not answer SERVING.",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.fault_tolerance = prometheus_client.Gauge(
+            "walrus_operator_network_fault_tolerance",
+            "f: how many shards of the network may be offline without losing reads.",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.last_pass = prometheus_client.Gauge(
+            "walrus_operator_network_last_pass_timestamp_seconds",
+            "Unix time the epoch controller last finished a pass over the network.",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
+        self.rollout_progress = prometheus_client.Gauge(
+            "walrus_operator_rollout_progress",
+            "Share (0..1) of the network's nodes that run their current pod spec.",
+            ["namespace", "network"],
+            registry=self.registry,
+        )
         self._phases: dict[tuple[str, str], str] = {}
         self._network_nodes: dict[tuple[str, str], set[str]] = {}
 
@@ -126,6 +194,38 @@ class Metrics:
             )
         self._network_nodes[key] = set(nodes)
 
+    def passed(self, kind: str, seconds: float, *, ok: bool, now: float) -> None:
+        """Record one reconcile pass of `kind` that took `seconds` (`now`: Unix time)."""
+        self.reconcile_duration.labels(kind=kind).observe(seconds)
+        if ok:
+            self.last_success.labels(kind=kind).set(now)
+
+    def network_health(
+        self,
+        namespace: str,
+        network: str,
+        *,
+        shards_offline: int,
+        fault_tolerance: int,
+        change_age: float,
+        now: float,
+    ) -> None:
+        """Record a network's offline shards, its f, the age of its epoch change (0 when
+        Stable) and the time of this pass."""
+        self.shards_offline.labels(namespace=namespace, network=network).set(shards_offline)
+        self.fault_tolerance.labels(namespace=namespace, network=network).set(fault_tolerance)
+        self.epoch_change_age.labels(namespace=namespace, network=network).set(change_age)
+        self.last_pass.labels(namespace=namespace, network=network).set(now)
+
+    def epoch_change_finished(self, namespace: str, network: str, seconds: float) -> None:
+        self.epoch_change_duration.labels(namespace=namespace, network=network).observe(seconds)
+
+    def rollout(self, namespace: str, network: str, updated: int, total: int) -> None:
+        """Rollout progress of a network: `updated` of its `total` nodes run their current
+        pod spec (1.0 when there are none). For the code that rolls pods out."""
+        value = 1.0 if total <= 0 else min(updated, total) / total
+        self.rollout_progress.labels(namespace=namespace, network=network).set(value)
+
     def forget_network(self, namespace: str, network: str) -> None:
         """The network is gone: drop its series."""
         self.network_nodes(namespace, network, {})
@@ -133,6 +233,14 @@ class Metrics:
         for known in NETWORK_PHASES:
             self._remove(self.network_phase, namespace, network, known)
         self._remove(self.network_epoch, namespace, network)
+        for gauge in (
+            self.shards_offline,
+            self.fault_tolerance,
+            self.epoch_change_age,
+            self.last_pass,
+            self.rollout_progress,
+        ):
+            self._remove(gauge, namespace, network)
 
     @staticmethod
     def _remove(gauge: prometheus_client.Gauge, *labels: str) -> None:

@@ -13,6 +13,7 @@ Pure: no Kubernetes client, no Kopf. Called by the handlers, reconcilers and tes
 from __future__ import annotations
 
 import collections.abc
+import re
 import typing
 
 import pydantic
@@ -22,6 +23,7 @@ from walrus_operator import errors, quantity
 
 __all__ = [
     "Meta",
+    "NetworkPolicy",
     "NetworkRef",
     "NetworkSpec",
     "NetworkStatus",
@@ -98,6 +100,17 @@ class Pricing(_Model):
     """The network price is the stake-weighted quantile of the nodes' votes (6667 = 2/3)."""
 
 
+class NetworkPolicy(_Model):
+    """Who may reach the network's node ports (`builders.network_policy`)."""
+
+    enabled: bool = True
+    client_namespace_selector: JsonObject | None = None
+    """Namespaces whose pods labelled `walrus-k8s.io/client: <network>` are clients; unset:
+    the network's own namespace."""
+    from_: list[JsonObject] = pydantic.Field(default_factory=list, alias="from", max_length=32)
+    """More NetworkPolicy peers allowed on both ports (an ipBlock, say)."""
+
+
 class NetworkSpec(_Model):
     shard_count: int = pydantic.Field(ge=MIN_SHARDS, le=MAX_SHARDS)
     epoch_duration_seconds: int = pydantic.Field(default=3600, ge=10)
@@ -106,6 +119,7 @@ class NetworkSpec(_Model):
     pricing: Pricing = pydantic.Field(default_factory=Pricing)
     epoch_reward_pool: int = pydantic.Field(default=0, ge=0)
     """Paid at the end of each epoch to the committee that served it, split by shards."""
+    network_policy: NetworkPolicy = pydantic.Field(default_factory=NetworkPolicy)
 
     @pydantic.model_validator(mode="after")
     def _cap_within_shards(self) -> NetworkSpec:
@@ -151,9 +165,26 @@ class Storage(_Model):
         return value
 
 
+def _quantities(values: dict[str, str | int]) -> dict[str, str | int]:
+    for name, value in values.items():
+        if isinstance(value, str) and not quantity.is_quantity(value):
+            raise ValueError(f"{name}: {value!r} is not a quantity (e.g. 250m, 512Mi)")
+    return values
+
+
 class Resources(_Model):
     requests: dict[str, str | int] = pydantic.Field(default_factory=dict)
     limits: dict[str, str | int] = pydantic.Field(default_factory=dict)
+
+    _requests_are_quantities = pydantic.field_validator("requests", "limits")(_quantities)
+
+    @pydantic.model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for name, limit in self.limits.items():
+            request = self.requests.get(name)
+            if request is not None and quantity.parse(str(request)) > quantity.parse(str(limit)):
+                raise ValueError(f"requests.{name} ({request}) exceeds limits.{name} ({limit})")
+        return self
 
 
 class Scheduling(_Model):
@@ -184,9 +215,19 @@ class Staking(_Model):
     write_price_vote: int = pydantic.Field(default=0, ge=0)
 
 
+IMAGE_REFERENCE = re.compile(
+    r"^([a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(:[0-9]+)?/)?"
+    r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
+    r"(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?"
+    r"(@[a-zA-Z][a-zA-Z0-9]*([-_+.][a-zA-Z][a-zA-Z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+"""An image reference, `[registry[:port]/]path[:tag][@digest]` (the CRD's `spec.image`
+pattern, the same expression)."""
+
+
 class NodeSpec(_Model):
     network_ref: NetworkRef
-    image: str | None = None
+    image: str | None = pydantic.Field(default=None, max_length=512)
     image_pull_policy: typing.Literal["Always", "IfNotPresent", "Never"] | None = None
     storage: Storage
     resources: Resources = pydantic.Field(default_factory=Resources)
@@ -195,6 +236,16 @@ class NodeSpec(_Model):
     config: dict[str, typing.Any] = pydantic.Field(default_factory=dict)
     staking: Staking = pydantic.Field(default_factory=Staking)
     paused: bool = False
+
+    @pydantic.field_validator("image")
+    @classmethod
+    def _image_is_a_reference(cls, value: str | None) -> str | None:
+        if value is not None and not IMAGE_REFERENCE.match(value):
+            # An empty image is refused, not replaced by the default behind the user's back.
+            raise ValueError(
+                f"{value!r} is not an image reference ([registry/]path[:tag][@digest])"
+            )
+        return value
 
 
 class NodeStatus(_Observed):

@@ -26,6 +26,8 @@ __all__ = [
     "LABEL_NODE",
     "LABEL_POOL",
     "MANAGED_BY",
+    "TLS_VOLUME",
+    "ca_secret_name",
     "config_map_name",
     "data_claim_name",
     "endpoint",
@@ -33,6 +35,7 @@ __all__ = [
     "keys_secret_name",
     "network_budget_name",
     "node_labels",
+    "operator_tls_secret_name",
     "pdb_name",
     "pod_name",
     "pool_member_name",
@@ -40,6 +43,7 @@ __all__ = [
     "selector_labels",
     "service_name",
     "statefulset_name",
+    "tls_secret_name",
 ]
 
 API_GROUP = "walrus-k8s.io"
@@ -93,6 +97,23 @@ committee.yaml is deliberately left out: the node re-reads it while running."""
 DATA_VOLUME = "data"
 KEYS_VOLUME = "keys"
 CONFIG_VOLUME = "config"
+TLS_VOLUME = "tls"
+"""The node's certificate Secret, mounted read-only at `node_config.TLS_DIR`."""
+
+
+def ca_secret_name(network: str) -> str:
+    """The network's CA: `ca.crt`, `ca.key` (docs/operator.md, "TLS")."""
+    return f"{network}-ca"
+
+
+def tls_secret_name(node: str) -> str:
+    """The node's certificate, a `kubernetes.io/tls` Secret: `tls.crt`, `tls.key`, `ca.crt`."""
+    return f"{node}-tls"
+
+
+def operator_tls_secret_name(network: str) -> str:
+    """The operator's client certificate for the network's nodes (`kubernetes.io/tls`)."""
+    return f"{network}-operator-tls"
 
 
 def statefulset_name(node: str) -> str:

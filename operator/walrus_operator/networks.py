@@ -1,8 +1,10 @@
-"""The WalrusNetwork reconciler: checks the spec, hands the network to the epoch controller,
-and guards its deletion.
+"""The WalrusNetwork reconciler: checks the spec, keeps the network's NetworkPolicy, hands
+the network to the epoch controller, and guards its deletion.
 
 A network whose spec cannot be parsed gets `Ready=False/InvalidSpec` (through the handler's
-status patch) and nothing else; otherwise one pass of the epoch controller
+status patch) and nothing else; otherwise its NetworkPolicy is applied (when
+`spec.networkPolicy.enabled`), with node TLS its CA and the operator's client
+certificate are kept (`walrus_operator.tls_secrets`), and one pass of the epoch controller
 (`walrus_operator.epochs`) observes the network's nodes, moves its epochs on and writes
 its status. `check_deletion` holds a network's deletion (through the operator's
 finalizer) while any WalrusNode still names it in `spec.networkRef`: deleting the network
@@ -14,9 +16,12 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import json
+import time
 import typing
 
-from walrus_operator import epochs, errors, kube, models, outcome, status
+from walrus_operator import epochs, errors, kube, models, naming, outcome, status, tls_secrets
+from walrus_operator.builders import network_policy
 
 __all__ = ["NetworkReconciler"]
 
@@ -27,9 +32,18 @@ _LISTED = 5
 @dataclasses.dataclass
 class NetworkReconciler:
     epochs: epochs.EpochController
-    clock: collections.abc.Callable[[], str] = outcome.utc_now
     kube: kube.Kube | None = None
-    """For the deletion guard (None: nothing guards deletion, as in some tests)."""
+    """Where the NetworkPolicy is applied and deletion is guarded; None leaves policies
+    alone and guards nothing (tests of epochs)."""
+    operator_namespace: str | None = None
+    policy_resync_seconds: float = 60.0
+    """The policy is applied when it changes, and otherwise at most this often (the network's
+    timer runs every few seconds; drift in the policy is undone within this period)."""
+    tls: tls_secrets.TlsSecrets | None = None
+    """Keeps the network's CA and the operator's client certificate, with node TLS on."""
+    monotonic: collections.abc.Callable[[], float] = time.monotonic
+    _applied: dict[tuple[str, str], tuple[str, float]] = dataclasses.field(default_factory=dict)
+    clock: collections.abc.Callable[[], str] = outcome.utc_now
     deletion_retry_seconds: float = 30.0
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
@@ -43,6 +57,22 @@ class NetworkReconciler:
                 generation, previous, problem, now=self.clock(), with_phase=False
             )
             return outcome.Outcome(invalid, problem)
+        await self._keep_policy(network)
+        if self.tls is not None:
+            namespace, name, uid = (
+                network.metadata.namespace,
+                network.metadata.name,
+                network.metadata.uid,
+            )
+            await self.tls.ensure(
+                namespace,
+                naming.operator_tls_secret_name(name),
+                authority=await self.tls.authority(namespace, name, uid),
+                network=name,
+                owner=("WalrusNetwork", name, uid),
+                names=(tls_secrets.OPERATOR_NAME,),
+                server=False,
+            )
         return await self.epochs.run(network.metadata.namespace, network.metadata.name)
 
     async def check_deletion(self, body: Body) -> None:
@@ -65,3 +95,23 @@ class NetworkReconciler:
                 "they run",
                 delay=self.deletion_retry_seconds,
             )
+    async def _keep_policy(self, network: models.WalrusNetwork) -> None:
+        """Apply the network's NetworkPolicy (or delete it, when disabled) if it changed or
+        was last written more than `policy_resync_seconds` ago."""
+        if self.kube is None:
+            return
+        namespace, name = network.metadata.namespace, network.metadata.name
+        enabled = network.spec.network_policy.enabled
+        body = network_policy.build_network_policy(network, self.operator_namespace)
+        digest = json.dumps(body, sort_keys=True) if enabled else ""
+        last = self._applied.get((namespace, name))
+        now = self.monotonic()
+        if last is not None and last[0] == digest and now - last[1] < self.policy_resync_seconds:
+            return
+        if enabled:
+            await self.kube.apply(body)
+        else:
+            await self.kube.delete(
+                kube.Kind.NETWORK_POLICY, network_policy.policy_name(name), namespace
+            )
+        self._applied[namespace, name] = (digest, now)

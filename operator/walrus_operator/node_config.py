@@ -32,6 +32,7 @@ __all__ = [
     "KEYS_DIR",
     "METRICS_PORT",
     "OPERATOR_KEYS",
+    "TLS_DIR",
     "USER_KEYS",
     "config_hash",
     "render_node_config",
@@ -41,6 +42,8 @@ __all__ = [
 DATA_DIR = "/var/lib/walrus"
 KEYS_DIR = "/etc/walrus/keys"
 CONFIG_DIR = "/etc/walrus/config"
+TLS_DIR = "/etc/walrus/tls"
+"""Where the node's certificate Secret is mounted (`tls.crt`, `tls.key`, `ca.crt`)."""
 GRPC_PORT = 9185
 METRICS_PORT = 9184
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 30
@@ -57,6 +60,9 @@ OPERATOR_KEYS = frozenset(
         "listen_host",
         "grpc_port",
         "metrics_port",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_ca_file",
     }
 )
 """node.yaml keys the operator sets; the pod's volumes, ports and probes depend on them."""
@@ -105,11 +111,16 @@ COMMITTEE_FILE = "committee.yaml"
 
 
 def render_node_config(
-    node: str, spec: models.NodeSpec, operator_keys: collections.abc.Sequence[str] = ()
+    node: str,
+    spec: models.NodeSpec,
+    operator_keys: collections.abc.Sequence[str] = (),
+    *,
+    tls: bool = False,
 ) -> str:
     """node.yaml for `node`: the operator's keys, then the validated overrides.
 
-    `operator_keys`: the operator's admin public keys (base64), listed first."""
+    `operator_keys`: the operator's admin public keys (base64), listed first. `tls`: name
+    the mounted certificate files (the node then serves TLS only)."""
     _check_overrides(spec.config)
     document: dict[str, typing.Any] = {
         "name": node,
@@ -122,6 +133,10 @@ def render_node_config(
         "admin_public_keys": [],
         "shutdown_grace_seconds": DEFAULT_SHUTDOWN_GRACE_SECONDS,
     }
+    if tls:
+        document["tls_cert_file"] = f"{TLS_DIR}/tls.crt"
+        document["tls_key_file"] = f"{TLS_DIR}/tls.key"
+        document["tls_ca_file"] = f"{TLS_DIR}/ca.crt"
     document.update(spec.config)
     extra = [k for k in spec.config.get("admin_public_keys", []) if k not in operator_keys]
     document["admin_public_keys"] = [*operator_keys, *extra]

@@ -8,6 +8,11 @@ shards and their states), the standard `grpc.health.v1` check (SERVING or not),
 controller waits for the node's shard sync, the signed `Admin/GetSyncStatus`.
 `set_committee` is the signed `Admin/SetCommittee`, which the node applies at once.
 
+With node TLS (`ChannelTls`: the network's CA and the operator's client certificate) the
+channel is mutual TLS and the node is verified under its committee name (`server_name`,
+the gRPC target name override), not under its address (docs/operator.md, "TLS"). A
+channel whose credentials changed (a rotated certificate) is replaced.
+
 Every failure (gRPC status, timeout, refused connection, garbage answer) becomes a
 `NodeReport` with `reachable=False` or an error string: nothing from gRPC reaches the
 handlers. This and the transport client are the only places the operator touches gRPC.
@@ -17,6 +22,8 @@ Built in `handlers` at startup; called by `walrus_operator.epochs`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
 import typing
 
@@ -28,7 +35,7 @@ from walrus_node.protocol import keys
 from walrus_node.transport import client as transport
 from walrus_operator import reports
 
-__all__ = ["GrpcNodeClient", "NodeClient"]
+__all__ = ["ChannelTls", "GrpcNodeClient", "NodeClient"]
 
 _MAX_CHANNELS = 4096
 """Channels kept open; the oldest is closed beyond that (pod IPs come and go)."""
@@ -48,14 +55,39 @@ def _network_id(committee: dict[str, typing.Any]) -> str:
     params = committee.get("params")
     value = params.get("network_id", "") if isinstance(params, dict) else ""
     return value if isinstance(value, str) else ""
+@dataclasses.dataclass(frozen=True)
+class ChannelTls:
+    """Mutual TLS towards a network's nodes: its CA and the operator's certificate (PEM)."""
+
+    ca_pem: bytes
+    certificate_pem: bytes
+    key_pem: bytes
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.ca_pem + self.certificate_pem + self.key_pem).hexdigest()
 
 
 class NodeClient(typing.Protocol):
-    async def report(self, endpoint: str, admin: keys.KeyPair, *, sync: bool) -> reports.NodeReport:
-        """Ask the node about itself (`sync`: also its shard-sync progress); never raises."""
+    async def report(
+        self,
+        endpoint: str,
+        admin: keys.KeyPair,
+        *,
+        sync: bool,
+        server_name: str = "",
+        tls: ChannelTls | None = None,
+    ) -> reports.NodeReport:
+        """Ask the node about itself (`sync`: also its shard-sync progress); never raises.
+        `tls`: call over mutual TLS, verifying the node as `server_name`."""
 
     async def set_committee(
-        self, endpoint: str, admin: keys.KeyPair, committee_file: bytes
+        self,
+        endpoint: str,
+        admin: keys.KeyPair,
+        committee_file: bytes,
+        *,
+        server_name: str = "",
+        tls: ChannelTls | None = None,
     ) -> str | None:
         """Install a committee file on the node; None on success, else what went wrong."""
 
@@ -78,23 +110,44 @@ class GrpcNodeClient:
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
 
-    async def _channel(self, endpoint: str) -> grpc.aio.Channel:
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            if len(self._channels) >= _MAX_CHANNELS:
-                oldest = next(iter(self._channels))
-                await self._channels.pop(oldest).close(grace=None)
-            channel = grpc.aio.insecure_channel(endpoint, options=transport.channel_options())
-            self._channels[endpoint] = channel
+    async def _channel(
+        self, endpoint: str, server_name: str = "", tls: ChannelTls | None = None
+    ) -> grpc.aio.Channel:
+        identity = "" if tls is None else f"{server_name}/{tls.fingerprint()}"
+        cached = self._channels.get(endpoint)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if cached is not None:  # other credentials (rotated) or TLS turned on or off
+            del self._channels[endpoint]
+            await cached[1].close(grace=None)
+        if len(self._channels) >= _MAX_CHANNELS:
+            oldest = next(iter(self._channels))
+            await self._channels.pop(oldest)[1].close(grace=None)
+        options: list[tuple[str, typing.Any]] = list(transport.channel_options())
+        if tls is None:
+            channel = grpc.aio.insecure_channel(endpoint, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=tls.ca_pem,
+                private_key=tls.key_pem,
+                certificate_chain=tls.certificate_pem,
+            )
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
+            channel = grpc.aio.secure_channel(endpoint, credentials, options=options)
+        self._channels[endpoint] = (identity, channel)
         return channel
 
-    async def _api(self, endpoint: str) -> transport.NodeClient:
-        return transport.NodeClient(endpoint, await self._channel(endpoint), self._timeout)
+    async def _api(
+        self, endpoint: str, server_name: str = "", tls: ChannelTls | None = None
+    ) -> transport.NodeClient:
+        channel = await self._channel(endpoint, server_name, tls)
+        return transport.NodeClient(endpoint, channel, self._timeout)
 
-    async def _serving(self, endpoint: str) -> bool:
-        stub = health_pb2_grpc.HealthStub(await self._channel(endpoint))
+    async def _serving(self, endpoint: str, server_name: str, tls: ChannelTls | None) -> bool:
+        stub = health_pb2_grpc.HealthStub(await self._channel(endpoint, server_name, tls))
         try:
             reply = await stub.Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=self._timeout
@@ -103,8 +156,16 @@ class GrpcNodeClient:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    async def report(self, endpoint: str, admin: keys.KeyPair, *, sync: bool) -> reports.NodeReport:
-        api = await self._api(endpoint)
+    async def report(
+        self,
+        endpoint: str,
+        admin: keys.KeyPair,
+        *,
+        sync: bool,
+        server_name: str = "",
+        tls: ChannelTls | None = None,
+    ) -> reports.NodeReport:
+        api = await self._api(endpoint, server_name, tls)
         try:
             info = await api.get_node_info()
         except _FAILURES as exc:
@@ -138,7 +199,7 @@ class GrpcNodeClient:
         return reports.NodeReport(
             reachable=True,
             error="; ".join(problems),
-            serving=await self._serving(endpoint),
+            serving=await self._serving(endpoint, server_name, tls),
             name=info.name,
             public_key=keys.encode_public_key(info.public_key),
             epoch=info.epoch,
@@ -150,10 +211,16 @@ class GrpcNodeClient:
         )
 
     async def set_committee(
-        self, endpoint: str, admin: keys.KeyPair, committee_file: bytes
+        self,
+        endpoint: str,
+        admin: keys.KeyPair,
+        committee_file: bytes,
+        *,
+        server_name: str = "",
+        tls: ChannelTls | None = None,
     ) -> str | None:
         try:
-            api = await self._api(endpoint)
+            api = await self._api(endpoint, server_name, tls)
             # Admin requests are bound to the node that must obey: sign for the key the
             # node at this endpoint has (a request for it is useless to any other node).
             target = (await api.get_node_info()).public_key
@@ -164,5 +231,5 @@ class GrpcNodeClient:
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
-        for channel in channels.values():
+        for _, channel in channels.values():
             await channel.close(grace=None)

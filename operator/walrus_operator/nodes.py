@@ -42,6 +42,7 @@ from walrus_operator import (
     quantity,
     settings,
     status,
+    tls_secrets,
 )
 from walrus_operator.builders import children, context, secret, statefulset
 
@@ -94,6 +95,8 @@ class NodeReconciler:
     _networks: dict[tuple[str, str], tuple[float, Body | None]] = dataclasses.field(
         default_factory=dict
     )
+    tls: tls_secrets.TlsSecrets | None = None
+    """Keeps the node's certificate Secret when the operator runs with node TLS."""
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
         meta = body.get("metadata", {})
@@ -144,7 +147,10 @@ class NodeReconciler:
             admin_public_keys=() if node.spec.paused else (await self.admin.public_key(namespace),),
             claim_size=existing_size or node.spec.storage.size,
             cluster_domain=self.settings.cluster_domain,
+            tls=self.tls is not None,
         )
+        if self.tls is not None and not node.spec.paused:
+            await self._ensure_certificate(node, network)
         problem: errors.SpecInvalid | None = None
         try:
             desired = children.build_children(ctx)
@@ -205,6 +211,22 @@ class NodeReconciler:
         ):
             await self.kube.delete(kube.Kind.PDB, naming.pdb_name(name), namespace)
         self._budgets_checked.add(name)
+    async def _ensure_certificate(
+        self, node: models.WalrusNode, network: models.WalrusNetwork
+    ) -> None:
+        """The node's `<node>-tls` Secret, issued or renewed by the network's CA."""
+        assert self.tls is not None
+        name, namespace = node.metadata.name, node.metadata.namespace
+        authority = await self.tls.authority(namespace, network.metadata.name, network.metadata.uid)
+        await self.tls.ensure(
+            namespace,
+            naming.tls_secret_name(name),
+            authority=authority,
+            network=network.metadata.name,
+            owner=("WalrusNode", name, node.metadata.uid),
+            names=tls_secrets.node_names(name, namespace, self.settings.cluster_domain),
+            server=True,
+        )
 
     async def _ensure_key(self, ctx: context.NodeContext, *, create: bool) -> str | None:
         """The node's public key; the key Secret is created first if it is missing."""

@@ -102,6 +102,25 @@ class OperatorSettings:
     lease_seconds: float = 15.0
     """WALRUS_OPERATOR_LEASE_SECONDS: how long a leader's Lease lasts without renewal, so
     how soon a standby takes over from a replica that died (renewed every third of it)."""
+    pod_namespace: str = ""
+    """WALRUS_OPERATOR_POD_NAMESPACE: the namespace the operator's own pod runs in (the
+    manifests set it from the downward API). Each network's NetworkPolicy lets operator
+    pods in only from there; empty: from any namespace."""
+
+    node_tls: bool = False
+    """WALRUS_OPERATOR_NODE_TLS: `true` issues each network a CA and every node a
+    certificate, mounts it and sets the node's `tls_*` keys, and calls the nodes over mutual
+    TLS with the network's operator certificate (docs/operator.md, "TLS"). Off by default
+    until every node image in use serves TLS: a node that does not know the `tls_*` keys
+    refuses its config."""
+
+    certificate_validity_days: float = 90.0
+    """WALRUS_OPERATOR_CERTIFICATE_VALIDITY_DAYS: lifetime of a node or operator certificate."""
+
+    certificate_renew_days: float = 30.0
+    """WALRUS_OPERATOR_CERTIFICATE_RENEW_DAYS: a certificate with less than this left is
+    re-issued (the node reloads it from its mounted Secret, no restart). Must be below the
+    validity; a third of it by default, so a missed day or two of passes is harmless."""
 
     @classmethod
     def from_environment(
@@ -141,6 +160,15 @@ class OperatorSettings:
         election = text("LEADER_ELECTION", "true").lower()
         if election not in {"true", "false"}:
             raise errors.SettingsInvalid(_PREFIX + "LEADER_ELECTION", "must be true or false")
+        tls = text("NODE_TLS", "false").lower()
+        if tls not in {"true", "false"}:
+            raise errors.SettingsInvalid(_PREFIX + "NODE_TLS", "must be true or false")
+        validity = number("CERTIFICATE_VALIDITY_DAYS", defaults.certificate_validity_days, 1)
+        renew = number("CERTIFICATE_RENEW_DAYS", defaults.certificate_renew_days, 0.01)
+        if renew >= validity:
+            raise errors.SettingsInvalid(
+                _PREFIX + "CERTIFICATE_RENEW_DAYS", "must be less than the certificate validity"
+            )
         return cls(
             namespaces=tuple(n.strip() for n in text("NAMESPACES", "").split(",") if n.strip()),
             node_image=image,
@@ -171,4 +199,8 @@ class OperatorSettings:
             ),
             lease_namespace=text("LEASE_NAMESPACE", defaults.lease_namespace),
             lease_seconds=number("LEASE_SECONDS", defaults.lease_seconds, 3),
+            pod_namespace=text("POD_NAMESPACE", defaults.pod_namespace),
+            node_tls=tls == "true",
+            certificate_validity_days=validity,
+            certificate_renew_days=renew,
         )

@@ -69,13 +69,21 @@ class PersistedFirstClient(nodeclient.GrpcNodeClient):
         self.pushes = 0
 
     async def set_committee(
-        self, endpoint: str, admin: node_keys.KeyPair, committee_file: bytes
+        self,
+        endpoint: str,
+        admin: node_keys.KeyPair,
+        committee_file: bytes,
+        *,
+        server_name: str = "",
+        tls: nodeclient.ChannelTls | None = None,
     ) -> str | None:
         status = self.api.find(kube.Kind.WALRUS_NETWORK, "devnet", NS)["status"]
         persisted = epoch_record.load(status.get("epochState"))
         assert persisted is not None and persisted.committees.to_json() == committee_file
         self.pushes += 1
-        return await super().set_committee(endpoint, admin, committee_file)
+        return await super().set_committee(
+            endpoint, admin, committee_file, server_name=server_name, tls=tls
+        )
 
 
 class Clock:

@@ -20,7 +20,9 @@ __all__ = ["build_config_map"]
 
 def build_config_map(ctx: context.NodeContext) -> dict[str, typing.Any]:
     data = {
-        "node.yaml": node_config.render_node_config(ctx.name, ctx.node.spec, ctx.admin_public_keys),
+        "node.yaml": node_config.render_node_config(
+            ctx.name, ctx.node.spec, ctx.admin_public_keys, tls=ctx.tls
+        ),
     }
     if ctx.committee_file is not None:
         data[node_config.COMMITTEE_FILE] = ctx.committee_file

@@ -31,6 +31,9 @@ class NodeContext:
     admin_public_keys: tuple[str, ...] = ()
     """The operator's admin public keys, first in node.yaml `admin_public_keys`."""
     cluster_domain: str = "cluster.local"
+    tls: bool = False
+    """The node serves TLS: its certificate Secret `<node>-tls` is mounted and node.yaml
+    names the files (`WALRUS_OPERATOR_NODE_TLS`)."""
 
     @property
     def name(self) -> str:

@@ -16,7 +16,8 @@ one-host cluster still runs them).
 
 `spec.podTemplate` may add labels, annotations, env, volumes, mounts and containers; the
 operator's own names (volumes, the `node` container, `WALRUS_*` variables that the
-operator sets) cannot be taken, which is refused with `errors.SpecInvalid`.
+operator sets) cannot be taken, and `walrus_operator.pod_policy` refuses what would reach
+past the node (host paths, Secrets, tokens, privileges), both with `errors.SpecInvalid`.
 
 Pure; called by `children`.
 """
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import typing
 
-from walrus_operator import errors, naming, node_config
+from walrus_operator import errors, naming, node_config, pod_policy
 from walrus_operator.builders import context, metadata
 
 __all__ = [
@@ -45,7 +46,7 @@ SHUTDOWN_MARGIN_SECONDS = 15
 the kubelet's SIGKILL never cuts the node's graceful stop short."""
 TMP_VOLUME = "tmp"
 _RESERVED_VOLUMES = frozenset(
-    {naming.DATA_VOLUME, naming.KEYS_VOLUME, naming.CONFIG_VOLUME, TMP_VOLUME}
+    {naming.DATA_VOLUME, naming.KEYS_VOLUME, naming.CONFIG_VOLUME, naming.TLS_VOLUME, TMP_VOLUME}
 )
 _RESERVED_ENV = frozenset(f"WALRUS_{key.upper()}" for key in node_config.OPERATOR_KEYS)
 _DEFAULT_REQUESTS = {"cpu": "250m", "memory": "512Mi"}
@@ -84,8 +85,15 @@ def _node_container(ctx: context.NodeContext) -> dict[str, typing.Any]:
             },
             *template.env,
         ],
+        # The kubelet's gRPC probe speaks plaintext only: with TLS the probe can only ask
+        # "accepting connections"; the epoch controller's health check (over mutual TLS)
+        # remains what decides whether the node serves.
         "readinessProbe": {
-            "grpc": {"port": node_config.GRPC_PORT},
+            **(
+                {"tcpSocket": {"port": "grpc"}}
+                if ctx.tls
+                else {"grpc": {"port": node_config.GRPC_PORT}}
+            ),
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 3,
@@ -114,6 +122,11 @@ def _node_container(ctx: context.NodeContext) -> dict[str, typing.Any]:
             {"name": naming.KEYS_VOLUME, "mountPath": node_config.KEYS_DIR, "readOnly": True},
             {"name": naming.CONFIG_VOLUME, "mountPath": node_config.CONFIG_DIR, "readOnly": True},
             {"name": TMP_VOLUME, "mountPath": "/tmp"},
+            *(
+                [{"name": naming.TLS_VOLUME, "mountPath": node_config.TLS_DIR, "readOnly": True}]
+                if ctx.tls
+                else []
+            ),
             *template.volume_mounts,
         ],
     }
@@ -145,6 +158,7 @@ def _pod_spec(ctx: context.NodeContext, grace_seconds: int) -> dict[str, typing.
     template = spec.pod_template
     scheduling = spec.scheduling
     _check_names("spec.podTemplate.volumes", template.volumes, _RESERVED_VOLUMES, "volume")
+    pod_policy.check(template)
     _check_names(
         "spec.podTemplate.extraContainers",
         template.extra_containers,
@@ -190,6 +204,19 @@ def _pod_spec(ctx: context.NodeContext, grace_seconds: int) -> dict[str, typing.
         },
         {"name": naming.CONFIG_VOLUME, "configMap": {"name": naming.config_map_name(ctx.name)}},
         {"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}},
+        *(
+            [
+                {
+                    "name": naming.TLS_VOLUME,
+                    "secret": {
+                        "secretName": naming.tls_secret_name(ctx.name),
+                        "defaultMode": 0o440,
+                    },
+                }
+            ]
+            if ctx.tls
+            else []
+        ),
         *template.volumes,
     ]
     return pod

@@ -9,6 +9,7 @@ applied: committee.yaml is the committee file the nodes read. An input with
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import typing
@@ -48,6 +49,7 @@ def _context(case: dict[str, typing.Any]) -> context.NodeContext:
         admin_public_keys=tuple(values.get("adminPublicKeys", ())),
         claim_size=values.get("claimSize", node.spec.storage.size),
         cluster_domain=values.get("clusterDomain", "cluster.local"),
+        tls=bool(values.get("tls", False)),
     )
 
 
@@ -73,3 +75,40 @@ def test_every_error_case_names_a_field_and_every_other_case_has_an_output() -> 
         case = yaml.safe_load((DATA / "input" / f"{name}.yaml").read_text())
         has_output = (DATA / "output" / f"{name}.yaml").exists()
         assert has_output != ("expectError" in case), name
+
+
+def _label_values(body: typing.Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in {"labels", "matchLabels"} and isinstance(value, dict):
+                found.extend(str(v) for v in value.values())
+            else:
+                found.extend(_label_values(value))
+    elif isinstance(body, list):
+        for item in body:
+            found.extend(_label_values(item))
+    return found
+
+
+def test_the_longest_names_the_crds_admit_keep_every_child_within_limits() -> None:
+    """The CRDs cap a pool at 48 characters and a node at 52 (a pool member is
+    `<pool>-999`), a network at 63: every child name, DNS label and label value fits."""
+    pool = "p" * 48
+    node_name = f"{pool}-999"
+    network = "n" * 63
+    case = yaml.safe_load((DATA / "input" / "basic.yaml").read_text())
+    case["node"]["metadata"]["name"] = node_name
+    case["node"]["metadata"]["labels"] = {"walrus-k8s.io/pool": pool}
+    case["node"]["spec"]["networkRef"]["name"] = network
+    case["network"]["metadata"]["name"] = network
+    ctx = _context(case)
+    built = children.build_children(dataclasses.replace(ctx, tls=True))
+    for body in built:
+        assert len(body["metadata"]["name"]) <= 63, body["kind"]
+        assert all(len(value) <= 63 for value in _label_values(body)), body["kind"]
+    # What the StatefulSet controller derives: the pod's name label and its revision hash
+    # label (`<statefulset>-<hash of up to 10 characters>`).
+    assert len(f"{node_name}-0") <= 63
+    assert len(f"{node_name}-{'h' * 10}") <= 63
+    assert len(f"data-{node_name}-0") <= 253

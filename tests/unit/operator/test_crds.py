@@ -10,11 +10,13 @@ import copy
 import pathlib
 import typing
 
+import hypothesis
+import hypothesis.strategies
 import pytest
 import yaml
 
 from tests.unit.operator import crd_validation
-from walrus_operator import models
+from walrus_operator import errors, models, pod_policy
 
 SAMPLES = sorted(crd_validation.SAMPLES_DIR.glob("*.yaml"))
 PARSERS: dict[str, typing.Callable[[typing.Any], object]] = {
@@ -95,6 +97,25 @@ REFUSED_CREATES = [
         {"extraContainers": [{"name": "node", "image": "x"}]},
         "spec.podTemplate.extraContainers",
     ),
+    ("WalrusNode", "spec.image", "", "spec.image"),
+    ("WalrusNode", "spec.image", "Walrus Node:latest", "spec.image"),
+    ("WalrusNode", "spec.image", "walrus-node:", "spec.image"),
+    ("WalrusNode", "spec.image", "registry.example/walrus@sha256:xyz", "spec.image"),
+    ("WalrusNode", "spec.resources.requests", {"cpu": "lots"}, "spec.resources.requests"),
+    ("WalrusNode", "spec.resources.limits", {"memory": "2 GB"}, "spec.resources.limits"),
+    (
+        "WalrusNode",
+        "spec.resources",
+        {"requests": {"memory": "4Gi"}, "limits": {"memory": "2Gi"}},
+        "spec.resources.requests must not exceed spec.resources.limits",
+    ),
+    ("WalrusNode", "metadata.name", "n" * 53, "metadata.name must be at most 52"),
+    ("WalrusNode", "metadata.name", "Node.A", "metadata.name must be a DNS label"),
+    ("WalrusNode", "spec.networkRef.name", "d" * 64, "spec.networkRef.name"),
+    ("WalrusNode", "spec.podTemplate", {"labels": {"team": "x" * 64}}, "spec.podTemplate.labels"),
+    ("WalrusNodePool", "metadata.name", "p" * 49, "metadata.name must be at most 48"),
+    ("WalrusNetwork", "metadata.name", "n" * 64, "metadata.name must be at most 63"),
+    ("WalrusNodePool", "spec.template.spec.image", "", "spec.template.spec.image"),
     ("WalrusNetwork", "spec.shardCount", 3, "spec.shardCount"),
     ("WalrusNetwork", "spec.shardCount", 257, "spec.shardCount"),
     ("WalrusNetwork", "spec.maxShardsPerNode", 17, "spec.maxShardsPerNode"),
@@ -172,3 +193,211 @@ def test_allowed_change_is_admitted(kind: str, path: str, value: object) -> None
 def test_unknown_field_in_a_typed_object_is_flagged() -> None:
     body = _edit(_sample("WalrusNode"), "spec.staking.stak", 5)
     assert any("stak" in p for p in crd_validation.admit("WalrusNode", body)[1])
+
+
+POD_TEMPLATE_ATTACKS = [
+    ({"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}, "hostPath volumes are not allowed"),
+    (
+        {"volumes": [{"name": "s", "secret": {"secretName": "node-b-keys"}}]},
+        "Secret volumes are not allowed",
+    ),
+    (
+        {"volumes": [{"name": "p", "projected": {"sources": [{"secret": {"name": "x"}}]}}]},
+        "projected Secrets are not allowed",
+    ),
+    (
+        {
+            "volumes": [
+                {"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
+            ]
+        },
+        "service-account tokens are not allowed",
+    ),
+    (
+        {"volumes": [{"name": "c", "csi": {"driver": "d", "nodePublishSecretRef": {"name": "x"}}}]},
+        "csi.nodePublishSecretRef is not allowed",
+    ),
+    (
+        {"volumes": [{"name": "f", "flexVolume": {"driver": "d", "secretRef": {"name": "x"}}}]},
+        "volume types that read a Secret are not allowed",
+    ),
+    (
+        {"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "admin", "key": "k"}}}]},
+        "valueFrom.secretKeyRef is not allowed",
+    ),
+    (
+        {"extraContainers": [{"name": "s", "image": "x", "securityContext": {"privileged": True}}]},
+        "privileged containers are not allowed",
+    ),
+    (
+        {
+            "initContainers": [
+                {
+                    "name": "i",
+                    "image": "x",
+                    "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
+                }
+            ]
+        },
+        "capabilities.add is not allowed",
+    ),
+    (
+        {
+            "extraContainers": [
+                {"name": "s", "image": "x", "ports": [{"containerPort": 1, "hostPort": 80}]}
+            ]
+        },
+        "hostPort is not allowed",
+    ),
+    (
+        {
+            "extraContainers": [
+                {"name": "s", "image": "x", "envFrom": [{"secretRef": {"name": "admin"}}]}
+            ]
+        },
+        "envFrom.secretRef is not allowed",
+    ),
+    (
+        {
+            "extraContainers": [
+                {
+                    "name": "s",
+                    "image": "x",
+                    "env": [
+                        {"name": "K", "valueFrom": {"secretKeyRef": {"name": "a", "key": "k"}}}
+                    ],
+                }
+            ]
+        },
+        "valueFrom.secretKeyRef is not allowed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "message"), POD_TEMPLATE_ATTACKS)
+def test_pod_template_cannot_escalate(template: dict[str, typing.Any], message: str) -> None:
+    for kind, path in [
+        ("WalrusNode", "spec.podTemplate"),
+        ("WalrusNodePool", "spec.template.spec.podTemplate"),
+    ]:
+        body = _edit(_sample(kind), path, template)
+        _, problems = crd_validation.admit(kind, body)
+        assert any(message in problem for problem in problems), (kind, problems)
+
+
+def test_host_namespaces_have_no_field_in_the_pod_template() -> None:
+    body = _edit(_sample("WalrusNode"), "spec.podTemplate", {"hostNetwork": True, "hostPID": True})
+    problems = crd_validation.admit("WalrusNode", body)[1]
+    assert any("hostNetwork" in p for p in problems)
+
+
+def test_harmless_overlays_are_admitted() -> None:
+    template = {
+        "labels": {"team": "storage", "example.com/tier": "gold"},
+        "volumes": [
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "extra", "configMap": {"name": "extra"}},
+            {"name": "p", "projected": {"sources": [{"configMap": {"name": "extra"}}]}},
+        ],
+        "env": [{"name": "LOG", "value": "debug"}],
+        "extraContainers": [
+            {
+                "name": "exporter",
+                "image": "exporter:1",
+                "ports": [{"containerPort": 9100}],
+                "securityContext": {"privileged": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+    }
+    body = _edit(_sample("WalrusNode"), "spec.podTemplate", template)
+    body = _edit(
+        body, "spec.resources", {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "2"}}
+    )
+    body = _edit(
+        body, "spec.image", "registry.example:5000/walrus/walrus-node:0.2.0@sha256:" + "a" * 64
+    )
+    assert crd_validation.admit("WalrusNode", body)[1] == []
+
+
+@pytest.mark.parametrize(("template", "message"), POD_TEMPLATE_ATTACKS)
+def test_the_operator_refuses_the_same_overlays_naming_the_field(
+    template: dict[str, typing.Any], message: str
+) -> None:
+    """On an API server without the CEL rules, the operator's own check names the field."""
+    with pytest.raises(errors.SpecInvalid) as refused:
+        pod_policy.check(models.PodTemplate.model_validate(template))
+    assert refused.value.field.startswith("spec.podTemplate.")
+    key = refused.value.field.rsplit(".", 1)[-1]
+    assert key in {
+        "hostPath",
+        "secret",
+        "nodePublishSecretRef",
+        "serviceAccountToken",
+        "flexVolume",
+        "secretKeyRef",
+        "secretRef",
+        "privileged",
+        "add",
+        "hostPort",
+    }, refused.value.field
+
+
+def test_the_operators_check_is_an_allow_list() -> None:
+    template = models.PodTemplate.model_validate(
+        {"volumes": [{"name": "n", "nfs": {"server": "s", "path": "/"}}]}
+    )
+    with pytest.raises(errors.SpecInvalid, match="nfs volumes are not allowed"):
+        pod_policy.check(template)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"image": ""}, "spec.image"),
+        ({"image": "Not An Image"}, "spec.image"),
+        ({"resources": {"requests": {"cpu": "lots"}}}, "spec.resources.requests"),
+        (
+            {"resources": {"requests": {"memory": "4Gi"}, "limits": {"memory": "2Gi"}}},
+            "spec.resources",
+        ),
+    ],
+)
+def test_models_refuse_what_the_schema_refuses(spec: dict[str, typing.Any], field: str) -> None:
+    body = _sample("WalrusNode")
+    body["spec"].update(spec)
+    with pytest.raises(errors.SpecInvalid) as refused:
+        models.parse_node(body)
+    assert refused.value.field.startswith(field)
+
+
+def test_the_operator_refuses_a_label_key_that_is_not_one() -> None:
+    template = models.PodTemplate.model_validate({"labels": {"bad key!": "x"}})
+    with pytest.raises(errors.SpecInvalid) as refused:
+        pod_policy.check(template)
+    assert refused.value.field == "spec.podTemplate.labels"
+    pod_policy.check(models.PodTemplate.model_validate({"labels": {"example.com/tier": "a"}}))
+
+
+_VOLUME_TYPES = sorted(
+    pod_policy.ALLOWED_VOLUMES
+    | {"hostPath", "secret", "nfs", "iscsi", "rbd", "cephfs", "flexVolume", "gitRepo"}
+)
+
+
+@hypothesis.given(
+    kinds=hypothesis.strategies.lists(
+        hypothesis.strategies.sampled_from(_VOLUME_TYPES), min_size=1, max_size=4
+    )
+)
+def test_a_volume_is_admitted_exactly_when_its_source_is_allowed(kinds: list[str]) -> None:
+    volumes = [{"name": f"v{i}", kind: {}} for i, kind in enumerate(kinds)]
+    template = models.PodTemplate.model_validate({"volumes": volumes})
+    allowed = all(kind in pod_policy.ALLOWED_VOLUMES for kind in kinds)
+    try:
+        pod_policy.check(template)
+    except errors.SpecInvalid as refused:
+        assert not allowed
+        first = next(i for i, k in enumerate(kinds) if k not in pod_policy.ALLOWED_VOLUMES)
+        assert refused.field == f"spec.podTemplate.volumes[{first}].{kinds[first]}"
+    else:
+        assert allowed

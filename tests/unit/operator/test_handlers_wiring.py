@@ -93,6 +93,7 @@ async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> N
         ("v1/services", "node-a"),
         ("v1/configmaps", "node-a-config"),
         ("v1/secrets", "node-a-keys"),
+        ("networking.k8s.io/v1/networkpolicies", "devnet-nodes"),
     ]:
         assert _get(api, resource, name) is not None, resource
     node = _get(api, NODES, "node-a")
@@ -178,3 +179,121 @@ async def test_an_invalid_spec_is_reported_once_not_at_every_resync(
     assert 1 <= reported <= 2
     assert "spec.staking.stake" in api.events("InvalidSpec")[0]["message"]
     assert _node_phase(api) == "Invalid"
+
+
+def _network_ready_reason(api: ApplyingEmulator) -> str | None:
+    network = _get(api, NETWORKS, "devnet") or {}
+    for condition in network.get("status", {}).get("conditions", []):
+        if condition["type"] == "Ready":
+            return typing.cast(str, condition.get("reason"))
+    return None
+
+
+def _condition(api: ApplyingEmulator, kind: str = "Ready") -> dict[str, typing.Any]:
+    for condition in (_get(api, NODES, "node-a") or {}).get("status", {}).get("conditions", []):
+        if condition["type"] == kind:
+            return typing.cast(dict[str, typing.Any], condition)
+    return {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_a_typo_in_spec_config_is_a_condition_that_clears_when_fixed(
+    api: ApplyingEmulator,
+) -> None:
+    _seed(api)
+    api.objects[NODES, NAMESPACE, "node-a"].raw["spec"]["config"] = {"shutdown_grace_secs": 5}
+    url = api.url_text()
+    client = kube.Kube.from_server(url)
+    try:
+        with running_operator(url, resync_seconds=1):
+            await wait_for(
+                lambda: _condition(api).get("reason") == "InvalidSpec", "the InvalidSpec condition"
+            )
+            assert "spec.config.shutdown_grace_secs" in _condition(api)["message"]
+            assert _condition(api, "Degraded")["status"] == "True"
+            # Nothing was applied for the bad spec...
+            assert _get(api, "apps/v1/statefulsets", "node-a") is None
+            await client.merge_patch(
+                kube.Kind.WALRUS_NODE,
+                "node-a",
+                NAMESPACE,
+                {"spec": {"config": {"shutdown_grace_secs": None, "shutdown_grace_seconds": 5}}},
+            )
+            # ...and the fixed one is: the conditions clear, the children appear.
+            await wait_for(
+                lambda: _condition(api).get("reason") not in (None, "InvalidSpec"),
+                "the condition to clear",
+            )
+            assert _condition(api, "Degraded")["status"] == "False"
+            await wait_for(
+                lambda: _get(api, "apps/v1/statefulsets", "node-a") is not None, "the StatefulSet"
+            )
+    finally:
+        await client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_a_malformed_admin_secret_is_a_condition_the_timer_clears_once_fixed(
+    api: ApplyingEmulator,
+) -> None:
+    """Nothing about the node changes when the Secret is fixed: only its timer, still
+    running after the problem, can see it."""
+    _seed(api)
+    api.objects["v1/secrets", NAMESPACE, naming.ADMIN_SECRET] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": naming.ADMIN_SECRET, "namespace": NAMESPACE, "resourceVersion": "1"},
+        "data": {naming.ADMIN_KEY_FILE: "bm90IGEga2V5"},  # "not a key"
+    }
+    url = api.url_text()
+    client = kube.Kube.from_server(url)
+    try:
+        with running_operator(url, resync_seconds=1):
+            await wait_for(
+                lambda: _condition(api).get("reason") == "InvalidSpec", "the InvalidSpec condition"
+            )
+            assert naming.ADMIN_SECRET in _condition(api)["message"]
+            assert naming.ADMIN_KEY_FILE in _condition(api)["message"]
+            # The network's epochs wait on the same Secret, and say so.
+            await wait_for(
+                lambda: _network_ready_reason(api) == "InvalidSpec", "the network's condition"
+            )
+            await client.delete(kube.Kind.SECRET, naming.ADMIN_SECRET, NAMESPACE)
+            await wait_for(
+                lambda: _condition(api).get("reason") not in (None, "InvalidSpec"),
+                "the timer to clear the condition",
+            )
+            await wait_for(
+                lambda: _network_ready_reason(api) not in (None, "InvalidSpec"),
+                "the network's condition to clear",
+            )
+            assert _get(api, "v1/secrets", naming.ADMIN_SECRET) is not None  # made anew
+    finally:
+        await client.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_with_node_tls_the_operator_issues_and_mounts_certificates(
+    api: ApplyingEmulator,
+) -> None:
+    _seed(api)
+    with running_operator(api.url_text(), node_tls=True):
+        await wait_for(
+            lambda: _get(api, "apps/v1/statefulsets", "node-a") is not None, "the StatefulSet"
+        )
+        await wait_for(
+            lambda: _get(api, "v1/secrets", "devnet-operator-tls") is not None,
+            "the operator's certificate",
+        )
+    for name in ("devnet-ca", "node-a-tls"):
+        assert _get(api, "v1/secrets", name) is not None, name
+    assert (_get(api, "v1/secrets", "node-a-tls") or {})["type"] == "kubernetes.io/tls"
+    sts = _get(api, "apps/v1/statefulsets", "node-a")
+    assert sts is not None
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "node-a-tls"
+    config = (_get(api, "v1/configmaps", "node-a-config") or {})["data"]["node.yaml"]
+    assert "tls_cert_file: /etc/walrus/tls/tls.crt" in config

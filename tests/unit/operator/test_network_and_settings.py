@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.unit.operator import memory_kube
+from tests.unit.operator import memory_kube, records
 from walrus_operator import (
     addresses,
     admin,
@@ -173,3 +173,50 @@ def test_network_metrics_follow_epoch_phase_and_nodes() -> None:
     m.forget_network("ns", "devnet")
     assert value("walrus_operator_network_epoch") is None
     assert value("walrus_operator_node_up", node="a") is None
+
+
+def _sample(registry: metrics.Metrics, name: str, **labels: str) -> float | None:
+    value = registry.registry.get_sample_value(name, labels)
+    return None if value is None else float(value)
+
+
+@pytest.mark.asyncio
+async def test_a_pass_reports_offline_shards_against_the_fault_tolerance() -> None:
+    """No member of the committee answers: all 16 shards are offline, f is 5."""
+    api = memory_kube.MemoryKube()
+    record = records.genesis(16, {"node-a": 1000, "node-b": 1000})
+    body = {**NETWORK, "status": {"epochState": record.to_text()}}
+    api.put(body)
+    reconciler = _reconciler(api)
+    await reconciler.reconcile(body)
+    registry = reconciler.epochs.metrics  # type: ignore[attr-defined]  # the Controller's
+    labels = {"namespace": "walrus", "network": "devnet"}
+    assert _sample(registry, "walrus_operator_network_shards_offline", **labels) == 16
+    assert _sample(registry, "walrus_operator_network_fault_tolerance", **labels) == 5
+    assert _sample(registry, "walrus_operator_epoch_change_age_seconds", **labels) == 0
+    assert _sample(registry, "walrus_operator_network_last_pass_timestamp_seconds", **labels)
+
+
+def test_rollout_progress_and_pass_metrics() -> None:
+    registry = metrics.Metrics()
+    registry.rollout("walrus", "devnet", 3, 7)
+    labels = {"namespace": "walrus", "network": "devnet"}
+    assert _sample(registry, "walrus_operator_rollout_progress", **labels) == pytest.approx(3 / 7)
+    registry.rollout("walrus", "devnet", 0, 0)
+    assert _sample(registry, "walrus_operator_rollout_progress", **labels) == 1.0
+    registry.passed("WalrusNode", 0.2, ok=False, now=100.0)
+    assert (
+        _sample(registry, "walrus_operator_last_success_timestamp_seconds", kind="WalrusNode")
+        is None
+    )
+    registry.passed("WalrusNode", 0.3, ok=True, now=200.0)
+    assert (
+        _sample(registry, "walrus_operator_last_success_timestamp_seconds", kind="WalrusNode")
+        == 200.0
+    )
+    assert (
+        _sample(registry, "walrus_operator_reconcile_duration_seconds_count", kind="WalrusNode")
+        == 2
+    )
+    registry.forget_network("walrus", "devnet")
+    assert _sample(registry, "walrus_operator_rollout_progress", **labels) is None

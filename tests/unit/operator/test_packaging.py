@@ -2,8 +2,10 @@
 
 - the chart's CRDs are byte-identical copies of manifests/base/crds (`make crds`);
 - the kustomize base renders, with one operator replica and the Recreate strategy;
-- the chart's RBAC rules equal the kustomize ClusterRole's, and cover every kind the
-  operator's `kube` module touches;
+- RBAC is namespaced by default: the base grants the operator a Role in its namespace
+  (and a read-only ClusterRole), the cluster-wide overlay the same rules in a ClusterRole;
+  the chart's rules equal the kustomize ones, and cover every kind the operator's `kube`
+  module touches;
 - every WALRUS_OPERATOR_* variable set in the manifests is a real setting;
 - the chart's values.yaml satisfies its values.schema.json;
 - the chart lints and renders in both RBAC modes (helm from `make tools`).
@@ -29,6 +31,7 @@ from walrus_operator import kube, settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BASE = ROOT / "manifests" / "base"
+CLUSTER_WIDE = ROOT / "manifests" / "cluster-wide"
 CHART = ROOT / "charts" / "walrus-operator"
 
 
@@ -50,6 +53,13 @@ def _base_objects() -> list[dict[str, typing.Any]]:
     for resource in kustomization["resources"]:
         objects.extend(_load_all(BASE / resource))
     return objects
+
+
+def _rendered(directory: pathlib.Path) -> list[dict[str, typing.Any]]:
+    text = subprocess.run(
+        [_tool("kubectl"), "kustomize", str(directory)], check=True, capture_output=True, text=True
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def _of_kind(objects: list[dict[str, typing.Any]], kind: str) -> dict[str, typing.Any]:
@@ -82,7 +92,7 @@ def test_kustomize_base_renders() -> None:
     ).stdout
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(rendered) if doc)
     assert kinds.count("CustomResourceDefinition") == 3
-    assert {"Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount"} <= set(kinds)
+    assert {"Deployment", "Role", "RoleBinding", "ClusterRole", "ServiceAccount"} <= set(kinds)
 
 
 def _helper_rules(name: str) -> list[dict[str, typing.Any]]:
@@ -94,15 +104,42 @@ def _helper_rules(name: str) -> list[dict[str, typing.Any]]:
     return typing.cast(list[dict[str, typing.Any]], yaml.safe_load(match.group(1)))
 
 
-def test_chart_rbac_equals_the_base_cluster_role() -> None:
-    base_rules = _of_kind(_base_objects(), "ClusterRole")["rules"]
-    chart_rules = _helper_rules("namespacedRules") + _helper_rules("clusterRules")
-    key = json.dumps
-    assert sorted(map(key, chart_rules)) == sorted(map(key, base_rules))
+def _sorted(rules: list[dict[str, typing.Any]]) -> list[str]:
+    return sorted(map(json.dumps, rules))
+
+
+def test_chart_rbac_equals_the_kustomize_rules() -> None:
+    base = _base_objects()
+    assert _sorted(_helper_rules("namespacedRules")) == _sorted(_of_kind(base, "Role")["rules"])
+    assert _sorted(_helper_rules("clusterRules")) == _sorted(_of_kind(base, "ClusterRole")["rules"])
+    wide = _load_all(CLUSTER_WIDE / "cluster-role.yaml")
+    assert _sorted(_of_kind(wide, "ClusterRole")["rules"]) == _sorted(
+        _of_kind(base, "Role")["rules"]
+    )
+
+
+def test_base_rbac_is_namespaced_and_reads_no_secret_elsewhere() -> None:
+    base = _base_objects()
+    cluster_rules = _of_kind(base, "ClusterRole")["rules"]
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in cluster_rules)
+    assert not any("secrets" in rule["resources"] for rule in cluster_rules)
+    container = _of_kind(base, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    [watched] = [e for e in container["env"] if e["name"] == "WALRUS_OPERATOR_NAMESPACES"]
+    assert watched["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_cluster_wide_overlay_watches_every_namespace() -> None:
+    objects = _rendered(CLUSTER_WIDE)
+    container = _of_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    [watched] = [e for e in container["env"] if e["name"] == "WALRUS_OPERATOR_NAMESPACES"]
+    assert watched == {"name": "WALRUS_OPERATOR_NAMESPACES", "value": ""}
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "ClusterRole"}
+    assert names == {"walrus-operator-read", "walrus-operator-cluster-wide"}
 
 
 def test_rbac_covers_every_kind_the_operator_touches() -> None:
-    rules = _of_kind(_base_objects(), "ClusterRole")["rules"]
+    base = _base_objects()
+    rules = _of_kind(base, "Role")["rules"] + _of_kind(base, "ClusterRole")["rules"]
     granted = {
         (group, resource)
         for rule in rules
@@ -119,7 +156,7 @@ def test_manifest_settings_are_known_settings() -> None:
         f"WALRUS_OPERATOR_{f.name.upper()}" for f in dataclasses.fields(settings.OperatorSettings)
     }
     container = _of_kind(_base_objects(), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    env = {item["name"]: item["value"] for item in container["env"]}
+    env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
     assert set(env) <= known
     settings.OperatorSettings.from_environment(env)
     chart_env = re.findall(
@@ -137,9 +174,14 @@ def test_chart_values_satisfy_the_values_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--set", "watchNamespaces={a,b}", "--set", "metrics.podMonitor.enabled=true"]]
+    ("extra", "roles", "watched"),
+    [
+        ([], 1, "walrus-system"),
+        (["--set", "watchNamespaces={a,b}", "--set", "metrics.podMonitor.enabled=true"], 2, "a,b"),
+        (["--set", "rbac.clusterWide=true"], 0, ""),
+    ],
 )
-def test_chart_lints_and_renders(extra: list[str]) -> None:
+def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> None:
     subprocess.run([_tool("helm"), "lint", str(CHART), *extra], check=True, capture_output=True)
     rendered = subprocess.run(
         [_tool("helm"), "template", "walrus", str(CHART), "--namespace", "walrus-system", *extra],
@@ -151,5 +193,32 @@ def test_chart_lints_and_renders(extra: list[str]) -> None:
     deployment = _of_kind(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 2  # leader-elected
     assert "strategy" not in deployment["spec"]
-    roles = [o for o in objects if o["kind"] == "Role"]
-    assert len(roles) == (2 if extra else 0)
+    assert len([o for o in objects if o["kind"] == "Role"]) == roles
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["WALRUS_OPERATOR_NAMESPACES"] == watched
+    [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
+    granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert ("secrets" in granted) == (watched == "")
+
+
+def test_chart_refuses_cluster_wide_with_namespaces() -> None:
+    refused = subprocess.run(
+        [
+            _tool("helm"),
+            "template",
+            "walrus",
+            str(CHART),
+            "--set",
+            "rbac.clusterWide=true",
+            "--set",
+            "watchNamespaces={a}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "cannot be combined" in refused.stderr
