@@ -6,6 +6,7 @@
     walrus extend BLOB_ID --epochs E
     walrus delete BLOB_ID [--owner-key KEY]
     walrus info
+    walrus gateway [--aggregator] [--publisher] [--port P]   HTTP API (docs/gateway.md)
     walrus testbed up --nodes N [--shards S] [--dir DIR] [--epoch-duration SECONDS]
     walrus testbed down | status | epoch | kill NODE | start NODE | corrupt NODE BLOB_ID
     walrus testbed add-node [--stake S] | stake NODE AMOUNT | remove-node NODE
@@ -24,7 +25,7 @@ import time
 from typing import Any
 
 from walrus_node import allocator, logs
-from walrus_node.cli import testbed_cmd
+from walrus_node.cli import gateway_cmd, testbed_cmd
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.client import api
 from walrus_node.client import config as config_mod
@@ -220,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="committee, shards, thresholds and prices")
     info.set_defaults(coro=_info)
 
+    gateway_cmd.add_parser(sub)
     testbed_cmd.add_parser(sub)
     return parser
 

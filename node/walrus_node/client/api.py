@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from walrus_node.client import config as config_mod
+from walrus_node.client import stream as stream_mod
 from walrus_node.codec import decoder, encoder, slivers
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
@@ -46,6 +47,7 @@ from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
     "BlobGoneError",
+    "BlobNotFoundError",
     "ClientError",
     "NotEnoughConfirmationsError",
     "ReadResult",
@@ -77,6 +79,10 @@ class UnrecoverableBlobError(ClientError):
     def __init__(self, message: str, problems: Sequence[str]) -> None:
         super().__init__(message + ("; " + "; ".join(problems) if problems else ""))
         self.problems = list(problems)
+
+
+class BlobNotFoundError(UnrecoverableBlobError):
+    """Nodes holding a quorum of shards answered that they do not know the blob."""
 
 
 class BlobGoneError(ClientError):
@@ -334,6 +340,8 @@ class WalrusClient:
                     raise BlobGoneError(blob_id, state)
             if missing_weight >= params.quorum and c.previous is None:
                 break
+        if missing_weight >= EncodingParams(c.n_shards).quorum:
+            raise BlobNotFoundError(f"blob {blob_id} is not stored", problems)
         raise UnrecoverableBlobError(f"no node returned valid metadata for {blob_id}", problems)
 
     async def read(self, blob_id: BlobId, *, progress: Progress | None = None) -> ReadResult:
@@ -364,6 +372,20 @@ class WalrusClient:
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
 
+    async def open(self, blob_id: BlobId, *, window: int = 2) -> stream_mod.BlobStream:
+        """The blob's verified metadata, and a stream of its bytes (whole or a range) that
+        fetches only the slivers or symbols covering what is asked (client/stream.py)."""
+        c = await self.committees()
+        problems: list[str] = []
+        metadata = await self._metadata(blob_id, c, problems)
+
+        async def whole() -> bytes:
+            return (await self.read(blob_id)).data
+
+        blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, window=window)
+        blob.problems.extend(problems)
+        return blob
+
     async def _fetch_primaries(
         self,
         blob_id: BlobId,
@@ -384,7 +406,7 @@ class WalrusClient:
         fallback: list[tuple[int, Member]] = []
         for index in range(params.n_shards):
             shard = params.shard_of_pair(blob_id.raw, params.pair_of(SliverType.PRIMARY, index))
-            owners = _read_owners(c, shard)
+            owners = stream_mod.read_owners(c, shard)
             queue.append((index, owners[0]))
             fallback.extend((index, m) for m in owners[1:])
         queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
@@ -531,17 +553,3 @@ class WalrusClient:
 
         results = await asyncio.gather(*(one(m) for m in c.current.members))
         return list(zip(c.current.members, results, strict=True))
-
-
-def _read_owners(c: ActiveCommittees, shard: int) -> list[Member]:
-    """Who may hold a shard now, most likely first: during an epoch change the previous
-    owner keeps it until the new owner reports done."""
-    current = c.current.owner(shard)
-    if c.previous is None:
-        return [current]
-    previous = c.previous.owner(shard)
-    if previous.name == current.name:
-        return [current]
-    if current.name in c.state.sync_done:
-        return [current, previous]
-    return [previous, current]
