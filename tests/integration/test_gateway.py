@@ -4,6 +4,7 @@ ranged reads that fetch only what covers the range, and the publisher's limits."
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import pathlib
 import re
@@ -266,3 +267,25 @@ def test_publisher_with_jwt_checks_signature_claims_and_replays(
         assert _put(gw, b"z" * 20, Authorization=refused_then_ok).status == 200
     finally:
         gw.stop()
+
+
+def test_testbed_runs_a_gateway_and_stops_it_on_down(testbed: Testbed) -> None:
+    url = testbed.start_gateway()
+    data = b"over http" * 1000
+    request = urllib.request.Request(f"{url}/v1/blobs", data=data, method="PUT")
+    with urllib.request.urlopen(request) as reply:
+        blob_id = json.loads(reply.read())["newlyCreated"]["blobObject"]["blobId"]
+    with urllib.request.urlopen(f"{url}/v1/blobs/{blob_id}") as reply:
+        assert reply.read() == data
+    reopened = Testbed.open(testbed.directory)
+    assert reopened.gateway_url == url
+    pid = reopened.gateway_pid
+    reopened.down()
+    assert not pathlib.Path(f"/proc/{pid}").exists() or _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True

@@ -24,6 +24,9 @@ def _up(args: argparse.Namespace) -> None:
     say(f"client configuration: {bed.client_config}")
     if pathlib.Path(args.dir).resolve() != pathlib.Path(DEFAULT_DIR).resolve():
         say(f"  export WALRUS_CONFIG={bed.client_config}")
+    if args.gateway:
+        url = bed.start_gateway(args.gateway_port)
+        say(f"HTTP gateway (aggregator and publisher): {url}")
     if args.epoch_duration:
         bed.start_controller(args.epoch_duration)
         say(f"the epoch advances every {args.epoch_duration:g} s")
@@ -87,6 +90,8 @@ def _status(args: argparse.Namespace) -> None:
     bed = testbed_mod.Testbed.open(args.dir)
     c = bed.committees()
     print(f"epoch {c.epoch} {c.phase}, {c.n_shards} shards")
+    if bed.gateway_url:
+        print(f"gateway   {bed.gateway_url}")
     statuses = epochs.EpochDriver(bed).sync_statuses()
     for node in bed.nodes:
         member = c.current.by_name(node.name) if node.name in c.current else None
@@ -122,6 +127,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     up.add_argument("--nodes", type=int, default=7)
     up.add_argument("--shards", type=int, default=None, help="default: one per node")
     up.add_argument("--epoch-duration", type=float, default=0, help="advance every SECONDS")
+    up.add_argument("--gateway", action="store_true", help="also run `walrus gateway`")
+    up.add_argument("--gateway-port", type=int, default=0, help="default: a free port")
     down = command("down", _down, "stop every node")
     down.add_argument("--purge", action="store_true", help="also delete the testbed's data")
     command("status", _status, "epoch, committee, shards and sync progress")
