@@ -42,7 +42,7 @@ from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service.peers import PeerError
-from walrus_node.service.views import BlobStatus
+from walrus_node.service.views import BlobStatus, NodeInfo
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
@@ -236,9 +236,7 @@ class WalrusClient:
                 items.append((sliver_type, params.sliver_in_pair(sliver_type, pair), sliver))
         client = self._client(member)
         await client.store_metadata(blob_id, encoded.metadata.to_bytes())
-        await client.store_slivers(blob_id, items)
-        if progress is not None:
-            progress(sum(len(d) for _, _, d in items))
+        await client.store_slivers(blob_id, items, progress)
         confirmation = await client.get_confirmation(blob_id, registration)
         expected = (epoch, blob_id, registration, member.public_key)
         got = (
@@ -413,7 +411,9 @@ class WalrusClient:
         queue.extend(fallback)
 
         async def fetch(index: int, member: Member) -> bytes:
-            data = await self._client(member).get_sliver(blob_id.raw, SliverType.PRIMARY, index)
+            data = await self._client(member).get_sliver(
+                blob_id.raw, SliverType.PRIMARY, index, progress
+            )
             await asyncio.to_thread(
                 slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
             )
@@ -446,9 +446,6 @@ class WalrusClient:
                         problems.append(f"{member.name}: returned a corrupt sliver: {e}")
                     except PeerError as e:
                         problems.append(f"{member.name}: primary sliver {index}: {e}")
-                    else:
-                        if progress is not None:
-                            progress(len(verified[index]))
                 top_up()
         finally:
             for task in pending:
@@ -537,6 +534,23 @@ class WalrusClient:
         if deleted == 0:
             raise ClientError("no node deleted the blob: " + "; ".join(problems))
         return deleted, problems
+
+    # --- health --------------------------------------------------------------------------------
+
+    async def health(self) -> list[tuple[Member, NodeInfo | str]]:
+        """Each current member's own report (status, epoch, shards, backlog), or why it
+        could not be asked."""
+        c = await self.committees(refresh=True)
+
+        async def one(member: Member) -> NodeInfo | str:
+            try:
+                info: NodeInfo = await self._client(member).get_node_info()
+            except PeerError as e:
+                return str(e)
+            return info
+
+        results = await asyncio.gather(*(one(m) for m in c.current.members))
+        return list(zip(c.current.members, results, strict=True))
 
     # --- status --------------------------------------------------------------------------------
 
