@@ -33,6 +33,7 @@ from walrus_operator import (
     conditions,
     epochs,
     errors,
+    gateways,
     kube,
     metrics,
     naming,
@@ -193,6 +194,10 @@ def register(
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
         memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
+        memo.gateways = gateways.GatewayReconciler(
+            memo.kube, config.node_image, config.cluster_domain
+        )
+        memo.gateway_reporter = _Reporter("WalrusGateway", memo.metrics, resync)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: object) -> None:
@@ -258,3 +263,15 @@ def register(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
     ) -> None:
         await _run(memo.networks.reconcile, memo.network_reporter, body, patch)
+
+    # ------------------------------------------------------------------ WalrusGateway
+    @kopf.on.resume(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.on.create(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.on.update(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.timer(
+        _GROUP, _VERSION, "walrusgateways", id="gateway-resync", interval=resync, registry=registry
+    )
+    async def gateway_changed(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
+    ) -> None:
+        await _run(memo.gateways.reconcile, memo.gateway_reporter, body, patch)

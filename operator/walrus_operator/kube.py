@@ -22,7 +22,14 @@ import lightkube
 import lightkube.generic_resource
 from lightkube import codecs
 from lightkube.core import exceptions as lightkube_errors
-from lightkube.resources import apps_v1, core_v1, policy_v1, storage_v1
+from lightkube.resources import (
+    apps_v1,
+    autoscaling_v2,
+    core_v1,
+    networking_v1,
+    policy_v1,
+    storage_v1,
+)
 from lightkube.types import CascadeType, PatchType
 
 from walrus_operator import errors, naming
@@ -40,6 +47,9 @@ _WalrusNode = lightkube.generic_resource.create_namespaced_resource(
 _WalrusNodePool = lightkube.generic_resource.create_namespaced_resource(
     naming.API_GROUP, naming.API_VERSION, "WalrusNodePool", "walrusnodepools"
 )
+_WalrusGateway = lightkube.generic_resource.create_namespaced_resource(
+    naming.API_GROUP, naming.API_VERSION, "WalrusGateway", "walrusgateways"
+)
 
 
 class Kind(enum.Enum):
@@ -56,6 +66,10 @@ class Kind(enum.Enum):
     WALRUS_NETWORK = _WalrusNetwork
     WALRUS_NODE = _WalrusNode
     WALRUS_NODE_POOL = _WalrusNodePool
+    DEPLOYMENT = apps_v1.Deployment
+    INGRESS = networking_v1.Ingress
+    HPA = autoscaling_v2.HorizontalPodAutoscaler
+    WALRUS_GATEWAY = _WalrusGateway
 
     @classmethod
     def of(cls, body: collections.abc.Mapping[str, typing.Any]) -> Kind:

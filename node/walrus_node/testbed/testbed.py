@@ -444,14 +444,17 @@ class Testbed:
                 os.kill(pid, signal.SIGKILL)
                 _wait_exit(handle, STOP_TIMEOUT)
 
-    def start_gateway(self, port: int = 0, timeout: float = 60.0) -> str:
-        """Run ``walrus gateway`` (aggregator and publisher) for this testbed in the
-        background; returns its URL once it is ready."""
+    def start_gateway(
+        self, port: int = 0, timeout: float = 60.0, extra_args: tuple[str, ...] = ()
+    ) -> str:
+        """Run ``walrus gateway`` (aggregator and publisher, and ``extra_args``) for this
+        testbed in the background; returns its URL once it is ready."""
         out = self.directory / "gateway.out"
         out.unlink(missing_ok=True)
         with (self.directory / "gateway.log").open("ab") as log, out.open("wb") as stdout:
             command = [sys.executable, "-m", "walrus_node.cli.client_main"]
             command += ["--config", str(self.client_config), "gateway", "--port", str(port)]
+            command += extra_args
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,

@@ -77,7 +77,7 @@ def test_kustomize_base_renders() -> None:
         [_tool("kubectl"), "kustomize", str(BASE)], check=True, capture_output=True, text=True
     ).stdout
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(rendered) if doc)
-    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.count("CustomResourceDefinition") == 4
     assert {"Deployment", "ClusterRole", "ClusterRoleBinding", "ServiceAccount"} <= set(kinds)
 
 
