@@ -4,7 +4,10 @@ Who calls it: :mod:`walrus_node.gateway.server` (``walrus gateway``) and tests.
 
 Routes: ``GET``/``HEAD /v1/blobs/{blob_id}`` (aggregator), ``PUT /v1/blobs`` (publisher),
 ``GET /v1/api`` (OpenAPI), ``GET /health`` (the process is serving), ``GET /ready`` (the
-committee is known: reads and writes can be routed), ``GET /metrics`` (Prometheus). Any
+committee is known: reads and writes can be routed), ``GET /metrics`` (Prometheus),
+``GET /`` (the web page, static/index.html) and ``GET /v1/network`` (what the page's
+network view shows: epoch, phase, prices, each member's shards and own report, asked of
+the nodes at most every ``NETWORK_VIEW_SECONDS``). Any
 origin may call the API (CORS), as with Walrus's daemon. The committee is re-read every
 ``committee_refresh_seconds`` so that reads and writes follow epoch changes.
 """
@@ -13,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from walrus_node.client import api
@@ -31,6 +36,9 @@ from walrus_node.gateway.settings import GatewaySettings
 __all__ = ["Gateway", "build"]
 
 log = structlog.get_logger("walrus.gateway")
+
+NETWORK_VIEW_SECONDS = 2.0
+"""The network view is cached this long, so page reloads cannot flood the nodes."""
 
 
 class Gateway:
@@ -58,6 +66,11 @@ class Gateway:
         )
         self.committee_at = 0.0
         self.committee_error = "not read yet"
+        self._page = (
+            importlib.resources.files("walrus_node.gateway") / "static" / "index.html"
+        ).read_bytes()
+        self._network: tuple[float, dict[str, Any]] | None = None
+        self._network_lock = asyncio.Lock()
 
     async def refresh_committee(self) -> None:
         try:
@@ -95,6 +108,46 @@ class Gateway:
     async def api_document(self, request: Request) -> Response:
         return JSONResponse(openapi.document(self.settings))
 
+    async def page(self, request: Request) -> Response:
+        return HTMLResponse(self._page, headers={"Cache-Control": "no-cache"})
+
+    async def network(self, request: Request) -> Response:
+        async with self._network_lock:
+            cached = self._network
+            if cached is None or time.monotonic() - cached[0] > NETWORK_VIEW_SECONDS:
+                try:
+                    view = await self._network_view()
+                except api.ClientError as e:
+                    return JSONResponse({"error": {"code": 503, "message": str(e)}}, 503)
+                self._network = cached = (time.monotonic(), view)
+        return JSONResponse(cached[1], headers={"Cache-Control": "no-store"})
+
+    async def _network_view(self) -> dict[str, Any]:
+        reports = await self.client.health()
+        c = await self.client.committees()
+        members = []
+        for member, info in reports:
+            row: dict[str, Any] = {
+                "name": member.name,
+                "endpoint": member.endpoint,
+                "shards": list(member.shards),
+            }
+            if isinstance(info, str):
+                row["error"] = info
+            else:
+                row.update(status=info.status.value, epoch=info.epoch, blobs=info.blobs_stored)
+            members.append(row)
+        return {
+            "epoch": c.epoch,
+            "phase": c.phase,
+            "nShards": c.n_shards,
+            "storagePrice": c.storage_price,
+            "writePrice": c.write_price,
+            "maxEpochsAhead": c.max_epochs_ahead,
+            "roles": {"aggregator": self.settings.aggregator, "publisher": self.settings.publisher},
+            "members": members,
+        }
+
 
 def build(gateway: Gateway) -> Starlette:
     routes = [
@@ -102,6 +155,8 @@ def build(gateway: Gateway) -> Starlette:
         Route("/ready", gateway.ready),
         Route("/metrics", gateway.render_metrics),
         Route("/v1/api", gateway.api_document),
+        Route("/", gateway.page),
+        Route("/v1/network", gateway.network),
     ]
     if gateway.aggregator is not None:
         routes.append(

@@ -65,7 +65,7 @@ def _route_of(scope: Scope) -> str:
     path = str(scope.get("path", ""))
     if path.startswith("/v1/blobs/"):
         return "/v1/blobs/{blob_id}"
-    if path in {"/v1/blobs", "/v1/api", "/metrics", "/health", "/ready", "/"}:
+    if path in {"/v1/blobs", "/v1/api", "/v1/network", "/metrics", "/health", "/ready", "/"}:
         return path
     if path.startswith("/static/"):
         return "/static"
