@@ -81,7 +81,7 @@ def _config_map(gw: gateway_models.WalrusGateway, committee_file: str) -> _Obj:
 
 def _args(gw: gateway_models.WalrusGateway) -> list[str]:
     spec = gw.spec
-    args = ["--config", f"{CONFIG_DIR}/client.yaml", "gateway", "--host", "0.0.0.0"]
+    args = ["--config", f"{CONFIG_DIR}/client.yaml", "gateway", "--host", "$(POD_IP)"]
     args += ["--port", str(PORT)]
     if spec.aggregator:
         args.append("--aggregator")
@@ -143,6 +143,9 @@ def _deployment(gw: gateway_models.WalrusGateway, image: str) -> _Obj:
         "image": image,
         "command": ["walrus"],
         "args": _args(gw),
+        # the pod's own address, as the nodes bind theirs (pods that share a network
+        # namespace, as on the e2e kubelet stand-in, must not all take 0.0.0.0)
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "readinessProbe": _probe("/ready", 5),
         "livenessProbe": _probe("/health", 10),
