@@ -133,8 +133,16 @@ def test_chart_values_satisfy_the_values_schema() -> None:
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--set", "watchNamespaces={a,b}", "--set", "metrics.podMonitor.enabled=true"]]
-)
+    "extra",
+    [
+        [],
+        [
+            "--set", "watchNamespaces={a,b}",
+            "--set", "metrics.podMonitor.enabled=true",
+            "--set", "metrics.gatewayPodMonitor.enabled=true",
+        ],
+    ],
+)  # fmt: skip
 def test_chart_lints_and_renders(extra: list[str]) -> None:
     subprocess.run([_tool("helm"), "lint", str(CHART), *extra], check=True, capture_output=True)
     rendered = subprocess.run(
@@ -148,3 +156,12 @@ def test_chart_lints_and_renders(extra: list[str]) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     roles = [o for o in objects if o["kind"] == "Role"]
     assert len(roles) == (2 if extra else 0)
+    monitors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PodMonitor"}
+    if extra:
+        gateways = monitors["walrus-walrus-operator-gateways"]
+        assert gateways["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == (
+            "walrus-gateway"
+        )
+        assert gateways["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
+    else:
+        assert monitors == {}
