@@ -289,3 +289,27 @@ def _is_zombie(pid: int) -> bool:
         return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_hot_blobs_are_served_from_the_cache_without_asking_the_nodes(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    gw = gateway_mod.start(testbed.client_config, tmp_path, "--cache-bytes", str(8 * MiB))
+    try:
+        data = b"\x89PNG\r\n\x1a\n" + os.urandom(2 * MiB)
+        blob_id = _put(gw, data).json()["newlyCreated"]["blobObject"]["blobId"]
+        assert gw.request("GET", f"/v1/blobs/{blob_id}").body == data  # fills the cache
+        before = _served(testbed)
+        again = gw.request("GET", f"/v1/blobs/{blob_id}")
+        part = gw.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=100-199"})
+        head = gw.request("HEAD", f"/v1/blobs/{blob_id}")
+        assert _served(testbed) == before, "served from memory"
+        assert again.body == data
+        assert again.headers["content-type"] == "image/png"
+        assert (part.status, part.body) == (206, data[100:200])
+        assert head.headers["content-length"] == str(len(data))
+        metrics = gw.request("GET", "/metrics").body.decode()
+        line = next(x for x in metrics.splitlines() if x.startswith("walrus_gateway_cache_bytes "))
+        assert float(line.split()[1]) == pytest.approx(len(data), rel=1e-5)
+    finally:
+        gw.stop()
