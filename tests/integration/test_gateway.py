@@ -17,8 +17,11 @@ import pytest
 
 from tests.support import gateway as gateway_mod
 from tests.support.gateway import GatewayProcess
+from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
 from walrus_node.testbed.testbed import Testbed
+
+from .conftest import owners
 
 MiB = 1 << 20
 SECRET = b"a shared secret of the token seller, 32+ bytes"
@@ -313,3 +316,21 @@ def test_hot_blobs_are_served_from_the_cache_without_asking_the_nodes(
         assert float(line.split()[1]) == pytest.approx(len(data), rel=1e-5)
     finally:
         gw.stop()
+
+
+def test_a_read_falls_back_when_a_row_owner_is_down(
+    testbed: Testbed, gateway: GatewayProcess
+) -> None:
+    params = EncodingParams(7)
+    data = os.urandom(3 * MiB)
+    blob_id = _put(gateway, data, "?permanent=true").json()["newlyCreated"]["blobObject"]["blobId"]
+    raw = BlobId.parse(blob_id).raw
+    owner_of_row = owners(testbed)
+    # the owners of rows 0 and 2: the stream cannot have them and must decode from others
+    testbed.kill(owner_of_row[params.shard_of_pair(raw, 0)])
+    testbed.kill(owner_of_row[params.shard_of_pair(raw, 2)])
+    got = gateway.request("GET", f"/v1/blobs/{blob_id}")
+    assert got.status == 200
+    assert got.body == data
+    part = gateway.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=10-2000009"})
+    assert (part.status, part.body) == (206, data[10:2000010])
