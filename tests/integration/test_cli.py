@@ -69,6 +69,12 @@ def test_every_command_speaks_json(testbed: Testbed, tmp_path: pathlib.Path) -> 
     assert extended["endEpoch"] == stored["endEpoch"] + 1
     health = json.loads(_walrus(testbed, "health", "--json").stdout)
     assert health["healthy"] == 7
+    bed = json.loads(
+        _walrus(testbed, "testbed", "status", "--json", "--dir", str(testbed.directory)).stdout
+    )
+    assert bed["epoch"] == 1
+    assert len(bed["nodes"]) == 7
+    assert all(n["running"] and len(n["shards"]) == 1 for n in bed["nodes"])
 
 
 def test_health_reports_unreachable_nodes_and_fails(testbed: Testbed) -> None:

@@ -13,7 +13,8 @@
     walrus testbed add-node [--stake S] | stake NODE AMOUNT | remove-node NODE
 
 Results go to stdout (the blob ID, the blob's bytes); messages, progress and problems go
-to stderr. ``--json`` (before or after the command) prints one JSON document instead.
+to stderr. ``--json`` (before or after the command; for the testbed, on ``testbed
+status``) prints one JSON document instead.
 A blob ID may start with ``-`` (about 1 in 64 do): it is recognised as an argument, no
 ``--`` needed. Exit status: 0 success, 1 operation failed, 2 bad usage or configuration,
 141 when the reader of stdout went away (``walrus info | head``).
