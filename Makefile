@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind tools venv
+.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind tools venv browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) tools
+unit: $(STAMP) tools browser
 	$(BIN)/pytest -q
+
+# Headless Chromium and chromedriver for the gateway page's browser test (Debian packages;
+# installed with apt when absent).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends chromium chromium-driver; \
+	fi
 
 # Everything: static checks, unit and integration tests (real node processes), and the
 # e2e tier on a real Kubernetes control plane.

@@ -23,6 +23,7 @@ import pathlib
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -245,7 +246,8 @@ def _save_cluster_state(kube: backend.Kube, namespace: str, work: pathlib.Path) 
         "-n",
         namespace,
         "get",
-        f"walrusnetworks.{GROUP},walrusnodes.{GROUP},walrusnodepools.{GROUP},pods,events",
+        f"walrusnetworks.{GROUP},walrusnodes.{GROUP},walrusnodepools.{GROUP},"
+        f"walrusgateways.{GROUP},deployments,pods,events",
         "-o",
         "yaml",
         check=False,
@@ -448,4 +450,40 @@ def test_8_raising_the_storage_size_expands_the_volume(session: Session) -> None
     assert storage["requested"] == "120Gi"
     claim = session.get("persistentvolumeclaims", "data-node-a-0")
     assert claim["status"]["capacity"]["storage"] == "120Gi"
+    read_all(session)
+
+
+def test_9_a_gateway_stores_through_its_publisher_and_reads_through_its_aggregator(
+    session: Session,
+) -> None:
+    session.kubectl("apply", "-f", str(SAMPLES / "walrusgateway.yaml"))
+
+    def ready() -> Any:
+        gateway = session.get("walrusgateways", "gateway")
+        status = gateway.get("status") or {}
+        up = any(
+            c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+        )
+        return gateway if up and status.get("readyReplicas") == 2 else None
+
+    gateway = wait_for(ready, "the WalrusGateway Ready with 2 replicas")
+    assert gateway["status"]["url"].startswith("http://gateway.")
+    pods = json.loads(
+        session.kubectl("get", "pods", "-l", "app.kubernetes.io/name=walrus-gateway", "-o", "json")
+    )["items"]
+    urls = [f"http://{p['status']['podIP']}:31415" for p in pods if p["status"].get("podIP")]
+    assert len(urls) == 2
+
+    data = os.urandom(3 << 20)
+    request = urllib.request.Request(f"{urls[0]}/v1/blobs?epochs=5", data=data, method="PUT")
+    with urllib.request.urlopen(request, timeout=300) as reply:
+        created = json.loads(reply.read())["newlyCreated"]["blobObject"]
+    blob_id = created["blobId"]
+    with urllib.request.urlopen(f"{urls[1]}/v1/blobs/{blob_id}", timeout=300) as reply:
+        assert reply.read() == data
+        assert reply.headers["ETag"] == f'"{blob_id}"'
+    BLOBS[BlobId.parse(blob_id)] = data
+    earlier, expected = next(iter(BLOBS.items()))
+    with urllib.request.urlopen(f"{urls[1]}/v1/blobs/{earlier}", timeout=300) as reply:
+        assert reply.read() == expected  # stored with the Python client before
     read_all(session)

@@ -50,6 +50,7 @@ from walrus_operator import (
     epoch_plan,
     epochs,
     errors,
+    gateways,
     kube,
     leadership,
     metrics,
@@ -342,6 +343,10 @@ def register(
         memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
         memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
         memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
+        memo.gateways = gateways.GatewayReconciler(
+            memo.kube, config.node_image, config.cluster_domain
+        )
+        memo.gateway_reporter = _Reporter("WalrusGateway", memo.metrics, resync)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: object) -> None:
@@ -423,3 +428,15 @@ def register(
             memo.network_reporter.fail(blocked, body)
         except errors.KubeError as failed:
             memo.network_reporter.fail(failed, body)
+
+    # ------------------------------------------------------------------ WalrusGateway
+    @kopf.on.resume(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.on.create(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.on.update(_GROUP, _VERSION, "walrusgateways", id="gateway", registry=registry)
+    @kopf.timer(
+        _GROUP, _VERSION, "walrusgateways", id="gateway-resync", interval=resync, registry=registry
+    )
+    async def gateway_changed(
+        body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: object
+    ) -> None:
+        await _run(memo.gateways.reconcile, memo.gateway_reporter, body, patch, memo.leadership)

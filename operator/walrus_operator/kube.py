@@ -25,6 +25,7 @@ from lightkube.core import exceptions as lightkube_errors
 from lightkube.models import meta_v1
 from lightkube.resources import (
     apps_v1,
+    autoscaling_v2,
     coordination_v1,
     core_v1,
     networking_v1,
@@ -48,6 +49,9 @@ _WalrusNode = lightkube.generic_resource.create_namespaced_resource(
 _WalrusNodePool = lightkube.generic_resource.create_namespaced_resource(
     naming.API_GROUP, naming.API_VERSION, "WalrusNodePool", "walrusnodepools"
 )
+_WalrusGateway = lightkube.generic_resource.create_namespaced_resource(
+    naming.API_GROUP, naming.API_VERSION, "WalrusGateway", "walrusgateways"
+)
 
 
 class Kind(enum.Enum):
@@ -66,6 +70,10 @@ class Kind(enum.Enum):
     WALRUS_NETWORK = _WalrusNetwork
     WALRUS_NODE = _WalrusNode
     WALRUS_NODE_POOL = _WalrusNodePool
+    DEPLOYMENT = apps_v1.Deployment
+    INGRESS = networking_v1.Ingress
+    HPA = autoscaling_v2.HorizontalPodAutoscaler
+    WALRUS_GATEWAY = _WalrusGateway
 
     @classmethod
     def of(cls, body: collections.abc.Mapping[str, typing.Any]) -> Kind:

@@ -77,14 +77,14 @@ def test_read_succeeds_when_f_nodes_are_killed_during_the_read(testbed: Testbed)
     params = EncodingParams(7)
     shard_owner = owners(testbed)
     # The client asks for systematic primary slivers first: kill two of their owners as
-    # soon as the first sliver has arrived, while the others are in flight or queued.
+    # soon as the first sliver bytes arrive, while the others are in flight or queued.
     systematic_owners = [
         shard_owner[params.shard_of_pair(blob_id.raw, i)] for i in range(params.rows)
     ]
     killed: list[str] = []
 
     def on_progress(_: int) -> None:
-        # At most one systematic sliver has arrived, so killing two of their three owners
+        # No sliver has been completely received yet, so killing two of the three owners
         # fails at least one request in flight.
         if not killed:
             for name in systematic_owners[:2]:
@@ -105,7 +105,7 @@ def test_write_succeeds_when_f_nodes_are_killed_during_the_write_and_they_recove
     victims = ["node-5", "node-6"]
     killed: list[str] = []
 
-    def on_progress(_: int) -> None:  # called as each node finishes its upload
+    def on_progress(_: int) -> None:  # called as sliver bytes go out
         if not killed:
             for name in victims:
                 testbed.kill(name)

@@ -66,6 +66,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
+- apiGroups: [walrus-k8s.io]
+  resources: [walrusgateways]
+  verbs: [get, list, watch, patch]
+- apiGroups: [walrus-k8s.io]
+  resources: [walrusgateways/status]
+  verbs: [get, patch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, create, patch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, create, patch]
 {{- end -}}
 
 {{/* Rules on cluster-scoped objects, always in a ClusterRole. */}}

@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Protocol
 
-from walrus_node.bench import codec, hashing, migration, testbed
+from walrus_node.bench import codec, gateway, hashing, migration, testbed
 
 __all__ = ["BENCHMARKS", "Benchmark", "main"]
 
@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "hash": hashing,
     "testbed": testbed,
     "migration": migration,
+    "gateway": gateway,
 }
 
 

@@ -3,28 +3,38 @@
     walrus store FILE [--epochs E] [--deletable]   prints the blob ID and, first, the cost
     walrus read BLOB_ID [-o OUT]
     walrus status BLOB_ID
+    walrus health                                 each node's own report
     walrus extend BLOB_ID --epochs E [--owner-key KEY]
     walrus delete BLOB_ID [--owner-key KEY]
     walrus info
+    walrus gateway [--aggregator] [--publisher] [--port P]   HTTP API (docs/gateway.md)
     walrus testbed up --nodes N [--shards S] [--dir DIR] [--epoch-duration SECONDS]
     walrus testbed down | status | epoch | kill NODE | start NODE | corrupt NODE BLOB_ID
     walrus testbed add-node [--stake S] | stake NODE AMOUNT | remove-node NODE
 
 Results go to stdout (the blob ID, the blob's bytes); messages, progress and problems go
-to stderr. Exit status: 0 success, 1 operation failed, 2 bad usage or configuration.
+to stderr. ``--json`` (before or after the command; for the testbed, on ``testbed
+status``) prints one JSON document instead.
+A blob ID may start with ``-`` (about 1 in 64 do): it is recognised as an argument, no
+``--`` needed. Exit status: 0 success, 1 operation failed, 2 bad usage or configuration,
+141 when the reader of stdout went away (``walrus info | head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
+import os
 import pathlib
+import re
 import sys
 import time
 from typing import Any
 
 from walrus_node import allocator, logs
-from walrus_node.cli import testbed_cmd
+from walrus_node.cli import gateway_cmd, testbed_cmd
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.client import api
 from walrus_node.client import config as config_mod
@@ -44,11 +54,14 @@ class _Progress:
         self.total = max(total, 1)
         self.done = 0
         self.enabled = sys.stderr.isatty() and total >= 4 << 20
+        self.shown = -1.0
         self.started = time.perf_counter()
 
     def __call__(self, n: int) -> None:
         self.done += n
-        if self.enabled:
+        now = time.perf_counter()
+        if self.enabled and (now - self.shown >= 0.1 or self.done >= self.total):
+            self.shown = now
             fraction = min(1.0, self.done / self.total)
             bar = "#" * int(fraction * 30)
             rate = self.done / max(time.perf_counter() - self.started, 1e-6) / 1e6
@@ -64,11 +77,37 @@ def _client(args: argparse.Namespace) -> api.WalrusClient:
     return api.WalrusClient(config_mod.load(args.config))
 
 
+_DASHED = "\0"
+"""Marks a blob ID that starts with ``-`` while argparse runs (a real argument cannot
+contain a NUL byte, so the mark is unambiguous)."""
+_BLOB_ID_SHAPE = re.compile(r"^-[A-Za-z0-9_-]{42}$")
+
+
+def _protect_blob_ids(argv: list[str], options: set[str]) -> list[str]:
+    """Blob IDs starting with ``-`` would be taken for options: mark them."""
+    out = []
+    for arg in argv:
+        marked = arg
+        if arg not in options and _BLOB_ID_SHAPE.match(arg):
+            try:
+                BlobId.parse(arg)
+            except ValueError:
+                pass
+            else:
+                marked = _DASHED + arg
+        out.append(marked)
+    return out
+
+
 def _blob_id(text: str) -> BlobId:
     try:
-        return BlobId.parse(text)
+        return BlobId.parse(text.removeprefix(_DASHED))
     except ValueError as e:
         raise config_mod.ClientConfigError(str(e)) from e
+
+
+def _json_out(document: object) -> None:
+    print(json.dumps(document, indent=2))
 
 
 async def _store(args: argparse.Namespace) -> int:
@@ -106,9 +145,25 @@ async def _store(args: argparse.Namespace) -> int:
             progress.close()
     for problem in result.problems:
         say(f"warning: {problem}")
+    end_epoch = result.certificate.registration.end_epoch
+    if args.json:
+        _json_out(
+            {
+                "blobId": str(result.blob_id),
+                "size": len(data),
+                "encodedSize": result.encoded_size,
+                "endEpoch": end_epoch,
+                "deletable": args.deletable,
+                "cost": cost,
+                "confirmedShards": result.confirmed_shards,
+                "certifiedBy": result.certified_by,
+                "problems": result.problems,
+            }
+        )
+        return 0
     say(
         f"certified by {result.confirmed_shards}/{c.n_shards} shards, accepted by "
-        f"{result.certified_by} nodes, until epoch {result.certificate.registration.end_epoch}"
+        f"{result.certified_by} nodes, until epoch {end_epoch}"
     )
     print(result.blob_id)
     return 0
@@ -117,9 +172,25 @@ async def _store(args: argparse.Namespace) -> int:
 async def _read(args: argparse.Namespace) -> int:
     blob_id = _blob_id(args.blob_id)
     async with _client(args) as client:
-        result = await client.read(blob_id)
+        blob = await client.open(blob_id)
+        params, s = blob.metadata.params, blob.metadata.symbol_size
+        progress = _Progress("reading", params.rows * params.columns * s)
+        try:
+            result = await client.read(blob_id, progress=progress)
+        finally:
+            progress.close()
     for problem in result.problems:
         say(f"warning: {problem}")
+    if args.json:
+        document: dict[str, object] = {"blobId": str(blob_id), "size": len(result.data)}
+        if args.out in (None, "-"):
+            document["data"] = base64.b64encode(result.data).decode()
+        else:
+            pathlib.Path(args.out).write_bytes(result.data)
+            document["out"] = args.out
+        document["problems"] = result.problems
+        _json_out(document)
+        return 0
     if args.out in (None, "-"):
         sys.stdout.buffer.write(result.data)
         sys.stdout.buffer.flush()
@@ -133,6 +204,26 @@ async def _status(args: argparse.Namespace) -> int:
     blob_id = _blob_id(args.blob_id)
     async with _client(args) as client:
         rows = await client.status(blob_id)
+    if args.json:
+        _json_out(
+            {
+                "blobId": str(blob_id),
+                "nodes": [
+                    {"node": m.name, "error": st}
+                    if isinstance(st, str)
+                    else {
+                        "node": m.name,
+                        "state": st.state.value,
+                        "slivers": st.slivers_held,
+                        "sliversExpected": st.slivers_expected,
+                        "metadata": st.has_metadata,
+                        "endEpoch": st.registration.end_epoch if st.registration else None,
+                    }
+                    for m, st in rows
+                ],
+            }
+        )
+        return 0
     print(f"blob {blob_id}")
     for member, status in rows:
         if isinstance(status, str):
@@ -156,7 +247,11 @@ async def _extend(args: argparse.Namespace) -> int:
         result = await client.extend(blob_id, args.epochs, owner=owner)
     for problem in result.problems:
         say(f"warning: {problem}")
-    say(f"blob {blob_id} now stored until epoch {result.certificate.registration.end_epoch}")
+    end_epoch = result.certificate.registration.end_epoch
+    if args.json:
+        _json_out({"blobId": str(blob_id), "endEpoch": end_epoch, "problems": result.problems})
+        return 0
+    say(f"blob {blob_id} now stored until epoch {end_epoch}")
     return 0
 
 
@@ -167,6 +262,9 @@ async def _delete(args: argparse.Namespace) -> int:
         deleted, problems = await client.delete(blob_id, owner)
     for problem in problems:
         say(f"warning: {problem}")
+    if args.json:
+        _json_out({"blobId": str(blob_id), "deletedOn": deleted, "problems": problems})
+        return 0
     say(f"blob {blob_id} deleted on {deleted} nodes")
     return 0
 
@@ -175,6 +273,31 @@ async def _info(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         c = await client.committees()
     params = EncodingParams(c.n_shards)
+    if args.json:
+        _json_out(
+            {
+                "epoch": c.epoch,
+                "phase": c.phase,
+                "nShards": c.n_shards,
+                "f": params.f,
+                "readSlivers": params.rows,
+                "quorum": params.quorum,
+                "storagePrice": c.storage_price,
+                "writePrice": c.write_price,
+                "maxBlobSize": params.max_blob_size(),
+                "maxEpochsAhead": c.max_epochs_ahead,
+                "members": [
+                    {
+                        "name": m.name,
+                        "endpoint": m.endpoint,
+                        "shards": list(m.shards),
+                        "stake": m.stake,
+                    }
+                    for m in c.current.members
+                ],
+            }
+        )
+        return 0
     print(f"epoch {c.epoch} ({c.phase}), {c.n_shards} shards, f={params.f}")
     print(f"  read needs {params.rows} primary slivers; a certificate needs {params.quorum} shards")
     print(
@@ -186,13 +309,60 @@ async def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _health(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        rows = await client.health()
+    healthy = sum(1 for _, info in rows if not isinstance(info, str))
+    if args.json:
+        _json_out(
+            {
+                "healthy": healthy,
+                "members": len(rows),
+                "nodes": [
+                    {"node": m.name, "endpoint": m.endpoint, "error": info}
+                    if isinstance(info, str)
+                    else {
+                        "node": m.name,
+                        "endpoint": m.endpoint,
+                        "status": info.status.value,
+                        "epoch": info.epoch,
+                        "shards": list(info.shards),
+                        "blobs": info.blobs_stored,
+                        "recoveryBacklog": info.recovery_backlog,
+                        "uptimeSeconds": info.uptime_seconds,
+                        "version": info.version,
+                    }
+                    for m, info in rows
+                ],
+            }
+        )
+    else:
+        for m, info in rows:
+            if isinstance(info, str):
+                print(f"{m.name:<12} {m.endpoint:<22} unreachable: {info}")
+                continue
+            print(
+                f"{m.name:<12} {m.endpoint:<22} {info.status.value:<10} epoch {info.epoch} "
+                f"shards {shard_ranges(info.shards)} blobs {info.blobs_stored} "
+                f"backlog {info.recovery_backlog} up {info.uptime_seconds} s"
+            )
+        say(f"{healthy} of {len(rows)} nodes answered")
+    return 0 if healthy == len(rows) else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="walrus", description="Walrus storage client")
     parser.add_argument("--config", help="client configuration (default: see docs)")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
     sub = parser.add_subparsers(dest="command", required=True)
+    # --json is also accepted after the command; SUPPRESS keeps the global one otherwise
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+    )
 
-    store = sub.add_parser("store", help="store a file; prints its blob ID")
+    store = sub.add_parser("store", parents=[common], help="store a file; prints its blob ID")
     store.add_argument("file")
     store.add_argument("--epochs", type=int, default=1, help="epochs to store it for")
     store.add_argument("--deletable", action="store_true", help="allow deleting it later")
@@ -201,16 +371,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     store.set_defaults(coro=_store)
 
-    read = sub.add_parser("read", help="read a blob")
+    read = sub.add_parser("read", parents=[common], help="read a blob")
     read.add_argument("blob_id")
     read.add_argument("-o", "--out", help="output file (default: stdout)")
     read.set_defaults(coro=_read)
 
-    status = sub.add_parser("status", help="what each node holds of a blob")
+    status = sub.add_parser("status", parents=[common], help="what each node holds of a blob")
     status.add_argument("blob_id")
     status.set_defaults(coro=_status)
 
-    extend = sub.add_parser("extend", help="store a certified blob for more epochs")
+    extend = sub.add_parser(
+        "extend", parents=[common], help="store a certified blob for more epochs"
+    )
     extend.add_argument("blob_id")
     extend.add_argument("--epochs", type=int, required=True, help="epochs to add")
     extend.add_argument(
@@ -220,20 +392,46 @@ def _parser() -> argparse.ArgumentParser:
     )
     extend.set_defaults(coro=_extend)
 
-    delete = sub.add_parser("delete", help="delete a deletable blob")
+    delete = sub.add_parser("delete", parents=[common], help="delete a deletable blob")
     delete.add_argument("blob_id")
     delete.add_argument("--owner-key", default="owner.key", help="the key given at store time")
     delete.set_defaults(coro=_delete)
 
-    info = sub.add_parser("info", help="committee, shards, thresholds and prices")
+    info = sub.add_parser("info", parents=[common], help="committee, shards, thresholds and prices")
     info.set_defaults(coro=_info)
 
+    health = sub.add_parser("health", parents=[common], help="each committee node's own report")
+    health.set_defaults(coro=_health)
+
+    gateway_cmd.add_parser(sub)
     testbed_cmd.add_parser(sub)
     return parser
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = set()
+    for action in parser._actions:  # argparse has no public walk
+        found.update(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found |= _option_strings(child)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:
+        # The reader of stdout went away (`walrus info | head`): no traceback, and no
+        # second error when Python flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(_protect_blob_ids(argv, _option_strings(parser)))
     allocator.tune()  # a short-lived process handling blob-sized buffers
     logs.configure(args.log_level, "console")
     try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import shutil
 
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.codec.metadata import BlobId
+from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.views import SyncStatus
 from walrus_node.testbed import epochs
 from walrus_node.testbed import testbed as testbed_mod
@@ -26,6 +28,9 @@ def _up(args: argparse.Namespace) -> None:
     say(f"client configuration: {bed.client_config}")
     if pathlib.Path(args.dir).resolve() != pathlib.Path(DEFAULT_DIR).resolve():
         say(f"  export WALRUS_CONFIG={bed.client_config}")
+    if args.gateway:
+        url = bed.start_gateway(args.gateway_port)
+        say(f"HTTP gateway (aggregator and publisher): {url}")
     if args.epoch_duration:
         bed.start_controller(args.epoch_duration)
         say(f"the epoch advances every {args.epoch_duration:g} s")
@@ -88,7 +93,12 @@ def _remove_node(args: argparse.Namespace) -> None:
 def _status(args: argparse.Namespace) -> None:
     bed = testbed_mod.Testbed.open(args.dir)
     c = bed.committees()
+    if args.json:
+        _status_json(bed, c)
+        return
     print(f"epoch {c.epoch} {c.phase}, {c.n_shards} shards")
+    if bed.gateway_url:
+        print(f"gateway   {bed.gateway_url}")
     statuses = epochs.EpochDriver(bed).sync_statuses()
     for node in bed.nodes:
         member = c.current.by_name(node.name) if node.name in c.current else None
@@ -110,6 +120,42 @@ def _status(args: argparse.Namespace) -> None:
         print(line)
 
 
+def _status_json(bed: testbed_mod.Testbed, c: ActiveCommittees) -> None:
+    statuses = epochs.EpochDriver(bed).sync_statuses()
+    nodes = []
+    for node in bed.nodes:
+        member = c.current.by_name(node.name) if node.name in c.current else None
+        row: dict[str, object] = {
+            "name": node.name,
+            "endpoint": node.endpoint,
+            "running": node.is_running(),
+            "pid": node.pid,
+            "stake": node.stake,
+            "leaving": node.leaving,
+            "shards": list(member.shards) if member is not None else [],
+            "inSync": member is not None and node.name in c.state.sync_done,
+        }
+        status = statuses.get(node.name)
+        if isinstance(status, SyncStatus) and status.shards_total:
+            row["sync"] = {
+                "done": status.epoch_sync_done,
+                "shardsDone": status.shards_done,
+                "shardsTotal": status.shards_total,
+                "bytesReceived": status.bytes_received,
+                "sliversRecovered": status.slivers_recovered,
+            }
+        nodes.append(row)
+    document = {
+        "epoch": c.epoch,
+        "phase": c.phase,
+        "nShards": c.n_shards,
+        "gateway": bed.gateway_url or None,
+        "clientConfig": str(bed.client_config),
+        "nodes": nodes,
+    }
+    print(json.dumps(document, indent=2))
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bed = sub.add_parser("testbed", help="a local network of node processes")
     commands = bed.add_subparsers(dest="action", required=True)
@@ -129,9 +175,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="no TLS (only to measure what TLS costs; anyone on the host can call the nodes)",
     )
+    up.add_argument("--gateway", action="store_true", help="also run `walrus gateway`")
+    up.add_argument("--gateway-port", type=int, default=0, help="default: a free port")
     down = command("down", _down, "stop every node")
     down.add_argument("--purge", action="store_true", help="also delete the testbed's data")
-    command("status", _status, "epoch, committee, shards and sync progress")
+    status = command("status", _status, "epoch, committee, shards and sync progress")
+    status.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+    )
     for name, fn, help_text in (
         ("kill", _kill, "SIGKILL a node"),
         ("start", _start, "start a stopped node"),

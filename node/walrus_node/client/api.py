@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from walrus_node.client import config as config_mod
+from walrus_node.client import stream as stream_mod
 from walrus_node.codec import decoder, encoder, slivers
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
@@ -48,12 +49,13 @@ from walrus_node.protocol import committee_file, keys, messages
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
-from walrus_node.protocol.views import BlobStatus
+from walrus_node.protocol.views import BlobStatus, NodeInfo
 from walrus_node.transport import tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
     "BlobGoneError",
+    "BlobNotFoundError",
     "ClientError",
     "InvalidBlobError",
     "NotEnoughConfirmationsError",
@@ -86,6 +88,10 @@ class UnrecoverableBlobError(ClientError):
     def __init__(self, message: str, problems: Sequence[str]) -> None:
         super().__init__(message + ("; " + "; ".join(problems) if problems else ""))
         self.problems = list(problems)
+
+
+class BlobNotFoundError(UnrecoverableBlobError):
+    """Nodes holding a quorum of shards answered that they do not know the blob."""
 
 
 class BlobGoneError(ClientError):
@@ -257,9 +263,7 @@ class WalrusClient:
                 items.append((sliver_type, params.sliver_in_pair(sliver_type, pair), sliver))
         client = self._client(member)
         await client.store_metadata(blob_id, encoded.metadata.to_bytes())
-        await client.store_slivers(blob_id, items)
-        if progress is not None:
-            progress(sum(len(d) for _, _, d in items))
+        await client.store_slivers(blob_id, items, progress)
         confirmation = await client.get_confirmation(blob_id, registration)
         expected = (epoch, blob_id, registration, member.public_key)
         got = (
@@ -363,6 +367,8 @@ class WalrusClient:
                     raise BlobGoneError(blob_id, state)
             if missing_weight >= params.quorum and c.previous is None:
                 break
+        if missing_weight >= EncodingParams(c.n_shards).quorum:
+            raise BlobNotFoundError(f"blob {blob_id} is not stored", problems)
         raise UnrecoverableBlobError(f"no node returned valid metadata for {blob_id}", problems)
 
     async def read(self, blob_id: BlobId, *, progress: Progress | None = None) -> ReadResult:
@@ -392,6 +398,20 @@ class WalrusClient:
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
 
+    async def open(self, blob_id: BlobId, *, window: int = 2) -> stream_mod.BlobStream:
+        """The blob's verified metadata, and a stream of its bytes (whole or a range) that
+        fetches only the slivers or symbols covering what is asked (client/stream.py)."""
+        c = await self.committees()
+        problems: list[str] = []
+        metadata = await self._metadata(blob_id, c, problems)
+
+        async def whole() -> bytes:
+            return (await self.read(blob_id)).data
+
+        blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, window=window)
+        blob.problems.extend(problems)
+        return blob
+
     async def _fetch_primaries(
         self,
         blob_id: BlobId,
@@ -412,14 +432,16 @@ class WalrusClient:
         fallback: list[tuple[int, Member]] = []
         for index in range(params.n_shards):
             shard = params.shard_of_pair(blob_id.raw, params.pair_of(SliverType.PRIMARY, index))
-            owners = _read_owners(c, shard)
+            owners = stream_mod.read_owners(c, shard)
             queue.append((index, owners[0]))
             fallback.extend((index, m) for m in owners[1:])
         queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
         queue.extend(fallback)
 
         async def fetch(index: int, member: Member) -> bytes:
-            data = await self._client(member).get_sliver(blob_id.raw, SliverType.PRIMARY, index)
+            data = await self._client(member).get_sliver(
+                blob_id.raw, SliverType.PRIMARY, index, progress
+            )
             await asyncio.to_thread(
                 slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
             )
@@ -452,9 +474,6 @@ class WalrusClient:
                         problems.append(f"{member.name}: returned a corrupt sliver: {e}")
                     except PeerError as e:
                         problems.append(f"{member.name}: primary sliver {index}: {e}")
-                    else:
-                        if progress is not None:
-                            progress(len(verified[index]))
                 top_up()
         finally:
             for task in pending:
@@ -571,6 +590,23 @@ class WalrusClient:
             raise ClientError("no node deleted the blob: " + "; ".join(problems))
         return deleted, problems
 
+    # --- health --------------------------------------------------------------------------------
+
+    async def health(self) -> list[tuple[Member, NodeInfo | str]]:
+        """Each current member's own report (status, epoch, shards, backlog), or why it
+        could not be asked."""
+        c = await self.committees(refresh=True)
+
+        async def one(member: Member) -> NodeInfo | str:
+            try:
+                info: NodeInfo = await self._client(member).get_node_info()
+            except PeerError as e:
+                return str(e)
+            return info
+
+        results = await asyncio.gather(*(one(m) for m in c.current.members))
+        return list(zip(c.current.members, results, strict=True))
+
     # --- status --------------------------------------------------------------------------------
 
     async def status(self, blob_id: BlobId) -> list[tuple[Member, BlobStatus | str]]:
@@ -586,17 +622,3 @@ class WalrusClient:
 
         results = await asyncio.gather(*(one(m) for m in c.current.members))
         return list(zip(c.current.members, results, strict=True))
-
-
-def _read_owners(c: ActiveCommittees, shard: int) -> list[Member]:
-    """Who may hold a shard now, most likely first: during an epoch change the previous
-    owner keeps it until the new owner reports done."""
-    current = c.current.owner(shard)
-    if c.previous is None:
-        return [current]
-    previous = c.previous.owner(shard)
-    if previous.name == current.name:
-        return [current]
-    if current.name in c.state.sync_done:
-        return [current, previous]
-    return [previous, current]

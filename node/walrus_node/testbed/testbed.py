@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,6 +146,9 @@ class Testbed:
         self.epoch = 1
         self.controller_pid = 0
         """Background epoch controller (``up --epoch-duration``), if any."""
+        self.gateway_pid = 0
+        self.gateway_url = ""
+        """HTTP gateway (``up --gateway``), if any."""
         self.node_settings: dict[str, Any] = {}
         """Extra node.yaml settings for every node (tuning, tests)."""
         self.plaintext = False
@@ -201,6 +205,8 @@ class Testbed:
         bed.n_shards = state["n_shards"]
         bed.epoch = state["epoch"]
         bed.controller_pid = state.get("controller_pid", 0)
+        bed.gateway_pid = state.get("gateway_pid", 0)
+        bed.gateway_url = state.get("gateway_url", "")
         bed.node_settings = state.get("node_settings", {})
         bed.plaintext = state.get("plaintext", False)
         bed.network_id = state.get("network_id", "")
@@ -224,6 +230,8 @@ class Testbed:
             "n_shards": self.n_shards,
             "epoch": self.epoch,
             "controller_pid": self.controller_pid,
+            "gateway_pid": self.gateway_pid,
+            "gateway_url": self.gateway_url,
             "node_settings": self.node_settings,
             "plaintext": self.plaintext,
             "network_id": self.network_id,
@@ -520,7 +528,52 @@ class Testbed:
                 os.kill(pid, signal.SIGKILL)
                 _wait_exit(handle, STOP_TIMEOUT)
 
+    def start_gateway(
+        self, port: int = 0, timeout: float = 60.0, extra_args: tuple[str, ...] = ()
+    ) -> str:
+        """Run ``walrus gateway`` (aggregator and publisher, and ``extra_args``) for this
+        testbed in the background; returns its URL once it is ready."""
+        out = self.directory / "gateway.out"
+        out.unlink(missing_ok=True)
+        with (self.directory / "gateway.log").open("ab") as log, out.open("wb") as stdout:
+            command = [sys.executable, "-m", "walrus_node.cli.client_main"]
+            command += ["--config", str(self.client_config), "gateway", "--port", str(port)]
+            command += extra_args
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=log,
+                start_new_session=True,
+            )
+        _CHILDREN[process.pid] = process
+        self.gateway_pid = process.pid
+        self.save()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise TestbedError(f"the gateway exited; see {self.directory / 'gateway.log'}")
+            words = out.read_text().split()
+            if len(words) >= 4 and _is_ready(words[3]):
+                self.gateway_url = words[3]
+                self.save()
+                return self.gateway_url
+            time.sleep(0.1)
+        raise TestbedError(f"the gateway was not ready within {timeout:.0f} s")
+
+    def _stop_gateway(self) -> None:
+        pid, self.gateway_pid, self.gateway_url = self.gateway_pid, 0, ""
+        if pid <= 0:
+            return
+        handle = NodeHandle("gateway", self.directory, b"", pid=pid)
+        if handle.is_running():
+            os.kill(pid, signal.SIGTERM)
+            if not _wait_exit(handle, STOP_TIMEOUT):
+                os.kill(pid, signal.SIGKILL)
+                _wait_exit(handle, STOP_TIMEOUT)
+
     def down(self) -> None:
+        self._stop_gateway()
         self._stop_controller()
         for node in self.nodes:
             if node.is_running():
@@ -613,6 +666,14 @@ def _is_serving(node: NodeHandle, credentials: tls.ClientTls | None) -> bool:
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _is_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/ready", timeout=5) as reply:
+            return bool(reply.status == 200)
+    except (OSError, ValueError):
+        return False
 
 
 def _wait_exit(node: NodeHandle, timeout: float) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -147,18 +147,30 @@ class NodeClient:
         return reply.metadata
 
     async def store_slivers(
-        self, blob_id: bytes, slivers: list[tuple[SliverType, int, bytes | memoryview]]
+        self,
+        blob_id: bytes,
+        slivers: list[tuple[SliverType, int, bytes | memoryview]],
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int, int]:
-        """Upload slivers of one blob; returns (newly stored, held, expected)."""
+        """Upload slivers of one blob; returns (newly stored, held, expected).
+        ``progress`` is called with the size of each chunk as gRPC takes it to send."""
+        parts = framing.sliver_parts(blob_id, slivers)
+        if progress is not None:
+            parts = _counted(parts, progress)
         try:
-            reply = await self._stub.StoreSlivers(
-                framing.sliver_parts(blob_id, slivers), timeout=self._timeout
-            )
+            reply = await self._stub.StoreSlivers(parts, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
             raise self._error("StoreSlivers", e) from e
         return reply.stored, reply.held, reply.expected
 
-    async def get_sliver(self, blob_id: bytes, sliver_type: SliverType, index: int) -> bytes:
+    async def get_sliver(
+        self,
+        blob_id: bytes,
+        sliver_type: SliverType,
+        index: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> bytes:
+        """One sliver; ``progress`` is called with the size of each chunk received."""
         call = self._stub.GetSliver(
             pb.GetSliverRequest(
                 blob_id=blob_id, type=convert.sliver_type_to_pb(sliver_type), index=index
@@ -178,6 +190,8 @@ class NodeClient:
                         raise errors.DataLoss(f"sent {got[0]} sliver {got[1]} of another blob")
                 else:
                     sliver = frames.data(part.data) or sliver
+                    if progress is not None:
+                        progress(len(part.data))
             frames.end()
         except grpc.aio.AioRpcError as e:
             raise self._error("GetSliver", e) from e
@@ -440,3 +454,12 @@ class ChannelPool:
         channels, self._channels = self._channels, {}
         for channel in channels.values():
             await channel.close(grace=None)
+
+
+def _counted(
+    parts: Iterator[pb.SliverPart], progress: Callable[[int], None]
+) -> Iterator[pb.SliverPart]:
+    for part in parts:
+        yield part
+        if part.WhichOneof("part") == "data":
+            progress(len(part.data))

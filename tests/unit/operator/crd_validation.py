@@ -33,6 +33,7 @@ KINDS = {
     "WalrusNetwork": "walrusnetworks",
     "WalrusNode": "walrusnodes",
     "WalrusNodePool": "walrusnodepools",
+    "WalrusGateway": "walrusgateways",
 }
 
 Json = typing.Any

@@ -16,13 +16,14 @@ import pytest
 import yaml
 
 from tests.unit.operator import crd_validation
-from walrus_operator import errors, models, pod_policy
+from walrus_operator import errors, gateway_models, models, pod_policy
 
 SAMPLES = sorted(crd_validation.SAMPLES_DIR.glob("*.yaml"))
 PARSERS: dict[str, typing.Callable[[typing.Any], object]] = {
     "WalrusNetwork": models.parse_network,
     "WalrusNode": models.parse_node,
     "WalrusNodePool": models.parse_pool,
+    "WalrusGateway": gateway_models.parse_gateway,
 }
 
 

@@ -91,7 +91,7 @@ def test_kustomize_base_renders() -> None:
         [_tool("kubectl"), "kustomize", str(BASE)], check=True, capture_output=True, text=True
     ).stdout
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(rendered) if doc)
-    assert kinds.count("CustomResourceDefinition") == 3
+    assert kinds.count("CustomResourceDefinition") == 4
     assert {"Deployment", "Role", "RoleBinding", "ClusterRole", "ServiceAccount"} <= set(kinds)
 
 
@@ -177,10 +177,18 @@ def test_chart_values_satisfy_the_values_schema() -> None:
     ("extra", "roles", "watched"),
     [
         ([], 1, "walrus-system"),
-        (["--set", "watchNamespaces={a,b}", "--set", "metrics.podMonitor.enabled=true"], 2, "a,b"),
+        (
+            [
+                "--set", "watchNamespaces={a,b}",
+                "--set", "metrics.podMonitor.enabled=true",
+                "--set", "metrics.gatewayPodMonitor.enabled=true",
+            ],
+            2,
+            "a,b",
+        ),
         (["--set", "rbac.clusterWide=true"], 0, ""),
     ],
-)
+)  # fmt: skip
 def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> None:
     subprocess.run([_tool("helm"), "lint", str(CHART), *extra], check=True, capture_output=True)
     rendered = subprocess.run(
@@ -202,6 +210,16 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
     [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
     granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert ("secrets" in granted) == (watched == "")
+
+    monitors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PodMonitor"}
+    if watched == "a,b":
+        gateways = monitors["walrus-walrus-operator-gateways"]
+        assert gateways["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == (
+            "walrus-gateway"
+        )
+        assert gateways["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
+    else:
+        assert monitors == {}
 
 
 def test_chart_refuses_cluster_wide_with_namespaces() -> None:

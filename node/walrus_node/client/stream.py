@@ -1,0 +1,224 @@
+"""A blob read as a stream of bytes, whole or a byte range, fetching only what covers it.
+
+Who calls it: :meth:`walrus_node.client.api.WalrusClient.open` builds one; the HTTP
+gateway's aggregator (and anything else that wants the first bytes early, or a part of a
+large blob) iterates :meth:`BlobStream.chunks`.
+
+Layout: a blob fills the ``rows x columns`` source matrix row-major, so source row ``i``
+(primary sliver ``i``, a *systematic* sliver) holds bytes ``[i * R, (i + 1) * R)`` with
+``R = columns * symbol_size``, and symbol ``(i, j)`` holds ``[(i * columns + j) * s, ...)``.
+
+**Whole rows.** For every row the range covers entirely, primary sliver ``i`` is fetched
+from its owner (the previous owner too during an epoch change) and verified against the
+metadata; rows are yielded in order as soon as they and the rows before them are in hand,
+so the first bytes leave after the metadata and one sliver. At most ``window`` rows are in
+flight, which bounds memory to ``window`` slivers.
+
+**Parts of a row.** Where the range covers only some symbols of a row, each of those
+symbols is fetched as a recovery symbol (``GetRecoverySymbols``: the owner of primary
+sliver ``i`` hands out symbol ``(i, j)`` with its Merkle proof), verified, and cut. A
+1 MiB read out of a large blob moves one or two symbols, not the blob.
+
+**Fallback.** If a row or symbol cannot be had from any owner, or arrives corrupt, the
+stream falls back to a whole read (``read()``: any ``n - 2f`` primary slivers, hedged, and
+decoded with the consistency check) and continues from the byte it had reached.
+
+**Checks.** Every sliver and symbol is verified against the metadata, and the metadata
+against the blob ID. A whole-blob stream also fetches rows past the blob's end and checks
+that the padding is zero (the decoder's rule); that check runs after the last data bytes
+were yielded, so on failure the stream raises instead of finishing and the consumer must
+treat the output as broken (the gateway aborts the response). A ranged stream checks only
+the slivers and symbols it fetched, as Walrus's own ranged reads do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import recovery, slivers
+from walrus_node.codec.metadata import BlobId, BlobMetadata
+from walrus_node.codec.params import SliverType
+from walrus_node.committee.member import Member
+from walrus_node.protocol.committee_file import ActiveCommittees
+from walrus_node.protocol.errors import PeerError
+from walrus_node.transport.client import NodeClient
+
+__all__ = ["BlobStream", "Span", "read_owners", "span_of"]
+
+Peer = Callable[[Member], NodeClient]
+WholeRead = Callable[[], Awaitable[bytes]]
+
+
+class _Unavailable(Exception):
+    """No owner returned a verified piece; the stream falls back to a whole read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """What a byte range ``[start, end)`` needs: whole rows and single symbols, in order.
+
+    ``pieces`` lists ``(row, first_symbol, last_symbol_exclusive)``; a piece covering all
+    ``columns`` symbols is fetched as the whole primary sliver.
+    """
+
+    start: int
+    end: int
+    pieces: tuple[tuple[int, int, int], ...]
+
+
+def span_of(metadata: BlobMetadata, start: int, end: int) -> Span:
+    """The rows and symbols that hold bytes ``[start, end)`` (pure arithmetic)."""
+    length = metadata.unencoded_length
+    if not 0 <= start <= end <= length:
+        raise ValueError(f"range [{start}, {end}) is not within the blob's {length} bytes")
+    params, s = metadata.params, metadata.symbol_size
+    cols = params.columns
+    if start == end:
+        return Span(start, end, ())
+    first, last = start // s, (end - 1) // s
+    pieces = []
+    for row in range(first // cols, last // cols + 1):
+        lo = max(first, row * cols) - row * cols
+        hi = min(last, row * cols + cols - 1) - row * cols + 1
+        pieces.append((row, lo, hi))
+    return Span(start, end, tuple(pieces))
+
+
+def read_owners(c: ActiveCommittees, shard: int) -> list[Member]:
+    """Who may hold a shard now, most likely first: during an epoch change the previous
+    owner keeps it until the new owner reports done."""
+    current = c.current.owner(shard)
+    if c.previous is None:
+        return [current]
+    previous = c.previous.owner(shard)
+    if previous.name == current.name:
+        return [current]
+    if current.name in c.state.sync_done:
+        return [current, previous]
+    return [previous, current]
+
+
+class BlobStream:
+    """One blob's bytes, as verified chunks in order; see the module docstring."""
+
+    def __init__(
+        self,
+        blob_id: BlobId,
+        metadata: BlobMetadata,
+        committees: ActiveCommittees,
+        peer: Peer,
+        whole_read: WholeRead,
+        *,
+        window: int = 2,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window: must be at least 1")
+        self.blob_id = blob_id
+        self.metadata = metadata
+        self.problems: list[str] = []
+        self.fell_back = False
+        self._committees = committees
+        self._peer = peer
+        self._whole_read = whole_read
+        self._window = window
+
+    @property
+    def length(self) -> int:
+        return self.metadata.unencoded_length
+
+    def _owners(self, row: int) -> list[Member]:
+        params = self.metadata.params
+        shard = params.shard_of_pair(self.blob_id.raw, params.pair_of(SliverType.PRIMARY, row))
+        return read_owners(self._committees, shard)
+
+    async def _row(self, row: int) -> bytes:
+        """Primary sliver ``row``, verified, from the first owner that has it."""
+        for member in self._owners(row):
+            try:
+                data = await self._peer(member).get_sliver(
+                    self.blob_id.raw, SliverType.PRIMARY, row
+                )
+                await asyncio.to_thread(
+                    slivers.verify_sliver, self.metadata, SliverType.PRIMARY, row, data
+                )
+                return data
+            except codec_errors.InvalidSliverError as e:
+                self.problems.append(f"{member.name}: returned a corrupt sliver: {e}")
+            except PeerError as e:
+                self.problems.append(f"{member.name}: primary sliver {row}: {e}")
+        raise _Unavailable
+
+    async def _symbols(self, row: int, lo: int, hi: int) -> bytes:
+        """Source symbols ``lo..hi-1`` of ``row``, each verified, concatenated."""
+
+        async def one(column: int) -> bytes:
+            for member in self._owners(row):
+                try:
+                    got = await self._peer(member).get_recovery_symbols(
+                        self.blob_id.raw, SliverType.SECONDARY, column
+                    )
+                    for symbol in got:
+                        if symbol.source_index == row and symbol.target_index == column:
+                            recovery.verify_symbol(self.metadata, symbol)
+                            return symbol.data
+                    self.problems.append(f"{member.name}: no symbol ({row}, {column})")
+                except codec_errors.InvalidSymbolError as e:
+                    self.problems.append(f"{member.name}: returned a corrupt symbol: {e}")
+                except PeerError as e:
+                    self.problems.append(f"{member.name}: symbol ({row}, {column}): {e}")
+            raise _Unavailable
+
+        parts = await asyncio.gather(*(one(j) for j in range(lo, hi)))
+        return b"".join(parts)
+
+    async def _piece(self, row: int, lo: int, hi: int) -> bytes:
+        if hi - lo == self.metadata.params.columns:
+            return await self._row(row)
+        return await self._symbols(row, lo, hi)
+
+    async def chunks(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes ``[start, end)`` (default: the whole blob), in order, verified."""
+        end = self.length if end is None else end
+        span = span_of(self.metadata, start, end)
+        whole = start == 0 and end == self.length
+        s, cols = self.metadata.symbol_size, self.metadata.params.columns
+        pieces = list(span.pieces)
+        if whole:  # every row, whole: the padding after the data is checked too
+            pieces = [(r, 0, cols) for r in range(self.metadata.params.rows)]
+        position = start
+        tasks: list[asyncio.Task[bytes]] = []
+        try:
+            for i, (row, lo, _hi) in enumerate(pieces):
+                while len(tasks) < self._window and i + len(tasks) < len(pieces):
+                    tasks.append(asyncio.create_task(self._piece(*pieces[i + len(tasks)])))
+                task = tasks.pop(0)
+                try:
+                    data = await task
+                except _Unavailable:
+                    self.fell_back = True
+                    async for chunk in self._fallback(position, end):
+                        yield chunk
+                    return
+                base = (row * cols + lo) * s
+                cut_from = max(position, base) - base
+                cut_to = min(end, base + len(data)) - base
+                tail = max(cut_to, 0)
+                if whole and data.count(0, tail) != len(data) - tail:
+                    raise codec_errors.InconsistentEncodingError(
+                        "padding after the blob's length is not zero"
+                    )
+                if cut_to > cut_from:
+                    yield data[cut_from:cut_to] if (cut_from, cut_to) != (0, len(data)) else data
+                    position = base + cut_to
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _fallback(self, position: int, end: int) -> AsyncIterator[bytes]:
+        data = await self._whole_read()
+        if end > position:
+            yield data[position:end]
