@@ -15,14 +15,13 @@ import grpc
 import grpc.aio
 
 from walrus_node.codec.params import SliverType
-from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import messages
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service.peers import PeerError, ShardBatch, ShardBatchRecord
 from walrus_node.service.views import BlobStatus, NodeInfo, SyncStatus
-from walrus_node.transport import convert
-from walrus_node.transport.servicer import BLOB_STATE_KEY
+from walrus_node.transport import convert, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -63,7 +62,7 @@ class NodeClient:
         state = ""
         trailing: Any = e.trailing_metadata() or ()
         for key, value in trailing:
-            if key == BLOB_STATE_KEY:
+            if key == trailers.BLOB_STATE_KEY:
                 state = str(value)
         return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
 

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator
 
 from walrus_node.codec.params import SliverType
-from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.service import errors
 from walrus_node.service.views import (

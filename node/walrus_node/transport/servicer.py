@@ -18,7 +18,7 @@ import structlog
 from walrus_node.codec.params import SliverType
 from walrus_node.service import errors
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, status
+from walrus_node.transport import convert, status, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -29,9 +29,6 @@ log = structlog.get_logger("walrus.rpc")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Ctx = grpc.aio.ServicerContext[Any, Any]
-
-BLOB_STATE_KEY = "walrus-blob-state"
-"""Trailing metadata naming why a blob is gone ("expired", "deleted")."""
 
 
 async def _fail(
@@ -58,7 +55,7 @@ async def _fail(
     )
     trailing: tuple[tuple[str, str], ...] = ()
     if isinstance(error, errors.Gone):
-        trailing = ((BLOB_STATE_KEY, error.state),)
+        trailing = ((trailers.BLOB_STATE_KEY, error.state),)
     await context.abort(code, message, trailing_metadata=trailing)
 
 
