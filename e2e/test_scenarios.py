@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ import yaml
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
+from e2e.controlplane import process
 from tests.support.slivers import serves_all
 from walrus_node.client.api import WalrusClient
 from walrus_node.client.config import ClientConfig
@@ -205,24 +205,17 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",
     }
-    with (work / "operator.log").open("wb") as log:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "walrus_operator"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield
-        finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
-            print(f"operator log: {work / 'operator.log'}")
+    # Through the control plane's process hygiene: the operator dies with this test run
+    # even when the run is killed (PR_SET_PDEATHSIG), and is recorded in the cluster's
+    # run directory, so the next cluster start stops it if anything survived.
+    operator = process.start(
+        "operator", [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
+    )
+    try:
+        yield
+    finally:
+        operator.stop(grace=30)
+        print(f"operator log: {operator.log}")
 
 
 def _save_operator_log(kube: backend.Kube, work: pathlib.Path) -> None:
