@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind tools venv
+.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind images tools venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ tools: $(STAMP)
 
 e2e: $(STAMP) tools
 	$(BIN)/pytest -q -m e2e e2e
+
+# walrus-node:<appVersion> and walrus-operator:<appVersion>, built here from a debootstrap
+# Debian base and wheels made on the host, with no network in the build (docs/images.md).
+images: $(STAMP)
+	bash docker/build.sh
 
 # The scenario suite on a kind cluster with the real images and the Helm chart. Needs a
 # Docker daemon and root (or password-less sudo) for a route to the pod network.
