@@ -16,6 +16,9 @@
 # a second run builds nothing). Go modules come through the module proxy; nothing else
 # is downloaded.
 #
+# `install.sh base` builds only kind, crictl and the CNI plugins (what kind's base image
+# needs); `install.sh` builds everything.
+#
 # Output (stdout): one "<tool> <absolute path>" line per binary. Progress goes to stderr.
 #
 # Environment: as e2e/controlplane/install.sh (WALRUS_K8S_CACHE, WALRUS_K8S_BUILD_JOBS, GO).
@@ -42,8 +45,13 @@ export GOTOOLCHAIN=local
 export CGO_ENABLED=0
 GO_FLAGS=(-trimpath -p "$JOBS")
 
+WHAT="${1:-all}"
+[[ "$WHAT" == base || "$WHAT" == all ]] || { echo "usage: $0 [base|all]" >&2; exit 2; }
+
 mkdir -p "$CACHE"
-exec 9>"$CACHE/.install.lock"
+# One builder of these tools at a time; the Kubernetes build below also waits for
+# e2e/controlplane/install.sh's lock, so that the two never compile the same module at once.
+exec 9>"$CACHE/.install-kind.lock"
 flock 9
 
 RECIPE=1
@@ -92,6 +100,18 @@ if ! ready "$cni_dir" "$cni_stamp"; then
     log "built CNI plugins in $((SECONDS - start)) s"
 fi
 
+print_base() {
+    echo "kind $kind_dir/kind"
+    echo "crictl $crictl_dir/crictl"
+    for plugin in bridge host-local loopback portmap; do
+        echo "cni-$plugin $cni_dir/$plugin"
+    done
+}
+if [[ "$WHAT" == base ]]; then
+    print_base
+    exit 0
+fi
+
 coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
 go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
     "github.com/coredns/coredns@$COREDNS_VERSION"
@@ -102,6 +122,10 @@ go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \
 
 node_dir="$CACHE/kubernetes-node-$KUBE_VERSION"
 node_stamp="$({ cat "$GOMOD_DIR/go.mod" "$GOMOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
+if ! ready "$node_dir" "$node_stamp"; then
+    exec 7>"$CACHE/.install.lock"
+    flock 7
+fi
 if ! ready "$node_dir" "$node_stamp"; then
     log "building kubelet, kubeadm, kube-proxy, kube-scheduler $KUBE_VERSION (slow when cold)"
     start=$SECONDS
@@ -127,13 +151,9 @@ if ! ready "$node_dir" "$node_stamp"; then
     log "built the node's kubernetes binaries in $((SECONDS - start)) s"
 fi
 
-echo "kind $kind_dir/kind"
+print_base
 for tool in kubelet kubeadm kube-proxy kube-scheduler pause; do
     echo "$tool $node_dir/$tool"
-done
-echo "crictl $crictl_dir/crictl"
-for plugin in bridge host-local loopback portmap; do
-    echo "cni-$plugin $cni_dir/$plugin"
 done
 echo "coredns $coredns_dir/coredns"
 echo "local-path-provisioner $lpp_dir/local-path-provisioner"
