@@ -10,6 +10,7 @@
 #   crictl                    sigs.k8s.io/cri-tools
 #   bridge host-local loopback portmap
 #                             github.com/containernetworking/plugins
+#   etcd                      go.etcd.io/etcd/server/v3 (pinned in etcdmod/go.mod)
 #   coredns                   github.com/coredns/coredns
 #   local-path-provisioner    github.com/rancher/local-path-provisioner
 # each into $WALRUS_K8S_CACHE/<tool>-<version>/ (one directory per tool and version, so
@@ -36,8 +37,12 @@ KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$
 KIND_VERSION="v0.33.0"
 CRICTL_VERSION="v1.37.0"
 CNI_VERSION="v1.10.0"
-COREDNS_VERSION="v1.15.0"
+COREDNS_VERSION="v1.14.6"  # the version kubeadm of KUBE_VERSION deploys
 LOCAL_PATH_VERSION="v0.0.30"
+# etcd: kubeadm probes /livez and /readyz, which the etcd of e2e/controlplane (3.5.1, from
+# PyPI) lacks; this one is built from the Go modules pinned in etcdmod/go.mod.
+ETCD_MOD_DIR="$HERE/etcdmod"
+ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$ETCD_MOD_DIR/go.mod")"
 
 log() { echo "kind/install.sh: $*" >&2; }
 
@@ -112,14 +117,6 @@ if [[ "$WHAT" == base ]]; then
     exit 0
 fi
 
-coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
-go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
-    "github.com/coredns/coredns@$COREDNS_VERSION"
-
-lpp_dir="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION"
-go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \
-    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
-
 node_dir="$CACHE/kubernetes-node-$KUBE_VERSION"
 node_stamp="$({ cat "$GOMOD_DIR/go.mod" "$GOMOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
 if ! ready "$node_dir" "$node_stamp"; then
@@ -151,9 +148,30 @@ if ! ready "$node_dir" "$node_stamp"; then
     log "built the node's kubernetes binaries in $((SECONDS - start)) s"
 fi
 
+coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
+go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
+    "github.com/coredns/coredns@$COREDNS_VERSION"
+
+lpp_dir="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION"
+go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+
+etcd_dir="$CACHE/etcd-$ETCD_VERSION"
+etcd_stamp="$({ cat "$ETCD_MOD_DIR/go.mod" "$ETCD_MOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
+if ! ready "$etcd_dir" "$etcd_stamp"; then
+    log "building etcd $ETCD_VERSION"
+    start=$SECONDS
+    tmp="$(mktemp -d "$CACHE/.etcd.XXXXXX")"
+    (cd "$ETCD_MOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "-s -w" \
+        -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
+    publish "$tmp" "$etcd_dir" "$etcd_stamp"
+    log "built etcd in $((SECONDS - start)) s"
+fi
+
 print_base
 for tool in kubelet kubeadm kube-proxy kube-scheduler pause; do
     echo "$tool $node_dir/$tool"
 done
 echo "coredns $coredns_dir/coredns"
 echo "local-path-provisioner $lpp_dir/local-path-provisioner"
+echo "kind-etcd $etcd_dir/etcd"

@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Build kind's base image here, from a debootstrap Debian root, kind's own base files and
-# binaries built from Go modules; print its tag. `e2e/kind/node-image.sh base`
+# Build kind's images here and print the tag: `e2e/kind/node-image.sh base|node`.
+#
+#   base  kind's base image: a debootstrap Debian root, kind's own base files and
+#         binaries built from Go modules;
+#   node  the node image on it: kubelet, kubeadm and kubectl; the images kubeadm's
+#         control plane runs (kube-apiserver, kube-controller-manager, kube-scheduler,
+#         kube-proxy, etcd, CoreDNS, pause), each built here from its binary and
+#         imported into the node's containerd; the local-path provisioner as default
+#         storage (storage.yaml); a bridge CNI configuration for the node's pod range
+#         (cni.conflist), since kind's own CNI, kindnet, is served by no registry or
+#         module proxy reachable here.
 #
 # No registry is reachable, so nothing is pulled: the Debian root comes from
 # docker/debian-image.sh (systemd, containerd, runc and the network tools from Debian's
@@ -71,7 +80,113 @@ EOF
     echo "$tag"
 }
 
+
+# component NAME TAG FROM BINARY...: an image TAG, FROM scratch or a base, holding the
+# binaries in /usr/local/bin, the first one its entrypoint. Appends TAG to `built`.
+component() {
+    local name="$1" tag="$2" from="$3" dir binary
+    shift 3
+    dir="$stage/images/$name"
+    mkdir -p "$dir"
+    {
+        echo "FROM $from"
+        for binary in "$@"; do
+            cp "$binary" "$dir/"
+            echo "COPY $(basename "$binary") /usr/local/bin/$(basename "$binary")"
+        done
+        echo "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+        echo "ENTRYPOINT [\"/usr/local/bin/$(basename "$1")\"]"
+    } > "$dir/Dockerfile"
+    docker build --quiet --network none --tag "$tag" "$dir" >/dev/null
+    built+=("$tag")
+}
+
+node() {
+    local base_tag debian kube_version stamp tag sandbox provisioner helper image
+    local images=()
+    built=()
+    container=""
+    base_tag="$(base)"
+    debian="$("$ROOT/docker/debian-image.sh" walrus-kind-debian "${PACKAGES[@]}")"
+    tools="$(bash "$ROOT/e2e/controlplane/install.sh"; bash "$HERE/install.sh")"
+    kube_version="$("$(tool kubeadm)" version -o short)"
+    stamp="$({
+        echo "$base_tag $kube_version"
+        cat "$HERE/node-image.sh" "$HERE/storage.yaml" "$HERE/cni.conflist"
+        for t in kubelet kubeadm kubectl kube-apiserver kube-controller-manager \
+            kube-scheduler kube-proxy kind-etcd coredns pause local-path-provisioner; do
+            sha256sum < "$(tool "$t")"
+        done
+    } | sha256sum | cut -c1-12)"
+    tag="walrus-kind-node:$kube_version-$stamp"
+    if docker image inspect "$tag" >/dev/null 2>&1; then
+        echo "$tag"
+        return
+    fi
+    log "building $tag"
+    stage="$(mktemp -d "${TMPDIR:-/tmp}/walrus-kind-node.XXXXXX")"
+    trap 'rm -rf "$stage"; [[ -z "$container" ]] || docker rm -f -v "$container" >/dev/null 2>&1' RETURN
+
+    # The images kubeadm's control plane runs, under the names kubeadm asks for.
+    mapfile -t images < <("$(tool kubeadm)" config images list --kubernetes-version "$kube_version")
+    for image in "${images[@]}"; do
+        case "$image" in
+            */kube-apiserver:*) component apiserver "$image" scratch "$(tool kube-apiserver)" ;;
+            */kube-controller-manager:*)
+                component controller-manager "$image" scratch "$(tool kube-controller-manager)" ;;
+            */kube-scheduler:*) component scheduler "$image" scratch "$(tool kube-scheduler)" ;;
+            # kube-proxy programs iptables: it needs the Debian userland.
+            */kube-proxy:*) component proxy "$image" "$debian" "$(tool kube-proxy)" ;;
+            */etcd:*) component etcd "$image" scratch "$(tool kind-etcd)" ;;
+            */coredns:*) component coredns "$image" scratch "$(tool coredns)" ;;
+            */pause:*) component pause "$image" scratch "$(tool pause)" ;;
+            *) log "kubeadm asks for $image, which this script does not build"; exit 1 ;;
+        esac
+    done
+    # containerd's sandbox image, under the name kind's containerd configuration gives it.
+    sandbox="$(docker run --rm --network none --entrypoint cat "$base_tag" \
+        /etc/containerd/config.toml | awk -F'"' '/sandbox_image/ { print $2 }')"
+    docker tag "$(printf '%s\n' "${built[@]}" | grep '/pause:')" "$sandbox"
+    built+=("$sandbox")
+    provisioner="walrus-kind/local-path-provisioner:$kube_version"
+    helper="walrus-kind/local-path-helper:$kube_version"
+    component local-path "$provisioner" scratch "$(tool local-path-provisioner)"
+    docker tag "$debian" "$helper"
+    built+=("$helper")
+    docker save -o "$stage/images.tar" "${built[@]}"
+    sed -e "s|__PROVISIONER_IMAGE__|$provisioner|g" -e "s|__HELPER_IMAGE__|$helper|g" \
+        "$HERE/storage.yaml" > "$stage/default-storage.yaml"
+
+    # As kind's own node image build does: a container of the base image kept alive by
+    # sleep, the binaries copied in, containerd started by hand to import the images
+    # (not unpacked: the node's containerd unpacks them into its own /var), committed.
+    container="$(docker run --detach --network none --entrypoint sleep \
+        --security-opt seccomp=unconfined "$base_tag" infinity)"
+    for binary in kubelet kubeadm kubectl; do
+        docker cp "$(tool "$binary")" "$container:/usr/bin/$binary"
+    done
+    docker exec "$container" mkdir -p /kind/manifests /etc/cni/net.d
+    docker cp "$stage/default-storage.yaml" "$container:/kind/manifests/default-storage.yaml"
+    docker cp "$HERE/cni.conflist" "$container:/etc/cni/net.d/10-walrus-bridge.conflist"
+    docker exec "$container" sh -c "echo $kube_version > /kind/version"
+    docker cp "$stage/images.tar" "$container:/images.tar"
+    docker exec "$container" bash -c '
+        set -e
+        nohup containerd > /tmp/containerd.log 2>&1 &
+        for _ in $(seq 1 60); do ctr info >/dev/null 2>&1 && break; sleep 1; done
+        ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
+            --all-platforms --no-unpack --digests /images.tar >/dev/null
+        pkill -x containerd
+        for _ in $(seq 1 30); do pgrep -x containerd >/dev/null || break; sleep 1; done
+        rm -f /images.tar /tmp/containerd.log'
+    docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
+        "$container" "$tag" >/dev/null
+    log "built $tag"
+    echo "$tag"
+}
+
 case "${1:-}" in
     base) base ;;
-    *) echo "usage: $0 base" >&2; exit 2 ;;
+    node) node ;;
+    *) echo "usage: $0 base|node" >&2; exit 2 ;;
 esac
