@@ -53,14 +53,33 @@ GO_FLAGS=(-trimpath -p "$JOBS")
 WHAT="${1:-all}"
 [[ "$WHAT" == base || "$WHAT" == all ]] || { echo "usage: $0 [base|all]" >&2; exit 2; }
 
+kind_dir="$CACHE/kind-$KIND_VERSION"
+crictl_dir="$CACHE/crictl-$CRICTL_VERSION"
+cni_dir="$CACHE/cni-plugins-$CNI_VERSION"
+print_base() {
+    echo "kind $kind_dir/kind"
+    echo "crictl $crictl_dir/crictl"
+    for plugin in bridge host-local loopback portmap; do
+        echo "cni-$plugin $cni_dir/$plugin"
+    done
+}
+
+RECIPE=1
+ready() { [[ -f "$1/.stamp" && "$(cat "$1/.stamp")" == "$2" ]]; }
+
+# What kind's base image needs, when already built, without waiting for a build of the rest.
+if [[ "$WHAT" == base ]] && ready "$kind_dir" "$RECIPE-$KIND_VERSION" &&
+    ready "$crictl_dir" "$RECIPE-$CRICTL_VERSION" && ready "$cni_dir" "$RECIPE-$CNI_VERSION"; then
+    print_base
+    exit 0
+fi
+
 mkdir -p "$CACHE"
 # One builder of these tools at a time; the Kubernetes build below also waits for
 # e2e/controlplane/install.sh's lock, so that the two never compile the same module at once.
 exec 9>"$CACHE/.install-kind.lock"
 flock 9
 
-RECIPE=1
-ready() { [[ -f "$1/.stamp" && "$(cat "$1/.stamp")" == "$2" ]]; }
 publish() {
     chmod 755 "$1"
     echo "$3" > "$1/.stamp"
@@ -82,15 +101,12 @@ go_install() {
     log "built $name in $((SECONDS - start)) s"
 }
 
-kind_dir="$CACHE/kind-$KIND_VERSION"
 go_install "$kind_dir" "$RECIPE-$KIND_VERSION" kind "sigs.k8s.io/kind@$KIND_VERSION"
 
-crictl_dir="$CACHE/crictl-$CRICTL_VERSION"
 go_install "$crictl_dir" "$RECIPE-$CRICTL_VERSION" crictl \
     "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" \
     "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
 
-cni_dir="$CACHE/cni-plugins-$CNI_VERSION"
 cni_stamp="$RECIPE-$CNI_VERSION"
 if ! ready "$cni_dir" "$cni_stamp"; then
     log "building CNI plugins $CNI_VERSION"
@@ -105,16 +121,29 @@ if ! ready "$cni_dir" "$cni_stamp"; then
     log "built CNI plugins in $((SECONDS - start)) s"
 fi
 
-print_base() {
-    echo "kind $kind_dir/kind"
-    echo "crictl $crictl_dir/crictl"
-    for plugin in bridge host-local loopback portmap; do
-        echo "cni-$plugin $cni_dir/$plugin"
-    done
-}
 if [[ "$WHAT" == base ]]; then
     print_base
     exit 0
+fi
+
+coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
+go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
+    "github.com/coredns/coredns@$COREDNS_VERSION"
+
+lpp_dir="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION"
+go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \
+    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+
+etcd_dir="$CACHE/etcd-$ETCD_VERSION"
+etcd_stamp="$({ cat "$ETCD_MOD_DIR/go.mod" "$ETCD_MOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
+if ! ready "$etcd_dir" "$etcd_stamp"; then
+    log "building etcd $ETCD_VERSION"
+    start=$SECONDS
+    tmp="$(mktemp -d "$CACHE/.etcd.XXXXXX")"
+    (cd "$ETCD_MOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "-s -w" \
+        -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
+    publish "$tmp" "$etcd_dir" "$etcd_stamp"
+    log "built etcd in $((SECONDS - start)) s"
 fi
 
 node_dir="$CACHE/kubernetes-node-$KUBE_VERSION"
@@ -146,26 +175,6 @@ if ! ready "$node_dir" "$node_stamp"; then
     strip "$tmp/pause"
     publish "$tmp" "$node_dir" "$node_stamp"
     log "built the node's kubernetes binaries in $((SECONDS - start)) s"
-fi
-
-coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
-go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
-    "github.com/coredns/coredns@$COREDNS_VERSION"
-
-lpp_dir="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION"
-go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \
-    "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
-
-etcd_dir="$CACHE/etcd-$ETCD_VERSION"
-etcd_stamp="$({ cat "$ETCD_MOD_DIR/go.mod" "$ETCD_MOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
-if ! ready "$etcd_dir" "$etcd_stamp"; then
-    log "building etcd $ETCD_VERSION"
-    start=$SECONDS
-    tmp="$(mktemp -d "$CACHE/.etcd.XXXXXX")"
-    (cd "$ETCD_MOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "-s -w" \
-        -o "$tmp/etcd" go.etcd.io/etcd/server/v3)
-    publish "$tmp" "$etcd_dir" "$etcd_stamp"
-    log "built etcd in $((SECONDS - start)) s"
 fi
 
 print_base

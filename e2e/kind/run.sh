@@ -5,11 +5,12 @@
 # root or password-less sudo, to route the cluster's pod network to the host: the suite's
 # client talks to the storage nodes by pod IP, as it does on the local control plane.
 #
-#   1. kind (built from sigs.k8s.io/kind through the Go module proxy), kubectl and helm
-#      (e2e/controlplane/install.sh), cached under ~/.cache/walrus-k8s;
-#   2. a fresh cluster from e2e/kind/cluster.yaml (kind's default node image for the
-#      pinned kind version: Kubernetes v1.37.0, matching the local control plane's minor);
-#   3. both images built from docker/ and loaded into the cluster;
+#   1. kind (e2e/kind/install.sh) and a kind node image (e2e/kind/node-image.sh), built
+#      here from Go modules and Debian packages, cached under ~/.cache/walrus-k8s and in
+#      Docker; kubectl and helm (e2e/controlplane/install.sh);
+#   2. a fresh cluster from e2e/kind/cluster.yaml on that node image, kind's `docker`
+#      calls going through e2e/kind/shim;
+#   3. both images built (docker/build.sh) and loaded into the cluster;
 #   4. a route from the host to the node's pod CIDR;
 #   5. the Helm chart installed, addressing nodes by pod IP, with short poll periods;
 #   6. pytest on e2e/test_scenarios.py with WALRUS_E2E_BACKEND=kind.
@@ -46,17 +47,12 @@ if [[ "$(id -u)" != 0 ]]; then
     SUDO=(sudo -n)
 fi
 
-# 1. kind, cached by version.
-mkdir -p "$CACHE"
-KIND="$CACHE/kind-$KIND_VERSION/kind"
-if [[ ! -x "$KIND" ]]; then
-    log "building kind $KIND_VERSION"
-    GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-    tmp="$(mktemp -d "$CACHE/.kind.XXXXXX")"
-    GOBIN="$tmp" GOTOOLCHAIN=local CGO_ENABLED=0 "$GO" install -trimpath "sigs.k8s.io/kind@$KIND_VERSION"
-    rm -rf "$(dirname "$KIND")"
-    mv "$tmp" "$(dirname "$KIND")"
-fi
+# 1. kind and its node image, built here (no registry is reachable), cached by version.
+KIND="$(bash e2e/kind/install.sh base | awk '$1 == "kind" { print $2 }')"
+KIND_NODE_IMAGE="$(bash e2e/kind/node-image.sh node)"
+# kind asks Docker for --privileged containers; the shim translates that into what this
+# machine's Docker can run (e2e/kind/shim/docker).
+export PATH="$ROOT/e2e/kind/shim:$PATH"
 
 # 2. A fresh cluster (a leftover one from an interrupted run is replaced).
 KUBECONFIG="$(mktemp -t walrus-kind-kubeconfig.XXXXXX)"
@@ -77,12 +73,11 @@ cleanup() {
 trap cleanup EXIT
 log "creating cluster $CLUSTER"
 "$KIND" create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml \
-    --kubeconfig "$KUBECONFIG" --wait 300s
+    --image "$KIND_NODE_IMAGE" --kubeconfig "$KUBECONFIG" --wait 300s
 
 # 3. Images, loaded into the node (no registry involved).
 log "building $NODE_IMAGE and $OPERATOR_IMAGE"
-docker build --file docker/node.Dockerfile --tag "$NODE_IMAGE" .
-docker build --file docker/operator.Dockerfile --tag "$OPERATOR_IMAGE" .
+WALRUS_IMAGE_TAG="$VERSION" bash docker/build.sh >/dev/null
 "$KIND" load docker-image --name "$CLUSTER" "$NODE_IMAGE" "$OPERATOR_IMAGE"
 
 # 4. The host reaches pods through the node's container.
