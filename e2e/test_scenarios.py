@@ -6,10 +6,13 @@ The same suite runs on two backends (`e2e.backend`). On the local control plane 
 operator runs on the host (its image cannot run on the kubelet stand-in) as the
 `walrus-operator` service account, so it has exactly the permissions manifests/base
 grants; its in-cluster Deployment is scaled to zero. On kind (`make e2e-kind`) the
-operator is the chart's Deployment running the built image. Either way nodes are
-addressed by pod IP (`endpointMode: pod-ip`): the client runs on the host, where pod DNS
-names do not resolve (kind's pod network is routed to the host by e2e/kind/run.sh).
-The tests run in order and share one network, as a user's session would.
+operator is the chart's Deployment running the built image, and the committee addresses
+nodes by their DNS names (`endpointMode: dns`, through the cluster's CoreDNS), as in
+production; on the local backend, which has no DNS, by pod IP. The client runs on the
+host and reaches the nodes by pod IP either way (kind's pod network is routed to the host
+by e2e/kind/run.sh). The tests run in order and share one network, as a user's session
+would; the last two (the operator pod killed in the middle of an epoch change, `helm
+upgrade` of the operator) run only on kind.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import time
 import uuid
@@ -433,4 +437,91 @@ def test_8_raising_the_storage_size_expands_the_volume(session: Session) -> None
     assert storage["requested"] == "120Gi"
     claim = session.get("persistentvolumeclaims", "data-node-a-0")
     assert claim["status"]["capacity"]["storage"] == "120Gi"
+    read_all(session)
+
+
+# What only a real cluster shows: the operator runs in a pod there (on the local backend
+# it is a process of this suite's own).
+kind_only = pytest.mark.skipif(
+    backend.name() != backend.KIND, reason="the operator runs in a pod only on kind"
+)
+OPERATOR_NAMESPACE = "walrus-system"
+OPERATOR_PODS = "app.kubernetes.io/name=walrus-operator"
+
+
+def operator_pods(kube: backend.Kube) -> list[Any]:
+    result = kube.kubectl(
+        "-n", OPERATOR_NAMESPACE, "get", "pods", "-l", OPERATOR_PODS, "-o", "json"
+    )
+    pods: list[Any] = json.loads(result.stdout)["items"]
+    return pods
+
+
+def ready_operator(kube: backend.Kube, other_than: str = "") -> str | None:
+    """The name of the one Ready operator pod (other than ``other_than``), if any."""
+    for pod in operator_pods(kube):
+        name: str = pod["metadata"]["name"]
+        conditions = (pod.get("status") or {}).get("conditions", [])
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        if ready and name != other_than and not pod["metadata"].get("deletionTimestamp"):
+            return name
+    return None
+
+
+@kind_only
+def test_9_operator_killed_mid_epoch_change_resumes_it(session: Session) -> None:
+    epoch = session.network()["status"]["currentEpoch"]
+    members = len(session.nodes())
+    old = wait_for(lambda: ready_operator(session.cluster), "a Ready operator pod")
+    session.advance_epoch()
+    wait_for(
+        lambda: (
+            (s := session.network().get("status") or {}).get("phase") != "Stable"
+            or s.get("currentEpoch", epoch) > epoch
+        ),
+        f"the change from epoch {epoch} under way",
+    )
+    session.cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "delete", "pod", old, "--grace-period=0", "--force"
+    )
+    wait_for(lambda: ready_operator(session.cluster, other_than=old), "a new operator pod")
+    wait_for(lambda: session.settled(epoch + 1, members), f"epoch {epoch + 1} settled")
+    read_all(session)
+
+
+@kind_only
+def test_10_helm_upgrade_of_the_operator_keeps_the_network(session: Session) -> None:
+    epoch = session.network()["status"]["currentEpoch"]
+    members = len(session.nodes())
+    old = wait_for(lambda: ready_operator(session.cluster), "a Ready operator pod")
+    helm = subprocess.run(
+        [
+            "helm",
+            "upgrade",
+            "walrus-operator",
+            str(REPO / "charts" / "walrus-operator"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--reuse-values",
+            "--set",
+            "resyncSeconds=4",
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+        env={**os.environ, "KUBECONFIG": str(session.cluster.kubeconfig)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert helm.returncode == 0, helm.stderr
+    new = wait_for(lambda: ready_operator(session.cluster, other_than=old), "the upgraded pod")
+    (pod,) = [p for p in operator_pods(session.cluster) if p["metadata"]["name"] == new]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+    assert env.get("WALRUS_OPERATOR_RESYNC_SECONDS") == "4"
+    assert session.network()["status"]["phase"] == "Stable"
+    read_all(session)
+    # The upgraded operator drives the next epoch.
+    session.advance_epoch()
+    wait_for(lambda: session.settled(epoch + 1, members), f"epoch {epoch + 1} settled")
     read_all(session)

@@ -94,6 +94,11 @@ component() {
             cp "$binary" "$dir/"
             echo "COPY $(basename "$binary") /usr/local/bin/$(basename "$binary")"
         done
+        if [[ "$name" == proxy ]]; then
+            cp "$HERE/iptables-wrapper" "$dir/"
+            echo "COPY iptables-wrapper /usr/sbin/iptables-wrapper"
+            echo "RUN for t in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do ln -sf iptables-wrapper /usr/sbin/\$t; done"
+        fi
         echo "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
         echo "ENTRYPOINT [\"/usr/local/bin/$(basename "$1")\"]"
     } > "$dir/Dockerfile"
@@ -112,7 +117,7 @@ node() {
     kube_version="$("$(tool kubeadm)" version -o short)"
     stamp="$({
         echo "$base_tag $kube_version"
-        cat "$HERE/node-image.sh" "$HERE/storage.yaml" "$HERE/cni.conflist"
+        cat "$HERE/node-image.sh" "$HERE/storage.yaml" "$HERE/cni.conflist" "$HERE/iptables-wrapper"
         for t in kubelet kubeadm kubectl kube-apiserver kube-controller-manager \
             kube-scheduler kube-proxy kind-etcd coredns pause local-path-provisioner; do
             sha256sum < "$(tool "$t")"

@@ -12,7 +12,7 @@
 #      calls going through e2e/kind/shim;
 #   3. both images built (docker/build.sh) and loaded into the cluster;
 #   4. a route from the host to the node's pod CIDR;
-#   5. the Helm chart installed, addressing nodes by pod IP, with short poll periods;
+#   5. the Helm chart installed, nodes addressed by DNS names, with short poll periods;
 #   6. pytest on e2e/test_scenarios.py with WALRUS_E2E_BACKEND=kind.
 #
 # The cluster and the route are removed afterwards unless KEEP_CLUSTER=1.
@@ -92,7 +92,7 @@ log "routing $ROUTE"
 # 5. The operator from the chart, as users install it.
 helm upgrade --install walrus-operator charts/walrus-operator \
     --namespace walrus-system --create-namespace \
-    --set endpointMode=pod-ip \
+    --set endpointMode=dns \
     --set epochPollSeconds=1 \
     --set resyncSeconds=3 \
     --set deletionRetrySeconds=2 \
