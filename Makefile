@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind images tools venv
+.PHONY: demo demo-kind test lint typecheck unit bench clean crds e2e e2e-kind images tools venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +55,12 @@ images: $(STAMP)
 # The scenario suite on a kind cluster with the real images and the Helm chart. Needs a
 # Docker daemon and root (or password-less sudo) for a route to the pod network.
 e2e-kind: $(STAMP) tools
-	bash e2e/kind/run.sh
+	bash e2e/kind/run.sh test
+
+# The real thing on kind: cluster, images, chart, samples, a blob stored and read with the
+# walrus CLI, `kubectl get walrusnetworks,walrusnodes` (docs/e2e.md).
+demo-kind: $(STAMP) tools
+	bash e2e/kind/run.sh demo
 
 bench: $(STAMP)
 	$(BIN)/walrus-bench codec --shards 10 --size 67108864

@@ -142,7 +142,15 @@ class Session:
         ]
 
     def client(self) -> WalrusClient:
-        return WalrusClient(ClientConfig(nodes=tuple(self.endpoints()), timeout_seconds=30))
+        # On kind the committee names nodes by their cluster DNS names: the client asks the
+        # cluster's DNS service, which e2e/kind/run.sh routes to from the host.
+        return WalrusClient(
+            ClientConfig(
+                nodes=tuple(self.endpoints()),
+                timeout_seconds=30,
+                dns_server=os.environ.get("WALRUS_E2E_DNS_SERVER", ""),
+            )
+        )
 
 
 def run(session: Session, fn: Callable[[WalrusClient], Any]) -> Any:

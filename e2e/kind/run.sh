@@ -11,9 +11,13 @@
 #   2. a fresh cluster from e2e/kind/cluster.yaml on that node image, kind's `docker`
 #      calls going through e2e/kind/shim;
 #   3. both images built (docker/build.sh) and loaded into the cluster;
-#   4. a route from the host to the node's pod CIDR;
+#   4. routes from the host to the node's pod CIDR and to the Services (for the cluster's
+#      DNS, which the client uses to resolve the nodes' names);
 #   5. the Helm chart installed, nodes addressed by DNS names, with short poll periods;
 #   6. pytest on e2e/test_scenarios.py with WALRUS_E2E_BACKEND=kind.
+#
+# `run.sh demo` (make demo-kind) does steps 1-5, then applies the samples, stores and reads a
+# blob with the `walrus` CLI and shows `kubectl get walrusnetworks,walrusnodes`.
 #
 # The cluster and the route are removed afterwards unless KEEP_CLUSTER=1.
 #
@@ -25,6 +29,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+MODE="${1:-test}"
+[[ "$MODE" == test || "$MODE" == demo ]] || { echo "usage: $0 [test|demo]" >&2; exit 2; }
 CLUSTER="${KIND_CLUSTER:-walrus-e2e}"
 KIND_VERSION="v0.33.0"
 CACHE="${WALRUS_K8S_CACHE:-$HOME/.cache/walrus-k8s}"
@@ -59,10 +65,14 @@ KUBECONFIG="$(mktemp -t walrus-kind-kubeconfig.XXXXXX)"
 export KUBECONFIG
 "$KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 ROUTE=""
+SERVICE_ROUTE=""
 cleanup() {
-    if [[ -n "$ROUTE" ]]; then
-        "${SUDO[@]}" ip route del $ROUTE 2>/dev/null || true
-    fi
+    for route in "$ROUTE" "$SERVICE_ROUTE"; do
+        if [[ -n "$route" ]]; then
+            # shellcheck disable=SC2086
+            "${SUDO[@]}" ip route del $route 2>/dev/null || true
+        fi
+    done
     if [[ "${KEEP_CLUSTER:-0}" == 1 ]]; then
         log "cluster $CLUSTER kept; KUBECONFIG=$KUBECONFIG"
     else
@@ -88,6 +98,15 @@ pod_cidr="$(kubectl get node "$node" -o jsonpath='{.spec.podCIDR}')"
 ROUTE="$pod_cidr via $node_ip"
 log "routing $ROUTE"
 "${SUDO[@]}" ip route replace $ROUTE
+# ... and the cluster's Services (kube-proxy in the node forwards them), so that the
+# client here resolves the nodes' DNS names with the cluster's DNS service.
+service_cidr="$(kubectl -n kube-system get pod -l component=kube-apiserver -o json |
+    python3 -c 'import json,sys; args=json.load(sys.stdin)["items"][0]["spec"]["containers"][0]["command"]; print(next(a.split("=",1)[1] for a in args if a.startswith("--service-cluster-ip-range=")))')"
+SERVICE_ROUTE="$service_cidr via $node_ip"
+log "routing $SERVICE_ROUTE"
+"${SUDO[@]}" ip route replace $SERVICE_ROUTE
+WALRUS_E2E_DNS_SERVER="$(kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}'):53"
+export WALRUS_E2E_DNS_SERVER
 
 # 5. The operator from the chart, as users install it.
 helm upgrade --install walrus-operator charts/walrus-operator \
@@ -99,7 +118,39 @@ helm upgrade --install walrus-operator charts/walrus-operator \
     --set logFormat=plain \
     --wait --timeout 300s
 
-# 6. The suite.
-log "running the scenarios"
-# shellcheck disable=SC2086
-WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+if [[ "$MODE" == test ]]; then
+    # 6. The suite.
+    log "running the scenarios"
+    # shellcheck disable=SC2086
+    WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+    exit 0
+fi
+
+# The demo (`make demo-kind`): the samples applied, a blob stored and read back with the
+# `walrus` CLI from this machine, the resources shown.
+kubectl create namespace demo
+kubectl -n demo apply -f manifests/samples/walrusnetwork.yaml
+kubectl -n demo apply -f manifests/samples/walrusnodepool.yaml
+log "waiting for the pool's nodes and the first committee"
+deadline=$((SECONDS + 600))
+until [[ "$(kubectl -n demo get walrusnetworks.walrus-k8s.io devnet \
+    -o jsonpath='{.status.currentEpoch}/{.status.phase}' 2>/dev/null)" == 1/Stable ]]; do
+    ((SECONDS < deadline)) || die "the network did not reach epoch 1 within 600 s"
+    sleep 2
+done
+kubectl -n demo get walrusnetworks,walrusnodes
+work="$(mktemp -d -t walrus-demo.XXXXXX)"
+kubectl -n demo get pods -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}' |
+    awk 'NF { printf "%s\"%s:9185\"", (n++ ? ", " : "nodes: ["), $1 } END { print "]" }' \
+    > "$work/client.yaml"
+echo "dns_server: \"$WALRUS_E2E_DNS_SERVER\"" >> "$work/client.yaml"
+head -c 3000000 /dev/urandom > "$work/blob.bin"
+log "walrus store (3 MB)"
+blob_id="$("$BIN/walrus" --config "$work/client.yaml" store "$work/blob.bin" --epochs 2)"
+log "walrus read $blob_id"
+"$BIN/walrus" --config "$work/client.yaml" read "$blob_id" -o "$work/copy.bin"
+cmp "$work/blob.bin" "$work/copy.bin"
+log "read back identical: $blob_id"
+"$BIN/walrus" --config "$work/client.yaml" status "$blob_id"
+kubectl -n demo get walrusnetworks,walrusnodes
+rm -rf "$work"

@@ -109,7 +109,7 @@ class ReadResult:
 class WalrusClient:
     def __init__(self, cfg: config_mod.ClientConfig) -> None:
         self.config = cfg
-        self._pool = ChannelPool(timeout=cfg.timeout_seconds)
+        self._pool = ChannelPool(timeout=cfg.timeout_seconds, dns_server=cfg.dns_server)
         self._committees: ActiveCommittees | None = None
 
     async def __aenter__(self) -> WalrusClient:

@@ -10,6 +10,11 @@ A client configuration (YAML) names *one* source of the committee::
 
     timeout_seconds: 60          # per RPC
     max_concurrent_uploads: 16   # nodes uploaded to at once
+    dns_server: 10.96.0.10:53    # resolve node names here, not with the system resolver
+
+``dns_server`` is for a client outside a Kubernetes cluster whose committee names nodes
+by their cluster DNS names (the operator's ``dns`` endpoint mode): point it at the
+cluster's DNS service, reachable from where the client runs.
 
 Lookup order when no ``--config`` is given: ``$WALRUS_CONFIG``, then
 ``./.testbed/client.yaml`` (the default testbed), then ``~/.config/walrus/client.yaml``.
@@ -37,6 +42,8 @@ class ClientConfig:
     nodes: tuple[str, ...] = ()
     timeout_seconds: float = 60.0
     max_concurrent_uploads: int = 16
+    dns_server: str = ""
+    """host[:port] of the DNS server that resolves node endpoints; empty: the system's."""
 
     def __post_init__(self) -> None:
         if (self.committee_file is None) == (not self.nodes):
@@ -70,6 +77,7 @@ def from_mapping(data: dict[str, Any], base: pathlib.Path) -> ClientConfig:
             nodes=tuple(nodes),
             timeout_seconds=float(data.get("timeout_seconds", 60.0)),
             max_concurrent_uploads=int(data.get("max_concurrent_uploads", 16)),
+            dns_server=str(data.get("dns_server") or ""),
         )
     except (TypeError, ValueError) as e:
         raise ClientConfigError(str(e)) from e

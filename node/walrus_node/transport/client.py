@@ -321,16 +321,21 @@ class _ShardBatchAssembler:
 
 
 class ChannelPool:
-    """One channel per endpoint, created on first use (implements the service's PeerPool)."""
+    """One channel per endpoint, created on first use (implements the service's PeerPool).
 
-    def __init__(self, timeout: float = 60.0) -> None:
+    With ``dns_server`` (host[:port]), endpoints' names are resolved by that server
+    (gRPC's ``dns://server/name:port`` target) instead of the system resolver."""
+
+    def __init__(self, timeout: float = 60.0, dns_server: str = "") -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._timeout = timeout
+        self._dns_server = dns_server
 
     def peer(self, endpoint: str) -> NodeClient:
         channel = self._channels.get(endpoint)
         if channel is None:
-            channel = grpc.aio.insecure_channel(endpoint, options=channel_options())
+            target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
+            channel = grpc.aio.insecure_channel(target, options=channel_options())
             self._channels[endpoint] = channel
         return NodeClient(endpoint, channel, self._timeout)
 
