@@ -8,12 +8,12 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint typecheck unit bench clean crds e2e e2e-kind tools venv browser
+.PHONY: demo demo-kind test lint typecheck unit bench clean crds e2e e2e-kind images tools venv browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[node,operator,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -55,10 +55,20 @@ tools: $(STAMP)
 e2e: $(STAMP) tools
 	$(BIN)/pytest -q -m e2e e2e
 
+# walrus-node:<appVersion> and walrus-operator:<appVersion>, built here from a debootstrap
+# Debian base and wheels made on the host, with no network in the build (docs/images.md).
+images: $(STAMP)
+	bash docker/build.sh
+
 # The scenario suite on a kind cluster with the real images and the Helm chart. Needs a
 # Docker daemon and root (or password-less sudo) for a route to the pod network.
 e2e-kind: $(STAMP) tools
-	bash e2e/kind/run.sh
+	bash e2e/kind/run.sh test
+
+# The real thing on kind: cluster, images, chart, samples, a blob stored and read with the
+# walrus CLI, `kubectl get walrusnetworks,walrusnodes` (docs/e2e.md).
+demo-kind: $(STAMP) tools
+	bash e2e/kind/run.sh demo
 
 bench: $(STAMP)
 	$(BIN)/walrus-bench codec --shards 10 --size 67108864

@@ -1,25 +1,20 @@
-# The walrus operator: `docker build -f docker/operator.Dockerfile -t walrus-operator:0.1.0 .`
-# Two stages: wheels are built with the pinned constraints, then installed into a clean
-# slim image that runs as the unprivileged uid 65532 (the Deployment's runAsUser).
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS build
-WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
-COPY node/ node/
-COPY operator/ operator/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
-
-FROM ${PYTHON_IMAGE}
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PATH=/opt/walrus/bin:$PATH
-COPY --from=build /wheels /wheels
-RUN python -m venv /opt/walrus \
- && /opt/walrus/bin/pip install --no-cache-dir --no-index --find-links /wheels walrus-k8s \
- && rm -rf /wheels \
+# The walrus operator. Built by docker/build.sh (`make images`), never by hand: the
+# context is a directory of wheels made on the host, the base is the Debian bookworm
+# image docker/debian-image.sh makes with debootstrap, and the build runs with no network.
+# It carries the operator's extra only (Kopf, lightkube, pydantic): no LMDB, NumPy or
+# ISA-L. Runs as uid 65532 (the chart's runAsUser) with a read-only root filesystem.
+ARG BASE
+FROM ${BASE}
+COPY wheels /tmp/wheels
+RUN python3 -m venv /opt/walrus \
+ && /opt/walrus/bin/pip install --no-index --no-cache-dir --find-links /tmp/wheels 'walrus-k8s[operator]' \
+ && /opt/walrus/bin/pip uninstall --yes --quiet pip \
+ && rm -rf /tmp/wheels \
  && groupadd --gid 65532 nonroot \
  && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin nonroot
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/walrus/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 USER 65532:65532
 EXPOSE 8000 8080
 ENTRYPOINT ["walrus-operator"]

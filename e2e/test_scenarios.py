@@ -7,10 +7,13 @@ operator runs on the host (its image cannot run on the kubelet stand-in) as the
 `walrus-operator` service account, so it has exactly the permissions
 manifests/cluster-wide grants (the scenarios make namespaces of their own); its
 in-cluster Deployment is scaled to zero. On kind (`make e2e-kind`) the operator is the
-chart's Deployment running the built image, installed cluster-wide. Either way nodes are
-addressed by pod IP (`endpointMode: pod-ip`): the client runs on the host, where pod DNS
-names do not resolve (kind's pod network is routed to the host by e2e/kind/run.sh).
-The tests run in order and share one network, as a user's session would.
+chart's Deployment running the built image, installed cluster-wide, and the committee
+addresses nodes by their DNS names (`endpointMode: dns`, through the cluster's CoreDNS),
+as in production; on the local backend, which has no DNS, by pod IP. The client runs on
+the host and reaches the nodes by pod IP either way (kind's pod network is routed to the
+host by e2e/kind/run.sh). The tests run in order and share one network, as a user's
+session would; the last two (the operator pod killed in the middle of an epoch change,
+`helm upgrade` of the operator) run only on kind.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import yaml
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
+from e2e.controlplane import process
 from tests.support.slivers import serves_all
 from walrus_node.client.api import WalrusClient
 from walrus_node.client.config import ClientConfig
@@ -140,7 +144,15 @@ class Session:
         ]
 
     def client(self) -> WalrusClient:
-        return WalrusClient(ClientConfig(nodes=tuple(self.endpoints()), timeout_seconds=30))
+        # On kind the committee names nodes by their cluster DNS names: the client asks the
+        # cluster's DNS service, which e2e/kind/run.sh routes to from the host.
+        return WalrusClient(
+            ClientConfig(
+                nodes=tuple(self.endpoints()),
+                timeout_seconds=30,
+                dns_server=os.environ.get("WALRUS_E2E_DNS_SERVER", ""),
+            )
+        )
 
 
 def run(session: Session, fn: Callable[[WalrusClient], Any]) -> Any:
@@ -214,24 +226,17 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_LEASE_NAMESPACE": namespace,
         **(settings or {}),
     }
-    with (work / "operator.log").open("wb") as log:
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "walrus_operator"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield
-        finally:
-            operator.terminate()
-            try:
-                operator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                operator.kill()
-                operator.wait()
-            print(f"operator log: {work / 'operator.log'}")
+    # Through the control plane's process hygiene: the operator dies with this test run
+    # even when the run is killed (PR_SET_PDEATHSIG), and is recorded in the cluster's
+    # run directory, so the next cluster start stops it if anything survived.
+    operator = process.start(
+        "operator", [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
+    )
+    try:
+        yield
+    finally:
+        operator.stop(grace=30)
+        print(f"operator log: {operator.log}")
 
 
 def _save_operator_log(kube: backend.Kube, work: pathlib.Path) -> None:
@@ -486,4 +491,91 @@ def test_9_a_gateway_stores_through_its_publisher_and_reads_through_its_aggregat
     earlier, expected = next(iter(BLOBS.items()))
     with urllib.request.urlopen(f"{urls[1]}/v1/blobs/{earlier}", timeout=300) as reply:
         assert reply.read() == expected  # stored with the Python client before
+    read_all(session)
+
+
+# What only a real cluster shows: the operator runs in a pod there (on the local backend
+# it is a process of this suite's own).
+kind_only = pytest.mark.skipif(
+    backend.name() != backend.KIND, reason="the operator runs in a pod only on kind"
+)
+OPERATOR_NAMESPACE = "walrus-system"
+OPERATOR_PODS = "app.kubernetes.io/name=walrus-operator"
+
+
+def operator_pods(kube: backend.Kube) -> list[Any]:
+    result = kube.kubectl(
+        "-n", OPERATOR_NAMESPACE, "get", "pods", "-l", OPERATOR_PODS, "-o", "json"
+    )
+    pods: list[Any] = json.loads(result.stdout)["items"]
+    return pods
+
+
+def ready_operator(kube: backend.Kube, other_than: str = "") -> str | None:
+    """The name of the one Ready operator pod (other than ``other_than``), if any."""
+    for pod in operator_pods(kube):
+        name: str = pod["metadata"]["name"]
+        conditions = (pod.get("status") or {}).get("conditions", [])
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        if ready and name != other_than and not pod["metadata"].get("deletionTimestamp"):
+            return name
+    return None
+
+
+@kind_only
+def test_10_operator_killed_mid_epoch_change_resumes_it(session: Session) -> None:
+    epoch = session.network()["status"]["currentEpoch"]
+    members = len(session.nodes())
+    old = wait_for(lambda: ready_operator(session.cluster), "a Ready operator pod")
+    session.advance_epoch()
+    wait_for(
+        lambda: (
+            (s := session.network().get("status") or {}).get("phase") != "Stable"
+            or s.get("currentEpoch", epoch) > epoch
+        ),
+        f"the change from epoch {epoch} under way",
+    )
+    session.cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "delete", "pod", old, "--grace-period=0", "--force"
+    )
+    wait_for(lambda: ready_operator(session.cluster, other_than=old), "a new operator pod")
+    wait_for(lambda: session.settled(epoch + 1, members), f"epoch {epoch + 1} settled")
+    read_all(session)
+
+
+@kind_only
+def test_11_helm_upgrade_of_the_operator_keeps_the_network(session: Session) -> None:
+    epoch = session.network()["status"]["currentEpoch"]
+    members = len(session.nodes())
+    old = wait_for(lambda: ready_operator(session.cluster), "a Ready operator pod")
+    helm = subprocess.run(
+        [
+            "helm",
+            "upgrade",
+            "walrus-operator",
+            str(REPO / "charts" / "walrus-operator"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--reuse-values",
+            "--set",
+            "resyncSeconds=4",
+            "--wait",
+            "--timeout",
+            "300s",
+        ],
+        env={**os.environ, "KUBECONFIG": str(session.cluster.kubeconfig)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert helm.returncode == 0, helm.stderr
+    new = wait_for(lambda: ready_operator(session.cluster, other_than=old), "the upgraded pod")
+    (pod,) = [p for p in operator_pods(session.cluster) if p["metadata"]["name"] == new]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+    assert env.get("WALRUS_OPERATOR_RESYNC_SECONDS") == "4"
+    assert session.network()["status"]["phase"] == "Stable"
+    read_all(session)
+    # The upgraded operator drives the next epoch.
+    session.advance_epoch()
+    wait_for(lambda: session.settled(epoch + 1, members), f"epoch {epoch + 1} settled")
     read_all(session)

@@ -5,14 +5,19 @@
 # root or password-less sudo, to route the cluster's pod network to the host: the suite's
 # client talks to the storage nodes by pod IP, as it does on the local control plane.
 #
-#   1. kind (built from sigs.k8s.io/kind through the Go module proxy), kubectl and helm
-#      (e2e/controlplane/install.sh), cached under ~/.cache/walrus-k8s;
-#   2. a fresh cluster from e2e/kind/cluster.yaml (kind's default node image for the
-#      pinned kind version: Kubernetes v1.37.0, matching the local control plane's minor);
-#   3. both images built from docker/ and loaded into the cluster;
-#   4. a route from the host to the node's pod CIDR;
-#   5. the Helm chart installed, addressing nodes by pod IP, with short poll periods;
+#   1. kind (e2e/kind/install.sh) and a kind node image (e2e/kind/node-image.sh), built
+#      here from Go modules and Debian packages, cached under ~/.cache/walrus-k8s and in
+#      Docker; kubectl and helm (e2e/controlplane/install.sh);
+#   2. a fresh cluster from e2e/kind/cluster.yaml on that node image, kind's `docker`
+#      calls going through e2e/kind/shim;
+#   3. both images built (docker/build.sh) and loaded into the cluster;
+#   4. routes from the host to the node's pod CIDR and to the Services (for the cluster's
+#      DNS, which the client uses to resolve the nodes' names);
+#   5. the Helm chart installed, nodes addressed by DNS names, with short poll periods;
 #   6. pytest on e2e/test_scenarios.py with WALRUS_E2E_BACKEND=kind.
+#
+# `run.sh demo` (make demo-kind) does steps 1-5, then applies the samples, stores and reads a
+# blob with the `walrus` CLI and shows `kubectl get walrusnetworks,walrusnodes`.
 #
 # The cluster and the route are removed afterwards unless KEEP_CLUSTER=1.
 #
@@ -24,6 +29,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+MODE="${1:-test}"
+[[ "$MODE" == test || "$MODE" == demo ]] || { echo "usage: $0 [test|demo]" >&2; exit 2; }
 CLUSTER="${KIND_CLUSTER:-walrus-e2e}"
 KIND_VERSION="v0.33.0"
 CACHE="${WALRUS_K8S_CACHE:-$HOME/.cache/walrus-k8s}"
@@ -46,27 +53,26 @@ if [[ "$(id -u)" != 0 ]]; then
     SUDO=(sudo -n)
 fi
 
-# 1. kind, cached by version.
-mkdir -p "$CACHE"
-KIND="$CACHE/kind-$KIND_VERSION/kind"
-if [[ ! -x "$KIND" ]]; then
-    log "building kind $KIND_VERSION"
-    GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
-    tmp="$(mktemp -d "$CACHE/.kind.XXXXXX")"
-    GOBIN="$tmp" GOTOOLCHAIN=local CGO_ENABLED=0 "$GO" install -trimpath "sigs.k8s.io/kind@$KIND_VERSION"
-    rm -rf "$(dirname "$KIND")"
-    mv "$tmp" "$(dirname "$KIND")"
-fi
+# 1. kind and its node image, built here (no registry is reachable), cached by version.
+KIND="$(bash e2e/kind/install.sh base | awk '$1 == "kind" { print $2 }')"
+KIND_NODE_IMAGE="$(bash e2e/kind/node-image.sh node)"
+# kind asks Docker for --privileged containers; the shim translates that into what this
+# machine's Docker can run (e2e/kind/shim/docker).
+export PATH="$ROOT/e2e/kind/shim:$PATH"
 
 # 2. A fresh cluster (a leftover one from an interrupted run is replaced).
 KUBECONFIG="$(mktemp -t walrus-kind-kubeconfig.XXXXXX)"
 export KUBECONFIG
 "$KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 ROUTE=""
+SERVICE_ROUTE=""
 cleanup() {
-    if [[ -n "$ROUTE" ]]; then
-        "${SUDO[@]}" ip route del $ROUTE 2>/dev/null || true
-    fi
+    for route in "$ROUTE" "$SERVICE_ROUTE"; do
+        if [[ -n "$route" ]]; then
+            # shellcheck disable=SC2086
+            "${SUDO[@]}" ip route del $route 2>/dev/null || true
+        fi
+    done
     if [[ "${KEEP_CLUSTER:-0}" == 1 ]]; then
         log "cluster $CLUSTER kept; KUBECONFIG=$KUBECONFIG"
     else
@@ -77,12 +83,11 @@ cleanup() {
 trap cleanup EXIT
 log "creating cluster $CLUSTER"
 "$KIND" create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml \
-    --kubeconfig "$KUBECONFIG" --wait 300s
+    --image "$KIND_NODE_IMAGE" --kubeconfig "$KUBECONFIG" --wait 300s
 
 # 3. Images, loaded into the node (no registry involved).
 log "building $NODE_IMAGE and $OPERATOR_IMAGE"
-docker build --file docker/node.Dockerfile --tag "$NODE_IMAGE" .
-docker build --file docker/operator.Dockerfile --tag "$OPERATOR_IMAGE" .
+WALRUS_IMAGE_TAG="$VERSION" bash docker/build.sh >/dev/null
 "$KIND" load docker-image --name "$CLUSTER" "$NODE_IMAGE" "$OPERATOR_IMAGE"
 
 # 4. The host reaches pods through the node's container.
@@ -93,20 +98,61 @@ pod_cidr="$(kubectl get node "$node" -o jsonpath='{.spec.podCIDR}')"
 ROUTE="$pod_cidr via $node_ip"
 log "routing $ROUTE"
 "${SUDO[@]}" ip route replace $ROUTE
+# ... and the cluster's Services (kube-proxy in the node forwards them), so that the
+# client here resolves the nodes' DNS names with the cluster's DNS service.
+service_cidr="$(kubectl -n kube-system get pod -l component=kube-apiserver -o json |
+    python3 -c 'import json,sys; args=json.load(sys.stdin)["items"][0]["spec"]["containers"][0]["command"]; print(next(a.split("=",1)[1] for a in args if a.startswith("--service-cluster-ip-range=")))')"
+SERVICE_ROUTE="$service_cidr via $node_ip"
+log "routing $SERVICE_ROUTE"
+"${SUDO[@]}" ip route replace $SERVICE_ROUTE
+WALRUS_E2E_DNS_SERVER="$(kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.clusterIP}'):53"
+export WALRUS_E2E_DNS_SERVER
 
 # 5. The operator from the chart, as users install it (cluster-wide: the scenarios make
 #    namespaces of their own).
 helm upgrade --install walrus-operator charts/walrus-operator \
     --namespace walrus-system --create-namespace \
     --set rbac.clusterWide=true \
-    --set endpointMode=pod-ip \
+    --set endpointMode=dns \
     --set epochPollSeconds=1 \
     --set resyncSeconds=3 \
     --set deletionRetrySeconds=2 \
     --set logFormat=plain \
     --wait --timeout 300s
 
-# 6. The suite.
-log "running the scenarios"
-# shellcheck disable=SC2086
-WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+if [[ "$MODE" == test ]]; then
+    # 6. The suite.
+    log "running the scenarios"
+    # shellcheck disable=SC2086
+    WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+    exit 0
+fi
+
+# The demo (`make demo-kind`): the samples applied, a blob stored and read back with the
+# `walrus` CLI from this machine, the resources shown.
+kubectl create namespace demo
+kubectl -n demo apply -f manifests/samples/walrusnetwork.yaml
+kubectl -n demo apply -f manifests/samples/walrusnodepool.yaml
+log "waiting for the pool's nodes and the first committee"
+deadline=$((SECONDS + 600))
+until [[ "$(kubectl -n demo get walrusnetworks.walrus-k8s.io devnet \
+    -o jsonpath='{.status.currentEpoch}/{.status.phase}' 2>/dev/null)" == 1/Stable ]]; do
+    ((SECONDS < deadline)) || die "the network did not reach epoch 1 within 600 s"
+    sleep 2
+done
+kubectl -n demo get walrusnetworks,walrusnodes
+work="$(mktemp -d -t walrus-demo.XXXXXX)"
+kubectl -n demo get pods -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}' |
+    awk 'NF { printf "%s\"%s:9185\"", (n++ ? ", " : "nodes: ["), $1 } END { print "]" }' \
+    > "$work/client.yaml"
+echo "dns_server: \"$WALRUS_E2E_DNS_SERVER\"" >> "$work/client.yaml"
+head -c 3000000 /dev/urandom > "$work/blob.bin"
+log "walrus store (3 MB)"
+blob_id="$("$BIN/walrus" --config "$work/client.yaml" store "$work/blob.bin" --epochs 2)"
+log "walrus read $blob_id"
+"$BIN/walrus" --config "$work/client.yaml" read "$blob_id" -o "$work/copy.bin"
+cmp "$work/blob.bin" "$work/copy.bin"
+log "read back identical: $blob_id"
+"$BIN/walrus" --config "$work/client.yaml" status "$blob_id"
+kubectl -n demo get walrusnetworks,walrusnodes
+rm -rf "$work"

@@ -34,7 +34,7 @@ from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
-from walrus_node.transport import convert, framing
+from walrus_node.transport import convert, framing, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -139,7 +139,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
                 "blob is invalid",
-                trailing_metadata=((convert.BLOB_STATE_KEY, "invalid"),),
+                trailing_metadata=((trailers.BLOB_STATE_KEY, "invalid"),),
             )
         target_type = convert.sliver_type_from_pb(request.target_type)
         for part in framing.symbol_parts(self._symbols(target_type, request.target_index)):

@@ -2,12 +2,14 @@
 
 walrus-node run --config node.yaml
 walrus-node keygen --out node.key [--force]
+walrus-node --version
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import pathlib
 import sys
 
@@ -60,6 +62,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="walrus-node", description="Walrus storage node")
+    parser.add_argument(
+        "--version", action="version", version=importlib.metadata.version("walrus-k8s")
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve until SIGTERM")
     run.add_argument("--config", required=True, help="node.yaml (see docs/node-runtime.md)")

@@ -141,7 +141,9 @@ class WalrusClient:
                 )
             except tls.TlsError as e:
                 raise config_mod.ClientConfigError(str(e)) from e
-        self._pool = ChannelPool(timeout=cfg.timeout_seconds, credentials=credentials)
+        self._pool = ChannelPool(
+            timeout=cfg.timeout_seconds, credentials=credentials, dns_server=cfg.dns_server
+        )
         self._committees: ActiveCommittees | None = None
 
     async def __aenter__(self) -> WalrusClient:

@@ -10,6 +10,11 @@ A client configuration (YAML) names *one* source of the committee::
 
     timeout_seconds: 60          # per RPC
     max_concurrent_uploads: 16   # nodes uploaded to at once
+    dns_server: 10.96.0.10:53    # resolve node names here, not with the system resolver
+
+``dns_server`` is for a client outside a Kubernetes cluster whose committee names nodes
+by their cluster DNS names (the operator's ``dns`` endpoint mode): point it at the
+cluster's DNS service, reachable from where the client runs.
 
     tls_ca_file: ca.crt          # the network CA: nodes are verified against it (TLS on)
     tls_cert_file: client.crt    # this client's certificate, signed by the same CA
@@ -49,6 +54,8 @@ class ClientConfig:
     tls_ca_file: pathlib.Path | None = None
     tls_cert_file: pathlib.Path | None = None
     tls_key_file: pathlib.Path | None = None
+    dns_server: str = ""
+    """host[:port] of the DNS server that resolves node endpoints; empty: the system's."""
 
     def __post_init__(self) -> None:
         if (self.committee_file is None) == (not self.nodes):
@@ -100,6 +107,7 @@ def from_mapping(data: dict[str, Any], base: pathlib.Path) -> ClientConfig:
             tls_ca_file=path("tls_ca_file"),
             tls_cert_file=path("tls_cert_file"),
             tls_key_file=path("tls_key_file"),
+            dns_server=str(data.get("dns_server") or ""),
         )
     except (TypeError, ValueError) as e:
         raise ClientConfigError(str(e)) from e

@@ -17,7 +17,6 @@ the blob inconsistently (:class:`errors.InconsistentEncodingError`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -25,21 +24,11 @@ import numpy as np
 from walrus_node.codec import errors, merkle, rs, slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.codec.symbol import RecoverySymbol
 
 __all__ = ["RecoverySymbol", "make_symbols", "proof_length", "recover_sliver", "verify_symbol"]
 
 from walrus_node.codec._types import Buffer
-
-
-@dataclasses.dataclass(frozen=True)
-class RecoverySymbol:
-    source_type: SliverType
-    """Type of the sliver the symbol was cut from; the rebuilt sliver has the other type."""
-    source_index: int
-    target_index: int
-    """Index of the sliver being rebuilt, and of this symbol's leaf in the source's tree."""
-    data: bytes
-    proof: tuple[bytes, ...]
 
 
 def proof_length(n_shards: int) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from walrus_node.codec.params import SliverType
-from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.protocol.messages import Binding, Certificate
 from walrus_node.protocol.views import BlobStatus, NodeInfo, ShardBatch

@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 
 from walrus_node.codec.params import MAX_SHARDS, SliverType
-from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import committee_file, errors, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.keys import KeyPair
@@ -29,7 +29,7 @@ from walrus_node.protocol.views import (
     ShardBatchRecord,
     SyncStatus,
 )
-from walrus_node.transport import convert, framing, status, tls
+from walrus_node.transport import convert, framing, status, tls, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -105,7 +105,7 @@ class NodeClient:
         state = ""
         trailing: Any = e.trailing_metadata() or ()
         for key, value in trailing:
-            if key == convert.BLOB_STATE_KEY:
+            if key == trailers.BLOB_STATE_KEY:
                 state = str(value)
         return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
 
@@ -427,7 +427,9 @@ class ChannelPool:
     """One channel per (endpoint, name), created on first use (the service's PeerPool).
 
     With ``credentials`` every channel is TLS and checks the node's certificate against
-    the name it is asked for; without, channels are plaintext.
+    the name it is asked for; without, channels are plaintext. With ``dns_server``
+    (host[:port]), endpoints' names are resolved by that server (gRPC's
+    ``dns://server/name:port`` target) instead of the system resolver.
     """
 
     def __init__(
@@ -435,18 +437,21 @@ class ChannelPool:
         timeout: float = 60.0,
         credentials: tls.ClientTls | None = None,
         limits: framing.StreamLimits = DEFAULT_LIMITS,
+        dns_server: str = "",
     ) -> None:
         self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
         self._timeout = timeout
         self._credentials = credentials
         self._limits = limits
+        self._dns_server = dns_server
 
     def peer(self, endpoint: str, name: str = "") -> NodeClient:
         """The node at ``endpoint``, whose committee name is ``name`` (required with TLS)."""
         key = (endpoint, name)
         channel = self._channels.get(key)
         if channel is None:
-            channel = open_channel(endpoint, self._credentials, name)
+            target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
+            channel = open_channel(target, self._credentials, name)
             self._channels[key] = channel
         return NodeClient(endpoint, channel, self._timeout, self._limits)
 

@@ -20,7 +20,6 @@ from walrus_node.protocol.views import (
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
-    "BLOB_STATE_KEY",
     "MAX_MESSAGE_SIZE",
     "blob_status_from_pb",
     "blob_status_to_pb",
@@ -38,8 +37,6 @@ __all__ = [
     "sync_status_to_pb",
 ]
 
-BLOB_STATE_KEY = "walrus-blob-state"
-"""Trailing metadata naming why a blob is gone ("expired", "deleted")."""
 MAX_REGISTRATIONS = 4096
 """Most registrations a blob status may list (each one took a certificate to make)."""
 MAX_MESSAGE_SIZE = 8 << 20

@@ -25,7 +25,7 @@ import structlog
 from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, framing, status, tls
+from walrus_node.transport import convert, framing, status, tls, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -62,7 +62,7 @@ async def _fail(
     )
     trailing: tuple[tuple[str, str], ...] = ()
     if isinstance(error, errors.Gone):
-        trailing = ((convert.BLOB_STATE_KEY, error.state),)
+        trailing = ((trailers.BLOB_STATE_KEY, error.state),)
     await context.abort(code, message, trailing_metadata=trailing)
 
 
