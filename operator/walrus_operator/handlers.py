@@ -293,6 +293,43 @@ def _wait_for_leadership(leader: leadership.Leadership, config: settings.Operato
         raise kopf.TemporaryError("not the leader; waiting", delay=config.lease_seconds)
 
 
+def _wire(
+    memo: kopf.Memo,
+    config: settings.OperatorSettings,
+    make_addresses: collections.abc.Callable[[kube.Kube], addresses.Addresses] | None,
+) -> None:
+    """The reconcilers and reporters, kept in Kopf's memo (after `memo.kube` and
+    `memo.metrics`)."""
+    resync = config.resync_seconds
+    node_addresses = (
+        make_addresses(memo.kube)
+        if make_addresses is not None
+        else addresses.for_settings(config, memo.kube)
+    )
+    admin_keys = admin.AdminKeys(memo.kube, ttl=resync)
+    memo.node_client = nodeclient.GrpcNodeClient(config.node_timeout_seconds)
+    tls = tls_secrets.TlsSecrets(memo.kube, config) if config.node_tls else None
+    memo.nodes = nodes.NodeReconciler(
+        memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses, tls=tls
+    )
+    memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
+    memo.networks = _network_reconciler(
+        memo.kube,
+        memo.node_client,
+        admin_keys,
+        node_addresses,
+        memo.metrics,
+        config,
+        tls,
+        resync,
+    )
+    memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
+    memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
+    memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
+    memo.gateways = gateways.GatewayReconciler(memo.kube, config.node_image, config.cluster_domain)
+    memo.gateway_reporter = _Reporter("WalrusGateway", memo.metrics, resync)
+
+
 def register(
     registry: kopf.OperatorRegistry,
     config: settings.OperatorSettings,
@@ -325,28 +362,7 @@ def register(
         memo.metrics = metrics.Metrics()
         if serve_metrics and config.metrics_port:
             memo.metrics.serve(config.metrics_port)
-        node_addresses = (
-            make_addresses(memo.kube)
-            if make_addresses is not None
-            else addresses.for_settings(config, memo.kube)
-        )
-        admin_keys = admin.AdminKeys(memo.kube, ttl=resync)
-        memo.node_client = nodeclient.GrpcNodeClient(config.node_timeout_seconds)
-        tls = tls_secrets.TlsSecrets(memo.kube, config) if config.node_tls else None
-        memo.nodes = nodes.NodeReconciler(
-            memo.kube, config, memo.metrics, admin=admin_keys, addresses=node_addresses, tls=tls
-        )
-        memo.pools = pools.PoolReconciler(memo.kube, memo.metrics)
-        memo.networks = _network_reconciler(
-            memo.kube, memo.node_client, admin_keys, node_addresses, memo.metrics, config, tls, resync
-        )
-        memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
-        memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
-        memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
-        memo.gateways = gateways.GatewayReconciler(
-            memo.kube, config.node_image, config.cluster_domain
-        )
-        memo.gateway_reporter = _Reporter("WalrusGateway", memo.metrics, resync)
+        _wire(memo, config, make_addresses)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: object) -> None:

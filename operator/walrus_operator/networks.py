@@ -95,6 +95,7 @@ class NetworkReconciler:
                 "they run",
                 delay=self.deletion_retry_seconds,
             )
+
     async def _keep_policy(self, network: models.WalrusNetwork) -> None:
         """Apply the network's NetworkPolicy (or delete it, when disabled) if it changed or
         was last written more than `policy_resync_seconds` ago."""

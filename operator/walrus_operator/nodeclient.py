@@ -55,6 +55,8 @@ def _network_id(committee: dict[str, typing.Any]) -> str:
     params = committee.get("params")
     value = params.get("network_id", "") if isinstance(params, dict) else ""
     return value if isinstance(value, str) else ""
+
+
 @dataclasses.dataclass(frozen=True)
 class ChannelTls:
     """Mutual TLS towards a network's nodes: its CA and the operator's certificate (PEM)."""

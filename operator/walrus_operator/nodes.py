@@ -211,6 +211,7 @@ class NodeReconciler:
         ):
             await self.kube.delete(kube.Kind.PDB, naming.pdb_name(name), namespace)
         self._budgets_checked.add(name)
+
     async def _ensure_certificate(
         self, node: models.WalrusNode, network: models.WalrusNetwork
     ) -> None:

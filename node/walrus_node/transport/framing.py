@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from walrus_node.codec.params import SliverType
-from walrus_node.codec.recovery import RecoverySymbol
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import errors
 from walrus_node.transport import convert
 from walrus_proto.node.v1 import node_pb2 as pb
