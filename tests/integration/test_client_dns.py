@@ -31,7 +31,14 @@ def bed(tmp_path: pathlib.Path) -> Iterator[Testbed]:
 def test_node_names_resolve_through_the_configured_dns_server(bed: Testbed) -> None:
     port = bed.nodes[0].grpc_port
     with DnsServer({NAME: "127.0.0.1"}) as dns:
-        config = ClientConfig(nodes=(f"{NAME}:{port}",), timeout_seconds=20, dns_server=dns.address)
+        config = ClientConfig(
+            nodes=(f"{bed.nodes[0].name}@{NAME}:{port}",),
+            timeout_seconds=20,
+            dns_server=dns.address,
+            tls_ca_file=bed.ca_cert_file,
+            tls_cert_file=bed.client_cert_file,
+            tls_key_file=bed.client_key_file,
+        )
 
         async def store_and_read() -> bytes:
             async with WalrusClient(config) as client:
@@ -44,7 +51,13 @@ def test_node_names_resolve_through_the_configured_dns_server(bed: Testbed) -> N
 
 def test_without_it_the_system_resolver_does_not_know_the_name(bed: Testbed) -> None:
     port = bed.nodes[0].grpc_port
-    config = ClientConfig(nodes=(f"{NAME}:{port}",), timeout_seconds=5)
+    config = ClientConfig(
+        nodes=(f"{bed.nodes[0].name}@{NAME}:{port}",),
+        timeout_seconds=5,
+        tls_ca_file=bed.ca_cert_file,
+        tls_cert_file=bed.client_cert_file,
+        tls_key_file=bed.client_key_file,
+    )
 
     async def committee() -> object:
         async with WalrusClient(config) as client:
