@@ -198,6 +198,8 @@ class Controller:
                 ),
             ]
             events = (*events, *step.events)
+            if step.total:
+                self.metrics.rollout(namespace, name, step.updated, step.total)
         self._record_metrics(network, plan.record, views, now)
         return await self._write_status(network, body, status, events)
 

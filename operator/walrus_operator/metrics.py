@@ -222,7 +222,8 @@ class Metrics:
 
     def rollout(self, namespace: str, network: str, updated: int, total: int) -> None:
         """Rollout progress of a network: `updated` of its `total` nodes run their current
-        pod spec (1.0 when there are none). For the code that rolls pods out."""
+        pod spec (1.0 when there are none). Set by the epoch controller after each rollout
+        step."""
         value = 1.0 if total <= 0 else min(updated, total) / total
         self.rollout_progress.labels(namespace=namespace, network=network).set(value)
 

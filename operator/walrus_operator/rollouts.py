@@ -64,6 +64,10 @@ class RolloutStep:
     status: dict[str, typing.Any]
     condition: conditions.Condition
     events: tuple[outcome.Event, ...] = ()
+    updated: int = 0
+    """Members running their current pod template and serving (for the progress metric)."""
+    total: int = 0
+    """Members the rollout covers; 0 when the step could not look."""
 
 
 def _time(text: object) -> datetime.datetime | None:
@@ -257,4 +261,10 @@ class Rollouts:
                 ],
             }
         }
-        return RolloutStep(status, _condition(decision), tuple(events))
+        return RolloutStep(
+            status,
+            _condition(decision),
+            tuple(events),
+            updated=decision.updated,
+            total=decision.total,
+        )

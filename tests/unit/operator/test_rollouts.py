@@ -83,6 +83,7 @@ async def test_one_outdated_pod_is_evicted_and_the_budget_counts_shards() -> Non
     assert budget["spec"]["minAvailable"] == 6
     assert budget["spec"]["selector"]["matchLabels"][naming.LABEL_NETWORK] == "devnet"
     assert step.status["rollout"]["progress"] == "0/7"
+    assert (step.updated, step.total) == (0, 7)  # what the progress metric is set from
     assert step.status["rollout"]["phase"] == "RollingOut"
     assert [e.reason for e in step.events] == ["NodeRestarting"]
     assert step.condition.status is False
