@@ -8,7 +8,9 @@ committee saying so). The server answers ``SyncShard`` according to its ``mode``
 - ``"empty"``: no sliver and ``finished=false``, forever;
 - ``"inconsistent"``: nothing (finished), but it lists a certificate (valid: it held a
   quorum in the previous epoch) for a blob it encoded inconsistently, and serves that
-  blob's metadata and recovery symbols (all of which verify on their own).
+  blob's metadata and recovery symbols (all of which verify on their own);
+- ``"false-claim"``: the same for an honest blob, but it answers recovery-symbol requests
+  with "invalid blob" and shows a "proof" made of honest symbols (which proves nothing).
 
 It also answers ``GetNodeInfo`` and ``ListCertificates`` (certificate catch-up) and
 ``GetMetadata``/``GetRecoverySymbols`` (recovery), and counts ``SyncShard`` calls.
@@ -26,11 +28,12 @@ import grpc
 import grpc.aio
 
 from walrus_node.codec import encoder, recovery, slivers
+from walrus_node.codec.inconsistency import InconsistencyProof
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate
-from walrus_node.protocol.views import NodeInfo, NodeStatus
+from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
 from walrus_node.transport import convert, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
@@ -80,6 +83,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
         self.certificate = certificate
         self.key = keys.KeyPair.generate()
         self.sync_calls: list[float] = []
+        self.proofs_shown = 0
         self.endpoint = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -115,14 +119,14 @@ class EvilSource(pb_grpc.StorageNodeServicer):
     # --- the API -----------------------------------------------------------------------------
 
     async def GetNodeInfo(self, request: Any, context: Any) -> pb.NodeInfo:
-        listed = 1 if self.mode == "inconsistent" else 0
+        listed = 1 if self.mode in ("inconsistent", "false-claim") else 0
         info = NodeInfo(
             "evil", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", listed
         )
         return convert.node_info_to_pb(info)
 
     async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
-        if self.mode == "inconsistent" and request.after_sequence < 1:
+        if self.mode in ("inconsistent", "false-claim") and request.after_sequence < 1:
             yield convert.certificate_to_pb(self.certificate, 1)
 
     async def GetMetadata(self, request: Any, context: Any) -> pb.GetMetadataResponse:
@@ -131,9 +135,19 @@ class EvilSource(pb_grpc.StorageNodeServicer):
     async def GetRecoverySymbols(
         self, request: Any, context: Any
     ) -> AsyncIterator[pb.RecoverySymbolPart]:
+        if self.mode == "false-claim":
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                "blob is invalid",
+                trailing_metadata=((convert.BLOB_STATE_KEY, "invalid"),),
+            )
         target_type = convert.sliver_type_from_pb(request.target_type)
+        for part in framing.symbol_parts(self._symbols(target_type, request.target_index)):
+            yield part
+
+    def _symbols(self, target_type: SliverType, target: int) -> list[recovery.RecoverySymbol]:
         source_type = target_type.orthogonal
-        symbols = [
+        return [
             symbol
             for i in range(self.blob.params.n)
             for symbol in recovery.make_symbols(
@@ -142,11 +156,22 @@ class EvilSource(pb_grpc.StorageNodeServicer):
                 i,
                 self.blob.sliver(source_type, i),
                 self.blob.enc.symbol_size,
-                [request.target_index],
+                [target],
             )
         ]
-        for part in framing.symbol_parts(symbols):
-            yield part
+
+    async def GetBlobStatus(self, request: Any, context: Any) -> pb.BlobStatus:
+        self.proofs_shown += 1
+        symbols = self._symbols(SliverType.SECONDARY, 0)
+        proof = InconsistencyProof(SliverType.SECONDARY, 0, tuple(symbols))
+        return convert.blob_status_to_pb(
+            BlobStatus(
+                BlobStatusState.INVALID,
+                True,
+                inconsistency_proof=proof.to_bytes(),
+                metadata=self.blob.metadata.to_bytes(),
+            )
+        )
 
     async def SyncShard(self, request: Any, context: Any) -> AsyncIterator[pb.SyncShardPart]:
         self.sync_calls.append(time.monotonic())

@@ -156,3 +156,16 @@ def test_an_inconsistent_blob_is_recorded_invalid_and_shard_sync_finishes(bed: T
         return "served"
 
     assert asyncio.run(read()) == "NOT_FOUND/invalid"
+
+
+def test_a_liar_cannot_make_a_valid_blob_invalid(bed: Testbed) -> None:
+    """The only peer says "invalid blob" and shows a proof of honest symbols: the node
+    checks the proof, refuses it, and keeps the blob certified (and keeps trying)."""
+    blob = Blob(os.urandom(6000), N_SHARDS, tampered=False)
+    with EvilSource("false-claim", blob, certificate=None) as evil:  # type: ignore[arg-type]
+        evil.certificate = blob.certificate(EPOCH - 1, evil.key, EPOCH + 50)
+        _hand_over(bed, evil)
+        wait_until(lambda: evil.proofs_shown >= 2, 120, "the node to ask for the proof")
+        sync, status = _ask(bed, blob.blob_id)
+    assert status.state is BlobStatusState.CERTIFIED
+    assert not sync.epoch_sync_done and not sync.skipped_blob_ids

@@ -3,7 +3,7 @@
     walrus store FILE [--epochs E] [--deletable]   prints the blob ID and, first, the cost
     walrus read BLOB_ID [-o OUT]
     walrus status BLOB_ID
-    walrus extend BLOB_ID --epochs E
+    walrus extend BLOB_ID --epochs E [--owner-key KEY]
     walrus delete BLOB_ID [--owner-key KEY]
     walrus info
     walrus testbed up --nodes N [--shards S] [--dir DIR] [--epoch-duration SECONDS]
@@ -150,7 +150,10 @@ async def _status(args: argparse.Namespace) -> int:
 async def _extend(args: argparse.Namespace) -> int:
     blob_id = _blob_id(args.blob_id)
     async with _client(args) as client:
-        result = await client.extend(blob_id, args.epochs)
+        owner = None
+        if args.owner_key is not None:
+            owner = keys.KeyPair.load(pathlib.Path(args.owner_key)).public_key
+        result = await client.extend(blob_id, args.epochs, owner=owner)
     for problem in result.problems:
         say(f"warning: {problem}")
     say(f"blob {blob_id} now stored until epoch {result.certificate.registration.end_epoch}")
@@ -210,6 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     extend = sub.add_parser("extend", help="store a certified blob for more epochs")
     extend.add_argument("blob_id")
     extend.add_argument("--epochs", type=int, required=True, help="epochs to add")
+    extend.add_argument(
+        "--owner-key",
+        default=None,
+        help="extend this key's deletable registration (default: the permanent one)",
+    )
     extend.set_defaults(coro=_extend)
 
     delete = sub.add_parser("delete", help="delete a deletable blob")

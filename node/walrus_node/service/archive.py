@@ -13,8 +13,8 @@ older certificate cannot hold a live registration (its end epoch is at most
 ``max_epochs_ahead`` after the epoch it was certified in), so nothing older is needed.
 
 A node that joined the network recently knows no committee before the epoch it joined
-in (minus one); certificates from before are refused, and blobs certified then reach it
-only through a later certificate (an extension) or not at all. docs/security.md says so.
+in (minus one); certificates from before are accepted only when vouched for by members
+of the current committee (:mod:`.certificate_sync`).
 """
 
 from __future__ import annotations

@@ -5,39 +5,79 @@ Who calls it: :mod:`.node` runs :meth:`CertificateSync.run` in the background.
 Certificates reach nodes when the writing client broadcasts them. A node that was down,
 partitioned or restarting misses that broadcast; here it asks every peer, periodically,
 for the certificates the peer accepted after the last one seen from it (each node keeps
-an append-only certificate log). Each certificate is verified against the committee
-before it is acted on, so a lying peer cannot make this node store anything. The cursor
-per peer is persisted, so a restart resumes instead of rescanning.
+an append-only certificate log). Each certificate is verified against the committee of
+its epoch before it is acted on (:meth:`Registrations.accept_certificate`), so a lying
+peer cannot make this node store anything. The cursor per peer is persisted, so a restart
+resumes instead of rescanning.
+
+A certificate from a past epoch whose committee this node never knew (it joined later)
+cannot be checked here. It is *vouched for* instead (:class:`Vouches`): once members of
+the current committee holding more than ``f`` shards have listed it in their logs, at
+least one of them is honest and accepted it after checking it (directly, or vouched for
+in turn), and it is recorded (:meth:`Registrations.accept_vouched`). Vouches are kept in
+memory only (at most :data:`MAX_PENDING_VOUCHES` certificates); a restart forgets the
+partial ones, whose listers' cursors have moved on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import struct
-from collections.abc import Awaitable, Callable
 
 import structlog
 
 from walrus_node.committee.member import Member
 from walrus_node.protocol import errors, keys
 from walrus_node.protocol.errors import PeerError
-from walrus_node.protocol.messages import Certificate
+from walrus_node.protocol.messages import Certificate, SignerWeights
 from walrus_node.service.context import NodeContext
+from walrus_node.service.registrations import Registrations
 
-__all__ = ["CertificateSync"]
+__all__ = ["MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
 
 log = structlog.get_logger("walrus.certificate_sync")
 
 _BATCH = 256
 _PEER_TIMEOUT = 10.0
 
-Accept = Callable[[Certificate], Awaitable[object]]
+
+MAX_PENDING_VOUCHES = 10_000
+"""Certificates of unknown past epochs waiting for enough members to list them."""
+
+
+class Vouches:
+    """Who listed which uncheckable certificate; pure bookkeeping, no I/O."""
+
+    def __init__(self, capacity: int = MAX_PENDING_VOUCHES) -> None:
+        self._capacity = capacity
+        self._pending: dict[bytes, tuple[Certificate, set[bytes]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, certificate: Certificate, voucher: bytes, committee: SignerWeights) -> int | None:
+        """Count ``voucher``'s listing; return the vouchers' shard weight once it exceeds
+        ``f`` of ``committee`` (the certificate then leaves the table), else None."""
+        key = hashlib.sha256(certificate.to_bytes()).digest()
+        entry = self._pending.get(key)
+        if entry is None:
+            if len(self._pending) >= self._capacity:
+                return None
+            entry = self._pending[key] = (certificate, set())
+        entry[1].add(voucher)
+        weight = sum(committee.shard_count_of(k) for k in entry[1])
+        if weight > (committee.n_shards - 1) // 3:
+            del self._pending[key]
+            return weight
+        return None
 
 
 class CertificateSync:
-    def __init__(self, ctx: NodeContext, accept: Accept) -> None:
+    def __init__(self, ctx: NodeContext, registrations: Registrations) -> None:
         self._ctx = ctx
-        self._accept = accept
+        self._registrations = registrations
+        self._vouches = Vouches()
         self._poke = asyncio.Event()
 
     async def catch_up(self) -> None:
@@ -58,6 +98,26 @@ class CertificateSync:
                     await self._poke.wait()
             except TimeoutError:
                 pass
+
+    async def _offer(self, member: Member, certificate: Certificate) -> None:
+        try:
+            await self._registrations.accept_certificate(certificate)
+            return
+        except errors.StaleEpoch as e:
+            if not self._registrations.unknown_past(certificate):
+                log.info("peer_certificate_refused", peer=member.name, error=str(e))
+                return
+        except errors.NodeError as e:
+            log.info("peer_certificate_refused", peer=member.name, error=str(e))
+            return
+        current = self._ctx.require_committees().current
+        weight = self._vouches.add(certificate, member.public_key, current)
+        if weight is None:
+            return
+        try:
+            await self._registrations.accept_vouched(certificate, weight)
+        except errors.NodeError as e:
+            log.info("vouched_certificate_refused", error=str(e))
 
     def _peers(self) -> list[Member]:
         c = self._ctx.require_committees()
@@ -82,10 +142,7 @@ class CertificateSync:
                 while True:
                     batch = await peer.list_certificates(cursor, _BATCH)
                     for sequence, certificate in batch:
-                        try:
-                            await self._accept(certificate)
-                        except errors.NodeError as e:
-                            log.info("peer_certificate_refused", peer=member.name, error=str(e))
+                        await self._offer(member, certificate)
                         cursor = max(cursor, sequence)
                     if batch:
                         await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))

@@ -1,7 +1,8 @@
 """What the parts of a running node share: settings, identity, store, peers, committees.
 
-Who calls it: :mod:`.node` builds one :class:`NodeContext`; :mod:`.blob_sync` and
-:mod:`.certificate_sync` use it. It also owns the thread pools that keep blocking work
+Who calls it: :mod:`.node` builds one :class:`NodeContext` and hands it to every part of
+the service (:mod:`.blobs`, :mod:`.registrations`, :mod:`.lifetime`, :mod:`.admin`, the
+syncs...). It also owns the thread pools that keep blocking work
 (LMDB, hashing, erasure coding) off the event loop: one writer thread (LMDB has a single
 writer anyway, and a dedicated thread keeps readers from queueing behind commits), the
 default pool for reads, and a small pool for CPU-bound verification.

@@ -50,7 +50,7 @@ class NodeService:
         self.blobs = BlobData(ctx, self.blob_sync, self.invalid)
         self.archive = CommitteeArchive()
         self.registrations = Registrations(ctx, self.blobs, self.blob_sync, self.archive)
-        self.certificate_sync = CertificateSync(ctx, self.registrations.accept_certificate)
+        self.certificate_sync = CertificateSync(ctx, self.registrations)
         self.shard_sync = ShardSync(
             ctx,
             self.blob_sync,

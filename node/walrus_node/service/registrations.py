@@ -136,6 +136,16 @@ class Registrations:
             info, certificate.registration, certificate.epoch, epoch, basics.now_ms()
         )
 
+    def unknown_past(self, certificate: Certificate) -> bool:
+        """True if the certificate is from a past epoch whose committee this node does not
+        know (so it cannot check the signatures itself)."""
+        c = self.ctx.require_committees()
+        return (
+            certificate.epoch < c.epoch
+            and c.committee_for(certificate.epoch) is None
+            and self._archive.get(certificate.epoch) is None
+        )
+
     async def accept_certificate(
         self, certificate: Certificate, source: str = "peer"
     ) -> tuple[bool, bool]:
@@ -143,9 +153,24 @@ class Registrations:
 
         Returns (a registration was added or extended, recovering).
         """
+        self.verify_certificate(certificate)
+        return await self._record(certificate, source)
+
+    async def accept_vouched(self, certificate: Certificate, weight: int) -> tuple[bool, bool]:
+        """Record a certificate of a past epoch this node never knew, which members of the
+        current committee holding ``weight`` (more than ``f``) shards accepted: at least
+        one of them is honest and checked it (see :mod:`.certificate_sync`)."""
+        c = self.ctx.require_committees()
+        if weight <= (c.n_shards - 1) // 3 or not self.unknown_past(certificate):
+            raise errors.PermissionDenied("certificate is not vouched for by more than f shards")
+        problems = certificate.registration.problems()
+        if problems:
+            raise errors.InvalidRequest("; ".join(problems))
+        return await self._record(certificate, "vouched")
+
+    async def _record(self, certificate: Certificate, source: str) -> tuple[bool, bool]:
         ctx = self.ctx
         bid = basics.parse_blob_id(certificate.blob_id)
-        self.verify_certificate(certificate)
 
         def merge(info: BlobInfo | None) -> BlobInfo | None:
             return self.merge(info, certificate)

@@ -309,6 +309,8 @@ class ShardSync:
         records: list[ShardRecord] = []
         skipped = 0
         for r in batch.records:
+            if len(r.blob_id) != 32:  # a blob ID's size
+                raise errors.DataLoss(f"a record's blob ID has {len(r.blob_id)} bytes")
             if r.blob_id <= after:
                 raise errors.DataLoss("slivers out of blob-ID order")
             expected = params.sliver_in_pair(sliver_type, params.pair_on_shard(r.blob_id, p.shard))

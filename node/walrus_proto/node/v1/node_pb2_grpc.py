@@ -190,8 +190,9 @@ class StorageNodeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteBlob(self, request, context):
-        """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
-        again with a later end epoch (a new certificate).
+        """Delete the signer's deletable registration of a blob (signed by its owner key); the data
+        goes with the blob's last registration. A blob ID may carry several registrations of
+        different owners. Extending a registration is certifying it again with a later end epoch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -200,7 +201,8 @@ class StorageNodeServicer:
     def SyncShard(self, request, context):
         """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
         order after a cursor, each preceded by its blob's metadata and certificate. The request is
-        signed by the node that owns the shard in the current epoch.
+        signed by the node that owns the shard in the current epoch, and bound to the network,
+        the node asked and a nonce (a replay is refused).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -643,7 +645,7 @@ class StorageNode:
 class AdminStub:
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 
@@ -668,7 +670,7 @@ class AdminStub:
 class AdminServicer:
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 
@@ -710,7 +712,7 @@ def add_AdminServicer_to_server(servicer, server):
 class Admin:
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 

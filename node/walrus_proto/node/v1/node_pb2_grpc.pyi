@@ -75,13 +75,15 @@ class StorageNodeStub:
     it to learn of blobs certified while they were down.
     """
     DeleteBlob: _grpc.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]
-    """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
-    again with a later end epoch (a new certificate).
+    """Delete the signer's deletable registration of a blob (signed by its owner key); the data
+    goes with the blob's last registration. A blob ID may carry several registrations of
+    different owners. Extending a registration is certifying it again with a later end epoch.
     """
     SyncShard: _grpc.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]
     """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
     order after a cursor, each preceded by its blob's metadata and certificate. The request is
-    signed by the node that owns the shard in the current epoch.
+    signed by the node that owns the shard in the current epoch, and bound to the network,
+    the node asked and a nonce (a replay is refused).
     """
 
 @_typing.type_check_only
@@ -120,13 +122,15 @@ class StorageNodeAsyncStub(StorageNodeStub):
     it to learn of blobs certified while they were down.
     """
     DeleteBlob: _aio.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]  # type: ignore[assignment]
-    """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
-    again with a later end epoch (a new certificate).
+    """Delete the signer's deletable registration of a blob (signed by its owner key); the data
+    goes with the blob's last registration. A blob ID may carry several registrations of
+    different owners. Extending a registration is certifying it again with a later end epoch.
     """
     SyncShard: _aio.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]  # type: ignore[assignment]
     """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
     order after a cursor, each preceded by its blob's metadata and certificate. The request is
-    signed by the node that owns the shard in the current epoch.
+    signed by the node that owns the shard in the current epoch, and bound to the network,
+    the node asked and a nonce (a replay is refused).
     """
 
 class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
@@ -234,8 +238,9 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         request: _node_pb2.DeleteBlobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_node_pb2.DeleteBlobResponse, _abc.Awaitable[_node_pb2.DeleteBlobResponse]]:
-        """Delete a deletable blob; signed by the blob's owner key. Extending a blob is storing it
-        again with a later end epoch (a new certificate).
+        """Delete the signer's deletable registration of a blob (signed by its owner key); the data
+        goes with the blob's last registration. A blob ID may carry several registrations of
+        different owners. Extending a registration is certifying it again with a later end epoch.
         """
 
     @_abc_1.abstractmethod
@@ -246,7 +251,8 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_node_pb2.SyncShardPart], _abc.AsyncIterator[_node_pb2.SyncShardPart]]:
         """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
         order after a cursor, each preceded by its blob's metadata and certificate. The request is
-        signed by the node that owns the shard in the current epoch.
+        signed by the node that owns the shard in the current epoch, and bound to the network,
+        the node asked and a nonce (a replay is refused).
         """
 
 def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
@@ -254,7 +260,7 @@ def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _ty
 class AdminStub:
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 
@@ -271,7 +277,7 @@ class AdminStub:
 class AdminAsyncStub(AdminStub):
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 
@@ -284,7 +290,7 @@ class AdminAsyncStub(AdminStub):
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     """---------------------------------------------------------------------------------------------
     Admin API: the operator or testbed. Every request is signed by a key listed in the node's
-    configuration (admin_public_keys).
+    configuration (admin_public_keys), bound to the network, the node and a nonce.
     ---------------------------------------------------------------------------------------------
     """
 
