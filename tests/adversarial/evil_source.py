@@ -6,9 +6,10 @@ committee saying so). The server answers ``SyncShard`` according to its ``mode``
 - ``"certificate"``: one valid sliver and metadata, with whatever certificate it is given
   (one from a future epoch, or an epoch the node never knew);
 - ``"empty"``: no sliver and ``finished=false``, forever;
-- ``"inconsistent"``: nothing (finished), but it lists a certificate (valid: it held a
-  quorum in the previous epoch) for a blob it encoded inconsistently, and serves that
-  blob's metadata and recovery symbols (all of which verify on their own);
+- ``"recovery"``: nothing (finished), but it lists a certificate in its log and serves
+  the blob's metadata and recovery symbols: for a blob it encoded inconsistently (all of
+  which verify on their own), or for an honest blob certified in an epoch the node never
+  knew;
 - ``"false-claim"``: the same for an honest blob, but it answers recovery-symbol requests
   with "invalid blob" and shows a "proof" made of honest symbols (which proves nothing).
 
@@ -119,14 +120,14 @@ class EvilSource(pb_grpc.StorageNodeServicer):
     # --- the API -----------------------------------------------------------------------------
 
     async def GetNodeInfo(self, request: Any, context: Any) -> pb.NodeInfo:
-        listed = 1 if self.mode in ("inconsistent", "false-claim") else 0
+        listed = 1 if self.mode in ("recovery", "false-claim") else 0
         info = NodeInfo(
             "evil", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", listed
         )
         return convert.node_info_to_pb(info)
 
     async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
-        if self.mode in ("inconsistent", "false-claim") and request.after_sequence < 1:
+        if self.mode in ("recovery", "false-claim") and request.after_sequence < 1:
             yield convert.certificate_to_pb(self.certificate, 1)
 
     async def GetMetadata(self, request: Any, context: Any) -> pb.GetMetadataResponse:

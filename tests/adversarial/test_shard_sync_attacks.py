@@ -137,7 +137,7 @@ def test_shard_sync_backs_off_on_empty_batches(bed: Testbed) -> None:
 
 def test_an_inconsistent_blob_is_recorded_invalid_and_shard_sync_finishes(bed: Testbed) -> None:
     blob = Blob(os.urandom(6000), N_SHARDS, tampered=True)
-    with EvilSource("inconsistent", blob, certificate=None) as evil:  # type: ignore[arg-type]
+    with EvilSource("recovery", blob, certificate=None) as evil:  # type: ignore[arg-type]
         evil.certificate = blob.certificate(EPOCH - 1, evil.key, EPOCH + 50)
         _hand_over(bed, evil)
         wait_until(lambda: _synced(bed, blob.blob_id), 180, "the shard to be synced")
@@ -169,3 +169,20 @@ def test_a_liar_cannot_make_a_valid_blob_invalid(bed: Testbed) -> None:
         sync, status = _ask(bed, blob.blob_id)
     assert status.state is BlobStatusState.CERTIFIED
     assert not sync.epoch_sync_done and not sync.skipped_blob_ids
+
+
+def test_a_blob_certified_before_the_node_joined_is_recovered_once_vouched_for(
+    bed: Testbed,
+) -> None:
+    """The certificate is from an epoch the node never knew, so it cannot check it; the
+    current committee's members holding more than f shards list it in their logs (here
+    one peer holding four of seven), so it counts, and the recovery pass rebuilds the
+    node's slivers of the blob."""
+    blob = Blob(os.urandom(6000), N_SHARDS, tampered=False)
+    with EvilSource("recovery", blob, certificate=None) as evil:  # type: ignore[arg-type]
+        evil.certificate = blob.certificate(3, evil.key, EPOCH + 50)
+        _hand_over(bed, evil)
+        wait_until(lambda: _synced(bed, blob.blob_id), 180, "the shard to be synced")
+    _, status = _ask(bed, blob.blob_id)
+    assert status.state is BlobStatusState.CERTIFIED
+    assert status.slivers_held == status.slivers_expected == 2 * len(GAINED)
