@@ -200,6 +200,10 @@ def main() -> None:
         bed.up()
         for row in bed.status():
             print(f"   {row['name']} pid {row['pid']} at {row['endpoint']}")
+        print(
+            f"   every call below is mutual TLS: the testbed is the network's CA "
+            f"({bed.ca_cert_file.name}), each node holds a certificate for its name"
+        )
         asyncio.run(_scenario(bed))
         _http(bed, directory)
         print("\nDemo complete.")

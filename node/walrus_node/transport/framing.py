@@ -12,8 +12,9 @@ Every byte that arrives here came from the network and is hostile until verified
 data before a header, a header before the previous sliver is complete, a declared size
 above ``max_sliver_bytes``, more bytes than declared, a sliver index seen before in the
 same stream, more than ``max_items`` items, and more than ``max_stream_bytes`` in total.
-They hand back each sliver as soon as its last byte arrives, so the caller verifies it
-before it reads the next one. Violations raise :class:`walrus_node.protocol.errors`
+They hand back each sliver as soon as its last byte arrives (``StoreSlivers`` verifies
+it then, before it reads the next one; a shard batch is verified once whole, within its
+limits). Violations raise :class:`walrus_node.protocol.errors`
 errors (``InvalidRequest`` for malformed streams, ``ResourceExhausted`` for limits); the
 client turns them into :class:`.client.RpcError`.
 """
