@@ -29,7 +29,15 @@ import yaml
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
-from e2e.test_scenarios import GROUP, SAMPLES, Session, _operator_on_the_host, run, wait_for
+from e2e.test_scenarios import (
+    GROUP,
+    SAMPLES,
+    Session,
+    _operator_on_the_host,
+    _save_cluster_state,
+    run,
+    wait_for,
+)
 from walrus_node.client.api import WalrusClient
 
 F = 5  # 16 shards
@@ -54,6 +62,7 @@ def seven(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stack.enter_context(_operator_on_the_host(kube, namespace, work, settings))
         kube.kubectl("create", "namespace", namespace)
         stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
+        stack.callback(_save_cluster_state, kube, namespace, work)
         session = Session(kube, namespace)
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
