@@ -25,14 +25,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
-from e2e.test_scenarios import GROUP, SAMPLES, Session, _operator_on_the_host, run, wait_for
+from e2e.test_scenarios import (
+    GROUP,
+    SAMPLES,
+    Session,
+    _operator_on_the_host,
+    _save_cluster_state,
+    run,
+    wait_for,
+)
 from walrus_node.client.api import WalrusClient
 
 F = 5  # 16 shards
 ROLLOUT_TIMEOUT = 40
+DEADLINE, UNREACHABLE = 60, 45  # seconds: an epoch change's deadline; a member's silence
 GOOD, BETTER, BROKEN = "walrus-node:0.1.0", "walrus-node:0.2.0", "registry.invalid/broken:1"
 
 
@@ -43,11 +53,16 @@ def seven(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         pytest.skip("the images these tests switch between exist only for the stand-in")
     work = tmp_path_factory.mktemp("rollout")
     namespace = f"rollout-{uuid.uuid4().hex[:6]}"
-    settings = {"WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS": str(ROLLOUT_TIMEOUT)}
+    settings = {
+        "WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS": str(ROLLOUT_TIMEOUT),
+        "WALRUS_OPERATOR_EPOCH_CHANGE_DEADLINE_SECONDS": str(DEADLINE),
+        "WALRUS_OPERATOR_MEMBER_UNREACHABLE_SECONDS": str(UNREACHABLE),
+    }
     with contextlib.ExitStack() as stack:
         stack.enter_context(_operator_on_the_host(kube, namespace, work, settings))
         kube.kubectl("create", "namespace", namespace)
         stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
+        stack.callback(_save_cluster_state, kube, namespace, work)
         session = Session(kube, namespace)
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
@@ -329,7 +344,81 @@ def test_4_two_operators_at_once_do_not_fork_the_epoch_history(
     assert "standing by" in log and "leading as" not in log
 
 
-def test_5_a_network_with_nodes_cannot_be_deleted(seven: Session) -> None:
+def _node(session: Session, name: str, stake: int) -> None:
+    node = yaml.safe_load((SAMPLES / "walrusnode.yaml").read_text())
+    node["metadata"]["name"] = name
+    node["spec"]["staking"]["stake"] = stake
+    node["spec"]["resources"] = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+    session.kubectl("apply", "-f", "-", input=yaml.safe_dump(node))
+
+
+def test_5_an_epoch_change_whose_gaining_nodes_are_lost_completes_after_its_deadline(
+    seven: Session,
+) -> None:
+    async def store(client: WalrusClient) -> tuple[Any, bytes]:
+        data = os.urandom(200_000)
+        return (await client.store(data, epochs=10)).blob_id, data
+
+    blob_id, data = run(seven, store)
+    # Two more nodes join.
+    for name in ("extra-a", "extra-b"):
+        _node(seven, name, 5000)
+    wait_for(lambda: seven.ready_nodes(9), "9 WalrusNodes Ready")
+    epoch = int(seven.network()["status"]["currentEpoch"])
+    seven.advance_epoch()
+    wait_for(lambda: seven.settled(epoch + 1, 9), f"epoch {epoch + 1} with nine members")
+    # They are lost (paused, so the operator leaves them down), with more stake: as current
+    # members briefly away they stay candidates, and gain 5 shards each (10 > f).
+    for name in ("extra-a", "extra-b"):
+        patch = {"spec": {"paused": True, "staking": {"stake": 40000}}}
+        seven.kubectl(
+            "patch", f"walrusnodes.{GROUP}/{name}", "--type=merge", "-p", json.dumps(patch)
+        )
+        seven.kubectl("scale", "statefulset", name, "--replicas=0")
+    wait_for(
+        lambda: all(
+            (seven.nodes()[n].get("status") or {}).get("unreachableSince")
+            for n in ("extra-a", "extra-b")
+        ),
+        "both marked unreachable",
+    )
+    seven.advance_epoch()
+
+    def stuck() -> Any:
+        status = seven.network().get("status") or {}
+        return (
+            status.get("currentEpoch") == epoch + 2
+            and status.get("phase") == "EpochChange"
+            and status
+        )
+
+    status = wait_for(stuck, f"epoch {epoch + 2} changing", 60)
+    # The record (persisted first), not the committee summary written later in the pass.
+    committee = json.loads(status["epochState"])["committees"]
+    members = {m["name"]: len(m["shards"]) for m in committee["members"]}
+    assert members["extra-a"] + members["extra-b"] > F
+    # Their WalrusNodes are deleted for good.
+    for name in ("extra-a", "extra-b"):
+        seven.kubectl(
+            "annotate", f"walrusnodes.{GROUP}/{name}", f"{GROUP}/force-delete=true", "--overwrite"
+        )
+        seven.kubectl("delete", f"walrusnodes.{GROUP}", name, "--wait=false")
+    # Past the deadline: dropped, re-planned without them, and the rest recover their shards.
+    wait_for(lambda: seven.settled(epoch + 3, 7), f"epoch {epoch + 3} without them", 600)
+    events = [
+        e
+        for e in json.loads(seven.kubectl("get", "events", "-o", "json"))["items"]
+        if e["reason"] == "EpochChangeDeadline"
+    ]
+    assert events and "extra-a" in events[0]["message"] and events[0]["type"] == "Warning"
+
+    async def read(client: WalrusClient) -> bytes:
+        return bytes((await client.read(blob_id)).data)
+
+    assert run(seven, read) == data
+
+
+def test_6_a_network_with_nodes_cannot_be_deleted(seven: Session) -> None:
     seven.kubectl("delete", f"walrusnetworks.{GROUP}", "devnet", "--wait=false")
     blocked = wait_for(
         lambda: [

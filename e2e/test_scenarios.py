@@ -304,16 +304,22 @@ def test_4_a_deleted_pod_comes_back_with_its_data(session: Session) -> None:
     before = session.get("pods", "pool-2-0")["metadata"]["uid"]
     session.kubectl("delete", "pod", "pool-2-0", "--wait=false")
     read_all(session)  # while it is away
-    wait_for(
-        lambda: (
-            (p := session.get("pods", "pool-2-0"))["metadata"]["uid"] != before
+
+    def back() -> bool:
+        # Listed, not fetched by name: between the deletion and its re-creation the pod
+        # does not exist at all.
+        pods = json.loads(session.kubectl("get", "pods", "-o", "json"))["items"]
+        pod = next((p for p in pods if p["metadata"]["name"] == "pool-2-0"), None)
+        return (
+            pod is not None
+            and pod["metadata"]["uid"] != before
             and any(
                 c["type"] == "Ready" and c["status"] == "True"
-                for c in p.get("status", {}).get("conditions", [])
+                for c in pod.get("status", {}).get("conditions", [])
             )
-        ),
-        "pool-2's pod back and Ready",
-    )
+        )
+
+    wait_for(back, "pool-2's pod back and Ready")
     ip = session.get("pods", "pool-2-0")["status"]["podIP"]
     params = EncodingParams(16)
 

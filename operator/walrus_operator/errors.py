@@ -14,7 +14,8 @@ WalrusOperatorError
 │   ├── KubeConflict       409 (already exists, or a conflicting field manager)
 │   └── KubeUnavailable    5xx, 429, timeouts, connection errors → kopf.TemporaryError
 └── NotYet                 an expected wait (a PVC still resizing, shards still owned):
-    └── DeletionBlocked    deleting a node that still owns shards   → kopf.TemporaryError(delay)
+    └── DeletionBlocked    deleting a node that still owns shards, or a network that nodes
+                           still reference                          → kopf.TemporaryError(delay)
 ```
 
 The pure layers (models, builders, status) raise `SpecInvalid` only. `kube` wraps
