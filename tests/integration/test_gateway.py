@@ -153,7 +153,10 @@ def test_range_read_fetches_only_the_covering_symbols(
 def test_body_streams_before_the_whole_blob_is_fetched(
     testbed: Testbed, gateway: GatewayProcess
 ) -> None:
-    data = os.urandom(24 * MiB)
+    # rows of ~21 MiB: far more than the socket buffers take while the reader does not
+    # read (with 8 MiB rows the gateway could sometimes hand a whole row to the kernel
+    # and fetch the third sliver before the reader had read its first bytes)
+    data = os.urandom(64 * MiB)
     blob_id = _put(gateway, data, "?permanent=true").json()["newlyCreated"]["blobObject"]["blobId"]
     before = _served(testbed)
     host, port = gateway.host_port
