@@ -151,22 +151,28 @@ def test_range_read_fetches_only_the_covering_symbols(
 
 
 def test_body_streams_before_the_whole_blob_is_fetched(
-    testbed: Testbed, gateway: GatewayProcess
+    testbed: Testbed, tmp_path: pathlib.Path
 ) -> None:
-    # rows of ~21 MiB: far more than the socket buffers take while the reader does not
-    # read (with 8 MiB rows the gateway could sometimes hand a whole row to the kernel
-    # and fetch the third sliver before the reader had read its first bytes)
-    data = os.urandom(64 * MiB)
-    blob_id = _put(gateway, data, "?permanent=true").json()["newlyCreated"]["blobObject"]["blobId"]
-    before = _served(testbed)
-    host, port = gateway.host_port
-    with urllib.request.urlopen(f"http://{host}:{port}/v1/blobs/{blob_id}", timeout=300) as r:
-        first = r.read(1000)
-        # with a window of 2, the third sliver is not fetched before the first is sent
-        mid = _served(testbed)
-        rest = r.read()
+    # One row in flight. Rows of ~21 MiB: once the first row is written to the socket,
+    # writing the second waits until the reader has taken most of the first, so while the
+    # reader has read only its first bytes the third row cannot have been asked for.
+    gw = gateway_mod.start(testbed.client_config, tmp_path, "--read-window", "1")
+    try:
+        data = os.urandom(64 * MiB)
+        reply = _put(gw, data, "?permanent=true")
+        blob_id = reply.json()["newlyCreated"]["blobObject"]["blobId"]
+        before = _served(testbed)
+        host, port = gw.host_port
+        with urllib.request.urlopen(f"http://{host}:{port}/v1/blobs/{blob_id}", timeout=300) as r:
+            first = r.read(1000)
+            mid = _served(testbed)
+            rest = r.read()
+        after = _served(testbed)
+    finally:
+        gw.stop()
     assert first + rest == data
-    assert mid["slivers"] - before["slivers"] < EncodingParams(7).rows
+    assert mid["slivers"] - before["slivers"] <= 2 < EncodingParams(7).rows
+    assert after["slivers"] - before["slivers"] == EncodingParams(7).rows
 
 
 def test_errors_are_json_with_walrus_reasons(testbed: Testbed, gateway: GatewayProcess) -> None:
