@@ -343,3 +343,13 @@ def test_a_read_falls_back_when_a_row_owner_is_down(
     assert got.body == data
     part = gateway.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=10-2000009"})
     assert (part.status, part.body) == (206, data[10:2000010])
+
+
+def test_an_empty_blob_round_trips(gateway: GatewayProcess) -> None:
+    created = _put(gateway, b"")
+    assert created.status == 200, created.body
+    blob_id = created.json()["newlyCreated"]["blobObject"]["blobId"]
+    got = gateway.request("GET", f"/v1/blobs/{blob_id}")
+    assert (got.status, got.body, got.headers["content-length"]) == (200, b"", "0")
+    ranged = gateway.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=0-"})
+    assert ranged.status == 416
