@@ -151,19 +151,28 @@ def test_range_read_fetches_only_the_covering_symbols(
 
 
 def test_body_streams_before_the_whole_blob_is_fetched(
-    testbed: Testbed, gateway: GatewayProcess
+    testbed: Testbed, tmp_path: pathlib.Path
 ) -> None:
-    data = os.urandom(24 * MiB)
-    blob_id = _put(gateway, data, "?permanent=true").json()["newlyCreated"]["blobObject"]["blobId"]
-    before = _served(testbed)
-    host, port = gateway.host_port
-    with urllib.request.urlopen(f"http://{host}:{port}/v1/blobs/{blob_id}", timeout=300) as r:
-        first = r.read(1000)
-        # with a window of 2, the third sliver is not fetched before the first is sent
-        mid = _served(testbed)
-        rest = r.read()
+    # One row in flight. Rows of ~21 MiB: once the first row is written to the socket,
+    # writing the second waits until the reader has taken most of the first, so while the
+    # reader has read only its first bytes the third row cannot have been asked for.
+    gw = gateway_mod.start(testbed.client_config, tmp_path, "--read-window", "1")
+    try:
+        data = os.urandom(64 * MiB)
+        reply = _put(gw, data, "?permanent=true")
+        blob_id = reply.json()["newlyCreated"]["blobObject"]["blobId"]
+        before = _served(testbed)
+        host, port = gw.host_port
+        with urllib.request.urlopen(f"http://{host}:{port}/v1/blobs/{blob_id}", timeout=300) as r:
+            first = r.read(1000)
+            mid = _served(testbed)
+            rest = r.read()
+        after = _served(testbed)
+    finally:
+        gw.stop()
     assert first + rest == data
-    assert mid["slivers"] - before["slivers"] < EncodingParams(7).rows
+    assert mid["slivers"] - before["slivers"] <= 2 < EncodingParams(7).rows
+    assert after["slivers"] - before["slivers"] == EncodingParams(7).rows
 
 
 def test_errors_are_json_with_walrus_reasons(testbed: Testbed, gateway: GatewayProcess) -> None:
@@ -334,3 +343,13 @@ def test_a_read_falls_back_when_a_row_owner_is_down(
     assert got.body == data
     part = gateway.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=10-2000009"})
     assert (part.status, part.body) == (206, data[10:2000010])
+
+
+def test_an_empty_blob_round_trips(gateway: GatewayProcess) -> None:
+    created = _put(gateway, b"")
+    assert created.status == 200, created.body
+    blob_id = created.json()["newlyCreated"]["blobObject"]["blobId"]
+    got = gateway.request("GET", f"/v1/blobs/{blob_id}")
+    assert (got.status, got.body, got.headers["content-length"]) == (200, b"", "0")
+    ranged = gateway.request("GET", f"/v1/blobs/{blob_id}", headers={"Range": "bytes=0-"})
+    assert ranged.status == 416

@@ -24,6 +24,7 @@ import asyncio
 import http.client
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -216,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         figures["load_average"] = measure.load_average()
     finally:
         bed.down()
+        shutil.rmtree(directory, ignore_errors=True)  # gigabytes of slivers
 
     print(f"gateway: {args.nodes} nodes, cache {args.cache_bytes} bytes")
     for key, value in figures.items():

@@ -11,8 +11,9 @@ Layout: a blob fills the ``rows x columns`` source matrix row-major, so source r
 **Whole rows.** For every row the range covers entirely, primary sliver ``i`` is fetched
 from its owner (the previous owner too during an epoch change) and verified against the
 metadata; rows are yielded in order as soon as they and the rows before them are in hand,
-so the first bytes leave after the metadata and one sliver. At most ``window`` rows are in
-flight, which bounds memory to ``window`` slivers.
+so the first bytes leave after the metadata and one sliver. At most ``window`` rows are
+fetched ahead of the consumer, which bounds memory to ``window`` slivers plus the one the
+consumer is sending (the next rows are asked for when the consumer asks for more).
 
 **Parts of a row.** Where the range covers only some symbols of a row, each of those
 symbols is fetched as a recovery symbol (``GetRecoverySymbols``: the owner of primary
