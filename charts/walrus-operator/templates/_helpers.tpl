@@ -83,11 +83,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: [get, create, patch]
 {{- end -}}
 
-{{/* Rules on cluster-scoped objects, always in a ClusterRole. */}}
-{{- define "walrus-operator.clusterRules" -}}
+{{/* Leader election among the operator's replicas: the Lease in the release's namespace. */}}
+{{- define "walrus-operator.leaderRules" -}}
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [get, create, patch]
+{{- end -}}
+
+{{/* Rules on cluster-scoped objects, always in a ClusterRole. */}}
+{{- define "walrus-operator.clusterRules" -}}
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [get]

@@ -40,12 +40,26 @@ class _Nodes:
         self.committees_sent = 0
 
     async def report(
-        self, endpoint: str, admin: node_keys.KeyPair, *, sync: bool
+        self,
+        endpoint: str,
+        admin: node_keys.KeyPair,
+        *,
+        sync: bool,
+        server_name: str = "",
+        tls: object = None,
     ) -> reports.NodeReport:
         name = endpoint.split("-0.", maxsplit=1)[0]
         return reports.NodeReport(reachable=True, serving=True, public_key=records.key_text(name))
 
-    async def set_committee(self, endpoint: str, admin: node_keys.KeyPair, data: bytes) -> None:
+    async def set_committee(
+        self,
+        endpoint: str,
+        admin: node_keys.KeyPair,
+        data: bytes,
+        *,
+        server_name: str = "",
+        tls: object = None,
+    ) -> None:
         self.committees_sent += 1
 
     async def close(self) -> None:

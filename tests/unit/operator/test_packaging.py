@@ -63,7 +63,10 @@ def _rendered(directory: pathlib.Path) -> list[dict[str, typing.Any]]:
 
 
 def _of_kind(objects: list[dict[str, typing.Any]], kind: str) -> dict[str, typing.Any]:
-    [found] = [o for o in objects if o["kind"] == kind]
+    """The one object of `kind`, leaving out the leader-election Role and its binding."""
+    [found] = [
+        o for o in objects if o["kind"] == kind and not o["metadata"]["name"].endswith("-leader")
+    ]
     return found
 
 
@@ -79,7 +82,7 @@ def test_operator_runs_two_replicas_that_elect_a_leader() -> None:
     assert "strategy" not in deployment["spec"]  # rolling: the standby keeps watch
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert settings.OperatorSettings.from_environment(
-        {item["name"]: item["value"] for item in env}
+        {item["name"]: item["value"] for item in env if "value" in item}
     ).leader_election
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -139,7 +142,9 @@ def test_cluster_wide_overlay_watches_every_namespace() -> None:
 
 def test_rbac_covers_every_kind_the_operator_touches() -> None:
     base = _base_objects()
-    rules = _of_kind(base, "Role")["rules"] + _of_kind(base, "ClusterRole")["rules"]
+    leader = [o for o in base if o["metadata"]["name"] == "walrus-operator-leader"]
+    rules = [r for o in leader if o["kind"] == "Role" for r in o["rules"]]
+    rules += _of_kind(base, "Role")["rules"] + _of_kind(base, "ClusterRole")["rules"]
     granted = {
         (group, resource)
         for rule in rules
@@ -201,7 +206,11 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
     deployment = _of_kind(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 2  # leader-elected
     assert "strategy" not in deployment["spec"]
-    assert len([o for o in objects if o["kind"] == "Role"]) == roles
+    namespaced = [o for o in objects if o["kind"] == "Role"]
+    leader = [o for o in namespaced if o["metadata"]["name"].endswith("-leader")]
+    assert [o["metadata"]["namespace"] for o in leader] == ["walrus-system"]
+    assert leader[0]["rules"][0]["resources"] == ["leases"]
+    assert len(namespaced) - len(leader) == roles
     env = {
         e["name"]: e.get("value")
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
