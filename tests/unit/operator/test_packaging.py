@@ -116,8 +116,11 @@ def test_chart_rbac_equals_the_kustomize_rules() -> None:
     assert _sorted(_helper_rules("namespacedRules")) == _sorted(_of_kind(base, "Role")["rules"])
     assert _sorted(_helper_rules("clusterRules")) == _sorted(_of_kind(base, "ClusterRole")["rules"])
     wide = _load_all(CLUSTER_WIDE / "cluster-role.yaml")
+    [leader] = [
+        o for o in base if o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader")
+    ]
     assert _sorted(_of_kind(wide, "ClusterRole")["rules"]) == _sorted(
-        _of_kind(base, "Role")["rules"]
+        _of_kind(base, "Role")["rules"] + leader["rules"]
     )
 
 
