@@ -96,9 +96,11 @@ def test_forged_metadata_and_a_repeated_index_are_refused_at_the_first_sliver(
     assert stream.sent <= 3 * size, f"the client got {stream.sent / MiB:.0f} MiB sent"
     growth = peak_rss_mib(pid) - before
     print(f"peak RSS growth under the forged-metadata stream: {growth:.0f} MiB")
-    # Receiving, joining and verifying one sliver costs about three times its size; a node
-    # that buffers the stream first needs more than eight times.
-    assert growth < 4 * size / MiB, f"peak RSS grew by {growth:.0f} MiB"
+    # Receiving, joining and verifying one sliver costs about three times its size, and on
+    # a loaded machine gRPC's transport reads up to two more slivers' worth ahead of the
+    # node's code (195 MiB measured once at load 20); a node that buffers the stream first
+    # needs more than eight times (+664 MiB before this limit existed).
+    assert growth < 6 * size / MiB, f"peak RSS grew by {growth:.0f} MiB"
 
 
 def test_a_repeated_sliver_index_is_refused_even_when_the_sliver_is_valid(bed: Testbed) -> None:
