@@ -134,3 +134,42 @@ def test_a_plaintext_testbed_writes_no_tls_material(tmp_path: pathlib.Path) -> N
     assert not plain.ca_cert_file.exists()
     assert client_config.load(plain.client_config).tls_ca_file is None
     assert "tls_cert_file" not in plain.node("node-0").config_file.read_text()
+
+
+def _replace(path: pathlib.Path, data: bytes) -> None:
+    """Swap a file's content in one step, as the kubelet swaps a Secret volume's files."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_bytes(data)
+    fresh.replace(path)
+
+
+def test_a_node_takes_up_rotated_certificates_without_a_restart(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The operator re-issues certificates into the same Secret and nothing restarts: the
+    node must serve (and call peers with) the new material from its next handshake on.
+    Rotated here to a certificate of a new CA, so that the two cannot be confused."""
+    own = Testbed.create(tmp_path / "testbed", 1, 4)
+    own.up()
+    try:
+        old = own.client_tls()
+        assert old is not None
+        pid = own.node("node-0").pid
+        assert _call(old, own, lambda n: n.get_node_info()).name == "node-0"
+
+        authority = pki.Authority.generate(own.network_id)
+        node_leaf, client_leaf = authority.issue("node-0"), authority.issue("client")
+        handle = own.node("node-0")
+        _replace(handle.tls_key_file, node_leaf.key_pem)
+        _replace(handle.tls_cert_file, node_leaf.cert_pem)
+        _replace(own.ca_cert_file, authority.cert_pem)
+        new = tls.ClientTls(authority.cert_pem, client_leaf.cert_pem, client_leaf.key_pem)
+
+        assert _call(new, own, lambda n: n.get_node_info()).name == "node-0"
+        assert own.node("node-0").pid == pid  # the same process
+        # The old CA's client no longer gets in, and the node's new certificate is not one
+        # the old CA signed.
+        assert _refused(old, own) == "UNAVAILABLE"
+        assert _refused(tls.ClientTls(authority.cert_pem), own) == "UNAVAILABLE"
+    finally:
+        own.down()

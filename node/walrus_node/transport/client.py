@@ -97,6 +97,7 @@ class NodeClient:
     ) -> None:
         self.endpoint = endpoint
         self.limits = limits
+        self.channel = channel
         self._stub = pb_grpc.StorageNodeStub(channel)
         self._admin = pb_grpc.AdminStub(channel)
         self._timeout = timeout
@@ -427,19 +428,22 @@ class ChannelPool:
     """One channel per (endpoint, name), created on first use (the service's PeerPool).
 
     With ``credentials`` every channel is TLS and checks the node's certificate against
-    the name it is asked for; without, channels are plaintext. With ``dns_server``
-    (host[:port]), endpoints' names are resolved by that server (gRPC's
-    ``dns://server/name:port`` target) instead of the system resolver.
+    the name it is asked for; without, channels are plaintext. ``credentials`` may be a
+    function returning the current material (a node's own certificate, which rotates):
+    a channel made with older material is then replaced at its next use, and closed with
+    the pool. With ``dns_server`` (host[:port]), endpoints' names are resolved by that
+    server (gRPC's ``dns://server/name:port`` target) instead of the system resolver.
     """
 
     def __init__(
         self,
         timeout: float = 60.0,
-        credentials: tls.ClientTls | None = None,
+        credentials: tls.ClientTls | Callable[[], tls.ClientTls] | None = None,
         limits: framing.StreamLimits = DEFAULT_LIMITS,
         dns_server: str = "",
     ) -> None:
-        self._channels: dict[tuple[str, str], grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, str], tuple[tls.ClientTls | None, grpc.aio.Channel]] = {}
+        self._retired: list[grpc.aio.Channel] = []
         self._timeout = timeout
         self._credentials = credentials
         self._limits = limits
@@ -448,16 +452,22 @@ class ChannelPool:
     def peer(self, endpoint: str, name: str = "") -> NodeClient:
         """The node at ``endpoint``, whose committee name is ``name`` (required with TLS)."""
         key = (endpoint, name)
-        channel = self._channels.get(key)
-        if channel is None:
+        credentials = self._credentials() if callable(self._credentials) else self._credentials
+        known = self._channels.get(key)
+        if known is not None and known[0] == credentials:
+            channel = known[1]
+        else:
+            if known is not None:
+                self._retired.append(known[1])  # calls under way finish on it
             target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
-            channel = open_channel(target, self._credentials, name)
-            self._channels[key] = channel
+            channel = open_channel(target, credentials, name)
+            self._channels[key] = (credentials, channel)
         return NodeClient(endpoint, channel, self._timeout, self._limits)
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
-        for channel in channels.values():
+        retired, self._retired = self._retired, []
+        for channel in [*(c for _, c in channels.values()), *retired]:
             await channel.close(grace=None)
 
 

@@ -73,12 +73,13 @@ class RunningNode:
             thread.join(timeout=5)
 
 
-def _server_tls(config: NodeConfig) -> tls.ServerTls | None:
-    """The node's TLS material; None for plaintext (the config sets all three or none)."""
+def _server_tls(config: NodeConfig) -> tls.ServerTlsFiles | None:
+    """The node's TLS material, re-read when its files change; None for plaintext (the
+    config sets all three or none)."""
     cert, key, ca = config.tls_cert_file, config.tls_key_file, config.tls_ca_file
     if cert is None or key is None or ca is None:
         return None
-    return tls.ServerTls.load(cert, key, ca)
+    return tls.ServerTlsFiles(cert, key, ca)
 
 
 async def start(config: NodeConfig) -> RunningNode:
@@ -87,7 +88,7 @@ async def start(config: NodeConfig) -> RunningNode:
     store = Store(config.data_dir, map_size=config.store_map_size_gib << 30)
     metrics = NodeMetrics()
     peers = ChannelPool(
-        credentials=None if server_tls is None else server_tls.as_client(),
+        credentials=None if server_tls is None else server_tls.client,
         limits=dataclasses.replace(
             client.DEFAULT_LIMITS,
             max_sliver_bytes=config.max_sliver_bytes,

@@ -22,13 +22,17 @@ port is ever opened to callers without certificates.
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
+import threading
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import grpc.aio
 
-__all__ = ["ClientTls", "ServerTls", "TlsError", "verified_peer"]
+__all__ = ["ClientTls", "ServerTls", "ServerTlsFiles", "TlsError", "verified_peer"]
 
 
 class TlsError(ValueError):
@@ -109,6 +113,80 @@ class ServerTls:
     def as_client(self) -> ClientTls:
         """The same certificate, used to call peers."""
         return ClientTls(self.ca_pem, self.cert_pem, self.key_pem)
+
+    def configuration(self) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(self.key_pem, self.cert_pem)], root_certificates=self.ca_pem
+        )
+
+
+_Stamp = tuple[tuple[int, int, int], ...]
+
+
+class ServerTlsFiles:
+    """A node's TLS material as files that may be replaced while it runs (rotation).
+
+    The operator re-issues a node's certificate into the same Secret and the kubelet swaps
+    the mounted files; the testbed may rewrite them too. The node notices without a
+    restart: gRPC asks :meth:`credentials`' fetcher before each new TLS handshake, which
+    compares the three files' inode, size and modification time with what it loaded and
+    re-reads them when one changed. Connections already open keep the certificate they
+    were made with. Material that cannot be read (a rotation half-way) is ignored until the
+    next handshake finds it whole; until then the previous material serves.
+    """
+
+    def __init__(self, cert_file: pathlib.Path, key_file: pathlib.Path, ca_file: pathlib.Path):
+        self._files = (cert_file, key_file, ca_file)
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self._current = ServerTls.load(cert_file, key_file, ca_file)
+        self.reloads = 0
+        """Times new material was taken up (for tests and logs)."""
+
+    def _stat(self) -> _Stamp | None:
+        try:
+            stats = [os.stat(path) for path in self._files]
+        except OSError:
+            return None
+        return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats)
+
+    @property
+    def current(self) -> ServerTls:
+        return self._current
+
+    def refresh(self) -> ServerTls | None:
+        """The material if it changed since the last look (and reads whole), else None."""
+        stamp = self._stat()
+        with self._lock:
+            if stamp is None or stamp == self._stamp:
+                return None
+            try:
+                fresh = ServerTls.load(*self._files)
+            except TlsError:
+                return None
+            self._stamp, self._current = stamp, fresh
+            self.reloads += 1
+            return fresh
+
+    def client(self) -> ClientTls:
+        """The node's current certificate as client credentials towards peers."""
+        self.refresh()
+        return self._current.as_client()
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """Server credentials that take up new files at the next handshake; every caller
+        must present a certificate the (current) CA signed."""
+
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            fresh = self.refresh()
+            return None if fresh is None else fresh.configuration()
+
+        # gRPC documents None from the fetcher as "keep the current material"; grpc-stubs
+        # types the fetcher as never returning None.
+        fetcher = typing.cast(Callable[[], grpc.ServerCertificateConfiguration], fetch)
+        return grpc.dynamic_ssl_server_credentials(
+            self._current.configuration(), fetcher, require_client_authentication=True
+        )
 
 
 def verified_peer(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:

@@ -3,6 +3,7 @@ and the servicer's check of a verified caller."""
 
 from __future__ import annotations
 
+import asyncio
 import pathlib
 import re
 from collections.abc import Iterable, Mapping
@@ -13,7 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from walrus_node.client import config as client_config
 from walrus_node.testbed import pki
-from walrus_node.transport import tls
+from walrus_node.transport import client, tls
 
 
 def test_a_node_certificate_names_the_node_and_serves_both_ends() -> None:
@@ -85,3 +86,43 @@ def test_a_caller_is_verified_only_with_a_certificate_in_its_auth_context() -> N
     assert tls.verified_peer(anonymous) is None  # type: ignore[arg-type]
     peer = _Context({"x509_pem_cert": [b"-----BEGIN CERTIFICATE"], "x509_common_name": [b"node-2"]})
     assert tls.verified_peer(peer) == "node-2"  # type: ignore[arg-type]
+
+
+def test_a_pool_with_rotating_credentials_replaces_the_channel_at_next_use(
+    tmp_path: pathlib.Path,
+) -> None:
+    first = pki.Authority.generate("net").issue("node-0")
+    second = pki.Authority.generate("net").issue("node-0")
+    current = [tls.ClientTls(b"-----BEGIN CA-----", first.cert_pem, first.key_pem)]
+
+    async def go() -> None:
+        pool = client.ChannelPool(credentials=lambda: current[0])
+        try:
+            one = pool.peer("127.0.0.1:1", "node-0")
+            assert pool.peer("127.0.0.1:1", "node-0").channel is one.channel
+            current[0] = tls.ClientTls(b"-----BEGIN CA-----", second.cert_pem, second.key_pem)
+            assert pool.peer("127.0.0.1:1", "node-0").channel is not one.channel
+        finally:
+            await pool.close()
+
+    asyncio.run(go())
+
+
+def test_server_material_is_re_read_when_a_file_changes(tmp_path: pathlib.Path) -> None:
+    authority = pki.Authority.generate("net")
+    cert, key, ca = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.crt"
+    pki.write_leaf(authority.issue("node-0"), cert, key)
+    ca.write_bytes(authority.cert_pem)
+    files = tls.ServerTlsFiles(cert, key, ca)
+    assert files.refresh() is None  # nothing changed
+    leaf = authority.issue("node-0")
+    staged = tmp_path / "staged.crt"
+    staged.write_bytes(leaf.cert_pem)
+    staged.replace(cert)
+    fresh = files.refresh()
+    assert fresh is not None and fresh.cert_pem == leaf.cert_pem
+    assert files.client().cert_pem == leaf.cert_pem
+    assert files.reloads == 1
+    key.write_bytes(b"not PEM")  # half-way: ignored, the last good material serves
+    assert files.refresh() is None
+    assert files.current.cert_pem == leaf.cert_pem
