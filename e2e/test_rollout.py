@@ -48,7 +48,7 @@ def seven(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stack.enter_context(_operator_on_the_host(kube, namespace, work, settings))
         kube.kubectl("create", "namespace", namespace)
         stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
-        session = Session(kube, namespace)
+        session = Session(kube, namespace, work)
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
         session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=7")
