@@ -20,6 +20,7 @@ from walrus_operator import (
     kube,
     metrics,
     networks,
+    nodeclient,
     reports,
 )
 
@@ -40,12 +41,26 @@ class _Nodes:
         self.committees_sent = 0
 
     async def report(
-        self, endpoint: str, admin: node_keys.KeyPair, *, sync: bool
+        self,
+        endpoint: str,
+        admin: node_keys.KeyPair,
+        *,
+        sync: bool,
+        server_name: str = "",
+        tls: nodeclient.ChannelTls | None = None,
     ) -> reports.NodeReport:
         name = endpoint.split("-0.", maxsplit=1)[0]
         return reports.NodeReport(reachable=True, serving=True, public_key=records.key_text(name))
 
-    async def set_committee(self, endpoint: str, admin: node_keys.KeyPair, data: bytes) -> None:
+    async def set_committee(
+        self,
+        endpoint: str,
+        admin: node_keys.KeyPair,
+        data: bytes,
+        *,
+        server_name: str = "",
+        tls: nodeclient.ChannelTls | None = None,
+    ) -> None:
         self.committees_sent += 1
 
     async def close(self) -> None:

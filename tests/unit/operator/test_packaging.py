@@ -78,9 +78,11 @@ def test_operator_runs_two_replicas_that_elect_a_leader() -> None:
     assert deployment["spec"]["replicas"] == 2
     assert "strategy" not in deployment["spec"]  # rolling: the standby keeps watch
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert settings.OperatorSettings.from_environment(
-        {item["name"]: item["value"] for item in env}
-    ).leader_election
+    parsed = settings.OperatorSettings.from_environment(
+        {item["name"]: item["value"] for item in env if "value" in item}
+    )
+    assert parsed.leader_election
+    assert parsed.node_tls  # the nodes serve TLS, said explicitly
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -207,6 +209,7 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["WALRUS_OPERATOR_NAMESPACES"] == watched
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == "true"
     [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
     granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert ("secrets" in granted) == (watched == "")
@@ -220,6 +223,21 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
         assert gateways["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
     else:
         assert monitors == {}
+
+
+def test_chart_turns_node_tls_off_only_when_asked() -> None:
+    rendered = subprocess.run(
+        [_tool("helm"), "template", "walrus", str(CHART), "--set", "nodeTls=false"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    container = _of_kind([d for d in yaml.safe_load_all(rendered) if d], "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == "false"
+    assert settings.OperatorSettings.from_environment(env).node_tls is False
 
 
 def test_chart_refuses_cluster_wide_with_namespaces() -> None:
