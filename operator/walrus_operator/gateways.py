@@ -2,10 +2,10 @@
 
 One pass reads the referenced WalrusNetwork and its committee file (from the epoch
 state the epoch controller keeps), applies the gateway's children (builders/gateway.py:
-client ConfigMap with the committee; Deployment, Service, optional Ingress and HPA). With
-`WALRUS_OPERATOR_NODE_TLS` the pods present the network's client certificate
-(`<network>-client-tls`, issued by the network reconciler) and the gateway waits for it) and
-reports the Deployment's readiness as status. The committee copy follows epoch changes
+client ConfigMap with the committee, Deployment, Service, optional Ingress and HPA) and
+reports the Deployment's readiness as status. With `WALRUS_OPERATOR_NODE_TLS` the pods
+present the network's client certificate (`<network>-client-tls`, issued by the network
+reconciler): nothing is applied until that Secret exists. The committee copy follows epoch changes
 on the next pass (events or the resync timer). Level-based and idempotent like the other
 reconcilers; called by `handlers`.
 """
