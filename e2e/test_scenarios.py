@@ -227,10 +227,11 @@ def _operator_on_the_host(
     namespace: str,
     work: pathlib.Path,
     settings: dict[str, str] | None = None,
-) -> Iterator[None]:
+    name: str = "operator",
+) -> Iterator[pathlib.Path]:
     """manifests/cluster-wide installed (CRDs, RBAC, the Deployment scaled to zero) and
     the operator running here as its service account, watching `namespace` (`settings`:
-    more WALRUS_OPERATOR_* variables)."""
+    more WALRUS_OPERATOR_* variables). Yields its log, `<run dir>/<name>.log`."""
     cluster.kubectl("apply", "-k", str(REPO / "manifests" / "cluster-wide"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
@@ -255,10 +256,10 @@ def _operator_on_the_host(
     # even when the run is killed (PR_SET_PDEATHSIG), and is recorded in the cluster's
     # run directory, so the next cluster start stops it if anything survived.
     operator = process.start(
-        "operator", [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
+        name, [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
     )
     try:
-        yield
+        yield operator.log
     finally:
         operator.stop(grace=30)
         print(f"operator log: {operator.log}")
