@@ -335,11 +335,11 @@ def test_2_nodes_serve_tls_only_and_are_verified_by_name(session: Session) -> No
     def call(credentials: tls.ClientTls | None, server_name: str) -> Any:
         return asyncio.run(health(credentials, server_name))
 
-    member = tls.ClientTls.load(ca, cert, key)
+    certified = tls.ClientTls.load(ca, cert, key)
     assert call(None, name) == grpc.StatusCode.UNAVAILABLE
     assert call(tls.ClientTls.load(ca), name) == grpc.StatusCode.UNAVAILABLE
-    assert call(member, name) == health_pb2.HealthCheckResponse.SERVING
-    assert call(member, "not-" + name) == grpc.StatusCode.UNAVAILABLE
+    assert call(certified, name) == health_pb2.HealthCheckResponse.SERVING
+    assert call(certified, "not-" + name) == grpc.StatusCode.UNAVAILABLE
 
 
 def test_3_scale_the_pool_to_seven(session: Session) -> None:
