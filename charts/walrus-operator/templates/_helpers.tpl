@@ -63,6 +63,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, patch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
@@ -85,9 +88,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{/* Rules on cluster-scoped objects, always in a ClusterRole. */}}
 {{- define "walrus-operator.clusterRules" -}}
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, create, patch]
 - apiGroups: [storage.k8s.io]
   resources: [storageclasses]
   verbs: [get]

@@ -185,7 +185,7 @@ def test_chart_values_satisfy_the_values_schema() -> None:
                 "--set", "metrics.podMonitor.enabled=true",
                 "--set", "metrics.gatewayPodMonitor.enabled=true",
             ],
-            2,
+            3,  # a, b, and the Lease's in the release's namespace
             "a,b",
         ),
         (["--set", "rbac.clusterWide=true"], 0, ""),
@@ -213,6 +213,17 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
     [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
     granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert ("secrets" in granted) == (watched == "")
+    # Leader election works however namespaces are watched: the release's namespace (where
+    # the Lease lives) grants leases, through a Role or the cluster-wide ClusterRole.
+    lease_grants = [
+        o
+        for o in objects
+        if o["kind"] in {"Role", "ClusterRole"}
+        and o["metadata"].get("namespace", "walrus-system") == "walrus-system"
+        and any("leases" in rule["resources"] for rule in o["rules"])
+    ]
+    assert len(lease_grants) == 1
+    assert ("leases" in granted) == (watched == "")  # only cluster-wide grants them there
 
     monitors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PodMonitor"}
     if watched == "a,b":
