@@ -236,9 +236,18 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
         assert monitors == {}
 
 
-def test_chart_turns_node_tls_off_only_when_asked() -> None:
+@pytest.mark.parametrize(
+    ("extra", "node_tls"),
+    [
+        (["--set", "nodeTls=false"], False),
+        (["--set", "nodeTls=true"], True),
+        # values of an older chart (an upgrade with --reuse-values): the defaults hold
+        (["--set", "nodeTls=null,certificateValidityDays=null,certificateRenewDays=null"], True),
+    ],
+)
+def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bool) -> None:
     rendered = subprocess.run(
-        [_tool("helm"), "template", "walrus", str(CHART), "--set", "nodeTls=false"],
+        [_tool("helm"), "template", "walrus", str(CHART), *extra],
         check=True,
         capture_output=True,
         text=True,
@@ -247,8 +256,10 @@ def test_chart_turns_node_tls_off_only_when_asked() -> None:
         "template"
     ]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
-    assert env["WALRUS_OPERATOR_NODE_TLS"] == "false"
-    assert settings.OperatorSettings.from_environment(env).node_tls is False
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == str(node_tls).lower()
+    parsed = settings.OperatorSettings.from_environment(env)
+    assert parsed.node_tls is node_tls
+    assert (parsed.certificate_validity_days, parsed.certificate_renew_days) == (90, 30)
 
 
 def test_chart_refuses_cluster_wide_with_namespaces() -> None:
