@@ -63,7 +63,7 @@ def seven(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         kube.kubectl("create", "namespace", namespace)
         stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
         stack.callback(_save_cluster_state, kube, namespace, work)
-        session = Session(kube, namespace)
+        session = Session(kube, namespace, work)
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
         session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
         session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=7")
@@ -323,7 +323,10 @@ def test_4_two_operators_at_once_do_not_fork_the_epoch_history(
     lease = seven.get("leases", "walrus-operator")
     holder = lease["spec"]["holderIdentity"]
     epoch = int(seven.network()["status"]["currentEpoch"])
-    with _operator_on_the_host(seven.cluster, seven.namespace, tmp_path):
+    # The second operator logs to its own file (appended to across runs: read what it adds).
+    log_file = seven.cluster.run_dir / "standby.log"
+    start = log_file.stat().st_size if log_file.exists() else 0
+    with _operator_on_the_host(seven.cluster, seven.namespace, tmp_path, name="standby"):
         for target in (epoch + 1, epoch + 2):
             seven.advance_epoch()
 
@@ -340,7 +343,7 @@ def test_4_two_operators_at_once_do_not_fork_the_epoch_history(
     assert json.loads(copy["data"]["epochState"]) == json.loads(
         seven.network()["status"]["epochState"]
     )
-    log = (tmp_path / "operator.log").read_text()
+    log = log_file.read_bytes()[start:].decode(errors="replace")
     assert "standing by" in log and "leading as" not in log
 
 

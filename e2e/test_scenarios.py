@@ -31,8 +31,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import grpc
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from e2e import backend
 from e2e.controlplane import cluster as controlplane
@@ -42,6 +44,8 @@ from walrus_node.client.api import WalrusClient
 from walrus_node.client.config import ClientConfig
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
+from walrus_node.transport import client as client_transport
+from walrus_node.transport import tls
 
 REPO = controlplane.REPO_ROOT
 SAMPLES = REPO / "manifests" / "samples"
@@ -67,9 +71,10 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 300.0) -
 class Session:
     """kubectl in the test's namespace, plus helpers that read what kubectl shows."""
 
-    def __init__(self, cluster: backend.Kube, namespace: str) -> None:
+    def __init__(self, cluster: backend.Kube, namespace: str, work: pathlib.Path) -> None:
         self.cluster = cluster
         self.namespace = namespace
+        self.work = work
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
         result = self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input)
@@ -136,21 +141,41 @@ class Session:
         )
 
     def endpoints(self) -> list[str]:
-        pods = json.loads(self.kubectl("get", "pods", "-o", "json"))["items"]
+        """``name@ip:9185`` of every running node pod: with TLS the client verifies each
+        node under its name (the WalrusNode's, which its certificate carries)."""
+        pods = json.loads(self.kubectl("get", "pods", "-l", f"{GROUP}/node", "-o", "json"))["items"]
         return [
-            f"{p['status']['podIP']}:9185"
+            f"{p['metadata']['labels'][f'{GROUP}/node']}@{p['status']['podIP']}:9185"
             for p in pods
             if p.get("status", {}).get("podIP") and p["status"].get("phase") == "Running"
         ]
 
+    def tls_files(self) -> tuple[pathlib.Path, pathlib.Path, pathlib.Path]:
+        """The network's CA and client certificate and key, as a user takes them from
+        the Secret `devnet-client-tls` (docs/operator.md, "TLS")."""
+        paths = []
+        for key in ("ca.crt", "tls.crt", "tls.key"):
+            # The command docs/operator.md gives users.
+            template = f'{{{{index .data "{key}" | base64decode}}}}'
+            path = self.work / key
+            path.write_text(
+                self.kubectl("get", "secret", "devnet-client-tls", "-o", f"go-template={template}")
+            )
+            paths.append(path)
+        return paths[0], paths[1], paths[2]
+
     def client(self) -> WalrusClient:
         # On kind the committee names nodes by their cluster DNS names: the client asks the
         # cluster's DNS service, which e2e/kind/run.sh routes to from the host.
+        ca, cert, key = self.tls_files()
         return WalrusClient(
             ClientConfig(
                 nodes=tuple(self.endpoints()),
                 timeout_seconds=30,
                 dns_server=os.environ.get("WALRUS_E2E_DNS_SERVER", ""),
+                tls_ca_file=ca,
+                tls_cert_file=cert,
+                tls_key_file=key,
             )
         )
 
@@ -193,7 +218,7 @@ def session(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Ite
         kube.kubectl("create", "namespace", namespace)
         stack.callback(kube.kubectl, "delete", "namespace", namespace, "--wait=false", check=False)
         stack.callback(_save_cluster_state, kube, namespace, work)
-        yield Session(kube, namespace)
+        yield Session(kube, namespace, work)
 
 
 @contextlib.contextmanager
@@ -202,10 +227,11 @@ def _operator_on_the_host(
     namespace: str,
     work: pathlib.Path,
     settings: dict[str, str] | None = None,
-) -> Iterator[None]:
+    name: str = "operator",
+) -> Iterator[pathlib.Path]:
     """manifests/cluster-wide installed (CRDs, RBAC, the Deployment scaled to zero) and
     the operator running here as its service account, watching `namespace` (`settings`:
-    more WALRUS_OPERATOR_* variables)."""
+    more WALRUS_OPERATOR_* variables). Yields its log, `<run dir>/<name>.log`."""
     cluster.kubectl("apply", "-k", str(REPO / "manifests" / "cluster-wide"))
     cluster.kubectl("-n", "walrus-system", "scale", "deployment/walrus-operator", "--replicas=0")
     kubeconfig = cluster.service_account_kubeconfig(
@@ -230,10 +256,10 @@ def _operator_on_the_host(
     # even when the run is killed (PR_SET_PDEATHSIG), and is recorded in the cluster's
     # run directory, so the next cluster start stops it if anything survived.
     operator = process.start(
-        "operator", [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
+        name, [sys.executable, "-m", "walrus_operator"], cluster.run_dir, env=env
     )
     try:
-        yield
+        yield operator.log
     finally:
         operator.stop(grace=30)
         print(f"operator log: {operator.log}")
@@ -288,6 +314,34 @@ def test_2_store_and_read_blobs_through_the_cluster(session: Session) -> None:
     read_all(session)
 
 
+def test_2_nodes_serve_tls_only_and_are_verified_by_name(session: Session) -> None:
+    """TLS cannot fall back to plaintext unnoticed: a plaintext call to a node pod's gRPC
+    port is refused, and so is a TLS call without the network's client certificate; a
+    call with it, verifying the node against the network's CA under its name, is served,
+    and the same call expecting another name is refused."""
+    name, address = session.endpoints()[0].split("@")
+    ca, cert, key = session.tls_files()
+
+    async def health(credentials: tls.ClientTls | None, server_name: str) -> Any:
+        async with client_transport.open_channel(address, credentials, server_name) as channel:
+            try:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=30
+                )
+            except grpc.aio.AioRpcError as refused:
+                return refused.code()
+            return int(reply.status)
+
+    def call(credentials: tls.ClientTls | None, server_name: str) -> Any:
+        return asyncio.run(health(credentials, server_name))
+
+    certified = tls.ClientTls.load(ca, cert, key)
+    assert call(None, name) == grpc.StatusCode.UNAVAILABLE
+    assert call(tls.ClientTls.load(ca), name) == grpc.StatusCode.UNAVAILABLE
+    assert call(certified, name) == health_pb2.HealthCheckResponse.SERVING
+    assert call(certified, "not-" + name) == grpc.StatusCode.UNAVAILABLE
+
+
 def test_3_scale_the_pool_to_seven(session: Session) -> None:
     session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=7")
     wait_for(lambda: session.ready_nodes(7), "7 WalrusNodes Ready")
@@ -326,7 +380,9 @@ def test_4_a_deleted_pod_comes_back_with_its_data(session: Session) -> None:
     async def check(client: WalrusClient) -> None:
         committees = await client.committees()
         member = committees.current.by_name("pool-2")
-        assert await serves_all(client._pool.peer(f"{ip}:9185"), params, BLOBS, member.shards)
+        assert await serves_all(
+            client._pool.peer(f"{ip}:9185", "pool-2"), params, BLOBS, member.shards
+        )
 
     run(session, check)
     read_all(session)

@@ -3,7 +3,9 @@
 One pass reads the referenced WalrusNetwork and its committee file (from the epoch
 state the epoch controller keeps), applies the gateway's children (builders/gateway.py:
 client ConfigMap with the committee, Deployment, Service, optional Ingress and HPA) and
-reports the Deployment's readiness as status. The committee copy follows epoch changes
+reports the Deployment's readiness as status. With `WALRUS_OPERATOR_NODE_TLS` the pods
+present the network's client certificate (`<network>-client-tls`, issued by the network
+reconciler): nothing is applied until that Secret exists. The committee copy follows epoch changes
 on the next pass (events or the resync timer). Level-based and idempotent like the other
 reconcilers; called by `handlers`.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import hashlib
 import typing
 
 from walrus_operator import (
@@ -22,6 +25,7 @@ from walrus_operator import (
     gateway_status,
     kube,
     models,
+    naming,
     outcome,
     status,
 )
@@ -31,6 +35,7 @@ __all__ = ["GatewayReconciler"]
 
 Body = collections.abc.Mapping[str, typing.Any]
 _WAIT_SECONDS = 15.0
+_TLS_KEYS = ("tls.crt", "tls.key", "ca.crt")
 
 
 @dataclasses.dataclass
@@ -38,6 +43,9 @@ class GatewayReconciler:
     kube: kube.Kube
     default_image: str
     cluster_domain: str = "cluster.local"
+    node_tls: bool = True
+    """The nodes serve TLS (`WALRUS_OPERATOR_NODE_TLS`): the gateway gets the network's
+    client certificate."""
     clock: collections.abc.Callable[[], str] = outcome.utc_now
 
     async def reconcile(self, body: Body) -> outcome.Outcome:
@@ -64,9 +72,15 @@ class GatewayReconciler:
         if record is None:
             message = f"WalrusNetwork {network_name!r} has no committee yet"
             return self._waiting(gw, conditions.Reason.WAITING_FOR_NODES, message)
+        tls = None
+        if self.node_tls:
+            tls = await self._client_tls(namespace, network_name)
+            if tls is None:
+                message = f"WalrusNetwork {network_name!r} has no client certificate yet"
+                return self._waiting(gw, conditions.Reason.WAITING_FOR_NODES, message)
         image = gw.spec.image or self.default_image
         for child in gateway_builder.build_children(
-            gw, image=image, committee_file=record.committee_file()
+            gw, image=image, committee_file=record.committee_file(), tls=tls
         ):
             await self.kube.apply(child)
         deployment = await self.kube.get(kube.Kind.DEPLOYMENT, gw.metadata.name, namespace)
@@ -75,6 +89,17 @@ class GatewayReconciler:
                 gw, deployment, now=self.clock(), cluster_domain=self.cluster_domain
             )
         )
+
+    async def _client_tls(self, namespace: str, network: str) -> gateway_builder.ClientTls | None:
+        """The network's client certificate Secret (the network reconciler issues it), once
+        it holds a certificate, a key and the CA."""
+        name = naming.client_tls_secret_name(network)
+        found = await self.kube.get(kube.Kind.SECRET, name, namespace)
+        data = (found or {}).get("data") or {}
+        if not all(isinstance(data.get(key), str) and data[key] for key in _TLS_KEYS):
+            return None
+        digest = hashlib.sha256(str(data["tls.crt"]).encode()).hexdigest()
+        return gateway_builder.ClientTls(name, digest)
 
     def _waiting(
         self, gw: gateway_models.WalrusGateway, reason: conditions.Reason, message: str

@@ -326,7 +326,9 @@ def _wire(
     memo.node_reporter = _Reporter("WalrusNode", memo.metrics, resync)
     memo.pool_reporter = _Reporter("WalrusNodePool", memo.metrics, resync)
     memo.network_reporter = _Reporter("WalrusNetwork", memo.metrics, resync)
-    memo.gateways = gateways.GatewayReconciler(memo.kube, config.node_image, config.cluster_domain)
+    memo.gateways = gateways.GatewayReconciler(
+        memo.kube, config.node_image, config.cluster_domain, node_tls=config.node_tls
+    )
     memo.gateway_reporter = _Reporter("WalrusGateway", memo.metrics, resync)
 
 

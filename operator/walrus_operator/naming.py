@@ -11,6 +11,7 @@ __all__ = [
     "ADMIN_KEY_FILE",
     "ADMIN_SECRET",
     "ANNOTATION_ADVANCE_EPOCH",
+    "ANNOTATION_CERTIFICATE_SHA256",
     "ANNOTATION_CONFIG_HASH",
     "ANNOTATION_EXCLUDE",
     "ANNOTATION_FORCE_DELETE",
@@ -28,6 +29,7 @@ __all__ = [
     "MANAGED_BY",
     "TLS_VOLUME",
     "ca_secret_name",
+    "client_tls_secret_name",
     "config_map_name",
     "data_claim_name",
     "endpoint",
@@ -89,6 +91,10 @@ ADMIN_KEY_FILE = "admin.key"
 """Its key: an Ed25519 private key (PKCS#8 PEM) whose public half every node's node.yaml
 lists in `admin_public_keys`, so the operator may call the nodes' Admin API."""
 
+ANNOTATION_CERTIFICATE_SHA256 = f"{API_GROUP}/certificate-sha256"
+"""Pod-template annotation of a gateway: digest of the client certificate it presents, so a
+re-issued certificate restarts its pods."""
+
 ANNOTATION_CONFIG_HASH = f"{API_GROUP}/config-hash"
 """Pod-template annotation: digest of node.yaml, so a config change restarts the pod.
 
@@ -109,6 +115,12 @@ def ca_secret_name(network: str) -> str:
 def tls_secret_name(node: str) -> str:
     """The node's certificate, a `kubernetes.io/tls` Secret: `tls.crt`, `tls.key`, `ca.crt`."""
     return f"{node}-tls"
+
+
+def client_tls_secret_name(network: str) -> str:
+    """The network's client certificate (`kubernetes.io/tls`: `tls.crt`, `tls.key`,
+    `ca.crt`): what gateways and users present to the nodes (they require one)."""
+    return f"{network}-client-tls"
 
 
 def operator_tls_secret_name(network: str) -> str:

@@ -3,8 +3,9 @@ the network to the epoch controller, and guards its deletion.
 
 A network whose spec cannot be parsed gets `Ready=False/InvalidSpec` (through the handler's
 status patch) and nothing else; otherwise its NetworkPolicy is applied (when
-`spec.networkPolicy.enabled`), with node TLS its CA and the operator's client
-certificate are kept (`walrus_operator.tls_secrets`), and one pass of the epoch controller
+`spec.networkPolicy.enabled`), with node TLS its CA, the operator's client certificate
+and the network's client certificate (gateways, users) are kept
+(`walrus_operator.tls_secrets`), and one pass of the epoch controller
 (`walrus_operator.epochs`) observes the network's nodes, moves its epochs on and writes
 its status. `check_deletion` holds a network's deletion (through the operator's
 finalizer) while any WalrusNode still names it in `spec.networkRef`: deleting the network
@@ -64,15 +65,20 @@ class NetworkReconciler:
                 network.metadata.name,
                 network.metadata.uid,
             )
-            await self.tls.ensure(
-                namespace,
-                naming.operator_tls_secret_name(name),
-                authority=await self.tls.authority(namespace, name, uid),
-                network=name,
-                owner=("WalrusNetwork", name, uid),
-                names=(tls_secrets.OPERATOR_NAME,),
-                server=False,
-            )
+            authority = await self.tls.authority(namespace, name, uid)
+            for secret_name, common_name in (
+                (naming.operator_tls_secret_name(name), tls_secrets.OPERATOR_NAME),
+                (naming.client_tls_secret_name(name), tls_secrets.CLIENT_NAME),
+            ):
+                await self.tls.ensure(
+                    namespace,
+                    secret_name,
+                    authority=authority,
+                    network=name,
+                    owner=("WalrusNetwork", name, uid),
+                    names=(common_name,),
+                    server=False,
+                )
         return await self.epochs.run(network.metadata.namespace, network.metadata.name)
 
     async def check_deletion(self, body: Body) -> None:

@@ -107,12 +107,12 @@ class OperatorSettings:
     manifests set it from the downward API). Each network's NetworkPolicy lets operator
     pods in only from there; empty: from any namespace."""
 
-    node_tls: bool = False
-    """WALRUS_OPERATOR_NODE_TLS: `true` issues each network a CA and every node a
-    certificate, mounts it and sets the node's `tls_*` keys, and calls the nodes over mutual
-    TLS with the network's operator certificate (docs/operator.md, "TLS"). Off by default
-    until every node image in use serves TLS: a node that does not know the `tls_*` keys
-    refuses its config."""
+    node_tls: bool = True
+    """WALRUS_OPERATOR_NODE_TLS: `true` (the default) issues each network a CA and every
+    node a certificate, mounts it and sets the node's `tls_*` keys, and calls the nodes over
+    mutual TLS with the network's operator certificate (docs/operator.md, "TLS"). `false`
+    runs every node in plaintext: only for measuring what TLS costs, or for node images too
+    old to know the `tls_*` keys."""
 
     certificate_validity_days: float = 90.0
     """WALRUS_OPERATOR_CERTIFICATE_VALIDITY_DAYS: lifetime of a node or operator certificate."""
@@ -160,7 +160,7 @@ class OperatorSettings:
         election = text("LEADER_ELECTION", "true").lower()
         if election not in {"true", "false"}:
             raise errors.SettingsInvalid(_PREFIX + "LEADER_ELECTION", "must be true or false")
-        tls = text("NODE_TLS", "false").lower()
+        tls = text("NODE_TLS", str(defaults.node_tls).lower()).lower()
         if tls not in {"true", "false"}:
             raise errors.SettingsInvalid(_PREFIX + "NODE_TLS", "must be true or false")
         validity = number("CERTIFICATE_VALIDITY_DAYS", defaults.certificate_validity_days, 1)

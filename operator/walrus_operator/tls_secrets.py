@@ -8,6 +8,8 @@ docs/node-runtime.md).
   certificate, DNS names: the node's name (its committee name, which peers verify) and
   its pod's DNS name. Mounted read-only at `/etc/walrus/tls`.
 - `<network>-operator-tls`: the operator's client certificate for the network's nodes.
+- `<network>-client-tls`: the network's client certificate, for gateways and users (a
+  node with TLS requires every caller to present one, docs/security.md).
 
 Each pass reads the Secret and asks `certificate_plan.decide`; a certificate that is
 missing, unreadable, from another CA, for other names or within
@@ -37,10 +39,12 @@ from walrus_operator import (
 )
 from walrus_operator.builders import secret
 
-__all__ = ["OPERATOR_NAME", "TlsSecrets", "node_names"]
+__all__ = ["CLIENT_NAME", "OPERATOR_NAME", "TlsSecrets", "node_names"]
 
 OPERATOR_NAME = "walrus-operator"
 """Common name and DNS name of the operator's client certificate."""
+CLIENT_NAME = "walrus-client"
+"""Common name and DNS name of the network's client certificate (gateways, users)."""
 
 Body = collections.abc.Mapping[str, typing.Any]
 

@@ -3,7 +3,8 @@
 The API is kmock's emulator (tests/unit/operator/kopf_harness.py); the nodes are real
 `walrus-node` processes from the testbed, whose keys are handed to the operator as the
 nodes' key Secrets (so the node reconciler reports the identities the processes hold) and
-whose admin key is the operator's admin Secret. Nothing here calls the controller by
+whose admin key is the operator's admin Secret, and whose CA is the network's CA Secret
+(the operator calls the nodes over mutual TLS, its default). Nothing here calls the controller by
 hand: the network's Kopf timer forms the first committee, delivers it, and changes the
 epoch when the network is annotated.
 """
@@ -55,6 +56,11 @@ def _seed(api: ApplyingEmulator, bed: Testbed) -> None:
     api.objects["v1/secrets", NS, naming.ADMIN_SECRET] = secret(
         naming.ADMIN_SECRET, naming.ADMIN_KEY_FILE, bed.admin_key.to_pem()
     )
+    # The testbed's CA is the network's: the operator issues its own client certificate
+    # from it and verifies each node process under its name (`node-<i>`, as the WalrusNode).
+    ca = secret(naming.ca_secret_name("devnet"), "ca.crt", bed.ca_cert_file.read_bytes())
+    ca["data"]["ca.key"] = base64.b64encode(bed.ca_key_file.read_bytes()).decode()
+    api.objects["v1/secrets", NS, naming.ca_secret_name("devnet")] = ca
     api.objects[NETWORKS, NS, "devnet"] = {
         "apiVersion": naming.GROUP_VERSION,
         "kind": "WalrusNetwork",
@@ -89,9 +95,8 @@ def _seed(api: ApplyingEmulator, bed: Testbed) -> None:
 async def test_operator_forms_and_changes_committees_of_real_nodes(
     tmp_path: pathlib.Path,
 ) -> None:
-    # Plaintext: the operator's node client is driven here without the network's operator
-    # certificate (TLS between operator and nodes: docs/security.md).
-    bed = Testbed.create(tmp_path / "testbed", 4, 8, plaintext=True)
+    # TLS, the operator's default: the nodes refuse any caller without a certificate.
+    bed = Testbed.create(tmp_path / "testbed", 4, 8)
     try:
         for handle in bed.nodes:
             bed.start(handle.name)

@@ -63,6 +63,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, patch]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
@@ -80,13 +83,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: [get, create, patch]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
-  verbs: [get, create, patch]
-{{- end -}}
-
-{{/* Leader election among the operator's replicas: the Lease in the release's namespace. */}}
-{{- define "walrus-operator.leaderRules" -}}
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
   verbs: [get, create, patch]
 {{- end -}}
 

@@ -7,8 +7,13 @@ network's committee file (the one nodes read): the gateway re-reads it every
 ``--committee-refresh-seconds``, and the reconciler rewrites it as epochs change. Token
 and owner secrets are mounted from the Secrets the spec names. ``/ready`` answers once
 the committee is known and gates the Service; ``/health`` is the liveness probe;
-``/metrics`` is on the same port. With autoscaling, the Deployment leaves ``replicas`` to
-the HPA. Pure; called by the gateway reconciler and the golden tests.
+``/metrics`` is on the same port. When the network's nodes serve TLS the pods mount the
+network's client certificate Secret (`<network>-client-tls`: certificate, key and the
+network CA) at ``/etc/walrus/tls``, ``client.yaml`` names those files, and the pod
+template carries the certificate's digest so that a re-issued certificate rolls the pods.
+Gateway pods carry the network's client label, which its NetworkPolicy admits. With
+autoscaling, the Deployment leaves ``replicas`` to the HPA. Pure; called by the gateway
+reconciler and the golden tests.
 """
 
 from __future__ import annotations
@@ -16,16 +21,28 @@ from __future__ import annotations
 import typing
 
 from walrus_operator import gateway_models, naming
+from walrus_operator.builders import network_policy
 
-__all__ = ["CONFIG_DIR", "PORT", "build_children", "labels"]
+__all__ = ["CONFIG_DIR", "PORT", "TLS_DIR", "ClientTls", "build_children", "labels"]
 
 PORT = 31415
 """The gateway's port in the pod (Walrus's daemon port)."""
 CONFIG_DIR = "/etc/walrus/gateway"
+TLS_DIR = "/etc/walrus/tls"
+"""The network's client certificate Secret (`tls.crt`, `tls.key`, `ca.crt`), read-only."""
 _JWT_DIR = "/etc/walrus/jwt"
 _OWNER_DIR = "/etc/walrus/owner"
 _RUN_AS = 65532
 _Obj = dict[str, typing.Any]
+
+
+class ClientTls(typing.NamedTuple):
+    """The network's client certificate, as the gateway's pods use it."""
+
+    secret_name: str
+    """`<network>-client-tls` (naming.client_tls_secret_name)."""
+    certificate_sha256: str
+    """Digest of its `tls.crt`: the pod template changes when the certificate does."""
 
 
 def config_map_name(gateway: str) -> str:
@@ -67,15 +84,23 @@ def _meta(gw: gateway_models.WalrusGateway, name: str) -> _Obj:
     }
 
 
-def _config_map(gw: gateway_models.WalrusGateway, committee_file: str) -> _Obj:
+def _config_map(
+    gw: gateway_models.WalrusGateway, committee_file: str, tls: ClientTls | None
+) -> _Obj:
+    client = "committee_file: committee.yaml\n"
+    if tls is not None:
+        # The network's client certificate: the gateway verifies every node against the
+        # network CA under the node's committee name, and presents it to the nodes.
+        client += (
+            f"tls_ca_file: {TLS_DIR}/ca.crt\n"
+            f"tls_cert_file: {TLS_DIR}/tls.crt\n"
+            f"tls_key_file: {TLS_DIR}/tls.key\n"
+        )
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(gw, config_map_name(gw.metadata.name)),
-        "data": {
-            "client.yaml": "committee_file: committee.yaml\n",
-            "committee.yaml": committee_file,
-        },
+        "data": {"client.yaml": client, "committee.yaml": committee_file},
     }
 
 
@@ -100,12 +125,19 @@ def _args(gw: gateway_models.WalrusGateway) -> list[str]:
     return args
 
 
-def _volumes(gw: gateway_models.WalrusGateway) -> tuple[list[_Obj], list[_Obj]]:
+def _volumes(
+    gw: gateway_models.WalrusGateway, tls: ClientTls | None
+) -> tuple[list[_Obj], list[_Obj]]:
     spec = gw.spec
     volumes: list[_Obj] = [
         {"name": "client", "configMap": {"name": config_map_name(gw.metadata.name)}}
     ]
     mounts: list[_Obj] = [{"name": "client", "mountPath": CONFIG_DIR, "readOnly": True}]
+    if tls is not None:
+        volumes.append(
+            {"name": "tls", "secret": {"secretName": tls.secret_name, "defaultMode": 0o440}}
+        )
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
     for name, ref, path in (
         ("jwt", spec.jwt.secret_ref if spec.jwt else None, _JWT_DIR),
         ("owner", spec.owner_secret_ref, _OWNER_DIR),
@@ -135,9 +167,18 @@ def _probe(path: str, period: int) -> _Obj:
     }
 
 
-def _deployment(gw: gateway_models.WalrusGateway, image: str) -> _Obj:
+def _deployment(gw: gateway_models.WalrusGateway, image: str, tls: ClientTls | None) -> _Obj:
     spec = gw.spec
-    volumes, mounts = _volumes(gw)
+    volumes, mounts = _volumes(gw, tls)
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(PORT),
+        "prometheus.io/path": "/metrics",
+    }
+    if tls is not None:
+        # The gateway reads its certificate once, at start: a re-issued one (renewal, a
+        # replaced CA) rolls the pods.
+        annotations[naming.ANNOTATION_CERTIFICATE_SHA256] = tls.certificate_sha256
     container: _Obj = {
         "name": "gateway",
         "image": image,
@@ -164,12 +205,9 @@ def _deployment(gw: gateway_models.WalrusGateway, image: str) -> _Obj:
         "selector": {"matchLabels": _selector(gw)},
         "template": {
             "metadata": {
-                "labels": labels(gw),
-                "annotations": {
-                    "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(PORT),
-                    "prometheus.io/path": "/metrics",
-                },
+                # The client label lets the pods through the network's NetworkPolicy.
+                "labels": {**labels(gw), network_policy.LABEL_CLIENT: gw.spec.network_ref.name},
+                "annotations": annotations,
             },
             "spec": {
                 "containers": [container],
@@ -274,10 +312,19 @@ def _autoscaler(gw: gateway_models.WalrusGateway, scaling: gateway_models.Autosc
 
 
 def build_children(
-    gw: gateway_models.WalrusGateway, *, image: str, committee_file: str
+    gw: gateway_models.WalrusGateway,
+    *,
+    image: str,
+    committee_file: str,
+    tls: ClientTls | None,
 ) -> list[_Obj]:
-    """Every object the gateway needs, in apply order."""
-    children = [_config_map(gw, committee_file), _deployment(gw, image), _service(gw)]
+    """Every object the gateway needs, in apply order. ``tls``: the network's client
+    certificate when its nodes serve TLS, None when they are plaintext."""
+    children = [
+        _config_map(gw, committee_file, tls),
+        _deployment(gw, image, tls),
+        _service(gw),
+    ]
     if gw.spec.ingress is not None:
         children.append(_ingress(gw, gw.spec.ingress))
     if gw.spec.autoscaling is not None:

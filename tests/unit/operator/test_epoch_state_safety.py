@@ -20,6 +20,7 @@ from walrus_operator import (
     kube,
     metrics,
     networks,
+    nodeclient,
     reports,
 )
 
@@ -46,7 +47,7 @@ class _Nodes:
         *,
         sync: bool,
         server_name: str = "",
-        tls: object = None,
+        tls: nodeclient.ChannelTls | None = None,
     ) -> reports.NodeReport:
         name = endpoint.split("-0.", maxsplit=1)[0]
         return reports.NodeReport(reachable=True, serving=True, public_key=records.key_text(name))
@@ -58,7 +59,7 @@ class _Nodes:
         data: bytes,
         *,
         server_name: str = "",
-        tls: object = None,
+        tls: nodeclient.ChannelTls | None = None,
     ) -> None:
         self.committees_sent += 1
 

@@ -10,6 +10,7 @@ the diff.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import pathlib
 import typing
@@ -53,6 +54,11 @@ def _build(case: dict[str, typing.Any]) -> list[dict[str, typing.Any]]:
         gw,
         image=gw.spec.image or case["context"]["defaultImage"],
         committee_file=record.committee_file(),
+        tls=(
+            gateway_builder.ClientTls(**case["context"]["clientTls"])
+            if "clientTls" in case["context"]
+            else None
+        ),
     )
 
 
@@ -115,9 +121,23 @@ def test_status_is_ready_only_when_every_wanted_replica_is() -> None:
     )
 
 
+def _client_secret(network: str, namespace: str) -> dict[str, typing.Any]:
+    def encoded(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": f"{network}-client-tls", "namespace": namespace},
+        "data": {key: encoded(f"pem of {key}") for key in ("tls.crt", "tls.key", "ca.crt")},
+    }
+
+
 def test_reconciler_applies_children_and_waits_for_the_network() -> None:
     case = _case("basic")
     memory = MemoryKube()
+    memory.put(_client_secret("mainnet", "storage"))
     reconciler = gateways.GatewayReconciler(memory, "walrus-node:0.1.0", clock=lambda: NOW)
 
     missing = asyncio.run(reconciler.reconcile(case["gateway"]))
@@ -134,6 +154,64 @@ def test_reconciler_applies_children_and_waits_for_the_network() -> None:
     assert config is not None
     assert "pool-2-0.pool-2.storage.svc.example.internal:9185" in config["data"]["committee.yaml"]
     assert _condition(done.status, "Ready")["status"] == "False"  # no pod is ready yet
+    # The nodes serve TLS: the gateway presents the network's client certificate and
+    # verifies the nodes against the CA that comes with it.
+    client = yaml.safe_load(config["data"]["client.yaml"])
+    assert client == {
+        "committee_file": "committee.yaml",
+        "tls_ca_file": "/etc/walrus/tls/ca.crt",
+        "tls_cert_file": "/etc/walrus/tls/tls.crt",
+        "tls_key_file": "/etc/walrus/tls/tls.key",
+    }
+    template = deployment["spec"]["template"]
+    assert {"name": "tls", "mountPath": "/etc/walrus/tls", "readOnly": True} in template["spec"][
+        "containers"
+    ][0]["volumeMounts"]
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "mainnet-client-tls"
+    assert template["metadata"]["labels"]["walrus-k8s.io/client"] == "mainnet"
+    first = template["metadata"]["annotations"]["walrus-k8s.io/certificate-sha256"]
+
+    # A re-issued certificate rolls the pods.
+    renewed = _client_secret("mainnet", "storage")
+    renewed["data"]["tls.crt"] = base64.b64encode(b"another pem").decode()
+    memory.put(renewed)
+    assert asyncio.run(reconciler.reconcile(case["gateway"])).error is None
+    again = memory.find(kube.Kind.DEPLOYMENT, "gateway", "storage")
+    assert again is not None
+    assert again["spec"]["template"]["metadata"]["annotations"][
+        "walrus-k8s.io/certificate-sha256"
+    ] not in ("", first)
+
+
+def test_gateway_waits_for_the_client_certificate_when_nodes_serve_tls() -> None:
+    case = _case("basic")
+    memory = MemoryKube()
+    memory.put(case["network"])
+    reconciler = gateways.GatewayReconciler(memory, "walrus-node:0.1.0", clock=lambda: NOW)
+    waiting = asyncio.run(reconciler.reconcile(case["gateway"]))
+    assert isinstance(waiting.error, errors.NotYet)
+    assert "no client certificate yet" in _condition(waiting.status, "Ready")["message"]
+    assert memory.find(kube.Kind.DEPLOYMENT, "gateway", "storage") is None
+
+    memory.put(_client_secret("mainnet", "storage"))
+    assert asyncio.run(reconciler.reconcile(case["gateway"])).error is None
+
+
+def test_gateway_of_a_plaintext_network_gets_no_certificate() -> None:
+    case = _case("basic")
+    memory = MemoryKube()
+    memory.put(case["network"])
+    reconciler = gateways.GatewayReconciler(
+        memory, "walrus-node:0.1.0", node_tls=False, clock=lambda: NOW
+    )
+    assert asyncio.run(reconciler.reconcile(case["gateway"])).error is None
+    config = memory.find(kube.Kind.CONFIG_MAP, "gateway-gateway-client", "storage")
+    assert config is not None
+    assert "tls_" not in config["data"]["client.yaml"]
+    deployment = memory.find(kube.Kind.DEPLOYMENT, "gateway", "storage")
+    assert deployment is not None
+    assert "tls" not in {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
 
 
 def test_invalid_spec_is_reported_not_applied() -> None:

@@ -9,10 +9,13 @@ ownership or garbage collection, so those belong to the control-plane tier.
 
 from __future__ import annotations
 
+import base64
 import typing
 
 import pytest
 import pytest_asyncio
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.unit.operator import records
 from tests.unit.operator.kopf_harness import (
@@ -276,20 +279,32 @@ async def test_a_malformed_admin_secret_is_a_condition_the_timer_clears_once_fix
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_with_node_tls_the_operator_issues_and_mounts_certificates(
+async def test_by_default_the_operator_issues_and_mounts_certificates(
     api: ApplyingEmulator,
 ) -> None:
     _seed(api)
-    with running_operator(api.url_text(), node_tls=True):
+    with running_operator(api.url_text()):  # node TLS is the default
         await wait_for(
             lambda: _get(api, "apps/v1/statefulsets", "node-a") is not None, "the StatefulSet"
         )
         await wait_for(
-            lambda: _get(api, "v1/secrets", "devnet-operator-tls") is not None,
-            "the operator's certificate",
+            lambda: (
+                _get(api, "v1/secrets", "devnet-operator-tls") is not None
+                and _get(api, "v1/secrets", "devnet-client-tls") is not None
+            ),
+            "the operator's and the clients' certificates",
         )
     for name in ("devnet-ca", "node-a-tls"):
         assert _get(api, "v1/secrets", name) is not None, name
+    client = _get(api, "v1/secrets", "devnet-client-tls") or {}
+    assert client["type"] == "kubernetes.io/tls"
+    assert set(client["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    # Client use only, from the network's CA: it cannot pose as a node.
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(client["data"]["tls.crt"]))
+    usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usages) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    ca = (_get(api, "v1/secrets", "devnet-ca") or {})["data"]["ca.crt"]
+    assert certificate.issuer == x509.load_pem_x509_certificate(base64.b64decode(ca)).subject
     assert (_get(api, "v1/secrets", "node-a-tls") or {})["type"] == "kubernetes.io/tls"
     sts = _get(api, "apps/v1/statefulsets", "node-a")
     assert sts is not None

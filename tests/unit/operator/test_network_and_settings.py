@@ -77,6 +77,14 @@ def test_settings_default_without_environment() -> None:
     assert settings.OperatorSettings.from_environment({}) == settings.OperatorSettings()
 
 
+def test_node_tls_is_on_unless_turned_off() -> None:
+    assert settings.OperatorSettings.from_environment({}).node_tls is True
+    off = {"WALRUS_OPERATOR_NODE_TLS": "False"}
+    assert settings.OperatorSettings.from_environment(off).node_tls is False
+    on = {"WALRUS_OPERATOR_NODE_TLS": "true"}
+    assert settings.OperatorSettings.from_environment(on).node_tls is True
+
+
 def test_settings_are_read_from_the_environment() -> None:
     parsed = settings.OperatorSettings.from_environment(
         {
@@ -106,6 +114,7 @@ def test_settings_are_read_from_the_environment() -> None:
         ("WALRUS_OPERATOR_NODE_IMAGE", " "),
         ("WALRUS_OPERATOR_ENDPOINT_MODE", "mdns"),
         ("WALRUS_OPERATOR_NODE_TIMEOUT_SECONDS", "0"),
+        ("WALRUS_OPERATOR_NODE_TLS", "yes"),
     ],
 )
 def test_bad_setting_names_its_variable(variable: str, value: str) -> None:

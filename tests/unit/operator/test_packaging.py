@@ -63,10 +63,7 @@ def _rendered(directory: pathlib.Path) -> list[dict[str, typing.Any]]:
 
 
 def _of_kind(objects: list[dict[str, typing.Any]], kind: str) -> dict[str, typing.Any]:
-    """The one object of `kind`, leaving out the leader-election Role and its binding."""
-    [found] = [
-        o for o in objects if o["kind"] == kind and not o["metadata"]["name"].endswith("-leader")
-    ]
+    [found] = [o for o in objects if o["kind"] == kind]
     return found
 
 
@@ -81,9 +78,11 @@ def test_operator_runs_two_replicas_that_elect_a_leader() -> None:
     assert deployment["spec"]["replicas"] == 2
     assert "strategy" not in deployment["spec"]  # rolling: the standby keeps watch
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert settings.OperatorSettings.from_environment(
+    parsed = settings.OperatorSettings.from_environment(
         {item["name"]: item["value"] for item in env if "value" in item}
-    ).leader_election
+    )
+    assert parsed.leader_election
+    assert parsed.node_tls  # the nodes serve TLS, said explicitly
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -116,11 +115,8 @@ def test_chart_rbac_equals_the_kustomize_rules() -> None:
     assert _sorted(_helper_rules("namespacedRules")) == _sorted(_of_kind(base, "Role")["rules"])
     assert _sorted(_helper_rules("clusterRules")) == _sorted(_of_kind(base, "ClusterRole")["rules"])
     wide = _load_all(CLUSTER_WIDE / "cluster-role.yaml")
-    [leader] = [
-        o for o in base if o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader")
-    ]
     assert _sorted(_of_kind(wide, "ClusterRole")["rules"]) == _sorted(
-        _of_kind(base, "Role")["rules"] + leader["rules"]
+        _of_kind(base, "Role")["rules"]
     )
 
 
@@ -145,9 +141,7 @@ def test_cluster_wide_overlay_watches_every_namespace() -> None:
 
 def test_rbac_covers_every_kind_the_operator_touches() -> None:
     base = _base_objects()
-    leader = [o for o in base if o["metadata"]["name"] == "walrus-operator-leader"]
-    rules = [r for o in leader if o["kind"] == "Role" for r in o["rules"]]
-    rules += _of_kind(base, "Role")["rules"] + _of_kind(base, "ClusterRole")["rules"]
+    rules = _of_kind(base, "Role")["rules"] + _of_kind(base, "ClusterRole")["rules"]
     granted = {
         (group, resource)
         for rule in rules
@@ -191,7 +185,7 @@ def test_chart_values_satisfy_the_values_schema() -> None:
                 "--set", "metrics.podMonitor.enabled=true",
                 "--set", "metrics.gatewayPodMonitor.enabled=true",
             ],
-            2,
+            3,  # a, b, and the Lease's in the release's namespace
             "a,b",
         ),
         (["--set", "rbac.clusterWide=true"], 0, ""),
@@ -209,19 +203,27 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
     deployment = _of_kind(objects, "Deployment")
     assert deployment["spec"]["replicas"] == 2  # leader-elected
     assert "strategy" not in deployment["spec"]
-    namespaced = [o for o in objects if o["kind"] == "Role"]
-    leader = [o for o in namespaced if o["metadata"]["name"].endswith("-leader")]
-    assert [o["metadata"]["namespace"] for o in leader] == ["walrus-system"]
-    assert leader[0]["rules"][0]["resources"] == ["leases"]
-    assert len(namespaced) - len(leader) == roles
+    assert len([o for o in objects if o["kind"] == "Role"]) == roles
     env = {
         e["name"]: e.get("value")
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["WALRUS_OPERATOR_NAMESPACES"] == watched
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == "true"
     [cluster_role] = [o for o in objects if o["kind"] == "ClusterRole"]
     granted = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert ("secrets" in granted) == (watched == "")
+    # Leader election works however namespaces are watched: the release's namespace (where
+    # the Lease lives) grants leases, through a Role or the cluster-wide ClusterRole.
+    lease_grants = [
+        o
+        for o in objects
+        if o["kind"] in {"Role", "ClusterRole"}
+        and o["metadata"].get("namespace", "walrus-system") == "walrus-system"
+        and any("leases" in rule["resources"] for rule in o["rules"])
+    ]
+    assert len(lease_grants) == 1
+    assert ("leases" in granted) == (watched == "")  # only cluster-wide grants them there
 
     monitors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "PodMonitor"}
     if watched == "a,b":
@@ -232,6 +234,32 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
         assert gateways["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
     else:
         assert monitors == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "node_tls"),
+    [
+        (["--set", "nodeTls=false"], False),
+        (["--set", "nodeTls=true"], True),
+        # values of an older chart (an upgrade with --reuse-values): the defaults hold
+        (["--set", "nodeTls=null,certificateValidityDays=null,certificateRenewDays=null"], True),
+    ],
+)
+def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bool) -> None:
+    rendered = subprocess.run(
+        [_tool("helm"), "template", "walrus", str(CHART), *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    container = _of_kind([d for d in yaml.safe_load_all(rendered) if d], "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == str(node_tls).lower()
+    parsed = settings.OperatorSettings.from_environment(env)
+    assert parsed.node_tls is node_tls
+    assert (parsed.certificate_validity_days, parsed.certificate_renew_days) == (90, 30)
 
 
 def test_chart_refuses_cluster_wide_with_namespaces() -> None:
