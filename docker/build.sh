@@ -9,7 +9,7 @@
 #      the node's (`walrus-k8s[node]`) and the operator's (`walrus-k8s[operator]`) apart,
 #      so each image gets only what it runs;
 #   3. `docker build --network none` of docker/<image>.Dockerfile with those wheels as
-#      the whole context.
+#      the whole context (dependencies and the project's own wheel in separate layers).
 #
 # Tags: walrus-node:<version> and walrus-operator:<version>, the version being the
 # chart's appVersion (what the chart and the operator default to), or $WALRUS_IMAGE_TAG.
@@ -49,7 +49,10 @@ for image in "${images[@]}"; do
     mkdir -p "$context"
     log "wheels for walrus-k8s[$image]"
     "$PYTHON" -m pip wheel --quiet --disable-pip-version-check -c constraints.txt \
-        --wheel-dir "$context/wheels" ".[$image]" >&2
+        --wheel-dir "$context/deps" ".[$image]" >&2
+    # The project's wheel apart, so that the dependencies' layer stays cached.
+    mkdir -p "$context/project"
+    mv "$context"/deps/walrus_k8s-*.whl "$context/project/"
     tag="walrus-$image:$TAG"
     log "building $tag from $base"
     docker build --quiet --network none --build-arg "BASE=$base" \

@@ -2,7 +2,10 @@
 # bookworm root made by debootstrap with systemd, containerd and runc from Debian's
 # packages; kind's own base files (entrypoint, systemd units, containerd config) from the
 # pinned kind module's images/base/files; crictl and the CNI plugins built from Go
-# modules. The steps follow kind's images/base/Dockerfile for that release.
+# modules. The steps follow kind's images/base/Dockerfile for that release, with one
+# change: containerd never gives a container a lower OOM score than its own
+# (restrict_oom_score_adj), since lowering it needs CAP_SYS_RESOURCE, which the node
+# container lacks here.
 ARG DEBIAN
 FROM ${DEBIAN}
 COPY files/usr/local/bin/ /usr/local/bin/
@@ -26,7 +29,8 @@ RUN chmod 755 /kind /kind/bin /kind/bin/* /usr/local/bin/* /opt/cni/bin/* \
  && ln -sf /usr/lib/systemd/systemd /sbin/init \
  && systemctl enable kubelet.service containerd.service undo-mount-hacks.service \
  && systemctl mask systemd-binfmt.service \
- && mkdir -p /etc/kubernetes/manifests
+ && mkdir -p /etc/kubernetes/manifests \
+ && sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
 ENV container=docker
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]

@@ -5,7 +5,8 @@
 # shares), this builds:
 #   kind                      sigs.k8s.io/kind, the pinned release
 #   kubelet kubeadm kube-proxy kube-scheduler
-#                             the pinned k8s.io/kubernetes (e2e/controlplane/gomod)
+#                             the pinned k8s.io/kubernetes (kubemod/go.mod, the same
+#                             version as e2e/controlplane/gomod)
 #   pause                     the pinned module's build/pause/linux/pause.c, static
 #   crictl                    sigs.k8s.io/cri-tools
 #   bridge host-local loopback portmap
@@ -26,14 +27,17 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-GOMOD_DIR="$HERE/../controlplane/gomod"
 CACHE="${WALRUS_K8S_CACHE:-$HOME/.cache/walrus-k8s}"
 JOBS="${WALRUS_K8S_BUILD_JOBS:-$(nproc)}"
 if [[ -z "${GO:-}" ]]; then
     GO="$(command -v go || echo /usr/local/go/bin/go)"
 fi
 
-KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$GOMOD_DIR/go.mod")"
+# The node's Kubernetes binaries come from kubemod/go.mod: the control plane's wrapper
+# module (e2e/controlplane/gomod, same version and replacements) with the node's commands
+# as its tools, tidied, so that its go.sum covers their dependencies.
+KUBE_MOD_DIR="$HERE/kubemod"
+KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$KUBE_MOD_DIR/go.mod")"
 KIND_VERSION="v0.33.0"
 CRICTL_VERSION="v1.37.0"
 CNI_VERSION="v1.10.0"
@@ -75,8 +79,8 @@ if [[ "$WHAT" == base ]] && ready "$kind_dir" "$RECIPE-$KIND_VERSION" &&
 fi
 
 mkdir -p "$CACHE"
-# One builder of these tools at a time; the Kubernetes build below also waits for
-# e2e/controlplane/install.sh's lock, so that the two never compile the same module at once.
+# One builder of these tools at a time (the control plane's install.sh has its own lock;
+# the two share only Go's build cache, which is safe to share).
 exec 9>"$CACHE/.install-kind.lock"
 flock 9
 
@@ -147,11 +151,7 @@ if ! ready "$etcd_dir" "$etcd_stamp"; then
 fi
 
 node_dir="$CACHE/kubernetes-node-$KUBE_VERSION"
-node_stamp="$({ cat "$GOMOD_DIR/go.mod" "$GOMOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
-if ! ready "$node_dir" "$node_stamp"; then
-    exec 7>"$CACHE/.install.lock"
-    flock 7
-fi
+node_stamp="$({ cat "$KUBE_MOD_DIR/go.mod" "$KUBE_MOD_DIR/go.sum"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
 if ! ready "$node_dir" "$node_stamp"; then
     log "building kubelet, kubeadm, kube-proxy, kube-scheduler $KUBE_VERSION (slow when cold)"
     start=$SECONDS
@@ -163,14 +163,14 @@ if ! ready "$node_dir" "$node_stamp"; then
         ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
         ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
     done
-    (cd "$GOMOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "$ldflags" -o "$tmp/" \
+    (cd "$KUBE_MOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "$ldflags" -o "$tmp/" \
         k8s.io/kubernetes/cmd/kubelet \
         k8s.io/kubernetes/cmd/kubeadm \
         k8s.io/kubernetes/cmd/kube-proxy \
         k8s.io/kubernetes/cmd/kube-scheduler)
     # pause: the sandbox process of every pod, from the same module's C source.
     pause_src="$("$GO" env GOMODCACHE)/k8s.io/kubernetes@$KUBE_VERSION/build/pause/linux/pause.c"
-    (cd "$GOMOD_DIR" && "$GO" mod download k8s.io/kubernetes >/dev/null)
+    (cd "$KUBE_MOD_DIR" && "$GO" mod download k8s.io/kubernetes >/dev/null)
     gcc -Os -static -DVERSION="$KUBE_VERSION" -o "$tmp/pause" "$pause_src"
     strip "$tmp/pause"
     publish "$tmp" "$node_dir" "$node_stamp"

@@ -56,15 +56,13 @@ base() {
     for plugin in bridge host-local loopback portmap; do
         cp "$(tool "cni-$plugin")" "$stage/cni/$plugin"
     done
-    # containerd's default OCI spec with kind's hook that mounts the product files, and
-    # no rlimits (kind's base does the same with jq).
+    # containerd's default OCI spec without rlimits, as kind's base makes it, but without
+    # kind's hook that gives each node its own product_uuid (it needs jq, and a one-node
+    # cluster has no two nodes to tell apart).
     docker run --rm --network none --entrypoint ctr "$debian" oci spec > "$stage/spec.json"
     python3 - "$stage/spec.json" "$stage/cri-base.json" <<'EOF'
 import json, sys
 spec = json.load(open(sys.argv[1]))
-spec.setdefault("hooks", {}).setdefault("createContainer", []).append(
-    {"path": "/kind/bin/mount-product-files.sh"}
-)
 spec["process"].pop("rlimits", None)
 json.dump(spec, open(sys.argv[2], "w"), indent=2)
 EOF
