@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -59,14 +59,20 @@ def wait_for(check: Callable[[], T | None], what: str, container: containers.Con
 
 
 @pytest.fixture(scope="module")
-def images() -> dict[str, str]:
+def images() -> Iterator[dict[str, str]]:
     why = containers.available()
     if why is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must have Docker (.ci/run starts it): {why}")
         pytest.skip(why)
     containers.sweep()
-    return containers.build_images(f"{VERSION}-test-{containers.CHECKOUT}")
+    built = containers.build_images(f"{VERSION}-test-{containers.CHECKOUT}")
+    try:
+        yield built
+    finally:
+        # Each checkout tags its own test images; left behind, every CI clone would add
+        # its ~600 MB (the layers shared with other images stay).
+        containers.docker("rmi", *built.values(), check=False)
 
 
 def probe(image: str, code: str) -> str:
