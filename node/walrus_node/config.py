@@ -75,6 +75,13 @@ class NodeConfig:
     request_buffer_bytes: int = 64 << 20
     """Verified slivers one StoreSlivers stream holds before writing them to the store
     (one transaction per this many bytes); larger means fewer fsyncs, more memory."""
+    read_buffer_bytes: int = 1 << 20
+    """Bytes of a stored sliver one read copies out of the store at a time (one
+    GetSliver message; the parity band when cutting recovery symbols). A GetSliver holds
+    two such pieces whatever the sliver's size; 64 KiB to 4 MiB."""
+    gc_interval_seconds: float = 60.0
+    """Seconds between two passes of the collector of uncertified data (blobs older than
+    ``uncertified_ttl_seconds``); each pass reads every blob's info once."""
     max_sliver_bytes: int = 256 << 20
     """Largest sliver (or recovery symbol) the node accepts or reads from any stream;
     blobs up to about ``(n - 2f) x`` this size can be stored."""
@@ -125,6 +132,10 @@ class NodeConfig:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
+        if not 64 << 10 <= self.read_buffer_bytes <= 4 << 20:
+            raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
+        if self.gc_interval_seconds <= 0:
+            raise ConfigError("gc_interval_seconds: must be positive")
         if self.max_sliver_bytes > self.memory_budget_bytes:
             raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)

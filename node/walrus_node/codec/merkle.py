@@ -32,7 +32,17 @@ import blake3
 
 from walrus_node.codec._types import Buffer
 
-__all__ = ["DIGEST_SIZE", "EMPTY", "Tree", "hash_bytes", "inner", "leaf", "root", "verify"]
+__all__ = [
+    "DIGEST_SIZE",
+    "EMPTY",
+    "LeafHasher",
+    "Tree",
+    "hash_bytes",
+    "inner",
+    "leaf",
+    "root",
+    "verify",
+]
 
 DIGEST_SIZE = 32
 EMPTY = bytes(DIGEST_SIZE)
@@ -50,6 +60,21 @@ def leaf(data: Buffer) -> bytes:
     hasher = blake3.blake3(data)
     hasher.update(_LEAF)
     return hasher.digest()
+
+
+class LeafHasher:
+    """A symbol's leaf hash fed piece by piece: ``update`` each part in order, then
+    ``digest`` equals :func:`leaf` of the parts joined."""
+
+    def __init__(self) -> None:
+        self._hasher = blake3.blake3()
+
+    def update(self, data: Buffer) -> None:
+        self._hasher.update(data)
+
+    def digest(self) -> bytes:
+        self._hasher.update(_LEAF)
+        return self._hasher.digest()
 
 
 def inner(left: bytes, right: bytes) -> bytes:

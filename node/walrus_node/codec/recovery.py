@@ -26,7 +26,14 @@ from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.codec.symbol import RecoverySymbol
 
-__all__ = ["RecoverySymbol", "make_symbols", "proof_length", "recover_sliver", "verify_symbol"]
+__all__ = [
+    "RecoverySymbol",
+    "make_symbol",
+    "make_symbols",
+    "proof_length",
+    "recover_sliver",
+    "verify_symbol",
+]
 
 from walrus_node.codec._types import Buffer
 
@@ -66,6 +73,59 @@ def make_symbols(
         )
         for target in target_indices
     ]
+
+
+def make_symbol(
+    params: EncodingParams,
+    source_type: SliverType,
+    source_index: int,
+    sliver: Buffer,
+    symbol_size: int,
+    target_index: int,
+    band_bytes: int,
+) -> RecoverySymbol:
+    """The same symbol as :func:`make_symbols` for one target, holding little besides it.
+
+    :func:`make_symbols` expands the whole sliver (``n`` symbols). Here the parity is
+    computed in bands of ``band_bytes`` bytes of every parity symbol at a time (the code
+    acts on each byte position on its own), each band hashed into its symbol's leaf and
+    then overwritten by the next; the sliver is read where it lies (a view into the
+    store's map does). What this allocates: ``(n - k) x band_bytes`` of parity, the
+    returned symbol, and the ``n`` leaf hashes.
+    """
+    params.check_index(source_index, "source sliver index")
+    params.check_index(target_index, "target sliver index")
+    if band_bytes < 1:
+        raise errors.ParameterError(f"band of {band_bytes} bytes")
+    expected = params.symbols_in(source_type) * symbol_size
+    if len(sliver) != expected:
+        raise errors.ParameterError(
+            f"{source_type} sliver {source_index} has {len(sliver)} bytes, expected {expected} "
+            f"for symbols of {symbol_size} bytes"
+        )
+    source = slivers.source_symbols(params, source_type, sliver, symbol_size)
+    k = source.shape[0]
+    leaves = [merkle.leaf(source[i].data) for i in range(k)]
+    target = source[target_index].tobytes() if target_index < k else b""
+    if params.n_shards > k:
+        band = min(band_bytes, symbol_size)
+        parity = np.empty((params.n_shards - k, band), dtype=np.uint8)
+        hashers = [merkle.LeafHasher() for _ in range(params.n_shards - k)]
+        pieces: list[bytes] = []
+        code = slivers.code_for(params, source_type)
+        src = rs.row_addresses(source)
+        for offset in range(0, symbol_size, band):
+            width = min(band, symbol_size - offset)
+            code.extend(src + np.uintp(offset), rs.row_addresses(parity), width)
+            for j, hasher in enumerate(hashers):
+                hasher.update(parity[j, :width].data)
+            if target_index >= k:
+                pieces.append(parity[target_index - k, :width].tobytes())
+        leaves += [hasher.digest() for hasher in hashers]
+        if target_index >= k:
+            target = b"".join(pieces)
+    proof = merkle.Tree(leaves).proof(target_index)
+    return RecoverySymbol(source_type, source_index, target_index, target, tuple(proof))
 
 
 def _shape_error(metadata: BlobMetadata, symbol: RecoverySymbol) -> str | None:

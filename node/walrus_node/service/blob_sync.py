@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -51,7 +52,19 @@ class _Invalid(Exception):
     """The blob is proven inconsistently encoded (and now recorded so)."""
 
 
-SliverReader = Callable[[int, SliverType, bytes], Awaitable[bytes | None]]
+SymbolCutter = Callable[
+    [int, SliverType, bytes, Callable[[memoryview], recovery.RecoverySymbol]],
+    Awaitable[recovery.RecoverySymbol | None],
+]
+"""``cut(shard, source_type, blob_id, make)``: ``make(sliver)`` run on a stored sliver
+where it lies (``Store.with_sliver``, in a worker thread), or None if not stored."""
+
+
+def symbol_band_bytes(read_buffer_bytes: int, n_shards: int) -> int:
+    """Bytes of each parity symbol computed at once when cutting a recovery symbol, so
+    that the parity of one band (at most ``n`` symbols' worth) fits ``read_buffer_bytes``."""
+    band = read_buffer_bytes // max(n_shards, 1)
+    return max(4096, band - band % 4096)
 
 
 async def local_recovery_symbols(
@@ -61,29 +74,36 @@ async def local_recovery_symbols(
     target_type: SliverType,
     target_index: int,
     shards: Iterable[int],
-    read: SliverReader,
+    cut: SymbolCutter,
 ) -> list[recovery.RecoverySymbol]:
     """The recovery symbols for sliver `target_index` of `target_type` that this node can
-    make from the orthogonal slivers it stores on `shards` (read with `read`)."""
+    make from the orthogonal slivers it stores on `shards`.
+
+    One source sliver at a time, read where it lies in the store (no copy of it) and
+    expanded in bands (:func:`walrus_node.codec.recovery.make_symbol`): what a call holds
+    is the symbols it returns plus ``read_buffer_bytes`` of parity."""
     source_type = target_type.orthogonal
+    band = symbol_band_bytes(ctx.config.read_buffer_bytes, metadata.n_shards)
     out: list[recovery.RecoverySymbol] = []
     for shard in shards:
         primary, secondary = ctx.slivers_for_shard(blob_id, shard)
         index = primary if source_type is SliverType.PRIMARY else secondary
-        data = await read(shard, source_type, blob_id)
-        if data is None:
-            continue
-        out.extend(
-            await ctx.compute(
-                recovery.make_symbols,
+        symbol = await cut(
+            shard,
+            source_type,
+            blob_id,
+            functools.partial(
+                recovery.make_symbol,
                 metadata.params,
                 source_type,
                 index,
-                data,
-                metadata.symbol_size,
-                [target_index],
-            )
+                symbol_size=metadata.symbol_size,
+                target_index=target_index,
+                band_bytes=band,
+            ),
         )
+        if symbol is not None:
+            out.append(symbol)
     return out
 
 
@@ -266,11 +286,16 @@ class BlobSync:
     ) -> list[recovery.RecoverySymbol]:
         ctx = self._ctx
 
-        async def read(shard: int, sliver_type: SliverType, blob_id: bytes) -> bytes | None:
-            return await ctx.read(ctx.store.get_sliver, shard, sliver_type, blob_id)
+        async def cut(
+            shard: int,
+            sliver_type: SliverType,
+            blob_id: bytes,
+            make: Callable[[memoryview], recovery.RecoverySymbol],
+        ) -> recovery.RecoverySymbol | None:
+            return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
 
         return await local_recovery_symbols(
-            ctx, blob_id, metadata, target_type, target, ctx.my_shards(), read
+            ctx, blob_id, metadata, target_type, target, ctx.my_shards(), cut
         )
 
     async def _check_claims(self, blob_id: bytes, claims: Sequence[Member]) -> None:

@@ -6,9 +6,18 @@ Who calls it: the servicer (``StoreMetadata``, ``GetMetadata``, ``StoreSlivers``
 needs the metadata). Nothing is stored unverified: metadata must hash to its blob ID and
 slivers must match the metadata. A sliver that rotted on disk is dropped and handed to
 blob sync to be rebuilt.
+
+Reads hold no whole sliver: ``GetSliver`` checks the stored checksum where the sliver
+lies in the store's map, then copies it out ``read_buffer_bytes`` at a time
+(:meth:`BlobData.open_sliver`, :meth:`BlobData.sliver_piece`); ``GetRecoverySymbols``
+cuts each symbol from a sliver where it lies, computing the parity in bands
+(:func:`walrus_node.codec.recovery.make_symbol`).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
 
 import structlog
 
@@ -21,12 +30,12 @@ from walrus_node.protocol import errors
 from walrus_node.protocol.views import BlobStatus, BlobStatusState
 from walrus_node.service import basics
 from walrus_node.service import upload as upload_mod
-from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
+from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols, symbol_band_bytes
 from walrus_node.service.context import NodeContext
 from walrus_node.service.invalid_blobs import InvalidBlobs
 from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError
 
-__all__ = ["BlobData"]
+__all__ = ["BlobData", "StoredSliver"]
 
 log = structlog.get_logger("walrus.node")
 
@@ -38,6 +47,17 @@ def check_not_gone(bid: BlobId, info: BlobInfo | None) -> None:
         raise errors.InvalidBlob(str(bid))
     if info is not None and info.state in (BlobState.DELETED, BlobState.EXPIRED):
         raise errors.Gone(str(bid), info.state.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSliver:
+    """A sliver being read: where it is stored and its length (its checksum checked)."""
+
+    blob_id: bytes
+    shard: int
+    sliver_type: SliverType
+    index: int
+    size: int
 
 
 class BlobData:
@@ -128,19 +148,23 @@ class BlobData:
         return upload_mod.Upload(self.ctx, blob_id, self)
 
     async def sliver_size(self, blob_id: bytes, sliver_type: SliverType) -> int:
-        """Bytes of one stored sliver of this type (to reserve memory before reading it)."""
+        """Bytes of one stored sliver of this type."""
         metadata = await self.require_metadata(blob_id, reading=True)
         return metadata.params.symbols_in(sliver_type) * metadata.symbol_size
 
     async def recovery_symbols_size(self, blob_id: bytes, target_type: SliverType) -> int:
-        """Bytes a RecoverySymbols answer holds at most: one source sliver being read,
-        plus one symbol per readable shard's sliver."""
+        """Bytes a RecoverySymbols answer holds at most: one symbol per readable shard's
+        sliver, plus the parity band of the sliver being cut (``read_buffer_bytes``)."""
         metadata = await self.require_metadata(blob_id, reading=True)
-        source = target_type.orthogonal
-        sliver = metadata.params.symbols_in(source) * metadata.symbol_size
-        return sliver + len(self.ctx.readable_shards()) * metadata.symbol_size
+        n = metadata.n_shards
+        band = symbol_band_bytes(self.ctx.config.read_buffer_bytes, n)
+        return len(self.ctx.readable_shards()) * metadata.symbol_size + n * band
 
-    async def get_sliver(self, blob_id: bytes, sliver_type: SliverType, index: int) -> bytes:
+    async def open_sliver(
+        self, blob_id: bytes, sliver_type: SliverType, index: int
+    ) -> StoredSliver:
+        """Check a read of a sliver and its stored checksum (the sliver is not copied);
+        its bytes are then read piece by piece with :meth:`sliver_piece`."""
         ctx = self.ctx
         metadata = await self.require_metadata(blob_id, reading=True)
         if not 0 <= index < metadata.n_shards:
@@ -152,35 +176,66 @@ class BlobData:
             raise errors.FailedPrecondition(
                 f"{sliver_type} sliver {index} belongs to shard {shard}, not held by this node"
             )
-        data = await self.read_sliver(shard, sliver_type, blob_id)
-        if data is None:
+        try:
+            size = await ctx.read(ctx.store.check_sliver, shard, sliver_type, blob_id)
+        except CorruptSliverError as e:
+            raise await self._corrupt(e) from e
+        if size is None:
             raise errors.NotFound(
                 f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} not stored"
             )
         ctx.metrics.slivers_served.labels(sliver_type=str(sliver_type)).inc()
-        ctx.metrics.sliver_bytes_served.labels(sliver_type=str(sliver_type)).inc(len(data))
+        ctx.metrics.sliver_bytes_served.labels(sliver_type=str(sliver_type)).inc(size)
+        return StoredSliver(blob_id, shard, sliver_type, index, size)
+
+    async def sliver_piece(self, sliver: StoredSliver, offset: int, length: int) -> bytes:
+        """Bytes ``offset..offset+length`` of a sliver opened with :meth:`open_sliver`
+        (fewer at its end), each piece from its own short read transaction."""
+        ctx = self.ctx
+        data = await ctx.read(
+            ctx.store.read_sliver_range,
+            sliver.shard,
+            sliver.sliver_type,
+            sliver.blob_id,
+            offset,
+            length,
+        )
+        if data is None or len(data) != min(length, sliver.size - offset):
+            raise errors.NotFound(
+                f"{sliver.sliver_type} sliver {sliver.index} of blob {BlobId(sliver.blob_id)} "
+                "was removed while being read"
+            )
         return data
 
-    async def read_sliver(
-        self, shard: int, sliver_type: SliverType, blob_id: bytes
-    ) -> bytes | None:
-        """Read a stored sliver; a sliver that rotted on disk is dropped and re-recovered."""
+    async def _corrupt(self, e: CorruptSliverError) -> errors.DataLoss:
+        """A stored sliver failed its checksum: drop it, have blob sync rebuild it, and
+        answer DATA_LOSS (a rotten sliver is never served)."""
+        ctx = self.ctx
+        ctx.metrics.corrupt_slivers.inc()
+        log.error(
+            "corrupt_sliver",
+            shard=e.shard,
+            sliver_type=str(e.sliver_type),
+            blob_id=str(BlobId(e.blob_id)),
+        )
+        await ctx.write(ctx.store.delete_sliver, e.shard, e.sliver_type, e.blob_id)
+        self._blob_sync.enqueue(e.blob_id)
+        return errors.DataLoss(
+            f"stored {e.sliver_type} sliver of shard {e.shard} is corrupt; it is being recovered"
+        )
+
+    async def _cut_symbol(
+        self,
+        shard: int,
+        sliver_type: SliverType,
+        blob_id: bytes,
+        make: Callable[[memoryview], recovery.RecoverySymbol],
+    ) -> recovery.RecoverySymbol | None:
         ctx = self.ctx
         try:
-            return await ctx.read(ctx.store.get_sliver, shard, sliver_type, blob_id)
+            return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
         except CorruptSliverError as e:
-            ctx.metrics.corrupt_slivers.inc()
-            log.error(
-                "corrupt_sliver",
-                shard=shard,
-                sliver_type=str(sliver_type),
-                blob_id=str(BlobId(blob_id)),
-            )
-            await ctx.write(ctx.store.delete_sliver, shard, sliver_type, blob_id)
-            self._blob_sync.enqueue(blob_id)
-            raise errors.DataLoss(
-                f"stored {sliver_type} sliver of shard {shard} is corrupt; it is being recovered"
-            ) from e
+            raise await self._corrupt(e) from e
 
     async def recovery_symbols(
         self, blob_id: bytes, target_type: SliverType, target_index: int
@@ -199,7 +254,7 @@ class BlobData:
             target_type,
             target_index,
             sorted(ctx.readable_shards()),
-            self.read_sliver,
+            self._cut_symbol,
         )
         if not out:
             raise errors.NotFound(

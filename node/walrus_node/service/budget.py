@@ -13,15 +13,16 @@ RESOURCE_EXHAUSTED; a reservation larger than the whole budget fails at once.
 :class:`UncertifiedQuota` (``uncertified_quota_bytes``): bytes of metadata and slivers
 stored for blobs that are not certified yet. Anyone may upload such data, so it is capped
 and (``uncertified_ttl_seconds``) short-lived. A blob's charge is released when it is
-certified or collected. The tally starts empty at process start: data stored before a
-restart is not counted, but it still expires with the TTL.
+certified or collected. The tally is rebuilt from the store when the node starts
+(:meth:`UncertifiedQuota.restore` with ``Store.uncertified_usage``), so a restart does
+not forget data stored before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from walrus_node.protocol import errors
 
@@ -75,6 +76,14 @@ class UncertifiedQuota:
         self.total = total_bytes
         self.used = 0
         self._by_blob: dict[bytes, int] = {}
+
+    def restore(self, usage: Mapping[bytes, int]) -> None:
+        """Start from what the store holds for uncertified blobs (bytes per blob ID).
+
+        The quota may then be over full (a node restarted with a smaller setting): new
+        uploads are refused until enough of that data is certified or collected."""
+        self._by_blob = {blob_id: n for blob_id, n in usage.items() if n > 0}
+        self.used = sum(self._by_blob.values())
 
     def charge(self, blob_id: bytes, n: int) -> None:
         if self.used + n > self.total:

@@ -29,9 +29,6 @@ __all__ = ["Lifetime"]
 
 log = structlog.get_logger("walrus.node")
 
-GC_INTERVAL = 60.0
-"""Seconds between two passes of the collector of uncertified data."""
-
 
 class Lifetime:
     def __init__(self, ctx: NodeContext) -> None:
@@ -133,9 +130,9 @@ class Lifetime:
             log.info("shard_dropped", shard=shard, epoch=c.epoch)
 
     async def collect_garbage(self) -> None:
-        """Run :meth:`collect_uncertified` every :data:`GC_INTERVAL` seconds, forever."""
+        """Run :meth:`collect_uncertified` every ``gc_interval_seconds``, forever."""
         while True:
-            await asyncio.sleep(GC_INTERVAL)
+            await asyncio.sleep(self.ctx.config.gc_interval_seconds)
             try:
                 await self.collect_uncertified()
             except Exception:

@@ -16,7 +16,9 @@ unverified.
 
 Background work started by :meth:`NodeService.start`: watching the committee file
 (:mod:`.committees`), blob sync (:mod:`.blob_sync`), certificate catch-up
-(:mod:`.certificate_sync`) and the removal of data of blobs that were never certified.
+(:mod:`.certificate_sync`) and the removal of data of blobs that were never certified
+(every ``gc_interval_seconds``). Before any of it, the uncertified quota is rebuilt from
+the store.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from walrus_node.codec.params import MAX_SHARDS
 from walrus_node.service.admin import Admin
 from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
@@ -75,6 +78,9 @@ class NodeService:
 
     async def start(self) -> None:
         await self.committees.start()
+        ctx = self.ctx
+        n_shards = MAX_SHARDS if ctx.committees is None else ctx.committees.n_shards
+        ctx.uncertified.restore(await ctx.read(ctx.store.uncertified_usage, n_shards))
         self._tasks = [
             asyncio.create_task(self.blob_sync.run(), name="blob-sync"),
             asyncio.create_task(self.certificate_sync.run(), name="certificate-sync"),

@@ -35,6 +35,7 @@ import os
 import pathlib
 import struct
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import blake3
 import lmdb
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _CHECKSUM = 16
+_T = TypeVar("_T")
 _MAX_DBS = 5 + 2 * MAX_SHARDS
 
 
@@ -288,6 +290,70 @@ class Store:
             raise CorruptSliverError(shard, sliver_type, blob_id)
         return bytes(data)
 
+    def check_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> int | None:
+        """Verify a stored sliver's checksum where it lies (no copy); its length, or None.
+
+        With :meth:`read_sliver_range` this serves a sliver in pieces: the checksum covers
+        the whole sliver, so it is checked once up front, and each piece is then copied
+        out of its own short read transaction.
+        """
+        db = self._shard_db(shard, sliver_type)
+        with self._env.begin(write=False, buffers=True) as txn:
+            value = txn.get(blob_id, db=db)
+            if value is None:
+                return None
+            view = memoryview(value)
+            if _checksum(view[_CHECKSUM:]) != view[:_CHECKSUM]:
+                raise CorruptSliverError(shard, sliver_type, blob_id)
+            return len(view) - _CHECKSUM
+
+    def read_sliver_range(
+        self, shard: int, sliver_type: SliverType, blob_id: bytes, offset: int, length: int
+    ) -> bytes | None:
+        """``length`` bytes of a stored sliver from ``offset`` (fewer at its end), copied
+        from the map without reading the rest; None if the sliver is not stored.
+
+        The checksum is not checked here (:meth:`check_sliver` does, once per read): a
+        stored sliver is never rewritten with other bytes, only deleted, since the
+        metadata fixes what it is.
+        """
+        db = self._shard_db(shard, sliver_type)
+        with self._env.begin(write=False, buffers=True) as txn:
+            value = txn.get(blob_id, db=db)
+            if value is None:
+                return None
+            start = _CHECKSUM + offset
+            return bytes(memoryview(value)[start : start + length])
+
+    def with_sliver(
+        self,
+        shard: int,
+        sliver_type: SliverType,
+        blob_id: bytes,
+        use: Callable[[memoryview], _T],
+    ) -> _T | None:
+        """Call ``use`` on a stored sliver's bytes where they lie in the map (checksum
+        checked, no copy); None if the sliver is not stored.
+
+        ``use`` runs inside the read transaction and must not keep the view: it is
+        invalid once ``use`` returns. This is how recovery symbols are cut from a sliver
+        without a private copy of it.
+        """
+        db = self._shard_db(shard, sliver_type)
+        with self._env.begin(write=False, buffers=True) as txn:
+            value = txn.get(blob_id, db=db)
+            if value is None:
+                return None
+            view = memoryview(value)
+            data = view[_CHECKSUM:]
+            if _checksum(data) != view[:_CHECKSUM]:
+                raise CorruptSliverError(shard, sliver_type, blob_id)
+            try:
+                return use(data)
+            finally:
+                data.release()
+                view.release()
+
     def has_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bool:
         db = self._shard_db(shard, sliver_type)
         with self._read() as txn:
@@ -298,6 +364,30 @@ class Store:
         dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]
         with self._read() as txn:  # cursor lookups: existence without copying slivers
             return sum(bool(txn.cursor(db=db).set_key(blob_id)) for db in dbs)
+
+    def uncertified_usage(self, n_shards: int) -> dict[bytes, int]:
+        """Bytes stored for each blob that is not certified yet (its metadata and its
+        slivers on shards ``0..n_shards-1``), read in one snapshot.
+
+        This is what the node's uncertified quota counts; it is derived from the store at
+        start-up, so the quota holds across restarts. Only the lengths are read.
+        """
+        dbs = [self._shard_db(shard, t) for shard in range(n_shards) for t in SliverType]
+        usage: dict[bytes, int] = {}
+        with self._env.begin(write=False, buffers=True) as txn:
+            for key, value in txn.cursor(db=self._blob_info):
+                if BlobInfo.from_bytes(bytes(value)).state is not BlobState.REGISTERED:
+                    continue
+                blob_id = bytes(key)
+                metadata = txn.get(blob_id, db=self._metadata)
+                total = 0 if metadata is None else len(metadata)
+                for db in dbs:
+                    sliver = txn.get(blob_id, db=db)
+                    if sliver is not None:
+                        total += len(sliver) - _CHECKSUM
+                if total:
+                    usage[blob_id] = total
+        return usage
 
     def delete_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> None:
         db = self._shard_db(shard, sliver_type)

@@ -36,6 +36,7 @@ __all__ = [
     "SliverFrames",
     "StreamLimits",
     "SymbolFrames",
+    "sliver_header",
     "sliver_parts",
     "symbol_parts",
 ]
@@ -64,20 +65,22 @@ class Sliver:
     data: bytes
 
 
+def sliver_header(blob_id: bytes, sliver_type: SliverType, index: int, size: int) -> pb.SliverPart:
+    """The message that opens a sliver in a sliver stream."""
+    return pb.SliverPart(
+        header=pb.SliverHeader(
+            blob_id=blob_id, type=convert.sliver_type_to_pb(sliver_type), index=index, size=size
+        )
+    )
+
+
 def sliver_parts(
     blob_id: bytes, slivers: Sequence[tuple[SliverType, int, bytes | memoryview]]
 ) -> Iterator[pb.SliverPart]:
     """A sliver stream: per sliver a header, then its bytes in chunks."""
     for sliver_type, index, data in slivers:
         view = memoryview(data)
-        yield pb.SliverPart(
-            header=pb.SliverHeader(
-                blob_id=blob_id,
-                type=convert.sliver_type_to_pb(sliver_type),
-                index=index,
-                size=len(view),
-            )
-        )
+        yield sliver_header(blob_id, sliver_type, index, len(view))
         for offset in range(0, len(view), CHUNK_SIZE):
             yield pb.SliverPart(data=bytes(view[offset : offset + CHUNK_SIZE]))
 

@@ -192,12 +192,19 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def GetSliver(
         self, request: pb.GetSliverRequest, context: Ctx
     ) -> AsyncIterator[pb.SliverPart]:
+        """Streamed from the store a piece at a time: the request holds (and reserves in
+        the memory budget) two pieces of ``read_buffer_bytes``, the one being read and the
+        message being sent, whatever the sliver's size."""
+        blobs = self.node.blobs
         sliver_type = convert.sliver_type_from_pb(request.type)
-        size = await self.node.blobs.sliver_size(request.blob_id, sliver_type)
-        async with self.node.ctx.memory.hold(size, f"{sliver_type} sliver {request.index}"):
-            data = await self.node.blobs.get_sliver(request.blob_id, sliver_type, request.index)
-            for part in framing.sliver_parts(request.blob_id, [(sliver_type, request.index, data)]):
-                yield part
+        size = await blobs.sliver_size(request.blob_id, sliver_type)
+        piece = self.node.ctx.config.read_buffer_bytes
+        held = min(size, 2 * piece)
+        async with self.node.ctx.memory.hold(held, f"{sliver_type} sliver {request.index}"):
+            sliver = await blobs.open_sliver(request.blob_id, sliver_type, request.index)
+            yield framing.sliver_header(request.blob_id, sliver_type, sliver.index, sliver.size)
+            for offset in range(0, sliver.size, piece):
+                yield pb.SliverPart(data=await blobs.sliver_piece(sliver, offset, piece))
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:

@@ -55,3 +55,16 @@ def test_the_quota_never_exceeds_its_size_and_settling_frees_a_blob(
     for blob in list(accepted):
         quota.settle(bytes([blob]))
     assert quota.used == 0
+
+
+def test_a_restored_quota_counts_what_the_store_held_and_settles_it_per_blob() -> None:
+    quota = UncertifiedQuota(100)
+    quota.restore({b"a": 60, b"b": 50, b"c": 0})
+    assert quota.used == 110  # over full after a restart with a smaller setting
+    with pytest.raises(errors.ResourceExhausted):
+        quota.charge(b"d", 1)
+    quota.settle(b"b")
+    assert quota.used == 60
+    quota.charge(b"d", 40)
+    quota.refund(b"a", 100)  # never below what the blob held
+    assert quota.used == 40

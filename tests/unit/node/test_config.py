@@ -42,6 +42,9 @@ def test_environment_overrides_the_file() -> None:
         ({**REQUIRED, "max_concurrent_blob_syncs": 0}, "max_concurrent_blob_syncs"),
         ({**REQUIRED, "tls_cert_file": "/t.crt"}, "tls_cert_file, tls_key_file and tls_ca_file"),
         ({**REQUIRED, "tls_ca_file": "/ca.crt"}, "set all or none"),
+        ({**REQUIRED, "read_buffer_bytes": 1000}, "read_buffer_bytes: must be between"),
+        ({**REQUIRED, "read_buffer_bytes": 8 << 20}, "read_buffer_bytes: must be between"),
+        ({**REQUIRED, "gc_interval_seconds": 0}, "gc_interval_seconds: must be positive"),
     ],
 )
 def test_bad_settings_name_the_key(data: dict[str, object], message: str) -> None:

@@ -197,3 +197,46 @@ def test_the_representative_certificate_is_the_longest_registrations(store: Stor
     store.record_certificate(_cert(_id(1), end=4), keep(4))
     cert = store.certificate_of(_id(1))
     assert cert is not None and cert.registration.end_epoch == 9
+
+
+def test_a_sliver_is_checked_in_place_then_read_in_pieces(store: Store) -> None:
+    _registered(store, _id(1))
+    data = os.urandom(10_000)
+    store.put_slivers([(2, P, _id(1), data)])
+    assert store.check_sliver(2, P, _id(1)) == len(data)
+    assert store.check_sliver(2, S, _id(1)) is None
+    pieces = [store.read_sliver_range(2, P, _id(1), o, 3000) for o in range(0, len(data), 3000)]
+    assert b"".join(p or b"" for p in pieces) == data
+    assert [len(p or b"") for p in pieces] == [3000, 3000, 3000, 1000]
+    assert store.read_sliver_range(2, S, _id(1), 0, 10) is None
+    assert store.tamper_sliver(2, P, _id(1))
+    with pytest.raises(CorruptSliverError):
+        store.check_sliver(2, P, _id(1))
+
+
+def test_a_sliver_is_used_where_it_lies_and_rot_is_refused(store: Store) -> None:
+    _registered(store, _id(1))
+    data = os.urandom(5000)
+    store.put_slivers([(2, P, _id(1), data)])
+    assert store.with_sliver(2, P, _id(1), lambda view: (type(view), bytes(view[:10]))) == (
+        memoryview,
+        data[:10],
+    )
+    assert store.with_sliver(2, S, _id(1), len) is None
+    store.tamper_sliver(2, P, _id(1))
+    with pytest.raises(CorruptSliverError):
+        store.with_sliver(2, P, _id(1), len)
+
+
+def test_uncertified_usage_counts_metadata_and_slivers_of_uncertified_blobs_only(
+    store: Store,
+) -> None:
+    _registered(store, _id(1), _id(2))
+    store.put_slivers([(0, P, _id(1), bytes(100)), (3, S, _id(1), bytes(50))])
+    store.put_slivers([(1, P, _id(2), bytes(70))])
+    store.record_certificate(
+        _cert(_id(2)),
+        lambda info: BlobInfo(BlobState.CERTIFIED, 1000, (BlobRegistration(5),), 1),
+    )
+    assert store.uncertified_usage(4) == {_id(1): len(b"meta") + 150}
+    assert store.uncertified_usage(3) == {_id(1): len(b"meta") + 100}  # shards 0..2 only
