@@ -45,3 +45,17 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def anon_rss_mib(pid: int) -> float:
+    """The process's anonymous resident memory (RssAnon): its private allocations, not
+    the pages of files it maps (the store's map) that it touched."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no RssAnon for pid {pid}")
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset the process's peak resident set (VmHWM) to its current one (Linux 4.0+)."""
+    pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")
