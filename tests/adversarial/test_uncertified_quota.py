@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -72,3 +73,49 @@ def test_uncertified_data_is_capped_and_certified_data_is_not(bed: Testbed) -> N
             _upload_uncertified(stub)
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "uncertified" in (info.value.details() or "")
+
+
+def test_the_quota_survives_a_sigkill_of_the_node(bed: Testbed) -> None:
+    """The tally is rebuilt from the store at start-up: data stored before a crash still
+    counts, so restarting a node does not reopen its quota to the same caller."""
+    with bed.channel("node-0") as channel:
+        _upload_uncertified(pb_grpc.StorageNodeStub(channel))
+    bed.kill("node-0")  # SIGKILL
+    bed.start("node-0")
+    with bed.channel("node-0") as channel, pytest.raises(grpc.RpcError) as info:
+        _upload_uncertified(pb_grpc.StorageNodeStub(channel))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "uncertified" in (info.value.details() or "")
+
+
+def test_collected_data_frees_the_quota_at_the_configured_interval(tmp_path: pathlib.Path) -> None:
+    """``gc_interval_seconds`` and ``uncertified_ttl_seconds`` short: the first upload
+    is collected (after a restart too) and the quota admits the next."""
+    testbed = Testbed.create(
+        tmp_path / "testbed",
+        1,
+        4,
+        node_settings={
+            "uncertified_quota_bytes": QUOTA,
+            "uncertified_ttl_seconds": 1.0,
+            "gc_interval_seconds": 0.2,
+        },
+    )
+    try:
+        testbed.up()
+        with testbed.channel("node-0") as channel:
+            _upload_uncertified(pb_grpc.StorageNodeStub(channel))
+        testbed.kill("node-0")
+        testbed.start("node-0")
+        deadline = time.monotonic() + 60
+        while True:  # collected within a few passes once the TTL is over
+            try:
+                with testbed.channel("node-0") as channel:
+                    _upload_uncertified(pb_grpc.StorageNodeStub(channel))
+                break
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+                assert time.monotonic() < deadline, "the quota was never freed"
+                time.sleep(0.2)
+    finally:
+        testbed.down()
