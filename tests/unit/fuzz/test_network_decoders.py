@@ -6,9 +6,10 @@ anything else (an IndexError, a struct.error, a crash...). Short in CI; for a lo
     WALRUS_FUZZ_EXAMPLES=20000 .venv/bin/pytest -q tests/unit/fuzz
 
 Covered: metadata, slivers and recovery symbols (against real metadata), certificates
-(wire and storage forms, and their verification), inconsistency proofs, committee files,
-control-message bindings, and the protobuf conversions of every message a node or client
-receives.
+(wire and storage forms, and their verification), inconsistency proofs, shard batches,
+committee files, control-message bindings, and the protobuf conversions of every message
+a node or client receives. The same decoders are fuzzed with coverage guidance by atheris
+(:mod:`.atheris_main`, :mod:`.test_atheris`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.codec import samples
+from tests.unit.fuzz import decoders
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec import recovery, slivers
@@ -227,3 +229,23 @@ _LIMITS = framing.StreamLimits(max_sliver_bytes=1000, max_stream_bytes=4000, max
 @given(st.binary(min_size=32, max_size=32))
 def test_blob_ids_from_requests(raw: bytes) -> None:
     BlobId(raw)  # any 32 bytes is an ID; anything else is refused by the service
+
+
+@FUZZ
+@given(st.binary(max_size=800))
+def test_inconsistency_proofs(data: bytes) -> None:
+    """Proofs that peers send when they call a blob invalid: parsed, then checked."""
+    decoders.inconsistency_proof(data)
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=200), max_size=8))
+def test_shard_batches(raws: list[bytes]) -> None:
+    """SyncShard answers as the receiving node assembles them (records, slivers, end)."""
+    decoders.shard_batch(b"".join(bytes([len(r)]) + r for r in raws))
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_certificates_from_protobuf_then_verified(data: bytes) -> None:
+    decoders.certificate_pb(data)
