@@ -106,6 +106,21 @@ class NodeMetrics:
         )
         self.shards_owned = prom.Gauge("walrus_shards_owned", "Shards owned now", registry=r)
         self.blobs_stored = prom.Gauge("walrus_blobs", "Blobs this node knows of", registry=r)
+        self.memory_used = prom.Gauge(
+            "walrus_memory_budget_used_bytes",
+            "Bytes reserved now in the memory budget by requests (memory_budget_bytes)",
+            registry=r,
+        )
+        self.memory_peak = prom.Gauge(
+            "walrus_memory_budget_peak_bytes",
+            "Most bytes ever reserved at once in the memory budget since the node started",
+            registry=r,
+        )
+        self.uncertified_bytes = prom.Gauge(
+            "walrus_uncertified_bytes",
+            "Bytes of not-yet-certified blobs counted against uncertified_quota_bytes",
+            registry=r,
+        )
 
     def set_status(self, status: str, all_statuses: tuple[str, ...]) -> None:
         for s in all_statuses:

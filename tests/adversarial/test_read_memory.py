@@ -25,7 +25,7 @@ import blake3
 import grpc
 import pytest
 
-from tests.support.attacks import MiB, anon_rss_mib, peak_rss_mib, reset_peak_rss
+from tests.support.attacks import MiB, anon_rss_mib, node_gauge, peak_rss_mib, reset_peak_rss
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec.metadata import BlobId
@@ -115,8 +115,15 @@ def test_concurrent_reads_of_a_big_sliver_do_not_hold_it_per_request(
     )
     try:
         during = anon_rss_mib(pid)
+        reserved = node_gauge(
+            testbed.node("node-0").metrics_port, "walrus_memory_budget_used_bytes"
+        )
     finally:
         _close(channels, streams)
+    # What the requests reserve in the node's memory budget: two 1 MiB pieces each while
+    # in flight (a stream whose last bytes gRPC already took has ended and released
+    # them); holding the sliver per request reserved 24 MiB each.
+    assert 0 < reserved <= READERS * 2 * MiB, reserved
     growth = during - before
     print(
         f"RssAnon growth with {READERS} stalled reads of a {sliver / MiB:.0f} MiB sliver: "

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from tests.support.attacks import MiB, sliver_header
+from tests.support.attacks import MiB, node_gauge, sliver_header
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
 from walrus_node.codec import encoder
@@ -80,8 +80,11 @@ def test_the_quota_survives_a_sigkill_of_the_node(bed: Testbed) -> None:
     counts, so restarting a node does not reopen its quota to the same caller."""
     with bed.channel("node-0") as channel:
         _upload_uncertified(pb_grpc.StorageNodeStub(channel))
+    counted = node_gauge(bed.node("node-0").metrics_port, "walrus_uncertified_bytes")
+    assert counted > QUOTA / 2
     bed.kill("node-0")  # SIGKILL
     bed.start("node-0")
+    assert node_gauge(bed.node("node-0").metrics_port, "walrus_uncertified_bytes") == counted
     with bed.channel("node-0") as channel, pytest.raises(grpc.RpcError) as info:
         _upload_uncertified(pb_grpc.StorageNodeStub(channel))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import urllib.request
 
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, EncodingType, SliverType
@@ -59,3 +60,12 @@ def anon_rss_mib(pid: int) -> float:
 def reset_peak_rss(pid: int) -> None:
     """Reset the process's peak resident set (VmHWM) to its current one (Linux 4.0+)."""
     pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def node_gauge(metrics_port: int, name: str) -> float:
+    """One unlabelled gauge of a node, from its Prometheus endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+    raise AssertionError(f"no gauge {name} on port {metrics_port}")

@@ -63,6 +63,9 @@ class NodeContext:
             self.config.memory_budget_bytes, self.config.memory_wait_seconds
         )
         self.uncertified = budget.UncertifiedQuota(self.config.uncertified_quota_bytes)
+        self.metrics.memory_used.set_function(lambda: self.memory.used)
+        self.metrics.memory_peak.set_function(lambda: self.memory.peak)
+        self.metrics.uncertified_bytes.set_function(lambda: self.uncertified.used)
 
     async def read(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.to_thread(fn, *args)
