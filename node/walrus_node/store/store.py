@@ -24,6 +24,12 @@ Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 
 Every sliver carries a 16-byte BLAKE3 checksum checked on read: a sliver that rotted on
 disk raises :class:`CorruptSliverError` instead of being served.
+
+Slivers are read three ways: whole (:meth:`Store.get_sliver`, a copy), in pieces
+(:meth:`Store.check_sliver` once, then :meth:`Store.read_sliver_range` per piece, each a
+copy of that piece only) and in place (:meth:`Store.with_sliver`: a function runs on the
+bytes in LMDB's memory map inside the read transaction). The last two are how the node
+serves reads without a private copy of a whole sliver per request.
 """
 
 from __future__ import annotations
