@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -132,6 +133,44 @@ def test_concurrent_reads_of_a_big_sliver_do_not_hold_it_per_request(
     # Holding the sliver per request: >= 16 x 24 = 384 MiB. Streaming: two 1 MiB pieces
     # per request plus what gRPC buffers per stream (its flow-control window).
     assert growth < READERS * sliver / MiB / 4, f"RssAnon grew by {growth:.0f} MiB"
+
+
+def test_concurrent_complete_reads_of_a_big_sliver_keep_the_peak_low(
+    bed: tuple[Testbed, bytes, bytes],
+) -> None:
+    """Sixteen readers read the whole 24 MiB sliver at once, as fast as they can: the
+    node's peak resident set (reset first) stays far below one sliver per reader."""
+    testbed, blob_id, _ = bed
+    pid = testbed.node("node-0").pid
+    request = pb.GetSliverRequest(blob_id=blob_id, type=pb.SLIVER_TYPE_PRIMARY, index=0)
+    received: list[int] = []
+    lock = threading.Lock()
+
+    def read() -> None:
+        with testbed.channel("node-0") as channel:
+            stub = pb_grpc.StorageNodeStub(channel)
+            n = sum(len(part.data) for part in stub.GetSliver(request, timeout=300))
+        with lock:
+            received.append(n)
+
+    _settled_anon_rss(pid)
+    reset_peak_rss(pid)
+    before = peak_rss_mib(pid)  # the resident set now, store pages included
+    threads = [threading.Thread(target=read) for _ in range(READERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    peak = peak_rss_mib(pid) - before
+    sliver = received[0] / MiB if received else 0
+    print(
+        f"peak RSS with {READERS} concurrent complete reads of a {sliver:.0f} MiB sliver: "
+        f"+{peak:.0f} MiB"
+    )
+    assert len(received) == READERS and len(set(received)) == 1, received
+    # One sliver per reader would be +384 MiB; the store's pages of the sliver (24 MiB,
+    # shared) and a few MiB per stream are what a streaming node adds.
+    assert peak < READERS * sliver / 4, f"peak RSS grew by {peak:.0f} MiB"
 
 
 def test_the_streamed_sliver_is_the_stored_one(bed: tuple[Testbed, bytes, bytes]) -> None:
