@@ -7,10 +7,12 @@ One node owning all four shards holds a certified 48 MiB blob (its primary slive
 request is in flight at once. A node that holds a whole sliver per request (what
 ``GetSliver`` did before it streamed from the store) has 16 x 24 MiB of private memory
 at that moment; a streaming node holds a couple of ``read_buffer_bytes`` per request.
+The same sixteen reads are also run to the end, all at once.
 
 Measured: the node's anonymous resident memory (``RssAnon``: the pages of the store's
 memory map that readers touch are file pages, shared by all readers and reclaimable, so
-they are not what grows with readers).
+they are not what grows with readers), its peak resident set (reset before each
+measurement), and what the requests reserved in its memory budget (a metrics gauge).
 """
 
 from __future__ import annotations

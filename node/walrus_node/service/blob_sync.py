@@ -61,8 +61,9 @@ where it lies (``Store.with_sliver``, in a worker thread), or None if not stored
 
 
 def symbol_band_bytes(read_buffer_bytes: int, n_shards: int) -> int:
-    """Bytes of each parity symbol computed at once when cutting a recovery symbol, so
-    that the parity of one band (at most ``n`` symbols' worth) fits ``read_buffer_bytes``."""
+    """Bytes of each parity symbol computed at once when cutting a recovery symbol: one
+    band of all ``n - k`` parity symbols then fits ``read_buffer_bytes`` (a multiple of
+    4 KiB, at least 4 KiB)."""
     band = read_buffer_bytes // max(n_shards, 1)
     return max(4096, band - band % 4096)
 
