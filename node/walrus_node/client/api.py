@@ -6,8 +6,9 @@ Who calls it: the ``walrus`` CLI, applications, tests and benchmarks::
         result = await client.store(b"hello", epochs=3)
         data = await client.read(result.blob_id)
 
-**Store**: encode; upload metadata then slivers to every shard owner concurrently; ask
-each for a signed confirmation and check it; once confirmations cover ``n - f`` shards,
+**Store**: encode; send every shard owner, concurrently, one ``StoreBlob`` stream carrying
+the metadata, its slivers and the registration, which the node answers with its signed
+confirmation; check each confirmation; once confirmations cover ``n - f`` shards,
 give the remaining nodes a short grace period (half the time taken so far, at least
 0.5 s), then combine the confirmations into a certificate and send it to every node.
 Nodes that missed slivers recover them themselves from the certificate.
@@ -35,7 +36,7 @@ import asyncio
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from walrus_node.client import config as config_mod
 from walrus_node.client import stream as stream_mod
@@ -256,17 +257,29 @@ class WalrusClient:
         epoch: int,
         progress: Progress | None,
     ) -> Confirmation:
-        """Metadata, then this member's slivers, then its confirmation (checked)."""
+        """Metadata, this member's slivers and its confirmation (checked) in one
+        ``StoreBlob`` exchange; a node that does not know it gets the three calls it
+        replaces (StoreMetadata, StoreSlivers, GetConfirmation)."""
         params, blob_id = encoded.params, encoded.blob_id.raw
-        items: list[tuple[SliverType, int, bytes | memoryview]] = []
-        for shard in member.shards:
-            pair = params.pair_on_shard(blob_id, shard)
-            for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
-                items.append((sliver_type, params.sliver_in_pair(sliver_type, pair), sliver))
+
+        def items() -> Iterator[tuple[SliverType, int, bytes | memoryview]]:
+            for shard in member.shards:
+                pair = params.pair_on_shard(blob_id, shard)
+                for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
+                    yield sliver_type, params.sliver_in_pair(sliver_type, pair), sliver
+
         client = self._client(member)
-        await client.store_metadata(blob_id, encoded.metadata.to_bytes())
-        await client.store_slivers(blob_id, items, progress)
-        confirmation = await client.get_confirmation(blob_id, registration)
+        metadata = encoded.metadata.to_bytes()
+        try:
+            *_, confirmation = await client.store_blob(
+                blob_id, metadata, registration, items(), progress
+            )
+        except RpcError as e:
+            if e.code != "UNIMPLEMENTED":
+                raise
+            await client.store_metadata(blob_id, metadata)
+            await client.store_slivers(blob_id, list(items()), progress)
+            confirmation = await client.get_confirmation(blob_id, registration)
         expected = (epoch, blob_id, registration, member.public_key)
         got = (
             confirmation.epoch,
