@@ -75,6 +75,11 @@ class NodeConfig:
     request_buffer_bytes: int = 64 << 20
     """Verified slivers one StoreSlivers stream holds before writing them to the store
     (one transaction per this many bytes); larger means fewer fsyncs, more memory."""
+    store_writer_threads: int = 4
+    """Threads that write to the store. Writes arriving together share one transaction and
+    one fsync (group commit, walrus_node.store.group_commit), so a few threads let
+    concurrent uploads commit together instead of queueing one fsync each; each thread
+    holds at most one write (and its slivers, already counted in the memory budget)."""
     max_sliver_bytes: int = 256 << 20
     """Largest sliver (or recovery symbol) the node accepts or reads from any stream;
     blobs up to about ``(n - 2f) x`` this size can be stored."""
@@ -130,6 +135,8 @@ class NodeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+        if self.store_writer_threads < 1:
+            raise ConfigError("store_writer_threads: must be at least 1")
         if self.control_nonce_cache_size < 1:
             raise ConfigError("control_nonce_cache_size: must be at least 1")
 
