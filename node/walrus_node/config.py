@@ -98,6 +98,10 @@ class NodeConfig:
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
     page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
     price: RSS stays at its peak."""
+    idle_trim_seconds: float = 2.0
+    """After this many seconds in which no request reserved memory, freed heap memory is
+    given back to the kernel (malloc_trim, walrus_node.service.idle_trim), so the node's
+    RSS returns to its base between bursts instead of staying at its peak; 0 turns it off."""
     tls_cert_file: pathlib.Path | None = None
     """The node's certificate (PEM). When set, the gRPC port serves TLS only, and every
     caller must present a client certificate signed by ``tls_ca_file`` (docs/security.md,
@@ -135,6 +139,8 @@ class NodeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+        if self.idle_trim_seconds < 0:
+            raise ConfigError("idle_trim_seconds: must not be negative")
         if self.store_writer_threads < 1:
             raise ConfigError("store_writer_threads: must be at least 1")
         if self.control_nonce_cache_size < 1:

@@ -16,7 +16,8 @@ unverified.
 
 Background work started by :meth:`NodeService.start`: watching the committee file
 (:mod:`.committees`), blob sync (:mod:`.blob_sync`), certificate catch-up
-(:mod:`.certificate_sync`) and the removal of data of blobs that were never certified.
+(:mod:`.certificate_sync`), the removal of data of blobs that were never certified, and
+giving freed memory back to the kernel when idle (:mod:`.idle_trim`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from walrus_node.service import idle_trim
 from walrus_node.service.admin import Admin
 from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
@@ -80,6 +82,7 @@ class NodeService:
             asyncio.create_task(self.certificate_sync.run(), name="certificate-sync"),
             asyncio.create_task(self.committees.run(), name="committee-watch"),
             asyncio.create_task(self.lifetime.collect_garbage(), name="gc"),
+            asyncio.create_task(idle_trim.run(self.ctx), name="idle-trim"),
         ]
         self.report.update_gauges()
 
