@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import mmap
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from walrus_node.client import config as config_mod
 from walrus_node.client import stream as stream_mod
@@ -198,13 +200,15 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes,
+        data: bytes | bytearray | memoryview | mmap.mmap,
         *,
         epochs: int = 1,
         deletable: bool = False,
         owner: keys.KeyPair | None = None,
         progress: Progress | None = None,
     ) -> StoreResult:
+        """Store ``data`` (any bytes-like object: a memory map of a file keeps the file
+        out of the process's anonymous memory, see ``walrus store``)."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         if deletable and owner is None:
@@ -215,7 +219,8 @@ class WalrusClient:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            encoded = await asyncio.to_thread(encoder.encode, data, c.n_shards)
+            with memoryview(data) as view:  # released at once: a map can then be closed
+                encoded = await asyncio.to_thread(encoder.encode, view, c.n_shards)
         except codec_errors.ParameterError as e:
             raise ClientError(str(e)) from e
         timings["encode"] = time.perf_counter() - started
@@ -412,6 +417,37 @@ class WalrusClient:
             raise InvalidBlobError(blob_id) from e
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
+
+    async def read_into(
+        self,
+        blob_id: BlobId,
+        out: BinaryIO,
+        *,
+        window: int = 4,
+        progress: Progress | None = None,
+    ) -> ReadResult:
+        """Write the blob to ``out`` as its rows arrive, verified and in order, holding at
+        most ``window`` primary slivers besides the one being written (client/stream.py);
+        the result's ``data`` is empty and ``timings["bytes"]`` is the blob's length.
+
+        The checks are those of :meth:`read` when every systematic sliver can be had
+        (each is verified against the metadata, and the padding after the blob must be
+        zero). When one cannot, the stream falls back to :meth:`read` (any ``n - 2f``
+        slivers, decoded with the consistency check), which holds the whole blob, and
+        writes the rest from it. On an error part of the blob may have been written."""
+        started = time.perf_counter()
+        blob = await self.open(blob_id, window=window)
+        written = 0
+        try:
+            async for chunk in blob.chunks():
+                await asyncio.to_thread(out.write, chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        except codec_errors.InconsistentEncodingError as e:
+            raise InvalidBlobError(blob_id) from e
+        timings = {"read": time.perf_counter() - started, "bytes": float(written)}
+        return ReadResult(b"", blob.problems, timings)
 
     async def open(self, blob_id: BlobId, *, window: int = 2) -> stream_mod.BlobStream:
         """The blob's verified metadata, and a stream of its bytes (whole or a range) that
