@@ -67,10 +67,17 @@ class Registrations:
         if problems:
             raise errors.InvalidRequest("; ".join(problems))
 
-    async def check_confirmable(self, blob_id: bytes, registration: BlobRegistration) -> None:
+    async def check_confirmable(
+        self,
+        blob_id: bytes,
+        registration: BlobRegistration,
+        metadata: BlobMetadata | None = None,
+    ) -> None:
         """Everything :meth:`confirm` checks except that the slivers are held: the blob is
         not invalid, the registration is well formed, fits the metadata and the epochs,
-        and was not deleted by its owner. ``StoreBlob`` calls it before reading slivers."""
+        and was not deleted by its owner. ``StoreBlob`` calls it before reading slivers,
+        with the verified metadata it carries (not stored yet: a blob whose lifetime
+        ended is then registered afresh, as StoreMetadata does)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
@@ -80,7 +87,7 @@ class Registrations:
             raise errors.FailedPrecondition(
                 f"this registration of blob {bid} was deleted by its owner"
             )
-        metadata = await self._blobs.require_metadata(blob_id)
+        metadata = metadata or await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)
 
     async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:

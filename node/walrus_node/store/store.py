@@ -235,20 +235,21 @@ class Store:
         A blob that expired or was deleted is registered afresh (its tombstone replaced,
         remembering the registrations deleted by their owners).
         """
+        return self._write(lambda txn: self._put_metadata(txn, blob_id, metadata, info))
 
-        def write(txn: lmdb.Transaction) -> bool:
-            if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
-                return False
-            raw = txn.get(blob_id, db=self._blob_info)
-            current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
-            if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
-                fresh = dataclasses.replace(info, deleted=current.deleted)
-                txn.put(blob_id, fresh.to_bytes(), db=self._blob_info)
-            else:
-                txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
-            return True
-
-        return self._write(write)
+    def _put_metadata(
+        self, txn: lmdb.Transaction, blob_id: bytes, metadata: bytes, info: BlobInfo
+    ) -> bool:
+        if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
+            return False
+        raw = txn.get(blob_id, db=self._blob_info)
+        current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
+        if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
+            fresh = dataclasses.replace(info, deleted=current.deleted)
+            txn.put(blob_id, fresh.to_bytes(), db=self._blob_info)
+        else:
+            txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
+        return True
 
     def get_metadata(self, blob_id: bytes) -> bytes | None:
         with self._read() as txn:
@@ -283,20 +284,44 @@ class Store:
         is gone (collected, deleted, expired) by the time of the write: the check and the
         write are one transaction, so slivers are never orphaned.
         """
-        dbs = [self._shard_db(shard, sliver_type) for shard, sliver_type, _, _ in slivers]
-        values = [_checksum(data) + data for _, _, _, data in slivers]
+        rows = self._sliver_rows(slivers)
+        return self._write(lambda txn: self._put_slivers(txn, rows))
 
-        def write(txn: lmdb.Transaction) -> int:
-            for blob_id in {blob_id for _, _, blob_id, _ in slivers}:
-                if txn.get(blob_id, db=self._metadata) is None:
-                    raise BlobUnavailableError(blob_id)
-            new = 0
-            for db, (_, _, blob_id, _), value in zip(dbs, slivers, values, strict=True):
-                if txn.put(blob_id, value, db=db, overwrite=False):
-                    new += 1
-            return new
+    def put_blob(
+        self,
+        blob_id: bytes,
+        metadata: bytes,
+        info: BlobInfo,
+        slivers: list[tuple[int, SliverType, bytes, bytes]],
+    ) -> tuple[bool, int]:
+        """:meth:`put_metadata` and :meth:`put_slivers` in one transaction (one fsync);
+        returns (metadata newly stored, new slivers)."""
+        rows = self._sliver_rows(slivers)
+
+        def write(txn: lmdb.Transaction) -> tuple[bool, int]:
+            return self._put_metadata(txn, blob_id, metadata, info), self._put_slivers(txn, rows)
 
         return self._write(write)
+
+    def _sliver_rows(
+        self, slivers: list[tuple[int, SliverType, bytes, bytes]]
+    ) -> list[tuple[lmdb._Database, bytes, bytes]]:
+        """(database, blob_id, checksummed value) of each sliver, computed outside the
+        write transaction."""
+        return [
+            (self._shard_db(shard, sliver_type), blob_id, _checksum(data) + data)
+            for shard, sliver_type, blob_id, data in slivers
+        ]
+
+    def _put_slivers(
+        self, txn: lmdb.Transaction, rows: list[tuple[lmdb._Database, bytes, bytes]]
+    ) -> int:
+        for blob_id in {blob_id for _, blob_id, _ in rows}:
+            if txn.get(blob_id, db=self._metadata) is None:
+                raise BlobUnavailableError(blob_id)
+        return sum(
+            bool(txn.put(blob_id, value, db=db, overwrite=False)) for db, blob_id, value in rows
+        )
 
     def get_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bytes | None:
         db = self._shard_db(shard, sliver_type)

@@ -198,10 +198,11 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: AsyncIterator[pb.StoreBlobPart], context: Ctx
     ) -> pb.StoreBlobResponse:
         """StoreMetadata, StoreSlivers and GetConfirmation in one exchange, in that order
-        and with their checks: the metadata is verified and stored, and the registration
-        checked, before any sliver is read; each sliver is admitted at its header and
-        verified at its last byte; the confirmation is signed only once every sliver of
-        this node's shards is durably stored."""
+        and with their checks: the metadata is verified (and charged to the uncertified
+        quota), and the registration checked, before any sliver is read; each sliver is
+        admitted at its header and verified at its last byte; the metadata is written
+        with the first slivers, in one transaction; the confirmation is signed only once
+        every sliver of this node's shards is durably stored."""
         blob_id = b""
         registration = None
         frames: framing.SliverFrames | None = None
@@ -213,9 +214,11 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
                         raise errors.InvalidRequest("StoreBlob: a second start part")
                     blob_id = part.start.blob_id
                     registration = convert.registration_from_pb(part.start.registration)
-                    await self.node.blobs.store_metadata(blob_id, part.start.metadata)
-                    await self.node.registrations.check_confirmable(blob_id, registration)
-                    upload = self.node.blobs.upload(blob_id)
+                    upload = await self.node.blobs.upload_blob(blob_id, part.start.metadata)
+                    assert upload.pending is not None
+                    await self.node.registrations.check_confirmable(
+                        blob_id, registration, upload.pending.metadata
+                    )
                     frames = framing.SliverFrames(self._upload_limits(), "StoreBlob")
                 elif frames is None or upload is None:
                     raise errors.InvalidRequest("StoreBlob: slivers before the start part")
