@@ -98,10 +98,12 @@ class NodeConfig:
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
     page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
     price: RSS stays at its peak."""
-    idle_trim_seconds: float = 2.0
+    idle_trim_seconds: float = 10.0
     """After this many seconds in which no request reserved memory, freed heap memory is
     given back to the kernel (malloc_trim, walrus_node.service.idle_trim), so the node's
-    RSS returns to its base between bursts instead of staying at its peak; 0 turns it off."""
+    RSS returns to its base between bursts instead of staying at its peak; 0 turns it off.
+    Long enough that blobs arriving a few seconds apart keep reusing mapped memory (what
+    tune_allocator is for), short enough that an idle node shrinks soon."""
     tls_cert_file: pathlib.Path | None = None
     """The node's certificate (PEM). When set, the gRPC port serves TLS only, and every
     caller must present a client certificate signed by ``tls_ca_file`` (docs/security.md,

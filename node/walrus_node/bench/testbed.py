@@ -60,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-seconds",
         type=float,
-        default=5.0,
-        help="idle time before the nodes' memory is measured again",
+        default=15.0,
+        help="idle time before the nodes' memory is measured again (the nodes give "
+        "memory back after idle_trim_seconds, 10 s by default)",
     )
     parser.add_argument(
         "--plaintext", action="store_true", help="no TLS (to measure what TLS costs)"

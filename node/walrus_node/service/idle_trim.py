@@ -26,19 +26,21 @@ log = structlog.get_logger("walrus.node")
 
 
 async def run(ctx: NodeContext) -> None:
-    """Trim after every quiet spell of ``idle_trim_seconds`` that follows activity."""
+    """Trim once ``idle_trim_seconds`` have passed with no reservation granted or held,
+    if any was since the last trim (checked four times per period)."""
     every = ctx.config.idle_trim_seconds
     if every <= 0:
         return
+    loop = asyncio.get_running_loop()
     seen = ctx.memory.grants
+    quiet_since = loop.time()
     trimmed = True
     while True:
-        await asyncio.sleep(every)
-        grants = ctx.memory.grants
-        if grants != seen:  # busy during this interval: wait for a quiet one
-            seen, trimmed = grants, False
-            continue
-        if not trimmed and ctx.memory.used == 0:
+        await asyncio.sleep(every / 4)
+        now = loop.time()
+        if ctx.memory.grants != seen or ctx.memory.used:  # busy
+            seen, quiet_since, trimmed = ctx.memory.grants, now, False
+        elif not trimmed and now - quiet_since >= every:
             released = await asyncio.to_thread(allocator.trim)
             trimmed = True
             log.debug("idle_trim", released=released)
