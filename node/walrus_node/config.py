@@ -82,6 +82,11 @@ class NodeConfig:
     gc_interval_seconds: float = 60.0
     """Seconds between two passes of the collector of uncertified data (blobs older than
     ``uncertified_ttl_seconds``); each pass reads every blob's info once."""
+    store_writer_threads: int = 4
+    """Threads that write to the store. Writes arriving together share one transaction and
+    one fsync (group commit, walrus_node.store.group_commit), so a few threads let
+    concurrent uploads commit together instead of queueing one fsync each; each thread
+    holds at most one write (and its slivers, already counted in the memory budget)."""
     max_sliver_bytes: int = 256 << 20
     """Largest sliver (or recovery symbol) the node accepts or reads from any stream;
     blobs up to about ``(n - 2f) x`` this size can be stored."""
@@ -100,6 +105,12 @@ class NodeConfig:
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
     page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
     price: RSS stays at its peak."""
+    idle_trim_seconds: float = 10.0
+    """After this many seconds in which no request reserved memory, freed heap memory is
+    given back to the kernel (malloc_trim, walrus_node.service.idle_trim), so the node's
+    RSS returns to its base between bursts instead of staying at its peak; 0 turns it off.
+    Long enough that blobs arriving a few seconds apart keep reusing mapped memory (what
+    tune_allocator is for), short enough that an idle node shrinks soon."""
     tls_cert_file: pathlib.Path | None = None
     """The node's certificate (PEM). When set, the gRPC port serves TLS only, and every
     caller must present a client certificate signed by ``tls_ca_file`` (docs/security.md,
@@ -141,6 +152,10 @@ class NodeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+        if self.idle_trim_seconds < 0:
+            raise ConfigError("idle_trim_seconds: must not be negative")
+        if self.store_writer_threads < 1:
+            raise ConfigError("store_writer_threads: must be at least 1")
         if self.control_nonce_cache_size < 1:
             raise ConfigError("control_nonce_cache_size: must be at least 1")
 

@@ -1,7 +1,8 @@
 """A Byzantine node for tests: a real gRPC proxy in front of a real node that lies.
 
 It forwards every call to the node unchanged, except that it flips one bit in what
-``GetSliver`` and/or ``GetMetadata`` return, or corrupts or replays confirmations.
+``GetSliver`` and/or ``GetMetadata`` return, or corrupts or replays confirmations
+(``GetConfirmation``'s, and those in ``StoreBlob`` answers).
 Clients pointed at it (through a committee file listing the proxy's address instead of
 the node's) must detect the lies.
 
@@ -143,13 +144,19 @@ class _Handler(grpc.GenericRpcHandler):
                     yield out
 
             return grpc.unary_stream_rpc_method_handler(stream, ident, ident)
-        if name == "StoreSlivers":
+        if name in ("StoreSlivers", "StoreBlob"):
             upstream_cs = channel.stream_unary(
                 method, request_serializer=ident, response_deserializer=ident
             )
 
             async def client_stream(requests: AsyncIterator[bytes], context: Any) -> bytes:
-                return await upstream_cs(requests)
+                raw = await upstream_cs(requests)
+                if name == "StoreBlob":
+                    reply = pb.StoreBlobResponse.FromString(raw)
+                    lied = self._lie_about(reply.confirmation.SerializeToString())
+                    reply.confirmation.CopyFrom(pb.Confirmation.FromString(lied))
+                    raw = reply.SerializeToString()
+                return raw
 
             return grpc.stream_unary_rpc_method_handler(client_stream, ident, ident)
         upstream_u = channel.unary_unary(
@@ -162,17 +169,24 @@ class _Handler(grpc.GenericRpcHandler):
                 reply = pb.GetMetadataResponse.FromString(raw)
                 self.proxy.lies += 1
                 raw = pb.GetMetadataResponse(metadata=_flip(reply.metadata)).SerializeToString()
-            if name == "GetConfirmation" and self.proxy.replay_confirmations:
-                if self.proxy._first_confirmation is None:
-                    self.proxy._first_confirmation = raw
-                else:
-                    self.proxy.lies += 1
-                    raw = self.proxy._first_confirmation
-            if name == "GetConfirmation" and self.proxy.corrupt_confirmations:
-                confirmation = pb.Confirmation.FromString(raw)
-                confirmation.signature = _flip(confirmation.signature)
-                self.proxy.lies += 1
-                raw = confirmation.SerializeToString()
+            if name == "GetConfirmation":
+                raw = self._lie_about(raw)
             return raw
 
         return grpc.unary_unary_rpc_method_handler(unary, ident, ident)
+
+    def _lie_about(self, raw: bytes) -> bytes:
+        """A confirmation (serialized) as this proxy passes it on: replayed or corrupted
+        when it is told to lie about confirmations."""
+        if self.proxy.replay_confirmations:
+            if self.proxy._first_confirmation is None:
+                self.proxy._first_confirmation = raw
+            else:
+                self.proxy.lies += 1
+                raw = self.proxy._first_confirmation
+        if self.proxy.corrupt_confirmations:
+            confirmation = pb.Confirmation.FromString(raw)
+            confirmation.signature = _flip(confirmation.signature)
+            self.proxy.lies += 1
+            raw = confirmation.SerializeToString()
+        return raw

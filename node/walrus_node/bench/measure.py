@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import re
 import resource
 import statistics
@@ -27,6 +28,8 @@ __all__ = [
     "minor_faults",
     "parse_size",
     "peak_rss_mib",
+    "process_rss_mib",
+    "spread",
     "timed",
 ]
 
@@ -111,6 +114,34 @@ def mbps(nbytes: int, seconds: float) -> float:
 def peak_rss_mib() -> float:
     """The process's peak resident set so far, MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_rss_mib(pid: int) -> tuple[float, float]:
+    """Another process's (resident set, peak resident set) in MiB, from /proc; zeros if
+    it is gone."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        lines = pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0, 0.0
+    for line in lines:
+        key, _, rest = line.partition(":")
+        if key in values:
+            values[key] = int(rest.split()[0]) / 1024  # "VmRSS:\t  123456 kB"
+    return values["VmRSS"], values["VmHWM"]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """min, median, max of a figure over runs, and its spread: the largest distance from
+    the median, in percent of the median (a spread of 15 means within +-15%)."""
+    median = statistics.median(values)
+    worst = max(abs(v - median) for v in values)
+    return {
+        "min": round(min(values), 1),
+        "median": round(median, 1),
+        "max": round(max(values), 1),
+        "spread_pct": round(100 * worst / median, 1) if median else 0.0,
+    }
 
 
 def minor_faults() -> int:

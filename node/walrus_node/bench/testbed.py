@@ -1,25 +1,43 @@
 """testbed: store and read blobs end to end through a local network of node processes.
 
-    walrus-bench testbed --nodes 7 --size 64MiB --count 5
+    walrus-bench testbed --nodes 7 --size 64MiB --count 5 --runs 3
 
-Starts a testbed in a temporary folder, stores ``count`` random blobs one after the other
-and reads each back (checking the bytes), then prints throughput and latency
-percentiles, where the client's time went (encode / upload / certify, and metadata /
-slivers / decode), and the nodes' time from their metrics (StoreSlivers: receive,
-verify, write; GetSliver). Throughput is blob bytes per second of the operation's
-median latency. The last line is JSON with ``store_MBps``, ``read_MBps``,
-``store_p50_ms``, ``store_p99_ms``, ``read_p50_ms``, ``read_p99_ms``.
+Each run starts a testbed in a fresh temporary folder, stores ``count`` random blobs one
+after the other and reads each back (checking the bytes), then stops the nodes and
+deletes the folder: always, also when the run fails or is interrupted (Ctrl-C, SIGTERM).
+A run prints throughput and latency (min / median / max over its blobs), where the
+client's time went (encode / upload / certify, and metadata / slivers / decode), the
+nodes' time from their metrics (StoreBlob: receive, verify, write, confirm; GetSliver),
+the nodes' resident memory after the last blob and after ``--idle-seconds`` of idleness,
+and the load average before and after it. Throughput is blob bytes per second of the
+operation's median latency. With several runs, the spread of each figure over the runs
+follows (min / median / max, and the largest distance from the median in percent).
+
+The last line is JSON with ``store_MBps``, ``read_MBps``, ``store_p50_ms``,
+``store_p99_ms``, ``read_p50_ms``, ``read_p99_ms`` (medians over the runs), ``runs``
+(every run's figures) and ``spread`` (per figure, over the runs).
+
+Why each run deletes its folder: runs left behind keep gigabytes of store files in the
+page cache, and the next run's fresh memory (encode buffers, slivers) then comes from
+reclaiming those pages, which showed as runs getting slower back to back
+(BENCHMARKS.md, "Back-to-back runs").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
+import signal
 import statistics
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
 
 from walrus_node import allocator
 from walrus_node.bench import measure
@@ -29,12 +47,23 @@ from walrus_node.testbed.testbed import Testbed
 
 __all__ = ["add_arguments", "run"]
 
+FIGURES = ("store_MBps", "read_MBps", "store_p50_ms", "read_p50_ms")
+"""Figures whose spread over runs is reported."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=7)
     parser.add_argument("--shards", type=int, default=None, help="default: one per node")
     parser.add_argument("--size", type=measure.parse_size, default=1 << 20, help="blob size")
-    parser.add_argument("--count", type=int, default=10, help="blobs stored and read")
+    parser.add_argument("--count", type=int, default=10, help="blobs stored and read per run")
+    parser.add_argument("--runs", type=int, default=1, help="runs back to back, each fresh")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=15.0,
+        help="idle time before the nodes' memory is measured again (the nodes give "
+        "memory back after idle_trim_seconds, 10 s by default)",
+    )
     parser.add_argument(
         "--plaintext", action="store_true", help="no TLS (to measure what TLS costs)"
     )
@@ -64,12 +93,19 @@ def _node_rpc_seconds(bed: Testbed, method: str) -> tuple[float, int]:
     return total, count
 
 
+def _nodes_rss(bed: Testbed) -> tuple[float, float]:
+    """(largest resident set, largest peak resident set) among the nodes, MiB."""
+    pairs = [measure.process_rss_mib(node.pid) for node in bed.nodes]
+    return max(p[0] for p in pairs), max(p[1] for p in pairs)
+
+
 async def _exercise(
     bed: Testbed, size: int, count: int
-) -> tuple[list[float], list[float], dict[str, list[float]]]:
+) -> tuple[list[float], list[float], dict[str, list[float]], list[float]]:
     stores: list[float] = []
     reads: list[float] = []
     parts: dict[str, list[float]] = {}
+    rss: list[float] = []
     async with WalrusClient(client_config.load(bed.client_config)) as client:
         for _ in range(count):
             data = os.urandom(size)
@@ -83,58 +119,131 @@ async def _exercise(
                 raise AssertionError("read back different bytes")
             for name, seconds in (*stored.timings.items(), *result.timings.items()):
                 parts.setdefault(name, []).append(seconds)
-    return stores, reads, parts
+            rss.append(_nodes_rss(bed)[0])
+    return stores, reads, parts, rss
 
 
-def run(args: argparse.Namespace) -> int:
-    allocator.tune()  # the client process, as the walrus CLI does
+def _ms(values: list[float]) -> str:
+    return " / ".join(f"{f(values) * 1000:.1f}" for f in (min, statistics.median, max))
+
+
+def _one_run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = measure.load_average()
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
-    bed = Testbed.create(
-        os.path.join(directory, "testbed"), args.nodes, args.shards, plaintext=args.plaintext
-    )
     try:
-        bed.up()
-        stores, reads, parts = asyncio.run(_exercise(bed, args.size, args.count))
-        node_store, store_calls = _node_rpc_seconds(bed, "StoreSlivers")
-        node_read, read_calls = _node_rpc_seconds(bed, "GetSliver")
+        bed = Testbed.create(
+            os.path.join(directory, "testbed"), args.nodes, args.shards, plaintext=args.plaintext
+        )
+        try:
+            bed.up()
+            stores, reads, parts, rss = asyncio.run(_exercise(bed, args.size, args.count))
+            node_store, store_calls = _node_rpc_seconds(bed, "StoreBlob")
+            node_read, read_calls = _node_rpc_seconds(bed, "GetSliver")
+            rss_after, node_peak = _nodes_rss(bed)
+            time.sleep(args.idle_seconds)
+            rss_idle, _ = _nodes_rss(bed)
+        finally:
+            bed.down()
+        n_shards = bed.n_shards
     finally:
-        bed.down()
+        shutil.rmtree(directory, ignore_errors=True)
     store_p50, read_p50 = statistics.median(stores), statistics.median(reads)
-    figures = {
-        "nodes": args.nodes,
-        "shards": bed.n_shards,
-        "size": args.size,
-        "count": args.count,
-        "tls": not args.plaintext,
+    return {
+        "shards": n_shards,
         "store_MBps": round(measure.mbps(args.size, store_p50), 1),
         "read_MBps": round(measure.mbps(args.size, read_p50), 1),
         "store_p50_ms": round(store_p50 * 1000, 1),
         "store_p99_ms": round(_percentile(stores, 0.99) * 1000, 1),
         "read_p50_ms": round(read_p50 * 1000, 1),
         "read_p99_ms": round(_percentile(reads, 0.99) * 1000, 1),
+        "store_ms_min_median_max": _ms(stores),
+        "read_ms_min_median_max": _ms(reads),
         "client_breakdown_ms": {k: round(statistics.median(v) * 1000, 1) for k, v in parts.items()},
-        "node_store_slivers_ms_per_call": round(node_store / max(store_calls, 1) * 1000, 1),
+        "node_store_blob_ms_per_call": round(node_store / max(store_calls, 1) * 1000, 1),
         "node_get_sliver_ms_per_call": round(node_read / max(read_calls, 1) * 1000, 1),
-        "client_peak_rss_MiB": round(measure.peak_rss_mib(), 1),
-        "load_average": measure.load_average(),
+        "node_rss_MiB_after_each_blob": [round(x, 1) for x in rss],
+        "node_rss_MiB_after": round(rss_after, 1),
+        "node_rss_MiB_idle": round(rss_idle, 1),
+        "node_peak_rss_MiB": round(node_peak, 1),
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(measure.load_average(), 2),
     }
+
+
+def _print_run(number: int, f: dict[str, Any]) -> None:
+    print(
+        f" run {number}: load average {f['load_average_before']} before, "
+        f"{f['load_average_after']} after"
+    )
+    print(
+        f"  store  {f['store_MBps']:8.1f} MB/s  ms min/median/max {f['store_ms_min_median_max']}"
+        f"  p99 {f['store_p99_ms']}"
+    )
+    print(
+        f"  read   {f['read_MBps']:8.1f} MB/s  ms min/median/max {f['read_ms_min_median_max']}"
+        f"  p99 {f['read_p99_ms']}"
+    )
+    print(f"  client time (median ms): {f['client_breakdown_ms']}")
+    print(
+        f"  node time per call: StoreBlob {f['node_store_blob_ms_per_call']} ms "
+        f"(receive, verify, fsync, sign), GetSliver {f['node_get_sliver_ms_per_call']} ms"
+    )
+    after_each = f["node_rss_MiB_after_each_blob"]
+    print(
+        f"  node RSS (largest, MiB): after blob 1 {after_each[0]}, after the last "
+        f"{f['node_rss_MiB_after']}, idle {f['node_rss_MiB_idle']}, peak {f['node_peak_rss_MiB']}"
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so cleanup runs for both."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    allocator.tune()  # the client process, as the walrus CLI does
     transport = "plaintext" if args.plaintext else "TLS"
     print(
-        f"testbed: {args.nodes} nodes, {bed.n_shards} shards, {args.count} x {args.size} bytes, "
-        f"{transport}"
+        f"testbed: {args.nodes} nodes, {args.count} x {args.size} bytes per run, "
+        f"{args.runs} run(s), {transport}"
     )
-    print(
-        f"  store  {figures['store_MBps']:8.1f} MB/s  p50 {figures['store_p50_ms']} ms  "
-        f"p99 {figures['store_p99_ms']} ms"
-    )
-    print(
-        f"  read   {figures['read_MBps']:8.1f} MB/s  p50 {figures['read_p50_ms']} ms  "
-        f"p99 {figures['read_p99_ms']} ms"
-    )
-    print(f"  client time (median ms): {figures['client_breakdown_ms']}")
-    print(
-        f"  node time per call: StoreSlivers {figures['node_store_slivers_ms_per_call']} ms "
-        f"(receive, verify, fsync), GetSliver {figures['node_get_sliver_ms_per_call']} ms"
-    )
+    runs: list[dict[str, Any]] = []
+    try:
+        with _sigterm_interrupts():
+            for number in range(1, args.runs + 1):
+                runs.append(_one_run(args))
+                _print_run(number, runs[-1])
+    except KeyboardInterrupt:
+        print("interrupted: the testbed was stopped and its folder deleted", flush=True)
+        return 130
+    spread = {key: measure.spread([r[key] for r in runs]) for key in FIGURES}
+    if args.runs > 1:
+        print(" over the runs (min / median / max, spread):")
+        for key, s in spread.items():
+            print(f"  {key:13} {s['min']} / {s['median']} / {s['max']}  +-{s['spread_pct']}%")
+    figures: dict[str, Any] = {
+        "nodes": args.nodes,
+        "shards": runs[0]["shards"],
+        "size": args.size,
+        "count": args.count,
+        "tls": not args.plaintext,
+        **{
+            key: round(statistics.median(r[key] for r in runs), 1)
+            for key in (*FIGURES, "store_p99_ms", "read_p99_ms")
+        },
+        "client_peak_rss_MiB": round(measure.peak_rss_mib(), 1),
+        "load_average": measure.load_average(),
+        "spread": spread,
+        "runs": runs,
+    }
     measure.emit_json(figures)
     return 0

@@ -26,10 +26,12 @@ import argparse
 import asyncio
 import base64
 import json
+import mmap
 import os
 import pathlib
 import re
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -110,13 +112,31 @@ def _json_out(document: object) -> None:
     print(json.dumps(document, indent=2))
 
 
+def _map_file(path: pathlib.Path) -> bytes | mmap.mmap:
+    """The file's bytes as a read-only memory map (an empty file as ``b""``): the encoder
+    reads it from the page cache, so the file takes no anonymous memory of its own."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+
+
 async def _store(args: argparse.Namespace) -> int:
     path = pathlib.Path(args.file)
     try:
-        data = path.read_bytes()
+        data = _map_file(path)
     except OSError as e:
         say(f"walrus: cannot read {path}: {e.strerror}")
         return 2
+    try:
+        return await _store_data(args, data)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+async def _store_data(args: argparse.Namespace, data: bytes | mmap.mmap) -> int:
     owner = None
     if args.deletable:
         owner_path = pathlib.Path(args.owner_key)
@@ -170,33 +190,69 @@ async def _store(args: argparse.Namespace) -> int:
 
 
 async def _read(args: argparse.Namespace) -> int:
+    """The blob to a file or stdout, written as its verified rows arrive (a few slivers
+    in memory, not the blob); ``--json`` without a file holds it to encode it."""
     blob_id = _blob_id(args.blob_id)
+    to_stdout = args.out in (None, "-")
+    if args.json and to_stdout:
+        return await _read_json(args, blob_id)
     async with _client(args) as client:
         blob = await client.open(blob_id)
-        params, s = blob.metadata.params, blob.metadata.symbol_size
-        progress = _Progress("reading", params.rows * params.columns * s)
+        progress = _Progress("reading", blob.length)
+        try:
+            if to_stdout:
+                result = await client.read_into(blob_id, sys.stdout.buffer, progress=progress)
+                sys.stdout.buffer.flush()
+            else:
+                result = await _read_to_file(client, blob_id, pathlib.Path(args.out), progress)
+        finally:
+            progress.close()
+    size = int(result.timings["bytes"])
+    for problem in result.problems:
+        say(f"warning: {problem}")
+    if args.json:
+        _json_out(
+            {"blobId": str(blob_id), "size": size, "out": args.out, "problems": result.problems}
+        )
+    elif not to_stdout:
+        say(f"wrote {size} bytes to {args.out}")
+    return 0
+
+
+async def _read_to_file(
+    client: api.WalrusClient, blob_id: BlobId, path: pathlib.Path, progress: _Progress
+) -> api.ReadResult:
+    """Write into a temporary file beside ``path``, renamed to it once the whole blob is
+    in: a failed read leaves no partial file behind."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = await client.read_into(blob_id, out, progress=progress)
+        os.replace(temporary, path)
+    except BaseException:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        raise
+    return result
+
+
+async def _read_json(args: argparse.Namespace, blob_id: BlobId) -> int:
+    async with _client(args) as client:
+        blob = await client.open(blob_id)
+        progress = _Progress("reading", blob.length)
         try:
             result = await client.read(blob_id, progress=progress)
         finally:
             progress.close()
     for problem in result.problems:
         say(f"warning: {problem}")
-    if args.json:
-        document: dict[str, object] = {"blobId": str(blob_id), "size": len(result.data)}
-        if args.out in (None, "-"):
-            document["data"] = base64.b64encode(result.data).decode()
-        else:
-            pathlib.Path(args.out).write_bytes(result.data)
-            document["out"] = args.out
-        document["problems"] = result.problems
-        _json_out(document)
-        return 0
-    if args.out in (None, "-"):
-        sys.stdout.buffer.write(result.data)
-        sys.stdout.buffer.flush()
-    else:
-        pathlib.Path(args.out).write_bytes(result.data)
-        say(f"wrote {len(result.data)} bytes to {args.out}")
+    _json_out(
+        {
+            "blobId": str(blob_id),
+            "size": len(result.data),
+            "data": base64.b64encode(result.data).decode(),
+            "problems": result.problems,
+        }
+    )
     return 0
 
 

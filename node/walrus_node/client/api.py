@@ -6,8 +6,9 @@ Who calls it: the ``walrus`` CLI, applications, tests and benchmarks::
         result = await client.store(b"hello", epochs=3)
         data = await client.read(result.blob_id)
 
-**Store**: encode; upload metadata then slivers to every shard owner concurrently; ask
-each for a signed confirmation and check it; once confirmations cover ``n - f`` shards,
+**Store**: encode; send every shard owner, concurrently, one ``StoreBlob`` stream carrying
+the metadata, its slivers and the registration, which the node answers with its signed
+confirmation; check each confirmation; once confirmations cover ``n - f`` shards,
 give the remaining nodes a short grace period (half the time taken so far, at least
 0.5 s), then combine the confirmations into a certificate and send it to every node.
 Nodes that missed slivers recover them themselves from the certificate.
@@ -33,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import mmap
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import BinaryIO
 
 from walrus_node.client import config as config_mod
 from walrus_node.client import stream as stream_mod
@@ -197,13 +200,15 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes,
+        data: bytes | bytearray | memoryview | mmap.mmap,
         *,
         epochs: int = 1,
         deletable: bool = False,
         owner: keys.KeyPair | None = None,
         progress: Progress | None = None,
     ) -> StoreResult:
+        """Store ``data`` (any bytes-like object: a memory map of a file keeps the file
+        out of the process's anonymous memory, see ``walrus store``)."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         if deletable and owner is None:
@@ -214,7 +219,8 @@ class WalrusClient:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            encoded = await asyncio.to_thread(encoder.encode, data, c.n_shards)
+            with memoryview(data) as view:  # released at once: a map can then be closed
+                encoded = await asyncio.to_thread(encoder.encode, view, c.n_shards)
         except codec_errors.ParameterError as e:
             raise ClientError(str(e)) from e
         timings["encode"] = time.perf_counter() - started
@@ -256,17 +262,29 @@ class WalrusClient:
         epoch: int,
         progress: Progress | None,
     ) -> Confirmation:
-        """Metadata, then this member's slivers, then its confirmation (checked)."""
+        """Metadata, this member's slivers and its confirmation (checked) in one
+        ``StoreBlob`` exchange; a node that does not know it gets the three calls it
+        replaces (StoreMetadata, StoreSlivers, GetConfirmation)."""
         params, blob_id = encoded.params, encoded.blob_id.raw
-        items: list[tuple[SliverType, int, bytes | memoryview]] = []
-        for shard in member.shards:
-            pair = params.pair_on_shard(blob_id, shard)
-            for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
-                items.append((sliver_type, params.sliver_in_pair(sliver_type, pair), sliver))
+
+        def items() -> Iterator[tuple[SliverType, int, bytes | memoryview]]:
+            for shard in member.shards:
+                pair = params.pair_on_shard(blob_id, shard)
+                for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
+                    yield sliver_type, params.sliver_in_pair(sliver_type, pair), sliver
+
         client = self._client(member)
-        await client.store_metadata(blob_id, encoded.metadata.to_bytes())
-        await client.store_slivers(blob_id, items, progress)
-        confirmation = await client.get_confirmation(blob_id, registration)
+        metadata = encoded.metadata.to_bytes()
+        try:
+            *_, confirmation = await client.store_blob(
+                blob_id, metadata, registration, items(), progress
+            )
+        except RpcError as e:
+            if e.code != "UNIMPLEMENTED":
+                raise
+            await client.store_metadata(blob_id, metadata)
+            await client.store_slivers(blob_id, list(items()), progress)
+            confirmation = await client.get_confirmation(blob_id, registration)
         expected = (epoch, blob_id, registration, member.public_key)
         got = (
             confirmation.epoch,
@@ -399,6 +417,37 @@ class WalrusClient:
             raise InvalidBlobError(blob_id) from e
         timings["decode"] = time.perf_counter() - started
         return ReadResult(data, problems, timings)
+
+    async def read_into(
+        self,
+        blob_id: BlobId,
+        out: BinaryIO,
+        *,
+        window: int = 4,
+        progress: Progress | None = None,
+    ) -> ReadResult:
+        """Write the blob to ``out`` as its rows arrive, verified and in order, holding at
+        most ``window`` primary slivers besides the one being written (client/stream.py);
+        the result's ``data`` is empty and ``timings["bytes"]`` is the blob's length.
+
+        The checks are those of :meth:`read` when every systematic sliver can be had
+        (each is verified against the metadata, and the padding after the blob must be
+        zero). When one cannot, the stream falls back to :meth:`read` (any ``n - 2f``
+        slivers, decoded with the consistency check), which holds the whole blob, and
+        writes the rest from it. On an error part of the blob may have been written."""
+        started = time.perf_counter()
+        blob = await self.open(blob_id, window=window)
+        written = 0
+        try:
+            async for chunk in blob.chunks():
+                await asyncio.to_thread(out.write, chunk)
+                written += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        except codec_errors.InconsistentEncodingError as e:
+            raise InvalidBlobError(blob_id) from e
+        timings = {"read": time.perf_counter() - started, "bytes": float(written)}
+        return ReadResult(b"", blob.problems, timings)
 
     async def open(self, blob_id: BlobId, *, window: int = 2) -> stream_mod.BlobStream:
         """The blob's verified metadata, and a stream of its bytes (whole or a range) that

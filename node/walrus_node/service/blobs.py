@@ -1,7 +1,7 @@
 """The blobs' data on this node: metadata and slivers in, slivers and recovery symbols out.
 
 Who calls it: the servicer (``StoreMetadata``, ``GetMetadata``, ``StoreSlivers``,
-``GetSliver``, ``GetRecoverySymbols``, ``GetBlobStatus``) through
+``StoreBlob``, ``GetSliver``, ``GetRecoverySymbols``, ``GetBlobStatus``) through
 :class:`walrus_node.service.node.NodeService`, and :mod:`.registrations` (a confirmation
 needs the metadata). Nothing is stored unverified: metadata must hash to its blob ID and
 slivers must match the metadata. A sliver that rotted on disk is dropped and handed to
@@ -68,21 +68,33 @@ class BlobData:
 
     # --- metadata ----------------------------------------------------------------------------
 
-    async def store_metadata(self, blob_id: bytes, data: bytes) -> bool:
+    async def verify_metadata(self, blob_id: bytes, data: bytes) -> BlobMetadata:
+        """Metadata from the wire, checked against its blob ID (INVALID_ARGUMENT if not)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
         n = ctx.require_committees().n_shards
         try:
-            await ctx.compute(metadata_mod.verify_metadata, bid, data, n)
+            metadata: BlobMetadata = await ctx.compute(metadata_mod.verify_metadata, bid, data, n)
         except codec_errors.InvalidMetadataError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_metadata").inc()
             raise errors.InvalidRequest(str(e)) from e
+        return metadata
+
+    async def charge_metadata(self, blob_id: bytes, data: bytes) -> int:
+        """Charge metadata about to be stored to the uncertified quota unless the blob is
+        certified or its metadata stored already; returns the bytes charged."""
+        ctx = self.ctx
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         uncertified = info is None or info.state is not BlobState.CERTIFIED
-        charge = 0
         if uncertified and await ctx.read(ctx.store.get_metadata, blob_id) is None:
             ctx.uncertified.charge(blob_id, len(data))  # RESOURCE_EXHAUSTED when full
-            charge = len(data)
+            return len(data)
+        return 0
+
+    async def store_metadata(self, blob_id: bytes, data: bytes) -> bool:
+        ctx = self.ctx
+        await self.verify_metadata(blob_id, data)
+        charge = await self.charge_metadata(blob_id, data)
         new = False
         try:
             new = await ctx.write(
@@ -122,10 +134,16 @@ class BlobData:
     # --- slivers -----------------------------------------------------------------------------
 
     async def check_sliver_header(
-        self, blob_id: bytes, sliver_type: SliverType, index: int, size: int
+        self,
+        blob_id: bytes,
+        sliver_type: SliverType,
+        index: int,
+        size: int,
+        metadata: BlobMetadata | None = None,
     ) -> None:
-        """Validate a sliver upload before its bytes arrive."""
-        metadata = await self.require_metadata(blob_id)
+        """Validate a sliver upload before its bytes arrive (against ``metadata`` when the
+        upload carries it, verified, else against the stored metadata)."""
+        metadata = metadata or await self.require_metadata(blob_id)
         params = metadata.params
         if not 0 <= index < params.n_shards:
             raise errors.InvalidRequest(
@@ -146,6 +164,15 @@ class BlobData:
     def upload(self, blob_id: bytes) -> upload_mod.Upload:
         """A StoreSlivers stream's way into the store (see :mod:`.upload`)."""
         return upload_mod.Upload(self.ctx, blob_id, self)
+
+    async def upload_blob(self, blob_id: bytes, data: bytes) -> upload_mod.Upload:
+        """A StoreBlob stream's way into the store: its metadata verified now and charged
+        to the uncertified quota, and written with the stream's first slivers, in their
+        transaction (see :mod:`.upload`)."""
+        metadata = await self.verify_metadata(blob_id, data)
+        charged = await self.charge_metadata(blob_id, data)
+        pending = upload_mod.PendingMetadata(metadata, data, charged)
+        return upload_mod.Upload(self.ctx, blob_id, self, pending)
 
     async def sliver_size(self, blob_id: bytes, sliver_type: SliverType) -> int:
         """Bytes of one stored sliver of this type."""

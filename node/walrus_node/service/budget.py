@@ -35,6 +35,8 @@ class MemoryBudget:
         self.wait_seconds = wait_seconds
         self.used = 0
         self.peak = 0
+        self.grants = 0
+        """Reservations granted so far (the idle trim watches it for activity)."""
         self._changed = asyncio.Condition()
 
     async def acquire(self, n: int, what: str) -> None:
@@ -53,6 +55,7 @@ class MemoryBudget:
                     f"{what}: the node's memory budget ({self.total} bytes) is in use; retry later"
                 ) from None
             self.used += n
+            self.grants += 1
             self.peak = max(self.peak, self.used)
 
     async def release(self, n: int) -> None:

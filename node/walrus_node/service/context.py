@@ -3,9 +3,11 @@
 Who calls it: :mod:`.node` builds one :class:`NodeContext` and hands it to every part of
 the service (:mod:`.blobs`, :mod:`.registrations`, :mod:`.lifetime`, :mod:`.admin`, the
 syncs...). It also owns the thread pools that keep blocking work
-(LMDB, hashing, erasure coding) off the event loop: one writer thread (LMDB has a single
-writer anyway, and a dedicated thread keeps readers from queueing behind commits), the
-default pool for reads, and a small pool for CPU-bound verification.
+(LMDB, hashing, erasure coding) off the event loop: a few writer threads
+(``store_writer_threads``; LMDB has a single writer, so writes made together are committed
+as one group with one fsync, :mod:`walrus_node.store.group_commit`, and dedicated threads
+keep readers from queueing behind commits), the default pool for reads, and a small pool
+for CPU-bound verification.
 """
 
 from __future__ import annotations
@@ -42,9 +44,8 @@ class NodeContext:
     peers: PeerPool
     metrics: NodeMetrics
     committees: ActiveCommittees | None = None
-    writer: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, "store-writer")
-    )
+    writer: concurrent.futures.ThreadPoolExecutor = dataclasses.field(init=False)
+    """``store_writer_threads`` threads; writes made together share a commit."""
     cpu: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, "verify")
     )
@@ -59,6 +60,9 @@ class NodeContext:
     """Bytes of uncertified blobs (``uncertified_quota_bytes``)."""
 
     def __post_init__(self) -> None:
+        self.writer = concurrent.futures.ThreadPoolExecutor(
+            self.config.store_writer_threads, "store-writer"
+        )
         self.memory = budget.MemoryBudget(
             self.config.memory_budget_bytes, self.config.memory_wait_seconds
         )

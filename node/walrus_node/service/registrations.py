@@ -1,6 +1,6 @@
 """Registrations and certificates: signing storage confirmations, accepting certificates.
 
-Who calls it: the servicer (``GetConfirmation``, ``SubmitCertificate``,
+Who calls it: the servicer (``GetConfirmation``, ``StoreBlob``, ``SubmitCertificate``,
 ``ListCertificates``) through :class:`walrus_node.service.node.NodeService`, certificate
 catch-up (:mod:`.certificate_sync`), which hands every certificate a peer lists to
 :meth:`Registrations.accept_certificate`, and shard sync (:mod:`.shard_sync`), which checks
@@ -67,8 +67,17 @@ class Registrations:
         if problems:
             raise errors.InvalidRequest("; ".join(problems))
 
-    async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:
-        """Sign a storage confirmation, once this node holds all its slivers of the blob."""
+    async def check_confirmable(
+        self,
+        blob_id: bytes,
+        registration: BlobRegistration,
+        metadata: BlobMetadata | None = None,
+    ) -> None:
+        """Everything :meth:`confirm` checks except that the slivers are held: the blob is
+        not invalid, the registration is well formed, fits the metadata and the epochs,
+        and was not deleted by its owner. ``StoreBlob`` calls it before reading slivers,
+        with the verified metadata it carries (not stored yet: a blob whose lifetime
+        ended is then registered afresh, as StoreMetadata does)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
@@ -78,8 +87,13 @@ class Registrations:
             raise errors.FailedPrecondition(
                 f"this registration of blob {bid} was deleted by its owner"
             )
-        metadata = await self._blobs.require_metadata(blob_id)
+        metadata = metadata or await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)
+
+    async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:
+        """Sign a storage confirmation, once this node holds all its slivers of the blob."""
+        ctx = self.ctx
+        await self.check_confirmable(blob_id, registration)
         shards = list(ctx.my_shards())
         if not shards:
             raise errors.FailedPrecondition("this node owns no shards in the current epoch")

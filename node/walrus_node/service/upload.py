@@ -1,9 +1,14 @@
-"""One ``StoreSlivers`` stream on its way into the store, verified sliver by sliver.
+"""One ``StoreSlivers`` or ``StoreBlob`` stream on its way into the store, verified sliver
+by sliver.
 
-Who calls it: the servicer, through :meth:`walrus_node.service.blobs.BlobData.upload`,
-once per stream: :meth:`Upload.admit` for each header (before any of the sliver's bytes
-are read), :meth:`Upload.add` for each complete sliver, :meth:`Upload.finish` at the end
-and :meth:`Upload.close` always.
+Who calls it: the servicer, through :meth:`walrus_node.service.blobs.BlobData.upload`
+(``StoreSlivers``: the metadata is stored already) or
+:meth:`~walrus_node.service.blobs.BlobData.upload_blob` (``StoreBlob``: the stream's own
+metadata, verified and charged before any sliver is read, is held as
+:class:`PendingMetadata` and written in the same transaction as the first slivers, so a
+small blob costs one fsync, not two), once per stream: :meth:`Upload.admit` for each
+header (before any of the sliver's bytes are read), :meth:`Upload.add` for each complete
+sliver, :meth:`Upload.finish` at the end and :meth:`Upload.close` always.
 
 What an upload holds is bounded three ways: a sliver's bytes are reserved in the node's
 memory budget at its header (so a stream that cannot get room waits, or fails with
@@ -15,6 +20,7 @@ Slivers of a blob that is not certified yet are charged to the uncertified quota
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 from walrus_node.codec import errors as codec_errors
@@ -22,27 +28,53 @@ from walrus_node.codec import slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
+from walrus_node.service import basics
 from walrus_node.service.context import NodeContext
-from walrus_node.store.store import BlobState, BlobUnavailableError
+from walrus_node.store.store import BlobInfo, BlobState, BlobUnavailableError
 
-__all__ = ["Upload"]
+__all__ = ["PendingMetadata", "Upload"]
+
+
+@dataclasses.dataclass
+class PendingMetadata:
+    """A StoreBlob stream's metadata: verified against the blob ID, not yet stored."""
+
+    metadata: BlobMetadata
+    raw: bytes
+    charged: int
+    """Bytes charged to the uncertified quota for it (0: certified or stored already)."""
+    written: bool = False
+    new: bool = False
+    """Written by this stream (not stored before)."""
 
 
 class Checks(Protocol):
     """What an upload needs from :class:`~walrus_node.service.blobs.BlobData`."""
 
     async def check_sliver_header(
-        self, blob_id: bytes, sliver_type: SliverType, index: int, size: int
+        self,
+        blob_id: bytes,
+        sliver_type: SliverType,
+        index: int,
+        size: int,
+        metadata: BlobMetadata | None = None,
     ) -> None: ...
 
     async def require_metadata(self, blob_id: bytes) -> BlobMetadata: ...
 
 
 class Upload:
-    def __init__(self, ctx: NodeContext, blob_id: bytes, blobs: Checks) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        blob_id: bytes,
+        blobs: Checks,
+        pending: PendingMetadata | None = None,
+    ) -> None:
         self.ctx = ctx
         self.blob_id = blob_id
         self._checks = blobs
+        self.pending = pending
         self._reserved = 0
         """Bytes reserved in the memory budget and not yet released."""
         self._held: list[tuple[SliverType, int, bytes]] = []
@@ -54,9 +86,11 @@ class Upload:
     async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
         """Check a sliver's header and reserve room for its bytes before reading them."""
         ctx = self.ctx
-        await self._checks.check_sliver_header(self.blob_id, sliver_type, index, size)
+        metadata = self.pending.metadata if self.pending is not None else None
+        await self._checks.check_sliver_header(self.blob_id, sliver_type, index, size, metadata)
         info = await ctx.read(ctx.store.get_blob_info, self.blob_id)
-        if info is None or info.state is BlobState.REGISTERED:
+        # Not certified: registered, or (StoreBlob) about to be registered afresh.
+        if info is None or info.state is not BlobState.CERTIFIED:
             shard = ctx.shard_of(self.blob_id, sliver_type, index)
             if not await ctx.read(ctx.store.has_sliver, shard, sliver_type, self.blob_id):
                 ctx.uncertified.charge(self.blob_id, size)
@@ -67,7 +101,10 @@ class Upload:
     async def add(self, sliver_type: SliverType, index: int, data: bytes) -> None:
         """Verify a complete sliver now; write held slivers once they reach the buffer."""
         ctx = self.ctx
-        metadata = await self._checks.require_metadata(self.blob_id)
+        if self.pending is not None:
+            metadata = self.pending.metadata
+        else:
+            metadata = await self._checks.require_metadata(self.blob_id)
         try:
             await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
         except codec_errors.InvalidSliverError as e:
@@ -84,8 +121,17 @@ class Upload:
         ctx = self.ctx
         held, self._held = self._held, []
         rows = [(ctx.shard_of(self.blob_id, t, i), t, self.blob_id, d) for t, i, d in held]
+        pending = self.pending
         try:
-            self._new += await ctx.write(ctx.store.put_slivers, rows)
+            if pending is not None and not pending.written:
+                pending.new, new = await ctx.write(
+                    ctx.store.put_blob, self.blob_id, pending.raw, self._fresh_info(), rows
+                )
+                pending.written = True
+                self._new += new
+                self._metadata_written()
+            else:
+                self._new += await ctx.write(ctx.store.put_slivers, rows)
         except BlobUnavailableError as e:
             raise errors.FailedPrecondition(f"{e}; store its metadata again") from e
         for sliver_type, index, data in held:
@@ -96,10 +142,31 @@ class Upload:
         self._reserved -= written
         await ctx.memory.release(written)
 
+    @staticmethod
+    def _fresh_info() -> BlobInfo:
+        return BlobInfo(BlobState.REGISTERED, basics.now_ms())
+
+    def _metadata_written(self) -> None:
+        pending = self.pending
+        assert pending is not None
+        if pending.new:
+            self.ctx.metrics.metadata_stored.inc()
+        elif pending.charged:  # stored meanwhile by another stream, which paid for it
+            self.ctx.uncertified.refund(self.blob_id, pending.charged)
+        pending.charged = 0
+
     async def finish(self) -> tuple[int, int, int]:
-        """Write what is held; return (newly stored, held, expected) for this node."""
+        """Write what is held (and the stream's metadata, even without slivers); return
+        (newly stored, held, expected) for this node."""
         await self._flush()
         ctx = self.ctx
+        pending = self.pending
+        if pending is not None and not pending.written:
+            pending.new = await ctx.write(
+                ctx.store.put_metadata, self.blob_id, pending.raw, self._fresh_info()
+            )
+            pending.written = True
+            self._metadata_written()
         shards = list(ctx.my_shards())
         held = await ctx.read(ctx.store.count_slivers, self.blob_id, shards)
         return self._new, held, 2 * len(shards)
@@ -109,5 +176,8 @@ class Upload:
         reserved, self._reserved = self._reserved, 0
         await self.ctx.memory.release(reserved)
         charged, self._charged = sum(self._charged.values()), {}
+        if self.pending is not None and not self.pending.written:
+            charged += self.pending.charged  # never stored
+            self.pending.charged = 0
         if charged:
             self.ctx.uncertified.refund(self.blob_id, charged)

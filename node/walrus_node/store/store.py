@@ -10,7 +10,9 @@ overflow pages without write amplification. (RocksDB's LSM tree would add compac
 stalls under bulk shard transfers, a known pain of the original Walrus.)
 
 Durability rule: a method that stores returns only after its transaction committed with
-``sync=True``, so whatever the node acknowledged or confirmed survives a crash.
+``sync=True``, so whatever the node acknowledged or confirmed survives a crash. Writes made
+at the same time by several threads share one transaction and one fsync
+(:mod:`.group_commit`); each still returns only after that commit.
 
 Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 
@@ -49,6 +51,7 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.store import group_commit
 
 __all__ = [
     "BlobInfo",
@@ -59,6 +62,8 @@ __all__ = [
     "Store",
     "StoreError",
 ]
+
+T = TypeVar("T")
 
 _CHECKSUM = 16
 _T = TypeVar("_T")
@@ -206,6 +211,7 @@ class Store:
         self._certificates = self._dbs[b"certificates"]
         self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
+        self._group = group_commit.GroupCommit(self._env)
 
     def close(self) -> None:
         self._env.close()
@@ -215,8 +221,15 @@ class Store:
             raise StoreError(f"shard {shard} out of range")
         return self._dbs[f"shard/{shard}/{sliver_type.value}".encode()]
 
-    def _write(self) -> lmdb.Transaction:
-        return self._env.begin(write=True)
+    def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``fn`` in a write transaction, durably committed (with others made at the
+        same time: :mod:`.group_commit`) before this returns."""
+        return self._group.run(fn)
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed so far (one fsync each)."""
+        return self._group.commits
 
     def _read(self) -> lmdb.Transaction:
         return self._env.begin(write=False)
@@ -229,17 +242,21 @@ class Store:
         A blob that expired or was deleted is registered afresh (its tombstone replaced,
         remembering the registrations deleted by their owners).
         """
-        with self._write() as txn:
-            if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
-                return False
-            raw = txn.get(blob_id, db=self._blob_info)
-            current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
-            if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
-                info = dataclasses.replace(info, deleted=current.deleted)
-                txn.put(blob_id, info.to_bytes(), db=self._blob_info)
-            else:
-                txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
-            return True
+        return self._write(lambda txn: self._put_metadata(txn, blob_id, metadata, info))
+
+    def _put_metadata(
+        self, txn: lmdb.Transaction, blob_id: bytes, metadata: bytes, info: BlobInfo
+    ) -> bool:
+        if not txn.put(blob_id, metadata, db=self._metadata, overwrite=False):
+            return False
+        raw = txn.get(blob_id, db=self._blob_info)
+        current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
+        if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
+            fresh = dataclasses.replace(info, deleted=current.deleted)
+            txn.put(blob_id, fresh.to_bytes(), db=self._blob_info)
+        else:
+            txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
+        return True
 
     def get_metadata(self, blob_id: bytes) -> bytes | None:
         with self._read() as txn:
@@ -252,8 +269,8 @@ class Store:
         return None if value is None else BlobInfo.from_bytes(bytes(value))
 
     def put_blob_info(self, blob_id: bytes, info: BlobInfo) -> None:
-        with self._write() as txn:
-            txn.put(blob_id, info.to_bytes(), db=self._blob_info)
+        data = info.to_bytes()
+        self._write(lambda txn: txn.put(blob_id, data, db=self._blob_info))
 
     def blob_infos(self) -> Iterator[tuple[bytes, BlobInfo]]:
         """Every blob's info, in blob-ID order (a consistent snapshot)."""
@@ -274,16 +291,44 @@ class Store:
         is gone (collected, deleted, expired) by the time of the write: the check and the
         write are one transaction, so slivers are never orphaned.
         """
-        dbs = [self._shard_db(shard, sliver_type) for shard, sliver_type, _, _ in slivers]
-        new = 0
-        with self._write() as txn:
-            for blob_id in {blob_id for _, _, blob_id, _ in slivers}:
-                if txn.get(blob_id, db=self._metadata) is None:
-                    raise BlobUnavailableError(blob_id)
-            for db, (_, _, blob_id, data) in zip(dbs, slivers, strict=True):
-                if txn.put(blob_id, _checksum(data) + data, db=db, overwrite=False):
-                    new += 1
-        return new
+        rows = self._sliver_rows(slivers)
+        return self._write(lambda txn: self._put_slivers(txn, rows))
+
+    def put_blob(
+        self,
+        blob_id: bytes,
+        metadata: bytes,
+        info: BlobInfo,
+        slivers: list[tuple[int, SliverType, bytes, bytes]],
+    ) -> tuple[bool, int]:
+        """:meth:`put_metadata` and :meth:`put_slivers` in one transaction (one fsync);
+        returns (metadata newly stored, new slivers)."""
+        rows = self._sliver_rows(slivers)
+
+        def write(txn: lmdb.Transaction) -> tuple[bool, int]:
+            return self._put_metadata(txn, blob_id, metadata, info), self._put_slivers(txn, rows)
+
+        return self._write(write)
+
+    def _sliver_rows(
+        self, slivers: list[tuple[int, SliverType, bytes, bytes]]
+    ) -> list[tuple[lmdb._Database, bytes, bytes]]:
+        """(database, blob_id, checksummed value) of each sliver, computed outside the
+        write transaction."""
+        return [
+            (self._shard_db(shard, sliver_type), blob_id, _checksum(data) + data)
+            for shard, sliver_type, blob_id, data in slivers
+        ]
+
+    def _put_slivers(
+        self, txn: lmdb.Transaction, rows: list[tuple[lmdb._Database, bytes, bytes]]
+    ) -> int:
+        for blob_id in {blob_id for _, blob_id, _ in rows}:
+            if txn.get(blob_id, db=self._metadata) is None:
+                raise BlobUnavailableError(blob_id)
+        return sum(
+            bool(txn.put(blob_id, value, db=db, overwrite=False)) for db, blob_id, value in rows
+        )
 
     def get_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bytes | None:
         db = self._shard_db(shard, sliver_type)
@@ -397,8 +442,7 @@ class Store:
 
     def delete_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> None:
         db = self._shard_db(shard, sliver_type)
-        with self._write() as txn:
-            txn.delete(blob_id, db=db)
+        self._write(lambda txn: txn.delete(blob_id, db=db))
 
     def remove_uncertified(self, blob_id: bytes, created_before_ms: int, n_shards: int) -> bool:
         """Forget a blob that is still uncertified and older than the cutoff; True if it was.
@@ -407,7 +451,8 @@ class Store:
         recorded meanwhile keeps the blob (collection cannot race certification).
         """
         dbs = [self._shard_db(shard, t) for shard in range(n_shards) for t in SliverType]
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> bool:
             value = txn.get(blob_id, db=self._blob_info)
             if value is None:
                 return False
@@ -420,11 +465,16 @@ class Store:
             txn.delete(blob_id, db=self._blob_info)
             return True
 
+        return self._write(write)
+
     def delete_slivers(self, blob_id: bytes, shards: list[int]) -> None:
         dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> None:
             for db in dbs:
                 txn.delete(blob_id, db=db)
+
+        self._write(write)
 
     def scan_shard(
         self,
@@ -463,21 +513,27 @@ class Store:
         command uses it to show that rot is detected and repaired. True if found.
         """
         db = self._shard_db(shard, sliver_type)
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> bool:
             value = txn.get(blob_id, db=db)
             if value is None:
                 return False
             damaged = bytearray(value)
             damaged[_CHECKSUM + (len(damaged) - _CHECKSUM) // 2] ^= 0x01
             txn.put(blob_id, bytes(damaged), db=db)
-        return True
+            return True
+
+        return self._write(write)
 
     def drop_shard(self, shard: int) -> None:
         """Delete both sliver databases of a shard."""
         dbs = [self._shard_db(shard, t) for t in SliverType]
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> None:
             for db in dbs:
                 txn.drop(db, delete=False)
+
+        self._write(write)
 
     def shard_sliver_count(self, shard: int, sliver_type: SliverType) -> int:
         db = self._shard_db(shard, sliver_type)
@@ -495,13 +551,16 @@ class Store:
         certificate adds nothing (already certified, not extended); it runs inside the
         write transaction, so concurrent deliveries of one certificate log it once.
         """
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> bool:
             current = txn.get(certificate.blob_id, db=self._blob_info)
             updated = merge(None if current is None else BlobInfo.from_bytes(bytes(current)))
             if updated is None:
                 return False
             self._log_certificate(txn, certificate, updated)
             return True
+
+        return self._write(write)
 
     def _log_certificate(
         self, txn: lmdb.Transaction, certificate: Certificate, info: BlobInfo
@@ -539,7 +598,8 @@ class Store:
         already certified here; a sliver of a blob that ends up not certified (deleted,
         expired, invalid) is not stored."""
         dbs = {t: self._shard_db(shard, t) for t in SliverType}
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> None:
             for r in records:
                 current = txn.get(r.blob_id, db=self._blob_info)
                 info = None if current is None else BlobInfo.from_bytes(bytes(current))
@@ -554,15 +614,20 @@ class Store:
                 txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
             txn.put(state_key.encode(), state_value, db=self._state)
 
+        self._write(write)
+
     def drop_blob_data(self, blob_id: bytes, info: BlobInfo, n_shards: int) -> None:
         """Delete a blob's metadata and slivers on every shard, keeping ``info`` (a tombstone
         saying why: expired, deleted)."""
         dbs = [self._shard_db(shard, t) for shard in range(n_shards) for t in SliverType]
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> None:
             for db in dbs:
                 txn.delete(blob_id, db=db)
             txn.delete(blob_id, db=self._metadata)
             txn.put(blob_id, info.to_bytes(), db=self._blob_info)
+
+        self._write(write)
 
     def update_blob(
         self, blob_id: bytes, update: Callable[[BlobInfo | None], BlobInfo | None], n_shards: int
@@ -572,7 +637,8 @@ class Store:
         shard go in the same transaction, and its metadata too unless it is invalid (the
         metadata is what its inconsistency proof is checked against). Returns the new
         info."""
-        with self._write() as txn:
+
+        def write(txn: lmdb.Transaction) -> BlobInfo | None:
             raw = txn.get(blob_id, db=self._blob_info)
             updated = update(None if raw is None else BlobInfo.from_bytes(bytes(raw)))
             if updated is None:
@@ -585,6 +651,8 @@ class Store:
                     txn.delete(blob_id, db=self._metadata)
             txn.put(blob_id, updated.to_bytes(), db=self._blob_info)
             return updated
+
+        return self._write(write)
 
     def shards_with_data(self, n_shards: int) -> list[int]:
         """Shards for which any sliver is stored."""
@@ -618,9 +686,7 @@ class Store:
         return None if value is None else bytes(value)
 
     def put_state(self, key: str, value: bytes) -> None:
-        with self._write() as txn:
-            txn.put(key.encode(), value, db=self._state)
+        self._write(lambda txn: txn.put(key.encode(), value, db=self._state))
 
     def delete_state(self, key: str) -> None:
-        with self._write() as txn:
-            txn.delete(key.encode(), db=self._state)
+        self._write(lambda txn: txn.delete(key.encode(), db=self._state))

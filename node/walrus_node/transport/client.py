@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -163,6 +163,42 @@ class NodeClient:
         except grpc.aio.AioRpcError as e:
             raise self._error("StoreSlivers", e) from e
         return reply.stored, reply.held, reply.expected
+
+    async def store_blob(
+        self,
+        blob_id: bytes,
+        metadata: bytes,
+        registration: BlobRegistration,
+        slivers: Iterable[tuple[SliverType, int, bytes | memoryview]],
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[int, int, int, Confirmation]:
+        """Metadata, slivers and the confirmation request in one ``StoreBlob`` exchange;
+        returns (newly stored, held, expected, confirmation). The confirmation is returned
+        as the node sent it: the caller checks it. ``slivers`` is read lazily, as gRPC
+        takes parts to send."""
+
+        def parts() -> Iterator[pb.StoreBlobPart]:
+            yield pb.StoreBlobPart(
+                start=pb.StoreBlobStart(
+                    blob_id=blob_id,
+                    metadata=metadata,
+                    registration=convert.registration_to_pb(registration),
+                )
+            )
+            for part in framing.sliver_parts(blob_id, slivers):
+                if part.WhichOneof("part") == "header":
+                    yield pb.StoreBlobPart(header=part.header)
+                else:
+                    yield pb.StoreBlobPart(data=part.data)
+                    if progress is not None:
+                        progress(len(part.data))
+
+        try:
+            reply = await self._stub.StoreBlob(parts(), timeout=self._timeout)
+        except grpc.aio.AioRpcError as e:
+            raise self._error("StoreBlob", e) from e
+        confirmation = convert.confirmation_from_pb(reply.confirmation)
+        return reply.stored, reply.held, reply.expected, confirmation
 
     async def get_sliver(
         self,

@@ -1,11 +1,11 @@
 """Stream framing: slivers and recovery symbols cut into messages, and put back together
 under one set of limits.
 
-Who calls it: the servicer (``StoreSlivers`` in, ``GetSliver``/``SyncShard`` out) and
-:class:`.client.NodeClient` (``StoreSlivers`` out; ``GetSliver``, ``SyncShard`` and
-``GetRecoverySymbols`` in). A sliver travels as a header (blob ID, type, index, declared
-size) followed by its bytes in chunks of at most :data:`CHUNK_SIZE`; a recovery symbol
-as chunks whose first carries the proof and whose last is marked.
+Who calls it: the servicer (``StoreSlivers`` and ``StoreBlob`` in, ``GetSliver``/``SyncShard``
+out) and :class:`.client.NodeClient` (``StoreSlivers`` and ``StoreBlob`` out; ``GetSliver``,
+``SyncShard`` and ``GetRecoverySymbols`` in). A sliver travels as a header (blob ID, type,
+index, declared size) followed by its bytes in chunks of at most :data:`CHUNK_SIZE`; a
+recovery symbol as chunks whose first carries the proof and whose last is marked.
 
 Every byte that arrives here came from the network and is hostile until verified, so
 :class:`SliverFrames` and :class:`SymbolFrames` refuse, as early as the bytes allow:
@@ -22,7 +22,7 @@ client turns them into :class:`.client.RpcError`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.symbol import RecoverySymbol
@@ -75,7 +75,7 @@ def sliver_header(blob_id: bytes, sliver_type: SliverType, index: int, size: int
 
 
 def sliver_parts(
-    blob_id: bytes, slivers: Sequence[tuple[SliverType, int, bytes | memoryview]]
+    blob_id: bytes, slivers: Iterable[tuple[SliverType, int, bytes | memoryview]]
 ) -> Iterator[pb.SliverPart]:
     """A sliver stream: per sliver a header, then its bytes in chunks."""
     for sliver_type, index, data in slivers:

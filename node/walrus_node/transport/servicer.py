@@ -24,6 +24,7 @@ import structlog
 
 from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
+from walrus_node.service import upload as upload_mod
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, framing, status, tls, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
@@ -151,25 +152,15 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         try:
             async for part in request:
                 which = part.WhichOneof("part")
-                if which == "header":
-                    h = part.header
-                    if blob_id is None:
-                        blob_id = h.blob_id
-                        upload = self.node.blobs.upload(blob_id)
-                        frames = framing.SliverFrames(self._upload_limits(), "StoreSlivers")
-                    elif h.blob_id != blob_id:
-                        raise errors.InvalidRequest("one StoreSlivers stream carries one blob")
-                    assert frames is not None and upload is not None
-                    sliver_type, index = frames.header(h)
-                    await upload.admit(sliver_type, index, h.size)
-                elif which == "data":
-                    if frames is None or upload is None:
-                        raise errors.InvalidRequest("sliver data before its header")
-                    sliver = frames.data(part.data)
-                    if sliver is not None:
-                        await upload.add(sliver.sliver_type, sliver.index, sliver.data)
-                else:
+                if which == "header" and blob_id is None:
+                    blob_id = part.header.blob_id
+                    upload = self.node.blobs.upload(blob_id)
+                    frames = framing.SliverFrames(self._upload_limits(), "StoreSlivers")
+                if which == "data" and (frames is None or upload is None):
+                    raise errors.InvalidRequest("sliver data before its header")
+                if frames is None or upload is None or blob_id is None:
                     raise errors.InvalidRequest("empty stream message")
+                await self._sliver_part(upload, frames, blob_id, part, "StoreSlivers")
             if frames is None or upload is None:
                 raise errors.InvalidRequest("no slivers in the stream")
             frames.end()
@@ -178,6 +169,75 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             if upload is not None:
                 await upload.close()
         return pb.StoreSliversResponse(stored=new, held=held, expected=expected)
+
+    @staticmethod
+    async def _sliver_part(
+        upload: upload_mod.Upload,
+        frames: framing.SliverFrames,
+        blob_id: bytes,
+        part: pb.SliverPart | pb.StoreBlobPart,
+        what: str,
+    ) -> None:
+        """One header or data part of an upload: a header is admitted (checks, memory
+        reserved) before its bytes are read; a sliver is verified once its last byte is in."""
+        which = part.WhichOneof("part")
+        if which == "header":
+            if part.header.blob_id != blob_id:
+                raise errors.InvalidRequest(f"one {what} stream carries one blob")
+            sliver_type, index = frames.header(part.header)
+            await upload.admit(sliver_type, index, part.header.size)
+        elif which == "data":
+            sliver = frames.data(part.data)
+            if sliver is not None:
+                await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+        else:
+            raise errors.InvalidRequest(f"{what}: unexpected {which or 'empty'} stream message")
+
+    @_rpc
+    async def StoreBlob(
+        self, request: AsyncIterator[pb.StoreBlobPart], context: Ctx
+    ) -> pb.StoreBlobResponse:
+        """StoreMetadata, StoreSlivers and GetConfirmation in one exchange, in that order
+        and with their checks: the metadata is verified (and charged to the uncertified
+        quota), and the registration checked, before any sliver is read; each sliver is
+        admitted at its header and verified at its last byte; the metadata is written
+        with the first slivers, in one transaction; the confirmation is signed only once
+        every sliver of this node's shards is durably stored."""
+        blob_id = b""
+        registration = None
+        frames: framing.SliverFrames | None = None
+        upload = None
+        try:
+            async for part in request:
+                if part.WhichOneof("part") == "start":
+                    if upload is not None:
+                        raise errors.InvalidRequest("StoreBlob: a second start part")
+                    blob_id = part.start.blob_id
+                    registration = convert.registration_from_pb(part.start.registration)
+                    upload = await self.node.blobs.upload_blob(blob_id, part.start.metadata)
+                    assert upload.pending is not None
+                    await self.node.registrations.check_confirmable(
+                        blob_id, registration, upload.pending.metadata
+                    )
+                    frames = framing.SliverFrames(self._upload_limits(), "StoreBlob")
+                elif frames is None or upload is None:
+                    raise errors.InvalidRequest("StoreBlob: slivers before the start part")
+                else:
+                    await self._sliver_part(upload, frames, blob_id, part, "StoreBlob")
+            if frames is None or upload is None or registration is None:
+                raise errors.InvalidRequest("StoreBlob: no start part in the stream")
+            frames.end()
+            new, held, expected = await upload.finish()
+            confirmation = await self.node.registrations.confirm(blob_id, registration)
+        finally:
+            if upload is not None:
+                await upload.close()
+        return pb.StoreBlobResponse(
+            stored=new,
+            held=held,
+            expected=expected,
+            confirmation=convert.confirmation_to_pb(confirmation),
+        )
 
     def _upload_limits(self) -> framing.StreamLimits:
         config = self.node.ctx.config

@@ -130,3 +130,28 @@ def test_series_report_the_first_run_as_cold_and_the_median_of_the_rest_as_warm(
     assert measure.Series([4.0], [4.0]).warm == 4.0
     assert (series + series).seconds == [18.0, 2.0, 6.0, 4.0]
     assert measure.mbps(2_000_000, 2.0) == 1.0
+
+
+_TRIM = """
+import numpy as np
+from walrus_node import allocator
+from walrus_node.bench import measure
+import os
+
+allocator.tune()
+blocks = [np.ones(8 << 20, dtype=np.uint8) for _ in range(32)]  # 256 MiB, heap-served
+del blocks
+kept = measure.process_rss_mib(os.getpid())[0]
+allocator.trim()
+print(kept, measure.process_rss_mib(os.getpid())[0])
+"""
+
+
+def test_trimming_gives_back_what_the_tuned_allocator_keeps() -> None:
+    """With the tuned thresholds freed blob-sized buffers stay in the process; a trim
+    (what an idle node does) returns them to the kernel."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TRIM], check=True, capture_output=True, text=True, timeout=120
+    )
+    kept, trimmed = map(float, done.stdout.split())
+    assert kept - trimmed > 200, (kept, trimmed)

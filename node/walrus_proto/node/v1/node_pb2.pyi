@@ -1151,3 +1151,100 @@ class ShardSyncState(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShardSyncState: _TypeAlias = ShardSyncState  # noqa: Y015
+
+@_typing.final
+class StoreBlobStart(_message.Message):
+    """---------------------------------------------------------------------------------------------
+    StoreBlob
+    ---------------------------------------------------------------------------------------------
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    REGISTRATION_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    metadata: _builtins.bytes
+    """walrus_node.codec.metadata wire format"""
+    @_builtins.property
+    def registration(self) -> Global___BlobRegistration:
+        """what the confirmation in the answer binds the blob to"""
+
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        metadata: _builtins.bytes = ...,
+        registration: Global___BlobRegistration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registration", b"registration"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "metadata", b"metadata", "registration", b"registration"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreBlobStart: _TypeAlias = StoreBlobStart  # noqa: Y015
+
+@_typing.final
+class StoreBlobPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    HEADER_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    @_builtins.property
+    def start(self) -> Global___StoreBlobStart:
+        """first part, and only there"""
+
+    @_builtins.property
+    def header(self) -> Global___SliverHeader: ...
+    def __init__(
+        self,
+        *,
+        start: Global___StoreBlobStart | None = ...,
+        header: Global___SliverHeader | None = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["start", "header", "data"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___StoreBlobPart: _TypeAlias = StoreBlobPart  # noqa: Y015
+
+@_typing.final
+class StoreBlobResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    CONFIRMATION_FIELD_NUMBER: _builtins.int
+    stored: _builtins.int
+    """slivers newly stored by this call"""
+    held: _builtins.int
+    """slivers of this blob the node now holds"""
+    expected: _builtins.int
+    """slivers of this blob the node must hold (2 per owned shard)"""
+    @_builtins.property
+    def confirmation(self) -> Global___Confirmation: ...
+    def __init__(
+        self,
+        *,
+        stored: _builtins.int = ...,
+        held: _builtins.int = ...,
+        expected: _builtins.int = ...,
+        confirmation: Global___Confirmation | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirmation", b"confirmation", "expected", b"expected", "held", b"held", "stored", b"stored"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreBlobResponse: _TypeAlias = StoreBlobResponse  # noqa: Y015

@@ -102,6 +102,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardPart.FromString,
                 _registered_method=True)
+        self.StoreBlob = channel.stream_unary(
+                '/walrus.node.v1.StorageNode/StoreBlob',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
+                _registered_method=True)
 
 
 class StorageNodeServicer:
@@ -208,6 +213,18 @@ class StorageNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StoreBlob(self, request_iterator, context):
+        """A blob's upload to this node in one exchange (the client's store path): the first part
+        carries the blob's metadata and the registration to confirm; the rest are this node's
+        slivers, framed and checked as in StoreSlivers. The metadata is verified and stored before
+        any sliver is read, the registration checked as GetConfirmation checks it, every sliver
+        verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
+        confirmation, given only once the node durably holds all its slivers of the blob.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -275,6 +292,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.SyncShard,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardPart.SerializeToString,
+            ),
+            'StoreBlob': grpc.stream_unary_rpc_method_handler(
+                    servicer.StoreBlob,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -631,6 +653,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/SyncShard',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardRequest.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardPart.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/walrus.node.v1.StorageNode/StoreBlob',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
             options,
             channel_credentials,
             insecure,

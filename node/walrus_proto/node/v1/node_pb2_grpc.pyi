@@ -85,6 +85,14 @@ class StorageNodeStub:
     signed by the node that owns the shard in the current epoch, and bound to the network,
     the node asked and a nonce (a replay is refused).
     """
+    StoreBlob: _grpc.StreamUnaryMultiCallable[_node_pb2.StoreBlobPart, _node_pb2.StoreBlobResponse]
+    """A blob's upload to this node in one exchange (the client's store path): the first part
+    carries the blob's metadata and the registration to confirm; the rest are this node's
+    slivers, framed and checked as in StoreSlivers. The metadata is verified and stored before
+    any sliver is read, the registration checked as GetConfirmation checks it, every sliver
+    verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
+    confirmation, given only once the node durably holds all its slivers of the blob.
+    """
 
 @_typing.type_check_only
 class StorageNodeAsyncStub(StorageNodeStub):
@@ -131,6 +139,14 @@ class StorageNodeAsyncStub(StorageNodeStub):
     order after a cursor, each preceded by its blob's metadata and certificate. The request is
     signed by the node that owns the shard in the current epoch, and bound to the network,
     the node asked and a nonce (a replay is refused).
+    """
+    StoreBlob: _aio.StreamUnaryMultiCallable[_node_pb2.StoreBlobPart, _node_pb2.StoreBlobResponse]  # type: ignore[assignment]
+    """A blob's upload to this node in one exchange (the client's store path): the first part
+    carries the blob's metadata and the registration to confirm; the rest are this node's
+    slivers, framed and checked as in StoreSlivers. The metadata is verified and stored before
+    any sliver is read, the registration checked as GetConfirmation checks it, every sliver
+    verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
+    confirmation, given only once the node durably holds all its slivers of the blob.
     """
 
 class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
@@ -253,6 +269,20 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         order after a cursor, each preceded by its blob's metadata and certificate. The request is
         signed by the node that owns the shard in the current epoch, and bound to the network,
         the node asked and a nonce (a replay is refused).
+        """
+
+    @_abc_1.abstractmethod
+    def StoreBlob(
+        self,
+        request_iterator: _MaybeAsyncIterator[_node_pb2.StoreBlobPart],
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_pb2.StoreBlobResponse, _abc.Awaitable[_node_pb2.StoreBlobResponse]]:
+        """A blob's upload to this node in one exchange (the client's store path): the first part
+        carries the blob's metadata and the registration to confirm; the rest are this node's
+        slivers, framed and checked as in StoreSlivers. The metadata is verified and stored before
+        any sliver is read, the registration checked as GetConfirmation checks it, every sliver
+        verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
+        confirmation, given only once the node durably holds all its slivers of the blob.
         """
 
 def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

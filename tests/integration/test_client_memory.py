@@ -1,0 +1,77 @@
+"""The ``walrus`` command's memory on big files: a read writes the blob out as its rows
+arrive (a few slivers in memory, not the blob); a store maps the file instead of copying
+it. Real processes against a real testbed with many shards (small slivers)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from walrus_node.codec.params import EncodingParams
+from walrus_node.testbed.testbed import Testbed
+
+pytestmark = pytest.mark.slow
+
+MiB = 1 << 20
+SIZE = 64 * MiB
+SHARDS = 40
+
+_PEAK = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True)
+sys.stderr.buffer.write(done.stderr)
+sys.stdout.buffer.write(done.stdout)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, file=sys.stderr)
+sys.exit(done.returncode)
+"""
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    testbed = Testbed.create(tmp_path_factory.mktemp("memory") / "testbed", 4, SHARDS)
+    try:
+        testbed.up()
+        yield testbed
+    finally:
+        testbed.down()
+
+
+def _walrus_peak(bed: Testbed, *args: str) -> tuple[str, float]:
+    """stdout of ``walrus ARGS`` and the command's peak RSS in MiB."""
+    command = [sys.executable, "-m", "walrus_node.cli.client_main"]
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, *command, "--config", str(bed.client_config), *args],
+        capture_output=True,
+        timeout=600,
+        check=False,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout, float(done.stderr.strip().splitlines()[-1])
+
+
+def test_a_big_file_is_stored_mapped_and_read_row_by_row(
+    bed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    source = tmp_path / "big.bin"
+    with source.open("wb") as f:
+        for _ in range(SIZE // MiB):
+            f.write(os.urandom(MiB))
+    blob_id, store_peak = _walrus_peak(bed, "store", str(source))
+    out = tmp_path / "copy.bin"
+    _, read_peak = _walrus_peak(bed, "read", blob_id.strip(), "-o", str(out))
+    assert out.read_bytes() == source.read_bytes()
+    params = EncodingParams(SHARDS)
+    sliver = SIZE / params.rows / MiB
+    encoded = params.encoded_size(SIZE) / MiB
+    print(f"peak RSS: store {store_peak:.0f} MiB (encoded {encoded:.0f} MiB), read {read_peak:.0f}")
+    # A read holds its window of 4 slivers and the one being written, over the ~110 MiB of
+    # an idle client process; a read that holds the blob needs two blobs' worth more.
+    assert read_peak < 150 + 6 * sliver, read_peak
+    assert read_peak < 150 + SIZE / MiB
+    assert store_peak < encoded + SIZE / MiB + 200, store_peak
