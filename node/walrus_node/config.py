@@ -81,6 +81,17 @@ class NodeConfig:
     peer_stream_max_bytes: int = 1 << 30
     """Total bytes the node reads from one peer stream (a sliver, a shard batch, a list of
     recovery symbols); a peer sending more is cut off and treated as faulty."""
+    max_symbols_per_read: int = 64
+    """Source symbols one GetSliverSymbols call may ask for (a ranged read); a bigger run is
+    refused with RESOURCE_EXHAUSTED, naming this limit. Each symbol carries a proof of
+    ceil(log2 n) hashes."""
+    max_symbol_read_bytes: int = 64 << 20
+    """Bytes of symbols one GetSliverSymbols answer may carry; a bigger run is refused with
+    RESOURCE_EXHAUSTED (the reader then asks for the whole primary sliver instead)."""
+    symbol_tree_cache_bytes: int = 16 << 20
+    """Memory for the Merkle trees of primary slivers recently read by symbol (about
+    130 bytes per shard per sliver). With a sliver's tree at hand, a run of its symbols is
+    read from the store without reading, expanding and hashing the whole sliver."""
     control_nonce_cache_size: int = 100_000
     """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
     in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
@@ -122,6 +133,7 @@ class NodeConfig:
             "request_buffer_bytes",
             "max_sliver_bytes",
             "peer_stream_max_bytes",
+            "max_symbol_read_bytes",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
@@ -130,6 +142,10 @@ class NodeConfig:
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
         if any(f is not None for f in tls) and not all(f is not None for f in tls):
             raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+        if self.max_symbols_per_read < 1:
+            raise ConfigError("max_symbols_per_read: must be at least 1")
+        if self.symbol_tree_cache_bytes < 0:
+            raise ConfigError("symbol_tree_cache_bytes: must not be negative")
         if self.control_nonce_cache_size < 1:
             raise ConfigError("control_nonce_cache_size: must be at least 1")
 

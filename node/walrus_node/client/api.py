@@ -128,6 +128,8 @@ class ReadResult:
     data: bytes
     problems: list[str]
     timings: dict[str, float]
+    fell_back: bool = False
+    """A ranged read that could not have its covering pieces and read the blob whole."""
 
 
 class WalrusClient:
@@ -413,6 +415,20 @@ class WalrusClient:
         blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, window=window)
         blob.problems.extend(problems)
         return blob
+
+    async def read_range(self, blob_id: BlobId, start: int, end: int) -> ReadResult:
+        """Bytes ``[start, end)`` of the blob. Only the slivers and symbols covering the
+        range are fetched (``GetSliverSymbols`` for parts of a row), each verified against
+        the metadata before any byte is returned. Where the owner of a covering primary
+        sliver does not answer or sends something that fails verification, the blob is
+        read whole (any ``n - 2f`` slivers, decoded with the consistency check) and cut;
+        ``ReadResult.fell_back`` says so. ValueError if the range is not within the blob."""
+        started = time.perf_counter()
+        blob = await self.open(blob_id)
+        opened = time.perf_counter()
+        data = b"".join([chunk async for chunk in blob.chunks(start, end)])
+        timings = {"metadata": opened - started, "range": time.perf_counter() - opened}
+        return ReadResult(data, blob.problems, timings, fell_back=blob.fell_back)
 
     async def _fetch_primaries(
         self,

@@ -15,10 +15,12 @@ so the first bytes leave after the metadata and one sliver. At most ``window`` r
 fetched ahead of the consumer, which bounds memory to ``window`` slivers plus the one the
 consumer is sending (the next rows are asked for when the consumer asks for more).
 
-**Parts of a row.** Where the range covers only some symbols of a row, each of those
-symbols is fetched as a recovery symbol (``GetRecoverySymbols``: the owner of primary
-sliver ``i`` hands out symbol ``(i, j)`` with its Merkle proof), verified, and cut. A
-1 MiB read out of a large blob moves one or two symbols, not the blob.
+**Parts of a row.** Where the range covers only some symbols of a row, the run of those
+symbols is asked of the row's owner in one ``GetSliverSymbols`` call: the owner of
+primary sliver ``i`` sends symbols ``(i, lo..hi-1)``, each with its Merkle proof against
+the sliver's commitment in the metadata; each is verified (:func:`check_run`) and the
+run cut. A 1 MiB read out of a large blob moves one or two symbols, not the blob. An
+owner that refuses the run as too long (or predates the RPC) is asked for the whole row.
 
 **Fallback.** If a row or symbol cannot be had from any owner, or arrives corrupt, the
 stream falls back to a whole read (``read()``: any ``n - 2f`` primary slivers, hedged, and
@@ -36,21 +38,48 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import recovery, slivers
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.committee.member import Member
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
-from walrus_node.transport.client import NodeClient
+from walrus_node.transport.client import NodeClient, RpcError
 
-__all__ = ["BlobStream", "Span", "read_owners", "span_of"]
+__all__ = ["BlobStream", "Span", "check_run", "read_owners", "span_of"]
 
 Peer = Callable[[Member], NodeClient]
 WholeRead = Callable[[], Awaitable[bytes]]
+
+
+_ASK_FOR_THE_ROW = frozenset({"RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
+"""Refusals of a run of symbols after which the row's whole sliver is asked for."""
+
+
+def check_run(
+    metadata: BlobMetadata, row: int, lo: int, hi: int, got: Sequence[RecoverySymbol]
+) -> None:
+    """Raise :class:`codec_errors.InvalidSymbolError` unless ``got`` is exactly source
+    symbols ``lo..hi-1`` of primary sliver ``row``, in order, each proven against the
+    metadata."""
+    if len(got) != hi - lo:
+        raise codec_errors.InvalidSymbolError(
+            str(SliverType.PRIMARY), row, lo, f"{len(got)} symbols sent, {hi - lo} asked for"
+        )
+    for column, symbol in enumerate(got, start=lo):
+        where = (symbol.source_type, symbol.source_index, symbol.target_index)
+        if where != (SliverType.PRIMARY, row, column):
+            raise codec_errors.InvalidSymbolError(
+                str(symbol.source_type),
+                symbol.source_index,
+                symbol.target_index,
+                f"not symbol {column} of primary sliver {row}",
+            )
+        recovery.verify_symbol(metadata, symbol)
 
 
 class _Unavailable(Exception):
@@ -153,27 +182,27 @@ class BlobStream:
         raise _Unavailable
 
     async def _symbols(self, row: int, lo: int, hi: int) -> bytes:
-        """Source symbols ``lo..hi-1`` of ``row``, each verified, concatenated."""
-
-        async def one(column: int) -> bytes:
-            for member in self._owners(row):
-                try:
-                    got = await self._peer(member).get_recovery_symbols(
-                        self.blob_id.raw, SliverType.SECONDARY, column
-                    )
-                    for symbol in got:
-                        if symbol.source_index == row and symbol.target_index == column:
-                            recovery.verify_symbol(self.metadata, symbol)
-                            return symbol.data
-                    self.problems.append(f"{member.name}: no symbol ({row}, {column})")
-                except codec_errors.InvalidSymbolError as e:
-                    self.problems.append(f"{member.name}: returned a corrupt symbol: {e}")
-                except PeerError as e:
-                    self.problems.append(f"{member.name}: symbol ({row}, {column}): {e}")
-            raise _Unavailable
-
-        parts = await asyncio.gather(*(one(j) for j in range(lo, hi)))
-        return b"".join(parts)
+        """Source symbols ``lo..hi-1`` of ``row``, in one ``GetSliverSymbols`` call to the
+        row's owner, each checked against the metadata, concatenated. An owner that refuses
+        a run this long (its ``max_symbol_read_bytes``) or does not serve symbols gets asked
+        for the whole row instead."""
+        s = self.metadata.symbol_size
+        for member in self._owners(row):
+            try:
+                got = await self._peer(member).get_sliver_symbols(
+                    self.blob_id.raw, row, lo, hi - lo
+                )
+                await asyncio.to_thread(check_run, self.metadata, row, lo, hi, got)
+                return b"".join(symbol.data for symbol in got)
+            except codec_errors.InvalidSymbolError as e:
+                self.problems.append(f"{member.name}: returned a corrupt symbol: {e}")
+            except RpcError as e:
+                self.problems.append(f"{member.name}: symbols {lo}..{hi - 1} of row {row}: {e}")
+                if e.code in _ASK_FOR_THE_ROW:
+                    return (await self._row(row))[lo * s : hi * s]
+            except PeerError as e:
+                self.problems.append(f"{member.name}: symbols {lo}..{hi - 1} of row {row}: {e}")
+        raise _Unavailable
 
     async def _piece(self, row: int, lo: int, hi: int) -> bytes:
         if hi - lo == self.metadata.params.columns:

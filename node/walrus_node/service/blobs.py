@@ -169,18 +169,26 @@ class BlobData:
         try:
             return await ctx.read(ctx.store.get_sliver, shard, sliver_type, blob_id)
         except CorruptSliverError as e:
-            ctx.metrics.corrupt_slivers.inc()
-            log.error(
-                "corrupt_sliver",
-                shard=shard,
-                sliver_type=str(sliver_type),
-                blob_id=str(BlobId(blob_id)),
-            )
-            await ctx.write(ctx.store.delete_sliver, shard, sliver_type, blob_id)
-            self._blob_sync.enqueue(blob_id)
-            raise errors.DataLoss(
-                f"stored {sliver_type} sliver of shard {shard} is corrupt; it is being recovered"
-            ) from e
+            raise await self.discard_corrupt(shard, sliver_type, blob_id) from e
+
+    async def discard_corrupt(
+        self, shard: int, sliver_type: SliverType, blob_id: bytes
+    ) -> errors.DataLoss:
+        """Drop a stored sliver found corrupt and have blob sync rebuild it; returns the
+        error to raise to the caller."""
+        ctx = self.ctx
+        ctx.metrics.corrupt_slivers.inc()
+        log.error(
+            "corrupt_sliver",
+            shard=shard,
+            sliver_type=str(sliver_type),
+            blob_id=str(BlobId(blob_id)),
+        )
+        await ctx.write(ctx.store.delete_sliver, shard, sliver_type, blob_id)
+        self._blob_sync.enqueue(blob_id)
+        return errors.DataLoss(
+            f"stored {sliver_type} sliver of shard {shard} is corrupt; it is being recovered"
+        )
 
     async def recovery_symbols(
         self, blob_id: bytes, target_type: SliverType, target_index: int

@@ -288,6 +288,31 @@ class Store:
             raise CorruptSliverError(shard, sliver_type, blob_id)
         return bytes(data)
 
+    def get_sliver_part(
+        self, shard: int, sliver_type: SliverType, blob_id: bytes, offset: int, length: int
+    ) -> bytes | None:
+        """Bytes ``[offset, offset + length)`` of a stored sliver, copied out of the map
+        without reading the rest; None if the sliver is not stored.
+
+        The sliver's checksum covers all of it and is **not** checked here: the caller
+        checks the part against something else it trusts (the symbols' leaf hashes, see
+        :mod:`walrus_node.service.sliver_symbols`).
+        """
+        if offset < 0 or length < 0:
+            raise StoreError(f"negative offset {offset} or length {length}")
+        db = self._shard_db(shard, sliver_type)
+        with self._env.begin(write=False, buffers=True) as txn:
+            value = txn.get(blob_id, db=db)
+            if value is None:
+                return None
+            start = _CHECKSUM + offset
+            if start + length > len(value):
+                raise StoreError(
+                    f"bytes {offset}..{offset + length} are past the sliver's "
+                    f"{len(value) - _CHECKSUM} bytes"
+                )
+            return bytes(value[start : start + length])
+
     def has_sliver(self, shard: int, sliver_type: SliverType, blob_id: bytes) -> bool:
         db = self._shard_db(shard, sliver_type)
         with self._read() as txn:

@@ -85,6 +85,12 @@ class StorageNodeStub:
     signed by the node that owns the shard in the current epoch, and bound to the network,
     the node asked and a nonce (a replay is refused).
     """
+    GetSliverSymbols: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]
+    """A run of source symbols of one primary sliver, each with its Merkle proof against the
+    sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+    Open to any caller; bounded by the node's max_symbols_per_read and
+    max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
+    """
 
 @_typing.type_check_only
 class StorageNodeAsyncStub(StorageNodeStub):
@@ -131,6 +137,12 @@ class StorageNodeAsyncStub(StorageNodeStub):
     order after a cursor, each preceded by its blob's metadata and certificate. The request is
     signed by the node that owns the shard in the current epoch, and bound to the network,
     the node asked and a nonce (a replay is refused).
+    """
+    GetSliverSymbols: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]  # type: ignore[assignment]
+    """A run of source symbols of one primary sliver, each with its Merkle proof against the
+    sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+    Open to any caller; bounded by the node's max_symbols_per_read and
+    max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
     """
 
 class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
@@ -253,6 +265,18 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         order after a cursor, each preceded by its blob's metadata and certificate. The request is
         signed by the node that owns the shard in the current epoch, and bound to the network,
         the node asked and a nonce (a replay is refused).
+        """
+
+    @_abc_1.abstractmethod
+    def GetSliverSymbols(
+        self,
+        request: _node_pb2.GetSliverSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.RecoverySymbolPart], _abc.AsyncIterator[_node_pb2.RecoverySymbolPart]]:
+        """A run of source symbols of one primary sliver, each with its Merkle proof against the
+        sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+        Open to any caller; bounded by the node's max_symbols_per_read and
+        max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
         """
 
 def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
