@@ -203,7 +203,7 @@ class WalrusClient:
         *,
         epochs: int = 1,
         deletable: bool = False,
-        owner: keys.KeyPair | None = None,
+        owner: keys.KeyPair | keys.PublicOwner | None = None,
         progress: Progress | None = None,
     ) -> StoreResult:
         if epochs < 1:
