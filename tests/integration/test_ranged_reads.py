@@ -99,8 +99,22 @@ def test_read_range_moves_only_the_covering_symbols_and_keeps_the_tree(
     first = _delta(before, _served(testbed))
     assert got.data == data[start:end]
     assert not got.fell_back
-    assert first == {"slivers": 0, "built": 2 * SYMBOL, "kept": 0, "calls": 1}
+    # the upload left the sliver's tree: only the two symbols are read from the store
+    assert first == {"slivers": 0, "built": 0, "kept": 2 * SYMBOL, "calls": 1}
 
+    # a restarted node has no trees: the first read builds one, the next uses it
+    owner = owners(testbed)[PARAMS.shard_of_pair(blob_id.raw, 0)]
+    testbed.kill(owner)
+    testbed.start(owner)
+    before = _served(testbed)
+    rebuilt = _read_range(config, blob_id, start, end)
+    assert rebuilt.data == data[start:end]
+    assert _delta(before, _served(testbed)) == {
+        "slivers": 0,
+        "built": 2 * SYMBOL,
+        "kept": 0,
+        "calls": 1,
+    }
     before = _served(testbed)
     again = _read_range(config, blob_id, start + 1, end - 1)
     second = _delta(before, _served(testbed))

@@ -19,7 +19,7 @@ from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
 from walrus_node.protocol.views import BlobStatus, BlobStatusState
-from walrus_node.service import basics
+from walrus_node.service import basics, sliver_trees
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols
 from walrus_node.service.context import NodeContext
@@ -41,10 +41,18 @@ def check_not_gone(bid: BlobId, info: BlobInfo | None) -> None:
 
 
 class BlobData:
-    def __init__(self, ctx: NodeContext, blob_sync: BlobSync, invalid: InvalidBlobs) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        blob_sync: BlobSync,
+        invalid: InvalidBlobs,
+        trees: sliver_trees.TreeCache | None = None,
+    ) -> None:
         self.ctx = ctx
         self._blob_sync = blob_sync
         self._invalid = invalid
+        self.trees = trees or sliver_trees.TreeCache(ctx.config.symbol_tree_cache_bytes)
+        """Primary slivers' Merkle trees: uploads leave them, ranged reads use them."""
 
     # --- metadata ----------------------------------------------------------------------------
 
@@ -125,7 +133,7 @@ class BlobData:
 
     def upload(self, blob_id: bytes) -> upload_mod.Upload:
         """A StoreSlivers stream's way into the store (see :mod:`.upload`)."""
-        return upload_mod.Upload(self.ctx, blob_id, self)
+        return upload_mod.Upload(self.ctx, blob_id, self, self.trees)
 
     async def sliver_size(self, blob_id: bytes, sliver_type: SliverType) -> int:
         """Bytes of one stored sliver of this type (to reserve memory before reading it)."""

@@ -11,14 +11,14 @@ first ``columns`` of which are its own bytes; leaf ``j`` therefore proves symbol
 with ``ceil(log2 n)`` sibling hashes, and the reader checks each symbol against the
 metadata without the rest of the sliver.
 
-Producing proofs needs the leaf hashes of the parity symbols, which are not stored: the
-first read of a sliver reads it whole (its checksum checked), expands it, hashes every
-symbol, checks the root against the metadata, and keeps the tree in a byte-bounded LRU
-(``symbol_tree_cache_bytes``). Later reads of that sliver copy only the asked symbols out
-of the store and check each against its kept leaf hash, so a rotted byte is caught here
-(the sliver is dropped and rebuilt by blob sync, and the caller gets DATA_LOSS) rather
-than served. A tree depends only on the blob ID and the sliver index (the blob ID
-commits to the metadata, which commits to the sliver), so kept trees never go stale.
+Producing proofs needs the leaf hashes of the parity symbols, which are not stored. The
+node keeps recent slivers' trees (:mod:`.sliver_trees`, ``symbol_tree_cache_bytes``):
+an upload leaves the tree its verification computed anyway, and a read of a sliver
+whose tree is not kept reads it whole (its checksum checked), expands it, hashes every
+symbol, checks the root against the metadata, and keeps the tree. With the tree kept, a
+read copies only the asked symbols out of the store and checks each against its kept
+leaf hash, so a rotted byte is caught here (the sliver is dropped and rebuilt by blob
+sync, and the caller gets DATA_LOSS) rather than served.
 
 Limits (node settings, docs/security.md): ``max_symbols_per_read`` symbols and
 ``max_symbol_read_bytes`` bytes per call, refused with RESOURCE_EXHAUSTED naming the
@@ -28,85 +28,27 @@ node's memory budget while the call runs.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
-from walrus_node.codec import merkle, slivers
+from walrus_node.codec import errors as codec_errors
 from walrus_node.codec.metadata import BlobId
-from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.codec.params import SliverType
 from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import errors
+from walrus_node.service import sliver_trees
 from walrus_node.service.blobs import BlobData
 from walrus_node.service.context import NodeContext
 from walrus_node.store.store import StoreError
 
-__all__ = ["SliverSymbols", "TreeCache", "tree_bytes"]
-
-
-def tree_bytes(n_shards: int) -> int:
-    """What one kept tree costs in memory, about: ``2n`` nodes in the tree plus ``n``
-    leaves, each a 32-byte ``bytes`` object (65 bytes) in a list slot (8 bytes)."""
-    return 3 * 73 * n_shards + 200
-
-
-class _Kept:
-    __slots__ = ("leaves", "size", "tree")
-
-    def __init__(self, leaves: list[bytes]) -> None:
-        self.leaves = leaves
-        self.tree = merkle.Tree(leaves)
-        self.size = tree_bytes(len(leaves))
-
-
-class TreeCache:
-    """Merkle trees of primary slivers, least recently used out first, within ``limit``
-    bytes (0 keeps nothing)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self._items: collections.OrderedDict[tuple[bytes, int], _Kept] = collections.OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: tuple[bytes, int]) -> _Kept | None:
-        kept = self._items.get(key)
-        if kept is not None:
-            self._items.move_to_end(key)
-        return kept
-
-    def put(self, key: tuple[bytes, int], kept: _Kept) -> None:
-        if kept.size > self.limit:
-            return
-        old = self._items.pop(key, None)
-        if old is not None:
-            self.used -= old.size
-        self._items[key] = kept
-        self.used += kept.size
-        while self.used > self.limit:
-            _, out = self._items.popitem(last=False)
-            self.used -= out.size
-
-
-def _leaves(params: EncodingParams, data: bytes, symbol_size: int) -> list[bytes]:
-    """Leaf hashes of a primary sliver's ``n`` expanded symbols (one 1-D encode, ``n``
-    hashes)."""
-    source = slivers.source_symbols(params, SliverType.PRIMARY, data, symbol_size)
-    parity = slivers.parity_symbols(params, SliverType.PRIMARY, source)
-    return slivers.leaf_hashes(source) + slivers.leaf_hashes(parity)
-
-
-def _matching(parts: Sequence[bytes], leaves: Sequence[bytes]) -> bool:
-    return all(merkle.leaf(p) == leaf for p, leaf in zip(parts, leaves, strict=True))
+__all__ = ["SliverSymbols"]
 
 
 class SliverSymbols:
     def __init__(self, ctx: NodeContext, blobs: BlobData) -> None:
         self.ctx = ctx
         self._blobs = blobs
-        self.trees = TreeCache(ctx.config.symbol_tree_cache_bytes)
+        self.trees = blobs.trees
 
     @contextlib.asynccontextmanager
     async def read(
@@ -159,7 +101,7 @@ class SliverSymbols:
 
     async def _first_read(
         self, blob_id: bytes, index: int, shard: int, first: int, count: int
-    ) -> tuple[_Kept, list[bytes]]:
+    ) -> tuple[sliver_trees.KeptTree, list[bytes]]:
         """Read the whole sliver, build and check its tree, keep it, cut the symbols."""
         ctx = self.ctx
         metadata = await self._blobs.require_metadata(blob_id, reading=True)
@@ -171,17 +113,21 @@ class SliverSymbols:
                 raise errors.NotFound(
                     f"primary sliver {index} of blob {BlobId(blob_id)} not stored"
                 )
-            if len(data) != size:
-                raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id)
-            leaves = await ctx.compute(_leaves, params, data, s)
-            kept = await ctx.compute(_Kept, leaves)
-            if kept.tree.root != metadata.sliver_hash(SliverType.PRIMARY, index):
-                raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id)
+            try:
+                kept = await ctx.compute(sliver_trees.verified_tree, metadata, index, data)
+            except codec_errors.InvalidSliverError as e:  # stored, checksummed, yet wrong
+                raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id) from e
             self.trees.put((blob_id, index), kept)
             return kept, [data[j * s : (j + 1) * s] for j in range(first, first + count)]
 
     async def _part(
-        self, kept: _Kept, blob_id: bytes, shard: int, first: int, count: int, s: int
+        self,
+        kept: sliver_trees.KeptTree,
+        blob_id: bytes,
+        shard: int,
+        first: int,
+        count: int,
+        s: int,
     ) -> list[bytes]:
         """The symbols alone out of the store, each checked against its kept leaf."""
         ctx = self.ctx
@@ -196,6 +142,6 @@ class SliverSymbols:
                 f"primary sliver of shard {shard} of blob {BlobId(blob_id)} not stored"
             )
         parts = [raw] if count == 1 else [raw[i * s : (i + 1) * s] for i in range(count)]
-        if not await ctx.compute(_matching, parts, kept.leaves[first : first + count]):
+        if not await ctx.compute(kept.matches, first, parts):
             raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id)
         return parts
