@@ -89,9 +89,10 @@ class NodeConfig:
     """Bytes of symbols one GetSliverSymbols answer may carry; a bigger run is refused with
     RESOURCE_EXHAUSTED (the reader then asks for the whole primary sliver instead)."""
     symbol_tree_cache_bytes: int = 16 << 20
-    """Memory for the Merkle trees of primary slivers recently read by symbol (about
-    130 bytes per shard per sliver). With a sliver's tree at hand, a run of its symbols is
-    read from the store without reading, expanding and hashing the whole sliver."""
+    """Memory for the Merkle trees of primary slivers recently uploaded or read by symbol
+    (about 220 bytes per shard per sliver; 16 MiB holds ~10,000 trees at 7 shards, ~75
+    at 1000). With a sliver's tree at hand, a run of its symbols is read from the store
+    without reading, expanding and hashing the whole sliver; 0 keeps none."""
     control_nonce_cache_size: int = 100_000
     """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
     in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
