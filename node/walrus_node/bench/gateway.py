@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--range-only", action="store_true", help="only the Range read beside a full GET"
     )
+    parser.add_argument(
+        "--put-rss-only",
+        action="store_true",
+        help="only the gateway's peak RSS while it stores one --huge PUT",
+    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -179,6 +184,32 @@ def _ranged(bed: Testbed, web: _Http, size: int, count: int) -> dict[str, float]
     }
 
 
+def _status_mib(pid: int, key: str) -> float:
+    """A ``/proc/<pid>/status`` memory figure (``VmHWM``, ``VmRSS``) in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} for process {pid}")
+
+
+def _put_rss(bed: Testbed, web: _Http, size: int) -> dict[str, float]:
+    """The gateway's peak RSS over one ``PUT`` of ``size`` bytes, against its RSS before."""
+    pid = bed.gateway_pid
+    data = os.urandom(size)
+    before = _status_mib(pid, "VmHWM")
+    started = time.perf_counter()
+    web.put(data)
+    elapsed = time.perf_counter() - started
+    peak = _status_mib(pid, "VmHWM")
+    return {
+        "put_huge_s": round(elapsed, 2),
+        "gateway_rss_before_mib": round(before, 1),
+        "gateway_peak_rss_mib": round(peak, 1),
+        "gateway_peak_over_body": round((peak - before) / (size / MiB), 2),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     allocator.tune()
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
@@ -189,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
         url = bed.start_gateway(extra_args=("--cache-bytes", str(args.cache_bytes)))
         web = _Http(url)
 
+        if args.put_rss_only:
+            figures.update(_put_rss(bed, web, args.huge))
+            figures["load_average"] = measure.load_average()
+            return _report(args, figures)
         if args.range_only:
             figures.update(_ranged(bed, web, args.huge, args.count))
             figures["load_average"] = measure.load_average()

@@ -199,7 +199,7 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         epochs: int = 1,
         deletable: bool = False,

@@ -9,8 +9,8 @@ Query parameters (as Walrus's): ``epochs`` (default 1), ``deletable`` / ``perman
 1. authenticate (auth.py) and check the token's epoch and size claims against the query
    and ``Content-Length``; refuse a declared length over ``max_body_bytes`` (413);
 2. take an upload slot (slots.py: 429 when the queue is full, 503 after waiting);
-3. read the body in chunks, counting against the limits as it arrives (413 / 403 at the
-   first byte too many), and join it once;
+3. read the body into one buffer, counting against the limits as it arrives (413 / 403
+   at the first byte too many);
 4. without ``force``: compute its blob ID (one encode) and, if the committee already
    certifies it until at least the wanted epoch with the wanted persistence (permanent,
    or deletable and owned by the same key), answer ``alreadyCertified`` without
@@ -181,33 +181,49 @@ class Publisher:
         if claim is not None and self._verifier is not None:
             self._verifier.release(claim)
 
-    async def _receive(self, request: Request, claim: auth.Claim | None) -> bytes:
+    async def _receive(self, request: Request, claim: auth.Claim | None) -> bytearray:
+        """The body, received into one buffer: sized by ``Content-Length`` when declared
+        (untouched pages cost nothing), grown in place otherwise, and handed to the client
+        without a copy. Neither chunks joined at the end nor a ``bytes`` copy of the
+        buffer: with the allocator tuned to keep freed blob-sized memory (the CLI's
+        ``allocator.tune()``), either leaves the body's size of freed memory resident
+        beside the encoding, which cannot reuse it (BENCHMARKS.md: 6.7x the body at
+        peak before, see "The HTTP gateway")."""
         limit = self._settings.max_body_bytes
-        parts: list[bytes] = []
+        declared = self._declared_length(request)
+        buffer = bytearray(declared) if declared is not None else bytearray()
         received = 0
         try:
             async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
+                end = received + len(chunk)
+                if end > limit:
                     raise _Refused(
                         problems.error(413, "BLOB_TOO_LARGE", f"more than {limit} bytes sent")
                     )
                 if claim is not None:
                     try:
-                        claim.check_size(received, final=False)
+                        claim.check_size(end, final=False)
                     except auth.AuthError as e:
                         raise _Refused(problems.error(e.status, e.reason, str(e))) from e
-                parts.append(chunk)
+                if declared is None:
+                    buffer += chunk
+                elif end > declared:
+                    raise _Refused(
+                        problems.error(400, "MALFORMED_REQUEST", "more bytes than Content-Length")
+                    )
+                else:
+                    buffer[received:end] = chunk
+                received = end
         except ClientDisconnect:
             raise _Refused(problems.error(400, "MALFORMED_REQUEST", "body cut short")) from None
+        if declared is not None and received != declared:
+            raise _Refused(problems.error(400, "MALFORMED_REQUEST", "body cut short"))
         if claim is not None:
             try:
                 claim.check_size(received, final=True)
             except auth.AuthError as e:
                 raise _Refused(problems.error(e.status, e.reason, str(e))) from e
-        data = b"".join(parts)
-        parts.clear()
-        return data
+        return buffer  # handed to the client as is: a copy would stay resident (see above)
 
     async def _receive_and_store(
         self,
@@ -251,7 +267,7 @@ class Publisher:
 
     async def _already_certified(
         self,
-        data: bytes,
+        data: bytes | bytearray,
         c: ActiveCommittees,
         wanted_end: int,
         owner: keys.KeyPair | keys.PublicOwner | None,
