@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support import gateway as gateway_mod
 from tests.support.byzantine import ByzantineProxy
 from walrus_node.client.api import ReadResult, WalrusClient
 from walrus_node.codec.metadata import BlobId
@@ -227,3 +228,24 @@ def test_rot_under_a_kept_tree_is_caught_by_the_node_and_repaired(testbed: Testb
         return not _read_range(config, blob_id, start, start + 10).fell_back
 
     wait_until(served_again, timeout=120, what="the node to rebuild the rotted sliver")
+
+
+def test_the_gateway_answers_a_range_right_when_the_row_owner_lies(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    data = os.urandom(30 * MiB)
+    blob_id = _store(testbed.client_config, data)
+    liar = owners(testbed)[PARAMS.shard_of_pair(blob_id.raw, 1)]
+    lies = {"corrupt_symbols": True, "corrupt_slivers": False, "corrupt_metadata": False}
+    with ByzantineProxy.for_node(testbed, liar, **lies) as proxy:
+        config = _client_config_via(testbed, {liar: proxy}, tmp_path)
+        gw = gateway_mod.start(config, tmp_path)
+        try:
+            start = ROW + SYMBOL + 5
+            got = gw.request(
+                "GET", f"/v1/blobs/{blob_id}", headers={"Range": f"bytes={start}-{start + MiB}"}
+            )
+        finally:
+            gw.stop()
+        assert (got.status, got.body) == (206, data[start : start + MiB + 1])
+        assert proxy.lies > 0, "the symbols came through the liar"

@@ -51,7 +51,11 @@ class BlobData:
         self.ctx = ctx
         self._blob_sync = blob_sync
         self._invalid = invalid
-        self.trees = trees or sliver_trees.TreeCache(ctx.config.symbol_tree_cache_bytes)
+        self.trees = (
+            trees
+            if trees is not None
+            else sliver_trees.TreeCache(ctx.config.symbol_tree_cache_bytes)
+        )
         """Primary slivers' Merkle trees: uploads leave them, ranged reads use them."""
 
     # --- metadata ----------------------------------------------------------------------------
