@@ -12,6 +12,8 @@ import asyncio
 import os
 import pathlib
 import re
+import signal
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -249,3 +251,26 @@ def test_the_gateway_answers_a_range_right_when_the_row_owner_lies(
             gw.stop()
         assert (got.status, got.body) == (206, data[start : start + MiB + 1])
         assert proxy.lies > 0, "the symbols came through the liar"
+
+
+def test_a_range_is_read_whole_soon_when_its_row_owner_hangs(testbed: Testbed) -> None:
+    data = os.urandom(30 * MiB)
+    blob_id = _store(testbed.client_config, data)
+    hung = testbed.node(owners(testbed)[PARAMS.shard_of_pair(blob_id.raw, 1)])
+    start = ROW + 4 * SYMBOL + 1
+
+    async def go(client: WalrusClient) -> tuple[bytes, bool, list[str], float]:
+        blob = await client.open(blob_id)
+        os.kill(hung.pid, signal.SIGSTOP)  # alive, holding its connections, answering nothing
+        try:
+            began = time.monotonic()
+            got = b"".join([chunk async for chunk in blob.chunks(start, start + 10)])
+            return got, blob.fell_back, blob.problems, time.monotonic() - began
+        finally:
+            os.kill(hung.pid, signal.SIGCONT)
+
+    got, fell_back, problems, seconds = run(go, testbed.client_config)
+    assert got == data[start : start + 10]
+    assert fell_back
+    assert any("row 1: 2097152 bytes not in after" in p for p in problems)
+    assert seconds < 30, "well before the client's 60 s timeout"

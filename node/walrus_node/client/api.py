@@ -382,6 +382,18 @@ class WalrusClient:
         started = time.perf_counter()
         metadata = await self._metadata(blob_id, c, problems)
         timings["metadata"] = time.perf_counter() - started
+        return await self._read_slivers(blob_id, metadata, c, problems, timings, progress)
+
+    async def _read_slivers(
+        self,
+        blob_id: BlobId,
+        metadata: BlobMetadata,
+        c: ActiveCommittees,
+        problems: list[str],
+        timings: dict[str, float],
+        progress: Progress | None,
+    ) -> ReadResult:
+        """The rest of :meth:`read` once the metadata is verified."""
         started = time.perf_counter()
         verified = await self._fetch_primaries(blob_id, metadata, c, problems, progress)
         timings["slivers"] = time.perf_counter() - started
@@ -409,8 +421,8 @@ class WalrusClient:
         problems: list[str] = []
         metadata = await self._metadata(blob_id, c, problems)
 
-        async def whole() -> bytes:
-            return (await self.read(blob_id)).data
+        async def whole() -> bytes:  # the metadata is already verified: not asked again
+            return (await self._read_slivers(blob_id, metadata, c, blob.problems, {}, None)).data
 
         blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, window=window)
         blob.problems.extend(problems)

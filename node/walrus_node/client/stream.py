@@ -24,7 +24,9 @@ owner that refuses the run as too long (or predates the RPC) is asked for the wh
 
 **Fallback.** If a row or symbol cannot be had from any owner, or arrives corrupt, the
 stream falls back to a whole read (``read()``: any ``n - 2f`` primary slivers, hedged, and
-decoded with the consistency check) and continues from the byte it had reached.
+decoded with the consistency check) and continues from the byte it had reached. A piece
+that takes too long (an owner that hangs rather than fails; :data:`HEDGE_SECONDS`)
+starts that whole read beside it, and the first to finish is used.
 
 **Checks.** Every sliver and symbol is verified against the metadata, and the metadata
 against the blob ID. A whole-blob stream also fetches rows past the blob's end and checks
@@ -55,6 +57,13 @@ __all__ = ["BlobStream", "Span", "check_run", "read_owners", "span_of"]
 Peer = Callable[[Member], NodeClient]
 WholeRead = Callable[[], Awaitable[bytes]]
 
+
+HEDGE_SECONDS = 2.0
+HEDGE_BYTES_PER_SECOND = 20e6
+"""A piece (row or run of symbols) not in after ``HEDGE_SECONDS`` plus its size at this
+rate starts the whole read beside it; whichever finishes first is used. The defaults
+leave a loaded node several times its usual time before a hung owner costs a whole read
+(a 17 MiB symbol: 2.9 s)."""
 
 _ASK_FOR_THE_ROW = frozenset({"RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
 """Refusals of a run of symbols after which the row's whole sliver is asked for."""
@@ -143,9 +152,13 @@ class BlobStream:
         whole_read: WholeRead,
         *,
         window: int = 2,
+        hedge_seconds: float = HEDGE_SECONDS,
+        hedge_bytes_per_second: float = HEDGE_BYTES_PER_SECOND,
     ) -> None:
         if window < 1:
             raise ValueError("window: must be at least 1")
+        self._hedge = (hedge_seconds, hedge_bytes_per_second)
+        self._whole: asyncio.Future[bytes] | None = None
         self.blob_id = blob_id
         self.metadata = metadata
         self.problems: list[str] = []
@@ -221,12 +234,12 @@ class BlobStream:
         position = start
         tasks: list[asyncio.Task[bytes]] = []
         try:
-            for i, (row, lo, _hi) in enumerate(pieces):
+            for i, (row, lo, hi) in enumerate(pieces):
                 while len(tasks) < self._window and i + len(tasks) < len(pieces):
                     tasks.append(asyncio.create_task(self._piece(*pieces[i + len(tasks)])))
                 task = tasks.pop(0)
                 try:
-                    data = await task
+                    data = await self._piece_or_hedge(task, row, (hi - lo) * s)
                 except _Unavailable:
                     self.fell_back = True
                     async for chunk in self._fallback(position, end):
@@ -244,11 +257,34 @@ class BlobStream:
                     yield data[cut_from:cut_to] if (cut_from, cut_to) != (0, len(data)) else data
                     position = base + cut_to
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            waiting: list[asyncio.Future[bytes]] = [*tasks]
+            if self._whole is not None:
+                waiting.append(self._whole)
+                self._whole = None
+            for future in waiting:
+                future.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def _piece_or_hedge(self, task: asyncio.Task[bytes], row: int, size: int) -> bytes:
+        """The piece, unless it takes longer than its hedge delay and the whole read
+        started then finishes first (``_Unavailable``: the caller reads on from it)."""
+        seconds, rate = self._hedge
+        delay = seconds + size / rate
+        done, _ = await asyncio.wait({task}, timeout=delay)
+        if done:
+            return task.result()
+        self.problems.append(f"row {row}: {size} bytes not in after {delay:.1f} s")
+        if self._whole is None:
+            self._whole = asyncio.ensure_future(self._whole_read())
+        whole = self._whole
+        await asyncio.wait({task, whole}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() or whole.exception() is not None:
+            return await task  # the piece came first, or is all that is left
+        task.cancel()
+        raise _Unavailable
 
     async def _fallback(self, position: int, end: int) -> AsyncIterator[bytes]:
-        data = await self._whole_read()
+        whole, self._whole = self._whole, None
+        data = await (whole if whole is not None else self._whole_read())
         if end > position:
             yield data[position:end]
