@@ -24,9 +24,11 @@ owner that refuses the run as too long (or predates the RPC) is asked for the wh
 
 **Fallback.** If a row or symbol cannot be had from any owner, or arrives corrupt, the
 stream falls back to a whole read (``read()``: any ``n - 2f`` primary slivers, hedged, and
-decoded with the consistency check) and continues from the byte it had reached. A piece
-that takes too long (an owner that hangs rather than fails; :data:`HEDGE_SECONDS`)
-starts that whole read beside it, and the first to finish is used.
+decoded with the consistency check) and continues from the byte it had reached. In a
+ranged stream, a piece that takes too long (an owner that hangs rather than fails;
+:data:`HEDGE_SECONDS`) starts that whole read beside it, and the first to finish is
+used. A whole-blob stream does not hedge (its hedge would duplicate the read it is
+doing): a hung row owner costs it the client's call timeout before the fallback.
 
 **Checks.** Every sliver and symbol is verified against the metadata, and the metadata
 against the blob ID. A whole-blob stream also fetches rows past the blob's end and checks
@@ -239,7 +241,10 @@ class BlobStream:
                     tasks.append(asyncio.create_task(self._piece(*pieces[i + len(tasks)])))
                 task = tasks.pop(0)
                 try:
-                    data = await self._piece_or_hedge(task, row, (hi - lo) * s)
+                    if whole:  # the hedge would be the same whole read, duplicated
+                        data = await task
+                    else:
+                        data = await self._piece_or_hedge(task, row, (hi - lo) * s)
                 except _Unavailable:
                     self.fell_back = True
                     async for chunk in self._fallback(position, end):
