@@ -94,7 +94,13 @@ def test_read_range_moves_only_the_covering_symbols_and_keeps_the_tree(
 ) -> None:
     data = os.urandom(30 * MiB)
     config = testbed.client_config
-    blob_id = _store(config, data)
+
+    async def store(client: WalrusClient) -> tuple[BlobId, list[str]]:
+        result = await client.store(data)
+        return result.blob_id, result.problems
+
+    blob_id, problems = run(store, config)
+    owner = owners(testbed)[PARAMS.shard_of_pair(blob_id.raw, 0)]
 
     before = _served(testbed)
     start, end = 5 * MiB + 3, 6 * MiB + 3  # symbols 2 and 3 of row 0
@@ -102,11 +108,13 @@ def test_read_range_moves_only_the_covering_symbols_and_keeps_the_tree(
     first = _delta(before, _served(testbed))
     assert got.data == data[start:end]
     assert not got.fell_back
-    # the upload left the sliver's tree: only the two symbols are read from the store
-    assert first == {"slivers": 0, "built": 0, "kept": 2 * SYMBOL, "calls": 1}
+    assert (first["slivers"], first["calls"]) == (0, 1)
+    if not any(p.startswith(f"{owner}:") for p in problems):
+        # the upload left the sliver's tree: only the two symbols are read from the store
+        # (an owner the client gave up on got the sliver by blob sync, without a tree)
+        assert (first["built"], first["kept"]) == (0, 2 * SYMBOL)
 
     # a restarted node has no trees: the first read builds one, the next uses it
-    owner = owners(testbed)[PARAMS.shard_of_pair(blob_id.raw, 0)]
     testbed.kill(owner)
     testbed.start(owner)
     before = _served(testbed)
