@@ -93,6 +93,18 @@ class NodeConfig:
     peer_stream_max_bytes: int = 1 << 30
     """Total bytes the node reads from one peer stream (a sliver, a shard batch, a list of
     recovery symbols); a peer sending more is cut off and treated as faulty."""
+    max_symbols_per_read: int = 64
+    """Source symbols one GetSliverSymbols call may ask for (a ranged read); a bigger run is
+    refused with RESOURCE_EXHAUSTED, naming this limit. Each symbol carries a proof of
+    ceil(log2 n) hashes."""
+    max_symbol_read_bytes: int = 64 << 20
+    """Bytes of symbols one GetSliverSymbols answer may carry; a bigger run is refused with
+    RESOURCE_EXHAUSTED (the reader then asks for the whole primary sliver instead)."""
+    symbol_tree_cache_bytes: int = 16 << 20
+    """Memory for the Merkle trees of primary slivers recently uploaded or read by symbol
+    (about 220 bytes per shard per sliver; 16 MiB holds ~10,000 trees at 7 shards, ~75
+    at 1000). With a sliver's tree at hand, a run of its symbols is read from the store
+    without reading, expanding and hashing the whole sliver; 0 keeps none."""
     control_nonce_cache_size: int = 100_000
     """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
     in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
@@ -140,6 +152,7 @@ class NodeConfig:
             "request_buffer_bytes",
             "max_sliver_bytes",
             "peer_stream_max_bytes",
+            "max_symbol_read_bytes",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
@@ -156,6 +169,10 @@ class NodeConfig:
             raise ConfigError("idle_trim_seconds: must not be negative")
         if self.store_writer_threads < 1:
             raise ConfigError("store_writer_threads: must be at least 1")
+        if self.max_symbols_per_read < 1:
+            raise ConfigError("max_symbols_per_read: must be at least 1")
+        if self.symbol_tree_cache_bytes < 0:
+            raise ConfigError("symbol_tree_cache_bytes: must not be negative")
         if self.control_nonce_cache_size < 1:
             raise ConfigError("control_nonce_cache_size: must be at least 1")
 

@@ -36,6 +36,13 @@ class NodeMetrics:
         self.sliver_bytes_served = prom.Counter(
             "walrus_sliver_bytes_served", "Bytes of slivers returned", ["sliver_type"], registry=r
         )
+        self.symbol_bytes_served = prom.Counter(
+            "walrus_symbol_bytes_served",
+            "Bytes of primary-sliver symbols returned for ranged reads (GetSliverSymbols), by "
+            "whether the sliver's Merkle tree was kept from an earlier read or built now",
+            ["tree"],
+            registry=r,
+        )
         self.confirmations_issued = prom.Counter(
             "walrus_storage_confirmations_issued", "Signed storage confirmations", registry=r
         )

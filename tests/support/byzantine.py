@@ -1,8 +1,9 @@
 """A Byzantine node for tests: a real gRPC proxy in front of a real node that lies.
 
 It forwards every call to the node unchanged, except that it flips one bit in what
-``GetSliver`` and/or ``GetMetadata`` return, or corrupts or replays confirmations
-(``GetConfirmation``'s, and those in ``StoreBlob`` answers).
+``GetSliver`` and/or ``GetMetadata`` return, in the symbols or proofs ``GetSliverSymbols``
+returns, or corrupts or replays confirmations (``GetConfirmation``'s, and those in
+``StoreBlob`` answers).
 Clients pointed at it (through a committee file listing the proxy's address instead of
 the node's) must detect the lies.
 
@@ -46,6 +47,8 @@ class ByzantineProxy:
         corrupt_metadata: bool = True,
         corrupt_confirmations: bool = False,
         replay_confirmations: bool = False,
+        corrupt_symbols: bool = False,
+        corrupt_symbol_proofs: bool = False,
         server_tls: tls.ServerTls | None = None,
         upstream_tls: tls.ClientTls | None = None,
         name: str = "",
@@ -57,6 +60,10 @@ class ByzantineProxy:
         self.corrupt_slivers = corrupt_slivers
         self.corrupt_metadata = corrupt_metadata
         self.corrupt_confirmations = corrupt_confirmations
+        self.corrupt_symbols = corrupt_symbols
+        """Flip a bit in the data of every GetSliverSymbols answer."""
+        self.corrupt_symbol_proofs = corrupt_symbol_proofs
+        """Flip a bit in the first proof node of every GetSliverSymbols symbol."""
         self.replay_confirmations = replay_confirmations
         """Answer every GetConfirmation with the first one it forwarded (a valid signature
         over another statement)."""
@@ -120,13 +127,23 @@ class _Handler(grpc.GenericRpcHandler):
     def __init__(self, proxy: ByzantineProxy) -> None:
         self.proxy = proxy
 
+    def _symbol_part(self, raw: bytes) -> bytes:
+        part = pb.RecoverySymbolPart.FromString(raw)
+        if self.proxy.corrupt_symbols and part.data:
+            self.proxy.lies += 1
+            part.data = _flip(part.data)
+        if self.proxy.corrupt_symbol_proofs and part.proof:
+            self.proxy.lies += 1
+            part.proof[0] = _flip(part.proof[0])
+        return part.SerializeToString()
+
     def service(self, details: grpc.HandlerCallDetails) -> Any:
         method: str = details.method  # type: ignore[attr-defined]
         name = method.rsplit("/", 1)[-1]
         channel = self.proxy._channel
         ident = lambda b: b  # noqa: E731  raw bytes through
 
-        if name in ("GetSliver", "GetRecoverySymbols", "ListCertificates"):
+        if name in ("GetSliver", "GetRecoverySymbols", "ListCertificates", "GetSliverSymbols"):
             upstream = channel.unary_stream(
                 method, request_serializer=ident, response_deserializer=ident
             )
@@ -141,6 +158,8 @@ class _Handler(grpc.GenericRpcHandler):
                         if part.WhichOneof("part") == "data":
                             self.proxy.lies += 1
                             out = pb.SliverPart(data=_flip(part.data)).SerializeToString()
+                    if name == "GetSliverSymbols":
+                        out = self._symbol_part(raw)
                     yield out
 
             return grpc.unary_stream_rpc_method_handler(stream, ident, ident)

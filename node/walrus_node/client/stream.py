@@ -15,14 +15,20 @@ so the first bytes leave after the metadata and one sliver. At most ``window`` r
 fetched ahead of the consumer, which bounds memory to ``window`` slivers plus the one the
 consumer is sending (the next rows are asked for when the consumer asks for more).
 
-**Parts of a row.** Where the range covers only some symbols of a row, each of those
-symbols is fetched as a recovery symbol (``GetRecoverySymbols``: the owner of primary
-sliver ``i`` hands out symbol ``(i, j)`` with its Merkle proof), verified, and cut. A
-1 MiB read out of a large blob moves one or two symbols, not the blob.
+**Parts of a row.** Where the range covers only some symbols of a row, the run of those
+symbols is asked of the row's owner in one ``GetSliverSymbols`` call: the owner of
+primary sliver ``i`` sends symbols ``(i, lo..hi-1)``, each with its Merkle proof against
+the sliver's commitment in the metadata; each is verified (:func:`check_run`) and the
+run cut. A 1 MiB read out of a large blob moves one or two symbols, not the blob. An
+owner that refuses the run as too long (or predates the RPC) is asked for the whole row.
 
 **Fallback.** If a row or symbol cannot be had from any owner, or arrives corrupt, the
 stream falls back to a whole read (``read()``: any ``n - 2f`` primary slivers, hedged, and
-decoded with the consistency check) and continues from the byte it had reached.
+decoded with the consistency check) and continues from the byte it had reached. In a
+ranged stream, a piece that takes too long (an owner that hangs rather than fails;
+:data:`HEDGE_SECONDS`) starts that whole read beside it, and the first to finish is
+used. A whole-blob stream does not hedge (its hedge would duplicate the read it is
+doing): a hung row owner costs it the client's call timeout before the fallback.
 
 **Checks.** Every sliver and symbol is verified against the metadata, and the metadata
 against the blob ID. A whole-blob stream also fetches rows past the blob's end and checks
@@ -36,21 +42,55 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import recovery, slivers
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
+from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.committee.member import Member
 from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
-from walrus_node.transport.client import NodeClient
+from walrus_node.transport.client import NodeClient, RpcError
 
-__all__ = ["BlobStream", "Span", "read_owners", "span_of"]
+__all__ = ["BlobStream", "Span", "check_run", "read_owners", "span_of"]
 
 Peer = Callable[[Member], NodeClient]
 WholeRead = Callable[[], Awaitable[bytes]]
+
+
+HEDGE_SECONDS = 2.0
+HEDGE_BYTES_PER_SECOND = 20e6
+"""A piece (row or run of symbols) not in after ``HEDGE_SECONDS`` plus its size at this
+rate starts the whole read beside it; whichever finishes first is used. The defaults
+leave a loaded node several times its usual time before a hung owner costs a whole read
+(a 17 MiB symbol: 2.9 s)."""
+
+_ASK_FOR_THE_ROW = frozenset({"RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
+"""Refusals of a run of symbols after which the row's whole sliver is asked for."""
+
+
+def check_run(
+    metadata: BlobMetadata, row: int, lo: int, hi: int, got: Sequence[RecoverySymbol]
+) -> None:
+    """Raise :class:`codec_errors.InvalidSymbolError` unless ``got`` is exactly source
+    symbols ``lo..hi-1`` of primary sliver ``row``, in order, each proven against the
+    metadata."""
+    if len(got) != hi - lo:
+        raise codec_errors.InvalidSymbolError(
+            str(SliverType.PRIMARY), row, lo, f"{len(got)} symbols sent, {hi - lo} asked for"
+        )
+    for column, symbol in enumerate(got, start=lo):
+        where = (symbol.source_type, symbol.source_index, symbol.target_index)
+        if where != (SliverType.PRIMARY, row, column):
+            raise codec_errors.InvalidSymbolError(
+                str(symbol.source_type),
+                symbol.source_index,
+                symbol.target_index,
+                f"not symbol {column} of primary sliver {row}",
+            )
+        recovery.verify_symbol(metadata, symbol)
 
 
 class _Unavailable(Exception):
@@ -114,9 +154,13 @@ class BlobStream:
         whole_read: WholeRead,
         *,
         window: int = 2,
+        hedge_seconds: float = HEDGE_SECONDS,
+        hedge_bytes_per_second: float = HEDGE_BYTES_PER_SECOND,
     ) -> None:
         if window < 1:
             raise ValueError("window: must be at least 1")
+        self._hedge = (hedge_seconds, hedge_bytes_per_second)
+        self._whole: asyncio.Future[bytes] | None = None
         self.blob_id = blob_id
         self.metadata = metadata
         self.problems: list[str] = []
@@ -153,27 +197,27 @@ class BlobStream:
         raise _Unavailable
 
     async def _symbols(self, row: int, lo: int, hi: int) -> bytes:
-        """Source symbols ``lo..hi-1`` of ``row``, each verified, concatenated."""
-
-        async def one(column: int) -> bytes:
-            for member in self._owners(row):
-                try:
-                    got = await self._peer(member).get_recovery_symbols(
-                        self.blob_id.raw, SliverType.SECONDARY, column
-                    )
-                    for symbol in got:
-                        if symbol.source_index == row and symbol.target_index == column:
-                            recovery.verify_symbol(self.metadata, symbol)
-                            return symbol.data
-                    self.problems.append(f"{member.name}: no symbol ({row}, {column})")
-                except codec_errors.InvalidSymbolError as e:
-                    self.problems.append(f"{member.name}: returned a corrupt symbol: {e}")
-                except PeerError as e:
-                    self.problems.append(f"{member.name}: symbol ({row}, {column}): {e}")
-            raise _Unavailable
-
-        parts = await asyncio.gather(*(one(j) for j in range(lo, hi)))
-        return b"".join(parts)
+        """Source symbols ``lo..hi-1`` of ``row``, in one ``GetSliverSymbols`` call to the
+        row's owner, each checked against the metadata, concatenated. An owner that refuses
+        a run this long (its ``max_symbol_read_bytes``) or does not serve symbols gets asked
+        for the whole row instead."""
+        s = self.metadata.symbol_size
+        for member in self._owners(row):
+            try:
+                got = await self._peer(member).get_sliver_symbols(
+                    self.blob_id.raw, row, lo, hi - lo
+                )
+                await asyncio.to_thread(check_run, self.metadata, row, lo, hi, got)
+                return b"".join(symbol.data for symbol in got)
+            except codec_errors.InvalidSymbolError as e:
+                self.problems.append(f"{member.name}: returned a corrupt symbol: {e}")
+            except RpcError as e:
+                self.problems.append(f"{member.name}: symbols {lo}..{hi - 1} of row {row}: {e}")
+                if e.code in _ASK_FOR_THE_ROW:
+                    return (await self._row(row))[lo * s : hi * s]
+            except PeerError as e:
+                self.problems.append(f"{member.name}: symbols {lo}..{hi - 1} of row {row}: {e}")
+        raise _Unavailable
 
     async def _piece(self, row: int, lo: int, hi: int) -> bytes:
         if hi - lo == self.metadata.params.columns:
@@ -192,12 +236,15 @@ class BlobStream:
         position = start
         tasks: list[asyncio.Task[bytes]] = []
         try:
-            for i, (row, lo, _hi) in enumerate(pieces):
+            for i, (row, lo, hi) in enumerate(pieces):
                 while len(tasks) < self._window and i + len(tasks) < len(pieces):
                     tasks.append(asyncio.create_task(self._piece(*pieces[i + len(tasks)])))
                 task = tasks.pop(0)
                 try:
-                    data = await task
+                    if whole:  # the hedge would be the same whole read, duplicated
+                        data = await task
+                    else:
+                        data = await self._piece_or_hedge(task, row, (hi - lo) * s)
                 except _Unavailable:
                     self.fell_back = True
                     async for chunk in self._fallback(position, end):
@@ -215,11 +262,34 @@ class BlobStream:
                     yield data[cut_from:cut_to] if (cut_from, cut_to) != (0, len(data)) else data
                     position = base + cut_to
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            waiting: list[asyncio.Future[bytes]] = [*tasks]
+            if self._whole is not None:
+                waiting.append(self._whole)
+                self._whole = None
+            for future in waiting:
+                future.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def _piece_or_hedge(self, task: asyncio.Task[bytes], row: int, size: int) -> bytes:
+        """The piece, unless it takes longer than its hedge delay and the whole read
+        started then finishes first (``_Unavailable``: the caller reads on from it)."""
+        seconds, rate = self._hedge
+        delay = seconds + size / rate
+        done, _ = await asyncio.wait({task}, timeout=delay)
+        if done:
+            return task.result()
+        self.problems.append(f"row {row}: {size} bytes not in after {delay:.1f} s")
+        if self._whole is None:
+            self._whole = asyncio.ensure_future(self._whole_read())
+        whole = self._whole
+        await asyncio.wait({task, whole}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done() or whole.exception() is not None:
+            return await task  # the piece came first, or is all that is left
+        task.cancel()
+        raise _Unavailable
 
     async def _fallback(self, position: int, end: int) -> AsyncIterator[bytes]:
-        data = await self._whole_read()
+        whole, self._whole = self._whole, None
+        data = await (whole if whole is not None else self._whole_read())
         if end > position:
             yield data[position:end]

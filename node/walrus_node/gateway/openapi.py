@@ -96,6 +96,20 @@ _STORE = {
             "in": "query",
             "schema": {"type": "string", "enum": ["RS2"]},
         },
+        {
+            "name": "X-Walrus-Owner",
+            "in": "header",
+            "description": "Base64 Ed25519 public key that owns the deletable blob (with "
+            "X-Walrus-Owner-Proof); without it the publisher's per-tenant key owns it.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "X-Walrus-Owner-Proof",
+            "in": "header",
+            "description": "Base64 Ed25519 signature by the owner key of "
+            "'walrus-gateway-owner-proof:v1:' followed by the raw 32-byte public key.",
+            "schema": {"type": "string"},
+        },
     ],
     "requestBody": {
         "required": True,
@@ -155,6 +169,12 @@ _SCHEMAS: dict[str, Any] = {
                         "required": ["blobId", "endEpoch"],
                         "properties": {
                             "blobId": {"type": "string"},
+                            "event": {"type": "null", "description": "permanent blobs"},
+                            "object": {
+                                "type": "string",
+                                "description": "deletable blobs: the owner's registration "
+                                "(named by the blob ID; there are no Sui objects)",
+                            },
                             "endEpoch": {"type": "integer"},
                         },
                     }

@@ -9,16 +9,19 @@ Query parameters (as Walrus's): ``epochs`` (default 1), ``deletable`` / ``perman
 1. authenticate (auth.py) and check the token's epoch and size claims against the query
    and ``Content-Length``; refuse a declared length over ``max_body_bytes`` (413);
 2. take an upload slot (slots.py: 429 when the queue is full, 503 after waiting);
-3. read the body in chunks, counting against the limits as it arrives (413 / 403 at the
-   first byte too many), and join it once;
-4. for a permanent blob without ``force``: compute its blob ID (one encode) and, if the
-   committee already certifies it until at least the wanted epoch, answer
-   ``alreadyCertified`` without uploading;
-5. store it with the client; a deletable blob is owned by the tenant's key (tenants.py).
+3. read the body into one buffer, counting against the limits as it arrives (413 / 403
+   at the first byte too many);
+4. without ``force``: compute its blob ID (one encode) and, if the committee already
+   certifies it until at least the wanted epoch with the wanted persistence (permanent,
+   or deletable and owned by the same key), answer ``alreadyCertified`` without
+   uploading;
+5. store it with the client; a deletable blob is owned by the caller's key when the
+   request proves one (owner_proof.py), else by the tenant's key (tenants.py).
 
 Answers: ``{"newlyCreated": {"blobObject": {...}, "resourceOperation":
 {"registerFromScratch": {...}}, "cost": N}}`` or ``{"alreadyCertified": {"blobId": ...,
-"endEpoch": N, ...}}`` with camel-case keys as Walrus's publisher sends. There are no Sui
+"event": null, "endEpoch": N}}`` (permanent; ``"object": <blob ID>`` instead of
+``event`` for a deletable one) with camel-case keys as Walrus's publisher sends. There are no Sui
 objects here: ``blobObject.id`` and ``storage.id`` are the blob ID.
 """
 
@@ -38,8 +41,10 @@ from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
 from walrus_node.committee import cost as cost_mod
 from walrus_node.committee import price
-from walrus_node.gateway import auth, problems, slots, tenants
+from walrus_node.gateway import auth, owner_proof, problems, slots, tenants
 from walrus_node.gateway.settings import GatewaySettings
+from walrus_node.protocol import keys
+from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.views import BlobStatusState
 
 __all__ = ["Publisher"]
@@ -135,6 +140,16 @@ class Publisher:
     async def _put(self, request: Request) -> Response:
         epochs, deletable, force = self._query(request)
         declared = self._declared_length(request)
+        try:
+            proven = owner_proof.parse(
+                request.headers.get(owner_proof.OWNER_HEADER),
+                request.headers.get(owner_proof.PROOF_HEADER),
+            )
+        except owner_proof.OwnerError as e:
+            return problems.error(400, "INVALID_OWNER", str(e))
+        if proven is not None and not deletable:
+            return problems.error(400, "INVALID_OWNER", "a permanent blob has no owner")
+        caller = keys.PublicOwner(proven) if proven is not None else None
         claim: auth.Claim | None = None
         if self._verifier is not None:
             try:
@@ -154,7 +169,9 @@ class Publisher:
             )
         try:
             async with self.slots.slot():
-                return await self._receive_and_store(request, epochs, deletable, force, claim)
+                return await self._receive_and_store(
+                    request, epochs, deletable, force, claim, caller
+                )
         except slots.Busy as e:
             self._release(claim)
             headers = {"Retry-After": "1"} if e.status == 429 else None
@@ -164,33 +181,49 @@ class Publisher:
         if claim is not None and self._verifier is not None:
             self._verifier.release(claim)
 
-    async def _receive(self, request: Request, claim: auth.Claim | None) -> bytes:
+    async def _receive(self, request: Request, claim: auth.Claim | None) -> bytearray:
+        """The body, received into one buffer: sized by ``Content-Length`` when declared
+        (untouched pages cost nothing), grown in place otherwise, and handed to the client
+        without a copy. Neither chunks joined at the end nor a ``bytes`` copy of the
+        buffer: with the allocator tuned to keep freed blob-sized memory (the CLI's
+        ``allocator.tune()``), either leaves the body's size of freed memory resident
+        beside the encoding, which cannot reuse it (BENCHMARKS.md: 6.7x the body at
+        peak before, see "The HTTP gateway")."""
         limit = self._settings.max_body_bytes
-        parts: list[bytes] = []
+        declared = self._declared_length(request)
+        buffer = bytearray(declared) if declared is not None else bytearray()
         received = 0
         try:
             async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
+                end = received + len(chunk)
+                if end > limit:
                     raise _Refused(
                         problems.error(413, "BLOB_TOO_LARGE", f"more than {limit} bytes sent")
                     )
                 if claim is not None:
                     try:
-                        claim.check_size(received, final=False)
+                        claim.check_size(end, final=False)
                     except auth.AuthError as e:
                         raise _Refused(problems.error(e.status, e.reason, str(e))) from e
-                parts.append(chunk)
+                if declared is None:
+                    buffer += chunk
+                elif end > declared:
+                    raise _Refused(
+                        problems.error(400, "MALFORMED_REQUEST", "more bytes than Content-Length")
+                    )
+                else:
+                    buffer[received:end] = chunk
+                received = end
         except ClientDisconnect:
             raise _Refused(problems.error(400, "MALFORMED_REQUEST", "body cut short")) from None
+        if declared is not None and received != declared:
+            raise _Refused(problems.error(400, "MALFORMED_REQUEST", "body cut short"))
         if claim is not None:
             try:
                 claim.check_size(received, final=True)
             except auth.AuthError as e:
                 raise _Refused(problems.error(e.status, e.reason, str(e))) from e
-        data = b"".join(parts)
-        parts.clear()
-        return data
+        return buffer  # handed to the client as is: a copy would stay resident (see above)
 
     async def _receive_and_store(
         self,
@@ -199,6 +232,7 @@ class Publisher:
         deletable: bool,
         force: bool,
         claim: auth.Claim | None,
+        caller: keys.PublicOwner | None,
     ) -> Response:
         try:
             data = await self._receive(request, claim)
@@ -215,11 +249,13 @@ class Publisher:
             if len(data) > EncodingParams(c.n_shards).max_blob_size():
                 self._release(claim)
                 return problems.error(413, "BLOB_TOO_LARGE", "larger than the network's maximum")
-            if not deletable and not force:
-                known = await self._already_certified(data, c.n_shards, c.epoch + epochs)
+            owner: keys.KeyPair | keys.PublicOwner | None = None
+            if deletable:
+                owner = caller or self._owners.key(claim.sub if claim is not None else "")
+            if not force:
+                known = await self._already_certified(data, c, c.epoch + epochs, owner)
                 if known is not None:
                     return JSONResponse(known)
-            owner = self._owners.key(claim.sub if claim is not None else "") if deletable else None
             result = await self._client.store(data, epochs=epochs, deletable=deletable, owner=owner)
         except api.NotEnoughConfirmationsError as e:
             return problems.error(503, "INSUFFICIENT_CONFIRMATIONS", str(e))
@@ -230,24 +266,48 @@ class Publisher:
         return JSONResponse(_newly_created(result, len(data), epochs, c))
 
     async def _already_certified(
-        self, data: bytes, n_shards: int, wanted_end: int
+        self,
+        data: bytes | bytearray,
+        c: ActiveCommittees,
+        wanted_end: int,
+        owner: keys.KeyPair | keys.PublicOwner | None,
     ) -> dict[str, Any] | None:
+        """Walrus's ``alreadyCertified`` when the committee certifies the blob until at
+        least ``wanted_end`` with the wanted persistence: a permanent registration, or for
+        a deletable blob one of the same owner (Walrus answers so when the wallet already
+        owns such a Blob object). Reports count only from nodes holding more than ``f``
+        shards together, so one lying node cannot make an upload skipped."""
         try:
-            encoded = await asyncio.to_thread(encoder.encode, data, n_shards)
+            encoded = await asyncio.to_thread(encoder.encode, data, c.n_shards)
         except codec_errors.ParameterError:
             return None  # store() reports it
         blob_id = encoded.blob_id
         del encoded
-        best = 0
-        for _, status in await self._client.status(blob_id):
+        reports: list[tuple[int, int]] = []  # (longest matching end, shards of the node)
+        for member, status in await self._client.status(blob_id):
             if isinstance(status, str) or status.state is not BlobStatusState.CERTIFIED:
                 continue
-            reg = status.registration
-            if reg is not None and not reg.deletable:
-                best = max(best, reg.end_epoch)
-        if best < wanted_end:
-            return None
-        return {"alreadyCertified": {"blobId": str(blob_id), "endEpoch": best, "event": None}}
+            ends = [
+                reg.end_epoch
+                for reg in status.registrations
+                if reg.end_epoch >= wanted_end
+                and (
+                    not reg.deletable
+                    if owner is None
+                    else reg.deletable and reg.owner_public_key == owner.public_key
+                )
+            ]
+            if ends:
+                reports.append((max(ends), len(member.shards)))
+        f = EncodingParams(c.n_shards).f
+        weight = 0
+        for end, shards in sorted(reports, reverse=True):
+            weight += shards
+            if weight > f:  # at least one honest node reports this end or a later one
+                key = "event" if owner is None else "object"
+                value = None if owner is None else str(blob_id)
+                return {"alreadyCertified": {"blobId": str(blob_id), key: value, "endEpoch": end}}
+        return None
 
 
 def _newly_created(result: api.StoreResult, size: int, epochs: int, c: Any) -> dict[str, Any]:

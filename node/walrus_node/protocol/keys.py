@@ -8,6 +8,7 @@ Wraps ``cryptography`` so the rest of the code deals in raw 32-byte public keys.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import pathlib
 
@@ -15,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-__all__ = ["KeyPair", "encode_public_key", "parse_public_key", "verify"]
+__all__ = ["KeyPair", "PublicOwner", "encode_public_key", "parse_public_key", "verify"]
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -77,6 +78,15 @@ def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicOwner:
+    """The public half of someone else's owner key: enough to register a deletable blob
+    owned by it (the gateway does this for callers who prove they hold the key); deleting
+    the blob needs the :class:`KeyPair`."""
+
+    public_key: bytes
 
 
 def encode_public_key(public_key: bytes) -> str:

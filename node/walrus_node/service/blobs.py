@@ -28,7 +28,7 @@ from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
 from walrus_node.protocol.views import BlobStatus, BlobStatusState
-from walrus_node.service import basics
+from walrus_node.service import basics, sliver_trees
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols, symbol_band_bytes
 from walrus_node.service.context import NodeContext
@@ -61,10 +61,22 @@ class StoredSliver:
 
 
 class BlobData:
-    def __init__(self, ctx: NodeContext, blob_sync: BlobSync, invalid: InvalidBlobs) -> None:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        blob_sync: BlobSync,
+        invalid: InvalidBlobs,
+        trees: sliver_trees.TreeCache | None = None,
+    ) -> None:
         self.ctx = ctx
         self._blob_sync = blob_sync
         self._invalid = invalid
+        self.trees = (
+            trees
+            if trees is not None
+            else sliver_trees.TreeCache(ctx.config.symbol_tree_cache_bytes)
+        )
+        """Primary slivers' Merkle trees: uploads leave them, ranged reads use them."""
 
     # --- metadata ----------------------------------------------------------------------------
 
@@ -163,7 +175,7 @@ class BlobData:
 
     def upload(self, blob_id: bytes) -> upload_mod.Upload:
         """A StoreSlivers stream's way into the store (see :mod:`.upload`)."""
-        return upload_mod.Upload(self.ctx, blob_id, self)
+        return upload_mod.Upload(self.ctx, blob_id, self, trees=self.trees)
 
     async def upload_blob(self, blob_id: bytes, data: bytes) -> upload_mod.Upload:
         """A StoreBlob stream's way into the store: its metadata verified now and charged
@@ -172,7 +184,7 @@ class BlobData:
         metadata = await self.verify_metadata(blob_id, data)
         charged = await self.charge_metadata(blob_id, data)
         pending = upload_mod.PendingMetadata(metadata, data, charged)
-        return upload_mod.Upload(self.ctx, blob_id, self, pending)
+        return upload_mod.Upload(self.ctx, blob_id, self, pending=pending, trees=self.trees)
 
     async def sliver_size(self, blob_id: bytes, sliver_type: SliverType) -> int:
         """Bytes of one stored sliver of this type."""
@@ -206,7 +218,7 @@ class BlobData:
         try:
             size = await ctx.read(ctx.store.check_sliver, shard, sliver_type, blob_id)
         except CorruptSliverError as e:
-            raise await self._corrupt(e) from e
+            raise await self.discard_corrupt(e.shard, e.sliver_type, e.blob_id) from e
         if size is None:
             raise errors.NotFound(
                 f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} not stored"
@@ -234,23 +246,6 @@ class BlobData:
             )
         return data
 
-    async def _corrupt(self, e: CorruptSliverError) -> errors.DataLoss:
-        """A stored sliver failed its checksum: drop it, have blob sync rebuild it, and
-        answer DATA_LOSS (a rotten sliver is never served)."""
-        ctx = self.ctx
-        ctx.metrics.corrupt_slivers.inc()
-        log.error(
-            "corrupt_sliver",
-            shard=e.shard,
-            sliver_type=str(e.sliver_type),
-            blob_id=str(BlobId(e.blob_id)),
-        )
-        await ctx.write(ctx.store.delete_sliver, e.shard, e.sliver_type, e.blob_id)
-        self._blob_sync.enqueue(e.blob_id)
-        return errors.DataLoss(
-            f"stored {e.sliver_type} sliver of shard {e.shard} is corrupt; it is being recovered"
-        )
-
     async def _cut_symbol(
         self,
         shard: int,
@@ -262,7 +257,26 @@ class BlobData:
         try:
             return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
         except CorruptSliverError as e:
-            raise await self._corrupt(e) from e
+            raise await self.discard_corrupt(shard, sliver_type, blob_id) from e
+
+    async def discard_corrupt(
+        self, shard: int, sliver_type: SliverType, blob_id: bytes
+    ) -> errors.DataLoss:
+        """Drop a stored sliver found corrupt and have blob sync rebuild it; returns the
+        error to raise to the caller."""
+        ctx = self.ctx
+        ctx.metrics.corrupt_slivers.inc()
+        log.error(
+            "corrupt_sliver",
+            shard=shard,
+            sliver_type=str(sliver_type),
+            blob_id=str(BlobId(blob_id)),
+        )
+        await ctx.write(ctx.store.delete_sliver, shard, sliver_type, blob_id)
+        self._blob_sync.enqueue(blob_id)
+        return errors.DataLoss(
+            f"stored {sliver_type} sliver of shard {shard} is corrupt; it is being recovered"
+        )
 
     async def recovery_symbols(
         self, blob_id: bytes, target_type: SliverType, target_index: int

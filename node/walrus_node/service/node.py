@@ -4,6 +4,8 @@ Who calls it: :mod:`walrus_node.transport.server` builds one :class:`NodeService
 servicers (:mod:`walrus_node.transport.servicer`) call its parts, one per concern:
 
 - :attr:`NodeService.blobs` (:mod:`.blobs`): metadata, slivers, recovery symbols, status;
+- :attr:`NodeService.sliver_symbols` (:mod:`.sliver_symbols`): runs of symbols with proofs,
+  for ranged reads;
 - :attr:`NodeService.registrations` (:mod:`.registrations`): confirmations, certificates;
 - :attr:`NodeService.lifetime` (:mod:`.lifetime`): deletion, expiry, garbage collection;
 - :attr:`NodeService.admin` (:mod:`.admin`): admin requests (committee push);
@@ -41,6 +43,7 @@ from walrus_node.service.registrations import Registrations
 from walrus_node.service.replay import ReplayGuard
 from walrus_node.service.report import NodeReport
 from walrus_node.service.shard_sync import ShardSync
+from walrus_node.service.sliver_symbols import SliverSymbols
 
 __all__ = ["NodeService"]
 
@@ -52,6 +55,7 @@ class NodeService:
         self.invalid = InvalidBlobs(ctx)
         self.blob_sync = BlobSync(ctx, self.invalid)
         self.blobs = BlobData(ctx, self.blob_sync, self.invalid)
+        self.sliver_symbols = SliverSymbols(ctx, self.blobs)
         self.archive = CommitteeArchive()
         self.registrations = Registrations(ctx, self.blobs, self.blob_sync, self.archive)
         self.certificate_sync = CertificateSync(ctx, self.registrations)

@@ -15,6 +15,8 @@ memory budget at its header (so a stream that cannot get room waits, or fails wi
 RESOURCE_EXHAUSTED, before reading the bytes); each sliver is verified against the
 metadata as soon as it is complete, so a bad one is refused before the next is read;
 verified slivers are written to the store whenever they reach ``request_buffer_bytes``.
+A verified primary sliver's Merkle tree is kept (:mod:`.sliver_trees`) so that ranged
+reads of the blob can prove symbols without reading the whole sliver back.
 Slivers of a blob that is not certified yet are charged to the uncertified quota.
 """
 
@@ -29,6 +31,7 @@ from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
 from walrus_node.service import basics
+from walrus_node.service import sliver_trees
 from walrus_node.service.context import NodeContext
 from walrus_node.store.store import BlobInfo, BlobState, BlobUnavailableError
 
@@ -70,11 +73,14 @@ class Upload:
         blob_id: bytes,
         blobs: Checks,
         pending: PendingMetadata | None = None,
+        trees: sliver_trees.TreeCache | None = None,
     ) -> None:
         self.ctx = ctx
         self.blob_id = blob_id
         self._checks = blobs
         self.pending = pending
+        self._trees = trees
+        """Where a verified primary sliver's Merkle tree is kept for ranged reads."""
         self._reserved = 0
         """Bytes reserved in the memory budget and not yet released."""
         self._held: list[tuple[SliverType, int, bytes]] = []
@@ -106,7 +112,12 @@ class Upload:
         else:
             metadata = await self._checks.require_metadata(self.blob_id)
         try:
-            await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
+            if sliver_type is SliverType.PRIMARY and self._trees is not None:
+                # the same checks as verify_sliver, keeping the tree they compute anyway
+                kept = await ctx.compute(sliver_trees.verified_tree, metadata, index, data)
+                self._trees.put((self.blob_id, index), kept)
+            else:
+                await ctx.compute(slivers.verify_sliver, metadata, sliver_type, index, data)
         except codec_errors.InvalidSliverError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
             raise errors.InvalidRequest(str(e)) from e

@@ -368,6 +368,8 @@ class Store:
         stored sliver is never rewritten with other bytes, only deleted, since the
         metadata fixes what it is.
         """
+        if offset < 0 or length < 0:
+            raise StoreError(f"negative offset {offset} or length {length}")
         db = self._shard_db(shard, sliver_type)
         with self._env.begin(write=False, buffers=True) as txn:
             value = txn.get(blob_id, db=db)

@@ -287,6 +287,31 @@ class NodeClient:
             raise self._refused("GetRecoverySymbols", call, e) from e
         return symbols
 
+    async def get_sliver_symbols(
+        self, blob_id: bytes, index: int, first: int, count: int
+    ) -> Sequence[RecoverySymbol]:
+        """Source symbols ``first .. first + count - 1`` of primary sliver ``index`` with
+        their proofs, as the node sent them: the caller verifies them (and that they are
+        the ones asked for) against the metadata."""
+        call = self._stub.GetSliverSymbols(
+            pb.GetSliverSymbolsRequest(blob_id=blob_id, index=index, first=first, count=count),
+            timeout=self._timeout,
+        )
+        limits = dataclasses.replace(self.limits, max_items=count)
+        frames = framing.SymbolFrames(limits, "GetSliverSymbols")
+        symbols: list[RecoverySymbol] = []
+        try:
+            async for part in call:
+                symbol = frames.add(part)
+                if symbol is not None:
+                    symbols.append(symbol)
+            frames.end()
+        except grpc.aio.AioRpcError as e:
+            raise self._error("GetSliverSymbols", e) from e
+        except errors.NodeError as e:
+            raise self._refused("GetSliverSymbols", call, e) from e
+        return symbols
+
     async def submit_certificate(self, certificate: Certificate) -> tuple[bool, bool]:
         try:
             reply = await self._stub.SubmitCertificate(

@@ -294,6 +294,16 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             for part in framing.symbol_parts(symbols):
                 yield part
 
+    @_stream
+    async def GetSliverSymbols(
+        self, request: pb.GetSliverSymbolsRequest, context: Ctx
+    ) -> AsyncIterator[pb.RecoverySymbolPart]:
+        async with self.node.sliver_symbols.read(
+            request.blob_id, request.index, request.first, request.count
+        ) as symbols:
+            for part in framing.symbol_parts(symbols):
+                yield part
+
     @_rpc
     async def SubmitCertificate(
         self, request: pb.SubmitCertificateRequest, context: Ctx

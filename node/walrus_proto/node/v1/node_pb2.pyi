@@ -1248,3 +1248,38 @@ class StoreBlobResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StoreBlobResponse: _TypeAlias = StoreBlobResponse  # noqa: Y015
+
+@_typing.final
+class GetSliverSymbolsRequest(_message.Message):
+    """Answered with one RecoverySymbolPart stream: source_type PRIMARY, source_index the sliver,
+    target_index the symbol's column, in order first, first + 1, ...
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    FIRST_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    index: _builtins.int
+    """primary sliver (source row) of the blob"""
+    first: _builtins.int
+    """first source symbol (column), < the blob's columns"""
+    count: _builtins.int
+    """symbols wanted, >= 1; first + count <= columns"""
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        index: _builtins.int = ...,
+        first: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "count", b"count", "first", b"first", "index", b"index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSliverSymbolsRequest: _TypeAlias = GetSliverSymbolsRequest  # noqa: Y015

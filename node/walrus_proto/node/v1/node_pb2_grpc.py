@@ -107,6 +107,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
                 _registered_method=True)
+        self.GetSliverSymbols = channel.unary_stream(
+                '/walrus.node.v1.StorageNode/GetSliverSymbols',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverSymbolsRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
+                _registered_method=True)
 
 
 class StorageNodeServicer:
@@ -225,6 +230,16 @@ class StorageNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSliverSymbols(self, request, context):
+        """A run of source symbols of one primary sliver, each with its Merkle proof against the
+        sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+        Open to any caller; bounded by the node's max_symbols_per_read and
+        max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StorageNodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -297,6 +312,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.StoreBlob,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.SerializeToString,
+            ),
+            'GetSliverSymbols': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSliverSymbols,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverSymbolsRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -680,6 +700,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/StoreBlob',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSliverSymbols(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/walrus.node.v1.StorageNode/GetSliverSymbols',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverSymbolsRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
             options,
             channel_credentials,
             insecure,

@@ -93,6 +93,12 @@ class StorageNodeStub:
     verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
     confirmation, given only once the node durably holds all its slivers of the blob.
     """
+    GetSliverSymbols: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]
+    """A run of source symbols of one primary sliver, each with its Merkle proof against the
+    sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+    Open to any caller; bounded by the node's max_symbols_per_read and
+    max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
+    """
 
 @_typing.type_check_only
 class StorageNodeAsyncStub(StorageNodeStub):
@@ -147,6 +153,12 @@ class StorageNodeAsyncStub(StorageNodeStub):
     any sliver is read, the registration checked as GetConfirmation checks it, every sliver
     verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
     confirmation, given only once the node durably holds all its slivers of the blob.
+    """
+    GetSliverSymbols: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]  # type: ignore[assignment]
+    """A run of source symbols of one primary sliver, each with its Merkle proof against the
+    sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+    Open to any caller; bounded by the node's max_symbols_per_read and
+    max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
     """
 
 class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
@@ -283,6 +295,18 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         any sliver is read, the registration checked as GetConfirmation checks it, every sliver
         verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
         confirmation, given only once the node durably holds all its slivers of the blob.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSliverSymbols(
+        self,
+        request: _node_pb2.GetSliverSymbolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.RecoverySymbolPart], _abc.AsyncIterator[_node_pb2.RecoverySymbolPart]]:
+        """A run of source symbols of one primary sliver, each with its Merkle proof against the
+        sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
+        Open to any caller; bounded by the node's max_symbols_per_read and
+        max_symbol_read_bytes (a bigger run is refused with RESOURCE_EXHAUSTED).
         """
 
 def add_StorageNodeServicer_to_server(servicer: StorageNodeServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
