@@ -146,6 +146,19 @@ class NodeConfig:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
+        self._check_minimums()
+        if not 64 << 10 <= self.read_buffer_bytes <= 4 << 20:
+            raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
+        if self.gc_interval_seconds <= 0:
+            raise ConfigError("gc_interval_seconds: must be positive")
+        if self.max_sliver_bytes > self.memory_budget_bytes:
+            raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
+        tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
+        if any(f is not None for f in tls) and not all(f is not None for f in tls):
+            raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
+
+    def _check_minimums(self) -> None:
+        """Settings that must be positive (or, for some, not negative)."""
         for key in (
             "uncertified_quota_bytes",
             "memory_budget_bytes",
@@ -156,25 +169,16 @@ class NodeConfig:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
-        if not 64 << 10 <= self.read_buffer_bytes <= 4 << 20:
-            raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
-        if self.gc_interval_seconds <= 0:
-            raise ConfigError("gc_interval_seconds: must be positive")
-        if self.max_sliver_bytes > self.memory_budget_bytes:
-            raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
-        tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
-        if any(f is not None for f in tls) and not all(f is not None for f in tls):
-            raise ConfigError("tls_cert_file, tls_key_file and tls_ca_file: set all or none")
-        if self.idle_trim_seconds < 0:
-            raise ConfigError("idle_trim_seconds: must not be negative")
-        if self.store_writer_threads < 1:
-            raise ConfigError("store_writer_threads: must be at least 1")
-        if self.max_symbols_per_read < 1:
-            raise ConfigError("max_symbols_per_read: must be at least 1")
-        if self.symbol_tree_cache_bytes < 0:
-            raise ConfigError("symbol_tree_cache_bytes: must not be negative")
-        if self.control_nonce_cache_size < 1:
-            raise ConfigError("control_nonce_cache_size: must be at least 1")
+        for key in (
+            "store_writer_threads",
+            "max_symbols_per_read",
+            "control_nonce_cache_size",
+        ):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 1")
+        for key in ("idle_trim_seconds", "symbol_tree_cache_bytes"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}: must not be negative")
 
 
 def _convert(key: str, annotation: Any, value: Any) -> Any:  # noqa: PLR0912  (one branch per type)

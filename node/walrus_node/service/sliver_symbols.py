@@ -39,6 +39,7 @@ from walrus_node.protocol import errors
 from walrus_node.service import sliver_trees
 from walrus_node.service.blobs import BlobData
 from walrus_node.service.context import NodeContext
+from walrus_node.store.store import CorruptSliverError
 
 __all__ = ["SliverSymbols"]
 
@@ -101,23 +102,32 @@ class SliverSymbols:
     async def _first_read(
         self, blob_id: bytes, index: int, shard: int, first: int, count: int
     ) -> tuple[sliver_trees.KeptTree, list[bytes]]:
-        """Read the whole sliver, build and check its tree, keep it, cut the symbols."""
+        """Build and check the whole sliver's tree where it lies in the store, keep it, and
+        copy out the symbols."""
         ctx = self.ctx
         metadata = await self._blobs.require_metadata(blob_id, reading=True)
         params, s = metadata.params, metadata.symbol_size
         size = params.symbols_in(SliverType.PRIMARY) * s
+
+        def build(data: memoryview) -> tuple[sliver_trees.KeptTree, list[bytes]]:
+            kept = sliver_trees.verified_tree(metadata, index, data)
+            return kept, [bytes(data[j * s : (j + 1) * s]) for j in range(first, first + count)]
+
         async with ctx.memory.hold(size, f"primary sliver {index}"):
-            data = await self._blobs.read_sliver(shard, SliverType.PRIMARY, blob_id)
-            if data is None:
+            try:
+                built = await ctx.compute(
+                    ctx.store.with_sliver, shard, SliverType.PRIMARY, blob_id, build
+                )
+            except (CorruptSliverError, codec_errors.InvalidSliverError) as e:
+                # failed its checksum, or checksummed yet not what the metadata commits to
+                raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id) from e
+            if built is None:
                 raise errors.NotFound(
                     f"primary sliver {index} of blob {BlobId(blob_id)} not stored"
                 )
-            try:
-                kept = await ctx.compute(sliver_trees.verified_tree, metadata, index, data)
-            except codec_errors.InvalidSliverError as e:  # stored, checksummed, yet wrong
-                raise await self._blobs.discard_corrupt(shard, SliverType.PRIMARY, blob_id) from e
+            kept, parts = built
             self.trees.put((blob_id, index), kept)
-            return kept, [data[j * s : (j + 1) * s] for j in range(first, first + count)]
+            return kept, parts
 
     async def _part(
         self,

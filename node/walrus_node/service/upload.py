@@ -30,8 +30,7 @@ from walrus_node.codec import slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
-from walrus_node.service import basics
-from walrus_node.service import sliver_trees
+from walrus_node.service import basics, sliver_trees
 from walrus_node.service.context import NodeContext
 from walrus_node.store.store import BlobInfo, BlobState, BlobUnavailableError
 
