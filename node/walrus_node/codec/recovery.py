@@ -21,12 +21,19 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from walrus_node.codec import errors, merkle, rs, slivers
+from walrus_node.codec import errors, merkle, slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.codec.symbol import RecoverySymbol
 
-__all__ = ["RecoverySymbol", "make_symbols", "proof_length", "recover_sliver", "verify_symbol"]
+__all__ = [
+    "RecoverySymbol",
+    "make_symbols",
+    "proof_length",
+    "recover_sliver",
+    "verify_symbol",
+    "verify_symbols",
+]
 
 from walrus_node.codec._types import Buffer
 
@@ -55,16 +62,11 @@ def make_symbols(
             f"for symbols of {symbol_size} bytes"
         )
     expanded = slivers.expand(params, source_type, sliver, symbol_size)
-    tree = merkle.Tree(slivers.leaf_hashes(expanded))
+    tree = merkle.Tree(merkle.leaf_hashes(expanded, symbol_size, params.n_shards))
+    proofs = tree.proofs(list(target_indices))
     return [
-        RecoverySymbol(
-            source_type,
-            source_index,
-            target,
-            expanded[target].tobytes(),
-            tuple(tree.proof(target)),
-        )
-        for target in target_indices
+        RecoverySymbol(source_type, source_index, target, expanded[target].tobytes(), tuple(proof))
+        for target, proof in zip(target_indices, proofs, strict=True)
     ]
 
 
@@ -88,14 +90,25 @@ def _error(symbol: RecoverySymbol, reason: str) -> errors.InvalidSymbolError:
 
 def verify_symbol(metadata: BlobMetadata, symbol: RecoverySymbol) -> None:
     """Raise :class:`errors.InvalidSymbolError` unless the symbol is committed to."""
-    reason = _shape_error(metadata, symbol)
-    if reason is not None:
-        raise _error(symbol, reason)
-    expected_root = metadata.sliver_hash(symbol.source_type, symbol.source_index)
-    if not merkle.verify(
-        expected_root, merkle.leaf(symbol.data), symbol.target_index, symbol.proof
-    ):
-        raise _error(symbol, "Merkle proof does not match the metadata")
+    verify_symbols(metadata, [symbol])
+
+
+def verify_symbols(metadata: BlobMetadata, symbols: Sequence[RecoverySymbol]) -> None:
+    """:func:`verify_symbol` of each symbol, the proofs checked in one native call; the
+    error names the first bad symbol in order."""
+    for symbol in symbols:
+        reason = _shape_error(metadata, symbol)
+        if reason is not None:
+            raise _error(symbol, reason)
+    valid = merkle.verify_many(
+        [metadata.sliver_hash(s.source_type, s.source_index) for s in symbols],
+        [s.data for s in symbols],
+        [s.target_index for s in symbols],
+        [s.proof for s in symbols],
+    )
+    for symbol, ok in zip(symbols, valid, strict=True):
+        if not ok:
+            raise _error(symbol, "Merkle proof does not match the metadata")
 
 
 def recover_sliver(
@@ -111,28 +124,28 @@ def recover_sliver(
     params.check_index(target_index, "target sliver index")
     k = params.symbols_to_recover(target_type)
     by_source: dict[int, RecoverySymbol] = {}
-    for symbol in symbols:
+    given = list(symbols)
+    for symbol in given:
         if symbol.source_type is not target_type.orthogonal or symbol.target_index != target_index:
             raise _error(symbol, f"not a symbol for {target_type} sliver {target_index}")
-        if not verified:
-            verify_symbol(metadata, symbol)
-        elif (reason := _shape_error(metadata, symbol)) is not None:
+        if verified and (reason := _shape_error(metadata, symbol)) is not None:
             raise _error(symbol, reason)
+    if not verified:
+        verify_symbols(metadata, given)
+    for symbol in given:
         by_source.setdefault(symbol.source_index, symbol)
     if len(by_source) < k:
         raise errors.NotEnoughDataError("recovery symbols", k, len(by_source))
 
     chosen = sorted(by_source, key=lambda i: (i >= k, i))[:k]
     out = np.empty((k, s), dtype=np.uint8)
-    values = np.frombuffer(b"".join(by_source[i].data for i in chosen), dtype=np.uint8)
-    values = values.reshape(k, s)
-    for position, index in enumerate(chosen):
+    for index in chosen:
         if index < k:
-            out[index] = values[position]
+            out[index] = np.frombuffer(by_source[index].data, dtype=np.uint8)
     missing = [i for i in range(k) if i not in chosen]
     if missing:
         slivers.code_for(params, target_type).reconstruct(
-            rs.row_addresses(values), chosen, missing, rs.row_addresses(out)[missing], s
+            s, chosen, [by_source[i].data for i in chosen], missing, out
         )
     root = slivers.sliver_root(params, target_type, out, s)
     if root != metadata.sliver_hash(target_type, target_index):
