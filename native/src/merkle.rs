@@ -16,19 +16,85 @@ pub(crate) const DIGEST: usize = 32;
 type Node = [u8; DIGEST];
 const EMPTY: Node = [0u8; DIGEST];
 
-fn leaf(symbol: &[u8]) -> Node {
+// The BLAKE3 compression function, called directly for the two shapes this module
+// hashes most: symbols shorter than one 64-byte block (one compression, no hasher state)
+// and inner nodes (their first block is two children, compressed many at a time with
+// SIMD by `hash_many`; the one-byte tag is a second, short block). `blake3::platform` is
+// public but hidden from the docs; Cargo.lock pins the crate, and tests compare every
+// path with plain `blake3::hash`.
+use blake3::platform::Platform;
+use blake3::IncrementCounter;
+
+const IV: [u32; 8] = [
+    0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
+];
+const CHUNK_START: u8 = 1;
+const CHUNK_END: u8 = 2;
+const ROOT: u8 = 8;
+const BLOCK: usize = 64;
+
+fn platform() -> Platform {
+    Platform::detect()
+}
+
+fn words_to_node(cv: &[u32; 8]) -> Node {
+    let mut out = [0u8; DIGEST];
+    for (i, word) in cv.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+fn node_to_words(node: &[u8]) -> [u32; 8] {
+    let mut cv = [0u32; 8];
+    for (i, word) in cv.iter_mut().enumerate() {
+        *word = u32::from_le_bytes(node[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    }
+    cv
+}
+
+fn leaf_with(platform: Platform, symbol: &[u8]) -> Node {
+    if symbol.len() < BLOCK {
+        let mut block = [0u8; BLOCK];
+        block[..symbol.len()].copy_from_slice(symbol);
+        let mut cv = IV;
+        platform.compress_in_place(&mut cv, &block, (symbol.len() + 1) as u8, 0, CHUNK_START | CHUNK_END | ROOT);
+        return words_to_node(&cv);
+    }
     let mut hasher = blake3::Hasher::new();
     hasher.update(symbol);
     hasher.update(&[0u8]);
     *hasher.finalize().as_bytes()
 }
 
+fn leaf(symbol: &[u8]) -> Node {
+    leaf_with(platform(), symbol)
+}
+
+/// Inner nodes over consecutive pairs of `children` (even length).
+fn parents(platform: Platform, children: &[Node]) -> Vec<Node> {
+    let pairs: Vec<&[u8; BLOCK]> = children
+        .chunks_exact(2)
+        .map(|pair| {
+            // SAFETY: two adjacent [u8; 32] in a slice are 64 contiguous bytes.
+            unsafe { &*(pair.as_ptr() as *const [u8; BLOCK]) }
+        })
+        .collect();
+    let mut cvs = vec![0u8; pairs.len() * DIGEST];
+    platform.hash_many(&pairs, &IV, 0, IncrementCounter::No, 0, CHUNK_START, 0, &mut cvs);
+    let mut tag = [0u8; BLOCK];
+    tag[0] = 1;
+    cvs.chunks_exact(DIGEST)
+        .map(|first| {
+            let mut cv = node_to_words(first);
+            platform.compress_in_place(&mut cv, &tag, 1, 0, CHUNK_END | ROOT);
+            words_to_node(&cv)
+        })
+        .collect()
+}
+
 fn inner(left: &Node, right: &Node) -> Node {
-    let mut input = [0u8; 2 * DIGEST + 1];
-    input[..DIGEST].copy_from_slice(left);
-    input[DIGEST..2 * DIGEST].copy_from_slice(right);
-    input[2 * DIGEST] = 1;
-    *blake3::hash(&input).as_bytes()
+    parents(platform(), &[*left, *right])[0]
 }
 
 /// Root over a level of leaves (consumed as scratch); EMPTY for none.
@@ -36,11 +102,12 @@ fn root_of(mut level: Vec<Node>) -> Node {
     if level.is_empty() {
         return EMPTY;
     }
+    let platform = platform();
     while level.len() > 1 {
         if level.len() % 2 == 1 {
             level.push(EMPTY);
         }
-        level = level.chunks_exact(2).map(|p| inner(&p[0], &p[1])).collect();
+        level = parents(platform, &level);
     }
     level[0]
 }
@@ -53,7 +120,7 @@ fn levels_of(leaves: Vec<Node>) -> Vec<Vec<Node>> {
         if level.len() % 2 == 1 {
             level.push(EMPTY);
         }
-        let next = level.chunks_exact(2).map(|p| inner(&p[0], &p[1])).collect();
+        let next = parents(platform(), level);
         levels.push(next);
     }
     levels
@@ -72,12 +139,13 @@ fn flat(nodes: &[Node]) -> Vec<u8> {
 
 /// Leaf hashes of symbols at `base + c * stride` (`count` of `s` bytes), in parallel.
 fn leaves_at(addr: usize, s: usize, count: usize, stride: usize) -> Vec<Node> {
+    let platform = platform();
     (0..count)
         .into_par_iter()
         .map(|c| {
             // SAFETY: callers check `(count - 1) * stride + s` against the buffer.
             let symbol = unsafe { std::slice::from_raw_parts((addr + c * stride) as *const u8, s) };
-            leaf(symbol)
+            leaf_with(platform, symbol)
         })
         .collect()
 }
@@ -303,4 +371,35 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle_proofs, m)?)?;
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_leaf(data: &[u8]) -> Node {
+        let mut input = data.to_vec();
+        input.push(0);
+        *blake3::hash(&input).as_bytes()
+    }
+
+    #[test]
+    fn leaves_equal_plain_blake3_of_symbol_and_tag() {
+        for len in [0, 1, 2, 62, 63, 64, 65, 1023, 1024, 5000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            assert_eq!(leaf(&data), reference_leaf(&data), "length {len}");
+        }
+    }
+
+    #[test]
+    fn inner_nodes_equal_plain_blake3_of_children_and_tag() {
+        let nodes: Vec<Node> = (0..37u8).map(|i| reference_leaf(&[i])).collect();
+        let got = parents(platform(), &nodes[..36]);
+        for (i, node) in got.iter().enumerate() {
+            let mut input = nodes[2 * i].to_vec();
+            input.extend_from_slice(&nodes[2 * i + 1]);
+            input.push(1);
+            assert_eq!(*node, *blake3::hash(&input).as_bytes());
+        }
+    }
 }
