@@ -8,7 +8,6 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
-use reed_solomon_simd::ReedSolomonEncoder;
 
 use crate::{pool, raw, value_error};
 
@@ -241,15 +240,7 @@ fn expanded(source: &[u8], k: usize, n: usize, s: usize) -> PyResult<Vec<u8>> {
     let mut out = vec![0u8; n * s];
     out[..k * s].copy_from_slice(source);
     if n > k {
-        let mut encoder =
-            ReedSolomonEncoder::new(k, n - k, s).map_err(|e| value_error(format!("reed-solomon: {e}")))?;
-        for shard in source.chunks_exact(s) {
-            encoder.add_original_shard(shard).map_err(|e| value_error(format!("reed-solomon: {e}")))?;
-        }
-        let result = encoder.encode().map_err(|e| value_error(format!("reed-solomon: {e}")))?;
-        for (j, parity) in result.recovery_iter().enumerate() {
-            out[(k + j) * s..(k + j + 1) * s].copy_from_slice(parity);
-        }
+        crate::rs::extend_at(out.as_mut_ptr() as usize, k, n, s, 1, 0, s)?;
     }
     Ok(out)
 }
@@ -264,9 +255,7 @@ fn sliver_roots<'py>(
     n: usize,
     s: usize,
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    if k == 0 || k > n || s == 0 || s % 2 != 0 {
-        return Err(value_error(format!("bad code k={k} n={n} s={s}")));
-    }
+    crate::rs::check_code(k, n, s)?;
     let mut addrs = Vec::with_capacity(slivers.len());
     for sliver in &slivers {
         let r = raw(sliver, "sliver", false)?;

@@ -21,7 +21,7 @@ fn rs_error(e: reed_solomon_simd::Error) -> PyErr {
     value_error(format!("reed-solomon: {e}"))
 }
 
-fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
+pub(crate) fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
     if k == 0 || k > n {
         return Err(value_error(format!("need 1 <= k <= n, got k={k}, n={n}")));
     }
@@ -67,36 +67,59 @@ fn rs_extend(
     }
     let pool = pool()?;
     let base = target.addr + offset;
-    py.allow_threads(|| {
-        pool.install(|| {
-            (0..groups).into_par_iter().try_for_each_init(
-                || None::<ReedSolomonEncoder>,
-                |encoder, g| -> PyResult<()> {
-                    let encoder = match encoder {
-                        Some(e) => {
-                            e.reset(k, n - k, s).map_err(rs_error)?;
-                            e
-                        }
-                        None => encoder.insert(ReedSolomonEncoder::new(k, n - k, s).map_err(rs_error)?),
-                    };
-                    let group = base + g * group_stride;
-                    for i in 0..k {
-                        // SAFETY: within the buffer (checked above); the buffer is exported
-                        // for the whole call.
-                        let shard = unsafe { std::slice::from_raw_parts((group + i * shard_stride) as *const u8, s) };
-                        encoder.add_original_shard(shard).map_err(rs_error)?;
-                    }
-                    let result = encoder.encode().map_err(rs_error)?;
-                    for (j, parity) in result.recovery_iter().enumerate() {
-                        let dst = (group + (k + j) * shard_stride) as *mut u8;
-                        // SAFETY: as above; groups write disjoint parity shards.
-                        unsafe { std::ptr::copy_nonoverlapping(parity.as_ptr(), dst, s) };
-                    }
-                    Ok(())
-                },
-            )
-        })
-    })
+    py.allow_threads(|| pool.install(|| extend_at(base, k, n, s, groups, group_stride, shard_stride)))
+}
+
+/// Bytes per piece of a shard. The code acts on each 64-byte block of a shard alone, so a
+/// shard cut at multiples of 64 bytes encodes to the same bytes piece by piece (a test
+/// checks it); pieces keep the library's work buffer (about `2 * next_pow2(n)` shards)
+/// near 1 MiB, in cache, and give the threads work when there are few large symbols.
+fn piece_len(n: usize, s: usize) -> usize {
+    let work = 2 * n.next_power_of_two();
+    let piece = ((1usize << 20) / work).max(4096) & !63;
+    s.min(piece)
+}
+
+/// [`rs_extend`] without the checks, on the current rayon pool.
+pub(crate) fn extend_at(
+    base: usize,
+    k: usize,
+    n: usize,
+    s: usize,
+    groups: usize,
+    group_stride: usize,
+    shard_stride: usize,
+) -> PyResult<()> {
+    let piece = piece_len(n, s);
+    let pieces = s.div_ceil(piece);
+    (0..groups * pieces).into_par_iter().try_for_each_init(
+        || None::<ReedSolomonEncoder>,
+        |encoder, item| -> PyResult<()> {
+            let (g, p) = (item / pieces, item % pieces);
+            let len = piece.min(s - p * piece);
+            let encoder = match encoder {
+                Some(e) => {
+                    e.reset(k, n - k, len).map_err(rs_error)?;
+                    e
+                }
+                None => encoder.insert(ReedSolomonEncoder::new(k, n - k, len).map_err(rs_error)?),
+            };
+            let group = base + g * group_stride + p * piece;
+            for i in 0..k {
+                // SAFETY: within the buffer (checked by the caller); the buffer is exported
+                // for the whole call.
+                let shard = unsafe { std::slice::from_raw_parts((group + i * shard_stride) as *const u8, len) };
+                encoder.add_original_shard(shard).map_err(rs_error)?;
+            }
+            let result = encoder.encode().map_err(rs_error)?;
+            for (j, parity) in result.recovery_iter().enumerate() {
+                let dst = (group + (k + j) * shard_stride) as *mut u8;
+                // SAFETY: as above; items write disjoint parity pieces.
+                unsafe { std::ptr::copy_nonoverlapping(parity.as_ptr(), dst, len) };
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Rebuild source shards `want` of every group from the `k` shards `have`.
@@ -155,21 +178,27 @@ fn rs_reconstruct(
         return Err(value_error("rebuilt shards reach past the end of out".into()));
     }
     let pool = pool()?;
+    let piece = piece_len(n, s);
+    let pieces = s.div_ceil(piece);
     py.allow_threads(|| {
         pool.install(|| {
-            (0..groups).into_par_iter().try_for_each_init(
+            (0..groups * pieces).into_par_iter().try_for_each_init(
                 || None::<ReedSolomonDecoder>,
-                |decoder, g| -> PyResult<()> {
+                |decoder, item| -> PyResult<()> {
+                    let (g, p) = (item / pieces, item % pieces);
+                    let len = piece.min(s - p * piece);
                     let decoder = match decoder {
                         Some(d) => {
-                            d.reset(k, n - k, s).map_err(rs_error)?;
+                            d.reset(k, n - k, len).map_err(rs_error)?;
                             d
                         }
-                        None => decoder.insert(ReedSolomonDecoder::new(k, n - k, s).map_err(rs_error)?),
+                        None => decoder.insert(ReedSolomonDecoder::new(k, n - k, len).map_err(rs_error)?),
                     };
                     for (t, &index) in have.iter().enumerate() {
                         // SAFETY: every source holds at least `groups * s` bytes (checked).
-                        let shard = unsafe { std::slice::from_raw_parts((addrs[t] + g * s) as *const u8, s) };
+                        let shard = unsafe {
+                            std::slice::from_raw_parts((addrs[t] + g * s + p * piece) as *const u8, len)
+                        };
                         if index < k {
                             decoder.add_original_shard(index, shard).map_err(rs_error)?;
                         } else {
@@ -181,9 +210,9 @@ fn rs_reconstruct(
                         let restored = result
                             .restored_original(w)
                             .ok_or_else(|| value_error(format!("shard {w} was not restored")))?;
-                        let dst = (target.addr + g * out_group_stride + w * out_index_stride) as *mut u8;
+                        let dst = (target.addr + g * out_group_stride + w * out_index_stride + p * piece) as *mut u8;
                         // SAFETY: within out (checked above).
-                        unsafe { std::ptr::copy_nonoverlapping(restored.as_ptr(), dst, s) };
+                        unsafe { std::ptr::copy_nonoverlapping(restored.as_ptr(), dst, len) };
                     }
                     Ok(())
                 },

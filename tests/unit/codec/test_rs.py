@@ -137,3 +137,33 @@ def test_the_native_module_refuses_what_would_leave_its_buffers() -> None:
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 0, 3], [source] * 3, [2], buf, 0, 8)
     with pytest.raises(ValueError, match="past the end of out"):
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 1, 3], [source] * 3, [2], buf, 0, 100)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "s", "cut"), [(4, 10, 1000, 64), (7, 10, 50_000, 24_960), (3, 5, 194, 128)]
+)
+def test_a_shard_cut_at_64_byte_multiples_encodes_to_the_same_bytes_piece_by_piece(
+    k: int, n: int, s: int, cut: int
+) -> None:
+    """The library property that lets the native module split large symbols into
+    cache-sized pieces (and spread them over threads) without changing any byte."""
+    source = _random_rows(k, s, seed=s)
+    whole = _extend(rs.code(k, n), source)
+    pieces = [
+        _extend(rs.code(k, n), source[:, :cut].copy()),
+        _extend(rs.code(k, n), source[:, cut:].copy()),
+    ]
+    assert np.array_equal(whole, np.concatenate(pieces, axis=1))
+
+
+def test_symbols_larger_than_a_piece_encode_and_decode_as_the_library_does_on_pieces() -> None:
+    k, n, piece = 4, 10, 32_768  # the native module's piece at n = 10
+    s = 3 * piece + 2
+    source = _random_rows(k, s, seed=5)
+    whole = _extend(rs.code(k, n), source)
+    bounds = [(0, piece), (piece, 2 * piece), (2 * piece, 3 * piece), (3 * piece, s)]
+    expected = np.concatenate(
+        [_extend(rs.code(k, n), source[:, a:b].copy()) for a, b in bounds], axis=1
+    )
+    assert np.array_equal(whole, expected)
+    assert _reconstructs(rs.code(k, n), whole, list(range(n - k, n)))
