@@ -10,10 +10,18 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: demo demo-kind test lint typecheck unit bench clean crds e2e e2e-kind images tools venv browser
 
-$(STAMP): pyproject.toml constraints.txt
+# The codec's native extension (native/, Rust): built into a wheel by scripts/native-wheel.sh,
+# or taken from ~/.cache/walrus-native when these exact sources were built before.
+NATIVE_SRC := $(wildcard native/src/*.rs) native/Cargo.toml native/Cargo.lock \
+	native/pyproject.toml native/walrus_native.pyi
+
+$(STAMP): pyproject.toml constraints.txt $(NATIVE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[node,operator,dev]'
+	wheel="$$(bash scripts/native-wheel.sh $(abspath $(BIN))/python)" && \
+	$(BIN)/pip install --quiet --force-reinstall --no-deps "$$wheel" && \
+	$(BIN)/pip install --quiet -c constraints.txt --find-links "$$(dirname "$$wheel")" \
+		-e '.[node,operator,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -7,7 +7,8 @@
 #      (docker/debian-image.sh, cached by package list);
 #   2. the wheels, built on the host from this checkout with the pinned constraints:
 #      the node's (`walrus-k8s[node]`) and the operator's (`walrus-k8s[operator]`) apart,
-#      so each image gets only what it runs;
+#      so each image gets only what it runs; the codec's native wheel (walrus-native)
+#      comes from scripts/native-wheel.sh (cached, built with cargo when sources change);
 #   3. `docker build --network none` of docker/<image>.Dockerfile with those wheels as
 #      the whole context (dependencies and the project's own wheel in separate layers).
 #
@@ -36,6 +37,7 @@ images=("$@")
 [[ ${#images[@]} -gt 0 ]] || images=(node operator)
 
 base="$(docker/debian-image.sh walrus-base python3 python3-venv)"
+native="$(dirname "$(bash scripts/native-wheel.sh "$PYTHON")")"
 stage="$(mktemp -d "${TMPDIR:-/tmp}/walrus-images.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 
@@ -49,7 +51,7 @@ for image in "${images[@]}"; do
     mkdir -p "$context"
     log "wheels for walrus-k8s[$image]"
     "$PYTHON" -m pip wheel --quiet --disable-pip-version-check -c constraints.txt \
-        --wheel-dir "$context/deps" ".[$image]" >&2
+        --find-links "$native" --wheel-dir "$context/deps" ".[$image]" >&2
     # The project's wheel apart, so that the dependencies' layer stays cached.
     mkdir -p "$context/project"
     mv "$context"/deps/walrus_k8s-*.whl "$context/project/"

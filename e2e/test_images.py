@@ -102,12 +102,12 @@ def test_image_prints_the_package_version_as_its_unprivileged_user(
 
 
 def test_each_image_carries_only_what_it_runs(images: dict[str, str]) -> None:
-    modules = "numpy lmdb pyeclib blake3 kopf lightkube pydantic grpc"
+    modules = "numpy lmdb walrus_native blake3 kopf lightkube pydantic grpc"
     node = probe(images["node"], f"{IMPORTABLE.replace('sys.argv[1:]', repr(modules.split()))}")
     operator = probe(
         images["operator"], f"{IMPORTABLE.replace('sys.argv[1:]', repr(modules.split()))}"
     )
-    assert set(node.split()) == {"numpy", "lmdb", "pyeclib", "blake3", "grpc"}
+    assert set(node.split()) == {"numpy", "lmdb", "walrus_native", "blake3", "grpc"}
     assert set(operator.split()) == {"kopf", "lightkube", "pydantic", "grpc"}
 
 

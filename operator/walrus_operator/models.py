@@ -48,8 +48,8 @@ __all__ = [
 JsonObject = dict[str, typing.Any]
 """A Kubernetes sub-object the operator passes through untouched (an Affinity, a Container)."""
 
-MAX_SHARDS = 256
-"""GF(2^8) gives 256 evaluation points: the codec's limit (walrus_node.codec.params)."""
+MAX_SHARDS = 1000
+"""The codec's limit (``walrus_node.codec.params.MAX_SHARDS``; a unit test keeps them equal)."""
 MIN_SHARDS = 4
 
 

@@ -34,6 +34,17 @@ def small(tmp_path: pathlib.Path) -> Iterator[Testbed]:
         bed.down()
 
 
+@pytest.fixture
+def thousand(tmp_path: pathlib.Path) -> Iterator[Testbed]:
+    """4 nodes, 1000 shards: Walrus's own shard count."""
+    bed = Testbed.create(tmp_path / "testbed", 4, 1000)
+    try:
+        bed.up()
+        yield bed
+    finally:
+        bed.down()
+
+
 def _store(bed: Testbed, data: bytes, **kwargs: object) -> BlobId:
     async def go(client: WalrusClient) -> BlobId:
         return (await client.store(data, **kwargs)).blob_id  # type: ignore[arg-type]
@@ -243,3 +254,29 @@ def test_blobs_expire_can_be_extended_and_deleted(small: Testbed, tmp_path: path
     with pytest.raises(BlobGoneError):
         _read(bed, extended_id)
     assert not any(_sliver_holders(bed, extended_id).values()), "expired data is deleted"
+
+
+@pytest.mark.slow
+def test_an_epoch_change_at_1000_shards_moves_shards_and_finishes(thousand: Testbed) -> None:
+    bed, driver = thousand, EpochDriver(thousand)
+    blobs = {_store(bed, d, epochs=10): d for d in (os.urandom(1), os.urandom(1 << 20))}
+    before = bed.committees().current
+    bed.set_stake("node-0", 4000)
+    after = driver.advance().current
+    moved = [s for s in range(bed.n_shards) if before.owner(s).name != after.owner(s).name]
+    assert moved and all(after.owner(s).name == "node-0" for s in moved)
+    driver.wait(timeout=600)
+    status = _sync_status(bed, "node-0")
+    assert isinstance(status, SyncStatus) and status.shards_total == len(moved)
+    for blob_id, data in blobs.items():
+        assert _read(bed, blob_id) == data
+    node0 = bed.node("node-0")
+    params = EncodingParams(bed.n_shards)
+
+    async def served(client: WalrusClient) -> None:
+        peer = client._pool.peer(node0.endpoint, node0.name)
+        for blob_id in blobs:
+            for shard in moved[:: max(1, len(moved) // 5)]:
+                await shard_slivers(peer, params, blob_id, shard)
+
+    run(served, bed.client_config)

@@ -24,7 +24,7 @@ def forged_metadata(n_shards: int, symbol_size: int) -> BlobMetadata:
     params = EncodingParams(n_shards)
     pairs = tuple((os.urandom(32), os.urandom(32)) for _ in range(n_shards))
     return BlobMetadata(
-        int(EncodingType.RS2_GF256_BLAKE3), params.source_symbols * symbol_size, pairs
+        int(EncodingType.RS2_GF65536_BLAKE3), params.source_symbols * symbol_size, pairs
     )
 
 

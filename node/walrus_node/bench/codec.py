@@ -6,13 +6,16 @@ Per iteration it encodes the blob (the 2-D expansion and every commitment, as a 
 does before a store), then reads it back the way the client does: verify ``n - 2f``
 primary slivers against the metadata, decode them with the consistency check. The read
 is measured twice: best case from the systematic slivers (no Reed-Solomon work) and
-worst case from the parity slivers. In the same run it measures the raw library doing
-a plain 1-D encode of the same bytes (:mod:`.baseline`), so the cost of the 2-D layout
-and of the hashing is visible.
+worst case from the parity slivers. ``-v`` times the encode's stages (expansion, leaf
+hashing, trees, secondary gather), so the cost of the 2-D layout and of the hashing is
+visible.
 
-Throughput is the blob's size over wall time, single-threaded, MB = 10^6 bytes. The
-first iteration is reported separately as *cold*: fresh memory must be page-faulted in
-and the code tables built. *Warm* is the median of the remaining iterations.
+Throughput is the blob's size over wall time on ``--threads`` codec threads (default:
+all cores), MB = 10^6 bytes. The first iteration is reported separately as *cold*: fresh
+memory must be page-faulted in. *Warm* is the median of the remaining iterations.
+
+The codec before the native module (GF(2^8) through ISA-L, up to 256 shards) is measured
+by running this benchmark on an older commit (BENCHMARKS.md says which and how).
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from walrus_node import allocator
-from walrus_node.bench import baseline, measure
-from walrus_node.codec import decoder, encoder, errors, slivers
+from walrus_node.bench import measure
+from walrus_node.codec import decoder, encoder, errors, slivers, threads
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 
@@ -36,7 +39,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shards", type=int, default=10, help="shard count n, 4..256")
+    parser.add_argument("--shards", type=int, default=10, help="shard count n, 4..1000")
     parser.add_argument(
         "--size",
         type=measure.parse_size,
@@ -55,10 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the random blob")
     parser.add_argument(
+        "--threads", type=int, default=0, help="codec threads (default 0: all cores)"
+    )
+    parser.add_argument(
         "--verbose",
         "-v",
         action="store_true",
-        help="also time the encode's stages and the 2-D expansion through pyeclib",
+        help="also time the encode's stages",
     )
     parser.add_argument(
         "--profile",
@@ -121,20 +127,6 @@ def _measure_codec(blob: bytes, params: EncodingParams, iterations: int) -> _Cod
     return figures
 
 
-def _measure_baselines(
-    blob: bytes, params: EncodingParams, iterations: int
-) -> dict[str, measure.Series]:
-    k, n = params.rows, params.n
-    driver = baseline.pyeclib_driver(k, n - k)
-    series = {name: measure.Series() for name in ("pyeclib encode", "pyeclib decode", "isal")}
-    for _ in range(iterations):
-        fragments = series["pyeclib encode"].measure(baseline.pyeclib_encode, driver, blob)
-        series["pyeclib decode"].measure(baseline.pyeclib_decode, driver, fragments[-k:])
-        del fragments
-        series["isal"].measure(baseline.isal_encode, blob, k, n)
-    return series
-
-
 def _stages(blob: bytes, params: EncodingParams, iterations: int) -> dict[str, measure.Series]:
     """The encode's steps, run and timed one by one (separately from the timed encodes)."""
     names = ("expansion", "leaf hashing", "trees", "secondary gather")
@@ -148,13 +140,6 @@ def _stages(blob: bytes, params: EncodingParams, iterations: int) -> dict[str, m
     return stages
 
 
-def _pyeclib_expansion(blob: bytes, params: EncodingParams, iterations: int) -> measure.Series:
-    series = measure.Series()
-    for _ in range(iterations):
-        series.measure(baseline.pyeclib_expanded_matrix, blob, params)
-    return series
-
-
 def _profile_encode(blob: bytes, n: int) -> tuple[float, float, list[str]]:
     """Total profiled seconds, seconds inside Merkle hashing, and the top functions."""
     profiler = cProfile.Profile()
@@ -163,8 +148,8 @@ def _profile_encode(blob: bytes, n: int) -> tuple[float, float, list[str]]:
     entries: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     hashing = sum(
         entry[3]
-        for (path, _, name), entry in entries.items()
-        if path.endswith("merkle.py") and name in ("leaf", "inner")
+        for (_, _, name), entry in entries.items()
+        if any(f"walrus_native.{f}" in name for f in _HASHING)
     )
     total: float = stats.total_tt  # type: ignore[attr-defined]
     top = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:10]
@@ -174,6 +159,10 @@ def _profile_encode(blob: bytes, n: int) -> tuple[float, float, list[str]]:
         for key, entry in top
     ]
     return total, hashing, lines
+
+
+_HASHING = ("matrix_roots", "leaf_hashes", "merkle_roots", "sliver_roots", "hash")
+"""The native module's hashing calls (cProfile sees each as one built-in)."""
 
 
 def _median(values: list[int]) -> int:
@@ -192,14 +181,15 @@ def run(args: argparse.Namespace) -> int:
     except errors.ParameterError as e:
         print(f"walrus-bench codec: {e}")
         return 2
-    if args.iterations < 1 or args.size < 1:
-        print("walrus-bench codec: --iterations and --size must be at least 1")
+    if args.iterations < 1 or args.size < 1 or args.threads < 0:
+        print("walrus-bench codec: --iterations and --size must be at least 1, --threads >= 0")
         return 2
+    if args.threads:
+        threads.set_threads(args.threads)
     n, size, k = params.n, args.size, args.iterations
     load_before = measure.load_average()
     blob = np.random.default_rng(args.seed).bytes(size)
     codec = _measure_codec(blob, params, k)
-    lib = _measure_baselines(blob, params, k)
 
     def mbps(seconds: float) -> float:
         return _round(measure.mbps(size, seconds))
@@ -211,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         "iterations": k,
         "symbol_size": codec.symbol_size,
         "malloc": "tuned" if tuned else "default",
+        "threads": threads.get_threads(),
         "encode_MBps": mbps(codec.encode.warm),
         "decode_MBps": mbps(codec.best.total.warm),
         "decode_worst_MBps": mbps(codec.worst.total.warm),
@@ -220,9 +211,6 @@ def run(args: argparse.Namespace) -> int:
         "encode_cpu_MBps": mbps(codec.encode.warm_cpu),
         "decode_cpu_MBps": mbps(codec.best.total.warm_cpu),
         "decode_worst_cpu_MBps": mbps(codec.worst.total.warm_cpu),
-        "baseline_encode_MBps": mbps(lib["pyeclib encode"].warm),
-        "baseline_decode_MBps": mbps(lib["pyeclib decode"].warm),
-        "baseline_isal_encode_MBps": mbps(lib["isal"].warm),
         "encode_minor_faults_cold": codec.encode_faults[0],
         "encode_minor_faults_warm": _median(codec.encode_faults[1:] or codec.encode_faults),
     }
@@ -232,10 +220,13 @@ def run(args: argparse.Namespace) -> int:
         f"blob {size:,} bytes, symbols {codec.symbol_size:,} bytes, {k} iterations, "
         f"malloc {result['malloc']}"
     )
-    print("MB/s of blob bytes, 1 MB = 10^6 bytes, one thread; cold = first iteration,")
+    print(
+        f"MB/s of blob bytes, 1 MB = 10^6 bytes, {result['threads']} codec threads; "
+        "cold = first iteration,"
+    )
     print("warm = median of the others; cpu = warm, by the process's CPU time\n")
     print(f"  {'':58} {'cold':>7} {'warm':>7} {'cpu':>7} {'warm time':>10}")
-    m, parity = n - params.rows, f"{n - params.rows}..{n - 1}"
+    parity = f"{n - params.rows}..{n - 1}"
     table = [
         ("encode (2-D expansion + all commitments)", codec.encode),
         (f"read from systematic primary slivers 0..{params.rows - 1}", codec.best.total),
@@ -244,15 +235,6 @@ def run(args: argparse.Namespace) -> int:
         (f"read from parity primary slivers {parity}", codec.worst.total),
         (f"  verify {params.rows} slivers", codec.worst.verify),
         ("  decode + consistency check", codec.worst.decode),
-        (
-            f"baseline: pyeclib isa_l_rs_cauchy 1-D encode, k={params.rows} m={m}",
-            lib["pyeclib encode"],
-        ),
-        (
-            f"baseline: pyeclib 1-D decode from the last {params.rows} fragments",
-            lib["pyeclib decode"],
-        ),
-        (f"baseline: direct ISA-L 1-D encode, k={params.rows} m={m}", lib["isal"]),
     ]
     for label, series in table:
         print(
@@ -267,19 +249,12 @@ def run(args: argparse.Namespace) -> int:
         for name, series in stages.items():
             print(f"    {name:20} {series.warm * 1e3:9.1f} ms  {series.warm / total:6.1%}")
         result["stages_ms"] = {name: _round(s.warm * 1e3) for name, s in stages.items()}
-        expansion = _pyeclib_expansion(blob, params, k)
-        ratio = expansion.warm / stages["expansion"].warm
-        print(
-            f"    2-D expansion through pyeclib's ECDriver: {expansion.warm * 1e3:.1f} ms "
-            f"({ratio:.1f}x the direct ISA-L expansion)"
-        )
-        result["pyeclib_expansion_ms"] = _round(expansion.warm * 1e3)
 
     if args.profile:
         profiled, hashing, top = _profile_encode(blob, n)
         print(
             f"\n  cProfile of one encode: {profiled * 1e3:.1f} ms, Merkle hashing "
-            f"(merkle.leaf + merkle.inner) {hashing * 1e3:.1f} ms = {hashing / profiled:.1%}"
+            f"(native calls) {hashing * 1e3:.1f} ms = {hashing / profiled:.1%}"
         )
         print("  top functions by own time:")
         print("\n".join(top))

@@ -40,22 +40,26 @@ def _choose(
         raise errors.NotEnoughDataError(f"{sliver_type} slivers", need, len(given))
     systematic = params.symbols_in(sliver_type.orthogonal)
     order = sorted(given, key=lambda i: (i >= systematic, i))
-    chosen: dict[int, U8Array] = {}
-    for index in order[:need]:
-        data = given[index]
-        if verified:
-            slivers.check_shape(metadata, sliver_type, index, data)
-        else:
-            slivers.verify_sliver(metadata, sliver_type, index, data)
-        chosen[index] = np.frombuffer(data, dtype=np.uint8)
-    return chosen
+    picked = order[:need]
+    for index in picked:
+        slivers.check_shape(metadata, sliver_type, index, given[index])
+    if not verified:
+        roots = slivers.sliver_roots(
+            params, sliver_type, [given[i] for i in picked], metadata.symbol_size
+        )
+        for index, root in zip(picked, roots, strict=True):
+            if root != metadata.sliver_hash(sliver_type, index):
+                raise errors.InvalidSliverError(
+                    str(sliver_type), index, "Merkle root does not match the metadata"
+                )
+    return {index: np.frombuffer(given[index], dtype=np.uint8) for index in picked}
 
 
 def _check_rows(metadata: BlobMetadata, rows: Mapping[int, U8Array]) -> None:
     """The consistency check: decoded source rows must match their primary commitments."""
     params, s = metadata.params, metadata.symbol_size
-    for r, row in rows.items():
-        root = slivers.sliver_root(params, SliverType.PRIMARY, row, s)
+    roots = slivers.sliver_roots(params, SliverType.PRIMARY, list(rows.values()), s)
+    for r, root in zip(rows, roots, strict=True):
         if root != metadata.sliver_hash(SliverType.PRIMARY, r):
             raise errors.InconsistentEncodingError(
                 f"decoded primary sliver {r} does not match its commitment"
@@ -85,21 +89,26 @@ def decode_primary(
     chosen = _choose(metadata, SliverType.PRIMARY, primary, verified)
 
     missing = [r for r in range(rows) if r not in chosen]
-    rebuilt: dict[int, U8Array] = {}
-    if missing:
-        out = np.empty((len(missing), cols * s), dtype=np.uint8)
-        have = list(chosen)
-        rs.code(rows, params.n_shards).reconstruct(
-            rs.buffer_addresses([chosen[i] for i in have]),
-            have,
-            missing,
-            rs.row_addresses(out),
-            cols * s,
-        )
-        rebuilt = dict(zip(missing, out, strict=True))
-        _check_rows(metadata, rebuilt)
-    source_rows = [chosen[r] if r in chosen else rebuilt[r] for r in range(rows)]
-    return _join(source_rows, metadata.unencoded_length)
+    if not missing:
+        return _join([chosen[r] for r in range(rows)], metadata.unencoded_length)
+    # Column c of the source is shard c of every primary sliver: one group per column.
+    matrix = np.empty((rows, cols * s), dtype=np.uint8)
+    for r, data in chosen.items():
+        if r < rows:
+            matrix[r] = data
+    have = list(chosen)
+    rs.code(rows, params.n_shards).reconstruct(
+        s,
+        have,
+        [chosen[i] for i in have],
+        missing,
+        matrix,
+        groups=cols,
+        out_group_stride=s,
+        out_index_stride=cols * s,
+    )
+    _check_rows(metadata, {r: matrix[r] for r in missing})
+    return _join(list(matrix), metadata.unencoded_length)
 
 
 def decode_secondary(
@@ -117,11 +126,17 @@ def decode_secondary(
             symbols[:, j, :] = data.reshape(rows, s)
     missing = [j for j in range(cols) if j not in chosen]
     if missing:
+        # Row r of the source is symbol r of every secondary sliver: one group per row.
         have = list(chosen)
-        row_code = rs.code(cols, n)
-        src = rs.buffer_addresses([chosen[j] for j in have])
-        dst = np.array(missing, dtype=np.uintp) * s
-        for r, row_address in enumerate(rs.row_addresses(matrix)):
-            row_code.reconstruct(src + r * s, have, missing, dst + row_address, s)
+        rs.code(cols, n).reconstruct(
+            s,
+            have,
+            [chosen[j] for j in have],
+            missing,
+            matrix,
+            groups=rows,
+            out_group_stride=cols * s,
+            out_index_stride=s,
+        )
     _check_rows(metadata, dict(enumerate(matrix)))
     return _join(list(matrix), metadata.unencoded_length)

@@ -7,17 +7,20 @@ The whole ``n x n`` expanded matrix is built in one array ``E`` of shape ``(n, n
 
 1. the blob is copied into the top-left ``rows x columns`` block, zero padded;
 2. each source row is extended to ``n`` symbols with the row code (``columns -> n``);
-3. all source rows are extended to ``n`` rows with the column code (``rows -> n``) in one
-   pass over whole rows; by linearity this also fills the bottom-right block, which no
-   node stores but every commitment covers;
+3. each of the ``n`` columns is extended to ``n`` symbols with the column code
+   (``rows -> n``); by linearity this also fills the bottom-right block, which no node
+   stores but every commitment covers;
 4. every symbol is leaf-hashed once; row ``i``'s leaves give primary sliver ``i``'s root
    and column ``j``'s leaves give secondary sliver ``j``'s root.
 
-Extending rows first and then all columns needs fewer field operations than the other
-order for every ``n`` from 4 to 256. Memory: ``E`` is ``(n/rows)(n/columns)`` times the
-blob (3.3-4.5x; 3.6x at n=10), plus ``n/columns`` (~1.4x) for the gathered secondary
-slivers. Steps 2-4 and the gather are separate functions so that ``walrus-bench`` can
-time them.
+Steps 2 and 3 are one native call each (all rows, all columns), and step 4 is one native
+call for the ``n^2`` leaves and ``2n`` trees, all spread over the codec's threads
+(:mod:`.rs`, :mod:`.merkle`). Rows first: ``rows`` encodes of the longer row code and
+``n`` of the column code, fewer than ``columns + n`` the other way.
+
+Memory: ``E`` is ``(n/rows)(n/columns)`` times the blob (3.3-4.5x; 3.6x at n=10, 4.5x at
+n=1000), plus ``n/columns`` (~1.4x) for the gathered secondary slivers. Steps 2-4 and the
+gather are separate functions so that ``walrus-bench`` can time them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import walrus_native
 
 from walrus_node.codec import merkle, rs
 from walrus_node.codec.metadata import BlobId, BlobMetadata
@@ -32,6 +36,7 @@ from walrus_node.codec.params import EncodingParams, EncodingType, SliverType
 
 __all__ = [
     "EncodedBlob",
+    "commitments",
     "encode",
     "expanded_matrix",
     "fill_source",
@@ -97,29 +102,25 @@ def expanded_matrix(blob: Buffer, params: EncodingParams) -> tuple[U8Array, int]
     expanded = np.empty((n, n * s), dtype=np.uint8)
     fill_source(blob, params, expanded, s)
 
-    row_code = rs.code(cols, n)
-    symbol_offsets = np.arange(n, dtype=np.uintp) * s
-    for row_address in rs.row_addresses(expanded[:rows]):
-        addresses = row_address + symbol_offsets
-        row_code.extend(addresses[:cols], addresses[cols:], s)
-
-    rs.code(rows, n).extend(
-        rs.row_addresses(expanded[:rows]), rs.row_addresses(expanded[rows:]), n * s
-    )
+    rs.code(cols, n).extend(expanded, s, groups=rows, group_stride=n * s)
+    rs.code(rows, n).extend(expanded, s, groups=n, group_stride=s, shard_stride=n * s)
     return expanded, s
 
 
-def symbol_leaves(expanded: U8Array, s: int) -> list[bytes]:
-    """Leaf hash of every symbol of the expanded matrix, row-major (``n * n`` hashes)."""
-    flat = expanded.reshape(-1).data
-    return [merkle.leaf(flat[o : o + s]) for o in range(0, len(flat), s)]
+def symbol_leaves(expanded: U8Array, s: int) -> bytes:
+    """Leaf hash of every symbol of the expanded matrix, row-major (``n * n`` nodes)."""
+    return merkle.leaf_hashes(expanded, s, expanded.size // s)
 
 
-def sliver_roots(leaves: list[bytes], n: int) -> tuple[list[bytes], list[bytes]]:
+def sliver_roots(leaves: bytes, n: int) -> tuple[list[bytes], list[bytes]]:
     """Merkle roots of every primary sliver (rows) and secondary sliver (columns)."""
-    primary = [merkle.root(leaves[i * n : (i + 1) * n]) for i in range(n)]
-    secondary = [merkle.root(leaves[j::n]) for j in range(n)]
-    return primary, secondary
+    return merkle.roots(leaves, n, n, n, 1), merkle.roots(leaves, n, n, 1, n)
+
+
+def commitments(expanded: U8Array, n: int, s: int) -> tuple[list[bytes], list[bytes]]:
+    """:func:`sliver_roots` of :func:`symbol_leaves` in one native call."""
+    primary, secondary = walrus_native.matrix_roots(expanded, n, s)
+    return merkle.split(primary), merkle.split(secondary)
 
 
 def secondary_slivers(expanded: U8Array, params: EncodingParams, s: int) -> U8Array:
@@ -134,9 +135,9 @@ def encode(blob: Buffer, n_shards: int) -> EncodedBlob:
     params = EncodingParams(n_shards)
     n = params.n_shards
     expanded, s = expanded_matrix(blob, params)
-    primary_roots, secondary_roots = sliver_roots(symbol_leaves(expanded, s), n)
+    primary_roots, secondary_roots = commitments(expanded, n, s)
     metadata = BlobMetadata(
-        encoding_type=EncodingType.RS2_GF256_BLAKE3,
+        encoding_type=EncodingType.RS2_GF65536_BLAKE3,
         unencoded_length=len(blob),
         pair_hashes=tuple((primary_roots[p], secondary_roots[n - 1 - p]) for p in range(n)),
     )

@@ -92,7 +92,8 @@ class BlobMetadata:
         return self.pair_hashes[pair][0 if sliver_type is SliverType.PRIMARY else 1]
 
     def blob_root(self) -> bytes:
-        return merkle.root([merkle.leaf(p + s) for p, s in self.pair_hashes])
+        pairs = b"".join(p + s for p, s in self.pair_hashes)
+        return merkle.root(merkle.split(merkle.leaf_hashes(pairs, 64, self.n_shards)))
 
     def blob_id(self) -> BlobId:
         return BlobId.derive(self.encoding_type, self.unencoded_length, self.blob_root())

@@ -29,7 +29,12 @@ __all__ = [
 ]
 
 MIN_SHARDS = 4
-MAX_SHARDS = 256  # GF(2^8) has 256 distinct evaluation points
+MAX_SHARDS = 1000
+"""Walrus's own shard count. What bounds it: the expanded matrix has ``n^2`` symbols
+(one encode at ``n = 1000`` hashes a million leaves and holds at least 2 MB of symbols), the
+metadata is ``64 n`` bytes, and a node's store keeps two tables per shard. The code itself
+(``reed-solomon-simd``) would take ``n`` up to about 32 000, and the wire formats' 16-bit
+indices up to 65 535."""
 MAX_SYMBOL_SIZE = 1 << 26
 """64 MiB per symbol. Bounds the memory a single blob can demand of a node or client
 (a primary sliver is at most ``columns`` symbols); the resulting per-``n`` blob limit is
@@ -39,8 +44,10 @@ MAX_SYMBOL_SIZE = 1 << 26
 class EncodingType(enum.IntEnum):
     """Identifies code, field and hash; part of every blob ID."""
 
-    RS2_GF256_BLAKE3 = 2
-    """Cauchy Reed-Solomon over GF(2^8) (ISA-L) in both dimensions, BLAKE3-256 commitments."""
+    RS2_GF65536_BLAKE3 = 3
+    """Reed-Solomon over GF(2^16) (``reed-solomon-simd``, as Walrus) in both dimensions,
+    BLAKE3-256 commitments. (Type 2, Cauchy RS over GF(2^8) through ISA-L, was this
+    project's code for up to 256 shards; its blobs are no longer read.)"""
 
 
 class SliverType(enum.Enum):
@@ -116,7 +123,9 @@ class EncodingParams:
         return self.source_symbols * MAX_SYMBOL_SIZE
 
     def symbol_size(self, blob_length: int) -> int:
-        """Bytes per symbol for a blob: the smallest that fits it (at least 1)."""
+        """Bytes per symbol for a blob: the smallest even size that fits it (at least 2).
+
+        Even because the code works on 16-bit field elements."""
         if blob_length < 0:
             raise errors.ParameterError(f"blob length must be >= 0, got {blob_length}")
         if blob_length > self.max_blob_size():
@@ -124,7 +133,8 @@ class EncodingParams:
                 f"blob of {blob_length} bytes exceeds the maximum of {self.max_blob_size()} "
                 f"bytes for {self.n_shards} shards"
             )
-        return max(1, -(-blob_length // self.source_symbols))
+        size = max(2, -(-blob_length // self.source_symbols))
+        return size + size % 2
 
     def sliver_size(self, sliver_type: SliverType, blob_length: int) -> int:
         return self.symbols_in(sliver_type) * self.symbol_size(blob_length)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from walrus_node.codec import errors, merkle, rs, slivers
+from walrus_node.codec import errors, merkle, slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.codec.symbol import RecoverySymbol
@@ -33,6 +33,7 @@ __all__ = [
     "proof_length",
     "recover_sliver",
     "verify_symbol",
+    "verify_symbols",
 ]
 
 from walrus_node.codec._types import Buffer
@@ -62,16 +63,11 @@ def make_symbols(
             f"for symbols of {symbol_size} bytes"
         )
     expanded = slivers.expand(params, source_type, sliver, symbol_size)
-    tree = merkle.Tree(slivers.leaf_hashes(expanded))
+    tree = merkle.Tree(merkle.leaf_hashes(expanded, symbol_size, params.n_shards))
+    proofs = tree.proofs(list(target_indices))
     return [
-        RecoverySymbol(
-            source_type,
-            source_index,
-            target,
-            expanded[target].tobytes(),
-            tuple(tree.proof(target)),
-        )
-        for target in target_indices
+        RecoverySymbol(source_type, source_index, target, expanded[target].tobytes(), tuple(proof))
+        for target, proof in zip(target_indices, proofs, strict=True)
     ]
 
 
@@ -87,11 +83,12 @@ def make_symbol(
     """The same symbol as :func:`make_symbols` for one target, holding little besides it.
 
     :func:`make_symbols` expands the whole sliver (``n`` symbols). Here the parity is
-    computed in bands of ``band_bytes`` bytes of every parity symbol at a time (the code
-    acts on each byte position on its own), each band hashed into its symbol's leaf and
-    then overwritten by the next; the sliver is read where it lies (a view into the
-    store's map does). What this allocates: ``(n - k) x band_bytes`` of parity, the
-    returned symbol, and the ``n`` leaf hashes.
+    computed in bands of ``band_bytes`` bytes (rounded down to a multiple of 64) of every
+    symbol at a time (the code acts on each 64-byte block on its own), each band hashed into
+    its symbol's leaf and then overwritten by the next; the sliver is read where it lies (a
+    view into the store's map does). What this allocates: ``n x band_bytes`` of work space
+    (the sources' band copied in, the parity computed beside it), the returned symbol, and
+    the ``n`` leaf hashes.
     """
     params.check_index(source_index, "source sliver index")
     params.check_index(target_index, "target sliver index")
@@ -105,22 +102,24 @@ def make_symbol(
         )
     source = slivers.source_symbols(params, source_type, sliver, symbol_size)
     k = source.shape[0]
-    leaves = [merkle.leaf(source[i].data) for i in range(k)]
+    leaves = merkle.split(merkle.leaf_hashes(source, symbol_size, k))
     target = source[target_index].tobytes() if target_index < k else b""
     if params.n_shards > k:
-        band = min(band_bytes, symbol_size)
-        parity = np.empty((params.n_shards - k, band), dtype=np.uint8)
+        # the code acts on each 64-byte block of a symbol alone, so bands cut at multiples
+        # of 64 bytes give the same parity bytes as the whole symbols
+        band = min(max(band_bytes & ~63, 64), symbol_size)
+        work = np.empty((params.n_shards, band), dtype=np.uint8)
         hashers = [merkle.LeafHasher() for _ in range(params.n_shards - k)]
         pieces: list[bytes] = []
         code = slivers.code_for(params, source_type)
-        src = rs.row_addresses(source)
         for offset in range(0, symbol_size, band):
             width = min(band, symbol_size - offset)
-            code.extend(src + np.uintp(offset), rs.row_addresses(parity), width)
+            work[:k, :width] = source[:, offset : offset + width]
+            code.extend(work, width, shard_stride=band)
             for j, hasher in enumerate(hashers):
-                hasher.update(parity[j, :width].data)
+                hasher.update(work[k + j, :width].data)
             if target_index >= k:
-                pieces.append(parity[target_index - k, :width].tobytes())
+                pieces.append(work[target_index, :width].tobytes())
         leaves += [hasher.digest() for hasher in hashers]
         if target_index >= k:
             target = b"".join(pieces)
@@ -148,14 +147,25 @@ def _error(symbol: RecoverySymbol, reason: str) -> errors.InvalidSymbolError:
 
 def verify_symbol(metadata: BlobMetadata, symbol: RecoverySymbol) -> None:
     """Raise :class:`errors.InvalidSymbolError` unless the symbol is committed to."""
-    reason = _shape_error(metadata, symbol)
-    if reason is not None:
-        raise _error(symbol, reason)
-    expected_root = metadata.sliver_hash(symbol.source_type, symbol.source_index)
-    if not merkle.verify(
-        expected_root, merkle.leaf(symbol.data), symbol.target_index, symbol.proof
-    ):
-        raise _error(symbol, "Merkle proof does not match the metadata")
+    verify_symbols(metadata, [symbol])
+
+
+def verify_symbols(metadata: BlobMetadata, symbols: Sequence[RecoverySymbol]) -> None:
+    """:func:`verify_symbol` of each symbol, the proofs checked in one native call; the
+    error names the first bad symbol in order."""
+    for symbol in symbols:
+        reason = _shape_error(metadata, symbol)
+        if reason is not None:
+            raise _error(symbol, reason)
+    valid = merkle.verify_many(
+        [metadata.sliver_hash(s.source_type, s.source_index) for s in symbols],
+        [s.data for s in symbols],
+        [s.target_index for s in symbols],
+        [s.proof for s in symbols],
+    )
+    for symbol, ok in zip(symbols, valid, strict=True):
+        if not ok:
+            raise _error(symbol, "Merkle proof does not match the metadata")
 
 
 def recover_sliver(
@@ -171,28 +181,28 @@ def recover_sliver(
     params.check_index(target_index, "target sliver index")
     k = params.symbols_to_recover(target_type)
     by_source: dict[int, RecoverySymbol] = {}
-    for symbol in symbols:
+    given = list(symbols)
+    for symbol in given:
         if symbol.source_type is not target_type.orthogonal or symbol.target_index != target_index:
             raise _error(symbol, f"not a symbol for {target_type} sliver {target_index}")
-        if not verified:
-            verify_symbol(metadata, symbol)
-        elif (reason := _shape_error(metadata, symbol)) is not None:
+        if verified and (reason := _shape_error(metadata, symbol)) is not None:
             raise _error(symbol, reason)
+    if not verified:
+        verify_symbols(metadata, given)
+    for symbol in given:
         by_source.setdefault(symbol.source_index, symbol)
     if len(by_source) < k:
         raise errors.NotEnoughDataError("recovery symbols", k, len(by_source))
 
     chosen = sorted(by_source, key=lambda i: (i >= k, i))[:k]
     out = np.empty((k, s), dtype=np.uint8)
-    values = np.frombuffer(b"".join(by_source[i].data for i in chosen), dtype=np.uint8)
-    values = values.reshape(k, s)
-    for position, index in enumerate(chosen):
+    for index in chosen:
         if index < k:
-            out[index] = values[position]
+            out[index] = np.frombuffer(by_source[index].data, dtype=np.uint8)
     missing = [i for i in range(k) if i not in chosen]
     if missing:
         slivers.code_for(params, target_type).reconstruct(
-            rs.row_addresses(values), chosen, missing, rs.row_addresses(out)[missing], s
+            s, chosen, [by_source[i].data for i in chosen], missing, out
         )
     root = slivers.sliver_root(params, target_type, out, s)
     if root != metadata.sliver_hash(target_type, target_index):

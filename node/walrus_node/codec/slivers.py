@@ -7,7 +7,8 @@ A primary sliver (``columns`` symbols, a row of the expanded matrix) is *expande
 row code to all ``n`` symbols of that row; a secondary sliver (``rows`` symbols) with the
 column code to all ``n`` symbols of its column. A sliver's commitment is the Merkle root
 over the leaf hashes of its ``n`` expanded symbols, so verifying a sliver costs one
-1-D encode and ``n`` hashes.
+1-D encode and ``n`` hashes: one native call (:func:`sliver_roots` checks many slivers in
+one call, spread over the codec's threads).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import walrus_native
 
 from walrus_node.codec import errors, merkle, rs
 from walrus_node.codec.metadata import BlobMetadata
@@ -28,6 +30,7 @@ __all__ = [
     "leaf_hashes",
     "parity_symbols",
     "sliver_root",
+    "sliver_roots",
     "source_symbols",
     "verify_sliver",
 ]
@@ -57,39 +60,52 @@ def source_symbols(
 
 def parity_symbols(params: EncodingParams, sliver_type: SliverType, source: U8Array) -> U8Array:
     """The ``n - k`` symbols that extend a sliver's ``(k, s)`` symbols to its full row/column."""
+    return _expanded(params, sliver_type, source)[source.shape[0] :]
+
+
+def _expanded(params: EncodingParams, sliver_type: SliverType, source: U8Array) -> U8Array:
     k, symbol_size = source.shape
-    parity = np.empty((params.n_shards - k, symbol_size), dtype=np.uint8)
-    code_for(params, sliver_type).extend(
-        rs.row_addresses(source), rs.row_addresses(parity), symbol_size
-    )
-    return parity
+    out = np.empty((params.n_shards, symbol_size), dtype=np.uint8)
+    out[:k] = source
+    code_for(params, sliver_type).extend(out, symbol_size)
+    return out
 
 
 def expand(
     params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
 ) -> U8Array:
     """All ``n`` symbols of a sliver's row (primary) or column (secondary), as (n, s)."""
-    source = source_symbols(params, sliver_type, data, symbol_size)
-    return np.concatenate([source, parity_symbols(params, sliver_type, source)])
+    return _expanded(params, sliver_type, source_symbols(params, sliver_type, data, symbol_size))
 
 
 def leaf_hashes(symbols: U8Array) -> list[bytes]:
     """Leaf hash of every row of an (m, s) symbol array."""
-    flat = np.ascontiguousarray(symbols).reshape(-1).data
-    s = symbols.shape[1]
-    return [merkle.leaf(flat[o : o + s]) for o in range(0, len(flat), s)]
+    flat = np.ascontiguousarray(symbols)
+    return merkle.split(merkle.leaf_hashes(flat, symbols.shape[1], symbols.shape[0]))
+
+
+def _contiguous(data: Buffer | U8Array) -> Buffer | U8Array:
+    return np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data
+
+
+def sliver_roots(
+    params: EncodingParams,
+    sliver_type: SliverType,
+    datas: list[Buffer | U8Array],
+    symbol_size: int,
+) -> list[bytes]:
+    """:func:`sliver_root` of many slivers of one type, in one native call."""
+    k = params.symbols_in(sliver_type)
+    return walrus_native.sliver_roots(
+        [_contiguous(d) for d in datas], k, params.n_shards, symbol_size
+    )
 
 
 def sliver_root(
     params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
 ) -> bytes:
-    """The commitment to a sliver: Merkle root over its ``n`` expanded symbols.
-
-    The sliver's own symbols are hashed where they lie; only the parity is computed.
-    """
-    source = source_symbols(params, sliver_type, data, symbol_size)
-    parity = parity_symbols(params, sliver_type, source)
-    return merkle.root(leaf_hashes(source) + leaf_hashes(parity))
+    """The commitment to a sliver: Merkle root over its ``n`` expanded symbols."""
+    return sliver_roots(params, sliver_type, [data], symbol_size)[0]
 
 
 def check_shape(

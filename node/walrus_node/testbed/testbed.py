@@ -46,6 +46,7 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from walrus_node.codec import params
 from walrus_node.codec.params import SliverType
 from walrus_node.committee import epoch, selection
 from walrus_node.committee.member import NodeCandidate
@@ -275,8 +276,10 @@ class Testbed:
         shards = n_shards or n_nodes
         if n_nodes < 1:
             raise TestbedError("--nodes: need at least one node")
-        if not 4 <= shards <= 256:
-            raise TestbedError(f"--shards: {shards} is not between 4 and 256")
+        if not params.MIN_SHARDS <= shards <= params.MAX_SHARDS:
+            raise TestbedError(
+                f"--shards: {shards} is not between {params.MIN_SHARDS} and {params.MAX_SHARDS}"
+            )
         if n_nodes > shards:
             raise TestbedError(f"--nodes: {n_nodes} nodes cannot share {shards} shards")
         if (bed.directory / STATE_FILE).exists():

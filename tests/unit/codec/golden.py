@@ -38,6 +38,7 @@ INPUTS: list[dict[str, Any]] = [
     {"name": "n10-pattern-10000", "n_shards": 10, "pattern": 10_000},
     {"name": "n31-pattern-65537", "n_shards": 31, "pattern": 65_537},
     {"name": "n256-pattern-1000", "n_shards": 256, "pattern": 1000},
+    {"name": "n1000-pattern-100000", "n_shards": 1000, "pattern": 100_000},
 ]
 """``hex`` gives the blob's bytes; ``pattern: L`` the first L bytes of :func:`pattern`."""
 

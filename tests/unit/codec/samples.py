@@ -151,7 +151,7 @@ def tamper(enc: encoder.EncodedBlob, sliver_type: SliverType, index: int, symbol
     primary, secondary = hashes[pair]
     hashes[pair] = (root, secondary) if sliver_type is SliverType.PRIMARY else (primary, root)
     metadata = BlobMetadata(
-        EncodingType.RS2_GF256_BLAKE3, enc.metadata.unencoded_length, tuple(hashes)
+        EncodingType.RS2_GF65536_BLAKE3, enc.metadata.unencoded_length, tuple(hashes)
     )
     return Tampered(enc, metadata, sliver_type, index, bytes(data), symbol)
 

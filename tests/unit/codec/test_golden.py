@@ -31,11 +31,11 @@ def test_encoding_matches_the_golden_vector(vector: dict[str, Any]) -> None:
 def test_the_empty_blob_at_four_shards_has_the_documented_layout() -> None:
     vector = next(v for v in STORED if v["name"] == "n4-empty")
     expected = vector["expected"]
-    assert expected["symbol_size"] == 1
+    assert expected["symbol_size"] == 2
     assert len(expected["primary_sha256"]) == len(expected["secondary_sha256"]) == 4
-    # Every sliver of an empty blob is zeros: primary slivers 3 bytes, secondary 2.
-    assert set(expected["primary_sha256"]) == {golden.sha256_hex(bytes(3))}
-    assert set(expected["secondary_sha256"]) == {golden.sha256_hex(bytes(2))}
+    # Every sliver of an empty blob is zeros: primary slivers 3 symbols, secondary 2.
+    assert set(expected["primary_sha256"]) == {golden.sha256_hex(bytes(6))}
+    assert set(expected["secondary_sha256"]) == {golden.sha256_hex(bytes(4))}
     assert len(expected["recovery_symbol"]["proof"]) == 2
 
 
@@ -50,18 +50,19 @@ def test_golden_blob_ids_parse_and_blobs_decode() -> None:
 
 
 def test_the_empty_blob_id_at_four_shards_follows_from_the_spec_by_hand() -> None:
-    # An independent derivation with plain BLAKE3: every symbol of an empty blob is one
-    # zero byte, so all 8 slivers commit to the same 4-leaf tree.
+    # An independent derivation with plain BLAKE3: every symbol of an empty blob is two
+    # zero bytes (a code is linear, so zeros extend to zeros), so all 8 slivers commit to
+    # the same 4-leaf tree.
     def h(data: bytes) -> bytes:
         return blake3.blake3(data).digest()
 
-    leaf = h(b"\x00" + b"\x00")  # symbol 0x00, leaf tag 0x00
+    leaf = h(b"\x00\x00" + b"\x00")  # symbol 0x0000, leaf tag 0x00
     node = h(leaf + leaf + b"\x01")
     sliver_root = h(node + node + b"\x01")
     pair = h(sliver_root + sliver_root + b"\x00")
     pair_node = h(pair + pair + b"\x01")
     blob_root = h(pair_node + pair_node + b"\x01")
-    blob_id = h(struct.pack("<BQ", 2, 0) + blob_root)
+    blob_id = h(struct.pack("<BQ", 3, 0) + blob_root)
     vector = next(v for v in STORED if v["name"] == "n4-empty")
     assert vector["expected"]["blob_id"] == str(metadata.BlobId(blob_id))
 

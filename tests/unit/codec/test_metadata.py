@@ -26,10 +26,10 @@ def test_metadata_round_trips_through_its_wire_format(n: int, length: int) -> No
 def test_the_wire_format_and_blob_id_derivation() -> None:
     meta = samples.encoded(4, 5).metadata
     raw = meta.to_bytes()
-    assert raw[:11] == struct.pack("<BHQ", 2, 4, 5)
+    assert raw[:11] == struct.pack("<BHQ", 3, 4, 5)
     assert raw[11:] == b"".join(p + s for p, s in meta.pair_hashes)
     root = merkle.root([merkle.leaf(p + s) for p, s in meta.pair_hashes])
-    assert meta.blob_id().raw == merkle.hash_bytes(struct.pack("<BQ", 2, 5) + root)
+    assert meta.blob_id().raw == merkle.hash_bytes(struct.pack("<BQ", 3, 5) + root)
 
 
 def test_sliver_hashes_follow_the_pair_layout() -> None:
@@ -80,10 +80,12 @@ def test_a_blob_id_is_32_bytes() -> None:
     [
         (b"", "0 bytes is shorter than the header"),
         (struct.pack("<BHQ", 9, 4, 0) + bytes(256), "unknown encoding type 9"),
-        (struct.pack("<BHQ", 2, 3, 0) + bytes(192), "shard count 3 out of range"),
-        (struct.pack("<BHQ", 2, 257, 0), "shard count 257 out of range"),
-        (struct.pack("<BHQ", 2, 4, 0) + bytes(255), "length 266 bytes, expected 267 for 4 shards"),
-        (struct.pack("<BHQ", 2, 4, 1 << 40) + bytes(256), "unencoded length 1099511627776"),
+        # Type 2 (GF(2^8), before 1000 shards) is no longer read.
+        (struct.pack("<BHQ", 2, 4, 0) + bytes(256), "unknown encoding type 2"),
+        (struct.pack("<BHQ", 3, 3, 0) + bytes(192), "shard count 3 out of range"),
+        (struct.pack("<BHQ", 3, 1001, 0), "shard count 1001 out of range"),
+        (struct.pack("<BHQ", 3, 4, 0) + bytes(255), "length 266 bytes, expected 267 for 4 shards"),
+        (struct.pack("<BHQ", 3, 4, 1 << 40) + bytes(256), "unencoded length 1099511627776"),
     ],
 )
 def test_malformed_metadata_is_rejected_saying_why(raw: bytes, reason: str) -> None:

@@ -61,9 +61,9 @@ def test_tiny_blobs_round_trip_at_the_extreme_shard_counts(n: int, length: int) 
 
 def test_a_blob_that_fills_the_matrix_exactly_has_no_padding() -> None:
     params = EncodingParams(10)
-    length = params.source_symbols * 7
+    length = params.source_symbols * 8
     enc = samples.encoded(10, length)
-    assert enc.symbol_size == 7
+    assert enc.symbol_size == 8
     assert _decode(enc, SliverType.PRIMARY, list(range(params.rows))) == samples.blob(length)
 
 

@@ -19,10 +19,10 @@ def enc() -> encoder.EncodedBlob:
 
 
 def test_encode_rejects_unsupported_shard_counts() -> None:
-    with pytest.raises(errors.ParameterError, match="between 4 and 256, got 3"):
+    with pytest.raises(errors.ParameterError, match="between 4 and 1000, got 3"):
         encoder.encode(b"x", 3)
-    with pytest.raises(errors.ParameterError, match="between 4 and 256, got 300"):
-        encoder.encode(b"x", 300)
+    with pytest.raises(errors.ParameterError, match="between 4 and 1000, got 1001"):
+        encoder.encode(b"x", 1001)
 
 
 def test_sliver_accessors_check_the_index(enc: encoder.EncodedBlob) -> None:
@@ -93,7 +93,7 @@ def test_recovery_names_a_symbol_with_a_wrong_size_index_or_proof(
 ) -> None:
     good = samples.symbols_for(enc, SliverType.SECONDARY, 4, range(3))
     cases = {
-        "size 66 bytes, expected 67": dataclasses.replace(good[0], data=good[0].data[:-1]),
+        "size 67 bytes, expected 68": dataclasses.replace(good[0], data=good[0].data[:-1]),
         "index out of range 0..6": dataclasses.replace(good[0], source_index=7),
         "proof has 2 nodes, expected 3": dataclasses.replace(good[0], proof=good[0].proof[:2]),
     }

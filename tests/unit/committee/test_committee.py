@@ -78,7 +78,7 @@ def _raw() -> dict[str, Any]:
     [
         (lambda d: d.update(version=2), "version", "unsupported version 2"),
         (lambda d: d.pop("epoch"), "epoch", "missing"),
-        (lambda d: d.update(n_shards=3), "n_shards", "between 4 and 256"),
+        (lambda d: d.update(n_shards=3), "n_shards", "between 4 and 1000"),
         (lambda d: d.update(members=[]), "members", "non-empty"),
         (lambda d: d["members"][1]["shards"].append(9), "members[2].shards", "owned by both"),
         (lambda d: d["members"][1]["shards"].pop(), "members", "without an owner: [6]"),

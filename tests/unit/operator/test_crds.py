@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.unit.operator import crd_validation
+from walrus_node.codec import params
 from walrus_operator import errors, gateway_models, models, pod_policy
 
 SAMPLES = sorted(crd_validation.SAMPLES_DIR.glob("*.yaml"))
@@ -118,7 +119,7 @@ REFUSED_CREATES = [
     ("WalrusNetwork", "metadata.name", "n" * 64, "metadata.name must be at most 63"),
     ("WalrusNodePool", "spec.template.spec.image", "", "spec.template.spec.image"),
     ("WalrusNetwork", "spec.shardCount", 3, "spec.shardCount"),
-    ("WalrusNetwork", "spec.shardCount", 257, "spec.shardCount"),
+    ("WalrusNetwork", "spec.shardCount", 1001, "spec.shardCount"),
     ("WalrusNetwork", "spec.maxShardsPerNode", 17, "spec.maxShardsPerNode"),
     # 16 shards: f = 5; one node holding 6 could lose more than the code tolerates.
     ("WalrusNetwork", "spec.maxShardsPerNode", 6, "must not exceed f"),
@@ -136,6 +137,15 @@ def test_invalid_spec_is_refused_naming_the_field(
     _, problems = crd_validation.admit(kind, body)
     assert problems, f"{path}={value!r} was admitted"
     assert any(named in problem for problem in problems), problems
+
+
+def test_a_network_of_1000_shards_is_admitted_and_parses() -> None:
+    """Walrus's own shard count; the operator's bound is the codec's."""
+    body = _edit(_sample("WalrusNetwork"), "spec.shardCount", 1000)
+    _, problems = crd_validation.admit("WalrusNetwork", body)
+    assert not problems
+    assert models.parse_network(body).spec.shard_count == 1000
+    assert models.MAX_SHARDS == params.MAX_SHARDS
 
 
 REFUSED_UPDATES = [

@@ -1,0 +1,94 @@
+//! `walrus_native`: the codec's hot loops, batched so that Python makes one call per
+//! blob or sliver rather than one per symbol.
+//!
+//! Who calls it: only `walrus_node.codec` (an import-linter contract keeps it so). The
+//! module is sans-I/O like the codec: buffers and sizes in, bytes out.
+//!
+//! * [`rs`]: systematic Reed-Solomon over GF(2^16) (`reed-solomon-simd`, as Walrus uses):
+//!   extending strided groups of symbols in place, and rebuilding lost source symbols.
+//! * [`merkle`]: the codec's domain-separated BLAKE3 Merkle trees: leaf hashes of many
+//!   symbols, many roots, proofs, and batch proof verification.
+//!
+//! Every function releases the GIL and spreads independent groups (rows, columns, trees,
+//! proofs) over a rayon pool whose size [`set_threads`] sets. Every offset a caller passes
+//! is checked against the buffer it indexes before any byte is touched.
+
+use std::sync::{Arc, Mutex};
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use rayon::ThreadPool;
+
+mod merkle;
+mod rs;
+
+static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
+
+fn build_pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("walrus-codec-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| PyValueError::new_err(format!("cannot start codec threads: {e}")))
+}
+
+/// The codec's thread pool (all cores unless [`set_threads`] said otherwise).
+pub(crate) fn pool() -> PyResult<Arc<ThreadPool>> {
+    let mut guard = POOL.lock().map_err(|_| PyValueError::new_err("codec pool poisoned"))?;
+    if let Some(pool) = guard.as_ref() {
+        return Ok(pool.clone());
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = build_pool(threads)?;
+    *guard = Some(pool.clone());
+    Ok(pool)
+}
+
+/// Use `threads` worker threads from now on (at least 1).
+#[pyfunction]
+fn set_threads(threads: usize) -> PyResult<()> {
+    if threads == 0 {
+        return Err(PyValueError::new_err("threads must be at least 1"));
+    }
+    let pool = build_pool(threads)?;
+    *POOL.lock().map_err(|_| PyValueError::new_err("codec pool poisoned"))? = Some(pool);
+    Ok(())
+}
+
+/// Worker threads in use.
+#[pyfunction]
+fn threads() -> PyResult<usize> {
+    Ok(pool()?.current_num_threads())
+}
+
+/// A contiguous byte buffer's address and length; `writable` demands a writable export.
+pub(crate) struct Raw {
+    pub addr: usize,
+    pub len: usize,
+}
+
+pub(crate) fn raw(buf: &PyBuffer<u8>, what: &str, writable: bool) -> PyResult<Raw> {
+    if !buf.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!("{what} must be contiguous")));
+    }
+    if writable && buf.readonly() {
+        return Err(PyValueError::new_err(format!("{what} must be writable")));
+    }
+    Ok(Raw { addr: buf.buf_ptr() as usize, len: buf.len_bytes() })
+}
+
+pub(crate) fn value_error(message: String) -> PyErr {
+    PyValueError::new_err(message)
+}
+
+#[pymodule]
+fn walrus_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(threads, m)?)?;
+    rs::register(m)?;
+    merkle::register(m)?;
+    m.add("DIGEST_SIZE", merkle::DIGEST)?;
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Systematic Reed-Solomon over GF(2^16) through `reed-solomon-simd`.
+//!
+//! A *group* is `n` shards of `s` bytes (one row or one column of the expanded matrix,
+//! or one sliver's symbols); the first `k` are the source, the rest parity. Shard `i` of
+//! group `g` lies at `offset + g * group_stride + i * shard_stride`, so rows (contiguous
+//! symbols) and columns (symbols a row apart) are both extended in place. The code acts
+//! on each `s`-byte shard as one vector of GF(2^16) elements, so extending rows and then
+//! columns gives the same matrix as the other order (each is linear over the same field
+//! on the same element layout), which is what lets a parity row verify as a sliver.
+
+use std::collections::HashSet;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use rayon::prelude::*;
+use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+
+use crate::{pool, raw, value_error};
+
+fn rs_error(e: reed_solomon_simd::Error) -> PyErr {
+    value_error(format!("reed-solomon: {e}"))
+}
+
+pub(crate) fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
+    if k == 0 || k > n {
+        return Err(value_error(format!("need 1 <= k <= n, got k={k}, n={n}")));
+    }
+    if s == 0 || s % 2 != 0 {
+        return Err(value_error(format!("shard size must be even and positive, got {s}")));
+    }
+    if n > k && !ReedSolomonEncoder::supports(k, n - k) {
+        return Err(value_error(format!("unsupported code: k={k}, n={n}")));
+    }
+    Ok(())
+}
+
+/// Compute the `n - k` parity shards of every group in place.
+#[pyfunction]
+#[pyo3(signature = (buf, k, n, s, groups, group_stride, shard_stride, offset = 0))]
+#[allow(clippy::too_many_arguments)]
+fn rs_extend(
+    py: Python<'_>,
+    buf: PyBuffer<u8>,
+    k: usize,
+    n: usize,
+    s: usize,
+    groups: usize,
+    group_stride: usize,
+    shard_stride: usize,
+    offset: usize,
+) -> PyResult<()> {
+    check_code(k, n, s)?;
+    let target = raw(&buf, "buffer", true)?;
+    if groups == 0 || n == k {
+        return Ok(());
+    }
+    let end = (groups - 1)
+        .checked_mul(group_stride)
+        .and_then(|a| (n - 1).checked_mul(shard_stride).and_then(|b| a.checked_add(b)))
+        .and_then(|a| a.checked_add(offset))
+        .and_then(|a| a.checked_add(s));
+    if end.is_none_or(|end| end > target.len) {
+        return Err(value_error("groups reach past the end of the buffer".into()));
+    }
+    if shard_stride < s && n > 1 {
+        return Err(value_error("shards overlap".into()));
+    }
+    let pool = pool()?;
+    let base = target.addr + offset;
+    py.allow_threads(|| pool.install(|| extend_at(base, k, n, s, groups, group_stride, shard_stride)))
+}
+
+/// Bytes per piece of a shard. The code acts on each 64-byte block of a shard alone, so a
+/// shard cut at multiples of 64 bytes encodes to the same bytes piece by piece (a test
+/// checks it); pieces keep the library's work buffer (about `2 * next_pow2(n)` shards)
+/// near 1 MiB, in cache, and give the threads work when there are few large symbols.
+fn piece_len(n: usize, s: usize) -> usize {
+    let work = 2 * n.next_power_of_two();
+    let piece = ((1usize << 20) / work).max(4096) & !63;
+    s.min(piece)
+}
+
+/// [`rs_extend`] without the checks, on the current rayon pool.
+pub(crate) fn extend_at(
+    base: usize,
+    k: usize,
+    n: usize,
+    s: usize,
+    groups: usize,
+    group_stride: usize,
+    shard_stride: usize,
+) -> PyResult<()> {
+    let piece = piece_len(n, s);
+    let pieces = s.div_ceil(piece);
+    (0..groups * pieces).into_par_iter().try_for_each_init(
+        || None::<ReedSolomonEncoder>,
+        |encoder, item| -> PyResult<()> {
+            let (g, p) = (item / pieces, item % pieces);
+            let len = piece.min(s - p * piece);
+            let encoder = match encoder {
+                Some(e) => {
+                    e.reset(k, n - k, len).map_err(rs_error)?;
+                    e
+                }
+                None => encoder.insert(ReedSolomonEncoder::new(k, n - k, len).map_err(rs_error)?),
+            };
+            let group = base + g * group_stride + p * piece;
+            for i in 0..k {
+                // SAFETY: within the buffer (checked by the caller); the buffer is exported
+                // for the whole call.
+                let shard = unsafe { std::slice::from_raw_parts((group + i * shard_stride) as *const u8, len) };
+                encoder.add_original_shard(shard).map_err(rs_error)?;
+            }
+            let result = encoder.encode().map_err(rs_error)?;
+            for (j, parity) in result.recovery_iter().enumerate() {
+                let dst = (group + (k + j) * shard_stride) as *mut u8;
+                // SAFETY: as above; items write disjoint parity pieces.
+                unsafe { std::ptr::copy_nonoverlapping(parity.as_ptr(), dst, len) };
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Rebuild source shards `want` of every group from the `k` shards `have`.
+///
+/// Group `g` of source `t` (the shard with index `have[t]`) is `sources[t][g*s..(g+1)*s]`;
+/// rebuilt shard `want[w]` of group `g` goes to
+/// `out[g * out_group_stride + want[w] * out_index_stride..][..s]`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn rs_reconstruct(
+    py: Python<'_>,
+    k: usize,
+    n: usize,
+    s: usize,
+    groups: usize,
+    have: Vec<usize>,
+    sources: Vec<PyBuffer<u8>>,
+    want: Vec<usize>,
+    out: PyBuffer<u8>,
+    out_group_stride: usize,
+    out_index_stride: usize,
+) -> PyResult<()> {
+    check_code(k, n, s)?;
+    if have.len() != k || sources.len() != k {
+        return Err(value_error(format!(
+            "reconstruction takes exactly k={k} shards, got {} indices and {} buffers",
+            have.len(),
+            sources.len()
+        )));
+    }
+    let distinct: HashSet<usize> = have.iter().copied().collect();
+    if distinct.len() != k || have.iter().any(|&i| i >= n) {
+        return Err(value_error("shard indices must be distinct and below n".into()));
+    }
+    if want.iter().any(|&w| w >= k || distinct.contains(&w)) {
+        return Err(value_error("wanted shards must be missing source shards".into()));
+    }
+    let target = raw(&out, "out", true)?;
+    if want.is_empty() || groups == 0 {
+        return Ok(());
+    }
+    let mut addrs = Vec::with_capacity(k);
+    for source in &sources {
+        let r = raw(source, "source", false)?;
+        if r.len < groups * s {
+            return Err(value_error(format!("a source has {} bytes, need {}", r.len, groups * s)));
+        }
+        addrs.push(r.addr);
+    }
+    let max_want = *want.iter().max().unwrap_or(&0);
+    let end = (groups - 1)
+        .checked_mul(out_group_stride)
+        .and_then(|a| max_want.checked_mul(out_index_stride).and_then(|b| a.checked_add(b)))
+        .and_then(|a| a.checked_add(s));
+    if end.is_none_or(|end| end > target.len) {
+        return Err(value_error("rebuilt shards reach past the end of out".into()));
+    }
+    let pool = pool()?;
+    let piece = piece_len(n, s);
+    let pieces = s.div_ceil(piece);
+    py.allow_threads(|| {
+        pool.install(|| {
+            (0..groups * pieces).into_par_iter().try_for_each_init(
+                || None::<ReedSolomonDecoder>,
+                |decoder, item| -> PyResult<()> {
+                    let (g, p) = (item / pieces, item % pieces);
+                    let len = piece.min(s - p * piece);
+                    let decoder = match decoder {
+                        Some(d) => {
+                            d.reset(k, n - k, len).map_err(rs_error)?;
+                            d
+                        }
+                        None => decoder.insert(ReedSolomonDecoder::new(k, n - k, len).map_err(rs_error)?),
+                    };
+                    for (t, &index) in have.iter().enumerate() {
+                        // SAFETY: every source holds at least `groups * s` bytes (checked).
+                        let shard = unsafe {
+                            std::slice::from_raw_parts((addrs[t] + g * s + p * piece) as *const u8, len)
+                        };
+                        if index < k {
+                            decoder.add_original_shard(index, shard).map_err(rs_error)?;
+                        } else {
+                            decoder.add_recovery_shard(index - k, shard).map_err(rs_error)?;
+                        }
+                    }
+                    let result = decoder.decode().map_err(rs_error)?;
+                    for &w in &want {
+                        let restored = result
+                            .restored_original(w)
+                            .ok_or_else(|| value_error(format!("shard {w} was not restored")))?;
+                        let dst = (target.addr + g * out_group_stride + w * out_index_stride + p * piece) as *mut u8;
+                        // SAFETY: within out (checked above).
+                        unsafe { std::ptr::copy_nonoverlapping(restored.as_ptr(), dst, len) };
+                    }
+                    Ok(())
+                },
+            )
+        })
+    })
+}
+
+/// Whether `reed-solomon-simd` supports `k` source shards extended to `n`.
+#[pyfunction]
+fn rs_supports(k: usize, n: usize) -> bool {
+    k >= 1 && k <= n && (k == n || ReedSolomonEncoder::supports(k, n - k))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(rs_extend, m)?)?;
+    m.add_function(wrap_pyfunction!(rs_reconstruct, m)?)?;
+    m.add_function(wrap_pyfunction!(rs_supports, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+"""Native hot loops of the walrus-k8s codec (see native/src/lib.rs). Only
+``walrus_node.codec`` imports this module."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import Buffer as _Buffer
+
+# NumPy arrays export the buffer protocol, but their stubs say so only for Python >= 3.12.
+Buffer = _Buffer | npt.NDArray[np.uint8]
+
+DIGEST_SIZE: int
+
+def set_threads(threads: int) -> None: ...
+def threads() -> int: ...
+def rs_supports(k: int, n: int) -> bool: ...
+def rs_extend(
+    buf: Buffer,
+    k: int,
+    n: int,
+    s: int,
+    groups: int,
+    group_stride: int,
+    shard_stride: int,
+    offset: int = 0,
+) -> None: ...
+def rs_reconstruct(
+    k: int,
+    n: int,
+    s: int,
+    groups: int,
+    have: Sequence[int],
+    sources: Sequence[Buffer],
+    want: Sequence[int],
+    out: Buffer,
+    out_group_stride: int,
+    out_index_stride: int,
+) -> None: ...
+def hash(data: Buffer) -> bytes: ...
+def leaf_hashes(
+    buf: Buffer, s: int, count: int, offset: int = 0, stride: int | None = None
+) -> bytes: ...
+def merkle_roots(
+    leaves: bytes, trees: int, width: int, tree_stride: int, leaf_stride: int
+) -> bytes: ...
+def matrix_roots(buf: Buffer, n: int, s: int) -> tuple[bytes, bytes]: ...
+def sliver_roots(slivers: Sequence[Buffer], k: int, n: int, s: int) -> list[bytes]: ...
+def merkle_proofs(leaves: bytes, indices: Sequence[int]) -> list[bytes]: ...
+def verify_proofs(
+    roots: Sequence[bytes],
+    datas: Sequence[Buffer],
+    indices: Sequence[int],
+    proofs: Sequence[bytes],
+) -> list[bool]: ...
