@@ -2,7 +2,9 @@
 
 Who calls it: :mod:`.upload` (slivers on their way in), the servicer (slivers and symbols
 on their way out) and :mod:`.blobs`/:mod:`.registrations`/:mod:`.lifetime` (uncertified
-data in and out). Both are in-memory and per process.
+data in and out), and :mod:`.node` at start-up (the quota's tally from the store). Both
+are counted in memory, per process; the metrics gauges ``walrus_memory_budget_used_bytes``,
+``walrus_memory_budget_peak_bytes`` and ``walrus_uncertified_bytes`` show them.
 
 :class:`MemoryBudget` (``memory_budget_bytes``): every request reserves the bytes it is
 about to hold *before* it holds them, and gives them back when they are written or sent.
