@@ -56,6 +56,7 @@ __all__ = [
 
 DIGEST_SIZE = 32
 EMPTY = bytes(DIGEST_SIZE)
+_LEAF = b"\x00"
 _INNER = b"\x01"
 
 
