@@ -235,14 +235,19 @@ fn matrix_roots<'py>(
     Ok((PyBytes::new(py, &flat(&primary)), PyBytes::new(py, &flat(&secondary))))
 }
 
-/// The `n` symbols of a sliver extended from its `k` source symbols (shard size `s`).
-fn expanded(source: &[u8], k: usize, n: usize, s: usize) -> PyResult<Vec<u8>> {
-    let mut out = vec![0u8; n * s];
-    out[..k * s].copy_from_slice(source);
+/// The root of a sliver's `k` source symbols at `addr` extended to `n`: the source is
+/// hashed where it lies, only the `n - k` parity symbols are computed (into a buffer of
+/// their own, so no copy of the sliver is made).
+fn sliver_root(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Node> {
+    let mut leaves = leaves_at(addr, s, k, s);
     if n > k {
-        crate::rs::extend_at(out.as_mut_ptr() as usize, k, n, s, 1, 0, s)?;
+        let mut parity = vec![0u8; (n - k) * s];
+        let src = crate::rs::Layout { base: addr, group_stride: 0, shard_stride: s };
+        let dst = crate::rs::Layout { base: parity.as_mut_ptr() as usize, group_stride: 0, shard_stride: s };
+        crate::rs::encode_at(src, dst, k, n, s, 1)?;
+        leaves.extend(leaves_at(parity.as_ptr() as usize, s, n - k, s));
     }
-    Ok(out)
+    Ok(root_of(leaves))
 }
 
 /// Commitments of slivers: each of `k` symbols of `s` bytes is extended to `n` symbols,
@@ -270,10 +275,8 @@ fn sliver_roots<'py>(
             addrs
                 .par_iter()
                 .map(|&addr| {
-                    // SAFETY: length checked above; buffers exported for the call.
-                    let source = unsafe { std::slice::from_raw_parts(addr as *const u8, k * s) };
-                    let symbols = expanded(source, k, n, s)?;
-                    Ok(root_of(leaves_at(symbols.as_ptr() as usize, s, n, s)))
+                    // Length checked above; buffers exported for the call.
+                    sliver_root(addr, k, n, s)
                 })
                 .collect()
         })

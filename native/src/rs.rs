@@ -90,6 +90,22 @@ pub(crate) fn extend_at(
     group_stride: usize,
     shard_stride: usize,
 ) -> PyResult<()> {
+    let src = Layout { base, group_stride, shard_stride };
+    let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
+    encode_at(src, dst, k, n, s, groups)
+}
+
+/// Where shard `i` of group `g` lies: `base + g * group_stride + i * shard_stride`.
+#[derive(Clone, Copy)]
+pub(crate) struct Layout {
+    pub base: usize,
+    pub group_stride: usize,
+    pub shard_stride: usize,
+}
+
+/// The `n - k` parity shards of every group: sources read through `src`, parity shard
+/// `j` written as shard `j` of `dst`. No checks: callers check both layouts.
+pub(crate) fn encode_at(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usize) -> PyResult<()> {
     let piece = piece_len(n, s);
     let pieces = s.div_ceil(piece);
     (0..groups * pieces).into_par_iter().try_for_each_init(
@@ -104,18 +120,18 @@ pub(crate) fn extend_at(
                 }
                 None => encoder.insert(ReedSolomonEncoder::new(k, n - k, len).map_err(rs_error)?),
             };
-            let group = base + g * group_stride + p * piece;
+            let from = src.base + g * src.group_stride + p * piece;
             for i in 0..k {
                 // SAFETY: within the buffer (checked by the caller); the buffer is exported
                 // for the whole call.
-                let shard = unsafe { std::slice::from_raw_parts((group + i * shard_stride) as *const u8, len) };
+                let shard = unsafe { std::slice::from_raw_parts((from + i * src.shard_stride) as *const u8, len) };
                 encoder.add_original_shard(shard).map_err(rs_error)?;
             }
             let result = encoder.encode().map_err(rs_error)?;
+            let to = dst.base + g * dst.group_stride + p * piece;
             for (j, parity) in result.recovery_iter().enumerate() {
-                let dst = (group + (k + j) * shard_stride) as *mut u8;
                 // SAFETY: as above; items write disjoint parity pieces.
-                unsafe { std::ptr::copy_nonoverlapping(parity.as_ptr(), dst, len) };
+                unsafe { std::ptr::copy_nonoverlapping(parity.as_ptr(), (to + j * dst.shard_stride) as *mut u8, len) };
             }
             Ok(())
         },
@@ -178,6 +194,14 @@ fn rs_reconstruct(
         return Err(value_error("rebuilt shards reach past the end of out".into()));
     }
     let pool = pool()?;
+    if groups > 1 && s < SMALL_SYMBOL {
+        return py.allow_threads(|| {
+            pool.install(|| {
+                let batch = Batch { k, n, s, groups, have: &have, addrs: &addrs, want: &want };
+                batch.decode(target.addr, out_group_stride, out_index_stride)
+            })
+        });
+    }
     let piece = piece_len(n, s);
     let pieces = s.div_ceil(piece);
     py.allow_threads(|| {
@@ -219,6 +243,122 @@ fn rs_reconstruct(
             )
         })
     })
+}
+
+/// Below this symbol size, a reconstruction of many groups is done as one decode (see
+/// [`Batch`]): each decode call costs about a millisecond whatever the shard size (it
+/// evaluates the erasure locator over the whole field), which at `n = 1000` and small
+/// blobs was hundreds of calls per read.
+const SMALL_SYMBOL: usize = 4096;
+
+/// A reconstruction of many groups that share their erasure pattern, done as one decode
+/// of long shards: group `g`'s symbol of each shard is placed at `g * S` (`S` = the
+/// symbol rounded up to 64 bytes) in the library's own layout for a short last block
+/// (a tail of `t` bytes keeps its low half at the block's start and its high half 32
+/// bytes in), so that every group decodes to the same bytes as it would alone (a test
+/// checks this through the Python API).
+struct Batch<'a> {
+    k: usize,
+    n: usize,
+    s: usize,
+    groups: usize,
+    have: &'a [usize],
+    addrs: &'a [usize],
+    want: &'a [usize],
+}
+
+fn padded(s: usize) -> usize {
+    s.div_ceil(64) * 64
+}
+
+/// Copy a symbol into its padded slot (the slot is zeroed already).
+fn pad_into(slot: &mut [u8], symbol: &[u8]) {
+    let s = symbol.len();
+    let full = s - s % 64;
+    let half = (s % 64) / 2;
+    slot[..full].copy_from_slice(&symbol[..full]);
+    if half > 0 {
+        slot[full..full + half].copy_from_slice(&symbol[full..full + half]);
+        slot[full + 32..full + 32 + half].copy_from_slice(&symbol[full + half..]);
+    }
+}
+
+/// The inverse of [`pad_into`].
+fn unpad_from(symbol: &mut [u8], slot: &[u8]) {
+    let s = symbol.len();
+    let full = s - s % 64;
+    let half = (s % 64) / 2;
+    symbol[..full].copy_from_slice(&slot[..full]);
+    if half > 0 {
+        symbol[full..full + half].copy_from_slice(&slot[full..full + half]);
+        symbol[full + half..].copy_from_slice(&slot[full + 32..full + 32 + half]);
+    }
+}
+
+impl Batch<'_> {
+    fn decode(&self, out: usize, out_group_stride: usize, out_index_stride: usize) -> PyResult<()> {
+        let (k, n, s, groups) = (self.k, self.n, self.s, self.groups);
+        let slot = padded(s);
+        let long = groups * slot;
+        // The k long source shards, built in parallel.
+        let sources: Vec<Vec<u8>> = self
+            .addrs
+            .par_iter()
+            .map(|&addr| {
+                let mut shard = vec![0u8; long];
+                for g in 0..groups {
+                    // SAFETY: every source holds at least `groups * s` bytes (checked).
+                    let symbol = unsafe { std::slice::from_raw_parts((addr + g * s) as *const u8, s) };
+                    pad_into(&mut shard[g * slot..(g + 1) * slot], symbol);
+                }
+                shard
+            })
+            .collect();
+        // Whole slots per piece (slots are multiples of 64 bytes, so pieces stay aligned).
+        let piece = ((piece_len(n, long) / slot).max(1) * slot).min(long);
+        let pieces = long.div_ceil(piece);
+        (0..pieces).into_par_iter().try_for_each_init(
+            || None::<ReedSolomonDecoder>,
+            |decoder, p| -> PyResult<()> {
+                let start = p * piece;
+                let len = piece.min(long - start);
+                let decoder = match decoder {
+                    Some(d) => {
+                        d.reset(k, n - k, len).map_err(rs_error)?;
+                        d
+                    }
+                    None => decoder.insert(ReedSolomonDecoder::new(k, n - k, len).map_err(rs_error)?),
+                };
+                for (t, &index) in self.have.iter().enumerate() {
+                    let shard = &sources[t][start..start + len];
+                    if index < k {
+                        decoder.add_original_shard(index, shard).map_err(rs_error)?;
+                    } else {
+                        decoder.add_recovery_shard(index - k, shard).map_err(rs_error)?;
+                    }
+                }
+                let result = decoder.decode().map_err(rs_error)?;
+                for &w in self.want {
+                    let restored = result
+                        .restored_original(w)
+                        .ok_or_else(|| value_error(format!("shard {w} was not restored")))?;
+                    let first = start / slot;
+                    let last = (start + len).div_ceil(slot);
+                    for g in first..last {
+                        let (a, b) = (g * slot, (g + 1) * slot);
+                        if a < start || b > start + len {
+                            return Err(value_error("internal: a slot straddles two pieces".into()));
+                        }
+                        let dst = out + g * out_group_stride + w * out_index_stride;
+                        // SAFETY: within out (checked by the caller); slots are disjoint.
+                        let symbol = unsafe { std::slice::from_raw_parts_mut(dst as *mut u8, s) };
+                        unpad_from(symbol, &restored[a - start..b - start]);
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
 }
 
 /// Whether `reed-solomon-simd` supports `k` source shards extended to `n`.

@@ -13,9 +13,9 @@ sliver. Shards are addressed in place in a buffer by strides (:meth:`Code.extend
 whole dimension of the expanded matrix (every row, or every column) is one call, spread
 over the native module's threads with the GIL released.
 
-Bounds: ``reed-solomon-simd`` takes up to 65 536 shards in total (with ``k`` and
-``n - k`` rounded to powers of two, at most 32 768 source shards for the ``n - k > k``
-codes RedStuff uses); :data:`walrus_node.codec.params.MAX_SHARDS` is well inside that.
+Bounds: ``reed-solomon-simd`` takes up to 65 536 shards in total, counting the smaller
+of ``k`` and ``n - k`` rounded up to a power of two (``walrus_native.rs_supports``);
+:data:`walrus_node.codec.params.MAX_SHARDS` is well inside that.
 """
 
 from __future__ import annotations

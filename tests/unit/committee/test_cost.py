@@ -28,8 +28,9 @@ def test_one_mib_over_seven_shards() -> None:
 
 
 def test_a_tiny_blob_still_pays_for_its_metadata() -> None:
-    # 10 shards: metadata is 11 + 640 = 651 B per shard; a 1-byte blob: 11 symbols of 1 B.
-    assert params.EncodingParams(10).encoded_size(1) == 10 * (11 + 651)
+    # 10 shards: metadata is 11 + 640 = 651 B per shard; a 1-byte blob: 11 symbols of 2 B
+    # (the smallest even symbol: the code works on 16-bit elements).
+    assert params.EncodingParams(10).encoded_size(1) == 10 * (11 * 2 + 651)
     assert cost.encoded_units(10, 1) == 1
     assert cost.storage_cost(10, 0, 1, PRICES).total == 120
 
