@@ -19,8 +19,10 @@ call for the ``n^2`` leaves and ``2n`` trees, all spread over the codec's thread
 ``n`` of the column code, fewer than ``columns + n`` the other way.
 
 Memory: ``E`` is ``(n/rows)(n/columns)`` times the blob (3.3-4.5x; 3.6x at n=10, 4.5x at
-n=1000), plus ``n/columns`` (~1.4x) for the gathered secondary slivers. Steps 2-4 and the
-gather are separate functions so that ``walrus-bench`` can time them.
+n=1000) and is all an encoded blob holds: a secondary sliver is gathered from its column
+when asked for (:meth:`EncodedBlob.secondary`), so a store's peak is the matrix plus the
+slivers in flight. Steps 2-4 and the gather are separate functions so that
+``walrus-bench`` can time them.
 """
 
 from __future__ import annotations
@@ -57,7 +59,6 @@ class EncodedBlob:
     blob_id: BlobId
     symbol_size: int
     _expanded: U8Array
-    _secondary: U8Array
 
     def primary(self, index: int) -> memoryview:
         """Primary sliver ``index``: ``columns`` symbols (a view, no copy)."""
@@ -65,9 +66,12 @@ class EncodedBlob:
         return self._expanded[index, : self.params.columns * self.symbol_size].data
 
     def secondary(self, index: int) -> memoryview:
-        """Secondary sliver ``index``: ``rows`` symbols (a view, no copy)."""
+        """Secondary sliver ``index``: ``rows`` symbols, gathered from the matrix's column
+        (a copy made per call, so that the encoded blob holds no second copy of them)."""
         self.params.check_index(index, "secondary sliver index")
-        view: memoryview = self._secondary[index].data
+        s = self.symbol_size
+        column = self._expanded[: self.params.rows, index * s : (index + 1) * s]
+        view: memoryview = np.ascontiguousarray(column).reshape(-1).data
         return view
 
     def sliver(self, sliver_type: SliverType, index: int) -> memoryview:
@@ -141,5 +145,4 @@ def encode(blob: Buffer, n_shards: int) -> EncodedBlob:
         unencoded_length=len(blob),
         pair_hashes=tuple((primary_roots[p], secondary_roots[n - 1 - p]) for p in range(n)),
     )
-    secondary = secondary_slivers(expanded, params, s)
-    return EncodedBlob(params, metadata, metadata.blob_id(), s, expanded, secondary)
+    return EncodedBlob(params, metadata, metadata.blob_id(), s, expanded)
