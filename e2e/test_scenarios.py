@@ -593,11 +593,29 @@ def ready_operator(kube: backend.Kube, other_than: str = "") -> str | None:
     return None
 
 
+def leading_operator(kube: backend.Kube) -> str | None:
+    """The operator pod holding the Lease (its identity is `<pod name>-<6 hex>`), if any."""
+    lease = kube.kubectl(
+        "-n", OPERATOR_NAMESPACE, "get", "lease", "walrus-operator", "-o", "json", check=False
+    )
+    if lease.returncode != 0:
+        return None
+    holder = str(json.loads(lease.stdout)["spec"].get("holderIdentity") or "")
+    name = holder.rpartition("-")[0]
+    alive = {
+        p["metadata"]["name"]
+        for p in operator_pods(kube)
+        if not p["metadata"].get("deletionTimestamp")
+    }
+    return name if name in alive else None
+
+
 @kind_only
 def test_10_operator_killed_mid_epoch_change_resumes_it(session: Session) -> None:
+    """The leading operator pod (not its standby) is the one killed."""
     epoch = session.network()["status"]["currentEpoch"]
     members = len(session.nodes())
-    old = wait_for(lambda: ready_operator(session.cluster), "a Ready operator pod")
+    old = wait_for(lambda: leading_operator(session.cluster), "a leading operator pod")
     session.advance_epoch()
     wait_for(
         lambda: (
@@ -609,7 +627,10 @@ def test_10_operator_killed_mid_epoch_change_resumes_it(session: Session) -> Non
     session.cluster.kubectl(
         "-n", OPERATOR_NAMESPACE, "delete", "pod", old, "--grace-period=0", "--force"
     )
-    wait_for(lambda: ready_operator(session.cluster, other_than=old), "a new operator pod")
+    wait_for(
+        lambda: (pod := leading_operator(session.cluster)) != old and pod,
+        "another operator pod leading",
+    )
     wait_for(lambda: session.settled(epoch + 1, members), f"epoch {epoch + 1} settled")
     read_all(session)
 

@@ -88,12 +88,12 @@ log "creating cluster $CLUSTER"
 
 # 3. Images, loaded into the node (no registry involved). Built once per content of what
 #    goes into them: tagged `src-<hash>` of every file of the checkout but the tests, the
-#    docs and the deployment manifests (tracked or not, ignored files left out), and
-#    re-tagged as the chart's version; an existing `src-<hash>` is reused, older ones are
-#    removed. walrus-node:B (NODE_IMAGE_B) is the same image with another label and
-#    environment, for the rolling image change.
+#    docs, the deployment manifests, scripts and the Makefile (tracked or not, ignored
+#    files left out), and re-tagged as the chart's version; an existing `src-<hash>` is
+#    reused, older ones are removed. walrus-node:B (NODE_IMAGE_B) is the same image with
+#    another label and environment, for the rolling image change.
 source_hash="$(git ls-files -z --cached --others --exclude-standard |
-    grep -zvE '^(tests|e2e|docs|manifests|charts|\.ci)/|\.md$' |
+    grep -zvE '^(tests|e2e|docs|manifests|charts|scripts|\.ci)/|^Makefile$|\.md$' |
     sort -z | while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done |
     xargs -0 sha256sum | sha256sum | cut -c1-12)"
 SOURCE_TAG="src-$source_hash"
@@ -105,8 +105,11 @@ else
 fi
 for repository in walrus-node walrus-operator; do
     docker tag "$repository:$SOURCE_TAG" "$repository:$VERSION"
-    docker images "$repository" --format '{{.Tag}}' | grep -E '^src-' | grep -vx "$SOURCE_TAG" |
-        while read -r old; do docker rmi "$repository:$old" >/dev/null || true; done
+    for old in $(docker images "$repository" --format '{{.Tag}}'); do
+        if [[ "$old" == src-* && "$old" != "$SOURCE_TAG" ]]; then
+            docker rmi "$repository:$old" >/dev/null || true
+        fi
+    done
 done
 NODE_IMAGE_B="walrus-node:$VERSION-b"
 printf 'FROM %s\nLABEL walrus-k8s.io/e2e-variant=b\nENV WALRUS_E2E_VARIANT=b\n' "$NODE_IMAGE" |
