@@ -132,6 +132,16 @@ class Session:
             return None
         return {name: int(s.get("shardsOwned") or 0) for name, s in statuses.items()}
 
+    def heard_from(self, count: int) -> dict[str, Any] | None:
+        """``count`` WalrusNodes Ready and each reporting an epoch: the operator has reached
+        every node itself (`status.epoch` comes from the node's own report), which is
+        what makes a new node a candidate for the next committee. Ready alone is the pod's
+        readiness, a TCP check under TLS, which can come first on a loaded machine."""
+        nodes = self.ready_nodes(count)
+        if nodes and all((n.get("status") or {}).get("epoch") for n in nodes.values()):
+            return nodes
+        return None
+
     def advance_epoch(self) -> None:
         self.kubectl(
             "annotate",
@@ -344,7 +354,7 @@ def test_2_nodes_serve_tls_only_and_are_verified_by_name(session: Session) -> No
 
 def test_3_scale_the_pool_to_seven(session: Session) -> None:
     session.kubectl("scale", f"walrusnodepools.{GROUP}/pool", "--replicas=7")
-    wait_for(lambda: session.ready_nodes(7), "7 WalrusNodes Ready")
+    wait_for(lambda: session.heard_from(7), "7 WalrusNodes Ready and reporting")
     session.advance_epoch()
     status = wait_for(lambda: session.settled(2, 7), "epoch 2 with the new nodes in sync")
     assert status["phase"] == "Stable"
@@ -459,7 +469,7 @@ def test_7_stake_moves_shards_at_the_next_epoch(session: Session) -> None:
     # requested by the control plane, the pool, the operator and (later) the gateway.
     node["spec"]["resources"]["requests"]["cpu"] = "100m"
     session.kubectl("apply", "-f", "-", input=yaml.safe_dump(node))
-    wait_for(lambda: session.ready_nodes(6), "node-a Ready")
+    wait_for(lambda: session.heard_from(6), "node-a Ready and reporting")
     session.advance_epoch()
     wait_for(lambda: session.settled(4, 6), "epoch 4 with node-a")
     before = wait_for(
