@@ -54,6 +54,15 @@ if [[ "$(id -u)" != 0 ]]; then
     SUDO=(sudo -n)
 fi
 
+# One run at a time on this machine: the cluster's name, its pod range and the routes to
+# it are shared (a second run waits for the first, including its clean-up).
+mkdir -p "$CACHE"
+exec 8>"$CACHE/.e2e-kind-run.lock"
+if ! flock -n 8; then
+    log "another e2e-kind run holds $CACHE/.e2e-kind-run.lock; waiting"
+    flock 8
+fi
+
 # 1. kind and its node image, built here (no registry is reachable), cached by version.
 KIND="$(bash e2e/kind/install.sh base | awk '$1 == "kind" { print $2 }')"
 KIND_NODE_IMAGE="$(bash e2e/kind/node-image.sh node)"
