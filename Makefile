@@ -41,14 +41,15 @@ browser:
 	fi
 
 # Everything: static checks, unit and integration tests (real node processes), the e2e
-# tier on a real Kubernetes control plane, then the scenarios on kind where a Docker
+# tier on a real Kubernetes control plane, then the short kind tier (the scenarios only a
+# real cluster shows, and a store and read; `make e2e-kind` runs all) where a Docker
 # daemon answers (.ci/run starts one and sets WALRUS_E2E_KIND=required, so that a missing
 # daemon fails CI instead of skipping the tier).
 test: lint typecheck unit e2e kind-tier
 
 kind-tier: $(STAMP) tools
 	@if docker info >/dev/null 2>&1; then \
-		bash e2e/kind/run.sh test; \
+		WALRUS_E2E_KIND_SCOPE=short bash e2e/kind/run.sh test; \
 	elif [ "$${WALRUS_E2E_KIND:-}" = required ]; then \
 		echo "make test: WALRUS_E2E_KIND=required but no Docker daemon answers" >&2; exit 1; \
 	else \

@@ -297,6 +297,12 @@ def _save_cluster_state(kube: backend.Kube, namespace: str, work: pathlib.Path) 
     print(f"cluster state at the end: {state}")
 
 
+# The kind tier of `make test` runs only these (`-m kind_short`): a network of four, a
+# store and read, and what only a real cluster shows; `make e2e-kind` runs them all.
+short = pytest.mark.kind_short
+
+
+@short
 def test_1_apply_network_and_a_pool_of_four(session: Session) -> None:
     session.kubectl("apply", "-f", str(SAMPLES / "walrusnetwork.yaml"))
     session.kubectl("apply", "-f", str(SAMPLES / "walrusnodepool.yaml"))
@@ -314,6 +320,7 @@ def test_1_apply_network_and_a_pool_of_four(session: Session) -> None:
     assert len(wait_for(four_each, "every node reporting 4 of the 16 shards in epoch 1")) == 4
 
 
+@short
 def test_2_store_and_read_blobs_through_the_cluster(session: Session) -> None:
     async def store(client: WalrusClient) -> None:
         for size in (1, 100_000, 3 << 20):
@@ -364,6 +371,7 @@ def test_3_scale_the_pool_to_seven(session: Session) -> None:
     read_all(session)
 
 
+@short
 def test_4_a_deleted_pod_comes_back_with_its_data(session: Session) -> None:
     before = session.get("pods", "pool-2-0")["metadata"]["uid"]
     claim = session.get("persistentvolumeclaims", "data-pool-2-0")
@@ -621,6 +629,7 @@ def leading_operator(kube: backend.Kube) -> str | None:
 
 
 @kind_only
+@short
 def test_10_operator_killed_mid_epoch_change_resumes_it(session: Session) -> None:
     """The leading operator pod (not its standby) is the one killed."""
     epoch = session.network()["status"]["currentEpoch"]
@@ -646,6 +655,7 @@ def test_10_operator_killed_mid_epoch_change_resumes_it(session: Session) -> Non
 
 
 @kind_only
+@short
 def test_11_helm_upgrade_of_the_operator_keeps_the_network(session: Session) -> None:
     """A new operator pod with the changed value; no node pod restarts, before or after
     the upgraded operator drives an epoch change."""
@@ -700,6 +710,7 @@ def _node_pod_runs(session: Session) -> dict[str, tuple[str, int]]:
 
 
 @kind_only
+@short
 def test_12_a_rolling_image_change_keeps_every_store_and_read(session: Session) -> None:
     """The pool's image changes from walrus-node:A to walrus-node:B (the same build with
     another label and environment, so the pod template changes; made and loaded by

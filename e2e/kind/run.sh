@@ -26,6 +26,8 @@
 #   KIND_CLUSTER   cluster name (default walrus-e2e)
 #   KEEP_CLUSTER   1 to leave the cluster running after the run
 #   PYTEST_ARGS    extra pytest arguments
+#   WALRUS_E2E_KIND_SCOPE  `full` (default): every scenario; `short`: those marked
+#                  kind_short (the kind tier of `make test`, to keep CI's time)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -160,8 +162,11 @@ helm upgrade --install walrus-operator charts/walrus-operator \
 if [[ "$MODE" == test ]]; then
     # 6. The suite.
     log "running the scenarios"
+    markers=e2e
+    [[ "${WALRUS_E2E_KIND_SCOPE:-full}" == short ]] && markers="e2e and kind_short"
     # shellcheck disable=SC2086
-    WALRUS_E2E_BACKEND=kind WALRUS_E2E_NODE_IMAGE_B="$NODE_IMAGE_B" "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+    WALRUS_E2E_BACKEND=kind WALRUS_E2E_NODE_IMAGE_B="$NODE_IMAGE_B" "$BIN/pytest" -q -s \
+        -m "$markers" e2e/test_scenarios.py ${PYTEST_ARGS:-}
     exit 0
 fi
 
