@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # Tools (kubectl, helm) are linked into the venv's bin by `make tools`; tests find them here.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo demo-kind test lint typecheck unit bench clean crds e2e e2e-kind images tools venv browser
+.PHONY: demo demo-kind test lint typecheck unit bench clean crds e2e e2e-kind kind-tier images tools venv browser
 
 # The codec's native extension (native/, Rust): built into a wheel by scripts/native-wheel.sh,
 # or taken from ~/.cache/walrus-native when these exact sources were built before.
@@ -48,9 +48,21 @@ browser:
 			--no-install-recommends chromium chromium-driver; \
 	fi
 
-# Everything: static checks, unit and integration tests (real node processes), and the
-# e2e tier on a real Kubernetes control plane.
-test: lint typecheck unit e2e
+# Everything: static checks, unit and integration tests (real node processes), the e2e
+# tier on a real Kubernetes control plane, then the short kind tier (the scenarios only a
+# real cluster shows, and a store and read; `make e2e-kind` runs all) where a Docker
+# daemon answers (.ci/run starts one and sets WALRUS_E2E_KIND=required, so that a missing
+# daemon fails CI instead of skipping the tier).
+test: lint typecheck unit e2e kind-tier
+
+kind-tier: $(STAMP) tools
+	@if docker info >/dev/null 2>&1; then \
+		WALRUS_E2E_KIND_SCOPE=short bash e2e/kind/run.sh test; \
+	elif [ "$${WALRUS_E2E_KIND:-}" = required ]; then \
+		echo "make test: WALRUS_E2E_KIND=required but no Docker daemon answers" >&2; exit 1; \
+	else \
+		echo "make test: no Docker daemon answers; the kind tier (make e2e-kind) is skipped" >&2; \
+	fi
 
 # kube-apiserver, kube-controller-manager, kubectl, helm and etcd: built from pinned
 # sources once, cached in ~/.cache/walrus-k8s (docs/e2e.md); kubectl and helm are linked

@@ -13,7 +13,6 @@ images `walrus-node:0.2.0` and a broken one exist as names for the kubelet stand
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e import backend
+from e2e import backend, traffic
 from e2e.controlplane import cluster as controlplane
 from e2e.test_scenarios import (
     GROUP,
@@ -72,112 +71,6 @@ def seven(kube: backend.Kube, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield session
 
 
-def _pods(session: Session) -> dict[str, Any]:
-    items = json.loads(session.kubectl("get", "pods", "-o", "json"))["items"]
-    return {p["metadata"]["name"]: p for p in items}
-
-
-def _ready(pod: Any) -> bool:
-    return any(
-        c["type"] == "Ready" and c["status"] == "True"
-        for c in (pod.get("status") or {}).get("conditions", [])
-    )
-
-
-def _image(pod: Any) -> str:
-    return str(pod["spec"]["containers"][0]["image"])
-
-
-def _shards(session: Session) -> dict[str, int]:
-    state = json.loads(session.network()["status"]["epochState"])["committees"]
-    return {m["name"]: len(m["shards"]) for m in state["members"]}
-
-
-class Sampler:
-    """Samples the pods in a thread: shards offline (pods not Ready, by the committee's
-    shard counts), pods down at once, and every pod uid seen."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.shards = _shards(session)
-        self.max_offline = 0
-        self.max_down = 0
-        self.samples = 0
-        self.uids: dict[str, set[str]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pods = _pods(self.session)
-            down = [
-                name.removesuffix("-0")
-                for name, p in pods.items()
-                if not _ready(p) or p["metadata"].get("deletionTimestamp")
-            ]
-            down += [n for n in self.shards if f"{n}-0" not in pods]
-            self.max_down = max(self.max_down, len(set(down)))
-            self.max_offline = max(self.max_offline, sum(self.shards.get(n, 0) for n in set(down)))
-            for name, p in pods.items():
-                self.uids.setdefault(name, set()).add(p["metadata"]["uid"])
-            self.samples += 1
-            self._stop.wait(0.3)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-
-class Workload:
-    """A client in a thread that stores a blob and reads it (and an earlier one) back, over
-    and over; every failure is kept."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.failures: list[str] = []
-        self.writes = 0
-        self.reads = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-
-    async def _run(self) -> None:
-        stored: list[tuple[Any, bytes]] = []
-        async with self.session.client() as client:
-            while not self._stop.is_set():
-                await self._round(client, stored)
-
-    async def _round(self, client: WalrusClient, stored: list[tuple[Any, bytes]]) -> None:
-        data = os.urandom(20_000 + len(stored) * 997 % 50_000)
-        try:
-            blob_id = (await client.store(data, epochs=5)).blob_id
-            self.writes += 1
-            stored.append((blob_id, data))
-        except Exception as exc:  # any failure is what the test counts
-            self.failures.append(f"store: {type(exc).__name__}: {exc}")
-            return
-        for blob_id, expected in (stored[-1], stored[len(stored) // 2]):
-            try:
-                got = (await client.read(blob_id)).data
-            except Exception as exc:
-                self.failures.append(f"read: {type(exc).__name__}: {exc}")
-                continue
-            self.reads += 1
-            if got != expected:
-                self.failures.append(f"read {blob_id}: wrong data")
-
-    def __enter__(self) -> Workload:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=120)
-
-
 def _set_image(session: Session, image: str) -> None:
     patch = {"spec": {"template": {"spec": {"image": image}}}}
     session.kubectl(
@@ -190,19 +83,22 @@ def _rollout(session: Session) -> dict[str, Any]:
 
 
 def _rolled_out(session: Session, image: str) -> bool:
-    pods = _pods(session)
+    pods = traffic.pods(session)
     members = [f"pool-{i}-0" for i in range(7)]
     rollout = _rollout(session)
     return (
-        all(m in pods and _image(pods[m]) == image and _ready(pods[m]) for m in members)
+        all(
+            m in pods and traffic.image(pods[m]) == image and traffic.ready(pods[m])
+            for m in members
+        )
         and rollout.get("phase") == "Idle"
         and rollout.get("progress") == "7/7"
     )
 
 
 def test_1_image_change_rolls_one_pod_at_a_time_while_a_client_works(seven: Session) -> None:
-    before = {name: p["metadata"]["uid"] for name, p in _pods(seven).items()}
-    with Sampler(seven) as sampler, Workload(seven) as workload:
+    before = {name: p["metadata"]["uid"] for name, p in traffic.pods(seven).items()}
+    with traffic.Sampler(seven) as sampler, traffic.Workload(seven) as workload:
         while workload.writes < 2:  # the client works before the change
             assert not workload.failures, workload.failures
             time.sleep(0.5)
@@ -220,7 +116,7 @@ def test_1_image_change_rolls_one_pod_at_a_time_while_a_client_works(seven: Sess
     assert workload.writes > 2 and workload.reads > 0
     assert sampler.max_offline <= F
     assert sampler.max_down <= 1  # one pod at a time
-    after = _pods(seven)
+    after = traffic.pods(seven)
     assert all(after[name]["metadata"]["uid"] != uid for name, uid in before.items())
     table = seven.kubectl("get", f"walrusnetworks.{GROUP}", "devnet")
     assert "ROLLOUT" in table and "7/7" in table
@@ -249,9 +145,9 @@ def test_2_a_version_that_does_not_start_halts_the_rollout(seven: Session) -> No
     condition = next(c for c in seven.network()["status"]["conditions"] if c["type"] == "Rollout")
     assert condition["reason"] == "RolloutHalted" and "pool-0" in condition["message"]
     # Only pool-0 tried the new version; the others still serve the old one.
-    pods = _pods(seven)
+    pods = traffic.pods(seven)
     for i in range(1, 7):
-        assert _image(pods[f"pool-{i}-0"]) == BETTER and _ready(pods[f"pool-{i}-0"])
+        assert traffic.image(pods[f"pool-{i}-0"]) == BETTER and traffic.ready(pods[f"pool-{i}-0"])
 
     async def still_serving(client: WalrusClient) -> None:
         data = os.urandom(50_000)
@@ -288,7 +184,7 @@ def test_3_evictions_beyond_f_shards_are_refused(seven: Session) -> None:
         ),
         "the network's budget allowing one pod down",
     )
-    shards = sorted(_shards(seven).values(), reverse=True)
+    shards = sorted(traffic.shards(seven).values(), reverse=True)
     assert sum(shards[:2]) > F  # two nodes at once could exceed f...
     assert budget["spec"]["minAvailable"] == 6  # ...so one of seven may be down
     # Two drains at once, as two hosts would be drained: one eviction goes, one is refused.

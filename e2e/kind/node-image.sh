@@ -185,6 +185,13 @@ node() {
     docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
         "$container" "$tag" >/dev/null
     log "built $tag"
+    # Older node images (1.4 GB each) are of no further use; one a cluster still runs
+    # on stays (docker refuses to remove it).
+    for old in $(docker images walrus-kind-node --format '{{.Tag}}'); do
+        if [[ "walrus-kind-node:$old" != "$tag" ]]; then
+            docker rmi "walrus-kind-node:$old" >/dev/null 2>&1 || true
+        fi
+    done
     echo "$tag"
 }
 

@@ -10,7 +10,8 @@
 #      Docker; kubectl and helm (e2e/controlplane/install.sh);
 #   2. a fresh cluster from e2e/kind/cluster.yaml on that node image, kind's `docker`
 #      calls going through e2e/kind/shim;
-#   3. both images built (docker/build.sh) and loaded into the cluster;
+#   3. both images built (docker/build.sh) unless built from the same sources before, a
+#      variant B of the node image for the rolling change, all loaded into the cluster;
 #   4. routes from the host to the node's pod CIDR and to the Services (for the cluster's
 #      DNS, which the client uses to resolve the nodes' names);
 #   5. the Helm chart installed, nodes addressed by DNS names, with short poll periods;
@@ -25,6 +26,8 @@
 #   KIND_CLUSTER   cluster name (default walrus-e2e)
 #   KEEP_CLUSTER   1 to leave the cluster running after the run
 #   PYTEST_ARGS    extra pytest arguments
+#   WALRUS_E2E_KIND_SCOPE  `full` (default): every scenario; `short`: those marked
+#                  kind_short (the kind tier of `make test`, to keep CI's time)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -51,6 +54,15 @@ SUDO=()
 if [[ "$(id -u)" != 0 ]]; then
     sudo -n true 2>/dev/null || die "routing the pod network needs root or password-less sudo"
     SUDO=(sudo -n)
+fi
+
+# One run at a time on this machine: the cluster's name, its pod range and the routes to
+# it are shared (a second run waits for the first, including its clean-up).
+mkdir -p "$CACHE"
+exec 8>"$CACHE/.e2e-kind-run.lock"
+if ! flock -n 8; then
+    log "another e2e-kind run holds $CACHE/.e2e-kind-run.lock; waiting"
+    flock 8
 fi
 
 # 1. kind and its node image, built here (no registry is reachable), cached by version.
@@ -85,10 +97,35 @@ log "creating cluster $CLUSTER"
 "$KIND" create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml \
     --image "$KIND_NODE_IMAGE" --kubeconfig "$KUBECONFIG" --wait 300s
 
-# 3. Images, loaded into the node (no registry involved).
-log "building $NODE_IMAGE and $OPERATOR_IMAGE"
-WALRUS_IMAGE_TAG="$VERSION" bash docker/build.sh >/dev/null
-"$KIND" load docker-image --name "$CLUSTER" "$NODE_IMAGE" "$OPERATOR_IMAGE"
+# 3. Images, loaded into the node (no registry involved). Built once per content of what
+#    goes into them: tagged `src-<hash>` of every file of the checkout but the tests, the
+#    docs, the deployment manifests, scripts and the Makefile (tracked or not, ignored
+#    files left out), and re-tagged as the chart's version; an existing `src-<hash>` is
+#    reused, older ones are removed. walrus-node:B (NODE_IMAGE_B) is the same image with
+#    another label and environment, for the rolling image change.
+source_hash="$(git ls-files -z --cached --others --exclude-standard |
+    grep -zvE '^(tests|e2e|docs|manifests|charts|scripts|\.ci)/|^Makefile$|\.md$' |
+    sort -z | while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done |
+    xargs -0 sha256sum | sha256sum | cut -c1-12)"
+SOURCE_TAG="src-$source_hash"
+if docker image inspect "walrus-node:$SOURCE_TAG" "walrus-operator:$SOURCE_TAG" >/dev/null 2>&1; then
+    log "reusing walrus-node:$SOURCE_TAG and walrus-operator:$SOURCE_TAG (same sources)"
+else
+    log "building walrus-node:$SOURCE_TAG and walrus-operator:$SOURCE_TAG"
+    WALRUS_IMAGE_TAG="$SOURCE_TAG" bash docker/build.sh >/dev/null
+fi
+for repository in walrus-node walrus-operator; do
+    docker tag "$repository:$SOURCE_TAG" "$repository:$VERSION"
+    for old in $(docker images "$repository" --format '{{.Tag}}'); do
+        if [[ "$old" == src-* && "$old" != "$SOURCE_TAG" ]]; then
+            docker rmi "$repository:$old" >/dev/null || true
+        fi
+    done
+done
+NODE_IMAGE_B="walrus-node:$VERSION-b"
+printf 'FROM %s\nLABEL walrus-k8s.io/e2e-variant=b\nENV WALRUS_E2E_VARIANT=b\n' "$NODE_IMAGE" |
+    DOCKER_BUILDKIT=0 docker build --quiet --network none --tag "$NODE_IMAGE_B" - >/dev/null
+"$KIND" load docker-image --name "$CLUSTER" "$NODE_IMAGE" "$OPERATOR_IMAGE" "$NODE_IMAGE_B"
 
 # 4. The host reaches pods through the node's container.
 node="$CLUSTER-control-plane"
@@ -109,7 +146,8 @@ WALRUS_E2E_DNS_SERVER="$(kubectl -n kube-system get service kube-dns -o jsonpath
 export WALRUS_E2E_DNS_SERVER
 
 # 5. The operator from the chart, as users install it (cluster-wide: the scenarios make
-#    namespaces of their own).
+#    namespaces of their own); its two replicas ask for less CPU than the chart's default,
+#    so that the scenarios' pods fit on the one two-core node.
 helm upgrade --install walrus-operator charts/walrus-operator \
     --namespace walrus-system --create-namespace \
     --set rbac.clusterWide=true \
@@ -118,13 +156,17 @@ helm upgrade --install walrus-operator charts/walrus-operator \
     --set resyncSeconds=3 \
     --set deletionRetrySeconds=2 \
     --set logFormat=plain \
+    --set resources.requests.cpu=50m \
     --wait --timeout 300s
 
 if [[ "$MODE" == test ]]; then
     # 6. The suite.
     log "running the scenarios"
+    markers=e2e
+    [[ "${WALRUS_E2E_KIND_SCOPE:-full}" == short ]] && markers="e2e and kind_short"
     # shellcheck disable=SC2086
-    WALRUS_E2E_BACKEND=kind "$BIN/pytest" -q -m e2e e2e/test_scenarios.py ${PYTEST_ARGS:-}
+    WALRUS_E2E_BACKEND=kind WALRUS_E2E_NODE_IMAGE_B="$NODE_IMAGE_B" "$BIN/pytest" -q -s \
+        -m "$markers" e2e/test_scenarios.py ${PYTEST_ARGS:-}
     exit 0
 fi
 
@@ -142,10 +184,22 @@ until [[ "$(kubectl -n demo get walrusnetworks.walrus-k8s.io devnet \
 done
 kubectl -n demo get walrusnetworks,walrusnodes
 work="$(mktemp -d -t walrus-demo.XXXXXX)"
-kubectl -n demo get pods -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}' |
-    awk 'NF { printf "%s\"%s:9185\"", (n++ ? ", " : "nodes: ["), $1 } END { print "]" }' \
-    > "$work/client.yaml"
-echo "dns_server: \"$WALRUS_E2E_DNS_SERVER\"" >> "$work/client.yaml"
+# Nodes serve mutual TLS: the client verifies each node under its name (name@ip:port)
+# against the network's CA, with the network's client certificate (docs/operator.md, TLS).
+for key in ca.crt tls.crt tls.key; do
+    kubectl -n demo get secret devnet-client-tls \
+        -o "go-template={{index .data \"$key\" | base64decode}}" > "$work/$key"
+done
+kubectl -n demo get pods -l walrus-k8s.io/node \
+    -o jsonpath='{range .items[*]}{.metadata.labels.walrus-k8s\.io/node}@{.status.podIP}{"\n"}{end}' |
+    awk -F@ 'NF == 2 && $2 != "" { printf "%s\"%s@%s:9185\"", (n++ ? ", " : "nodes: ["), $1, $2 }
+        END { print "]" }' > "$work/client.yaml"
+cat >> "$work/client.yaml" <<EOF
+dns_server: "$WALRUS_E2E_DNS_SERVER"
+tls_ca_file: ca.crt
+tls_cert_file: tls.crt
+tls_key_file: tls.key
+EOF
 head -c 3000000 /dev/urandom > "$work/blob.bin"
 log "walrus store (3 MB)"
 blob_id="$("$BIN/walrus" --config "$work/client.yaml" store "$work/blob.bin" --epochs 2)"
