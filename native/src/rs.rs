@@ -80,6 +80,20 @@ fn piece_len(n: usize, s: usize) -> usize {
     s.min(piece)
 }
 
+/// Bytes per piece of a shard when decoding. A decode call costs about a millisecond
+/// whatever the shard size (it evaluates the erasure locator over the whole field), so
+/// decode pieces are longer than encode pieces: up to [`DECODE_WORK_BYTES`] of work buffer
+/// per thread rather than about 1 MiB. At `n = 10` a 2.4 MB symbol is then 5 decodes,
+/// not 75.
+fn decode_piece_len(n: usize, s: usize) -> usize {
+    let work = 2 * n.next_power_of_two();
+    let piece = (DECODE_WORK_BYTES / work) & !63;
+    s.min(piece.max(piece_len(n, s)))
+}
+
+/// Work buffer one decoding thread may fill (see [`decode_piece_len`]).
+const DECODE_WORK_BYTES: usize = 16 << 20;
+
 /// [`rs_extend`] without the checks, on the current rayon pool.
 pub(crate) fn extend_at(
     base: usize,
@@ -202,7 +216,7 @@ fn rs_reconstruct(
             })
         });
     }
-    let piece = piece_len(n, s);
+    let piece = decode_piece_len(n, s);
     let pieces = s.div_ceil(piece);
     py.allow_threads(|| {
         pool.install(|| {
@@ -315,7 +329,7 @@ impl Batch<'_> {
             })
             .collect();
         // Whole slots per piece (slots are multiples of 64 bytes, so pieces stay aligned).
-        let piece = ((piece_len(n, long) / slot).max(1) * slot).min(long);
+        let piece = ((decode_piece_len(n, long) / slot).max(1) * slot).min(long);
         let pieces = long.div_ceil(piece);
         (0..pieces).into_par_iter().try_for_each_init(
             || None::<ReedSolomonDecoder>,
