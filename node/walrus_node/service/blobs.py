@@ -96,9 +96,9 @@ class BlobData:
         """Charge metadata about to be stored to the uncertified quota unless the blob is
         certified or its metadata stored already; returns the bytes charged."""
         ctx = self.ctx
-        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        info = ctx.lookup(ctx.store.get_blob_info, blob_id)
         uncertified = info is None or info.state is not BlobState.CERTIFIED
-        if uncertified and await ctx.read(ctx.store.get_metadata, blob_id) is None:
+        if uncertified and ctx.lookup(ctx.store.get_metadata, blob_id) is None:
             ctx.uncertified.charge(blob_id, len(data))  # RESOURCE_EXHAUSTED when full
             return len(data)
         return 0
@@ -124,9 +124,9 @@ class BlobData:
 
     async def get_metadata(self, blob_id: bytes) -> bytes:
         bid = basics.parse_blob_id(blob_id)
-        info = await self.ctx.read(self.ctx.store.get_blob_info, blob_id)
+        info = self.ctx.lookup(self.ctx.store.get_blob_info, blob_id)
         check_not_gone(bid, info)
-        data = await self.ctx.read(self.ctx.store.get_metadata, blob_id)
+        data = self.ctx.lookup(self.ctx.store.get_metadata, blob_id)
         if data is None:
             raise errors.NotFound(f"no metadata for blob {bid}")
         return data
@@ -134,7 +134,7 @@ class BlobData:
     async def require_metadata(self, blob_id: bytes, *, reading: bool = False) -> BlobMetadata:
         """The blob's metadata; its absence is NOT_FOUND for reads and out of order for writes."""
         bid = basics.parse_blob_id(blob_id)
-        info = await self.ctx.read(self.ctx.store.get_blob_info, blob_id)
+        info = self.ctx.lookup(self.ctx.store.get_blob_info, blob_id)
         check_not_gone(bid, info)
         metadata = await self.ctx.metadata(blob_id)
         if metadata is None:
@@ -308,12 +308,12 @@ class BlobData:
     async def blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus:
         ctx = self.ctx
         basics.parse_blob_id(blob_id)
-        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        info = ctx.lookup(ctx.store.get_blob_info, blob_id)
         if info is None:
             return BlobStatus(BlobStatusState.NONEXISTENT)
         if info.state is BlobState.INVALID and with_proof:
             proof = await self._invalid.proof_of(blob_id)
-            metadata = await ctx.read(ctx.store.get_metadata, blob_id)
+            metadata = ctx.lookup(ctx.store.get_metadata, blob_id)
             return BlobStatus(
                 BlobStatusState.INVALID,
                 metadata is not None,
@@ -322,8 +322,8 @@ class BlobData:
                 metadata=metadata or b"",
             )
         shards = list(ctx.my_shards()) if ctx.committees is not None else []
-        held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
-        has_metadata = await ctx.read(ctx.store.get_metadata, blob_id) is not None
+        held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
+        has_metadata = ctx.lookup(ctx.store.get_metadata, blob_id) is not None
         return BlobStatus(
             BlobStatusState(info.state.value),
             has_metadata,

@@ -5,7 +5,9 @@ Who calls it: :mod:`.node` runs :meth:`CertificateSync.run` in the background.
 Certificates reach nodes when the writing client broadcasts them. A node that was down,
 partitioned or restarting misses that broadcast; here it asks every peer, periodically,
 for the certificates the peer accepted after the last one seen from it (each node keeps
-an append-only certificate log). Each certificate is verified against the committee of
+an append-only certificate log). One that would change nothing here (most of them: the
+writing client delivered it too) is skipped before its signatures are checked; any other
+is verified against the committee of
 its epoch before it is acted on (:meth:`Registrations.accept_certificate`), so a lying
 peer cannot make this node store anything. The cursor per peer is persisted, so a restart
 resumes instead of rescanning.
@@ -100,6 +102,8 @@ class CertificateSync:
                 pass
 
     async def _offer(self, member: Member, certificate: Certificate) -> None:
+        if await self._registrations.adds_nothing(certificate):
+            return  # delivered here already (by the client, or by another peer)
         try:
             await self._registrations.accept_certificate(certificate)
             return

@@ -6,8 +6,9 @@ syncs...). It also owns the thread pools that keep blocking work
 (LMDB, hashing, erasure coding) off the event loop: a few writer threads
 (``store_writer_threads``; LMDB has a single writer, so writes made together are committed
 as one group with one fsync, :mod:`walrus_node.store.group_commit`, and dedicated threads
-keep readers from queueing behind commits), the default pool for reads, and a small pool
-for CPU-bound verification.
+keep readers from queueing behind commits), the default pool for reads that copy or
+scan, and a small pool for CPU-bound verification. Point lookups of a few small keys run
+on the event loop itself (:meth:`NodeContext.lookup`).
 """
 
 from __future__ import annotations
@@ -72,7 +73,16 @@ class NodeContext:
         self.metrics.uncertified_bytes.set_function(lambda: self.uncertified.used)
 
     async def read(self, fn: Callable[..., T], *args: object) -> T:
+        """A read that copies sliver bytes or scans: on a thread of the default pool."""
         return await asyncio.to_thread(fn, *args)
+
+    def lookup(self, fn: Callable[..., T], *args: object) -> T:
+        """A point read of a few small keys (a blob's info or metadata, whether slivers
+        are stored), run right here on the event loop. An LMDB read transaction over
+        the mapped store costs microseconds; the hop to a thread and back costs more,
+        and far more on a busy machine, where the thread and then the loop each wait for
+        the interpreter lock. The store path makes a dozen of these per request."""
+        return fn(*args)
 
     async def write(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -136,7 +146,7 @@ class NodeContext:
         cached = self._metadata_cache.get(blob_id)
         if cached is not None:
             return cached
-        data = await self.read(self.store.get_metadata, blob_id)
+        data = self.lookup(self.store.get_metadata, blob_id)
         if data is None:
             return None
         parsed = metadata_mod.BlobMetadata.from_bytes(data)

@@ -80,7 +80,7 @@ class Registrations:
         ended is then registered afresh, as StoreMetadata does)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
-        info = await ctx.read(ctx.store.get_blob_info, blob_id)
+        info = ctx.lookup(ctx.store.get_blob_info, blob_id)
         if info is not None and info.state is BlobState.INVALID:
             raise errors.InvalidBlob(str(bid))
         if info is not None and registration in info.deleted:
@@ -97,7 +97,7 @@ class Registrations:
         shards = list(ctx.my_shards())
         if not shards:
             raise errors.FailedPrecondition("this node owns no shards in the current epoch")
-        held = await ctx.read(ctx.store.count_slivers, blob_id, shards)
+        held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
         if held < 2 * len(shards):
             raise errors.FailedPrecondition(
                 f"holds {held} of the {2 * len(shards)} slivers of blob {BlobId(blob_id)}"
@@ -170,6 +170,15 @@ class Registrations:
         self.verify_certificate(certificate)
         return await self._record(certificate, source)
 
+    async def adds_nothing(self, certificate: Certificate) -> bool:
+        """True if recording ``certificate`` would change nothing here (the blob already
+        carries its registration at least as long, or it ended, was deleted or the blob is
+        invalid): it is then not worth checking its signatures. Certificate catch-up asks
+        this first, since peers list every certificate the writing client already
+        delivered here; a read, without the signatures' cost nor a write transaction."""
+        info = self.ctx.lookup(self.ctx.store.get_blob_info, certificate.blob_id)
+        return self.merge(info, certificate) is None
+
     async def accept_vouched(self, certificate: Certificate, weight: int) -> tuple[bool, bool]:
         """Record a certificate of a past epoch this node never knew, which members of the
         current committee holding ``weight`` (more than ``f``) shards accepted: at least
@@ -201,11 +210,11 @@ class Registrations:
                 deletable=certificate.registration.deletable,
                 end_epoch=certificate.registration.end_epoch,
             )
-        info = await ctx.read(ctx.store.get_blob_info, certificate.blob_id)
+        info = ctx.lookup(ctx.store.get_blob_info, certificate.blob_id)
         if info is None or info.state is not BlobState.CERTIFIED:
             return False, False
         shards = list(ctx.my_shards())
-        held = await ctx.read(ctx.store.count_slivers, certificate.blob_id, shards)
+        held = ctx.lookup(ctx.store.count_slivers, certificate.blob_id, shards)
         recovering = held < 2 * len(shards)
         if recovering:
             self._blob_sync.enqueue(certificate.blob_id)

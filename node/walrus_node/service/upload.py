@@ -93,11 +93,11 @@ class Upload:
         ctx = self.ctx
         metadata = self.pending.metadata if self.pending is not None else None
         await self._checks.check_sliver_header(self.blob_id, sliver_type, index, size, metadata)
-        info = await ctx.read(ctx.store.get_blob_info, self.blob_id)
+        info = ctx.lookup(ctx.store.get_blob_info, self.blob_id)
         # Not certified: registered, or (StoreBlob) about to be registered afresh.
         if info is None or info.state is not BlobState.CERTIFIED:
             shard = ctx.shard_of(self.blob_id, sliver_type, index)
-            if not await ctx.read(ctx.store.has_sliver, shard, sliver_type, self.blob_id):
+            if not ctx.lookup(ctx.store.has_sliver, shard, sliver_type, self.blob_id):
                 ctx.uncertified.charge(self.blob_id, size)
                 self._charged[(sliver_type, index)] = size
         await ctx.memory.acquire(size, f"{sliver_type} sliver {index}")
@@ -178,7 +178,7 @@ class Upload:
             pending.written = True
             self._metadata_written()
         shards = list(ctx.my_shards())
-        held = await ctx.read(ctx.store.count_slivers, self.blob_id, shards)
+        held = ctx.lookup(ctx.store.count_slivers, self.blob_id, shards)
         return self._new, held, 2 * len(shards)
 
     async def close(self) -> None:
