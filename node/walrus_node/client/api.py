@@ -8,10 +8,13 @@ Who calls it: the ``walrus`` CLI, applications, tests and benchmarks::
 
 **Store**: encode; send every shard owner, concurrently, one ``StoreBlob`` stream carrying
 the metadata, its slivers and the registration, which the node answers with its signed
-confirmation; check each confirmation; once confirmations cover ``n - f`` shards,
-give the remaining nodes a short grace period (half the time taken so far, at least
-0.5 s), then combine the confirmations into a certificate and send it to every node.
-Nodes that missed slivers recover them themselves from the certificate.
+confirmation; check each confirmation. The moment confirmations cover ``n - f`` shards
+they are combined into the certificate, which each node is sent as soon as its own upload
+is over (at once for those done already); the store returns once nodes holding ``n - f``
+shards accepted it (client/store_round.py). A slow node is not waited for: its upload and
+certificate go on in the background until the next store or :meth:`WalrusClient.close`,
+which give them a grace period (half the store's time, at least 0.5 s) and then cancel
+them; nodes that missed slivers recover them themselves from the certificate.
 
 **Read**: metadata from the first node whose answer hashes to the blob ID; then primary
 slivers, systematic ones first, ``n - 2f`` requests at a time plus one more for every
@@ -41,6 +44,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
 from walrus_node.client import config as config_mod
+from walrus_node.client import store_round
 from walrus_node.client import stream as stream_mod
 from walrus_node.codec import decoder, encoder, slivers
 from walrus_node.codec import errors as codec_errors
@@ -124,6 +128,9 @@ class StoreResult:
     """Nodes that accepted the certificate."""
     problems: list[str]
     timings: dict[str, float]
+    pending: list[str] = dataclasses.field(default_factory=list)
+    """Nodes still uploading or certifying when the store returned: the client goes on
+    with them in the background (:meth:`WalrusClient.settle`)."""
 
 
 @dataclasses.dataclass
@@ -150,6 +157,7 @@ class WalrusClient:
             timeout=cfg.timeout_seconds, credentials=credentials, dns_server=cfg.dns_server
         )
         self._committees: ActiveCommittees | None = None
+        self._follow_up: store_round.StoreRound | None = None
 
     async def __aenter__(self) -> WalrusClient:
         return self
@@ -158,7 +166,10 @@ class WalrusClient:
         await self.close()
 
     async def close(self) -> None:
-        await self._pool.close()
+        try:
+            await self.settle()
+        finally:
+            await self._pool.close()
 
     # --- committee ---------------------------------------------------------------------------
 
@@ -218,6 +229,7 @@ class WalrusClient:
         c = await self.committees()
         if epochs > c.max_epochs_ahead:
             raise ClientError(f"epochs: at most {c.max_epochs_ahead} epochs ahead")
+        await self.settle()  # the previous store's follow-ups: at most one blob held
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -232,29 +244,60 @@ class WalrusClient:
             owner_public_key=owner.public_key if owner is not None else b"",
             unencoded_length=len(data),
         )
-        problems: list[str] = []
-        started = time.perf_counter()
-        confirmations = await self._upload(c, encoded, registration, problems, progress)
-        timings["upload"] = time.perf_counter() - started
-        weight = sum(c.current.shard_count_of(conf.signer) for conf in confirmations)
-        if weight < encoded.params.quorum:
-            raise NotEnoughConfirmationsError(weight, encoded.params.quorum, problems)
+        live = True
 
-        started = time.perf_counter()
-        certificate = Certificate.from_confirmations(confirmations)
-        accepted = await self._certify(c, certificate, problems)
-        timings["certify"] = time.perf_counter() - started
-        if accepted == 0:
+        def report(n: int) -> None:  # quiet once the store returned
+            if live and progress is not None:
+                progress(n)
+
+        async def upload(member: Member) -> Confirmation:
+            async with semaphore:
+                return await self._upload_to(member, encoded, registration, c.epoch, report)
+
+        async def submit(member: Member, certificate: Certificate) -> object:
+            return await self._client(member).submit_certificate(certificate)
+
+        semaphore = asyncio.Semaphore(self.config.max_concurrent_uploads)
+        round_ = store_round.StoreRound(c, encoded.params.quorum, upload, submit)
+        round_.start()
+        try:
+            await round_.wait()
+        except BaseException:
+            round_.cancel()
+            raise
+        finally:
+            live = False
+        timings.update(round_.timings)
+        problems = list(round_.problems)
+        pending = list(round_.pending())
+        if pending:
+            self._follow_up = round_
+        weight = round_.weight()
+        if round_.certificate is None:
+            raise NotEnoughConfirmationsError(weight, encoded.params.quorum, problems)
+        if round_.certified_by == 0:
             raise ClientError("no node accepted the certificate: " + "; ".join(problems))
         return StoreResult(
             encoded.blob_id,
-            certificate,
+            round_.certificate,
             encoded.params.encoded_size(len(data)),
             weight,
-            accepted,
+            round_.certified_by,
             problems,
             timings,
+            pending,
         )
+
+    async def settle(self, grace: float | None = None) -> list[str]:
+        """Let the last store's follow-ups (nodes still uploading or certifying when it
+        returned, :mod:`.store_round`) finish, for ``grace`` seconds (by default half
+        that store's time, at least 0.5 s); what is left then is cancelled, and those
+        nodes recover their slivers from their peers. Returns the follow-ups' problems.
+        Called by :meth:`store` before it starts and by :meth:`close`."""
+        round_, self._follow_up = self._follow_up, None
+        if round_ is None:
+            return []
+        return await round_.settle(grace)
 
     async def _upload_to(
         self,
@@ -297,47 +340,6 @@ class WalrusClient:
         if got != expected or not confirmation.is_valid():
             raise ClientError(f"{member.name} returned an invalid confirmation")
         return confirmation
-
-    async def _upload(
-        self,
-        c: ActiveCommittees,
-        encoded: encoder.EncodedBlob,
-        registration: BlobRegistration,
-        problems: list[str],
-        progress: Progress | None,
-    ) -> list[Confirmation]:
-        """Upload to all shard owners; stop a grace period after reaching a quorum."""
-        confirmations: list[Confirmation] = []
-        quorum_reached = asyncio.Event()
-        semaphore = asyncio.Semaphore(self.config.max_concurrent_uploads)
-
-        async def one(member: Member) -> None:
-            async with semaphore:
-                confirmation = await self._upload_to(
-                    member, encoded, registration, c.epoch, progress
-                )
-            confirmations.append(confirmation)
-            weight = sum(c.current.shard_count_of(x.signer) for x in confirmations)
-            if weight >= encoded.params.quorum:
-                quorum_reached.set()
-
-        started = time.perf_counter()
-        tasks = {asyncio.create_task(one(m)): m for m in c.current.members if m.shards}
-        all_done = asyncio.ensure_future(asyncio.wait(list(tasks)))
-        quorum_wait = asyncio.ensure_future(quorum_reached.wait())
-        await asyncio.wait([all_done, quorum_wait], return_when=asyncio.FIRST_COMPLETED)
-        if quorum_reached.is_set() and not all_done.done():
-            grace = max(0.5, 0.5 * (time.perf_counter() - started))
-            await asyncio.wait([all_done], timeout=grace)
-        quorum_wait.cancel()
-        for task, member in tasks.items():
-            if not task.done():
-                task.cancel()
-                problems.append(f"{member.name}: still uploading after the grace period")
-            elif task.exception() is not None:
-                problems.append(f"{member.name}: {task.exception()}")
-        await asyncio.gather(*tasks, all_done, return_exceptions=True)
-        return confirmations
 
     async def _certify(
         self, c: ActiveCommittees, certificate: Certificate, problems: list[str]
