@@ -6,7 +6,9 @@ Each run starts a testbed in a fresh temporary folder, stores ``count`` random b
 after the other and reads each back (checking the bytes), then stops the nodes and
 deletes the folder: always, also when the run fails or is interrupted (Ctrl-C, SIGTERM).
 A run prints throughput and latency (min / median / max over its blobs), where the
-client's time went (encode / upload / certify, and metadata / slivers / decode), the
+client's time went (encode / upload / certify, and metadata / slivers / decode), the CPU
+time each store and each read cost in this process and in the nodes together (what a
+slow node finishes after a store returned counts in the read that follows it), the
 nodes' time from their metrics (StoreBlob: receive, verify, write, confirm; GetSliver),
 the nodes' resident memory after the last blob and after ``--idle-seconds`` of idleness,
 and the load average before and after it. Throughput is blob bytes per second of the
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -99,6 +102,18 @@ def _nodes_rss(bed: Testbed) -> tuple[float, float]:
     return max(p[0] for p in pairs), max(p[1] for p in pairs)
 
 
+def _cpu_seconds(bed: Testbed) -> tuple[float, float]:
+    """(this process's, the nodes' together) CPU seconds so far, user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ticks = os.sysconf("SC_CLK_TCK")
+    nodes = 0.0
+    for node in bed.nodes:
+        with open(f"/proc/{node.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        nodes += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return own.ru_utime + own.ru_stime, nodes
+
+
 async def _exercise(
     bed: Testbed, size: int, count: int
 ) -> tuple[list[float], list[float], dict[str, list[float]], list[float]]:
@@ -109,12 +124,18 @@ async def _exercise(
     async with WalrusClient(client_config.load(bed.client_config)) as client:
         for _ in range(count):
             data = os.urandom(size)
+            cpu = _cpu_seconds(bed)
             started = time.perf_counter()
             stored = await client.store(data)
             stores.append(time.perf_counter() - started)
+            stored_cpu = _cpu_seconds(bed)
             started = time.perf_counter()
             result = await client.read(stored.blob_id)
             reads.append(time.perf_counter() - started)
+            read_cpu = _cpu_seconds(bed)
+            for name, before, after in (("store", cpu, stored_cpu), ("read", stored_cpu, read_cpu)):
+                parts.setdefault(f"cpu_{name}_client", []).append(after[0] - before[0])
+                parts.setdefault(f"cpu_{name}_nodes", []).append(after[1] - before[1])
             if result.data != data:
                 raise AssertionError("read back different bytes")
             for name, seconds in (*stored.timings.items(), *result.timings.items()):
@@ -158,7 +179,16 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
         "read_p99_ms": round(_percentile(reads, 0.99) * 1000, 1),
         "store_ms_min_median_max": _ms(stores),
         "read_ms_min_median_max": _ms(reads),
-        "client_breakdown_ms": {k: round(statistics.median(v) * 1000, 1) for k, v in parts.items()},
+        "client_breakdown_ms": {
+            k: round(statistics.median(v) * 1000, 1)
+            for k, v in parts.items()
+            if not k.startswith("cpu_")
+        },
+        "cpu_ms_per_blob": {
+            k[4:]: round(statistics.mean(v) * 1000, 1)
+            for k, v in parts.items()
+            if k.startswith("cpu_")
+        },
         "node_store_blob_ms_per_call": round(node_store / max(store_calls, 1) * 1000, 1),
         "node_get_sliver_ms_per_call": round(node_read / max(read_calls, 1) * 1000, 1),
         "node_rss_MiB_after_each_blob": [round(x, 1) for x in rss],
@@ -184,6 +214,7 @@ def _print_run(number: int, f: dict[str, Any]) -> None:
         f"  p99 {f['read_p99_ms']}"
     )
     print(f"  client time (median ms): {f['client_breakdown_ms']}")
+    print(f"  CPU per blob (mean ms, user + system): {f['cpu_ms_per_blob']}")
     print(
         f"  node time per call: StoreBlob {f['node_store_blob_ms_per_call']} ms "
         f"(receive, verify, fsync, sign), GetSliver {f['node_get_sliver_ms_per_call']} ms"

@@ -54,6 +54,9 @@ def test_runs_report_their_spread_and_memory_and_leave_no_folder(
         assert all(rss > 20 for rss in run["node_rss_MiB_after_each_blob"])
         assert run["node_rss_MiB_idle"] > 20 and run["node_peak_rss_MiB"] > 20
         assert run["load_average_before"] >= 0
+        cpu = run["cpu_ms_per_blob"]
+        assert set(cpu) == {"store_client", "store_nodes", "read_client", "read_nodes"}
+        assert cpu["store_nodes"] > 0 and cpu["store_client"] > 0
     assert "load average" in done.stdout and "spread" in done.stdout
     assert list(tmp_path.iterdir()) == []
 
