@@ -7,6 +7,7 @@ refreshes the gauges whenever a committee is applied.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import time
 
@@ -18,7 +19,10 @@ from walrus_node.service.shard_sync import ShardSync
 __all__ = ["NodeReport", "version"]
 
 
+@functools.cache
 def version() -> str:
+    """The installed package's version, looked up once: the lookup scans the package
+    metadata on disk, and every peer's certificate catch-up asks for node info."""
     try:
         return importlib.metadata.version("walrus-k8s")
     except importlib.metadata.PackageNotFoundError:
