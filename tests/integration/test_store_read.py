@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.support.slivers import serves_all
-from walrus_node.client.api import WalrusClient
+from walrus_node.client.api import BlobNotFoundError, WalrusClient
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.protocol.views import BlobStatusState
@@ -55,6 +55,15 @@ def test_store_then_read_returns_identical_bytes(testbed: Testbed, size: int) ->
     read, problems = _read(testbed, blob_id)
     assert read == data
     assert problems == []
+
+
+def test_reading_a_blob_never_stored_says_it_is_not_stored(testbed: Testbed) -> None:
+    """The slivers are asked for while the metadata is: for an unknown blob every node
+    refuses both, and the error is the metadata's "not stored", not "no sliver"."""
+    _store(testbed, b"something else")
+    unknown = BlobId(bytes(32))
+    with pytest.raises(BlobNotFoundError, match="is not stored"):
+        _read(testbed, unknown)
 
 
 def test_same_bytes_give_the_same_blob_id(testbed: Testbed) -> None:

@@ -16,10 +16,11 @@ certificate go on in the background until the next store or :meth:`WalrusClient.
 which give them a grace period (half the store's time, at least 0.5 s) and then cancel
 them; nodes that missed slivers recover them themselves from the certificate.
 
-**Read**: metadata from the first node whose answer hashes to the blob ID; then primary
-slivers, systematic ones first, ``n - 2f`` requests at a time plus one more for every
-failure and hedged requests for slow nodes; each sliver is verified as it arrives and
-the blob is decoded with the consistency check. A blob found inconsistently encoded
+**Read**: metadata from the first node whose answer hashes to the blob ID; at the same
+time (which node holds which sliver follows from the blob ID alone) primary slivers,
+systematic ones first, ``n - 2f`` requests at a time plus one more for every failure and
+hedged requests for slow nodes; each sliver is verified against the metadata as soon as
+both are in, and the blob is decoded with the consistency check. A blob found inconsistently encoded
 (by that check, or by nodes holding more than ``f`` shards) raises
 :class:`InvalidBlobError`.
 
@@ -127,6 +128,8 @@ class StoreResult:
     certified_by: int
     """Nodes that accepted the certificate."""
     problems: list[str]
+    """What went wrong, one line per node and step. Nodes still busy when the store
+    returned (``pending``) add theirs as they finish, until :meth:`WalrusClient.settle`."""
     timings: dict[str, float]
     pending: list[str] = dataclasses.field(default_factory=list)
     """Nodes still uploading or certifying when the store returned: the client goes on
@@ -157,7 +160,8 @@ class WalrusClient:
             timeout=cfg.timeout_seconds, credentials=credentials, dns_server=cfg.dns_server
         )
         self._committees: ActiveCommittees | None = None
-        self._follow_up: store_round.StoreRound | None = None
+        self._follow_ups: list[store_round.StoreRound] = []
+        """Rounds of stores that returned with nodes still busy (:meth:`settle`)."""
 
     async def __aenter__(self) -> WalrusClient:
         return self
@@ -268,10 +272,10 @@ class WalrusClient:
         finally:
             live = False
         timings.update(round_.timings)
-        problems = list(round_.problems)
+        problems = round_.problems  # the follow-ups add theirs as they finish
         pending = list(round_.pending())
         if pending:
-            self._follow_up = round_
+            self._follow_ups.append(round_)
         weight = round_.weight()
         if round_.certificate is None:
             raise NotEnoughConfirmationsError(weight, encoded.params.quorum, problems)
@@ -289,15 +293,16 @@ class WalrusClient:
         )
 
     async def settle(self, grace: float | None = None) -> list[str]:
-        """Let the last store's follow-ups (nodes still uploading or certifying when it
-        returned, :mod:`.store_round`) finish, for ``grace`` seconds (by default half
-        that store's time, at least 0.5 s); what is left then is cancelled, and those
-        nodes recover their slivers from their peers. Returns the follow-ups' problems.
-        Called by :meth:`store` before it starts and by :meth:`close`."""
-        round_, self._follow_up = self._follow_up, None
-        if round_ is None:
-            return []
-        return await round_.settle(grace)
+        """Let the follow-ups of the stores made so far (nodes still uploading or
+        certifying when a store returned, :mod:`.store_round`) finish, for ``grace``
+        seconds (by default half that store's time, at least 0.5 s); uploads still under
+        way then are cancelled, and those nodes recover their slivers from their peers.
+        Returns the follow-ups' problems. Called by :meth:`store` before it starts (so
+        that one client making stores one after the other holds one encoded blob) and
+        by :meth:`close`."""
+        rounds, self._follow_ups = self._follow_ups, []
+        late = await asyncio.gather(*(r.settle(grace) for r in rounds))
+        return [problem for problems in late for problem in problems]
 
     async def _upload_to(
         self,
@@ -400,22 +405,45 @@ class WalrusClient:
         problems: list[str] = []
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        metadata = await self._metadata(blob_id, c, problems)
-        timings["metadata"] = time.perf_counter() - started
-        return await self._read_slivers(blob_id, metadata, c, problems, timings, progress)
+
+        async def metadata() -> BlobMetadata:
+            verified = await self._metadata(blob_id, c, problems)
+            timings["metadata"] = time.perf_counter() - started
+            return verified
+
+        # The slivers are asked for at once, not after the metadata: which node holds
+        # which sliver follows from the blob ID and the committee alone. Each is
+        # verified against the metadata once that is in.
+        pending = asyncio.ensure_future(metadata())
+        try:
+            return await self._read_slivers(blob_id, pending, c, problems, timings, progress)
+        except BaseException:
+            error = pending.exception() if pending.done() and not pending.cancelled() else None
+            if error is not None:
+                raise error from None  # a missing blob: say so, not "no slivers verified"
+            raise
+        finally:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
 
     async def _read_slivers(
         self,
         blob_id: BlobId,
-        metadata: BlobMetadata,
+        metadata_source: BlobMetadata | asyncio.Future[BlobMetadata],
         c: ActiveCommittees,
         problems: list[str],
         timings: dict[str, float],
         progress: Progress | None,
     ) -> ReadResult:
-        """The rest of :meth:`read` once the metadata is verified."""
+        """The rest of :meth:`read`: the metadata is verified already, or still coming
+        (each sliver is then verified once it is in)."""
+        if isinstance(metadata_source, BlobMetadata):
+            known: asyncio.Future[BlobMetadata] = asyncio.get_running_loop().create_future()
+            known.set_result(metadata_source)
+            metadata_source = known
         started = time.perf_counter()
-        verified = await self._fetch_primaries(blob_id, metadata, c, problems, progress)
+        verified = await self._fetch_primaries(blob_id, metadata_source, c, problems, progress)
+        metadata = await metadata_source
         timings["slivers"] = time.perf_counter() - started
         need = metadata.params.rows
         if len(verified) < need:
@@ -496,7 +524,7 @@ class WalrusClient:
     async def _fetch_primaries(
         self,
         blob_id: BlobId,
-        metadata: BlobMetadata,
+        metadata_source: asyncio.Future[BlobMetadata],
         c: ActiveCommittees,
         problems: list[str],
         progress: Progress | None,
@@ -505,9 +533,10 @@ class WalrusClient:
 
         Systematic slivers are asked for first (decoding them is a copy). One more request
         starts for every failure, and one more whenever nothing completed for a while
-        (a slow node), so a slow or lying minority costs latency, not success.
+        (a slow node), so a slow or lying minority costs latency, not success. A sliver
+        that arrives before the metadata waits for it to be verified against it.
         """
-        params = metadata.params
+        params = EncodingParams(c.n_shards)  # the metadata's: it was checked against n
         need = params.rows
         queue: list[tuple[int, Member]] = []
         fallback: list[tuple[int, Member]] = []
@@ -523,6 +552,7 @@ class WalrusClient:
             data = await self._client(member).get_sliver(
                 blob_id.raw, SliverType.PRIMARY, index, progress
             )
+            metadata = await asyncio.shield(metadata_source)
             await asyncio.to_thread(
                 slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
             )

@@ -69,6 +69,8 @@ class StoreRound:
         self._certified = asyncio.Event()
         self._over = asyncio.Event()
         self._tasks: dict[asyncio.Task[None], Member] = {}
+        self._certifying: set[str] = set()
+        """Members past their upload, being handed the certificate."""
         self._uploading = 0
         self._started = time.perf_counter()
         self._waited = 0.0
@@ -91,6 +93,7 @@ class StoreRound:
             certificate = await asyncio.shield(self._formed)
             if certificate is None:
                 return
+            self._certifying.add(member.name)
             try:
                 await self._submit(member, certificate)
             except Exception as e:  # any failure of one node is a problem, not the end
@@ -141,8 +144,10 @@ class StoreRound:
 
     async def settle(self, grace: float | None = None) -> list[str]:
         """Wait for the follow-ups ``grace`` seconds (by default half the time
-        :meth:`wait` took, at least :data:`MIN_GRACE_SECONDS`), then cancel what is left;
-        returns the problems of the follow-ups (those of nodes cancelled included)."""
+        :meth:`wait` took, at least :data:`MIN_GRACE_SECONDS`), then cancel the uploads
+        still under way (a node being handed the certificate is waited for: one small
+        call, bounded by the RPC timeout); returns the problems of the follow-ups (those
+        of nodes cancelled included), which are also added to :attr:`problems`."""
         seen = len(self.problems)
         running = [t for t in self._tasks if not t.done()]
         if running:
@@ -150,8 +155,10 @@ class StoreRound:
                 grace = max(MIN_GRACE_SECONDS, 0.5 * self._waited)
             _, late = await asyncio.wait(running, timeout=grace)
             for task in late:
-                task.cancel()
-                self.problems.append(f"{self._tasks[task].name}: still busy after the grace period")
+                name = self._tasks[task].name
+                if name not in self._certifying:
+                    task.cancel()
+                    self.problems.append(f"{name}: still uploading after the grace period")
             await asyncio.gather(*late, return_exceptions=True)
         return self.problems[seen:]
 
