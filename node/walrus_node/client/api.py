@@ -14,15 +14,16 @@ is over (at once for those done already); the store returns once nodes holding `
 shards accepted it (client/store_round.py). A slow node is not waited for: its upload and
 certificate go on in the background until the next store or :meth:`WalrusClient.close`,
 which give them a grace period (half the store's time, at least 0.5 s) and then cancel
-them; nodes that missed slivers recover them themselves from the certificate.
+the uploads still under way; nodes that missed slivers recover them themselves from the
+certificate.
 
 **Read**: metadata from the first node whose answer hashes to the blob ID; at the same
 time (which node holds which sliver follows from the blob ID alone) primary slivers,
 systematic ones first, ``n - 2f`` requests at a time plus one more for every failure and
 hedged requests for slow nodes; each sliver is verified against the metadata as soon as
-both are in, and the blob is decoded with the consistency check. A blob found inconsistently encoded
-(by that check, or by nodes holding more than ``f`` shards) raises
-:class:`InvalidBlobError`.
+both are in, and the blob is decoded with the consistency check. A blob found
+inconsistently encoded (by that check, or by nodes holding more than ``f`` shards)
+raises :class:`InvalidBlobError`.
 
 **Extend** confirms a later end epoch of one registration (the permanent one, or an
 owner's deletable one) and checks every confirmation as ``store`` does. **Delete**
