@@ -51,7 +51,7 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate
-from walrus_node.store import group_commit
+from walrus_node.store import group_commit, mapped
 
 __all__ = [
     "BlobInfo",
@@ -185,6 +185,7 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], map_size: int = 1 << 40) -> None:
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
+        self._data_file = directory / "data.mdb"
         try:
             self._env = lmdb.open(
                 str(directory),
@@ -215,6 +216,16 @@ class Store:
 
     def close(self) -> None:
         self._env.close()
+
+    def release_mapped(self) -> int:
+        """Drop the store file's pages from the process's resident memory (they stay in
+        the page cache; the next read maps them again): :mod:`.mapped`. Returns the
+        mappings released."""
+        return mapped.release(self._data_file)
+
+    def mapped_bytes(self) -> int:
+        """Bytes of the store file resident in the process's memory map."""
+        return mapped.resident_bytes(self._data_file)
 
     def _shard_db(self, shard: int, sliver_type: SliverType) -> lmdb._Database:
         if not 0 <= shard < MAX_SHARDS:
