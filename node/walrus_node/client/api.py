@@ -441,7 +441,8 @@ class WalrusClient:
         progress: Progress | None = None,
     ) -> ReadResult:
         """Write the blob to ``out`` as its rows arrive, verified and in order, holding at
-        most ``window`` primary slivers besides the one being written (client/stream.py);
+        most ``window`` primary slivers (and no more than fit in ``stream.WINDOW_BYTES``,
+        at least one) besides the one being written (client/stream.py);
         the result's ``data`` is empty and ``timings["bytes"]`` is the blob's length.
 
         The checks are those of :meth:`read` when every systematic sliver can be had
