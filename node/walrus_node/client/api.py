@@ -226,6 +226,11 @@ class WalrusClient:
         except codec_errors.ParameterError as e:
             raise ClientError(str(e)) from e
         timings["encode"] = time.perf_counter() - started
+        if isinstance(data, mmap.mmap):
+            # The slivers hold every byte now: the file's pages leave the resident set
+            # (they stay in the page cache) instead of adding the file's size to the
+            # memory held while uploading.
+            data.madvise(mmap.MADV_DONTNEED)
         registration = BlobRegistration(
             end_epoch=c.epoch + epochs,
             deletable=deletable,
