@@ -423,6 +423,19 @@ class Store:
         with self._read() as txn:
             return bool(txn.cursor(db=db).set_key(blob_id))  # no copy of the value
 
+    def lacking_slivers(self, shard: int, blob_ids: list[bytes]) -> dict[bytes, list[SliverType]]:
+        """The sliver types of a shard not stored, for each of ``blob_ids`` lacking any
+        (one read transaction: a shard's recovery pass checks every certified blob)."""
+        dbs = [(t, self._shard_db(shard, t)) for t in SliverType]
+        lacking: dict[bytes, list[SliverType]] = {}
+        with self._read() as txn:
+            cursors = [(t, txn.cursor(db=db)) for t, db in dbs]
+            for blob_id in blob_ids:
+                missing = [t for t, cursor in cursors if not cursor.set_key(blob_id)]
+                if missing:
+                    lacking[blob_id] = missing
+        return lacking
+
     def count_slivers(self, blob_id: bytes, shards: list[int]) -> int:
         """How many of the 2 x len(shards) slivers of a blob are stored."""
         dbs = [self._shard_db(shard, t) for shard in shards for t in SliverType]
