@@ -42,6 +42,7 @@ import json
 import os
 import pathlib
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -186,6 +187,8 @@ class Store:
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         self._data_file = directory / "data.mdb"
+        self._map_lock = threading.Lock()
+        self._closed = False
         try:
             self._env = lmdb.open(
                 str(directory),
@@ -215,13 +218,17 @@ class Store:
         self._group = group_commit.GroupCommit(self._env)
 
     def close(self) -> None:
-        self._env.close()
+        with self._map_lock:  # not while a release is between finding the map and madvise
+            self._closed = True
+            self._env.close()
 
     def release_mapped(self) -> int:
         """Drop the store file's pages from the process's resident memory (they stay in
         the page cache; the next read maps them again): :mod:`.mapped`. Returns the
-        mappings released."""
-        return mapped.release(self._data_file)
+        mappings released; 0 once closed (the address range may hold other memory then).
+        """
+        with self._map_lock:
+            return 0 if self._closed else mapped.release(self._data_file)
 
     def mapped_bytes(self) -> int:
         """Bytes of the store file resident in the process's memory map."""

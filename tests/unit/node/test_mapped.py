@@ -44,3 +44,10 @@ def test_nothing_to_release_for_a_file_not_mapped(tmp_path: pathlib.Path) -> Non
     assert mapped.release(plain) == 0
     assert mapped.release(tmp_path / "missing") == 0
     assert mapped.resident_bytes(plain) == 0
+
+
+def test_a_closed_store_releases_nothing(tmp_path: pathlib.Path) -> None:
+    store = Store(tmp_path / "db", map_size=1 << 30)
+    store.put_state("k", b"v" * MiB)
+    store.close()
+    assert store.release_mapped() == 0
