@@ -4,6 +4,8 @@ it. Real processes against a real testbed with many shards (small slivers)."""
 
 from __future__ import annotations
 
+import asyncio
+import mmap
 import os
 import pathlib
 import subprocess
@@ -12,7 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from walrus_node.client import config as client_config
+from walrus_node.client.api import WalrusClient
 from walrus_node.codec.params import EncodingParams
+from walrus_node.store import mapped
 from walrus_node.testbed.testbed import Testbed
 
 pytestmark = pytest.mark.slow
@@ -75,3 +80,21 @@ def test_a_big_file_is_stored_mapped_and_read_row_by_row(
     assert read_peak < 150 + 6 * sliver, read_peak
     assert read_peak < 150 + SIZE / MiB
     assert store_peak < encoded + SIZE / MiB + 200, store_peak
+
+
+def test_a_stored_files_pages_leave_the_resident_set_once_encoded(
+    bed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    source = tmp_path / "mapped.bin"
+    source.write_bytes(os.urandom(16 * MiB))
+
+    async def go() -> int:
+        with source.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            async with WalrusClient(client_config.load(bed.client_config)) as client:
+                await client.store(m, epochs=1)
+            return mapped.resident_bytes(source)  # the map is still open here
+
+    resident = asyncio.run(go())
+    # Encoding read every page of the map; the store dropped them afterwards (they stay
+    # in the page cache), so they do not add the file's size to the upload's memory.
+    assert resident < MiB, resident

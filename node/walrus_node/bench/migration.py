@@ -1,6 +1,7 @@
 """migration: shard transfer at an epoch change, cooperative and by recovery.
 
     walrus-bench migration --data 330MiB
+    walrus-bench migration --nodes 10 --shards 1000 --data 256MiB --keep-all
 
 A testbed of 4 nodes and 10 shards (D'Hondt with equal stake: 3, 3, 2, 2 shards) stores
 ``--data`` bytes of blobs. A fifth node joins and the epoch advances: the new node gains
@@ -14,6 +15,11 @@ Rates come from the node's own per-shard timestamps: the cooperative rate is str
 bytes over the transfer's duration, the recovery rate rebuilt bytes over the recovery
 pass's duration; the time spent giving up on the dead source is reported separately.
 The last line is JSON with ``migration_MBps`` and ``recovery_MBps``.
+
+``--nodes`` and ``--shards`` change the testbed (the new node then gains about
+``shards / (nodes + 1)`` shards, some from every node); ``--keep-all`` kills no node, so
+every gained shard moves by the cooperative path. With several shards per source, the
+rates are the sums of their bytes over the span from the first start to the last end.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 
@@ -41,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=measure.parse_size, default=330 << 20, help="blob bytes to store first"
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait")
+    parser.add_argument("--nodes", type=int, default=4, help="nodes before the new one joins")
+    parser.add_argument("--shards", type=int, default=10)
+    parser.add_argument(
+        "--keep-all",
+        action="store_true",
+        help="kill no node: every gained shard moves by the cooperative path",
+    )
 
 
 async def _fill(bed: Testbed, total: int) -> int:
@@ -53,26 +67,34 @@ async def _fill(bed: Testbed, total: int) -> int:
     return stored
 
 
-def _cooperative_rate(view: ShardSyncView) -> float:
-    """Streamed bytes per second of the transfer (start to the recovery pass)."""
-    return measure.mbps(view.bytes, view.recovery_started_at - view.started_at)
+def _cooperative_rate(views: list[ShardSyncView]) -> float:
+    """Streamed bytes per second of the transfers (first start to the last one's
+    recovery pass)."""
+    if not views:
+        return 0.0
+    span = max(v.recovery_started_at for v in views) - min(v.started_at for v in views)
+    return measure.mbps(sum(v.bytes for v in views), span)
 
 
-def _recovery_rate(view: ShardSyncView) -> float:
-    """Rebuilt bytes per second of the recovery pass."""
-    return measure.mbps(view.recovered_bytes, view.finished_at - view.recovery_started_at)
+def _recovery_rate(views: list[ShardSyncView]) -> float:
+    """Rebuilt bytes per second of the recovery passes (first start to last end)."""
+    if not views:
+        return 0.0
+    span = max(v.finished_at for v in views) - min(v.recovery_started_at for v in views)
+    return measure.mbps(sum(v.recovered_bytes for v in views), span)
 
 
 def run(args: argparse.Namespace) -> int:
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
-    bed = Testbed.create(os.path.join(directory, "testbed"), 4, 10)
+    bed = Testbed.create(os.path.join(directory, "testbed"), args.nodes, args.shards)
     try:
         bed.up()
         fill_started = time.perf_counter()
         stored = asyncio.run(_fill(bed, args.data))
         fill_seconds = time.perf_counter() - fill_started
         new = bed.add_node()
-        bed.kill("node-0")
+        if not args.keep_all:
+            bed.kill("node-0")
         driver = EpochDriver(bed)
         started = time.perf_counter()
         driver.advance()
@@ -86,35 +108,41 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
     finally:
         bed.down()
+        shutil.rmtree(directory, ignore_errors=True)
     if not isinstance(status, SyncStatus) or not status.epoch_sync_done:
         raise SystemExit(f"the new node did not finish within {args.timeout:.0f} s: {status}")
-    by_source = {view.source: view for view in status.shards}
-    cooperative, recovered = by_source["node-1"], by_source["node-0"]
+    dead = set() if args.keep_all else {"node-0"}
+    cooperative = [v for v in status.shards if v.source not in dead]
+    recovered = [v for v in status.shards if v.source in dead]
     figures = {
+        "nodes": args.nodes,
+        "shards": args.shards,
+        "shards_moved": len(status.shards),
         "data_stored": stored,
         "fill_MBps": round(measure.mbps(stored, fill_seconds), 1),
         "moved_bytes": sum(v.bytes + v.recovered_bytes for v in status.shards),
-        "cooperative_bytes": cooperative.bytes + cooperative.recovered_bytes,
-        "recovery_bytes": recovered.bytes + recovered.recovered_bytes,
+        "cooperative_bytes": sum(v.bytes + v.recovered_bytes for v in cooperative),
+        "recovery_bytes": sum(v.bytes + v.recovered_bytes for v in recovered),
         "migration_MBps": round(_cooperative_rate(cooperative), 1),
         "recovery_MBps": round(_recovery_rate(recovered), 1),
         "dead_source_detected_after_s": round(
-            recovered.recovery_started_at - recovered.started_at, 1
+            max((v.recovery_started_at - v.started_at for v in recovered), default=0.0), 1
         ),
         "epoch_change_seconds": round(elapsed, 1),
         "load_average": measure.load_average(),
     }
     print(f"stored {stored / 1e6:.0f} MB of blobs at {figures['fill_MBps']} MB/s")
     print(
-        f"cooperative: shard {cooperative.shard} from node-1, "
+        f"cooperative: {len(cooperative)} shard(s) from live nodes, "
         f"{figures['cooperative_bytes'] / 1e6:.1f} MB at {figures['migration_MBps']} MB/s"
     )
-    print(
-        f"recovery:    shard {recovered.shard} of killed node-0, "
-        f"{figures['recovery_bytes'] / 1e6:.1f} MB at {figures['recovery_MBps']} MB/s "
-        f"({recovered.recovered} slivers rebuilt; the dead source was given up after "
-        f"{figures['dead_source_detected_after_s']} s)"
-    )
+    if recovered:
+        print(
+            f"recovery:    {len(recovered)} shard(s) of killed node-0, "
+            f"{figures['recovery_bytes'] / 1e6:.1f} MB at {figures['recovery_MBps']} MB/s "
+            f"({sum(v.recovered for v in recovered)} slivers rebuilt; the dead source was "
+            f"given up after {figures['dead_source_detected_after_s']} s)"
+        )
     print(f"epoch change to done on the new node: {figures['epoch_change_seconds']} s")
     measure.emit_json(figures)
     return 0

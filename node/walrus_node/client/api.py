@@ -243,6 +243,11 @@ class WalrusClient:
         except codec_errors.ParameterError as e:
             raise ClientError(str(e)) from e
         timings["encode"] = time.perf_counter() - started
+        if isinstance(data, mmap.mmap):
+            # The slivers hold every byte now: the file's pages leave the resident set
+            # (they stay in the page cache) instead of adding the file's size to the
+            # memory held while uploading.
+            data.madvise(mmap.MADV_DONTNEED)
         registration = BlobRegistration(
             end_epoch=c.epoch + epochs,
             deletable=deletable,
@@ -472,7 +477,8 @@ class WalrusClient:
         progress: Progress | None = None,
     ) -> ReadResult:
         """Write the blob to ``out`` as its rows arrive, verified and in order, holding at
-        most ``window`` primary slivers besides the one being written (client/stream.py);
+        most ``window`` primary slivers (and no more than fit in ``stream.WINDOW_BYTES``,
+        at least one) besides the one being written (client/stream.py);
         the result's ``data`` is empty and ``timings["bytes"]`` is the blob's length.
 
         The checks are those of :meth:`read` when every systematic sliver can be had

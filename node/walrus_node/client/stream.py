@@ -12,8 +12,11 @@ Layout: a blob fills the ``rows x columns`` source matrix row-major, so source r
 from its owner (the previous owner too during an epoch change) and verified against the
 metadata; rows are yielded in order as soon as they and the rows before them are in hand,
 so the first bytes leave after the metadata and one sliver. At most ``window`` rows are
-fetched ahead of the consumer, which bounds memory to ``window`` slivers plus the one the
-consumer is sending (the next rows are asked for when the consumer asks for more).
+fetched ahead of the consumer, and no more than fit in ``window_bytes`` (at least one),
+which bounds memory to those slivers plus the one the consumer is sending (the next rows
+are asked for when the consumer asks for more). The byte bound matters for big blobs on
+few shards, whose rows are a large part of the blob each (a 1 GiB blob on 40 shards has
+73 MiB rows).
 
 **Parts of a row.** Where the range covers only some symbols of a row, the run of those
 symbols is asked of the row's owner in one ``GetSliverSymbols`` call: the owner of
@@ -66,6 +69,9 @@ HEDGE_BYTES_PER_SECOND = 20e6
 rate starts the whole read beside it; whichever finishes first is used. The defaults
 leave a loaded node several times its usual time before a hung owner costs a whole read
 (a 17 MiB symbol: 2.9 s)."""
+
+WINDOW_BYTES = 64 << 20
+"""Bytes of rows a stream fetches ahead of its consumer at most (but always one row)."""
 
 _ASK_FOR_THE_ROW = frozenset({"RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
 """Refusals of a run of symbols after which the row's whole sliver is asked for."""
@@ -154,6 +160,7 @@ class BlobStream:
         whole_read: WholeRead,
         *,
         window: int = 2,
+        window_bytes: int = WINDOW_BYTES,
         hedge_seconds: float = HEDGE_SECONDS,
         hedge_bytes_per_second: float = HEDGE_BYTES_PER_SECOND,
     ) -> None:
@@ -168,7 +175,8 @@ class BlobStream:
         self._committees = committees
         self._peer = peer
         self._whole_read = whole_read
-        self._window = window
+        row_bytes = metadata.params.columns * metadata.symbol_size
+        self._window = max(1, min(window, window_bytes // max(row_bytes, 1)))
 
     @property
     def length(self) -> int:

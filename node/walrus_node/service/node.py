@@ -19,8 +19,9 @@ unverified.
 Background work started by :meth:`NodeService.start`: watching the committee file
 (:mod:`.committees`), blob sync (:mod:`.blob_sync`), certificate catch-up
 (:mod:`.certificate_sync`), the removal of data of blobs that were never certified
-(every ``gc_interval_seconds``), and giving freed memory back to the kernel when idle
-(:mod:`.idle_trim`). Before any of it, the uncertified quota is rebuilt from the store.
+(every ``gc_interval_seconds``), giving freed memory back to the kernel when idle
+(:mod:`.idle_trim`), and dropping the store file's pages from the resident memory
+(:mod:`.map_release`). Before any of it, the uncertified quota is rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import asyncio
 import contextlib
 
 from walrus_node.codec.params import MAX_SHARDS
-from walrus_node.service import idle_trim
+from walrus_node.service import idle_trim, map_release
 from walrus_node.service.admin import Admin
 from walrus_node.service.archive import CommitteeArchive
 from walrus_node.service.blob_sync import BlobSync
@@ -92,6 +93,7 @@ class NodeService:
             asyncio.create_task(self.committees.run(), name="committee-watch"),
             asyncio.create_task(self.lifetime.collect_garbage(), name="gc"),
             asyncio.create_task(idle_trim.run(self.ctx), name="idle-trim"),
+            asyncio.create_task(map_release.run(self.ctx), name="map-release"),
         ]
         self.report.update_gauges()
 

@@ -372,19 +372,14 @@ class ShardSync:
         await self._caught_up()
         while True:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
-            missing: dict[bytes, list[SliverType]] = {}  # blob -> its slivers lacking here
+            certified = []
             for blob_id, info in infos:
                 if info.state is BlobState.INVALID:
                     self.skipped.add(blob_id)
-                if info.state is not BlobState.CERTIFIED:
-                    continue
-                lacking = [
-                    t
-                    for t in SliverType
-                    if not await ctx.read(ctx.store.has_sliver, p.shard, t, blob_id)
-                ]
-                if lacking:
-                    missing[blob_id] = lacking
+                if info.state is BlobState.CERTIFIED:
+                    certified.append(blob_id)
+            # blob -> its slivers lacking here, in one read rather than one per sliver
+            missing = await ctx.read(ctx.store.lacking_slivers, p.shard, certified)
             if not missing:
                 return
             results = await _bounded(

@@ -42,6 +42,7 @@ import json
 import os
 import pathlib
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -51,7 +52,7 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate
-from walrus_node.store import group_commit
+from walrus_node.store import group_commit, mapped
 
 __all__ = [
     "BlobInfo",
@@ -185,6 +186,9 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], map_size: int = 1 << 40) -> None:
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
+        self._data_file = directory / "data.mdb"
+        self._map_lock = threading.Lock()
+        self._closed = False
         try:
             self._env = lmdb.open(
                 str(directory),
@@ -214,7 +218,21 @@ class Store:
         self._group = group_commit.GroupCommit(self._env)
 
     def close(self) -> None:
-        self._env.close()
+        with self._map_lock:  # not while a release is between finding the map and madvise
+            self._closed = True
+            self._env.close()
+
+    def release_mapped(self) -> int:
+        """Drop the store file's pages from the process's resident memory (they stay in
+        the page cache; the next read maps them again): :mod:`.mapped`. Returns the
+        mappings released; 0 once closed (the address range may hold other memory then).
+        """
+        with self._map_lock:
+            return 0 if self._closed else mapped.release(self._data_file)
+
+    def mapped_bytes(self) -> int:
+        """Bytes of the store file resident in the process's memory map."""
+        return mapped.resident_bytes(self._data_file)
 
     def _shard_db(self, shard: int, sliver_type: SliverType) -> lmdb._Database:
         if not 0 <= shard < MAX_SHARDS:
@@ -411,6 +429,19 @@ class Store:
         db = self._shard_db(shard, sliver_type)
         with self._read() as txn:
             return bool(txn.cursor(db=db).set_key(blob_id))  # no copy of the value
+
+    def lacking_slivers(self, shard: int, blob_ids: list[bytes]) -> dict[bytes, list[SliverType]]:
+        """The sliver types of a shard not stored, for each of ``blob_ids`` lacking any
+        (one read transaction: a shard's recovery pass checks every certified blob)."""
+        dbs = [(t, self._shard_db(shard, t)) for t in SliverType]
+        lacking: dict[bytes, list[SliverType]] = {}
+        with self._read() as txn:
+            cursors = [(t, txn.cursor(db=db)) for t, db in dbs]
+            for blob_id in blob_ids:
+                missing = [t for t, cursor in cursors if not cursor.set_key(blob_id)]
+                if missing:
+                    lacking[blob_id] = missing
+        return lacking
 
     def count_slivers(self, blob_id: bytes, shards: list[int]) -> int:
         """How many of the 2 x len(shards) slivers of a blob are stored."""

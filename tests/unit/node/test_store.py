@@ -240,3 +240,12 @@ def test_uncertified_usage_counts_metadata_and_slivers_of_uncertified_blobs_only
     )
     assert store.uncertified_usage(4) == {_id(1): len(b"meta") + 150}
     assert store.uncertified_usage(3) == {_id(1): len(b"meta") + 100}  # shards 0..2 only
+
+
+def test_lacking_slivers_names_each_blobs_missing_types_in_one_read(store: Store) -> None:
+    a, b, c = _id(1), _id(2), _id(3)
+    _registered(store, a, b, c)
+    store.put_slivers([(5, P, a, b"p"), (5, S, a, b"s"), (5, P, b, b"p"), (6, S, c, b"s")])
+    assert store.lacking_slivers(5, [a, b, c]) == {b: [S], c: [P, S]}
+    assert store.lacking_slivers(6, [c]) == {c: [P]}
+    assert store.lacking_slivers(5, []) == {}

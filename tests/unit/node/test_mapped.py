@@ -1,0 +1,53 @@
+"""Mapped pages of the store: what reads touch through LMDB's map counts in the process's
+RSS until released, and a release drops it without changing what the store returns."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+import pytest
+
+from walrus_node.store import mapped
+from walrus_node.store.store import Store
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="/proc/self/maps")
+
+MiB = 1 << 20
+
+
+def test_release_drops_the_pages_reads_mapped_and_keeps_the_data(tmp_path: pathlib.Path) -> None:
+    store = Store(tmp_path / "db", map_size=1 << 30)
+    try:
+        values = {f"value-{i}": os.urandom(4 * MiB) for i in range(8)}
+        for key, value in values.items():
+            store.put_state(key, value)
+        for key, value in values.items():
+            assert store.get_state(key) == value  # read through the map
+        touched = store.mapped_bytes()
+        assert touched >= 24 * MiB, touched  # the reads left the pages resident
+
+        assert store.release_mapped() >= 1
+        assert store.mapped_bytes() < MiB
+
+        for key, value in values.items():  # mapped again on the next read, same bytes
+            assert store.get_state(key) == value
+    finally:
+        store.close()
+
+
+def test_nothing_to_release_for_a_file_not_mapped(tmp_path: pathlib.Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x" * 4096)
+    assert mapped.mappings(plain) == []
+    assert mapped.release(plain) == 0
+    assert mapped.release(tmp_path / "missing") == 0
+    assert mapped.resident_bytes(plain) == 0
+
+
+def test_a_closed_store_releases_nothing(tmp_path: pathlib.Path) -> None:
+    store = Store(tmp_path / "db", map_size=1 << 30)
+    store.put_state("k", b"v" * MiB)
+    store.close()
+    assert store.release_mapped() == 0
