@@ -352,11 +352,19 @@ unsafe fn hash_lanes<V: Vector>(bodies: &[&[u8]], tail: &[u8], out: &mut [Digest
     let mut cv: [V; 8] = std::array::from_fn(|w| V::splat(IV[w]));
     let mut words = [[0u32; 16]; 16];
     let words = &mut words[..V::LANES];
+    let body_len = bodies[0].len();
     for b in 0..blocks {
-        for (body, block) in bodies.iter().zip(words.iter_mut()) {
-            block_into(body, tail, b, block);
-        }
-        let m: [V; 16] = std::array::from_fn(|w| V::gather(words, w));
+        let m: [V; 16] = if b * BLOCK >= body_len {
+            // The block is all tail (an inner node's tag): the same in every lane.
+            let mut shared = [0u32; 16];
+            block_into(&[], &tail[b * BLOCK - body_len..], 0, &mut shared);
+            std::array::from_fn(|w| V::splat(shared[w]))
+        } else {
+            for (body, block) in bodies.iter().zip(words.iter_mut()) {
+                block_into(body, tail, b, block);
+            }
+            std::array::from_fn(|w| V::gather(words, w))
+        };
         let last = b + 1 == blocks;
         let block_len = if last { len - b * BLOCK } else { BLOCK };
         let flags = if b == 0 { CHUNK_START } else { 0 } | if last { CHUNK_END | ROOT } else { 0 };

@@ -82,8 +82,9 @@ fn as_nodes(data: &[u8]) -> PyResult<Vec<Node>> {
     Ok(data.chunks_exact(DIGEST).map(|c| c.try_into().expect("32 bytes")).collect())
 }
 
-fn flat(nodes: &[Node]) -> Vec<u8> {
-    nodes.iter().flat_map(|n| n.iter().copied()).collect()
+/// Nodes as one byte string, without a copy.
+fn flat(nodes: &[Node]) -> &[u8] {
+    nodes.as_flattened()
 }
 
 /// Leaf hashes of symbols at `addr + c * stride` (`count` of `s` bytes), in parallel.
@@ -139,7 +140,7 @@ fn hash_batch<'py>(
     let messages: Vec<&[u8]> = (0..count).map(|i| &slice[i * length..(i + 1) * length]).collect();
     let mut out = vec![EMPTY; count];
     py.allow_threads(|| hash_many(&messages, tail, &mut out));
-    Ok(PyBytes::new(py, &flat(&out)))
+    Ok(PyBytes::new(py, flat(&out)))
 }
 
 /// Leaf hashes of `count` symbols of `s` bytes, symbol `c` at `offset + c * stride`
@@ -164,7 +165,7 @@ fn leaf_hashes<'py>(
     }
     let pool = pool()?;
     let nodes = py.allow_threads(|| pool.install(|| leaves_at(r.addr + offset, s, count, stride)));
-    Ok(PyBytes::new(py, &flat(&nodes)))
+    Ok(PyBytes::new(py, flat(&nodes)))
 }
 
 /// Roots of many trees over already-hashed leaves (see `roots_of`), concatenated.
@@ -177,13 +178,16 @@ fn merkle_roots<'py>(
     tree_stride: usize,
     leaf_stride: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let nodes = as_nodes(leaves)?;
+    let (nodes, rest) = leaves.as_chunks::<DIGEST>();
+    if !rest.is_empty() {
+        return Err(value_error(format!("{} bytes is not a whole number of nodes", leaves.len())));
+    }
     if trees > 0 && width > 0 && (trees - 1) * tree_stride + (width - 1) * leaf_stride >= nodes.len() {
         return Err(value_error("trees reach past the last leaf".into()));
     }
     let pool = pool()?;
-    let roots = py.allow_threads(|| pool.install(|| roots_of(&nodes, trees, width, tree_stride, leaf_stride)));
-    Ok(PyBytes::new(py, &flat(&roots)))
+    let roots = py.allow_threads(|| pool.install(|| roots_of(nodes, trees, width, tree_stride, leaf_stride)));
+    Ok(PyBytes::new(py, flat(&roots)))
 }
 
 /// The commitments of a whole `(n, n * s)` expanded matrix: the roots of its `n` rows
@@ -206,7 +210,7 @@ fn matrix_roots<'py>(
             (roots_of(&leaves, n, n, n, 1), roots_of(&leaves, n, n, 1, n))
         })
     });
-    Ok((PyBytes::new(py, &flat(&primary)), PyBytes::new(py, &flat(&secondary))))
+    Ok((PyBytes::new(py, flat(&primary)), PyBytes::new(py, flat(&secondary))))
 }
 
 /// The root of a sliver's `k` source symbols at `addr` extended to `n`: the source is
