@@ -8,6 +8,9 @@
 //!   extending strided groups of symbols in place, and rebuilding lost source symbols.
 //! * [`merkle`]: the codec's domain-separated BLAKE3 Merkle trees: leaf hashes of many
 //!   symbols, many roots, proofs, and batch proof verification.
+//! * [`batch_hash`]: BLAKE3 of many short messages of one length side by side in SIMD
+//!   lanes (AVX-512, AVX2 or plain integers, chosen at run time), which every hash of
+//!   [`merkle`] goes through.
 //!
 //! Every function releases the GIL and spreads independent groups (rows, columns, trees,
 //! proofs) over a rayon pool whose size [`set_threads`] sets. Every offset a caller passes
@@ -20,6 +23,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rayon::ThreadPool;
 
+mod batch_hash;
 mod merkle;
 mod rs;
 

@@ -15,85 +15,36 @@ pub(crate) const DIGEST: usize = 32;
 type Node = [u8; DIGEST];
 const EMPTY: Node = [0u8; DIGEST];
 
-// The BLAKE3 compression function, called directly for the two shapes this module
-// hashes most: symbols shorter than one 64-byte block (one compression, no hasher state)
-// and inner nodes (their first block is two children, compressed many at a time with
-// SIMD by `hash_many`; the one-byte tag is a second, short block). `blake3::platform` is
-// public but hidden from the docs; Cargo.lock pins the crate, and tests compare every
-// path with plain `blake3::hash`.
-use blake3::platform::Platform;
-use blake3::IncrementCounter;
+// Every hash goes through `batch_hash`: leaves and inner nodes are many messages of one
+// length, hashed side by side in SIMD lanes.
+use crate::batch_hash::hash_many;
 
-const IV: [u32; 8] = [
-    0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
-];
-const CHUNK_START: u8 = 1;
-const CHUNK_END: u8 = 2;
-const ROOT: u8 = 8;
-const BLOCK: usize = 64;
+const LEAF_TAG: [u8; 1] = [0];
+const INNER_TAG: [u8; 1] = [1];
 
-fn platform() -> Platform {
-    Platform::detect()
+/// Bytes of symbols one thread hashes per task: large enough to fill the lanes many
+/// times over, small enough to spread a sliver's symbols over the threads.
+const TASK_BYTES: usize = 64 << 10;
+
+/// Symbols per task for symbols of `s` bytes (at least one).
+fn task_len(s: usize) -> usize {
+    (TASK_BYTES / s.max(1)).clamp(1, 1024)
 }
 
-fn words_to_node(cv: &[u32; 8]) -> Node {
-    let mut out = [0u8; DIGEST];
-    for (i, word) in cv.iter().enumerate() {
-        out[4 * i..4 * i + 4].copy_from_slice(&word.to_le_bytes());
-    }
-    out
-}
-
-fn node_to_words(node: &[u8]) -> [u32; 8] {
-    let mut cv = [0u32; 8];
-    for (i, word) in cv.iter_mut().enumerate() {
-        *word = u32::from_le_bytes(node[4 * i..4 * i + 4].try_into().expect("4 bytes"));
-    }
-    cv
-}
-
-fn leaf_with(platform: Platform, symbol: &[u8]) -> Node {
-    if symbol.len() < BLOCK {
-        let mut block = [0u8; BLOCK];
-        block[..symbol.len()].copy_from_slice(symbol);
-        let mut cv = IV;
-        platform.compress_in_place(&mut cv, &block, (symbol.len() + 1) as u8, 0, CHUNK_START | CHUNK_END | ROOT);
-        return words_to_node(&cv);
-    }
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(symbol);
-    hasher.update(&[0u8]);
-    *hasher.finalize().as_bytes()
-}
-
+/// The leaf hash of one symbol.
+#[cfg(test)]
 fn leaf(symbol: &[u8]) -> Node {
-    leaf_with(platform(), symbol)
+    let mut out = [EMPTY];
+    hash_many(&[symbol], &LEAF_TAG, &mut out);
+    out[0]
 }
 
 /// Inner nodes over consecutive pairs of `children` (even length).
-fn parents(platform: Platform, children: &[Node]) -> Vec<Node> {
-    let pairs: Vec<&[u8; BLOCK]> = children
-        .chunks_exact(2)
-        .map(|pair| {
-            // SAFETY: two adjacent [u8; 32] in a slice are 64 contiguous bytes.
-            unsafe { &*(pair.as_ptr() as *const [u8; BLOCK]) }
-        })
-        .collect();
-    let mut cvs = vec![0u8; pairs.len() * DIGEST];
-    platform.hash_many(&pairs, &IV, 0, IncrementCounter::No, 0, CHUNK_START, 0, &mut cvs);
-    let mut tag = [0u8; BLOCK];
-    tag[0] = 1;
-    cvs.chunks_exact(DIGEST)
-        .map(|first| {
-            let mut cv = node_to_words(first);
-            platform.compress_in_place(&mut cv, &tag, 1, 0, CHUNK_END | ROOT);
-            words_to_node(&cv)
-        })
-        .collect()
-}
-
-fn inner(left: &Node, right: &Node) -> Node {
-    parents(platform(), &[*left, *right])[0]
+fn parents(children: &[Node]) -> Vec<Node> {
+    let pairs: Vec<&[u8]> = children.chunks_exact(2).map(|pair| pair.as_flattened()).collect();
+    let mut out = vec![EMPTY; pairs.len()];
+    hash_many(&pairs, &INNER_TAG, &mut out);
+    out
 }
 
 /// Root over a level of leaves (consumed as scratch); EMPTY for none.
@@ -101,12 +52,11 @@ fn root_of(mut level: Vec<Node>) -> Node {
     if level.is_empty() {
         return EMPTY;
     }
-    let platform = platform();
     while level.len() > 1 {
         if level.len() % 2 == 1 {
             level.push(EMPTY);
         }
-        level = parents(platform, &level);
+        level = parents(&level);
     }
     level[0]
 }
@@ -119,34 +69,37 @@ fn levels_of(leaves: Vec<Node>) -> Vec<Vec<Node>> {
         if level.len() % 2 == 1 {
             level.push(EMPTY);
         }
-        let next = parents(platform(), level);
+        let next = parents(level);
         levels.push(next);
     }
     levels
 }
 
 fn as_nodes(data: &[u8]) -> PyResult<Vec<Node>> {
-    if data.len() % DIGEST != 0 {
+    if !data.len().is_multiple_of(DIGEST) {
         return Err(value_error(format!("{} bytes is not a whole number of nodes", data.len())));
     }
     Ok(data.chunks_exact(DIGEST).map(|c| c.try_into().expect("32 bytes")).collect())
 }
 
-fn flat(nodes: &[Node]) -> Vec<u8> {
-    nodes.iter().flat_map(|n| n.iter().copied()).collect()
+/// Nodes as one byte string, without a copy.
+fn flat(nodes: &[Node]) -> &[u8] {
+    nodes.as_flattened()
 }
 
-/// Leaf hashes of symbols at `base + c * stride` (`count` of `s` bytes), in parallel.
+/// Leaf hashes of symbols at `addr + c * stride` (`count` of `s` bytes), in parallel.
 fn leaves_at(addr: usize, s: usize, count: usize, stride: usize) -> Vec<Node> {
-    let platform = platform();
-    (0..count)
-        .into_par_iter()
-        .map(|c| {
+    let mut out = vec![EMPTY; count];
+    let per_task = task_len(s);
+    out.par_chunks_mut(per_task).enumerate().for_each(|(t, chunk)| {
+        let first = addr + t * per_task * stride;
+        let symbols: Vec<&[u8]> = (0..chunk.len())
             // SAFETY: callers check `(count - 1) * stride + s` against the buffer.
-            let symbol = unsafe { std::slice::from_raw_parts((addr + c * stride) as *const u8, s) };
-            leaf_with(platform, symbol)
-        })
-        .collect()
+            .map(|c| unsafe { std::slice::from_raw_parts((first + c * stride) as *const u8, s) })
+            .collect();
+        hash_many(&symbols, &LEAF_TAG, chunk);
+    });
+    out
 }
 
 /// Roots of `trees` trees of `width` leaves each, tree `t`'s leaf `w` being
@@ -166,6 +119,28 @@ fn hash<'py>(py: Python<'py>, data: PyBuffer<u8>) -> PyResult<Bound<'py, PyBytes
     let slice = unsafe { std::slice::from_raw_parts(r.addr as *const u8, r.len) };
     let digest = py.allow_threads(|| *blake3::hash(slice).as_bytes());
     Ok(PyBytes::new(py, &digest))
+}
+
+/// BLAKE3-256 of each of `count` messages of `length` bytes in `data`, each followed by
+/// `tail`, concatenated: the batched hasher every tree uses, exposed for tests.
+#[pyfunction]
+fn hash_batch<'py>(
+    py: Python<'py>,
+    data: PyBuffer<u8>,
+    length: usize,
+    count: usize,
+    tail: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let r = raw(&data, "data", false)?;
+    if length.checked_mul(count) != Some(r.len) {
+        return Err(value_error(format!("data has {} bytes, expected {count} of {length}", r.len)));
+    }
+    // SAFETY: the exported buffer is valid for the call.
+    let slice = unsafe { std::slice::from_raw_parts(r.addr as *const u8, r.len) };
+    let messages: Vec<&[u8]> = (0..count).map(|i| &slice[i * length..(i + 1) * length]).collect();
+    let mut out = vec![EMPTY; count];
+    py.allow_threads(|| hash_many(&messages, tail, &mut out));
+    Ok(PyBytes::new(py, flat(&out)))
 }
 
 /// Leaf hashes of `count` symbols of `s` bytes, symbol `c` at `offset + c * stride`
@@ -190,7 +165,7 @@ fn leaf_hashes<'py>(
     }
     let pool = pool()?;
     let nodes = py.allow_threads(|| pool.install(|| leaves_at(r.addr + offset, s, count, stride)));
-    Ok(PyBytes::new(py, &flat(&nodes)))
+    Ok(PyBytes::new(py, flat(&nodes)))
 }
 
 /// Roots of many trees over already-hashed leaves (see `roots_of`), concatenated.
@@ -203,13 +178,16 @@ fn merkle_roots<'py>(
     tree_stride: usize,
     leaf_stride: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let nodes = as_nodes(leaves)?;
+    let (nodes, rest) = leaves.as_chunks::<DIGEST>();
+    if !rest.is_empty() {
+        return Err(value_error(format!("{} bytes is not a whole number of nodes", leaves.len())));
+    }
     if trees > 0 && width > 0 && (trees - 1) * tree_stride + (width - 1) * leaf_stride >= nodes.len() {
         return Err(value_error("trees reach past the last leaf".into()));
     }
     let pool = pool()?;
-    let roots = py.allow_threads(|| pool.install(|| roots_of(&nodes, trees, width, tree_stride, leaf_stride)));
-    Ok(PyBytes::new(py, &flat(&roots)))
+    let roots = py.allow_threads(|| pool.install(|| roots_of(nodes, trees, width, tree_stride, leaf_stride)));
+    Ok(PyBytes::new(py, flat(&roots)))
 }
 
 /// The commitments of a whole `(n, n * s)` expanded matrix: the roots of its `n` rows
@@ -232,7 +210,7 @@ fn matrix_roots<'py>(
             (roots_of(&leaves, n, n, n, 1), roots_of(&leaves, n, n, 1, n))
         })
     });
-    Ok((PyBytes::new(py, &flat(&primary)), PyBytes::new(py, &flat(&secondary))))
+    Ok((PyBytes::new(py, flat(&primary)), PyBytes::new(py, flat(&secondary))))
 }
 
 /// The root of a sliver's `k` source symbols at `addr` extended to `n`: the source is
@@ -307,19 +285,61 @@ fn merkle_proofs<'py>(py: Python<'py>, leaves: &[u8], indices: Vec<usize>) -> Py
         .collect())
 }
 
-fn verify_one(root: &[u8], data: &[u8], index: usize, proof: &[u8]) -> bool {
-    if root.len() != DIGEST || proof.len() % DIGEST != 0 {
-        return false;
+/// Whether each `proofs[i]` proves `leaf(datas[i])` sits at `indices[i]` under `roots[i]`,
+/// on one thread: leaves of one length are hashed together, then every path climbs one
+/// level at a time, all the paths' inner nodes of that level hashed together.
+fn verify_batch(roots: &[Vec<u8>], datas: &[&[u8]], indices: &[usize], proofs: &[Vec<u8>]) -> Vec<bool> {
+    let count = datas.len();
+    let mut nodes = vec![EMPTY; count];
+    let mut by_length: Vec<usize> = (0..count).collect();
+    by_length.sort_by_key(|&i| datas[i].len());
+    for run in by_length.chunk_by(|&a, &b| datas[a].len() == datas[b].len()) {
+        let symbols: Vec<&[u8]> = run.iter().map(|&i| datas[i]).collect();
+        let mut out = vec![EMPTY; run.len()];
+        hash_many(&symbols, &LEAF_TAG, &mut out);
+        for (&i, node) in run.iter().zip(out) {
+            nodes[i] = node;
+        }
     }
-    let mut node = leaf(data);
-    let mut i = index;
-    for sibling in proof.chunks_exact(DIGEST) {
-        let sibling: &Node = sibling.try_into().expect("32 bytes");
-        node = if i % 2 == 0 { inner(&node, sibling) } else { inner(sibling, &node) };
-        i /= 2;
+    let well_formed: Vec<bool> =
+        (0..count).map(|i| roots[i].len() == DIGEST && proofs[i].len().is_multiple_of(DIGEST)).collect();
+    let depth = |i: usize| if well_formed[i] { proofs[i].len() / DIGEST } else { 0 };
+    let max_depth = (0..count).map(depth).max().unwrap_or(0);
+    for d in 0..max_depth {
+        let climbing: Vec<usize> = (0..count).filter(|&i| depth(i) > d).collect();
+        let pairs: Vec<[u8; 2 * DIGEST]> = climbing
+            .iter()
+            .map(|&i| {
+                let sibling = &proofs[i][d * DIGEST..(d + 1) * DIGEST];
+                let mut pair = [0u8; 2 * DIGEST];
+                let (left, right) = pair.split_at_mut(DIGEST);
+                if indices[i].checked_shr(d as u32).unwrap_or(0).is_multiple_of(2) {
+                    left.copy_from_slice(&nodes[i]);
+                    right.copy_from_slice(sibling);
+                } else {
+                    left.copy_from_slice(sibling);
+                    right.copy_from_slice(&nodes[i]);
+                }
+                pair
+            })
+            .collect();
+        let messages: Vec<&[u8]> = pairs.iter().map(|p| p.as_slice()).collect();
+        let mut out = vec![EMPTY; climbing.len()];
+        hash_many(&messages, &INNER_TAG, &mut out);
+        for (&i, node) in climbing.iter().zip(out) {
+            nodes[i] = node;
+        }
     }
-    i == 0 && node == root
+    (0..count)
+        .map(|i| {
+            let d = depth(i);
+            well_formed[i] && indices[i].checked_shr(d as u32).unwrap_or(0) == 0 && nodes[i] == roots[i][..]
+        })
+        .collect()
 }
+
+/// Proofs one thread checks per task.
+const PROOFS_PER_TASK: usize = 256;
 
 /// Whether each `proofs[i]` proves `leaf(datas[i])` sits at `indices[i]` under `roots[i]`.
 #[pyfunction]
@@ -342,20 +362,25 @@ fn verify_proofs(
     let pool = pool()?;
     Ok(py.allow_threads(|| {
         pool.install(|| {
-            (0..count)
+            // SAFETY: exported buffers, valid for the call.
+            let datas: Vec<&[u8]> =
+                spans.iter().map(|&(addr, len)| unsafe { std::slice::from_raw_parts(addr as *const u8, len) }).collect();
+            let starts: Vec<usize> = (0..count).step_by(PROOFS_PER_TASK).collect();
+            let verdicts: Vec<Vec<bool>> = starts
                 .into_par_iter()
-                .map(|i| {
-                    // SAFETY: exported buffers, valid for the call.
-                    let data = unsafe { std::slice::from_raw_parts(spans[i].0 as *const u8, spans[i].1) };
-                    verify_one(&roots[i], data, indices[i], &proofs[i])
+                .map(|a| {
+                    let b = (a + PROOFS_PER_TASK).min(count);
+                    verify_batch(&roots[a..b], &datas[a..b], &indices[a..b], &proofs[a..b])
                 })
-                .collect()
+                .collect();
+            verdicts.concat()
         })
     }))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash, m)?)?;
+    m.add_function(wrap_pyfunction!(hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(leaf_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(merkle_roots, m)?)?;
     m.add_function(wrap_pyfunction!(matrix_roots, m)?)?;
@@ -386,12 +411,89 @@ mod tests {
     #[test]
     fn inner_nodes_equal_plain_blake3_of_children_and_tag() {
         let nodes: Vec<Node> = (0..37u8).map(|i| reference_leaf(&[i])).collect();
-        let got = parents(platform(), &nodes[..36]);
+        let got = parents(&nodes[..36]);
         for (i, node) in got.iter().enumerate() {
             let mut input = nodes[2 * i].to_vec();
             input.extend_from_slice(&nodes[2 * i + 1]);
             input.push(1);
             assert_eq!(*node, *blake3::hash(&input).as_bytes());
+        }
+    }
+
+    /// Leaves of `count` symbols of `len` bytes, the symbols and the tree's levels.
+    fn tree(count: usize, len: usize, seed: u8) -> (Vec<Vec<u8>>, Vec<Vec<Node>>) {
+        let symbols: Vec<Vec<u8>> =
+            (0..count).map(|i| (0..len).map(|j| (i * 31 + j * 7) as u8 ^ seed).collect()).collect();
+        let leaves = symbols.iter().map(|s| reference_leaf(s)).collect();
+        (symbols, levels_of(leaves))
+    }
+
+    fn proof(levels: &[Vec<Node>], index: usize) -> Vec<u8> {
+        let mut path = Vec::new();
+        let mut i = index;
+        for level in &levels[..levels.len() - 1] {
+            path.extend_from_slice(&level[i ^ 1]);
+            i /= 2;
+        }
+        path
+    }
+
+    #[test]
+    fn batched_verification_accepts_true_proofs_of_mixed_sizes_and_rejects_the_rest() {
+        let (small, small_levels) = tree(37, 5, 1);
+        let (large, large_levels) = tree(600, 301, 2);
+        let mut roots = Vec::new();
+        let mut datas: Vec<&[u8]> = Vec::new();
+        let mut indices = Vec::new();
+        let mut proofs = Vec::new();
+        let mut expected = Vec::new();
+        for (i, symbol) in small.iter().enumerate() {
+            roots.push(small_levels.last().unwrap()[0].to_vec());
+            datas.push(symbol);
+            indices.push(i);
+            proofs.push(proof(&small_levels, i));
+            expected.push(true);
+        }
+        for i in (0..600).step_by(7) {
+            roots.push(large_levels.last().unwrap()[0].to_vec());
+            datas.push(&large[i]);
+            indices.push(i);
+            proofs.push(proof(&large_levels, i));
+            expected.push(true);
+        }
+        let good = verify_batch(&roots, &datas, &indices, &proofs);
+        assert_eq!(good, expected);
+
+        // A wrong sibling, a wrong index, an index past the tree, a proof cut short, a
+        // proof of ragged length, a short root and another symbol: each fails alone.
+        let last = roots.len() - 1;
+        let mut bad_sibling = proofs.clone();
+        bad_sibling[3][40] ^= 1;
+        let mut bad_index = indices.clone();
+        bad_index[40] ^= 1;
+        let mut past = indices.clone();
+        past[5] += 64;
+        let mut short = proofs.clone();
+        short[last].truncate(DIGEST * 2);
+        let mut ragged = proofs.clone();
+        ragged[0].push(0);
+        let mut bad_root = roots.clone();
+        bad_root[7].pop();
+        let mut other = datas.clone();
+        other[9] = &small[10];
+        for (case, (r, d, i, p), culprit) in [
+            ("sibling", (&roots, &datas, &indices, &bad_sibling), 3),
+            ("index", (&roots, &datas, &bad_index, &proofs), 40),
+            ("past", (&roots, &datas, &past, &proofs), 5),
+            ("short", (&roots, &datas, &indices, &short), last),
+            ("ragged", (&roots, &datas, &indices, &ragged), 0),
+            ("root", (&bad_root, &datas, &indices, &proofs), 7),
+            ("symbol", (&roots, &other, &indices, &proofs), 9),
+        ] {
+            let got = verify_batch(r, d, i, p);
+            let mut want = expected.clone();
+            want[culprit] = false;
+            assert_eq!(got, want, "{case}");
         }
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
     if k == 0 || k > n {
         return Err(value_error(format!("need 1 <= k <= n, got k={k}, n={n}")));
     }
-    if s == 0 || s % 2 != 0 {
+    if s == 0 || !s.is_multiple_of(2) {
         return Err(value_error(format!("shard size must be even and positive, got {s}")));
     }
     if n > k && !ReedSolomonEncoder::supports(k, n - k) {

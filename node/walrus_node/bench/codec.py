@@ -165,6 +165,12 @@ _HASHING = ("matrix_roots", "leaf_hashes", "merkle_roots", "sliver_roots", "hash
 """The native module's hashing calls (cProfile sees each as one built-in)."""
 
 
+def _warm_range(series: measure.Series) -> tuple[float, float]:
+    """Fastest and slowest of the warm runs, in seconds (the median's spread)."""
+    warm = series.seconds[1:] or series.seconds
+    return min(warm), max(warm)
+
+
 def _median(values: list[int]) -> int:
     return sorted(values)[len(values) // 2]
 
@@ -211,6 +217,13 @@ def run(args: argparse.Namespace) -> int:
         "encode_cpu_MBps": mbps(codec.encode.warm_cpu),
         "decode_cpu_MBps": mbps(codec.best.total.warm_cpu),
         "decode_worst_cpu_MBps": mbps(codec.worst.total.warm_cpu),
+        "encode_ms": _round(codec.encode.warm * 1e3),
+        "encode_cpu_ms": _round(codec.encode.warm_cpu * 1e3),
+        "encode_ms_range": [_round(t * 1e3) for t in _warm_range(codec.encode)],
+        "decode_ms": _round(codec.best.total.warm * 1e3),
+        "decode_cpu_ms": _round(codec.best.total.warm_cpu * 1e3),
+        "decode_worst_ms": _round(codec.worst.total.warm * 1e3),
+        "decode_worst_cpu_ms": _round(codec.worst.total.warm_cpu * 1e3),
         "encode_minor_faults_cold": codec.encode_faults[0],
         "encode_minor_faults_warm": _median(codec.encode_faults[1:] or codec.encode_faults),
     }
@@ -224,8 +237,14 @@ def run(args: argparse.Namespace) -> int:
         f"MB/s of blob bytes, 1 MB = 10^6 bytes, {result['threads']} codec threads; "
         "cold = first iteration,"
     )
-    print("warm = median of the others; cpu = warm, by the process's CPU time\n")
-    print(f"  {'':58} {'cold':>7} {'warm':>7} {'cpu':>7} {'warm time':>10}")
+    print(
+        "warm = median of the others (time: wall, CPU of the process, fastest..slowest "
+        "warm run); cpu = warm, by the process's CPU time\n"
+    )
+    print(
+        f"  {'':58} {'cold':>7} {'warm':>7} {'cpu':>7} {'warm time':>10} {'cpu time':>10}"
+        f"  {'spread':>17}"
+    )
     parity = f"{n - params.rows}..{n - 1}"
     table = [
         ("encode (2-D expansion + all commitments)", codec.encode),
@@ -237,9 +256,11 @@ def run(args: argparse.Namespace) -> int:
         ("  decode + consistency check", codec.worst.decode),
     ]
     for label, series in table:
+        low, high = _warm_range(series)
         print(
             f"  {label:58} {mbps(series.cold):7.1f} {mbps(series.warm):7.1f} "
-            f"{mbps(series.warm_cpu):7.1f} {series.warm * 1e3:8.1f}ms"
+            f"{mbps(series.warm_cpu):7.1f} {series.warm * 1e3:8.1f}ms "
+            f"{series.warm_cpu * 1e3:8.1f}ms  {low * 1e3:7.1f}..{high * 1e3:7.1f}ms"
         )
 
     if args.verbose:

@@ -23,10 +23,13 @@ symbol of the ``n x n`` expanded matrix, 3.3-4.5x the blob's size. On this proje
 n, where the ~1 us per call of any Python hash binding dominates, is blake2b a little
 faster.
 
-The hashing runs in the native module ``walrus_native`` (Rust ``blake3``): the batch
-functions (:func:`leaf_hashes`, :func:`roots`, :meth:`Tree.proofs`, :func:`verify_many`)
-hash every symbol or tree of a blob in one call over all cores, where one Python call per
-node would cost ~1 us each (a million of them per encode at ``n = 1000``).
+The hashing runs in the native module ``walrus_native``: the batch functions
+(:func:`leaf_hashes`, :func:`roots`, :meth:`Tree.proofs`, :func:`verify_many`) hash every
+symbol or tree of a blob in one call over all cores, where one Python call per node would
+cost ~1 us each (a million of them per encode at ``n = 1000``). Inside, messages of one
+length (the leaves of a sliver, the inner nodes of a level, one level of many proofs) go
+through BLAKE3 side by side in SIMD lanes, 16 at a time with AVX-512 (``native/src/
+batch_hash.rs``; docs/codec.md, "How the hashing is batched").
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def _reference_root(leaves: list[bytes]) -> bytes:
 @settings(deadline=None, max_examples=40)
 @given(st.integers(1, 40), st.integers(0, 200), st.integers(0, 2**32 - 1))
 def test_batched_leaves_and_roots_equal_plain_blake3(count: int, size: int, seed: int) -> None:
-    """The native batch paths (one compression for short symbols, SIMD inner nodes) give
+    """The native batch paths (leaves and inner nodes hashed many at a time in SIMD lanes) give
     the bytes of the definition, on both sides of the 64-byte block boundary."""
     data = random.Random(seed).randbytes(count * size)
     symbols = [data[i * size : (i + 1) * size] for i in range(count)]
