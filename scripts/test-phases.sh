@@ -13,7 +13,9 @@
 # The table at the end (also on failure) has each phase's wall time; with the background
 # preparation, its own wall time and how long `kind-tier` waited for it.
 #
-# Environment: WALRUS_TEST_LOGS (default .venv/test-logs) keeps the logs of the run.
+# Environment:
+#   WALRUS_TEST_LOGS       where the run's logs go (default .venv/test-logs)
+#   WALRUS_KIND_PREPARE    the preparation's command (default: bash e2e/kind/prepare.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,12 +74,14 @@ for phase in "$@"; do
     make --no-print-directory "$phase" || rc=$?
     report+=("$phase|$((SECONDS - started))")
     [[ $rc == 0 ]] || exit "$rc"
-    # Once the tools exist (the unit phase makes them), start the kind preparation beside
-    # the rest, if there will be a kind tier and a daemon to build for.
+    # Once the virtualenv exists (lint makes it; the images' wheels are built with it),
+    # start the kind preparation beside the rest, if there will be a kind tier and a
+    # daemon to build for.
     if [[ "$phase" == lint && " $* " == *" kind-tier "* && -z "$prepare_pid" ]] &&
         docker info >/dev/null 2>&1; then
         prepare_started=$SECONDS
-        setsid bash e2e/kind/prepare.sh >"$LOGS/kind-prepare.log" 2>&1 </dev/null &
+        setsid bash -c "${WALRUS_KIND_PREPARE:-bash e2e/kind/prepare.sh}" \
+            >"$LOGS/kind-prepare.log" 2>&1 </dev/null &
         prepare_pid=$!
         echo "make test: preparing the kind tier in the background (pid $prepare_pid, $LOGS/kind-prepare.log)" >&2
     fi
