@@ -12,9 +12,10 @@
 #   CARGO_HOME           cargo's registry and git caches (the toolchain stays where it is)
 #   PIP_CACHE_DIR        pip's cache
 #   WALRUS_E2E_DIR       the e2e tier's run directory
-# and the Docker images this project builds (walrus-*: the Debian bases, kind's base and
-# node images, the node and operator images) removed from the daemon. The images the run
-# builds are left in Docker afterwards (the next warm run uses them).
+# and the Docker images this project builds removed from the daemon: walrus-* (the Debian
+# bases, kind's base and node images, the node and operator images) and registry.k8s.io/*
+# (the control-plane component images, built here: no registry is reachable). The images
+# the run builds are left in Docker afterwards (the next warm run uses them).
 #
 # Run it on a quiet machine: it measures. It takes the machine's two cores for about an
 # hour (docs/e2e.md, "CI times").
@@ -80,7 +81,7 @@ export CI=true
 
 if [[ "$keep_images" == 0 ]] && docker info >/dev/null 2>&1; then
     mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' |
-        grep -E '^walrus-[a-z-]+:' || true)
+        grep -E '^(walrus-|registry\.k8s\.io/)' || true)
     if [[ ${#images[@]} -gt 0 ]]; then
         log "removing ${#images[@]} project images: ${images[*]}"
         docker rmi --force "${images[@]}" >/dev/null
