@@ -37,8 +37,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Unit and integration tests on $(TEST_WORKERS) pytest-xdist workers (`--dist loadgroup`:
+# tests marked `xdist_group` share one worker, one after another); TEST_WORKERS=0 runs
+# them in this process, one at a time.
+TEST_WORKERS ?= 2
 unit: $(STAMP) tools browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
 
 # Headless Chromium and chromedriver for the gateway page's browser test (Debian packages;
 # installed with apt when absent).
@@ -53,7 +57,11 @@ browser:
 # real cluster shows, and a store and read; `make e2e-kind` runs all) where a Docker
 # daemon answers (.ci/run starts one and sets WALRUS_E2E_KIND=required, so that a missing
 # daemon fails CI instead of skipping the tier).
-test: lint typecheck unit e2e kind-tier
+#
+# scripts/test-phases.sh runs the phases in this order, builds what the kind tier needs
+# (e2e/kind/prepare.sh) in the background beside them, and prints each phase's wall time.
+test: $(STAMP)
+	bash scripts/test-phases.sh lint typecheck unit e2e kind-tier
 
 kind-tier: $(STAMP) tools
 	@if docker info >/dev/null 2>&1; then \

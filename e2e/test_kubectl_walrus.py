@@ -84,8 +84,10 @@ def _ready(ready: bool) -> list[dict[str, Any]]:
         {
             "type": "Ready",
             "status": "True" if ready else "False",
-            "reason": "PodReady" if ready else "PodNotReady",
-            "message": "" if ready else "the pod is not ready",
+            "reason": "NodeServing" if ready else "PodNotReady",
+            "message": "the operator's last poll over mutual TLS: health SERVING, epoch 1"
+            if ready
+            else "the node's pod is not ready",
             "lastTransitionTime": "2026-11-29T00:00:00Z",
         }
     ]
@@ -136,7 +138,7 @@ def test_status_and_epoch_of_a_network(cluster: controlplane.Cluster, namespace:
     shown = plugin(cluster, "status", "devnet", "-n", namespace)
     assert shown.returncode == 0, shown.stderr
     assert "epoch 3 Stable, 16 shards (f = 5), 5 offline: DEGRADED" in shown.stdout
-    assert "the pod is not ready" in shown.stdout
+    assert "the node's pod is not ready" in shown.stdout
 
     advanced = plugin(cluster, "epoch", "devnet", "--advance", "-n", namespace)
     assert advanced.returncode == 0, advanced.stderr

@@ -135,8 +135,8 @@ class Session:
     def heard_from(self, count: int) -> dict[str, Any] | None:
         """``count`` WalrusNodes Ready and each reporting an epoch: the operator has reached
         every node itself (`status.epoch` comes from the node's own report), which is
-        what makes a new node a candidate for the next committee. Ready alone is the pod's
-        readiness, a TCP check under TLS, which can come first on a loaded machine."""
+        what makes a new node a candidate for the next committee. Ready follows the
+        operator's own health poll, and `status.epoch` may lag it by one pass."""
         nodes = self.ready_nodes(count)
         if nodes and all((n.get("status") or {}).get("epoch") for n in nodes.values()):
             return nodes
@@ -359,6 +359,17 @@ def test_2_nodes_serve_tls_only_and_are_verified_by_name(session: Session) -> No
     assert call(tls.ClientTls.load(ca), name) == grpc.StatusCode.UNAVAILABLE
     assert call(certified, name) == health_pb2.HealthCheckResponse.SERVING
     assert call(certified, "not-" + name) == grpc.StatusCode.UNAVAILABLE
+    # Each WalrusNode's Ready says what the operator itself saw over mutual TLS, not the
+    # pod's TCP readiness probe.
+    for node_name, node in session.nodes().items():
+        status = node.get("status") or {}
+        ready = next(c for c in status.get("conditions", []) if c["type"] == "Ready")
+        assert ready["status"] == "True", (node_name, ready)
+        assert ready["reason"] == "NodeServing", (node_name, ready)
+        assert ready["message"].startswith(
+            "the operator's last poll over mutual TLS: health SERVING"
+        ), (node_name, ready)
+        assert status["polled"] == {"serving": True, "transport": "mutual TLS"}, node_name
 
 
 @short

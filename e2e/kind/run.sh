@@ -65,9 +65,14 @@ if ! flock -n 8; then
     flock 8
 fi
 
-# 1. kind and its node image, built here (no registry is reachable), cached by version.
-KIND="$(bash e2e/kind/install.sh base | awk '$1 == "kind" { print $2 }')"
-KIND_NODE_IMAGE="$(bash e2e/kind/node-image.sh node)"
+# 1. kind, its node image and both project images, built here (no registry is reachable)
+#    and cached (e2e/kind/prepare.sh; `make test` has usually run it in the background
+#    already, and then this finds everything built).
+prepared="$(bash e2e/kind/prepare.sh)"
+KIND="$(awk '$1 == "kind" { print $2 }' <<<"$prepared")"
+KIND_NODE_IMAGE="$(awk '$1 == "kind-node-image" { print $2 }' <<<"$prepared")"
+SOURCE_TAG="$(awk '$1 == "source-tag" { print $2 }' <<<"$prepared")"
+[[ -n "$KIND" && -n "$KIND_NODE_IMAGE" && -n "$SOURCE_TAG" ]] || die "e2e/kind/prepare.sh said: $prepared"
 # kind asks Docker for --privileged containers; the shim translates that into what this
 # machine's Docker can run (e2e/kind/shim/docker).
 export PATH="$ROOT/e2e/kind/shim:$PATH"
@@ -97,23 +102,10 @@ log "creating cluster $CLUSTER"
 "$KIND" create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml \
     --image "$KIND_NODE_IMAGE" --kubeconfig "$KUBECONFIG" --wait 300s
 
-# 3. Images, loaded into the node (no registry involved). Built once per content of what
-#    goes into them: tagged `src-<hash>` of every file of the checkout but the tests, the
-#    docs, the deployment manifests, scripts and the Makefile (tracked or not, ignored
-#    files left out), and re-tagged as the chart's version; an existing `src-<hash>` is
-#    reused, older ones are removed. walrus-node:B (NODE_IMAGE_B) is the same image with
-#    another label and environment, for the rolling image change.
-source_hash="$(git ls-files -z --cached --others --exclude-standard |
-    grep -zvE '^(tests|e2e|docs|manifests|charts|scripts|\.ci)/|^Makefile$|\.md$' |
-    sort -z | while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done |
-    xargs -0 sha256sum | sha256sum | cut -c1-12)"
-SOURCE_TAG="src-$source_hash"
-if docker image inspect "walrus-node:$SOURCE_TAG" "walrus-operator:$SOURCE_TAG" >/dev/null 2>&1; then
-    log "reusing walrus-node:$SOURCE_TAG and walrus-operator:$SOURCE_TAG (same sources)"
-else
-    log "building walrus-node:$SOURCE_TAG and walrus-operator:$SOURCE_TAG"
-    WALRUS_IMAGE_TAG="$SOURCE_TAG" bash docker/build.sh >/dev/null
-fi
+# 3. Images, loaded into the node (no registry involved): the `src-<hash>` pair that
+#    prepare.sh built or found, re-tagged as the chart's version; older `src-*` tags are
+#    removed. walrus-node:B (NODE_IMAGE_B) is the same image with another label and
+#    environment, for the rolling image change.
 for repository in walrus-node walrus-operator; do
     docker tag "$repository:$SOURCE_TAG" "$repository:$VERSION"
     for old in $(docker images "$repository" --format '{{.Tag}}'); do

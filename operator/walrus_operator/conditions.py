@@ -33,6 +33,10 @@ class Reason(enum.StrEnum):
     PAUSED = "Paused"
     POD_READY = "PodReady"
     POD_NOT_READY = "PodNotReady"
+    # WalrusNode Ready: what the operator itself saw when it last polled the node
+    NODE_SERVING = "NodeServing"
+    NODE_NOT_SERVING = "NodeNotServing"
+    NOT_POLLED = "NotPolledYet"
     ROLLING_OUT = "RollingOut"
     RECONCILED = "Reconciled"
     EXPANDING_STORAGE = "ExpandingStorage"

@@ -100,14 +100,18 @@ def _state_copy(
     }
 
 
-def _reachability(view: epoch_plan.NodeView, stamp: str) -> dict[str, typing.Any]:
-    """`lastError` (the node's last RPC error) and `unreachableSince`, or None (removed)
-    while the node answers."""
+def _reachability(view: epoch_plan.NodeView, stamp: str, transport: str) -> dict[str, typing.Any]:
+    """`polled` (what this pass saw: the node's health answer, and whether it was asked
+    over mutual TLS), `lastError` (the node's last RPC error) and `unreachableSince`, the
+    last two None (removed) while the node answers. The node reconciler's Ready condition
+    is made from `polled`."""
     report = view.report
+    polled = {"serving": report.reachable and report.serving, "transport": transport}
     if report.reachable and not report.error:
-        return {"lastError": None, "unreachableSince": None}
+        return {"polled": polled, "lastError": None, "unreachableSince": None}
     since = view.current_status.get("unreachableSince")
     return {
+        "polled": polled,
         "lastError": report.error or "not reachable",
         "unreachableSince": (since or stamp) if not report.reachable else None,
     }
@@ -181,7 +185,8 @@ class Controller:
             ):
                 seconds = (now - plan.record.started).total_seconds()
                 self.metrics.epoch_change_finished(namespace, name, max(seconds, 0.0))
-        await self._update_nodes(namespace, plan.record, views, stamp)
+        transport = "plaintext" if credentials is None else "mutual TLS"
+        await self._update_nodes(namespace, plan.record, views, stamp, transport)
         delivery = await self._deliver(plan.record, views, key, credentials)
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
         events = tuple(plan.events)
@@ -319,9 +324,13 @@ class Controller:
         record: epoch_record.EpochRecord | None,
         views: collections.abc.Sequence[epoch_plan.NodeView],
         stamp: str,
+        transport: str,
     ) -> None:
         for view in views:
-            wanted = {**epoch_status.node_status(record, view), **_reachability(view, stamp)}
+            wanted = {
+                **epoch_status.node_status(record, view),
+                **_reachability(view, stamp, transport),
+            }
             if not _differs(wanted, view.current_status):
                 continue
             try:

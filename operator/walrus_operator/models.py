@@ -27,6 +27,7 @@ __all__ = [
     "NetworkRef",
     "NetworkSpec",
     "NetworkStatus",
+    "NodePoll",
     "NodeSpec",
     "NodeStatus",
     "PodTemplate",
@@ -248,6 +249,15 @@ class NodeSpec(_Model):
         return value
 
 
+class NodePoll(_Observed):
+    """`status.polled`: what the epoch controller saw when it last asked the node."""
+
+    serving: bool = False
+    """The node answered, and its `grpc.health.v1` check said SERVING."""
+    transport: str = ""
+    """How the operator reached it: `mutual TLS` or `plaintext`."""
+
+
 class NodeStatus(_Observed):
     """What the operator reads back from `.status` (its own and the epoch controller's)."""
 
@@ -256,6 +266,8 @@ class NodeStatus(_Observed):
     epoch: int | None = None
     shards_owned: int = 0
     shards_syncing: int = 0
+    polled: NodePoll | None = None
+    last_error: str | None = None
     conditions: list[JsonObject] = pydantic.Field(default_factory=list)
 
 

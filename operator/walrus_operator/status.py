@@ -138,10 +138,7 @@ def _node_conditions(node: models.WalrusNode, seen: NodeObservation) -> tuple[Ph
         ]
     ready = seen.ready_replicas > 0
     growing, stuck = _storage_conditions(spec, seen.claim)
-    if ready:
-        readiness = C(T.READY, True, R.POD_READY, "the node answers SERVING")
-    else:
-        readiness = C(T.READY, False, R.POD_NOT_READY, "the node's pod is not ready")
+    readiness = _readiness(node, pod_ready=ready)
     if spec.paused:
         progressing = C(T.PROGRESSING, False, R.PAUSED, "spec.paused is true: no changes made")
     elif growing is not None:
@@ -157,6 +154,36 @@ def _node_conditions(node: models.WalrusNode, seen: NodeObservation) -> tuple[Ph
         degraded,
         _syncing(node),
     ]
+
+
+def _readiness(node: models.WalrusNode, *, pod_ready: bool) -> C:
+    """Ready: the pod is ready *and* the operator's own last poll of the node (the epoch
+    controller's `status.polled`, over mutual TLS when the operator has node TLS) got a
+    SERVING health answer. The pod's readiness alone says little: its probe may be a TCP
+    check that a node refusing every TLS handshake still passes."""
+    if not pod_ready:
+        return C(T.READY, False, R.POD_NOT_READY, "the node's pod is not ready")
+    polled = node.status.polled
+    if polled is None:
+        waiting = "the pod is ready; the operator has not polled the node yet"
+        return C(T.READY, None, R.NOT_POLLED, waiting)
+    over = f" over {polled.transport}" if polled.transport else ""
+    if polled.serving:
+        epoch = node.status.epoch
+        at = f", epoch {epoch}" if epoch else ", no committee yet"
+        return C(
+            T.READY,
+            True,
+            R.NODE_SERVING,
+            f"the operator's last poll{over}: health SERVING{at}",
+        )
+    why = node.status.last_error or "health not SERVING"
+    return C(
+        T.READY,
+        False,
+        R.NODE_NOT_SERVING,
+        f"the pod is ready, but the operator's last poll{over} failed: {why}",
+    )
 
 
 def _phase(node: models.WalrusNode, *, ready: bool, degraded: bool) -> Phase:

@@ -162,5 +162,9 @@ async def test_one_pass_over_100_nodes() -> None:
             node = api.find(kube.Kind.WALRUS_NODE, "node-0", NAMESPACE)
             assert "UNAVAILABLE" in node["status"]["lastError"]
             assert node["status"]["unreachableSince"] == "2026-01-01T00:00:35Z"
+            assert node["status"]["polled"] == {"serving": False, "transport": "plaintext"}
+            live = api.find(kube.Kind.WALRUS_NODE, f"node-{NODES - 1}", NAMESPACE)
+            assert live["status"]["polled"] == {"serving": True, "transport": "plaintext"}
+            assert "lastError" not in live["status"] or live["status"]["lastError"] is None
         finally:
             await client.close()

@@ -144,8 +144,7 @@ async def test_drift_is_undone_on_the_next_pass(api, reconciler) -> None:
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "walrus-node:0.1.0"
 
 
-@pytest.mark.asyncio
-async def test_ready_pod_makes_the_node_running(api, reconciler) -> None:
+async def _ready_pod(api: memory_kube.MemoryKube, reconciler: nodes.NodeReconciler) -> None:
     await reconciler.reconcile(_node())
     sts = api.find(kube.Kind.STATEFUL_SET, "node-a", NAMESPACE)
     sts["status"] = {
@@ -154,13 +153,51 @@ async def test_ready_pod_makes_the_node_running(api, reconciler) -> None:
         "currentRevision": "r1",
         "updateRevision": "r1",
     }
-    result = await reconciler.reconcile(_node())
+
+
+@pytest.mark.asyncio
+async def test_ready_pod_that_the_operator_saw_serving_makes_the_node_ready(
+    api, reconciler
+) -> None:
+    await _ready_pod(api, reconciler)
+    polled = {"polled": {"serving": True, "transport": "mutual TLS"}, "epoch": 3}
+    result = await reconciler.reconcile(_with_status(_node(), polled))
     assert result.status["phase"] == "Running"
     assert result.status["health"] == "Healthy"
     conditions = _conditions(result.status)
     assert conditions["Ready"]["status"] == "True"
+    assert conditions["Ready"]["reason"] == "NodeServing"
+    assert conditions["Ready"]["message"] == (
+        "the operator's last poll over mutual TLS: health SERVING, epoch 3"
+    )
     assert conditions["Progressing"]["reason"] == "Reconciled"
     assert conditions["Degraded"]["status"] == "False"
+
+
+@pytest.mark.asyncio
+async def test_a_ready_pod_is_not_enough_for_ready(api, reconciler) -> None:
+    """The pod's probe may pass while the operator cannot talk to the node: Ready follows
+    the operator's own poll, and says what it saw."""
+    await _ready_pod(api, reconciler)
+    not_polled = _conditions((await reconciler.reconcile(_node())).status)["Ready"]
+    assert (not_polled["status"], not_polled["reason"]) == ("Unknown", "NotPolledYet")
+    failing = {
+        "polled": {"serving": False, "transport": "mutual TLS"},
+        "lastError": "UNAVAILABLE: handshake failed",
+    }
+    result = await reconciler.reconcile(_with_status(_node(), failing))
+    ready = _conditions(result.status)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "NodeNotServing")
+    assert ready["message"] == (
+        "the pod is ready, but the operator's last poll over mutual TLS failed: "
+        "UNAVAILABLE: handshake failed"
+    )
+    assert result.status["health"] == "Unhealthy"
+    plain = {"polled": {"serving": False, "transport": "plaintext"}}
+    ready = _conditions((await reconciler.reconcile(_with_status(_node(), plain))).status)["Ready"]
+    assert ready["message"] == (
+        "the pod is ready, but the operator's last poll over plaintext failed: health not SERVING"
+    )
 
 
 @pytest.mark.asyncio
