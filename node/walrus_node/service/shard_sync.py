@@ -101,7 +101,9 @@ class ShardProgress:
     finished_at: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        # Every field is a str, int or float: a shallow read, not ``dataclasses.asdict``'s
+        # deep copy (the whole epoch's progress is saved after every batch of every shard).
+        return {name: getattr(self, name) for name in _PROGRESS_FIELDS}
 
     def view(self) -> ShardSyncView:
         return ShardSyncView(
@@ -118,6 +120,8 @@ class ShardProgress:
             finished_at=self.finished_at,
         )
 
+
+_PROGRESS_FIELDS = tuple(f.name for f in dataclasses.fields(ShardProgress))
 
 Accept = Callable[[Certificate], Awaitable[object]]
 

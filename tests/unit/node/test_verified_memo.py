@@ -1,9 +1,12 @@
 """Shard sync checks a blob's metadata and certificate once per epoch, not once per sliver,
 and never takes bytes it did not verify: a memo hit needs the very bytes (or an equal
-certificate) that verified before; the memo stays within its capacity."""
+certificate) that verified before; the memo stays within its capacity. The progress it
+saves after every batch holds every field and restores equal."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import types
 from typing import Any
@@ -16,7 +19,7 @@ from walrus_node.codec import encoder
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.protocol import errors, keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate
-from walrus_node.service.shard_sync import ShardSync
+from walrus_node.service.shard_sync import ShardProgress, ShardSync
 from walrus_node.service.verified_memo import VerifiedMemo
 
 N_SHARDS = 7
@@ -125,3 +128,10 @@ def test_the_memo_keeps_at_most_capacity_most_recent_blobs(capacity: int, ids: l
 
 
 _BLOB = _blob()
+
+
+def test_saved_shard_progress_is_every_field_and_restores_equal() -> None:
+    p = ShardProgress(3, "node-1", "recovering", "secondary", "ab" * 32, 5, 7, 1, 2, "e", 1.5)
+    saved = json.loads(json.dumps(p.to_dict()))
+    assert saved == dataclasses.asdict(p)
+    assert ShardProgress(**saved) == p
