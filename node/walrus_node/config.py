@@ -56,6 +56,10 @@ class NodeConfig:
     """Gained shards received in parallel at an epoch change."""
     shard_sync_batch_slivers: int = 64
     """Slivers asked for per shard-sync request (the cursor is saved after each batch)."""
+    shard_sync_memo_blobs: int = 256
+    """Blobs whose verified metadata (up to 64 kB each) and certificate shard sync keeps
+    within an epoch, so the same bytes received on every gained shard are checked once;
+    0 turns the memo off (every sliver's metadata and certificate verified afresh)."""
     certificate_poll_seconds: float = 5.0
     """How often peers are asked for certificates this node has not seen."""
     committee_poll_seconds: float = 1.0
@@ -182,7 +186,12 @@ class NodeConfig:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1")
-        for key in ("idle_trim_seconds", "store_map_release_seconds", "symbol_tree_cache_bytes"):
+        for key in (
+            "idle_trim_seconds",
+            "store_map_release_seconds",
+            "symbol_tree_cache_bytes",
+            "shard_sync_memo_blobs",
+        ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")
 

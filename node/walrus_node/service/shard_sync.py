@@ -53,12 +53,12 @@ from walrus_node.protocol import errors, keys, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import Certificate
 from walrus_node.protocol.views import ShardBatch, ShardSyncView
-from walrus_node.service import basics
+from walrus_node.service import basics, verified_memo
 from walrus_node.service.blob_sync import BlobSync
 from walrus_node.service.context import NodeContext
 from walrus_node.service.registrations import Registrations
 from walrus_node.service.replay import ReplayGuard
-from walrus_node.store.store import BlobState, ShardRecord
+from walrus_node.store.store import BlobInfo, BlobState, ShardRecord
 
 __all__ = ["ShardProgress", "ShardSync"]
 
@@ -101,7 +101,9 @@ class ShardProgress:
     finished_at: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        # Every field is a str, int or float: a shallow read, not ``dataclasses.asdict``'s
+        # deep copy (the whole epoch's progress is saved after every batch of every shard).
+        return {name: getattr(self, name) for name in _PROGRESS_FIELDS}
 
     def view(self) -> ShardSyncView:
         return ShardSyncView(
@@ -118,6 +120,8 @@ class ShardProgress:
             finished_at=self.finished_at,
         )
 
+
+_PROGRESS_FIELDS = tuple(f.name for f in dataclasses.fields(ShardProgress))
 
 Accept = Callable[[Certificate], Awaitable[object]]
 
@@ -145,6 +149,8 @@ class ShardSync:
         passed over on purpose, reported in the sync status."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+        self._memo = verified_memo.VerifiedMemo(ctx.config.shard_sync_memo_blobs)
+        """Metadata and certificates that verified in this epoch's sync (bounded)."""
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -165,6 +171,7 @@ class ShardSync:
         ctx.shards_in_transfer = set()
         self.epoch = c.epoch
         self.skipped = set()
+        self._memo = verified_memo.VerifiedMemo(ctx.config.shard_sync_memo_blobs)
         me = ctx.keypair.public_key
         mine = set(ctx.my_shards())
         previous = c.state.previous
@@ -308,6 +315,7 @@ class ShardSync:
         params = ctx.params()
         records: list[ShardRecord] = []
         skipped = 0
+        checks: list[tuple[metadata_mod.BlobMetadata, int, bytes]] = []
         for r in batch.records:
             if len(r.blob_id) != 32:  # a blob ID's size
                 raise errors.DataLoss(f"a record's blob ID has {len(r.blob_id)} bytes")
@@ -320,12 +328,13 @@ class ShardSync:
                 or r.certificate.blob_id != r.blob_id
             ):
                 raise errors.DataLoss(f"record for blob {BlobId(r.blob_id)} is not for this shard")
-            try:
-                metadata = metadata_mod.verify_metadata(BlobId(r.blob_id), r.metadata, params.n)
-                await ctx.compute(slivers.verify_sliver, metadata, sliver_type, r.index, r.data)
-            except codec_errors.VerificationError as e:
-                raise errors.DataLoss(str(e)) from e
+            checks.append((self._metadata(r.blob_id, r.metadata, params.n), r.index, r.data))
             after = r.blob_id
+        try:  # every sliver of the batch against its blob's verified metadata, in one hop
+            await ctx.compute(_verify_slivers, sliver_type, checks)
+        except codec_errors.VerificationError as e:
+            raise errors.DataLoss(str(e)) from e
+        for r in batch.records:
             if self._certificate_checks(r.certificate):
                 certificate: Certificate | None = r.certificate
             elif await self._known_certified(r.blob_id):
@@ -350,16 +359,33 @@ class ShardSync:
         await self._save(records, p.shard)
         return batch
 
+    def _metadata(self, blob_id: bytes, data: bytes, n_shards: int) -> metadata_mod.BlobMetadata:
+        """The blob's metadata, verified against its ID (once per epoch for the same bytes:
+        :mod:`.verified_memo`); ``DataLoss`` if it does not verify."""
+        known = self._memo.metadata(blob_id, data)
+        if known is not None:
+            return known
+        try:
+            metadata = metadata_mod.verify_metadata(BlobId(blob_id), data, n_shards)
+        except codec_errors.VerificationError as e:
+            raise errors.DataLoss(str(e)) from e
+        self._memo.add_metadata(blob_id, data, metadata)
+        return metadata
+
     def _certificate_checks(self, certificate: Certificate) -> bool:
         """True if the certificate verifies against a committee this node knows; False if
         this node cannot tell (an epoch it never followed, or a later one). A certificate
-        that verifiably lies makes the whole batch bad (``DataLoss``)."""
+        that verifiably lies makes the whole batch bad (``DataLoss``). An equal certificate
+        that verified earlier in this epoch is not checked again (:mod:`.verified_memo`)."""
+        if self._memo.certificate_verified(certificate):
+            return True
         try:
             self._registrations.verify_certificate(certificate)
         except errors.StaleEpoch:
             return False
         except (errors.InvalidRequest, errors.PermissionDenied) as e:
             raise errors.DataLoss(f"certificate: {e}") from e
+        self._memo.add_certificate(certificate)
         return True
 
     async def _known_certified(self, blob_id: bytes) -> bool:
@@ -449,10 +475,18 @@ class ShardSync:
         )
         params = ctx.params()
         out = []
+        store = ctx.store
+
+        def lookup(blob_id: bytes) -> tuple[BlobInfo | None, Certificate | None, bytes | None]:
+            # one thread hop per blob rather than three
+            return (
+                store.get_blob_info(blob_id),
+                store.certificate_of(blob_id),
+                store.get_metadata(blob_id),
+            )
+
         for blob_id, data in scanned:
-            info = await ctx.read(ctx.store.get_blob_info, blob_id)
-            certificate = await ctx.read(ctx.store.certificate_of, blob_id)
-            metadata = await ctx.read(ctx.store.get_metadata, blob_id)
+            info, certificate, metadata = await ctx.read(lookup, blob_id)
             if (
                 info is None
                 or info.state is not BlobState.CERTIFIED
@@ -464,6 +498,14 @@ class ShardSync:
             out.append((blob_id, metadata, certificate, index, data))
         ctx.metrics.shard_sync_served.inc(len(out))
         return out, finished
+
+
+def _verify_slivers(
+    sliver_type: SliverType, checks: Sequence[tuple[metadata_mod.BlobMetadata, int, bytes]]
+) -> None:
+    """Verify each sliver against its blob's metadata (raises on the first that fails)."""
+    for metadata, index, data in checks:
+        slivers.verify_sliver(metadata, sliver_type, index, data)
 
 
 async def _bounded(coros: Sequence[Awaitable[object]], limit: int) -> list[object]:
