@@ -38,11 +38,17 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Unit and integration tests on $(TEST_WORKERS) pytest-xdist workers (`--dist loadgroup`:
-# tests marked `xdist_group` share one worker, one after another); TEST_WORKERS=0 runs
-# them in this process, one at a time.
+# tests marked `xdist_group` share one worker, one after another), then the tests marked
+# `alone` (they measure a node's or the client's memory, which a busy neighbour skews) in
+# this process, one at a time. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 unit: $(STAMP) tools browser
-	$(BIN)/pytest -q $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadgroup)
+ifeq ($(TEST_WORKERS),0)
+	$(BIN)/pytest -q -p no:xdist
+else
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not alone"
+	$(BIN)/pytest -q -p no:xdist -m alone
+endif
 
 # Headless Chromium and chromedriver for the gateway page's browser test (Debian packages;
 # installed with apt when absent).

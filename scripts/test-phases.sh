@@ -5,9 +5,12 @@
 #
 # Where a Docker daemon answers, the kind tier's preparation (e2e/kind/prepare.sh: the kind
 # binaries, the kind node image and both project images, all cached) runs in the
-# background from the start, beside the first phases, in a process group of its own; its
-# output goes to $WALRUS_TEST_LOGS/kind-prepare.log. The `kind-tier` phase waits for it
-# first, and its failure fails the run (the log's tail is printed). On every exit path,
+# background once the `unit` phase is over (after the first phase when there is no `unit`
+# phase; WALRUS_KIND_PREPARE_AFTER names another), beside the later phases, so that the
+# unit tier's measuring tests have the machine to themselves. It runs in a process group
+# of its own; its output goes to $WALRUS_TEST_LOGS/kind-prepare.log. The `kind-tier`
+# phase waits for it first, and its failure fails the run (the log's tail is printed).
+# On every exit path,
 # Ctrl-C included, a preparation still running is stopped (its whole process group).
 #
 # The table at the end (also on failure) has each phase's wall time; with the background
@@ -16,6 +19,7 @@
 # Environment:
 #   WALRUS_TEST_LOGS       where the run's logs go (default .venv/test-logs)
 #   WALRUS_KIND_PREPARE    the preparation's command (default: bash e2e/kind/prepare.sh)
+#   WALRUS_KIND_PREPARE_AFTER  the phase after which it starts (default: unit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +29,8 @@ report=()
 prepare_pid=""
 prepare_started=0
 total_started=$SECONDS
+prepare_after="${WALRUS_KIND_PREPARE_AFTER:-unit}"
+[[ " $* " == *" $prepare_after "* ]] || prepare_after="$1"
 
 print_report() {
     local rc=$?
@@ -74,10 +80,10 @@ for phase in "$@"; do
     make --no-print-directory "$phase" || rc=$?
     report+=("$phase|$((SECONDS - started))")
     [[ $rc == 0 ]] || exit "$rc"
-    # Once the virtualenv exists (lint makes it; the images' wheels are built with it),
-    # start the kind preparation beside the rest, if there will be a kind tier and a
-    # daemon to build for.
-    if [[ "$phase" == lint && " $* " == *" kind-tier "* && -z "$prepare_pid" ]] &&
+    # Once the virtualenv exists (every phase makes it; the images' wheels are built with
+    # it) and the unit tier is over, start the kind preparation beside the rest, if there
+    # will be a kind tier and a daemon to build for.
+    if [[ "$phase" == "$prepare_after" && " $* " == *" kind-tier "* && -z "$prepare_pid" ]] &&
         docker info >/dev/null 2>&1; then
         prepare_started=$SECONDS
         setsid bash -c "${WALRUS_KIND_PREPARE:-bash e2e/kind/prepare.sh}" \

@@ -22,6 +22,8 @@ from walrus_node.testbed.testbed import Testbed
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.alone
+
 SYMBOL = 16 * MiB
 """Forged symbol size: a primary sliver is 3 symbols (n = 4), 48 MiB."""
 BUDGET = 128 * MiB

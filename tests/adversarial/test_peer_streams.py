@@ -30,6 +30,8 @@ from walrus_node.testbed.testbed import Testbed
 from walrus_node.transport import framing
 from walrus_node.transport.client import ChannelPool, RpcError
 
+pytestmark = pytest.mark.alone
+
 CAP = 32 * MiB
 SLACK = 24 * MiB
 """What HTTP/2 flow control may have in flight when the node stops reading."""

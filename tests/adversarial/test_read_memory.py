@@ -37,6 +37,8 @@ from walrus_node.testbed.testbed import Testbed
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.alone
+
 BLOB = 48 * MiB
 READERS = 16
 

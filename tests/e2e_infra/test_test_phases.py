@@ -1,7 +1,7 @@
 """`make test`'s phase runner (scripts/test-phases.sh), with stand-ins for `make` and
 `docker` on PATH: the phases run in order and are timed, the kind tier's preparation runs
-in the background and its failure fails the run, and a run that ends early stops the
-preparation's whole process group."""
+in the background once the unit tier is over and its failure fails the run, and a run
+that ends early stops the preparation's whole process group."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def _bin(tmp_path: Path, failing_phase: str = "") -> Path:
     make.write_text(
         "#!/bin/sh\n"
         f'echo "$2" >> "{tmp_path}/phases"\n'
+        'echo "phase $2" >&2\n'
         f'if [ "$2" = "{failing_phase}" ]; then\n'
         f'  while [ ! -s "{tmp_path}/started" ]; do sleep 0.1; done\n'
         "  exit 3\n"
@@ -66,10 +67,14 @@ def test_phases_run_in_order_and_are_timed_with_the_preparation_beside_them(
     tmp_path: Path,
 ) -> None:
     marker = tmp_path / "prepared"
-    rc, err = _run(tmp_path, f"sleep 1; touch {marker}", "lint", "unit", "kind-tier")
+    rc, err = _run(tmp_path, f"sleep 1; touch {marker}", "lint", "unit", "e2e", "kind-tier")
     assert rc == 0, err
-    assert (tmp_path / "phases").read_text().split() == ["lint", "unit", "kind-tier"]
+    assert (tmp_path / "phases").read_text().split() == ["lint", "unit", "e2e", "kind-tier"]
     assert marker.exists()  # kind-tier waited for it
+    # It started once the unit tier was over, not beside it: the script announces it
+    # before it runs the next phase.
+    started = err.index("preparing the kind tier in the background")
+    assert err.index("phase unit") < started < err.index("phase e2e"), err
     table = err[err.index("make test: phases") :]
     for name in ("lint", "unit", "kind-tier", "kind-prepare (background)", "total"):
         assert f"  {name} " in table, table
@@ -87,7 +92,7 @@ def test_a_failed_preparation_fails_the_run_with_its_log(tmp_path: Path) -> None
 def test_a_run_that_fails_early_stops_the_preparation(tmp_path: Path) -> None:
     pid_file = tmp_path / "started"
     prepare = f"sleep 600 & echo $! > {pid_file}; wait"
-    rc, err = _run(tmp_path, prepare, "lint", "unit", "kind-tier", failing_phase="unit")
+    rc, err = _run(tmp_path, prepare, "lint", "unit", "e2e", "kind-tier", failing_phase="e2e")
     assert rc == 3, err
     assert "kind-prepare (stopped)" in err
     sleeper = int(pid_file.read_text())

@@ -20,7 +20,7 @@ from walrus_node.codec.params import EncodingParams
 from walrus_node.store import mapped
 from walrus_node.testbed.testbed import Testbed
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 MiB = 1 << 20
 SIZE = 64 * MiB

@@ -19,6 +19,7 @@ from walrus_node.testbed.testbed import Testbed
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.alone,
     pytest.mark.skipif(sys.platform != "linux", reason="/proc/<pid>/smaps"),
 ]
 
