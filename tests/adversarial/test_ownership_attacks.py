@@ -44,7 +44,6 @@ def test_a_strangers_registration_and_deletion_leave_a_permanent_blob_intact(
 
     async def go(client: WalrusClient) -> None:
         stored = await client.store(data, epochs=2)
-        await client.settle()  # every node holds it, not only those the store waited for
         blob_id = stored.blob_id
         certificate = await _strangers_certificate(client, blob_id, stranger, len(data))
         c = await client.committees()
@@ -79,7 +78,6 @@ def test_an_owner_deletes_only_its_registration_and_the_data_goes_with_the_last(
 
     async def go(client: WalrusClient) -> None:
         stored = await client.store(data, epochs=2, deletable=True, owner=alice)
-        await client.settle()  # every node holds it, not only those the store waited for
         blob_id = stored.blob_id
         certificate = await _strangers_certificate(client, blob_id, bob, len(data))
         c = await client.committees()
@@ -125,7 +123,6 @@ def test_extend_ignores_a_replayed_confirmation_from_one_node(
 
         async def go(client: WalrusClient) -> None:
             stored = await client.store(data, epochs=1)
-            await client.settle()  # every node holds it: each is asked to confirm
             result = await client.extend(stored.blob_id, 2)
             assert result.certificate.registration.end_epoch == c.epoch + 3
             assert any(liar.name in p and "invalid confirmation" in p for p in result.problems), (

@@ -10,12 +10,12 @@ Who calls it: the ``walrus`` CLI, applications, tests and benchmarks::
 the metadata, its slivers and the registration, which the node answers with its signed
 confirmation; check each confirmation. The moment confirmations cover ``n - f`` shards
 they are combined into the certificate, which each node is sent as soon as its own upload
-is over (at once for those done already); the store returns once nodes holding ``n - f``
-shards accepted it (client/store_round.py). A slow node is not waited for: its upload and
-certificate go on in the background until the next store or :meth:`WalrusClient.close`,
-which give them a grace period (half the store's time, at least 0.5 s) and then cancel
-the uploads still under way; nodes that missed slivers recover them themselves from the
-certificate.
+is over (at once for those done already), so no node waits for the slowest upload
+(client/store_round.py). Once nodes holding ``n - f`` shards accepted the certificate,
+the nodes still busy get a grace period (half the time that took, at least 0.5 s); uploads
+still under way then are cut off, and those nodes recover their slivers themselves from
+their peers. The store returns after that tail, so what follows it (a delete, an extend,
+a read from any node) cannot overtake the store on a node that keeps pace.
 
 **Read**: metadata from the first node whose answer hashes to the blob ID; at the same
 time (which node holds which sliver follows from the blob ID alone) primary slivers,
@@ -129,12 +129,9 @@ class StoreResult:
     certified_by: int
     """Nodes that accepted the certificate."""
     problems: list[str]
-    """What went wrong, one line per node and step. Nodes still busy when the store
-    returned (``pending``) add theirs as they finish, until :meth:`WalrusClient.settle`."""
+    """What went wrong, one line per node and step (a node cut off after the grace
+    period included)."""
     timings: dict[str, float]
-    pending: list[str] = dataclasses.field(default_factory=list)
-    """Nodes still uploading or certifying when the store returned: the client goes on
-    with them in the background (:meth:`WalrusClient.settle`)."""
 
 
 @dataclasses.dataclass
@@ -161,8 +158,6 @@ class WalrusClient:
             timeout=cfg.timeout_seconds, credentials=credentials, dns_server=cfg.dns_server
         )
         self._committees: ActiveCommittees | None = None
-        self._follow_ups: list[store_round.StoreRound] = []
-        """Rounds of stores that returned with nodes still busy (:meth:`settle`)."""
 
     async def __aenter__(self) -> WalrusClient:
         return self
@@ -171,10 +166,7 @@ class WalrusClient:
         await self.close()
 
     async def close(self) -> None:
-        try:
-            await self.settle()
-        finally:
-            await self._pool.close()
+        await self._pool.close()
 
     # --- committee ---------------------------------------------------------------------------
 
@@ -234,7 +226,6 @@ class WalrusClient:
         c = await self.committees()
         if epochs > c.max_epochs_ahead:
             raise ClientError(f"epochs: at most {c.max_epochs_ahead} epochs ahead")
-        await self.settle()  # the previous store's follow-ups: at most one blob held
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
@@ -272,16 +263,18 @@ class WalrusClient:
         round_.start()
         try:
             await round_.wait()
+            # The tail: the nodes still busy get a grace period, then uploads still under
+            # way are cut off (those nodes recover from their peers).
+            tail_started = time.perf_counter()
+            await round_.settle()
+            timings["tail"] = time.perf_counter() - tail_started
         except BaseException:
             round_.cancel()
             raise
         finally:
             live = False
         timings.update(round_.timings)
-        problems = round_.problems  # the follow-ups add theirs as they finish
-        pending = list(round_.pending())
-        if pending:
-            self._follow_ups.append(round_)
+        problems = round_.problems
         weight = round_.weight()
         if round_.certificate is None:
             raise NotEnoughConfirmationsError(weight, encoded.params.quorum, problems)
@@ -295,20 +288,7 @@ class WalrusClient:
             round_.certified_by,
             problems,
             timings,
-            pending,
         )
-
-    async def settle(self, grace: float | None = None) -> list[str]:
-        """Let the follow-ups of the stores made so far (nodes still uploading or
-        certifying when a store returned, :mod:`.store_round`) finish, for ``grace``
-        seconds (by default half that store's time, at least 0.5 s); uploads still under
-        way then are cancelled, and those nodes recover their slivers from their peers.
-        Returns the follow-ups' problems. Called by :meth:`store` before it starts (so
-        that one client making stores one after the other holds one encoded blob) and
-        by :meth:`close`."""
-        rounds, self._follow_ups = self._follow_ups, []
-        late = await asyncio.gather(*(r.settle(grace) for r in rounds))
-        return [problem for problems in late for problem in problems]
 
     async def _upload_to(
         self,

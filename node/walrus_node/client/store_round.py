@@ -12,12 +12,11 @@ recovers its slivers from its peers. The round is **certified** once members hol
 ``n - f`` shards accepted the certificate; :meth:`StoreRound.wait` returns then (or when
 every task is over, whichever comes first).
 
-The other tasks, a slow node still uploading or certifying, are not abandoned at that
-point: they are the round's *follow-ups*, :meth:`StoreRound.settle` waits for them for a
-grace period (half the time the round took, at least :data:`MIN_GRACE_SECONDS`) and then
-cancels what is left, whose nodes recover from the certificate their peers hold. The
-client settles a round before it starts the next store and when it is closed, so at most
-one round's encoded blob is held beyond the store that needs it.
+The other tasks, a slow node still uploading or certifying, are the round's *tail*:
+:meth:`StoreRound.settle` waits for them for a grace period (half the time the round took,
+at least :data:`MIN_GRACE_SECONDS`) and then cancels the uploads still under way, whose
+nodes recover from the certificate their peers hold. The client settles a round before
+its store returns, so nothing of a store is still in flight when the caller goes on.
 """
 
 from __future__ import annotations
