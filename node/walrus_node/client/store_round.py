@@ -32,7 +32,7 @@ from walrus_node.protocol.messages import Certificate, Confirmation
 __all__ = ["MIN_GRACE_SECONDS", "StoreRound"]
 
 MIN_GRACE_SECONDS = 0.5
-"""Least time a round's follow-ups are given once the store returned."""
+"""Least time a round's tail is given once the certificate has a quorum."""
 
 Upload = Callable[[Member], Awaitable[Confirmation]]
 """Uploads a member's slivers and returns its checked confirmation."""
@@ -142,10 +142,10 @@ class StoreRound:
         return [m.name for t, m in self._tasks.items() if not t.done()]
 
     async def settle(self, grace: float | None = None) -> list[str]:
-        """Wait for the follow-ups ``grace`` seconds (by default half the time
+        """Wait for the tail ``grace`` seconds (by default half the time
         :meth:`wait` took, at least :data:`MIN_GRACE_SECONDS`), then cancel the uploads
         still under way (a node being handed the certificate is waited for: one small
-        call, bounded by the RPC timeout); returns the problems of the follow-ups (those
+        call, bounded by the RPC timeout); returns the problems of the tail (those
         of nodes cancelled included), which are also added to :attr:`problems`."""
         seen = len(self.problems)
         running = [t for t in self._tasks if not t.done()]
