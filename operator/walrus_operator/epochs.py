@@ -6,9 +6,10 @@ every `WALRUS_OPERATOR_EPOCH_POLL_SECONDS` (and by its create/update/resume hand
 
 1. **Observe.** Read the network fresh from the API (the body Kopf hands over may predate
    the last pass's own write), its persisted `EpochRecord` (`status.epochState`), every
-   WalrusNode that references it, each node's endpoint, and each node's report
-   (`nodeclient`), in parallel; a node that did not answer is left alone for a growing
-   while (`backoff`). A network without a record resumes from its ConfigMap copy.
+   WalrusNode that references it, the network's pods (one list, shared with the roller),
+   each node's endpoint, and each node's report (`nodeclient`), in parallel; a node that
+   did not answer is left alone for a growing while (`backoff`), unless its pod turned
+   Ready since. A network without a record resumes from its ConfigMap copy.
 2. **Decide** with the pure planner (`epoch_plan.decide`): genesis, endpoint refresh,
    sync progress, the change's deadline, or the next epoch change.
 3. **Persist first.** A changed record is written to the network's status *before* any
@@ -168,7 +169,10 @@ class Controller:
         credentials = (
             None if self.tls is None else await self.tls.operator_credentials(namespace, name)
         )
-        views = await self._observe(network, record, key, credentials)
+        pods = await self.kube.list_by_labels(
+            kube.Kind.POD, namespace, {naming.LABEL_NETWORK: name}
+        )
+        views = await self._observe(network, record, key, credentials, pods)
         plan = epoch_plan.decide(record, network, views, now, self.limits)
         restored = record is not None and network.status.epoch_state is None
         if (plan.changed or restored) and plan.record is not None:
@@ -191,7 +195,7 @@ class Controller:
         status = epoch_status.network_status(network, plan, views, delivery=delivery, now=stamp)
         events = tuple(plan.events)
         if self.rollout is not None:
-            step = await self._roll(network, plan.record, views, now, body)
+            step = await self._roll(network, plan.record, views, now, body, pods)
             status.update(step.status)
             status["conditions"] = [
                 *status.get("conditions", []),
@@ -215,11 +219,14 @@ class Controller:
         views: collections.abc.Sequence[epoch_plan.NodeView],
         now: datetime.datetime,
         body: Body,
+        pods: collections.abc.Sequence[Body],
     ) -> rollouts.RolloutStep:
         """One rollout step; an API failure there leaves the epoch status intact."""
         assert self.rollout is not None
         try:
-            return await self.rollout.step(network, record, views, now, body.get("status") or {})
+            return await self.rollout.step(
+                network, record, views, now, body.get("status") or {}, pods
+            )
         except errors.KubeError as failed:
             condition = conditions.Condition(
                 conditions.Type.ROLLOUT,
@@ -237,8 +244,10 @@ class Controller:
         record: epoch_record.EpochRecord | None,
         key: node_keys.KeyPair,
         credentials: nodeclient.ChannelTls | None = None,
+        pods: collections.abc.Sequence[Body] = (),
     ) -> list[epoch_plan.NodeView]:
         namespace, name = network.metadata.namespace, network.metadata.name
+        by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
         nodes = []
         for item in await self.kube.list_by_labels(kube.Kind.WALRUS_NODE, namespace, {}):
             if ((item.get("spec") or {}).get("networkRef") or {}).get("name") != name:
@@ -258,7 +267,8 @@ class Controller:
             async with gate:
                 endpoint = await self.addresses.endpoint(node)
                 who = f"{namespace}/{node.metadata.name}"
-                last_error = self.backoff.waiting(who, now)
+                pod = by_name.get(naming.pod_name(node.metadata.name))
+                last_error = self.backoff.waiting(who, now, rollouts.ready_since(pod))
                 if endpoint is None:
                     report = reports.unreachable("no endpoint yet (no pod IP)")
                 elif last_error is not None:

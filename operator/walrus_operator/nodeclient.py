@@ -13,6 +13,12 @@ channel is mutual TLS and the node is verified under its committee name (`server
 the gRPC target name override), not under its address (docs/operator.md, "TLS"). A
 channel whose credentials changed (a rotated certificate) is replaced.
 
+A channel whose node did not answer is closed and dropped, so that the next report opens
+a new one: it resolves the node's DNS name afresh and connects at once. Kept, it would
+hold on to the address of a pod that is gone (gRPC re-resolves a name at most every 30 s)
+and wait out its own reconnect back-off (up to two minutes), long after the restarted
+pod serves; that was most of the time a rolling restart spent per pod.
+
 Every failure (gRPC status, timeout, refused connection, garbage answer) becomes a
 `NodeReport` with `reachable=False` or an error string: nothing from gRPC reaches the
 handlers. This and the transport client are the only places the operator touches gRPC.
@@ -171,6 +177,7 @@ class GrpcNodeClient:
         try:
             info = await api.get_node_info()
         except _FAILURES as exc:
+            await self._forget(endpoint)
             return reports.unreachable(_describe(exc))
         problems = []
         committee = None
@@ -230,6 +237,13 @@ class GrpcNodeClient:
         except _FAILURES as exc:
             return _describe(exc)
         return None
+
+    async def _forget(self, endpoint: str) -> None:
+        """Close and drop the channel to a node that did not answer (see the module
+        docstring); the next call opens a new one."""
+        cached = self._channels.pop(endpoint, None)
+        if cached is not None:
+            await cached[1].close(grace=None)
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}

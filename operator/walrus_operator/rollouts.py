@@ -5,11 +5,12 @@ resources, node.yaml, or a new operator release that builds another template) re
 nothing by itself. Each pass of the network's epoch controller calls `step`, which:
 
 1. **observes** the network's StatefulSets and pods (two list calls, by the network
-   label): for each WalrusNode, whether its pod runs the StatefulSet's update revision
-   (pod label `controller-revision-hash` against `status.updateRevision`, the API server's
-   own hash of the pod template, so a re-applied but identical template restarts
-   nothing), whether it is terminating or missing, and whether it serves (pod Ready, and
-   the node's own report: SERVING, running the network's current epoch);
+   label; the epoch controller lists the pods for its own pass and hands them over): for
+   each WalrusNode, whether its pod runs the StatefulSet's update revision (pod label
+   `controller-revision-hash` against `status.updateRevision`, the API server's own hash
+   of the pod template, so a re-applied but identical template restarts nothing), whether
+   it is terminating or missing, and whether it serves (pod Ready, and the node's own
+   report: SERVING, running the network's current epoch);
 2. **budgets**: applies the network's PodDisruptionBudget (`builders.budget`) with
    `minAvailable` from `shard_budget` (any pods allowed down hold at most f shards; none
    while shards move: an epoch change, or receivers of the last one not done yet). It
@@ -50,7 +51,7 @@ from walrus_operator import (
 )
 from walrus_operator.builders import budget
 
-__all__ = ["RolloutStep", "Rollouts"]
+__all__ = ["RolloutStep", "Rollouts", "ready_since"]
 
 Body = collections.abc.Mapping[str, typing.Any]
 _REVISION_LABEL = "controller-revision-hash"
@@ -84,6 +85,15 @@ def _ready(pod: Body) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in (pod.get("status") or {}).get("conditions") or []
     )
+
+
+def ready_since(pod: Body | None) -> datetime.datetime | None:
+    """Since when `pod` is Ready (its condition's `lastTransitionTime`); None if it is not
+    Ready, or does not say since when."""
+    for c in ((pod or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            return _time(c.get("lastTransitionTime"))
+    return None
 
 
 def _update_revision(sts: Body) -> str | None:
@@ -168,18 +178,19 @@ class Rollouts:
         views: collections.abc.Sequence[epoch_plan.NodeView],
         now: datetime.datetime,
         previous: Body,
+        pods: collections.abc.Sequence[Body] | None = None,
     ) -> RolloutStep:
-        """One rollout step for `network`; `previous` is its current `.status`."""
+        """One rollout step for `network`; `previous` is its current `.status`; `pods`
+        the network's pods if the caller listed them already in this pass."""
         namespace, name = network.metadata.namespace, network.metadata.name
         selector = {naming.LABEL_NETWORK: name}
         sets = {
             (s.get("metadata") or {}).get("name"): s
             for s in await self.kube.list_by_labels(kube.Kind.STATEFUL_SET, namespace, selector)
         }
-        pods = {
-            (p.get("metadata") or {}).get("name"): p
-            for p in await self.kube.list_by_labels(kube.Kind.POD, namespace, selector)
-        }
+        if pods is None:
+            pods = await self.kube.list_by_labels(kube.Kind.POD, namespace, selector)
+        by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
         before = previous.get("rollout") or {}
         restarts = {
             str(entry.get("node")): moment
@@ -187,7 +198,7 @@ class Rollouts:
             if isinstance(entry, dict) and (moment := _time(entry.get("since"))) is not None
         }
         members = [
-            member(v, record, sts, pods.get(naming.pod_name(v.name)), restarts.get(v.name))
+            member(v, record, sts, by_name.get(naming.pod_name(v.name)), restarts.get(v.name))
             for v in views
             if (sts := sets.get(naming.statefulset_name(v.name))) is not None
         ]

@@ -4,7 +4,8 @@ A StatefulSet of one (not a Deployment) gives the pod a stable name and DNS entr
 keeps its PVC across rescheduling; one StatefulSet per WalrusNode means no ordinal ever
 has to be removed from the middle of a set. The pod follows docs/node-runtime.md:
 `walrus-node run --config …`, gRPC on 9185 with the standard health service as the
-readiness probe, metrics on 9184, the key and config mounted read-only, the data on the
+startup probe (every second until it first answers) and the readiness probe, metrics on
+9184, the key and config mounted read-only, the data on the
 PVC. It runs non-root with a read-only root filesystem, no capabilities and the
 RuntimeDefault seccomp profile.
 
@@ -33,6 +34,7 @@ __all__ = [
     "NODE_CONTAINER",
     "RUN_AS",
     "SHUTDOWN_MARGIN_SECONDS",
+    "STARTUP_SECONDS",
     "build_statefulset",
     "claim_template_size",
 ]
@@ -41,6 +43,10 @@ NODE_CONTAINER = "node"
 RUN_AS = 65532
 """The unprivileged uid/gid the node runs as (the image's `nonroot` user); also the
 fsGroup, so the PVC is writable by it."""
+STARTUP_SECONDS = 300
+"""How long the startup probe (once a second) lets a node take to answer on its gRPC port
+before the kubelet restarts it: opening the store and starting the service take seconds;
+five minutes leaves room for a slow volume without hiding a node that hangs for good."""
 SHUTDOWN_MARGIN_SECONDS = 15
 """Added to the node's own `shutdown_grace_seconds` for terminationGracePeriodSeconds, so
 the kubelet's SIGKILL never cuts the node's graceful stop short."""
@@ -65,6 +71,15 @@ def _check_names(
             )
 
 
+def _health_probe(ctx: context.NodeContext) -> dict[str, typing.Any]:
+    """The probe's check. The kubelet's gRPC probe speaks plaintext only: with TLS it can
+    only ask "accepting connections"; the epoch controller's health check (over mutual
+    TLS) remains what decides whether the node serves."""
+    if ctx.tls:
+        return {"tcpSocket": {"port": "grpc"}}
+    return {"grpc": {"port": node_config.GRPC_PORT}}
+
+
 def _node_container(ctx: context.NodeContext) -> dict[str, typing.Any]:
     spec = ctx.node.spec
     template = spec.pod_template
@@ -85,24 +100,27 @@ def _node_container(ctx: context.NodeContext) -> dict[str, typing.Any]:
             },
             *template.env,
         ],
-        # The kubelet's gRPC probe speaks plaintext only: with TLS the probe can only ask
-        # "accepting connections"; the epoch controller's health check (over mutual TLS)
-        # remains what decides whether the node serves.
+        # Startup: asked every second until the node first answers, so that a started
+        # node is Ready within a second or two instead of at the next readiness period
+        # (a rolling restart waits for that before it takes the next pod down). Cheap:
+        # it stops once it succeeds; it allows STARTUP_SECONDS for the node to start.
+        "startupProbe": {
+            **_health_probe(ctx),
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "failureThreshold": STARTUP_SECONDS,
+        },
         "readinessProbe": {
-            **(
-                {"tcpSocket": {"port": "grpc"}}
-                if ctx.tls
-                else {"grpc": {"port": node_config.GRPC_PORT}}
-            ),
+            **_health_probe(ctx),
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 3,
         },
         # Liveness only asks "is the process accepting connections": a node that is
-        # NOT_SERVING while it syncs or shuts down must not be restarted for it.
+        # NOT_SERVING while it syncs or shuts down must not be restarted for it. It starts
+        # once the startup probe has succeeded.
         "livenessProbe": {
             "tcpSocket": {"port": "grpc"},
-            "initialDelaySeconds": 10,
             "periodSeconds": 20,
             "timeoutSeconds": 5,
             "failureThreshold": 6,
