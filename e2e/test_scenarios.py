@@ -255,6 +255,9 @@ def _operator_on_the_host(
         "WALRUS_OPERATOR_EPOCH_POLL_SECONDS": "1",
         "WALRUS_OPERATOR_RESYNC_SECONDS": "3",
         "WALRUS_OPERATOR_DELETION_RETRY_SECONDS": "2",
+        # Clients here reach nodes by pod IP and learn a restarted node's new one from the
+        # committee the operator rewrites at once: no DNS cache to wait out.
+        "WALRUS_OPERATOR_ROLLOUT_SETTLE_SECONDS": "5",
         "WALRUS_OPERATOR_METRICS_PORT": "0",
         "WALRUS_OPERATOR_LIVENESS_ENDPOINT": "",
         "WALRUS_OPERATOR_LOG_FORMAT": "plain",

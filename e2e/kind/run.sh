@@ -139,7 +139,10 @@ export WALRUS_E2E_DNS_SERVER
 
 # 5. The operator from the chart, as users install it (cluster-wide: the scenarios make
 #    namespaces of their own); its two replicas ask for less CPU than the chart's default,
-#    so that the scenarios' pods fit on the one two-core node.
+#    so that the scenarios' pods fit on the one two-core node. A rollout waits 15 s after
+#    a restarted node is Ready (chart default 30 s): kind's CoreDNS caches nothing under
+#    cluster.local, and a client's gRPC resolver retries a failed lookup of the restarted
+#    node after 1, 2.6, 5.2, 9.4 and 16 s, so it finds the new pod within that.
 helm upgrade --install walrus-operator charts/walrus-operator \
     --namespace walrus-system --create-namespace \
     --set rbac.clusterWide=true \
@@ -147,6 +150,7 @@ helm upgrade --install walrus-operator charts/walrus-operator \
     --set epochPollSeconds=1 \
     --set resyncSeconds=3 \
     --set deletionRetrySeconds=2 \
+    --set rolloutSettleSeconds=15 \
     --set logFormat=plain \
     --set resources.requests.cpu=50m \
     --wait --timeout 300s

@@ -245,6 +245,7 @@ def _network_reconciler(
     roller = rollouts.Rollouts(
         the_kube,
         timeout=datetime.timedelta(seconds=config.rollout_timeout_seconds),
+        settle=datetime.timedelta(seconds=config.rollout_settle_seconds),
         max_in_flight=config.rollout_max_in_flight,
     )
 

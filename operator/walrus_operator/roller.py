@@ -9,8 +9,8 @@ serves), the network's fault tolerance `f`, whether an epoch change is under way
 limits, and the time. Output: a `Decision`: the pods to restart now (possibly none), the
 rollout's progress, and why it waits or which node halted it. Pure, no clock or I/O; the
 same observations give the same decision, and nothing is remembered between passes
-(a restart "in flight" is a pod that is terminating, missing, or at the new revision and
-not serving yet).
+(a restart "in flight" is a pod that is terminating, missing, at the new revision and
+not serving yet, or serving for less than the settle time).
 
 The steps:
 
@@ -22,7 +22,8 @@ The steps:
    no serving member is restarted until the template changes again (which makes the failed
    member outdated again, and down members are restarted first, below).
 4. **In flight**: at most `max_in_flight` pods may be restarting at once (terminating,
-   missing, or at the new revision and not yet serving).
+   missing, at the new revision and not yet serving, or serving but Ready for less than
+   `settle`: clients and peers may not have found its new address yet).
 5. **Shards**: shards offline are those of every member that does not serve (restarting or
    down for any reason). A member may restart only if the shards offline plus its own
    stay within `f`. Members already down cost nothing and go first; then the rest in name
@@ -70,6 +71,8 @@ class Member:
     re-created over and over (a pod that fails outright is replaced by its controller)."""
     paused: bool = False
     """`spec.paused`: the operator changes nothing for this node, restarts included."""
+    ready_since: datetime.datetime | None = None
+    """For a serving member: since when its pod is Ready (None: not known)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +110,13 @@ def _failed(member: Member, timeout: datetime.timedelta, now: datetime.datetime)
     )
 
 
+def _in_flight(member: Member, settle: datetime.timedelta, now: datetime.datetime) -> bool:
+    if member.pod is not Pod.RUNNING or (member.updated and not member.serving):
+        return True
+    # Back, but not for long enough for clients to find it again (a new pod IP).
+    return member.serving and member.ready_since is not None and now - member.ready_since < settle
+
+
 def decide(
     members: collections.abc.Sequence[Member],
     *,
@@ -115,6 +125,7 @@ def decide(
     now: datetime.datetime,
     timeout: datetime.timedelta,
     max_in_flight: int = 1,
+    settle: datetime.timedelta = datetime.timedelta(0),
 ) -> Decision:
     """The next restarts for one network; see the module docstring for the rules."""
     active = sorted((m for m in members if not m.paused), key=lambda m: m.name)
@@ -131,7 +142,7 @@ def decide(
         return dataclasses.replace(base, waiting="an epoch change is under way")
     failed = [m for m in active if _failed(m, timeout, now)]
     halted_by = failed[0].name if failed else None
-    in_flight = sum(1 for m in active if m.pod is not Pod.RUNNING or (m.updated and not m.serving))
+    in_flight = sum(1 for m in active if _in_flight(m, settle, now))
     down_first = sorted(
         (m for m in outdated if m.pod is Pod.RUNNING),
         key=lambda m: (m.serving, m.name),

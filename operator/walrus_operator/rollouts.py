@@ -16,8 +16,9 @@ nothing by itself. Each pass of the network's epoch controller calls `step`, whi
    while shards move: an epoch change, or receivers of the last one not done yet). It
    runs in the same pass that starts an epoch change, so the budget tightens within one
    pass;
-3. **decides** with the pure `roller.decide` (one restart in flight by default, within f
-   shards counting nodes already down, never while shards move, halting on a node
+3. **decides** with the pure `roller.decide` (one restart in flight by default, a node
+   back for less than `WALRUS_OPERATOR_ROLLOUT_SETTLE_SECONDS` still counting as one,
+   within f shards counting nodes already down, never while shards move, halting on a node
    that does not serve again within `WALRUS_OPERATOR_ROLLOUT_TIMEOUT_SECONDS`);
 4. **restarts** the chosen pods through the eviction API, so the roller and any drain
    share the one budget (a refused eviction simply waits for the next pass; the
@@ -141,6 +142,7 @@ def member(
         serving,
         since=restarted or _time(meta.get("creationTimestamp")),
         paused=paused,
+        ready_since=ready_since(pod) if serving else None,
     )
 
 
@@ -170,6 +172,7 @@ class Rollouts:
     kube: kube.Kube
     timeout: datetime.timedelta = datetime.timedelta(minutes=10)
     max_in_flight: int = 1
+    settle: datetime.timedelta = datetime.timedelta(0)
 
     async def step(
         self,
@@ -218,6 +221,7 @@ class Rollouts:
             now=now,
             timeout=self.timeout,
             max_in_flight=self.max_in_flight,
+            settle=self.settle,
         )
         events: list[outcome.Event] = []
         waiting = decision.waiting

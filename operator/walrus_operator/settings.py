@@ -75,6 +75,15 @@ class OperatorSettings:
     template may take to serve again before the rollout halts and names it. Ten minutes
     covers a slow image pull and a node that reloads a large store."""
 
+    rollout_settle_seconds: float = 30.0
+    """WALRUS_OPERATOR_ROLLOUT_SETTLE_SECONDS: how long a restarted node pod must have been
+    Ready before the rollout takes the next one down. Clients and peers find a restarted
+    pod (a new IP under the same DNS name) only after their resolvers and DNS caches catch
+    up: CoreDNS caches answers, a failed lookup included, for up to its `ttl` (30 s in
+    kubeadm's configuration). Without the wait they could still miss one node while the
+    next is down: more than f shards out of their reach. 0 moves on as soon as the node
+    serves (when every client reaches nodes by pod IP)."""
+
     rollout_max_in_flight: int = 1
     """WALRUS_OPERATOR_ROLLOUT_MAX_IN_FLIGHT: node pods of one network restarted at once by
     a rollout. Whatever this says, a restart never takes more than f shards offline."""
@@ -185,6 +194,9 @@ class OperatorSettings:
             node_timeout_seconds=number("NODE_TIMEOUT_SECONDS", defaults.node_timeout_seconds, 0.1),
             rollout_timeout_seconds=number(
                 "ROLLOUT_TIMEOUT_SECONDS", defaults.rollout_timeout_seconds, 1
+            ),
+            rollout_settle_seconds=number(
+                "ROLLOUT_SETTLE_SECONDS", defaults.rollout_settle_seconds, 0
             ),
             rollout_max_in_flight=int(in_flight),
             leader_election=election == "true",

@@ -26,6 +26,7 @@ from walrus_operator import (
     kube,
     metrics,
     models,
+    naming,
     nodeclient,
     rollouts,
 )
@@ -105,6 +106,27 @@ def _seed(api: _CountingKube, stubs: list[node_stubs.StubNode]) -> None:
         )
 
 
+def _ready_pod(node: str, since: datetime.datetime) -> dict[str, typing.Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": naming.pod_name(node),
+            "namespace": NAMESPACE,
+            "labels": {naming.LABEL_NETWORK: "devnet"},
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "lastTransitionTime": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            ]
+        },
+    }
+
+
 @pytest.mark.asyncio
 @pytest.mark.slow
 @pytest.mark.timeout(300)
@@ -166,5 +188,15 @@ async def test_one_pass_over_100_nodes() -> None:
             live = api.find(kube.Kind.WALRUS_NODE, f"node-{NODES - 1}", NAMESPACE)
             assert live["status"]["polled"] == {"serving": True, "transport": "plaintext"}
             assert "lastError" not in live["status"] or live["status"]["lastError"] is None
+            # node-0 comes back and its pod turns Ready: it is asked at the next pass, not
+            # when its back-off runs out; the nine others still wait theirs.
+            stubs[0].down = False
+            clock.now += POLL
+            api.put(_ready_pod("node-0", since=clock.now - datetime.timedelta(seconds=1)))
+            calls.clear()
+            await controller.run(NAMESPACE, "devnet")
+            assert calls["GetNodeInfo"] == NODES - 10 + 1
+            node = api.find(kube.Kind.WALRUS_NODE, "node-0", NAMESPACE)
+            assert node["status"]["polled"] == {"serving": True, "transport": "plaintext"}
         finally:
             await client.close()

@@ -242,7 +242,14 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
         (["--set", "nodeTls=false"], False),
         (["--set", "nodeTls=true"], True),
         # values of an older chart (an upgrade with --reuse-values): the defaults hold
-        (["--set", "nodeTls=null,certificateValidityDays=null,certificateRenewDays=null"], True),
+        (
+            [
+                "--set",
+                "nodeTls=null,certificateValidityDays=null,certificateRenewDays=null,"
+                "rolloutSettleSeconds=null",
+            ],
+            True,
+        ),
     ],
 )
 def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bool) -> None:
@@ -260,6 +267,21 @@ def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bo
     parsed = settings.OperatorSettings.from_environment(env)
     assert parsed.node_tls is node_tls
     assert (parsed.certificate_validity_days, parsed.certificate_renew_days) == (90, 30)
+    assert parsed.rollout_settle_seconds == 30
+
+
+def test_chart_sets_the_rollout_settle_time() -> None:
+    rendered = subprocess.run(
+        [_tool("helm"), "template", "walrus", str(CHART), "--set", "rolloutSettleSeconds=0"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    container = _of_kind([d for d in yaml.safe_load_all(rendered) if d], "Deployment")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    assert settings.OperatorSettings.from_environment(env).rollout_settle_seconds == 0
 
 
 def test_chart_refuses_cluster_wide_with_namespaces() -> None:
