@@ -73,6 +73,25 @@ def test_moves_on_once_the_restarted_node_serves() -> None:
     assert decision.restart == ("n1",) and decision.progress == "1/7"
 
 
+def test_a_node_back_for_less_than_the_settle_time_is_still_in_flight() -> None:
+    settle = datetime.timedelta(seconds=30)
+    for back, restart in ((29, ()), (30, ("n1",))):
+        n0 = roller.Member(
+            "n0",
+            2,
+            roller.Pod.RUNNING,
+            updated=True,
+            serving=True,
+            ready_since=NOW - datetime.timedelta(seconds=back),
+        )
+        members = [n0] + [_member(f"n{i}") for i in range(1, 7)]
+        decision = _decide(members, settle=settle)
+        assert decision.restart == restart
+        assert decision.progress == "1/7"
+    # Without a settle time (the default) it moves on at once.
+    assert _decide(members).restart == ("n1",)
+
+
 def test_never_during_an_epoch_change() -> None:
     decision = _decide([_member(f"n{i}") for i in range(7)], epoch_change=True)
     assert decision.restart == () and "epoch change" in decision.waiting
@@ -131,6 +150,9 @@ members_strategy = st.lists(
             st.none(), st.integers(0, 1200).map(lambda s: NOW - datetime.timedelta(seconds=s))
         ),
         paused=st.booleans(),
+        ready_since=st.one_of(
+            st.none(), st.integers(0, 120).map(lambda s: NOW - datetime.timedelta(seconds=s))
+        ),
     ),
     max_size=12,
     unique_by=lambda m: m.name,
@@ -143,9 +165,14 @@ members_strategy = st.lists(
     f=st.integers(0, 10),
     epoch_change=st.booleans(),
     max_in_flight=st.integers(1, 4),
+    settle=st.integers(0, 60).map(lambda s: datetime.timedelta(seconds=s)),
 )
 def test_decisions_keep_every_rule(
-    members: list[roller.Member], f: int, epoch_change: bool, max_in_flight: int
+    members: list[roller.Member],
+    f: int,
+    epoch_change: bool,
+    max_in_flight: int,
+    settle: datetime.timedelta,
 ) -> None:
     decision = roller.decide(
         members,
@@ -154,6 +181,7 @@ def test_decisions_keep_every_rule(
         now=NOW,
         timeout=TIMEOUT,
         max_in_flight=max_in_flight,
+        settle=settle,
     )
     by_name = {m.name: m for m in members}
     chosen = [by_name[name] for name in decision.restart]
@@ -161,10 +189,15 @@ def test_decisions_keep_every_rule(
     assert all(not m.updated and m.pod is roller.Pod.RUNNING and not m.paused for m in chosen)
     if epoch_change:
         assert decision.restart == ()
-    # Never more than max_in_flight restarts at once, counting those already in flight.
+    # Never more than max_in_flight restarts at once, counting those already in flight
+    # and those back for less than the settle time.
     active = [m for m in members if not m.paused]
     in_flight = sum(
-        1 for m in active if m.pod is not roller.Pod.RUNNING or (m.updated and not m.serving)
+        1
+        for m in active
+        if m.pod is not roller.Pod.RUNNING
+        or (m.updated and not m.serving)
+        or (m.serving and m.ready_since is not None and NOW - m.ready_since < settle)
     )
     assert in_flight + len(chosen) <= max(max_in_flight, in_flight)
     # Shards offline after the restarts stay within f, unless they already exceeded it

@@ -176,3 +176,22 @@ async def test_the_deadline_runs_from_the_eviction_not_the_latest_pod() -> None:
     assert done.status["rollout"]["restarts"] == [
         {"node": "pool-1", "since": "2026-01-01T01:10:00Z"}
     ]
+
+
+@pytest.mark.asyncio
+async def test_the_next_pod_waits_until_the_last_one_is_ready_for_the_settle_time() -> None:
+    api = memory_kube.MemoryKube()
+    _seed(api, pod_revisions={**dict.fromkeys(NAMES, OLD), "pool-0": NEW})
+    ready = api.find(kube.Kind.POD, "pool-0-0", NAMESPACE)["status"]["conditions"][0]
+    roller = rollouts.Rollouts(api, settle=datetime.timedelta(seconds=30))
+    ready["lastTransitionTime"] = (NOW - datetime.timedelta(seconds=10)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    step = await roller.step(_network(), RECORD, _views(), NOW, {})
+    assert not [w for w in api.writes if w[0] == "evict"]
+    assert step.status["rollout"]["progress"] == "1/7"
+    ready["lastTransitionTime"] = (NOW - datetime.timedelta(seconds=30)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    await roller.step(_network(), RECORD, _views(), NOW, {})
+    assert [w for w in api.writes if w[0] == "evict"] == [("evict", kube.Kind.POD, "pool-1-0")]
