@@ -107,7 +107,7 @@ async def test_operator_forms_and_changes_committees_of_real_nodes(
             def network() -> dict[str, typing.Any]:
                 return (api.get(NETWORKS, NS, "devnet") or {}).get("status") or {}
 
-            with running_operator(
+            async with running_operator(
                 url, make_addresses=lambda _: BedAddresses(bed), resync_seconds=1
             ):
                 await wait_for(

@@ -105,14 +105,20 @@ async def emulated_api() -> collections.abc.AsyncIterator[ApplyingEmulator]:
         yield emulator
 
 
-@contextlib.contextmanager
-def running_operator(
+@contextlib.asynccontextmanager
+async def running_operator(
     url: str,
     *,
     make_addresses: collections.abc.Callable[[kube.Kube], addresses.Addresses] | None = None,
     **overrides: typing.Any,
-) -> collections.abc.Iterator[kopf.testing.KopfRunner]:
-    """The real handler registry, logged in to `url`, in a background thread."""
+) -> collections.abc.AsyncIterator[kopf.testing.KopfRunner]:
+    """The real handler registry, logged in to `url`, in a background thread.
+
+    Stopped from a worker thread (`asyncio.to_thread`): stopping joins the operator's
+    thread, and joined from here it would block this event loop, which serves the emulated
+    API that the stopping operator may still be calling. Those calls then hung until Kopf
+    gave up on its handlers ("did not exit in time"), and under load past the runner's own
+    deadline, which failed a test that had passed."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -135,10 +141,16 @@ def running_operator(
         serve_metrics=False,
         login=False,
     )
-    with kopf.testing.KopfRunner(
+    runner = kopf.testing.KopfRunner(
         ["run", "--standalone", "--all-namespaces"], registry=registry, timeout=60
-    ) as runner:
+    )
+    runner.__enter__()
+    try:
         yield runner
+    except BaseException as error:
+        await asyncio.to_thread(runner.__exit__, type(error), error, error.__traceback__)
+        raise
+    await asyncio.to_thread(runner.__exit__, None, None, None)
     assert runner.exception is None, runner.output
 
 

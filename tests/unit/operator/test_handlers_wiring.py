@@ -77,7 +77,7 @@ def _node_phase(api: ApplyingEmulator) -> str | None:
 @pytest.mark.timeout(120)
 async def test_walrusnode_is_reconciled_through_kopf(api: ApplyingEmulator) -> None:
     _seed(api)
-    with running_operator(api.url_text()):
+    async with running_operator(api.url_text()):
         await wait_for(lambda: _node_phase(api) is not None, "the WalrusNode's status")
         await wait_for(
             lambda: (
@@ -113,7 +113,7 @@ async def test_node_owning_shards_is_kept_until_force_deleted(api: ApplyingEmula
     url = api.url_text()
     client = kube.Kube.from_server(url)
     try:
-        with running_operator(url):
+        async with running_operator(url):
             await wait_for(
                 lambda: (
                     naming.FINALIZER
@@ -171,7 +171,7 @@ async def test_an_invalid_spec_is_reported_once_not_at_every_resync(
         start = api.patches["walrusnodes", "node-a"]
         return lambda: api.patches["walrusnodes", "node-a"] >= start + count
 
-    with running_operator(api.url_text(), resync_seconds=1):
+    async with running_operator(api.url_text(), resync_seconds=1):
         await wait_for(lambda: ready_reason() == "InvalidSpec", "the InvalidSpec condition")
         await wait_for(resyncs(3), "three resyncs")
         reported = len(api.events("InvalidSpec"))
@@ -209,7 +209,7 @@ async def test_a_typo_in_spec_config_is_a_condition_that_clears_when_fixed(
     url = api.url_text()
     client = kube.Kube.from_server(url)
     try:
-        with running_operator(url, resync_seconds=1):
+        async with running_operator(url, resync_seconds=1):
             await wait_for(
                 lambda: _condition(api).get("reason") == "InvalidSpec", "the InvalidSpec condition"
             )
@@ -253,7 +253,7 @@ async def test_a_malformed_admin_secret_is_a_condition_the_timer_clears_once_fix
     url = api.url_text()
     client = kube.Kube.from_server(url)
     try:
-        with running_operator(url, resync_seconds=1):
+        async with running_operator(url, resync_seconds=1):
             await wait_for(
                 lambda: _condition(api).get("reason") == "InvalidSpec", "the InvalidSpec condition"
             )
@@ -283,7 +283,7 @@ async def test_by_default_the_operator_issues_and_mounts_certificates(
     api: ApplyingEmulator,
 ) -> None:
     _seed(api)
-    with running_operator(api.url_text()):  # node TLS is the default
+    async with running_operator(api.url_text()):  # node TLS is the default
         await wait_for(
             lambda: _get(api, "apps/v1/statefulsets", "node-a") is not None, "the StatefulSet"
         )
