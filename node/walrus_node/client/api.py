@@ -45,8 +45,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
+from walrus_node.client import blob_file, store_round
 from walrus_node.client import config as config_mod
-from walrus_node.client import store_round
 from walrus_node.client import stream as stream_mod
 from walrus_node.codec import decoder, encoder, slivers
 from walrus_node.codec import errors as codec_errors
@@ -143,6 +143,16 @@ class ReadResult:
     """A ranged read that could not have its covering pieces and read the blob whole."""
 
 
+def _encode(
+    data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource, n_shards: int
+) -> encoder.EncodedBlob:
+    """Bytes encoded as they are; a file encoded as it is read."""
+    if isinstance(data, bytes | bytearray | memoryview | mmap.mmap):
+        with memoryview(data) as view:  # released at once: a map can then be closed
+            return encoder.encode(view, n_shards)
+    return blob_file.encode_file(data, n_shards)
+
+
 class WalrusClient:
     def __init__(self, cfg: config_mod.ClientConfig) -> None:
         self.config = cfg
@@ -210,15 +220,17 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes | bytearray | memoryview | mmap.mmap,
+        data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource,
         *,
         epochs: int = 1,
         deletable: bool = False,
         owner: keys.KeyPair | keys.PublicOwner | None = None,
         progress: Progress | None = None,
     ) -> StoreResult:
-        """Store ``data`` (any bytes-like object: a memory map of a file keeps the file
-        out of the process's anonymous memory, see ``walrus store``)."""
+        """Store ``data``: any bytes-like object, or a file (a path, or a binary file open
+        for reading, stored from its position to its end). A file is encoded as it is read
+        (client/blob_file.py), so the store holds its encoded size, never the file beside
+        it; a file that changes while read fails the store (:class:`ClientError`)."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         if deletable and owner is None:
@@ -229,10 +241,10 @@ class WalrusClient:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            with memoryview(data) as view:  # released at once: a map can then be closed
-                encoded = await asyncio.to_thread(encoder.encode, view, c.n_shards)
-        except codec_errors.ParameterError as e:
+            encoded = await asyncio.to_thread(_encode, data, c.n_shards)
+        except (codec_errors.ParameterError, blob_file.BlobFileError) as e:
             raise ClientError(str(e)) from e
+        length = encoded.metadata.unencoded_length
         timings["encode"] = time.perf_counter() - started
         if isinstance(data, mmap.mmap):
             # The slivers hold every byte now: the file's pages leave the resident set
@@ -243,7 +255,7 @@ class WalrusClient:
             end_epoch=c.epoch + epochs,
             deletable=deletable,
             owner_public_key=owner.public_key if owner is not None else b"",
-            unencoded_length=len(data),
+            unencoded_length=length,
         )
         live = True
 
@@ -283,7 +295,7 @@ class WalrusClient:
         return StoreResult(
             encoded.blob_id,
             round_.certificate,
-            encoded.params.encoded_size(len(data)),
+            encoded.params.encoded_size(length),
             weight,
             round_.certified_by,
             problems,
