@@ -59,7 +59,7 @@ from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.protocol.views import BlobStatus, NodeInfo
-from walrus_node.transport import tls
+from walrus_node.transport import framing, tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
@@ -315,11 +315,15 @@ class WalrusClient:
         replaces (StoreMetadata, StoreSlivers, GetConfirmation)."""
         params, blob_id = encoded.params, encoded.blob_id.raw
 
-        def items() -> Iterator[tuple[SliverType, int, bytes | memoryview]]:
+        def items() -> Iterator[tuple[SliverType, int, framing.SliverData]]:
+            # Views into the encoded blob's matrix, no copies: a secondary sliver goes as
+            # its symbols, each chunk of the stream copied as gRPC takes it.
             for shard in member.shards:
                 pair = params.pair_on_shard(blob_id, shard)
-                for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
-                    yield sliver_type, params.sliver_in_pair(sliver_type, pair), sliver
+                primary = params.sliver_in_pair(SliverType.PRIMARY, pair)
+                secondary = params.sliver_in_pair(SliverType.SECONDARY, pair)
+                yield SliverType.PRIMARY, primary, encoded.primary(primary)
+                yield SliverType.SECONDARY, secondary, encoded.secondary_pieces(secondary)
 
         client = self._client(member)
         metadata = encoded.metadata.to_bytes()

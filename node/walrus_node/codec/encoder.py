@@ -24,14 +24,15 @@ call for the ``n^2`` leaves and ``2n`` trees, all spread over the codec's thread
 ``n`` of the column code, fewer than ``columns + n`` the other way.
 
 Memory: ``E`` is ``(n/rows)(n/columns)`` times the blob (3.3-4.5x; 3.6x at n=10, 4.5x at
-n=1000; exactly :meth:`EncodingParams.encoded_size`) and is all an encoded blob holds: a
-secondary sliver is gathered from its column when asked for
-(:meth:`EncodedBlob.secondary`), so a store's peak is the matrix plus the slivers in
-flight. Beside ``E`` an encode holds the ``n^2`` leaf hashes (32 bytes each: 32 MB at
-n = 1000) while committing. :func:`secondary_slivers` gathers all columns at once (another
-``rows/n`` of ``E``) for ``walrus-bench``'s stage timings only; nothing on the store path
-calls it. Steps 1-4 and the gather are separate functions so that ``walrus-bench`` can
-time them.
+n=1000; a little under :meth:`EncodingParams.encoded_size`, ``n (rows + columns)``
+symbols) and is all an encoded blob holds: a secondary sliver is gathered from its column
+when asked for (:meth:`EncodedBlob.secondary`), or handed out as views of its symbols
+(:meth:`EncodedBlob.secondary_pieces`, what the client's upload sends), so a store's peak
+is the matrix plus the chunks in flight. Beside ``E`` an encode holds the ``n^2`` leaf
+hashes (32 bytes each: 32 MB at n = 1000) while committing. :func:`secondary_slivers`
+gathers all columns at once (another ``rows/n`` of ``E``) for ``walrus-bench``'s stage
+timings only; nothing on the store path calls it. Steps 1-4 and the gather are separate
+functions so that ``walrus-bench`` can time them.
 """
 
 from __future__ import annotations
@@ -103,6 +104,16 @@ class EncodedBlob:
         column = self._expanded[: self.params.rows, index * s : (index + 1) * s]
         view: memoryview = np.ascontiguousarray(column).reshape(-1).data
         return view
+
+    def secondary_pieces(self, index: int) -> tuple[memoryview, ...]:
+        """Secondary sliver ``index`` as its ``rows`` symbols, in order, where they lie in
+        the matrix (views, no copy): for a caller that sends or hashes it piece by piece
+        and so needs no gathered copy (the client's upload)."""
+        self.params.check_index(index, "secondary sliver index")
+        s = self.symbol_size
+        return tuple(
+            self._expanded[row, index * s : (index + 1) * s].data for row in range(self.params.rows)
+        )
 
     def sliver(self, sliver_type: SliverType, index: int) -> memoryview:
         return self.primary(index) if sliver_type is SliverType.PRIMARY else self.secondary(index)

@@ -45,6 +45,16 @@ def _same_encoding(a: encoder.EncodedBlob, b: encoder.EncodedBlob) -> None:
         assert bytes(a.secondary(i)) == bytes(b.secondary(i))
 
 
+@settings(max_examples=30, deadline=None)
+@given(n=samples.shards, length=samples.lengths)
+def test_secondary_pieces_are_the_secondary_sliver_in_order(n: int, length: int) -> None:
+    enc = samples.encoded(n, length)
+    for i in range(n):
+        pieces = enc.secondary_pieces(i)
+        assert len(pieces) == enc.params.rows
+        assert b"".join(pieces) == bytes(enc.secondary(i))
+
+
 def _row_edges(n: int) -> st.SearchStrategy[int]:
     """Lengths at and around whole source rows of the smallest symbol size (2 bytes)."""
     params = EncodingParams(n)
