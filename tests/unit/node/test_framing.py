@@ -3,6 +3,8 @@ limit or the framing is refused at the message that breaks it."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,7 +59,7 @@ def test_a_sliver_in_pieces_is_framed_as_the_whole_sliver(
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8), label="cuts"))
     edges = [0, *cuts, len(data)]
     view = memoryview(data)
-    pieces = tuple(view[a:b] for a, b in zip(edges, edges[1:], strict=False))
+    pieces = tuple(view[a:b] for a, b in itertools.pairwise(edges))
     old = framing.CHUNK_SIZE
     framing.CHUNK_SIZE = chunk
     try:
