@@ -71,8 +71,10 @@ class _Progress:
             sys.stderr.flush()
 
     def close(self) -> None:
+        """End the bar's line (once; later calls do nothing)."""
         if self.enabled:
             sys.stderr.write("\n")
+            self.enabled = False
 
 
 def _client(args: argparse.Namespace) -> api.WalrusClient:
@@ -150,12 +152,25 @@ async def _store_data(args: argparse.Namespace, f: io.RawIOBase, size: int) -> i
             f"({units} MiB x {c.storage_price}/MiB/epoch x {args.epochs} + "
             f"{units} MiB x {c.write_price}/MiB)"
         )
+        reading = _Progress("reading  ", size)
         progress = _Progress("uploading", encoded_size)
+
+        def read(n: int) -> None:  # from the encoding thread; the bar ends with the file
+            reading(n)
+            if reading.done >= size:
+                reading.close()
+
         try:
             result = await client.store(
-                f, epochs=args.epochs, deletable=args.deletable, owner=owner, progress=progress
+                f,
+                epochs=args.epochs,
+                deletable=args.deletable,
+                owner=owner,
+                progress=progress,
+                read_progress=read,
             )
         finally:
+            reading.close()
             progress.close()
     for problem in result.problems:
         say(f"warning: {problem}")

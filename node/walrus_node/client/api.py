@@ -144,13 +144,15 @@ class ReadResult:
 
 
 def _encode(
-    data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource, n_shards: int
+    data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource,
+    n_shards: int,
+    read_progress: Progress | None,
 ) -> encoder.EncodedBlob:
     """Bytes encoded as they are; a file encoded as it is read."""
     if isinstance(data, bytes | bytearray | memoryview | mmap.mmap):
         with memoryview(data) as view:  # released at once: a map can then be closed
             return encoder.encode(view, n_shards)
-    return blob_file.encode_file(data, n_shards)
+    return blob_file.encode_file(data, n_shards, read_progress)
 
 
 class WalrusClient:
@@ -226,11 +228,14 @@ class WalrusClient:
         deletable: bool = False,
         owner: keys.KeyPair | keys.PublicOwner | None = None,
         progress: Progress | None = None,
+        read_progress: Progress | None = None,
     ) -> StoreResult:
         """Store ``data``: any bytes-like object, or a file (a path, or a binary file open
         for reading, stored from its position to its end). A file is encoded as it is read
         (client/blob_file.py), so the store holds its encoded size, never the file beside
-        it; a file that changes while read fails the store (:class:`ClientError`)."""
+        it; a file that changes while read fails the store (:class:`ClientError`).
+        ``progress`` is told the bytes of each message uploaded, ``read_progress`` (from
+        the encoding's thread) those of each read of a file."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         if deletable and owner is None:
@@ -241,7 +246,7 @@ class WalrusClient:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            encoded = await asyncio.to_thread(_encode, data, c.n_shards)
+            encoded = await asyncio.to_thread(_encode, data, c.n_shards, read_progress)
         except (codec_errors.ParameterError, blob_file.BlobFileError) as e:
             raise ClientError(str(e)) from e
         length = encoded.metadata.unencoded_length

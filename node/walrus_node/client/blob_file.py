@@ -107,7 +107,7 @@ def _encode_open(
 ) -> encoder.EncodedBlob:
     before = _regular_status(f)
     length = remaining_length(f)
-    if before is not None:  # read once, front to back: let the kernel read ahead further
+    if before is not None and hasattr(os, "posix_fadvise"):  # Linux; read front to back
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
     try:
         encoded = encoder.encode_from(f, length, n_shards, progress)
