@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.support.slivers import serves_all
-from walrus_node.client.api import BlobNotFoundError, WalrusClient
+from walrus_node.client.api import BlobNotFoundError, ClientError, WalrusClient
 from walrus_node.codec import encoder
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -288,6 +288,8 @@ def test_a_file_is_stored_as_read_from_a_path_or_an_open_file(
             by_file = await client.store(f)
         stored = await client.read(by_file.blob_id)
         assert stored.data == data[1000:]
+        with pytest.raises(ClientError, match="neither bytes nor a file"):
+            await client.store(str(path))  # type: ignore[arg-type]
         return by_path.blob_id, by_file.blob_id, by_path.certificate.registration.unencoded_length
 
     by_path, by_file, length = run(go, testbed.client_config)

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import mmap
+import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +71,7 @@ __all__ = [
     "InvalidBlobError",
     "NotEnoughConfirmationsError",
     "ReadResult",
+    "StoreData",
     "StoreResult",
     "UnrecoverableBlobError",
     "WalrusClient",
@@ -76,6 +79,12 @@ __all__ = [
 
 Progress = Callable[[int], None]
 """Called with a number of bytes just transferred."""
+
+StoreData = (
+    bytes | bytearray | memoryview | mmap.mmap | os.PathLike[str] | io.BufferedIOBase | io.RawIOBase
+)
+"""What :meth:`WalrusClient.store` stores: bytes, or a file (a path, or a binary file open
+for reading). A ``str`` is refused: it could be meant as either."""
 
 
 class ClientError(Exception):
@@ -143,12 +152,10 @@ class ReadResult:
     """A ranged read that could not have its covering pieces and read the blob whole."""
 
 
-def _encode(
-    data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource,
-    n_shards: int,
-    read_progress: Progress | None,
-) -> encoder.EncodedBlob:
+def _encode(data: StoreData, n_shards: int, read_progress: Progress | None) -> encoder.EncodedBlob:
     """Bytes encoded as they are; a file encoded as it is read."""
+    if isinstance(data, str):
+        raise ClientError("a str is neither bytes nor a file: store text.encode() or Path(name)")
     if isinstance(data, bytes | bytearray | memoryview | mmap.mmap):
         with memoryview(data) as view:  # released at once: a map can then be closed
             return encoder.encode(view, n_shards)
@@ -222,7 +229,7 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes | bytearray | memoryview | mmap.mmap | blob_file.FileSource,
+        data: StoreData,
         *,
         epochs: int = 1,
         deletable: bool = False,
