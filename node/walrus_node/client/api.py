@@ -503,6 +503,7 @@ class WalrusClient:
                 written += len(chunk)
                 if progress is not None:
                     progress(len(chunk))
+                del chunk  # not held while the next row arrives
         except codec_errors.InconsistentEncodingError as e:
             raise InvalidBlobError(blob_id) from e
         timings = {"read": time.perf_counter() - started, "bytes": float(written)}
