@@ -162,9 +162,12 @@ def fill_from(
         view = line.data
         done = 0
         while done < take:
-            count = reader.readinto(view[done : min(take, done + READ_CHUNK)])
+            asked = min(take - done, READ_CHUNK)
+            count = reader.readinto(view[done : done + asked])
             if not count:
                 raise errors.ShortReadError(length, got + done)
+            if not 0 < count <= asked:
+                raise ValueError(f"readinto returned {count} for a buffer of {asked} bytes")
             done += count
             if progress is not None:
                 progress(count)

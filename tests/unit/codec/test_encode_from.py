@@ -132,6 +132,15 @@ def test_a_reader_with_no_data_yet_counts_as_ended() -> None:
         encoder.encode_from(NonBlocking(), 10, 4)
 
 
+def test_a_reader_claiming_more_than_it_was_asked_for_is_refused() -> None:
+    class Boastful(io.RawIOBase):
+        def readinto(self, buffer: Any) -> int:
+            return len(memoryview(buffer)) + 1
+
+    with pytest.raises(ValueError, match="readinto returned"):
+        encoder.encode_from(Boastful(), 1000, 4)
+
+
 def test_a_length_beyond_the_maximum_is_a_parameter_error() -> None:
     params = EncodingParams(4)
     with pytest.raises(errors.ParameterError):
