@@ -52,6 +52,12 @@ def _write_random(directory: str | None, size: int) -> pathlib.Path:
     return pathlib.Path(name)
 
 
+def _high_water_mib() -> float:
+    """This process's peak resident set (``VmHWM``): unlike ``ru_maxrss``, not raised to
+    its parent's resident set at the fork that started it."""
+    return measure.process_rss_mib(os.getpid())[1]
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -65,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
         size = path.stat().st_size
         params = EncodingParams(args.shards)
         matrix = params.n_shards**2 * params.symbol_size(size)
-        idle = measure.peak_rss_mib()
+        idle = _high_water_mib()
         load = measure.load_average()
         cpu, started = _cpu_seconds(), time.perf_counter()
         encoded = blob_file.encode_file(path, args.shards)
         wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-        peak = measure.peak_rss_mib()
+        peak = _high_water_mib()
     finally:
         if written is not None:
             written.unlink()

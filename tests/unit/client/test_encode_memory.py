@@ -22,11 +22,15 @@ SLACK = 32 * MiB
 allocator's rounding. The file itself (256 MiB, mapped or read whole) would not fit."""
 
 _ENCODE = """
-import json, resource, sys
+import json, sys
 from walrus_node.client import blob_file
-idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def high_water():  # this process's own peak (ru_maxrss would include its parent's at fork)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+idle = high_water()
 encoded = blob_file.encode_file(sys.argv[1], int(sys.argv[2]))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = high_water()
 print(json.dumps({"idle": idle, "peak": peak, "blob_id": str(encoded.blob_id)}))
 """
 
