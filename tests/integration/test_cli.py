@@ -97,3 +97,28 @@ def test_a_closed_output_pipe_is_not_a_traceback(testbed: Testbed) -> None:
     process.stderr.close()
     assert process.wait(timeout=120) == 141
     assert b"Traceback" not in err
+
+
+def test_store_takes_an_empty_file_and_refuses_a_pipe(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    stored = _walrus(testbed, "--json", "store", str(empty))
+    assert stored.returncode == 0, stored.stderr
+    document = json.loads(stored.stdout)
+    assert document["size"] == 0
+    read = _walrus(testbed, "read", document["blobId"])
+    assert (read.returncode, read.stdout) == (0, b"")
+
+    # A pipe's length is not known before it is read whole: refused, nothing stored.
+    command = [sys.executable, "-m", "walrus_node.cli.client_main"]
+    piped = subprocess.run(
+        [*command, "--config", str(testbed.client_config), "store", "/dev/stdin"],
+        input=b"from a pipe",
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert piped.returncode == 2
+    assert b"not a regular file or a seekable stream" in piped.stderr

@@ -1,6 +1,7 @@
 """The ``walrus`` command's memory on big files: a read writes the blob out as its rows
-arrive (a few slivers in memory, not the blob); a store maps the file instead of copying
-it. Real processes against a real testbed with many shards (small slivers)."""
+arrive (a few slivers in memory, not the blob); a store encodes the file as it reads it
+and uploads views into the encoding (its encoded size plus a constant, not the file as
+well). Real processes against a real testbed with many shards (small slivers)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _walrus_peak(bed: Testbed, *args: str) -> tuple[str, float]:
     return done.stdout, float(done.stderr.strip().splitlines()[-1])
 
 
-def test_a_big_file_is_stored_mapped_and_read_row_by_row(
+def test_a_big_file_is_stored_as_read_and_read_row_by_row(
     bed: Testbed, tmp_path: pathlib.Path
 ) -> None:
     source = tmp_path / "big.bin"
@@ -72,14 +73,17 @@ def test_a_big_file_is_stored_mapped_and_read_row_by_row(
     _, read_peak = _walrus_peak(bed, "read", blob_id.strip(), "-o", str(out))
     assert out.read_bytes() == source.read_bytes()
     params = EncodingParams(SHARDS)
-    sliver = SIZE / params.rows / MiB
+    sliver = SIZE / params.rows / MiB  # a primary sliver
     encoded = params.encoded_size(SIZE) / MiB
     print(f"peak RSS: store {store_peak:.0f} MiB (encoded {encoded:.0f} MiB), read {read_peak:.0f}")
     # A read holds its window of 4 slivers and the one being written, over the ~110 MiB of
     # an idle client process; a read that holds the blob needs two blobs' worth more.
     assert read_peak < 150 + 6 * sliver, read_peak
     assert read_peak < 150 + SIZE / MiB
-    assert store_peak < encoded + SIZE / MiB + 200, store_peak
+    # A store holds the encoded size (the expanded matrix is a little less), the idle
+    # process (~90 MiB) and the messages in flight; holding the file as well (mapped or
+    # read whole) would add SIZE, a gathered copy of a secondary sliver per upload 4x that.
+    assert store_peak < encoded + 150, store_peak
 
 
 def test_a_stored_files_pages_leave_the_resident_set_once_encoded(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import threading
 
 import pytest
 
 from tests.support.slivers import serves_all
-from walrus_node.client.api import BlobNotFoundError, WalrusClient
+from walrus_node.client.api import BlobNotFoundError, ClientError, WalrusClient
+from walrus_node.codec import encoder
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.protocol.views import BlobStatusState
@@ -269,3 +271,29 @@ def test_kill_9_mid_write_loses_no_confirmed_sliver(testbed: Testbed) -> None:
         assert await serves_all(node, EncodingParams(7), confirmed, member.shards)
 
     run(check, testbed.client_config)
+
+
+def test_a_file_is_stored_as_read_from_a_path_or_an_open_file(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    data = os.urandom(300_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    told: list[int] = []
+
+    async def go(client: WalrusClient) -> tuple[BlobId, BlobId, int]:
+        by_path = await client.store(path, read_progress=told.append)
+        with path.open("rb") as f:
+            f.seek(1000)
+            by_file = await client.store(f)
+        stored = await client.read(by_file.blob_id)
+        assert stored.data == data[1000:]
+        with pytest.raises(ClientError, match="neither bytes nor a file"):
+            await client.store(str(path))  # type: ignore[arg-type]
+        return by_path.blob_id, by_file.blob_id, by_path.certificate.registration.unencoded_length
+
+    by_path, by_file, length = run(go, testbed.client_config)
+    assert by_path == encoder.encode(data, testbed.n_shards).blob_id
+    assert by_file == encoder.encode(data[1000:], testbed.n_shards).blob_id
+    assert (length, sum(told)) == (len(data), len(data))
+    assert _read(testbed, by_path)[0] == data

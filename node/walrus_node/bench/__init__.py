@@ -16,7 +16,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Protocol
 
-from walrus_node.bench import codec, gateway, hashing, migration, testbed
+from walrus_node.bench import codec, file_encode, gateway, hashing, migration, testbed
 
 __all__ = ["BENCHMARKS", "Benchmark", "main"]
 
@@ -31,6 +31,7 @@ class Benchmark(Protocol):
 
 BENCHMARKS: dict[str, Benchmark] = {
     "codec": codec,
+    "encode-file": file_encode,
     "hash": hashing,
     "testbed": testbed,
     "migration": migration,

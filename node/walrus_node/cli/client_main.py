@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import json
-import mmap
 import os
 import pathlib
 import re
@@ -38,7 +38,7 @@ from typing import Any
 from walrus_node import allocator, logs
 from walrus_node.cli import gateway_cmd, testbed_cmd
 from walrus_node.cli.text import say, shard_ranges
-from walrus_node.client import api
+from walrus_node.client import api, blob_file
 from walrus_node.client import config as config_mod
 from walrus_node.codec.metadata import BlobId
 from walrus_node.codec.params import EncodingParams
@@ -71,8 +71,10 @@ class _Progress:
             sys.stderr.flush()
 
     def close(self) -> None:
+        """End the bar's line (once; later calls do nothing)."""
         if self.enabled:
             sys.stderr.write("\n")
+            self.enabled = False
 
 
 def _client(args: argparse.Namespace) -> api.WalrusClient:
@@ -112,31 +114,25 @@ def _json_out(document: object) -> None:
     print(json.dumps(document, indent=2))
 
 
-def _map_file(path: pathlib.Path) -> bytes | mmap.mmap:
-    """The file's bytes as a read-only memory map (an empty file as ``b""``): the encoder
-    reads it from the page cache, so the file takes no anonymous memory of its own."""
-    with path.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return b""
-        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
-
-
 async def _store(args: argparse.Namespace) -> int:
+    """Store a file, encoded as it is read (client/blob_file.py): the process holds the
+    encoded size, never the file beside it."""
     path = pathlib.Path(args.file)
     try:
-        data = _map_file(path)
+        f = path.open("rb", buffering=0)
     except OSError as e:
         say(f"walrus: cannot read {path}: {e.strerror}")
         return 2
-    try:
-        return await _store_data(args, data)
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
+    with f:
+        try:
+            size = blob_file.remaining_length(f)
+        except blob_file.UnsizedFileError as e:
+            say(f"walrus: {e}")
+            return 2
+        return await _store_data(args, f, size)
 
 
-async def _store_data(args: argparse.Namespace, data: bytes | mmap.mmap) -> int:
+async def _store_data(args: argparse.Namespace, f: io.RawIOBase, size: int) -> int:
     owner = None
     if args.deletable:
         owner_path = pathlib.Path(args.owner_key)
@@ -147,21 +143,34 @@ async def _store_data(args: argparse.Namespace, data: bytes | mmap.mmap) -> int:
     async with _client(args) as client:
         c = await client.committees()
         params = EncodingParams(c.n_shards)
-        encoded_size = params.encoded_size(len(data))
+        encoded_size = params.encoded_size(size)
         units = -(-encoded_size // (1 << 20))
         cost = units * c.storage_price * args.epochs + units * c.write_price
         say(
-            f"storing {len(data)} bytes for {args.epochs} epoch(s): encoded size "
+            f"storing {size} bytes for {args.epochs} epoch(s): encoded size "
             f"{encoded_size} bytes; cost {cost} "
             f"({units} MiB x {c.storage_price}/MiB/epoch x {args.epochs} + "
             f"{units} MiB x {c.write_price}/MiB)"
         )
+        reading = _Progress("reading  ", size)
         progress = _Progress("uploading", encoded_size)
+
+        def read(n: int) -> None:  # from the encoding thread; the bar ends with the file
+            reading(n)
+            if reading.done >= size:
+                reading.close()
+
         try:
             result = await client.store(
-                data, epochs=args.epochs, deletable=args.deletable, owner=owner, progress=progress
+                f,
+                epochs=args.epochs,
+                deletable=args.deletable,
+                owner=owner,
+                progress=progress,
+                read_progress=read,
             )
         finally:
+            reading.close()
             progress.close()
     for problem in result.problems:
         say(f"warning: {problem}")
@@ -170,7 +179,7 @@ async def _store_data(args: argparse.Namespace, data: bytes | mmap.mmap) -> int:
         _json_out(
             {
                 "blobId": str(result.blob_id),
-                "size": len(data),
+                "size": size,
                 "encodedSize": result.encoded_size,
                 "endEpoch": end_epoch,
                 "deletable": args.deletable,

@@ -39,14 +39,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import mmap
+import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
+from walrus_node.client import blob_file, store_round
 from walrus_node.client import config as config_mod
-from walrus_node.client import store_round
 from walrus_node.client import stream as stream_mod
 from walrus_node.codec import decoder, encoder, slivers
 from walrus_node.codec import errors as codec_errors
@@ -59,7 +61,7 @@ from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.protocol.views import BlobStatus, NodeInfo
-from walrus_node.transport import tls
+from walrus_node.transport import framing, tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "InvalidBlobError",
     "NotEnoughConfirmationsError",
     "ReadResult",
+    "StoreData",
     "StoreResult",
     "UnrecoverableBlobError",
     "WalrusClient",
@@ -76,6 +79,12 @@ __all__ = [
 
 Progress = Callable[[int], None]
 """Called with a number of bytes just transferred."""
+
+StoreData = (
+    bytes | bytearray | memoryview | mmap.mmap | os.PathLike[str] | io.BufferedIOBase | io.RawIOBase
+)
+"""What :meth:`WalrusClient.store` stores: bytes, or a file (a path, or a binary file open
+for reading). A ``str`` is refused: it could be meant as either."""
 
 
 class ClientError(Exception):
@@ -141,6 +150,16 @@ class ReadResult:
     timings: dict[str, float]
     fell_back: bool = False
     """A ranged read that could not have its covering pieces and read the blob whole."""
+
+
+def _encode(data: StoreData, n_shards: int, read_progress: Progress | None) -> encoder.EncodedBlob:
+    """Bytes encoded as they are; a file encoded as it is read."""
+    if isinstance(data, str):
+        raise ClientError("a str is neither bytes nor a file: store text.encode() or Path(name)")
+    if isinstance(data, bytes | bytearray | memoryview | mmap.mmap):
+        with memoryview(data) as view:  # released at once: a map can then be closed
+            return encoder.encode(view, n_shards)
+    return blob_file.encode_file(data, n_shards, read_progress)
 
 
 class WalrusClient:
@@ -210,15 +229,20 @@ class WalrusClient:
 
     async def store(
         self,
-        data: bytes | bytearray | memoryview | mmap.mmap,
+        data: StoreData,
         *,
         epochs: int = 1,
         deletable: bool = False,
         owner: keys.KeyPair | keys.PublicOwner | None = None,
         progress: Progress | None = None,
+        read_progress: Progress | None = None,
     ) -> StoreResult:
-        """Store ``data`` (any bytes-like object: a memory map of a file keeps the file
-        out of the process's anonymous memory, see ``walrus store``)."""
+        """Store ``data``: any bytes-like object, or a file (a path, or a binary file open
+        for reading, stored from its position to its end). A file is encoded as it is read
+        (client/blob_file.py), so the store holds its encoded size, never the file beside
+        it; a file that changes while read fails the store (:class:`ClientError`).
+        ``progress`` is told the bytes of each message uploaded, ``read_progress`` (from
+        the encoding's thread) those of each read of a file."""
         if epochs < 1:
             raise ClientError("epochs: must be at least 1")
         if deletable and owner is None:
@@ -229,10 +253,10 @@ class WalrusClient:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            with memoryview(data) as view:  # released at once: a map can then be closed
-                encoded = await asyncio.to_thread(encoder.encode, view, c.n_shards)
-        except codec_errors.ParameterError as e:
+            encoded = await asyncio.to_thread(_encode, data, c.n_shards, read_progress)
+        except (codec_errors.ParameterError, blob_file.BlobFileError) as e:
             raise ClientError(str(e)) from e
+        length = encoded.metadata.unencoded_length
         timings["encode"] = time.perf_counter() - started
         if isinstance(data, mmap.mmap):
             # The slivers hold every byte now: the file's pages leave the resident set
@@ -243,7 +267,7 @@ class WalrusClient:
             end_epoch=c.epoch + epochs,
             deletable=deletable,
             owner_public_key=owner.public_key if owner is not None else b"",
-            unencoded_length=len(data),
+            unencoded_length=length,
         )
         live = True
 
@@ -283,7 +307,7 @@ class WalrusClient:
         return StoreResult(
             encoded.blob_id,
             round_.certificate,
-            encoded.params.encoded_size(len(data)),
+            encoded.params.encoded_size(length),
             weight,
             round_.certified_by,
             problems,
@@ -303,11 +327,15 @@ class WalrusClient:
         replaces (StoreMetadata, StoreSlivers, GetConfirmation)."""
         params, blob_id = encoded.params, encoded.blob_id.raw
 
-        def items() -> Iterator[tuple[SliverType, int, bytes | memoryview]]:
+        def items() -> Iterator[tuple[SliverType, int, framing.SliverData]]:
+            # Views into the encoded blob's matrix, no copies: a secondary sliver goes as
+            # its symbols, each chunk of the stream copied as gRPC takes it.
             for shard in member.shards:
                 pair = params.pair_on_shard(blob_id, shard)
-                for sliver_type, sliver in zip(SliverType, encoded.pair(pair), strict=True):
-                    yield sliver_type, params.sliver_in_pair(sliver_type, pair), sliver
+                primary = params.sliver_in_pair(SliverType.PRIMARY, pair)
+                secondary = params.sliver_in_pair(SliverType.SECONDARY, pair)
+                yield SliverType.PRIMARY, primary, encoded.primary(primary)
+                yield SliverType.SECONDARY, secondary, encoded.secondary_pieces(secondary)
 
         client = self._client(member)
         metadata = encoded.metadata.to_bytes()
@@ -475,6 +503,7 @@ class WalrusClient:
                 written += len(chunk)
                 if progress is not None:
                     progress(len(chunk))
+                del chunk  # not held while the next row arrives
         except codec_errors.InconsistentEncodingError as e:
             raise InvalidBlobError(blob_id) from e
         timings = {"read": time.perf_counter() - started, "bytes": float(written)}

@@ -269,6 +269,7 @@ class BlobStream:
                 if cut_to > cut_from:
                     yield data[cut_from:cut_to] if (cut_from, cut_to) != (0, len(data)) else data
                     position = base + cut_to
+                del data  # a row written out is not held while the next one arrives
         finally:
             waiting: list[asyncio.Future[bytes]] = [*tasks]
             if self._whole is not None:

@@ -1,11 +1,16 @@
 """Encoding a blob: the 2-D expansion, every sliver, and the metadata that commits to them.
 
-Who calls it: the client (store), benchmarks, tests. Pure: bytes in, slivers out.
+Who calls it: the client (store), benchmarks, tests. Pure: bytes in, slivers out; or,
+for a file, anything with ``readinto`` in (:func:`encode_from`): the codec never opens a
+file, its caller does (client/blob_file.py).
 
 The whole ``n x n`` expanded matrix is built in one array ``E`` of shape ``(n, n*s)``
 (row ``i`` holds symbols ``E[i, 0..n-1]``):
 
-1. the blob is copied into the top-left ``rows x columns`` block, zero padded;
+1. the blob is copied into the top-left ``rows x columns`` block, zero padded; from a
+   reader, each source row is read straight into its place in ``E``
+   (:data:`READ_CHUNK` bytes per ``readinto``), so a file is never held whole in memory
+   beside the matrix;
 2. each source row is extended to ``n`` symbols with the row code (``columns -> n``);
 3. each of the ``n`` columns is extended to ``n`` symbols with the column code
    (``rows -> n``); by linearity this also fills the bottom-right block, which no node
@@ -19,28 +24,40 @@ call for the ``n^2`` leaves and ``2n`` trees, all spread over the codec's thread
 ``n`` of the column code, fewer than ``columns + n`` the other way.
 
 Memory: ``E`` is ``(n/rows)(n/columns)`` times the blob (3.3-4.5x; 3.6x at n=10, 4.5x at
-n=1000) and is all an encoded blob holds: a secondary sliver is gathered from its column
-when asked for (:meth:`EncodedBlob.secondary`), so a store's peak is the matrix plus the
-slivers in flight. Steps 2-4 and the gather are separate functions so that
-``walrus-bench`` can time them.
+n=1000; a little under :meth:`EncodingParams.encoded_size`, ``n (rows + columns)``
+symbols) and is all an encoded blob holds: a secondary sliver is gathered from its column
+when asked for (:meth:`EncodedBlob.secondary`), or handed out as views of its symbols
+(:meth:`EncodedBlob.secondary_pieces`, what the client's upload sends), so a store's peak
+is the matrix plus the chunks in flight. Beside ``E`` an encode holds the ``n^2`` leaf
+hashes (32 bytes each: 32 MB at n = 1000) while committing. :func:`secondary_slivers`
+gathers all columns at once (another ``rows/n`` of ``E``) for ``walrus-bench``'s stage
+timings only; nothing on the store path calls it. Steps 1-4 and the gather are separate
+functions so that ``walrus-bench`` can time them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import walrus_native
 
-from walrus_node.codec import merkle, rs
+from walrus_node.codec import errors, merkle, rs
 from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import EncodingParams, EncodingType, SliverType
 
 __all__ = [
+    "READ_CHUNK",
     "EncodedBlob",
+    "Reader",
     "commitments",
     "encode",
+    "encode_from",
     "expanded_matrix",
+    "extend",
+    "fill_from",
     "fill_source",
     "secondary_slivers",
     "sliver_roots",
@@ -48,6 +65,20 @@ __all__ = [
 ]
 
 from walrus_node.codec._types import Buffer, U8Array
+
+READ_CHUNK = 8 << 20
+"""Most bytes asked of a reader in one ``readinto`` call (8 MiB): the calls cost nothing
+beside the encode, and a progress callback is told every 8 MiB."""
+
+
+class Reader(Protocol):
+    """What :func:`encode_from` reads a blob from: a binary file (``open(path, "rb")``,
+    buffered or not), ``io.BytesIO``, a socket's file..."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None:
+        """Read up to ``len(buffer)`` bytes into ``buffer``; the count read, 0 at the end
+        (``None``, "no data yet" of a non-blocking file, is taken as the end too)."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +105,16 @@ class EncodedBlob:
         view: memoryview = np.ascontiguousarray(column).reshape(-1).data
         return view
 
+    def secondary_pieces(self, index: int) -> tuple[memoryview, ...]:
+        """Secondary sliver ``index`` as its ``rows`` symbols, in order, where they lie in
+        the matrix (views, no copy): for a caller that sends or hashes it piece by piece
+        and so needs no gathered copy (the client's upload)."""
+        self.params.check_index(index, "secondary sliver index")
+        s = self.symbol_size
+        return tuple(
+            self._expanded[row, index * s : (index + 1) * s].data for row in range(self.params.rows)
+        )
+
     def sliver(self, sliver_type: SliverType, index: int) -> memoryview:
         return self.primary(index) if sliver_type is SliverType.PRIMARY else self.secondary(index)
 
@@ -99,15 +140,55 @@ def fill_source(blob: Buffer, params: EncodingParams, expanded: U8Array, s: int)
         expanded[full + 1 : params.rows, :row_len] = 0
 
 
+def fill_from(
+    reader: Reader,
+    length: int,
+    params: EncodingParams,
+    expanded: U8Array,
+    s: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Read ``length`` bytes from ``reader`` row by row straight into the top-left
+    ``rows x columns`` block, zero padded, as :func:`fill_source` copies them: the same
+    matrix, without the blob in memory. ``progress`` is called with each read's size.
+
+    Raises :class:`~.errors.ShortReadError` when the reader ends early. Whether it holds
+    more than ``length`` bytes is the caller's to check (it knows whether it may)."""
+    row_len = params.columns * s
+    got = 0
+    for row in range(params.rows):
+        line = expanded[row, :row_len]
+        take = max(0, min(row_len, length - got))
+        view = line.data
+        done = 0
+        while done < take:
+            asked = min(take - done, READ_CHUNK)
+            count = reader.readinto(view[done : done + asked])
+            if not count:
+                raise errors.ShortReadError(length, got + done)
+            if not 0 < count <= asked:
+                raise ValueError(f"readinto returned {count} for a buffer of {asked} bytes")
+            done += count
+            if progress is not None:
+                progress(count)
+        got += take
+        line[take:] = 0
+
+
+def extend(expanded: U8Array, params: EncodingParams, s: int) -> None:
+    """Steps 2 and 3: every source row to ``n`` symbols, then every column to ``n``."""
+    n, rows, cols = params.n_shards, params.rows, params.columns
+    rs.code(cols, n).extend(expanded, s, groups=rows, group_stride=n * s)
+    rs.code(rows, n).extend(expanded, s, groups=n, group_stride=s, shard_stride=n * s)
+
+
 def expanded_matrix(blob: Buffer, params: EncodingParams) -> tuple[U8Array, int]:
     """The ``(n, n*s)`` expanded matrix of a blob, and its symbol size ``s``."""
-    n, rows, cols = params.n_shards, params.rows, params.columns
+    n = params.n_shards
     s = params.symbol_size(len(blob))
     expanded = np.empty((n, n * s), dtype=np.uint8)
     fill_source(blob, params, expanded, s)
-
-    rs.code(cols, n).extend(expanded, s, groups=rows, group_stride=n * s)
-    rs.code(rows, n).extend(expanded, s, groups=n, group_stride=s, shard_stride=n * s)
+    extend(expanded, params, s)
     return expanded, s
 
 
@@ -128,7 +209,9 @@ def commitments(expanded: U8Array, n: int, s: int) -> tuple[list[bytes], list[by
 
 
 def secondary_slivers(expanded: U8Array, params: EncodingParams, s: int) -> U8Array:
-    """The ``n`` secondary slivers gathered from the matrix's columns, as ``(n, rows * s)``."""
+    """The ``n`` secondary slivers gathered from the matrix's columns, as ``(n, rows * s)``
+    (another ``rows/n`` of the matrix at once: for ``walrus-bench``'s stage timing; the
+    store path gathers one at a time, :meth:`EncodedBlob.secondary`)."""
     n, rows = params.n_shards, params.rows
     columns = expanded[:rows].reshape(rows, n, s).transpose(1, 0, 2)
     return np.ascontiguousarray(columns).reshape(n, rows * s)
@@ -137,12 +220,37 @@ def secondary_slivers(expanded: U8Array, params: EncodingParams, s: int) -> U8Ar
 def encode(blob: Buffer, n_shards: int) -> EncodedBlob:
     """Encode ``blob`` for ``n_shards`` shards."""
     params = EncodingParams(n_shards)
-    n = params.n_shards
     expanded, s = expanded_matrix(blob, params)
+    return _committed(params, expanded, s, len(blob))
+
+
+def encode_from(
+    reader: Reader,
+    length: int,
+    n_shards: int,
+    progress: Callable[[int], None] | None = None,
+) -> EncodedBlob:
+    """Encode the next ``length`` bytes of ``reader`` for ``n_shards`` shards: the same
+    blob ID and slivers as :func:`encode` of those bytes, holding only the matrix
+    (:func:`fill_from`; ``progress`` is told each read's size). Raises
+    :class:`~.errors.ShortReadError` if the reader ends early, before anything is
+    committed to; the reader is left just after the ``length`` bytes."""
+    params = EncodingParams(n_shards)
+    n = params.n_shards
+    s = params.symbol_size(length)
+    expanded = np.empty((n, n * s), dtype=np.uint8)
+    fill_from(reader, length, params, expanded, s, progress)
+    extend(expanded, params, s)
+    return _committed(params, expanded, s, length)
+
+
+def _committed(params: EncodingParams, expanded: U8Array, s: int, length: int) -> EncodedBlob:
+    """Step 4 and the metadata: the encoded blob of a filled, extended matrix."""
+    n = params.n_shards
     primary_roots, secondary_roots = commitments(expanded, n, s)
     metadata = BlobMetadata(
         encoding_type=EncodingType.RS2_GF65536_BLAKE3,
-        unencoded_length=len(blob),
+        unencoded_length=length,
         pair_hashes=tuple((primary_roots[p], secondary_roots[n - 1 - p]) for p in range(n)),
     )
     return EncodedBlob(params, metadata, metadata.blob_id(), s, expanded)

@@ -4,6 +4,7 @@
 
     CodecError
      ├── ParameterError              shard count or blob length outside what the code supports
+     ├── ShortReadError              a reader ended before the blob's length (a file shrank)
      ├── VerificationError           received bytes do not match the commitments
      │    ├── InvalidMetadataError    metadata malformed or not hashing to the blob ID
      │    ├── InvalidSliverError      a sliver's size or Merkle root is wrong
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidSymbolError",
     "NotEnoughDataError",
     "ParameterError",
+    "ShortReadError",
     "VerificationError",
 ]
 
@@ -37,6 +39,16 @@ class CodecError(Exception):
 
 class ParameterError(CodecError, ValueError):
     """The shard count or blob size is outside what the code supports."""
+
+
+class ShortReadError(CodecError):
+    """A reader the blob was encoded from ended before the length it was said to have
+    (a file shrank while read): nothing was encoded, so no blob ID was computed."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"the input ended after {got} of its {expected} bytes")
+        self.expected = expected
+        self.got = got
 
 
 class VerificationError(CodecError):

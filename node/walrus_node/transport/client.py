@@ -155,7 +155,7 @@ class NodeClient:
     async def store_slivers(
         self,
         blob_id: bytes,
-        slivers: list[tuple[SliverType, int, bytes | memoryview]],
+        slivers: list[tuple[SliverType, int, framing.SliverData]],
         progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int, int]:
         """Upload slivers of one blob; returns (newly stored, held, expected).
@@ -174,7 +174,7 @@ class NodeClient:
         blob_id: bytes,
         metadata: bytes,
         registration: BlobRegistration,
-        slivers: Iterable[tuple[SliverType, int, bytes | memoryview]],
+        slivers: Iterable[tuple[SliverType, int, framing.SliverData]],
         progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int, int, Confirmation]:
         """Metadata, slivers and the confirmation request in one ``StoreBlob`` exchange;

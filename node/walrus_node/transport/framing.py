@@ -33,6 +33,7 @@ from walrus_proto.node.v1 import node_pb2 as pb
 __all__ = [
     "CHUNK_SIZE",
     "Sliver",
+    "SliverData",
     "SliverFrames",
     "StreamLimits",
     "SymbolFrames",
@@ -43,6 +44,11 @@ __all__ = [
 
 CHUNK_SIZE = 1 << 20
 """Bytes of payload per streamed message."""
+
+SliverData = bytes | bytearray | memoryview | tuple[memoryview, ...]
+"""A sliver to send: one buffer, or its bytes as consecutive pieces (a secondary sliver's
+symbols where they lie in an encoded blob's matrix: sent without first gathering them
+into a copy of the whole sliver)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,14 +81,35 @@ def sliver_header(blob_id: bytes, sliver_type: SliverType, index: int, size: int
 
 
 def sliver_parts(
-    blob_id: bytes, slivers: Iterable[tuple[SliverType, int, bytes | memoryview]]
+    blob_id: bytes, slivers: Iterable[tuple[SliverType, int, SliverData]]
 ) -> Iterator[pb.SliverPart]:
-    """A sliver stream: per sliver a header, then its bytes in chunks."""
+    """A sliver stream: per sliver a header, then its bytes in chunks (each chunk one copy,
+    made as the stream is read)."""
     for sliver_type, index, data in slivers:
-        view = memoryview(data)
-        yield sliver_header(blob_id, sliver_type, index, len(view))
-        for offset in range(0, len(view), CHUNK_SIZE):
-            yield pb.SliverPart(data=bytes(view[offset : offset + CHUNK_SIZE]))
+        pieces = data if isinstance(data, tuple) else (memoryview(data),)
+        size = sum(piece.nbytes for piece in pieces)
+        yield sliver_header(blob_id, sliver_type, index, size)
+        for chunk in _chunks(pieces):
+            yield pb.SliverPart(data=chunk)
+
+
+def _chunks(pieces: Sequence[memoryview]) -> Iterator[bytes]:
+    """The pieces' bytes, one after the other, in chunks of :data:`CHUNK_SIZE` (the last
+    may be shorter), whatever the pieces' own sizes."""
+    batch: list[memoryview] = []
+    size = 0
+    for piece in pieces:
+        offset = 0
+        while offset < piece.nbytes:
+            take = min(CHUNK_SIZE - size, piece.nbytes - offset)
+            batch.append(piece[offset : offset + take])
+            size += take
+            offset += take
+            if size == CHUNK_SIZE:
+                yield b"".join(batch)
+                batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def symbol_parts(symbols: Sequence[RecoverySymbol]) -> Iterator[pb.RecoverySymbolPart]:

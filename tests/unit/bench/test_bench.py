@@ -133,3 +133,20 @@ def test_trimming_gives_back_what_the_tuned_allocator_keeps() -> None:
     )
     kept, trimmed = map(float, done.stdout.split())
     assert kept - trimmed > 200, (kept, trimmed)
+
+
+def test_encode_file_benchmark_reports_memory_and_removes_its_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    argv = ["encode-file", "--shards", "7", "--size", "300KiB", "--dir", str(tmp_path)]
+    out, result = _run(argv, capsys)
+    assert (result["shards"], result["size_bytes"]) == (7, 300 << 10)
+    assert result["peak_rss_MiB"] >= result["idle_rss_MiB"] > 0
+    assert result["encoded_size_MiB"] >= result["matrix_MiB"] > 0
+    assert "peak RSS" in out
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "given.bin"
+    kept.write_bytes(b"walrus")
+    _, given = _run(["encode-file", "--shards", "7", "--file", str(kept)], capsys)
+    assert given["size_bytes"] == 6
+    assert kept.exists()

@@ -3,6 +3,8 @@ limit or the framing is refused at the message that breaks it."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,6 +50,25 @@ def test_slivers_come_back_whole(items: list[tuple[SliverType, bytes]], chunk: i
         framing.CHUNK_SIZE = old
     got = _read(framing.SliverFrames(WIDE, "test"), parts)
     assert [(s.sliver_type, s.index, s.data) for s in got] == framed
+
+
+@given(st.binary(max_size=3000), st.data(), st.integers(min_value=1, max_value=700))
+def test_a_sliver_in_pieces_is_framed_as_the_whole_sliver(
+    data: bytes, draw: st.DataObject, chunk: int
+) -> None:
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8), label="cuts"))
+    edges = [0, *cuts, len(data)]
+    view = memoryview(data)
+    pieces = tuple(view[a:b] for a, b in itertools.pairwise(edges))
+    old = framing.CHUNK_SIZE
+    framing.CHUNK_SIZE = chunk
+    try:
+        whole = list(framing.sliver_parts(BLOB, [(SliverType.SECONDARY, 3, data)]))
+        cut = list(framing.sliver_parts(BLOB, [(SliverType.SECONDARY, 3, pieces)]))
+    finally:
+        framing.CHUNK_SIZE = old
+    assert cut == whole  # the same messages: the header's size, every chunk full but the last
+    assert all(len(p.data) == chunk for p in cut[1:-1])
 
 
 @given(st.lists(st.binary(max_size=2500), min_size=1, max_size=5))
