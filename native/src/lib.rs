@@ -26,6 +26,7 @@ use rayon::ThreadPool;
 mod batch_hash;
 mod merkle;
 mod rs;
+mod rs_matrix;
 
 static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 
