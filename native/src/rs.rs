@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
+use crate::rs_matrix::{self, Backend, Kernel};
 use crate::{pool, raw, value_error};
 
 fn rs_error(e: reed_solomon_simd::Error) -> PyErr {
@@ -36,7 +37,7 @@ pub(crate) fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
 
 /// Compute the `n - k` parity shards of every group in place.
 #[pyfunction]
-#[pyo3(signature = (buf, k, n, s, groups, group_stride, shard_stride, offset = 0))]
+#[pyo3(signature = (buf, k, n, s, groups, group_stride, shard_stride, offset = 0, matrix = None))]
 #[allow(clippy::too_many_arguments)]
 fn rs_extend(
     py: Python<'_>,
@@ -48,6 +49,7 @@ fn rs_extend(
     group_stride: usize,
     shard_stride: usize,
     offset: usize,
+    matrix: Option<bool>,
 ) -> PyResult<()> {
     check_code(k, n, s)?;
     let target = raw(&buf, "buffer", true)?;
@@ -67,7 +69,10 @@ fn rs_extend(
     }
     let pool = pool()?;
     let base = target.addr + offset;
-    py.allow_threads(|| pool.install(|| extend_at(base, k, n, s, groups, group_stride, shard_stride)))
+    let matrix = choose(matrix, matrix_encode(k, n), k)?;
+    let src = Layout { base, group_stride, shard_stride };
+    let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
+    py.allow_threads(|| pool.install(|| encode_by(src, dst, k, n, s, groups, matrix)))
 }
 
 /// Bytes per piece of a shard. The code acts on each 64-byte block of a shard alone, so a
@@ -94,19 +99,79 @@ fn decode_piece_len(n: usize, s: usize) -> usize {
 /// Work buffer one decoding thread may fill (see [`decode_piece_len`]).
 const DECODE_WORK_BYTES: usize = 16 << 20;
 
-/// [`rs_extend`] without the checks, on the current rayon pool.
-pub(crate) fn extend_at(
-    base: usize,
-    k: usize,
-    n: usize,
+/// Whether an encode of `k` sources to `n - k` parity shards goes through the product with
+/// a learned matrix ([`rs_matrix`]) rather than the library's FFT.
+///
+/// Measured with `cargo test --release rs_matrix_speed -- --ignored --nocapture` (one
+/// thread, 1 MiB shards; BENCHMARKS.md, "Small n: Reed-Solomon as a matrix product"): the
+/// product's cost per source byte grows with the number of parity shards, the FFT's hardly
+/// at all. With GFNI the product was ahead up to 5 parity shards (k = 7, n = 10: 11.8
+/// against 8.8 GB/s) and level or behind from 6 on; with AVX2 `pshufb` tables (four times
+/// the instructions) it was never clearly ahead, so encodes keep the FFT there.
+fn matrix_encode(k: usize, n: usize) -> bool {
+    rs_matrix::backend() == Backend::Gfni512 && n > k && k <= rs_matrix::MAX_K && n - k <= MATRIX_ENCODE_MAX_PARITY
+}
+
+/// The path a call takes: `choice` if the caller made one (tests compare the two paths),
+/// else `auto` (the measured thresholds).
+fn choose(choice: Option<bool>, auto: bool, k: usize) -> PyResult<bool> {
+    match choice {
+        Some(true) if k > rs_matrix::MAX_K => {
+            Err(value_error(format!("the matrix product takes k <= {}, got k={k}", rs_matrix::MAX_K)))
+        }
+        Some(c) => Ok(c),
+        None => Ok(auto),
+    }
+}
+
+/// Most parity shards an encode computes as a matrix product (see [`matrix_encode`]).
+const MATRIX_ENCODE_MAX_PARITY: usize = 5;
+
+/// Whether rebuilding `wanted` sources from `k` shards goes through the product with a
+/// learned matrix. A decode by FFT costs an erasure locator over the whole field (about a
+/// millisecond per call) and two transforms of `2 * next_pow2(n)` shards; the product costs
+/// `k * wanted` coefficients per element. Measured as for [`matrix_encode`]: with GFNI and
+/// with AVX2 the product was ahead for every `k * wanted` up to 544 (k = 32, 17 wanted:
+/// 1.5 and 1.0 GB/s against 0.7) and behind at 1024 (k = 32, 32 wanted: 0.33 and 0.27
+/// against 0.38); the portable backend was never ahead.
+fn matrix_decode(k: usize, wanted: usize) -> bool {
+    rs_matrix::backend() != Backend::Portable && k <= rs_matrix::MAX_K && k * wanted <= MATRIX_DECODE_MAX_COEFFICIENTS
+}
+
+/// Most coefficients (`k * wanted`) a reconstruction applies as a matrix product.
+const MATRIX_DECODE_MAX_COEFFICIENTS: usize = 512;
+
+/// Bytes of each shard one task of the matrix product handles (a multiple of 64, so that
+/// only a shard's last piece can hold the library's short last chunk).
+const MATRIX_PIECE: usize = 64 << 10;
+
+/// `kernel` applied to every group: input `i` of group `g` at `input(g, i)`, output `o` at
+/// `output(g, o)`, `s` bytes each, split into [`MATRIX_PIECE`]s over the rayon pool.
+fn product(
+    kernel: &Kernel,
     s: usize,
     groups: usize,
-    group_stride: usize,
-    shard_stride: usize,
-) -> PyResult<()> {
-    let src = Layout { base, group_stride, shard_stride };
-    let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
-    encode_at(src, dst, k, n, s, groups)
+    input: impl Fn(usize, usize) -> usize + Sync,
+    output: impl Fn(usize, usize) -> usize + Sync,
+) {
+    let (k, m) = kernel.shape();
+    let piece = s.min(MATRIX_PIECE);
+    let pieces = s.div_ceil(piece);
+    (0..groups * pieces).into_par_iter().with_min_len((MATRIX_PIECE / piece).max(1)).for_each_init(
+        || (Vec::with_capacity(k), Vec::with_capacity(m)),
+        |(ins, outs), item| {
+            let (g, p) = (item / pieces, item % pieces);
+            let len = piece.min(s - p * piece);
+            ins.clear();
+            ins.extend((0..k).map(|i| input(g, i) + p * piece));
+            outs.clear();
+            outs.extend((0..m).map(|o| output(g, o) + p * piece));
+            // SAFETY: the callers check that every shard lies within its buffer, which is
+            // exported for the whole call; outputs are disjoint from each other and from
+            // the inputs; the kernel's backend is the detected one.
+            unsafe { kernel.apply(ins, outs, len) };
+        },
+    );
 }
 
 /// Where shard `i` of group `g` lies: `base + g * group_stride + i * shard_stride`.
@@ -120,6 +185,22 @@ pub(crate) struct Layout {
 /// The `n - k` parity shards of every group: sources read through `src`, parity shard
 /// `j` written as shard `j` of `dst`. No checks: callers check both layouts.
 pub(crate) fn encode_at(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usize) -> PyResult<()> {
+    encode_by(src, dst, k, n, s, groups, matrix_encode(k, n))
+}
+
+/// [`encode_at`] through the matrix product (`matrix`) or the library's FFT.
+fn encode_by(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usize, matrix: bool) -> PyResult<()> {
+    if matrix {
+        let kernel = rs_matrix::encoder(k, n).map_err(rs_error)?;
+        product(
+            &kernel,
+            s,
+            groups,
+            |g, i| src.base + g * src.group_stride + i * src.shard_stride,
+            |g, o| dst.base + g * dst.group_stride + o * dst.shard_stride,
+        );
+        return Ok(());
+    }
     let piece = piece_len(n, s);
     let pieces = s.div_ceil(piece);
     (0..groups * pieces).into_par_iter().try_for_each_init(
@@ -158,6 +239,7 @@ pub(crate) fn encode_at(src: Layout, dst: Layout, k: usize, n: usize, s: usize, 
 /// rebuilt shard `want[w]` of group `g` goes to
 /// `out[g * out_group_stride + want[w] * out_index_stride..][..s]`.
 #[pyfunction]
+#[pyo3(signature = (k, n, s, groups, have, sources, want, out, out_group_stride, out_index_stride, matrix = None))]
 #[allow(clippy::too_many_arguments)]
 fn rs_reconstruct(
     py: Python<'_>,
@@ -171,6 +253,7 @@ fn rs_reconstruct(
     out: PyBuffer<u8>,
     out_group_stride: usize,
     out_index_stride: usize,
+    matrix: Option<bool>,
 ) -> PyResult<()> {
     check_code(k, n, s)?;
     if have.len() != k || sources.len() != k {
@@ -208,6 +291,22 @@ fn rs_reconstruct(
         return Err(value_error("rebuilt shards reach past the end of out".into()));
     }
     let pool = pool()?;
+    if choose(matrix, matrix_decode(k, want.len()), k)? {
+        let kernel = rs_matrix::decoder(k, n, &have, &want).map_err(rs_error)?;
+        let out = target.addr;
+        py.allow_threads(|| {
+            pool.install(|| {
+                product(
+                    &kernel,
+                    s,
+                    groups,
+                    |g, t| addrs[t] + g * s,
+                    |g, o| out + g * out_group_stride + want[o] * out_index_stride,
+                )
+            })
+        });
+        return Ok(());
+    }
     if groups > 1 && s < SMALL_SYMBOL {
         return py.allow_threads(|| {
             pool.install(|| {
