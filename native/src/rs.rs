@@ -104,12 +104,16 @@ const DECODE_WORK_BYTES: usize = 16 << 20;
 ///
 /// Measured with `cargo test --release rs_matrix_speed -- --ignored --nocapture` (one
 /// thread, 1 MiB shards; BENCHMARKS.md, "Small n: Reed-Solomon as a matrix product"): the
-/// product's cost per source byte grows with the number of parity shards, the FFT's hardly
-/// at all. With GFNI the product was ahead up to 5 parity shards (k = 7, n = 10: 11.8
-/// against 8.8 GB/s) and level or behind from 6 on; with AVX2 `pshufb` tables (four times
-/// the instructions) it was never clearly ahead, so encodes keep the FFT there.
+/// product's cost per source byte grows with the number of parity shards, and so does the
+/// FFT's when there are more parity shards than sources. With GFNI the product was ahead
+/// whenever `2 (n - k) <= k + 1` (k = 7, n = 10: 11.8 against 10.5 GB/s; 11 -> 16: 7.3
+/// against 4.6; 21 -> 31: 3.1 against 2.9) and behind in most cases with more parity
+/// (4 -> 10: 5.6 against 6.6; 2 -> 4: 11 against 21; 32 -> 49: 0.9 against 2.4). With AVX2
+/// `pshufb` tables (four times the instructions) it was never clearly ahead, so encodes
+/// keep the FFT there. In the codec this takes the row code (`n - f` sources, `f` parity)
+/// up to `n` of about 45 and leaves the column code (`n - 2f` sources) on the FFT.
 fn matrix_encode(k: usize, n: usize) -> bool {
-    rs_matrix::backend() == Backend::Gfni512 && n > k && k <= rs_matrix::MAX_K && n - k <= MATRIX_ENCODE_MAX_PARITY
+    rs_matrix::backend() == Backend::Gfni512 && n > k && k <= rs_matrix::MAX_K && 2 * (n - k) <= k + 1
 }
 
 /// The path a call takes: `choice` if the caller made one (tests compare the two paths),
@@ -124,16 +128,14 @@ fn choose(choice: Option<bool>, auto: bool, k: usize) -> PyResult<bool> {
     }
 }
 
-/// Most parity shards an encode computes as a matrix product (see [`matrix_encode`]).
-const MATRIX_ENCODE_MAX_PARITY: usize = 5;
-
 /// Whether rebuilding `wanted` sources from `k` shards goes through the product with a
 /// learned matrix. A decode by FFT costs an erasure locator over the whole field (about a
 /// millisecond per call) and two transforms of `2 * next_pow2(n)` shards; the product costs
 /// `k * wanted` coefficients per element. Measured as for [`matrix_encode`]: with GFNI and
-/// with AVX2 the product was ahead for every `k * wanted` up to 544 (k = 32, 17 wanted:
-/// 1.5 and 1.0 GB/s against 0.7) and behind at 1024 (k = 32, 32 wanted: 0.33 and 0.27
-/// against 0.38); the portable backend was never ahead.
+/// with AVX2 the product was ahead in every case up to `k * wanted` = 544 (k = 4, n = 10,
+/// 4 wanted: 7.9 and 5.8 GB/s against 1.1; k = 32, n = 49, 17 wanted: 1.5 and 1.0 against
+/// 0.8); at 1024 (k = 32, n = 64, 32 wanted) AVX2 fell behind (0.1-0.3 against 0.3-0.4)
+/// and GFNI was ahead in one run of two. The portable backend was never ahead.
 fn matrix_decode(k: usize, wanted: usize) -> bool {
     rs_matrix::backend() != Backend::Portable && k <= rs_matrix::MAX_K && k * wanted <= MATRIX_DECODE_MAX_COEFFICIENTS
 }

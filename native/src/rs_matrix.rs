@@ -584,7 +584,7 @@ mod tests {
             let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
             let time = |f: &mut dyn FnMut()| {
                 let mut best = f64::MAX;
-                for _ in 0..7 {
+                for _ in 0..15 {
                     let t = std::time::Instant::now();
                     f();
                     best = best.min(t.elapsed().as_secs_f64());
