@@ -103,18 +103,29 @@ const DECODE_WORK_BYTES: usize = 16 << 20;
 /// a learned matrix ([`rs_matrix`]) rather than the library's FFT.
 ///
 /// Measured with `cargo test --release rs_matrix_speed -- --ignored --nocapture` (one
-/// thread, 1 MiB shards; BENCHMARKS.md, "Small n: Reed-Solomon as a matrix product"): the
-/// product's cost per source byte grows with the number of parity shards, and so does the
-/// FFT's when there are more parity shards than sources. With GFNI the product was ahead
-/// whenever `2 (n - k) <= k + 1` (k = 7, n = 10: 11.8 against 10.5 GB/s; 11 -> 16: 7.3
-/// against 4.6; 21 -> 31: 3.1 against 2.9) and behind in most cases with more parity
-/// (4 -> 10: 5.6 against 6.6; 2 -> 4: 11 against 21; 32 -> 49: 0.9 against 2.4). With AVX2
-/// `pshufb` tables (four times the instructions) it was never clearly ahead, so encodes
-/// keep the FFT there. In the codec this takes the row code (`n - f` sources, `f` parity)
-/// up to `n` of about 45 and leaves the column code (`n - 2f` sources) on the FFT.
+/// thread, 1 MiB shards, outputs into buffers allocated once; BENCHMARKS.md, "Small n:
+/// Reed-Solomon as a matrix product"), and in the codec's own layout at `n = 10`, 64 MiB
+/// (`rs_extend` with `matrix=True/False`: the 4 -> 10 column code 18 against 30 ms of CPU,
+/// the 7 -> 10 row code 7 against 12 ms). The product's cost per source byte grows with
+/// the number of parity shards; the FFT's grows when there are more parity shards than
+/// sources. With GFNI the product was ahead for small codes (`k (n - k) <= 64`: 4 -> 10,
+/// 6 -> 16) and wherever `2 (n - k) <= k + 1` (7 -> 10, 11 -> 16, 17 -> 25), and level or
+/// behind in the other cases measured (5 -> 13, 7 -> 19, 11 -> 31, 32 -> 49: 0.25 against
+/// 0.76 GB/s; 2 -> 4 is the exception to the first rule kept for simplicity: the FFT
+/// ran 20 GB/s there against the product's 13, both far beyond memory). With AVX2
+/// `pshufb` tables (four times the instructions) it was not clearly ahead, so encodes
+/// keep the FFT there. In the codec this takes both codes at `n = 10` and `n = 16`, and
+/// the row code (`n - f` sources, `f` parity) up to `n` of about 45.
 fn matrix_encode(k: usize, n: usize) -> bool {
-    rs_matrix::backend() == Backend::Gfni512 && n > k && k <= rs_matrix::MAX_K && 2 * (n - k) <= k + 1
+    let parity = n.saturating_sub(k);
+    rs_matrix::backend() == Backend::Gfni512
+        && parity > 0
+        && k <= rs_matrix::MAX_K
+        && (k * parity <= MATRIX_ENCODE_SMALL || 2 * parity <= k + 1)
 }
+
+/// Codes this small (`k * (n - k)` coefficients) encode by matrix product on GFNI.
+const MATRIX_ENCODE_SMALL: usize = 64;
 
 /// The path a call takes: `choice` if the caller made one (tests compare the two paths),
 /// else `auto` (the measured thresholds).
