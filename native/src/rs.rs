@@ -293,6 +293,11 @@ fn rs_reconstruct(
         if r.len < groups * s {
             return Err(value_error(format!("a source has {} bytes, need {}", r.len, groups * s)));
         }
+        // The rebuild reads the sources while it writes `out` (the matrix product directly,
+        // from several threads), so the two must not share a byte.
+        if r.addr < target.addr + target.len && target.addr < r.addr + r.len {
+            return Err(value_error("out overlaps a source".into()));
+        }
         addrs.push(r.addr);
     }
     let max_want = *want.iter().max().unwrap_or(&0);

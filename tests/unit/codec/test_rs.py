@@ -137,6 +137,10 @@ def test_the_native_module_refuses_what_would_leave_its_buffers() -> None:
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 0, 3], [source] * 3, [2], buf, 0, 8)
     with pytest.raises(ValueError, match="past the end of out"):
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 1, 3], [source] * 3, [2], buf, 0, 100)
+    with pytest.raises(ValueError, match="overlaps a source"):
+        walrus_native.rs_reconstruct(
+            3, 6, 8, 1, [0, 1, 3], [buf[:8], source, source], [2], buf, 0, 8
+        )
 
 
 @pytest.mark.parametrize(
