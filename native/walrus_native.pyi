@@ -24,6 +24,7 @@ def rs_extend(
     group_stride: int,
     shard_stride: int,
     offset: int = 0,
+    matrix: bool | None = None,
 ) -> None: ...
 def rs_reconstruct(
     k: int,
@@ -36,6 +37,7 @@ def rs_reconstruct(
     out: Buffer,
     out_group_stride: int,
     out_index_stride: int,
+    matrix: bool | None = None,
 ) -> None: ...
 def hash(data: Buffer) -> bytes: ...
 def hash_batch(data: Buffer, length: int, count: int, tail: bytes) -> bytes: ...

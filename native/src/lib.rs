@@ -6,6 +6,8 @@
 //!
 //! * [`rs`]: systematic Reed-Solomon over GF(2^16) (`reed-solomon-simd`, as Walrus uses):
 //!   extending strided groups of symbols in place, and rebuilding lost source symbols.
+//! * [`rs_matrix`]: the same code for small `k` as a direct product with a matrix learned
+//!   from the library (GFNI or AVX2 table lookups), used by [`rs`] where it is faster.
 //! * [`merkle`]: the codec's domain-separated BLAKE3 Merkle trees: leaf hashes of many
 //!   symbols, many roots, proofs, and batch proof verification.
 //! * [`batch_hash`]: BLAKE3 of many short messages of one length side by side in SIMD
@@ -26,6 +28,7 @@ use rayon::ThreadPool;
 mod batch_hash;
 mod merkle;
 mod rs;
+mod rs_matrix;
 
 static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 

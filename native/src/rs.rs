@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
+use crate::rs_matrix::{self, Backend, Kernel};
 use crate::{pool, raw, value_error};
 
 fn rs_error(e: reed_solomon_simd::Error) -> PyErr {
@@ -36,7 +37,7 @@ pub(crate) fn check_code(k: usize, n: usize, s: usize) -> PyResult<()> {
 
 /// Compute the `n - k` parity shards of every group in place.
 #[pyfunction]
-#[pyo3(signature = (buf, k, n, s, groups, group_stride, shard_stride, offset = 0))]
+#[pyo3(signature = (buf, k, n, s, groups, group_stride, shard_stride, offset = 0, matrix = None))]
 #[allow(clippy::too_many_arguments)]
 fn rs_extend(
     py: Python<'_>,
@@ -48,6 +49,7 @@ fn rs_extend(
     group_stride: usize,
     shard_stride: usize,
     offset: usize,
+    matrix: Option<bool>,
 ) -> PyResult<()> {
     check_code(k, n, s)?;
     let target = raw(&buf, "buffer", true)?;
@@ -67,7 +69,10 @@ fn rs_extend(
     }
     let pool = pool()?;
     let base = target.addr + offset;
-    py.allow_threads(|| pool.install(|| extend_at(base, k, n, s, groups, group_stride, shard_stride)))
+    let matrix = choose(matrix, matrix_encode(k, n), k)?;
+    let src = Layout { base, group_stride, shard_stride };
+    let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
+    py.allow_threads(|| pool.install(|| encode_by(src, dst, k, n, s, groups, matrix)))
 }
 
 /// Bytes per piece of a shard. The code acts on each 64-byte block of a shard alone, so a
@@ -94,19 +99,92 @@ fn decode_piece_len(n: usize, s: usize) -> usize {
 /// Work buffer one decoding thread may fill (see [`decode_piece_len`]).
 const DECODE_WORK_BYTES: usize = 16 << 20;
 
-/// [`rs_extend`] without the checks, on the current rayon pool.
-pub(crate) fn extend_at(
-    base: usize,
-    k: usize,
-    n: usize,
+/// Whether an encode of `k` sources to `n - k` parity shards goes through the product with
+/// a learned matrix ([`rs_matrix`]) rather than the library's FFT.
+///
+/// Measured with `cargo test --release rs_matrix_speed -- --ignored --nocapture` (one
+/// thread, 1 MiB shards, outputs into buffers allocated once; BENCHMARKS.md, "Small n:
+/// Reed-Solomon as a matrix product"), and in the codec's own layout at `n = 10`, 64 MiB
+/// (`rs_extend` with `matrix=True/False`: the 4 -> 10 column code 18 against 30 ms of CPU,
+/// the 7 -> 10 row code 7 against 12 ms). The product's cost per source byte grows with
+/// the number of parity shards; the FFT's grows when there are more parity shards than
+/// sources. With GFNI the product was ahead for small codes (`k (n - k) <= 64`: 4 -> 10,
+/// 6 -> 16) and wherever `2 (n - k) <= k + 1` (7 -> 10, 11 -> 16, 17 -> 25), and level or
+/// behind in the other cases measured (5 -> 13, 7 -> 19, 11 -> 31, 32 -> 49: 0.25 against
+/// 0.76 GB/s; 2 -> 4 is the exception to the first rule kept for simplicity: the FFT
+/// ran 20 GB/s there against the product's 13, both far beyond memory). With AVX2
+/// `pshufb` tables (four times the instructions) it was not clearly ahead, so encodes
+/// keep the FFT there. In the codec this takes both codes at `n = 10` and `n = 16`, and
+/// the row code (`n - f` sources, `f` parity) up to `n` of about 45.
+fn matrix_encode(k: usize, n: usize) -> bool {
+    let parity = n.saturating_sub(k);
+    rs_matrix::backend() == Backend::Gfni512
+        && parity > 0
+        && k <= rs_matrix::MAX_K
+        && (k * parity <= MATRIX_ENCODE_SMALL || 2 * parity <= k + 1)
+}
+
+/// Codes this small (`k * (n - k)` coefficients) encode by matrix product on GFNI.
+const MATRIX_ENCODE_SMALL: usize = 64;
+
+/// The path a call takes: `choice` if the caller made one (tests compare the two paths),
+/// else `auto` (the measured thresholds).
+fn choose(choice: Option<bool>, auto: bool, k: usize) -> PyResult<bool> {
+    match choice {
+        Some(true) if k > rs_matrix::MAX_K => {
+            Err(value_error(format!("the matrix product takes k <= {}, got k={k}", rs_matrix::MAX_K)))
+        }
+        Some(c) => Ok(c),
+        None => Ok(auto),
+    }
+}
+
+/// Whether rebuilding `wanted` sources from `k` shards goes through the product with a
+/// learned matrix. A decode by FFT costs an erasure locator over the whole field (about a
+/// millisecond per call) and two transforms of `2 * next_pow2(n)` shards; the product costs
+/// `k * wanted` coefficients per element. Measured as for [`matrix_encode`]: with GFNI and
+/// with AVX2 the product was ahead in every case up to `k * wanted` = 544 (k = 4, n = 10,
+/// 4 wanted: 7.9 and 5.8 GB/s against 1.1; k = 32, n = 49, 17 wanted: 1.5 and 1.0 against
+/// 0.8); at 1024 (k = 32, n = 64, 32 wanted) AVX2 fell behind (0.1-0.3 against 0.3-0.4)
+/// and GFNI was ahead in one run of two. The portable backend was never ahead.
+fn matrix_decode(k: usize, wanted: usize) -> bool {
+    rs_matrix::backend() != Backend::Portable && k <= rs_matrix::MAX_K && k * wanted <= MATRIX_DECODE_MAX_COEFFICIENTS
+}
+
+/// Most coefficients (`k * wanted`) a reconstruction applies as a matrix product.
+const MATRIX_DECODE_MAX_COEFFICIENTS: usize = 512;
+
+/// Bytes of each shard one task of the matrix product handles (a multiple of 64, so that
+/// only a shard's last piece can hold the library's short last chunk).
+const MATRIX_PIECE: usize = 64 << 10;
+
+/// `kernel` applied to every group: input `i` of group `g` at `input(g, i)`, output `o` at
+/// `output(g, o)`, `s` bytes each, split into [`MATRIX_PIECE`]s over the rayon pool.
+fn product(
+    kernel: &Kernel,
     s: usize,
     groups: usize,
-    group_stride: usize,
-    shard_stride: usize,
-) -> PyResult<()> {
-    let src = Layout { base, group_stride, shard_stride };
-    let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
-    encode_at(src, dst, k, n, s, groups)
+    input: impl Fn(usize, usize) -> usize + Sync,
+    output: impl Fn(usize, usize) -> usize + Sync,
+) {
+    let (k, m) = kernel.shape();
+    let piece = s.min(MATRIX_PIECE);
+    let pieces = s.div_ceil(piece);
+    (0..groups * pieces).into_par_iter().with_min_len((MATRIX_PIECE / piece).max(1)).for_each_init(
+        || (Vec::with_capacity(k), Vec::with_capacity(m)),
+        |(ins, outs), item| {
+            let (g, p) = (item / pieces, item % pieces);
+            let len = piece.min(s - p * piece);
+            ins.clear();
+            ins.extend((0..k).map(|i| input(g, i) + p * piece));
+            outs.clear();
+            outs.extend((0..m).map(|o| output(g, o) + p * piece));
+            // SAFETY: the callers check that every shard lies within its buffer, which is
+            // exported for the whole call; outputs are disjoint from each other and from
+            // the inputs; the kernel's backend is the detected one.
+            unsafe { kernel.apply(ins, outs, len) };
+        },
+    );
 }
 
 /// Where shard `i` of group `g` lies: `base + g * group_stride + i * shard_stride`.
@@ -120,6 +198,22 @@ pub(crate) struct Layout {
 /// The `n - k` parity shards of every group: sources read through `src`, parity shard
 /// `j` written as shard `j` of `dst`. No checks: callers check both layouts.
 pub(crate) fn encode_at(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usize) -> PyResult<()> {
+    encode_by(src, dst, k, n, s, groups, matrix_encode(k, n))
+}
+
+/// [`encode_at`] through the matrix product (`matrix`) or the library's FFT.
+fn encode_by(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usize, matrix: bool) -> PyResult<()> {
+    if matrix {
+        let kernel = rs_matrix::encoder(k, n).map_err(rs_error)?;
+        product(
+            &kernel,
+            s,
+            groups,
+            |g, i| src.base + g * src.group_stride + i * src.shard_stride,
+            |g, o| dst.base + g * dst.group_stride + o * dst.shard_stride,
+        );
+        return Ok(());
+    }
     let piece = piece_len(n, s);
     let pieces = s.div_ceil(piece);
     (0..groups * pieces).into_par_iter().try_for_each_init(
@@ -158,6 +252,7 @@ pub(crate) fn encode_at(src: Layout, dst: Layout, k: usize, n: usize, s: usize, 
 /// rebuilt shard `want[w]` of group `g` goes to
 /// `out[g * out_group_stride + want[w] * out_index_stride..][..s]`.
 #[pyfunction]
+#[pyo3(signature = (k, n, s, groups, have, sources, want, out, out_group_stride, out_index_stride, matrix = None))]
 #[allow(clippy::too_many_arguments)]
 fn rs_reconstruct(
     py: Python<'_>,
@@ -171,6 +266,7 @@ fn rs_reconstruct(
     out: PyBuffer<u8>,
     out_group_stride: usize,
     out_index_stride: usize,
+    matrix: Option<bool>,
 ) -> PyResult<()> {
     check_code(k, n, s)?;
     if have.len() != k || sources.len() != k {
@@ -197,6 +293,11 @@ fn rs_reconstruct(
         if r.len < groups * s {
             return Err(value_error(format!("a source has {} bytes, need {}", r.len, groups * s)));
         }
+        // The rebuild reads the sources while it writes `out` (the matrix product directly,
+        // from several threads), so the two must not share a byte.
+        if r.addr < target.addr + target.len && target.addr < r.addr + r.len {
+            return Err(value_error("out overlaps a source".into()));
+        }
         addrs.push(r.addr);
     }
     let max_want = *want.iter().max().unwrap_or(&0);
@@ -208,6 +309,22 @@ fn rs_reconstruct(
         return Err(value_error("rebuilt shards reach past the end of out".into()));
     }
     let pool = pool()?;
+    if choose(matrix, matrix_decode(k, want.len()), k)? {
+        let kernel = rs_matrix::decoder(k, n, &have, &want).map_err(rs_error)?;
+        let out = target.addr;
+        py.allow_threads(|| {
+            pool.install(|| {
+                product(
+                    &kernel,
+                    s,
+                    groups,
+                    |g, t| addrs[t] + g * s,
+                    |g, o| out + g * out_group_stride + want[o] * out_index_stride,
+                )
+            })
+        });
+        return Ok(());
+    }
     if groups > 1 && s < SMALL_SYMBOL {
         return py.allow_threads(|| {
             pool.install(|| {

@@ -137,6 +137,10 @@ def test_the_native_module_refuses_what_would_leave_its_buffers() -> None:
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 0, 3], [source] * 3, [2], buf, 0, 8)
     with pytest.raises(ValueError, match="past the end of out"):
         walrus_native.rs_reconstruct(3, 6, 8, 1, [0, 1, 3], [source] * 3, [2], buf, 0, 100)
+    with pytest.raises(ValueError, match="overlaps a source"):
+        walrus_native.rs_reconstruct(
+            3, 6, 8, 1, [0, 1, 3], [buf[:8], source, source], [2], buf, 0, 8
+        )
 
 
 @pytest.mark.parametrize(
@@ -188,3 +192,71 @@ def test_many_small_groups_rebuild_as_each_group_would_alone(k: int, n: int, s: 
         s, have, sources, want, out, groups=groups, out_group_stride=k * s, out_index_stride=s
     )
     assert np.array_equal(out[:, want, :], shards[:, want, :])
+
+
+# The matrix product for small k (native/src/rs_matrix.rs) against the library's FFT: the
+# two paths must give the same bytes, or the format would depend on the path taken.
+
+_SMALL_CODES = st.integers(1, 32).flatmap(
+    lambda k: st.tuples(st.just(k), st.integers(k + 1, k + 40))
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    kn=_SMALL_CODES,
+    half=st.one_of(st.integers(1, 40), st.integers(1, 3000)),
+    groups=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_matrix_product_extends_to_the_same_bytes_as_the_fft(
+    kn: tuple[int, int], half: int, groups: int, seed: int
+) -> None:
+    k, n = kn
+    s = 2 * half
+    by_path = []
+    for matrix in (False, True):
+        buf = np.zeros((groups, n, s), dtype=np.uint8)
+        buf[:, :k] = np.random.default_rng(seed).integers(
+            0, 256, size=(groups, k, s), dtype=np.uint8
+        )
+        walrus_native.rs_extend(buf, k, n, s, groups, n * s, s, 0, matrix=matrix)
+        by_path.append(buf)
+    assert np.array_equal(by_path[0], by_path[1])
+    assert by_path[0][:, k:].any()
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    kn=_SMALL_CODES,
+    half=st.one_of(st.integers(1, 40), st.integers(1, 3000)),
+    groups=st.integers(1, 4),
+    data=st.data(),
+)
+def test_the_matrix_product_rebuilds_the_same_bytes_as_the_fft(
+    kn: tuple[int, int], half: int, groups: int, data: st.DataObject
+) -> None:
+    k, n = kn
+    s = 2 * half
+    have = data.draw(st.permutations(range(n)))[:k]
+    want = [i for i in range(k) if i not in have]
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    # Every group is a codeword; sources[t] holds shard have[t] of every group.
+    code = rs.code(k, n)
+    shards = np.stack([_extend(code, _random_rows(k, s, seed + g)) for g in range(groups)])
+    sources = [np.ascontiguousarray(shards[:, i]).reshape(-1) for i in have]
+    outs = []
+    for matrix in (False, True):
+        out = np.zeros((groups, k, s), dtype=np.uint8)
+        walrus_native.rs_reconstruct(
+            k, n, s, groups, have, sources, want, out, k * s, s, matrix=matrix
+        )
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[1][:, want], shards[:, want])
+
+
+def test_the_matrix_product_is_refused_beyond_its_k() -> None:
+    buf = np.zeros(40 * 64, dtype=np.uint8)
+    with pytest.raises(ValueError, match="matrix product"):
+        walrus_native.rs_extend(buf, 33, 40, 64, 1, 0, 64, 0, matrix=True)

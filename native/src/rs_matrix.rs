@@ -1,0 +1,661 @@
+//! Reed-Solomon for small `k` as a direct matrix product, learned from `reed-solomon-simd`.
+//!
+//! Who calls it: [`crate::rs`], for codes and reconstructions whose `k` is at most
+//! [`MAX_K`] (the thresholds and how they were chosen are documented there).
+//!
+//! The library's FFT-based code costs about `log2(2 * next_pow2(n))` butterflies per
+//! element whatever `k`, and a decode also evaluates an erasure locator over the whole
+//! field (about a millisecond per call). For a handful of source shards a plain product
+//! with the code's matrix is cheaper, as ISA-L did over GF(2^8): each output shard is a
+//! sum over the `k` input shards of one coefficient times that input.
+//!
+//! **The matrix is learned from the library, so the format stays the library's.** Its
+//! GF(2^16) elements live in its own basis and shard layout (64-byte chunks: the low bytes
+//! of 32 elements, then their high bytes; a short last chunk keeps its low half at the
+//! start and its high half 32 bytes in), but any Reed-Solomon map is linear over GF(2) and
+//! acts the same way at every element position. So each (output, input) coefficient is a
+//! 16 x 16 bit matrix, and all of them come out of ONE call of the library: input `t` gets
+//! a shard whose chunk `t` holds the unit element `1 << b` at element position `b`
+//! (`b = 0..15`) and zeros elsewhere; output `o`'s chunk `t`, position `b`, is then
+//! column `b` of coefficient `(o, t)`.
+//!
+//! **Applying a coefficient** to a 16-bit element is a GF(2) matrix-vector product; three
+//! backends do it, chosen at run time:
+//! * GFNI with AVX-512: one 64-byte chunk per register; `gf2p8affineqb` applies an 8 x 8
+//!   bit matrix per byte, with a different matrix in each 256-bit half, so one coefficient
+//!   is two instructions per chunk (the chunk, and the chunk with its halves swapped).
+//! * AVX2: the element's four nibbles index eight 16-byte tables (`pshufb`), the low and
+//!   the high byte of the image of each nibble.
+//! * portable: two 256-entry tables of images (low byte, high byte) per coefficient.
+//!
+//! Outputs accumulate with XOR. Tests compare every backend with the library on random
+//! data, shard lengths (with and without a short last chunk) and erasure patterns.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+
+/// Largest `k` (input shards) the matrix path takes: per chunk the AVX2 backend keeps the
+/// nibbles of all `k` inputs on the stack, and beyond this the FFT is faster anyway (see
+/// [`crate::rs`] for the measured thresholds).
+pub(crate) const MAX_K: usize = 32;
+
+/// Learned decode matrices kept per (k, n, shards present, shards wanted); when full, the
+/// cache is emptied (an erasure pattern is usually reused for a whole blob, and learning
+/// one costs a single decode call).
+pub(crate) const DECODE_CACHE_ENTRIES: usize = 64;
+
+/// Learned encode matrices kept per (k, n): every code of a deployment, many times over.
+pub(crate) const ENCODE_CACHE_ENTRIES: usize = 64;
+
+/// The instruction set the product runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `gf2p8affineqb` on 512-bit registers (`gfni`, `avx512f`, `avx512bw`).
+    Gfni512,
+    /// `pshufb` nibble tables on 256-bit registers (`avx2`).
+    Avx2,
+    /// Byte tables, one element at a time.
+    Portable,
+}
+
+impl Backend {
+    /// The fastest backend this CPU runs.
+    pub fn detect() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("gfni")
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+            {
+                return Backend::Gfni512;
+            }
+            if is_x86_feature_detected!("avx2") {
+                return Backend::Avx2;
+            }
+        }
+        Backend::Portable
+    }
+
+    /// Whether this CPU runs `self`.
+    #[cfg(test)]
+    pub fn available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Gfni512 => {
+                is_x86_feature_detected!("gfni")
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Gfni512 | Backend::Avx2 => false,
+            Backend::Portable => true,
+        }
+    }
+}
+
+/// One coefficient: the images of the 16 unit elements, i.e. the columns of its 16 x 16
+/// bit matrix (bit `i` of `columns[j]` is row `i`, column `j`).
+type Columns = [u16; 16];
+
+/// A learned linear map from `ins` shards to `outs` shards.
+pub(crate) struct Matrix {
+    ins: usize,
+    outs: usize,
+    /// Coefficient `(o, i)` at `o * ins + i`.
+    coef: Vec<Columns>,
+}
+
+/// Chunk `c` of a shard in the library's layout: element `e` is `(chunk[e], chunk[32 + e])`.
+const CHUNK: usize = 64;
+
+fn unit_shard(t: usize, chunks: usize) -> Vec<u8> {
+    let mut shard = vec![0u8; chunks * CHUNK];
+    for b in 0..16 {
+        let value = 1u16 << b;
+        shard[t * CHUNK + b] = value as u8;
+        shard[t * CHUNK + 32 + b] = (value >> 8) as u8;
+    }
+    shard
+}
+
+fn read_columns(shard: &[u8], t: usize) -> Columns {
+    let mut columns = [0u16; 16];
+    for (b, column) in columns.iter_mut().enumerate() {
+        *column = u16::from(shard[t * CHUNK + b]) | (u16::from(shard[t * CHUNK + 32 + b]) << 8);
+    }
+    columns
+}
+
+impl Matrix {
+    /// The map from the `k` source shards to the `n - k` parity shards of the `(k, n)` code.
+    pub(crate) fn learn_encode(k: usize, n: usize) -> Result<Matrix, reed_solomon_simd::Error> {
+        let mut encoder = ReedSolomonEncoder::new(k, n - k, k * CHUNK)?;
+        for t in 0..k {
+            encoder.add_original_shard(unit_shard(t, k))?;
+        }
+        let result = encoder.encode()?;
+        let mut coef = vec![[0u16; 16]; (n - k) * k];
+        for (o, parity) in result.recovery_iter().enumerate() {
+            for t in 0..k {
+                coef[o * k + t] = read_columns(parity, t);
+            }
+        }
+        Ok(Matrix { ins: k, outs: n - k, coef })
+    }
+
+    /// The map from shards `have` (`k` of them, in that order) to source shards `want`.
+    pub(crate) fn learn_decode(
+        k: usize,
+        n: usize,
+        have: &[usize],
+        want: &[usize],
+    ) -> Result<Matrix, reed_solomon_simd::Error> {
+        let mut decoder = ReedSolomonDecoder::new(k, n - k, k * CHUNK)?;
+        for (t, &index) in have.iter().enumerate() {
+            let shard = unit_shard(t, k);
+            if index < k {
+                decoder.add_original_shard(index, shard)?;
+            } else {
+                decoder.add_recovery_shard(index - k, shard)?;
+            }
+        }
+        let result = decoder.decode()?;
+        let mut coef = vec![[0u16; 16]; want.len() * k];
+        for (o, &w) in want.iter().enumerate() {
+            let restored = result.restored_original(w).ok_or(reed_solomon_simd::Error::NotEnoughShards {
+                original_count: k,
+                original_received_count: 0,
+                recovery_received_count: 0,
+            })?;
+            for t in 0..k {
+                coef[o * k + t] = read_columns(restored, t);
+            }
+        }
+        Ok(Matrix { ins: k, outs: want.len(), coef })
+    }
+}
+
+/// A matrix prepared for one backend.
+pub(crate) enum Kernel {
+    /// Per coefficient: images of every low byte and every high byte.
+    Portable { ins: usize, outs: usize, tables: Vec<[[u16; 256]; 2]> },
+    /// Per coefficient: eight 16-byte tables (nibble `q` of the element, low or high byte
+    /// of its image, at `2 * q + byte`).
+    Avx2 { ins: usize, outs: usize, tables: Vec<[[u8; 16]; 8]> },
+    /// Per coefficient: two 512-bit operands of `gf2p8affineqb`, eight 8 x 8 matrices each
+    /// (the first for the chunk, the second for the chunk with its halves swapped).
+    Gfni512 { ins: usize, outs: usize, matrices: Vec<[[u64; 8]; 2]> },
+}
+
+/// The image of `value` under a coefficient.
+fn image(columns: &Columns, value: u16) -> u16 {
+    let mut out = 0u16;
+    for (b, column) in columns.iter().enumerate() {
+        if value >> b & 1 == 1 {
+            out ^= column;
+        }
+    }
+    out
+}
+
+/// The 8 x 8 bit matrix taking input byte `from` (0 = low, 1 = high) of an element to
+/// output byte `to`, as `gf2p8affineqb` reads it: byte `7 - i` of the word is row `i`.
+fn affine(columns: &Columns, from: usize, to: usize) -> u64 {
+    let mut word = 0u64;
+    for i in 0..8 {
+        let mut row = 0u8;
+        for j in 0..8 {
+            if columns[8 * from + j] >> (8 * to + i) & 1 == 1 {
+                row |= 1 << j;
+            }
+        }
+        word |= u64::from(row) << (8 * (7 - i));
+    }
+    word
+}
+
+impl Kernel {
+    pub(crate) fn new(m: &Matrix, backend: Backend) -> Kernel {
+        let (ins, outs) = (m.ins, m.outs);
+        match backend {
+            Backend::Portable => {
+                let tables = m
+                    .coef
+                    .iter()
+                    .map(|c| {
+                        let mut t = [[0u16; 256]; 2];
+                        for v in 0..256u16 {
+                            t[0][v as usize] = image(c, v);
+                            t[1][v as usize] = image(c, v << 8);
+                        }
+                        t
+                    })
+                    .collect();
+                Kernel::Portable { ins, outs, tables }
+            }
+            Backend::Avx2 => {
+                let tables = m
+                    .coef
+                    .iter()
+                    .map(|c| {
+                        let mut t = [[0u8; 16]; 8];
+                        for q in 0..4 {
+                            for v in 0..16u16 {
+                                let y = image(c, v << (4 * q));
+                                t[2 * q][v as usize] = y as u8;
+                                t[2 * q + 1][v as usize] = (y >> 8) as u8;
+                            }
+                        }
+                        t
+                    })
+                    .collect();
+                Kernel::Avx2 { ins, outs, tables }
+            }
+            Backend::Gfni512 => {
+                let matrices = m
+                    .coef
+                    .iter()
+                    .map(|c| {
+                        // Straight: low half low -> low, high half high -> high.
+                        // Swapped (the chunk's halves exchanged): low half gets high -> low,
+                        // high half gets low -> high.
+                        let (ll, hh, hl, lh) = (affine(c, 0, 0), affine(c, 1, 1), affine(c, 1, 0), affine(c, 0, 1));
+                        [[ll, ll, ll, ll, hh, hh, hh, hh], [hl, hl, hl, hl, lh, lh, lh, lh]]
+                    })
+                    .collect();
+                Kernel::Gfni512 { ins, outs, matrices }
+            }
+        }
+    }
+
+    /// (input shards, output shards).
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        match self {
+            Kernel::Portable { ins, outs, .. } | Kernel::Avx2 { ins, outs, .. } | Kernel::Gfni512 { ins, outs, .. } => {
+                (*ins, *outs)
+            }
+        }
+    }
+
+    /// `outs[o] = sum_i coef(o, i) * ins[i]` over `len` bytes (even) of every shard, with
+    /// this kernel's backend. Inputs and outputs are addresses of `len`-byte shards; outputs must not
+    /// overlap anything.
+    ///
+    /// # Safety
+    /// Every address must point at `len` readable (inputs) or writable (outputs) bytes for
+    /// the whole call, and `backend` must be available on this CPU.
+    pub(crate) unsafe fn apply(&self, ins: &[usize], outs: &[usize], len: usize) {
+        let (k, m) = self.shape();
+        debug_assert!(ins.len() == k && outs.len() == m && len.is_multiple_of(2));
+        let chunks = len / CHUNK;
+        if chunks > 0 {
+            unsafe { self.run(ins, outs, 0, chunks) };
+        }
+        let tail = len % CHUNK;
+        if tail > 0 {
+            // The library's short last chunk: low bytes at 0.., high bytes at tail/2..;
+            // padded to a full chunk, multiplied, and put back.
+            let half = tail / 2;
+            let start = chunks * CHUNK;
+            let mut padded_ins = vec![[0u8; CHUNK]; k];
+            for (slot, &addr) in padded_ins.iter_mut().zip(ins) {
+                let src = unsafe { std::slice::from_raw_parts((addr + start) as *const u8, tail) };
+                slot[..half].copy_from_slice(&src[..half]);
+                slot[32..32 + half].copy_from_slice(&src[half..]);
+            }
+            let mut padded_outs = vec![[0u8; CHUNK]; m];
+            let in_addrs: Vec<usize> = padded_ins.iter().map(|s| s.as_ptr() as usize).collect();
+            let out_addrs: Vec<usize> = padded_outs.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
+            unsafe { self.run(&in_addrs, &out_addrs, 0, 1) };
+            for (slot, &addr) in padded_outs.iter().zip(outs) {
+                let dst = unsafe { std::slice::from_raw_parts_mut((addr + start) as *mut u8, tail) };
+                dst[..half].copy_from_slice(&slot[..half]);
+                dst[half..].copy_from_slice(&slot[32..32 + half]);
+            }
+        }
+    }
+
+    /// Chunks `first..first + count` of every shard.
+    ///
+    /// # Safety
+    /// As [`Matrix::apply`], for whole chunks.
+    unsafe fn run(&self, ins: &[usize], outs: &[usize], first: usize, count: usize) {
+        match self {
+            Kernel::Portable { ins: k, outs: m, tables } => {
+                for c in first..first + count {
+                    for o in 0..*m {
+                        let mut acc = [0u16; 32];
+                        for i in 0..*k {
+                            let t = &tables[o * k + i];
+                            let src = unsafe { std::slice::from_raw_parts((ins[i] + c * CHUNK) as *const u8, CHUNK) };
+                            for (e, a) in acc.iter_mut().enumerate() {
+                                *a ^= t[0][src[e] as usize] ^ t[1][src[32 + e] as usize];
+                            }
+                        }
+                        let dst = unsafe { std::slice::from_raw_parts_mut((outs[o] + c * CHUNK) as *mut u8, CHUNK) };
+                        for (e, a) in acc.iter().enumerate() {
+                            dst[e] = *a as u8;
+                            dst[32 + e] = (*a >> 8) as u8;
+                        }
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 { ins: k, outs: m, tables } => unsafe { avx2(*k, *m, tables, ins, outs, first, count) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Gfni512 { ins: k, outs: m, matrices } => unsafe {
+                gfni512(*k, *m, matrices, ins, outs, first, count)
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("no vector backend on this architecture"),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2(
+    k: usize,
+    m: usize,
+    tables: &[[[u8; 16]; 8]],
+    ins: &[usize],
+    outs: &[usize],
+    first: usize,
+    count: usize,
+) {
+    let table: Vec<__m256i> = tables
+        .iter()
+        .flat_map(|t| t.iter().map(|row| unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(row.as_ptr().cast())) }))
+        .collect();
+    let mask = _mm256_set1_epi8(0x0f);
+    let mut nibbles = [[_mm256_setzero_si256(); 4]; MAX_K];
+    for c in first..first + count {
+        for i in 0..k {
+            let p = (ins[i] + c * CHUNK) as *const __m256i;
+            let lo = unsafe { _mm256_loadu_si256(p) };
+            let hi = unsafe { _mm256_loadu_si256(p.add(1)) };
+            nibbles[i] = [
+                _mm256_and_si256(lo, mask),
+                _mm256_and_si256(_mm256_srli_epi16(lo, 4), mask),
+                _mm256_and_si256(hi, mask),
+                _mm256_and_si256(_mm256_srli_epi16(hi, 4), mask),
+            ];
+        }
+        for o in 0..m {
+            let mut acc_lo = _mm256_setzero_si256();
+            let mut acc_hi = _mm256_setzero_si256();
+            for (i, n) in nibbles.iter().enumerate().take(k) {
+                let t = &table[(o * k + i) * 8..(o * k + i) * 8 + 8];
+                for q in 0..4 {
+                    acc_lo = _mm256_xor_si256(acc_lo, _mm256_shuffle_epi8(t[2 * q], n[q]));
+                    acc_hi = _mm256_xor_si256(acc_hi, _mm256_shuffle_epi8(t[2 * q + 1], n[q]));
+                }
+            }
+            let p = (outs[o] + c * CHUNK) as *mut __m256i;
+            unsafe {
+                _mm256_storeu_si256(p, acc_lo);
+                _mm256_storeu_si256(p.add(1), acc_hi);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "gfni,avx512f,avx512bw")]
+unsafe fn gfni512(
+    k: usize,
+    m: usize,
+    matrices: &[[[u64; 8]; 2]],
+    ins: &[usize],
+    outs: &[usize],
+    first: usize,
+    count: usize,
+) {
+    let ops: Vec<[__m512i; 2]> = matrices
+        .iter()
+        .map(|pair| unsafe {
+            [_mm512_loadu_si512(pair[0].as_ptr().cast()), _mm512_loadu_si512(pair[1].as_ptr().cast())]
+        })
+        .collect();
+    let mut chunk = [[_mm512_setzero_si512(); 2]; MAX_K];
+    for c in first..first + count {
+        for i in 0..k {
+            let x = unsafe { _mm512_loadu_si512((ins[i] + c * CHUNK) as *const __m512i) };
+            // The two 256-bit halves exchanged: the high bytes where the low ones were.
+            chunk[i] = [x, _mm512_shuffle_i64x2::<0b01_00_11_10>(x, x)];
+        }
+        for o in 0..m {
+            let mut acc = _mm512_setzero_si512();
+            for (i, x) in chunk.iter().enumerate().take(k) {
+                let op = &ops[o * k + i];
+                acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8::<0>(x[0], op[0]));
+                acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8::<0>(x[1], op[1]));
+            }
+            unsafe { _mm512_storeu_si512((outs[o] + c * CHUNK) as *mut __m512i, acc) };
+        }
+    }
+}
+
+type DecodeKey = (usize, usize, Vec<usize>, Vec<usize>);
+type Cache<K> = Mutex<Option<HashMap<K, Arc<Kernel>>>>;
+
+static DECODE_CACHE: Cache<DecodeKey> = Mutex::new(None);
+static ENCODE_CACHE: Cache<(usize, usize)> = Mutex::new(None);
+static BACKEND: OnceLock<Backend> = OnceLock::new();
+
+/// The backend the codec uses ([`Backend::detect`], once).
+pub(crate) fn backend() -> Backend {
+    *BACKEND.get_or_init(Backend::detect)
+}
+
+fn cached<K: std::hash::Hash + Eq>(
+    cache: &Cache<K>,
+    capacity: usize,
+    key: K,
+    learn: impl FnOnce() -> Result<Matrix, reed_solomon_simd::Error>,
+) -> Result<Arc<Kernel>, reed_solomon_simd::Error> {
+    if let Some(kernel) = cache.lock().ok().and_then(|g| g.as_ref().and_then(|c| c.get(&key).cloned())) {
+        return Ok(kernel);
+    }
+    let kernel = Arc::new(Kernel::new(&learn()?, backend()));
+    if let Ok(mut guard) = cache.lock() {
+        let map = guard.get_or_insert_with(HashMap::new);
+        if map.len() >= capacity {
+            map.clear();
+        }
+        map.insert(key, kernel.clone());
+    }
+    Ok(kernel)
+}
+
+/// The encode product of the `(k, n)` code on [`backend`], learned once.
+pub(crate) fn encoder(k: usize, n: usize) -> Result<Arc<Kernel>, reed_solomon_simd::Error> {
+    cached(&ENCODE_CACHE, ENCODE_CACHE_ENTRIES, (k, n), || Matrix::learn_encode(k, n))
+}
+
+/// The decode product from `have` to `want` of the `(k, n)` code on [`backend`], learned
+/// once per erasure pattern.
+pub(crate) fn decoder(k: usize, n: usize, have: &[usize], want: &[usize]) -> Result<Arc<Kernel>, reed_solomon_simd::Error> {
+    cached(&DECODE_CACHE, DECODE_CACHE_ENTRIES, (k, n, have.to_vec(), want.to_vec()), || {
+        Matrix::learn_decode(k, n, have, want)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn bytes(&mut self, len: usize) -> Vec<u8> {
+            (0..len).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    const BACKENDS: [Backend; 3] = [Backend::Gfni512, Backend::Avx2, Backend::Portable];
+
+    /// `m` applied on `backend` into `outs` (allocated by the caller, so that a timing
+    /// does not count page faults the library, reusing its buffers, does not have).
+    fn apply_into(kernel: &Kernel, ins: &[Vec<u8>], outs: &mut [Vec<u8>], len: usize) {
+        let in_addrs: Vec<usize> = ins.iter().map(|s| s.as_ptr() as usize).collect();
+        let out_addrs: Vec<usize> = outs.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
+        // SAFETY: every shard holds `len` bytes; the backend is checked by the caller.
+        unsafe { kernel.apply(&in_addrs, &out_addrs, len) };
+    }
+
+    fn apply(m: &Matrix, backend: Backend, ins: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {
+        let kernel = Kernel::new(m, backend);
+        let mut outs = vec![vec![0xa5u8; len]; m.outs];
+        let in_addrs: Vec<usize> = ins.iter().map(|s| s.as_ptr() as usize).collect();
+        let out_addrs: Vec<usize> = outs.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
+        // SAFETY: every shard holds `len` bytes; the backend is checked by the caller.
+        unsafe { kernel.apply(&in_addrs, &out_addrs, len) };
+        outs
+    }
+
+    #[test]
+    fn encode_matches_the_library() {
+        let mut rng = Rng(0x9e3779b97f4a7c15);
+        for round in 0..60 {
+            let k = 1 + rng.below(20);
+            let n = k + 1 + rng.below(24);
+            let len = 2 * (1 + rng.below(if round % 3 == 0 { 40 } else { 600 }));
+            let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+            let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
+            for s in &sources {
+                encoder.add_original_shard(s).unwrap();
+            }
+            let result = encoder.encode().unwrap();
+            let expected: Vec<Vec<u8>> = result.recovery_iter().map(|p| p.to_vec()).collect();
+            let m = Matrix::learn_encode(k, n).unwrap();
+            for backend in BACKENDS.into_iter().filter(|b| b.available()) {
+                assert_eq!(apply(&m, backend, &sources, len), expected, "k={k} n={n} len={len} {backend:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn decode_matches_the_library() {
+        let mut rng = Rng(0x2545f4914f6cdd1d);
+        for round in 0..60 {
+            let k = 1 + rng.below(20);
+            let n = k + 1 + rng.below(24);
+            let len = 2 * (1 + rng.below(if round % 3 == 0 { 40 } else { 600 }));
+            let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+            let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
+            for s in &sources {
+                encoder.add_original_shard(s).unwrap();
+            }
+            let parity: Vec<Vec<u8>> = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+            // A random k-subset of the n shards, in a random order.
+            let mut indices: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                indices.swap(i, rng.below(i + 1));
+            }
+            let have: Vec<usize> = indices[..k].to_vec();
+            let want: Vec<usize> = (0..k).filter(|i| !have.contains(i)).collect();
+            if want.is_empty() {
+                continue;
+            }
+            let given: Vec<Vec<u8>> =
+                have.iter().map(|&i| if i < k { sources[i].clone() } else { parity[i - k].clone() }).collect();
+            let expected: Vec<Vec<u8>> = want.iter().map(|&w| sources[w].clone()).collect();
+            let m = Matrix::learn_decode(k, n, &have, &want).unwrap();
+            for backend in BACKENDS.into_iter().filter(|b| b.available()) {
+                assert_eq!(apply(&m, backend, &given, len), expected, "k={k} n={n} len={len} {backend:?}");
+            }
+        }
+    }
+
+    /// Matrix product against the library, one thread: `cargo test --release
+    /// rs_matrix_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn rs_matrix_speed() {
+        let len = 1 << 20;
+        let mut rng = Rng(7);
+        for &(k, n) in &[(2, 4), (4, 10), (7, 10), (5, 13), (9, 13), (6, 16), (11, 16), (7, 19), (13, 19), (9, 25), (17, 25), (11, 31), (21, 31), (16, 49), (32, 49), (32, 64)] {
+            let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+            let time = |f: &mut dyn FnMut()| {
+                let mut best = f64::MAX;
+                for _ in 0..15 {
+                    let t = std::time::Instant::now();
+                    f();
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                (k * len) as f64 / best / 1e6
+            };
+            let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
+            let fft_enc = time(&mut || {
+                encoder.reset(k, n - k, len).unwrap();
+                for s in &sources {
+                    encoder.add_original_shard(s).unwrap();
+                }
+                let _ = encoder.encode().unwrap();
+            });
+            let parity: Vec<Vec<u8>> = {
+                encoder.reset(k, n - k, len).unwrap();
+                for s in &sources {
+                    encoder.add_original_shard(s).unwrap();
+                }
+                encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect()
+            };
+            let m = Matrix::learn_encode(k, n).unwrap();
+            let mat_enc: Vec<f64> = BACKENDS
+                .into_iter()
+                .filter(|b| b.available())
+                .map(|b| {
+                    let kernel = Kernel::new(&m, b);
+                    let mut outs = vec![vec![0u8; len]; n - k];
+                    time(&mut || apply_into(&kernel, &sources, &mut outs, len))
+                })
+                .collect();
+            // Decode: the first min(k, n - k) sources lost, rebuilt from parity.
+            let lost = k.min(n - k);
+            let have: Vec<usize> = (lost..k).chain(k..k + lost).collect();
+            let want: Vec<usize> = (0..lost).collect();
+            let given: Vec<Vec<u8>> =
+                have.iter().map(|&i| if i < k { sources[i].clone() } else { parity[i - k].clone() }).collect();
+            let mut decoder = ReedSolomonDecoder::new(k, n - k, len).unwrap();
+            let fft_dec = time(&mut || {
+                decoder.reset(k, n - k, len).unwrap();
+                for (t, &i) in have.iter().enumerate() {
+                    if i < k {
+                        decoder.add_original_shard(i, &given[t]).unwrap();
+                    } else {
+                        decoder.add_recovery_shard(i - k, &given[t]).unwrap();
+                    }
+                }
+                let _ = decoder.decode().unwrap();
+            });
+            let d = Matrix::learn_decode(k, n, &have, &want).unwrap();
+            let mat_dec: Vec<f64> = BACKENDS
+                .into_iter()
+                .filter(|b| b.available())
+                .map(|b| {
+                    let kernel = Kernel::new(&d, b);
+                    let mut outs = vec![vec![0u8; len]; lost];
+                    time(&mut || apply_into(&kernel, &given, &mut outs, len))
+                })
+                .collect();
+            println!(
+                "k={k:2} n={n:3} lost={lost:2}  encode MB/s: fft {fft_enc:6.0} matrix {mat_enc:?}  decode MB/s: fft {fft_dec:6.0} matrix {mat_dec:?}"
+            );
+        }
+    }
+}
