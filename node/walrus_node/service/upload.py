@@ -92,6 +92,8 @@ class Upload:
         """Slivers charged to the uncertified quota and not stored yet."""
         self._new = 0
         self._writing: asyncio.Task[None] | None = None
+        self._late: asyncio.Future[None] | None = None
+        """The giving back of a close that was cancelled, once the writes are over."""
         """The last write started (:meth:`_write_behind`); each waits for the one before."""
 
     async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
@@ -210,9 +212,21 @@ class Upload:
 
     async def close(self) -> None:
         """Wait for the writes under way, then give back every reservation, and the
-        quota of slivers that were not stored."""
-        if self._writing is not None:
-            await asyncio.gather(self._writing, return_exceptions=True)
+        quota of slivers that were not stored. Cancelled while it waits, it leaves the
+        giving back to the end of the last write, so nothing stays reserved."""
+        writing = self._writing
+        if writing is not None and not writing.done():
+            try:
+                await asyncio.shield(asyncio.gather(writing, return_exceptions=True))
+            except asyncio.CancelledError:
+                writing.add_done_callback(self._give_back_later)
+                raise
+        await self._give_back()
+
+    def _give_back_later(self, _: object) -> None:
+        self._late = asyncio.ensure_future(self._give_back())
+
+    async def _give_back(self) -> None:
         reserved, self._reserved = self._reserved, 0
         await self.ctx.memory.release(reserved)
         charged, self._charged = sum(self._charged.values()), {}

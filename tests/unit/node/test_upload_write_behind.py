@@ -158,3 +158,27 @@ def test_the_default_buffer_writes_a_64_mib_blobs_first_sliver_behind() -> None:
     fields = {f.name: f for f in dataclasses.fields(NodeConfig)}
     default = fields["request_buffer_bytes"].default
     assert isinstance(default, int) and default < (64 << 20) // 3
+
+
+def test_a_close_cancelled_while_writes_are_under_way_still_gives_everything_back(
+    ctx: NodeContext,
+) -> None:
+    async def go() -> None:
+        gate = Gate()
+        up, slivers = await _upload(ctx, gate)
+        for sliver_type, index, data in slivers:
+            await up.admit(sliver_type, index, len(data))
+            await up.add(sliver_type, index, data)
+        assert ctx.memory.used > 0
+        closing = asyncio.ensure_future(up.close())
+        assert await asyncio.to_thread(gate.entered.wait, 30)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        gate.open.set()
+        deadline = asyncio.get_running_loop().time() + 30
+        while ctx.memory.used and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert ctx.memory.used == 0
+
+    asyncio.run(go())
