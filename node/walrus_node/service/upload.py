@@ -92,9 +92,9 @@ class Upload:
         """Slivers charged to the uncertified quota and not stored yet."""
         self._new = 0
         self._writing: asyncio.Task[None] | None = None
+        """The last write started (:meth:`_write_behind`); each waits for the one before."""
         self._late: asyncio.Future[None] | None = None
         """The giving back of a close that was cancelled, once the writes are over."""
-        """The last write started (:meth:`_write_behind`); each waits for the one before."""
 
     async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
         """Check a sliver's header and reserve room for its bytes before reading them."""
