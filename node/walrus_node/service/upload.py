@@ -14,7 +14,10 @@ What an upload holds is bounded three ways: a sliver's bytes are reserved in the
 memory budget at its header (so a stream that cannot get room waits, or fails with
 RESOURCE_EXHAUSTED, before reading the bytes); each sliver is verified against the
 metadata as soon as it is complete, so a bad one is refused before the next is read;
-verified slivers are written to the store whenever they reach ``request_buffer_bytes``.
+verified slivers are written to the store whenever they reach ``request_buffer_bytes``,
+in the background (each write after the one before, the stream read on meanwhile; the
+reservation of their bytes given back once they are durable), and :meth:`Upload.finish`
+waits for every write before the node answers or signs anything.
 A verified primary sliver's Merkle tree is kept (:mod:`.sliver_trees`) so that ranged
 reads of the blob can prove symbols without reading the whole sliver back.
 Slivers of a blob that is not certified yet are charged to the uncertified quota.
@@ -22,6 +25,7 @@ Slivers of a blob that is not certified yet are charged to the uncertified quota
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Protocol
 
@@ -87,6 +91,10 @@ class Upload:
         self._charged: dict[tuple[SliverType, int], int] = {}
         """Slivers charged to the uncertified quota and not stored yet."""
         self._new = 0
+        self._writing: asyncio.Task[None] | None = None
+        """The last write started (:meth:`_write_behind`); each waits for the one before."""
+        self._late: asyncio.Future[None] | None = None
+        """The giving back of a close that was cancelled, once the writes are over."""
 
     async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
         """Check a sliver's header and reserve room for its bytes before reading them."""
@@ -122,14 +130,36 @@ class Upload:
             raise errors.InvalidRequest(str(e)) from e
         self._held.append((sliver_type, index, data))
         self._held_bytes += len(data)
+        if self._writing is not None and self._writing.done():
+            self._writing.result()  # a write behind failed: stop reading the stream
         if self._held_bytes >= ctx.config.request_buffer_bytes:
-            await self._flush()
+            self._write_behind()
 
-    async def _flush(self) -> None:
+    def _write_behind(self) -> None:
+        """Start writing what is held, after the write started before it, and go on
+        reading the stream meanwhile: the disk writes (and fsyncs) of a big upload's
+        first slivers overlap the receipt and verification of the next ones."""
         if not self._held:
             return
-        ctx = self.ctx
         held, self._held = self._held, []
+        size, self._held_bytes = self._held_bytes, 0
+        self._writing = asyncio.create_task(self._write(held, size, self._writing))
+
+    async def _flush(self) -> None:
+        """Write what is held and wait until every write of this upload is durable."""
+        self._write_behind()
+        if self._writing is not None:
+            await self._writing
+
+    async def _write(
+        self,
+        held: list[tuple[SliverType, int, bytes]],
+        size: int,
+        before: asyncio.Task[None] | None,
+    ) -> None:
+        if before is not None:
+            await before  # in order; a failed write fails every later one
+        ctx = self.ctx
         rows = [(ctx.shard_of(self.blob_id, t, i), t, self.blob_id, d) for t, i, d in held]
         pending = self.pending
         try:
@@ -148,9 +178,8 @@ class Upload:
             self._charged.pop((sliver_type, index), None)  # stored: stays charged
             ctx.metrics.slivers_stored.labels(sliver_type=str(sliver_type)).inc()
             ctx.metrics.sliver_bytes_stored.labels(sliver_type=str(sliver_type)).inc(len(data))
-        written, self._held_bytes = self._held_bytes, 0
-        self._reserved -= written
-        await ctx.memory.release(written)
+        self._reserved -= size
+        await ctx.memory.release(size)
 
     @staticmethod
     def _fresh_info() -> BlobInfo:
@@ -182,7 +211,22 @@ class Upload:
         return self._new, held, 2 * len(shards)
 
     async def close(self) -> None:
-        """Give back every reservation, and the quota of slivers that were not stored."""
+        """Wait for the writes under way, then give back every reservation, and the
+        quota of slivers that were not stored. Cancelled while it waits, it leaves the
+        giving back to the end of the last write, so nothing stays reserved."""
+        writing = self._writing
+        if writing is not None and not writing.done():
+            try:
+                await asyncio.shield(asyncio.gather(writing, return_exceptions=True))
+            except asyncio.CancelledError:
+                writing.add_done_callback(self._give_back_later)
+                raise
+        await self._give_back()
+
+    def _give_back_later(self, _: object) -> None:
+        self._late = asyncio.ensure_future(self._give_back())
+
+    async def _give_back(self) -> None:
         reserved, self._reserved = self._reserved, 0
         await self.ctx.memory.release(reserved)
         charged, self._charged = sum(self._charged.values()), {}

@@ -136,7 +136,7 @@ class SliverFrames:
         self._what = what
         self._seen: set[tuple[bytes, SliverType, int]] = set()
         self._header: tuple[bytes, SliverType, int, int] | None = None
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
         self._received = 0
         self.total = 0
         """Payload bytes accepted so far."""
@@ -184,8 +184,10 @@ class SliverFrames:
         self._chunks, self._received = [], 0
         return sliver_type, index
 
-    def data(self, chunk: bytes) -> Sliver | None:
-        """Take a chunk; returns the sliver once its last byte is in."""
+    def data(self, chunk: bytes | memoryview) -> Sliver | None:
+        """Take a chunk; returns the sliver once its last byte is in. A chunk may be a
+        view of a received message (:mod:`.data_parts`): it is copied once, into the
+        sliver, when the sliver is complete."""
         if self._header is None:
             raise errors.InvalidRequest(f"{self._what}: sliver data before its header")
         _, sliver_type, index, size = self._header

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import signal
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import grpc.aio
@@ -29,9 +29,10 @@ from walrus_node.protocol.keys import KeyPair
 from walrus_node.service.context import NodeContext
 from walrus_node.service.node import NodeService
 from walrus_node.store.store import Store
-from walrus_node.transport import client, convert, tls
+from walrus_node.transport import client, convert, data_parts, tls
 from walrus_node.transport.client import ChannelPool
 from walrus_node.transport.servicer import AdminServicer, StorageNodeServicer
+from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
 __all__ = ["RunningNode", "serve", "start"]
@@ -82,6 +83,41 @@ def _server_tls(config: NodeConfig) -> tls.ServerTlsFiles | None:
     return tls.ServerTlsFiles(cert, key, ca)
 
 
+class _Handlers:
+    """Stands in for the server while the generated code registers the service, to
+    collect its method handlers."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
+    ) -> None:
+        self.service, self.handlers = service, dict(handlers)
+
+
+def _add_storage_node(servicer: StorageNodeServicer, server: grpc.aio.Server) -> None:
+    """The generated registration of the StorageNode service, with ``StoreBlob``'s
+    requests read by :func:`.data_parts.parse` (sliver data as views of the received
+    messages, not copies)."""
+    collected = _Handlers()
+    pb_grpc.add_StorageNodeServicer_to_server(servicer, cast(grpc.aio.Server, collected))
+    collected.handlers["StoreBlob"] = grpc.stream_unary_rpc_method_handler(
+        servicer.StoreBlob,
+        request_deserializer=data_parts.parse,
+        response_serializer=pb.StoreBlobResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(collected.service, collected.handlers),)
+    )
+    # not in grpc's type stubs yet: the generated code calls it the same way
+    cast(Any, server).add_registered_method_handlers(collected.service, collected.handlers)
+
+
 async def start(config: NodeConfig) -> RunningNode:
     keypair = KeyPair.load(config.key_file)
     server_tls = _server_tls(config)
@@ -107,7 +143,7 @@ async def start(config: NodeConfig) -> RunningNode:
         ],
         maximum_concurrent_rpcs=1024,
     )
-    pb_grpc.add_StorageNodeServicer_to_server(StorageNodeServicer(service), server)
+    _add_storage_node(StorageNodeServicer(service), server)
     pb_grpc.add_AdminServicer_to_server(AdminServicer(service), server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

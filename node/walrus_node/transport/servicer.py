@@ -26,7 +26,7 @@ from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, framing, status, tls, trailers
+from walrus_node.transport import convert, data_parts, framing, status, tls, trailers
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -195,7 +195,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
 
     @_rpc
     async def StoreBlob(
-        self, request: AsyncIterator[pb.StoreBlobPart], context: Ctx
+        self, request: AsyncIterator[pb.StoreBlobPart | data_parts.Chunk], context: Ctx
     ) -> pb.StoreBlobResponse:
         """StoreMetadata, StoreSlivers and GetConfirmation in one exchange, in that order
         and with their checks: the metadata is verified (and charged to the uncertified
@@ -209,7 +209,13 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         upload = None
         try:
             async for part in request:
-                if part.WhichOneof("part") == "start":
+                if isinstance(part, data_parts.Chunk):  # a data part, read as a view
+                    if frames is None or upload is None:
+                        raise errors.InvalidRequest("StoreBlob: slivers before the start part")
+                    sliver = frames.data(part.data)
+                    if sliver is not None:
+                        await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+                elif part.WhichOneof("part") == "start":
                     if upload is not None:
                         raise errors.InvalidRequest("StoreBlob: a second start part")
                     blob_id = part.start.blob_id

@@ -23,7 +23,7 @@ from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import committee_file, errors, messages
-from walrus_node.transport import client, convert, framing
+from walrus_node.transport import client, convert, data_parts, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = ["TARGETS", "run", "split"]
@@ -90,6 +90,21 @@ def sliver_stream(data: bytes) -> None:
         frames.end()
 
 
+def store_blob_stream(data: bytes) -> None:
+    """A StoreBlob stream's sliver messages as the node reads them (data parts as views,
+    :mod:`walrus_node.transport.data_parts`), through the same framing."""
+    frames = framing.SliverFrames(LIMITS, "fuzz")
+    with contextlib.suppress(errors.NodeError, DecodeError):
+        for raw in split(data):
+            part = data_parts.parse(raw)
+            if isinstance(part, data_parts.Chunk):
+                sliver = frames.data(part.data)
+                assert sliver is None or isinstance(sliver.data, bytes)
+            elif part.WhichOneof("part") == "header":
+                frames.header(part.header)
+        frames.end()
+
+
 def shard_batch(data: bytes) -> None:
     """A SyncShard answer as the receiving node assembles it."""
     batch = client._ShardBatchAssembler(LIMITS)  # the receiving side as the node runs it
@@ -148,6 +163,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "sliver": sliver,
     "symbol_stream": symbol_stream,
     "sliver_stream": sliver_stream,
+    "store_blob_stream": store_blob_stream,
     "shard_batch": shard_batch,
     "certificate": certificate,
     "certificate_pb": certificate_pb,

@@ -56,6 +56,12 @@ def _seeds() -> dict[str, bytes]:
         "sliver_stream": _framed(
             [header.SerializeToString(), pb.SliverPart(data=b"8 bytes!").SerializeToString()]
         ),
+        "store_blob_stream": _framed(
+            [
+                pb.StoreBlobPart(header=header.header).SerializeToString(),
+                pb.StoreBlobPart(data=b"8 bytes!").SerializeToString(),
+            ]
+        ),
         "inconsistency_proof": proof.to_bytes(),
         "committee_file": b'{"epoch": 1, "n_shards": 4, "members": []}',
         "registration_pb": pb.BlobRegistration(end_epoch=3, deletable=True).SerializeToString(),

@@ -222,6 +222,15 @@ def test_streamed_slivers(raws: list[bytes]) -> None:
         frames.end()
 
 
+@FUZZ
+@given(st.lists(st.binary(max_size=200), max_size=8))
+def test_streamed_store_blob_parts(raws: list[bytes]) -> None:
+    """StoreBlob's messages read as the node reads them: data parts as views of the
+    message, everything else by the generated parser, all through one framing."""
+    data = b"".join(bytes((len(raw),)) + raw for raw in raws)
+    decoders.store_blob_stream(data)
+
+
 _LIMITS = framing.StreamLimits(max_sliver_bytes=1000, max_stream_bytes=4000, max_items=8)
 
 

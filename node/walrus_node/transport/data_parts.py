@@ -1,0 +1,92 @@
+"""Sliver-data messages of a ``StoreBlob`` stream, encoded and decoded by hand.
+
+Who calls it: :class:`.client.NodeClient` (``StoreBlob`` out: :func:`encode` and
+:func:`serialize`) and :mod:`.server` (``StoreBlob`` in: :func:`parse`, the stream's
+request deserializer).
+
+Why: a 64 MiB store sends each of seven nodes about 34 MB of slivers, and on two cores
+every copy of those bytes is CPU the nodes and the client share. Through the generated
+classes a chunk was copied four times on its way out (the slice, the message's field,
+the field read back, the serialized message) and twice on its way in (the parsed
+message, the field read out) before the sliver was put together. A data part is one
+protobuf field (``bytes data = 3`` of ``StoreBlobPart``), so it is written here as its
+tag, its length and the chunk, in one copy, and read back as a view of the received
+message, in none. The bytes on the wire are exactly what the generated code writes and
+reads (tests/unit/transport/test_data_parts.py holds the two side by side).
+
+Every received message is hostile: :func:`parse` takes the short way only for a message
+that is, byte for byte, one ``data`` field whose declared length is exactly the rest of
+the message; anything else (a start or header part, a malformed varint, a length that
+does not match, trailing or unknown fields) goes to the generated parser, with its
+checks, as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from typing_extensions import Buffer
+
+from walrus_proto.node.v1 import node_pb2 as pb
+
+__all__ = ["DATA_TAG", "Chunk", "encode", "parse", "serialize"]
+
+DATA_TAG = (3 << 3) | 2
+"""The key of ``StoreBlobPart.data``: field 3, wire type 2 (length-delimited)."""
+
+_MAX_VARINT_BYTES = 10
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Chunk:
+    """A received data part: a view of the message's payload, not a copy."""
+
+    data: memoryview
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode(chunk: Buffer) -> bytes:
+    """The serialized ``StoreBlobPart(data=chunk)``, in one copy of ``chunk``."""
+    view = memoryview(chunk).cast("B")
+    return b"".join((bytes((DATA_TAG,)), _varint(view.nbytes), view))
+
+
+def serialize(part: pb.StoreBlobPart | bytes) -> bytes:
+    """The ``StoreBlob`` request serializer: a message is serialized, bytes (from
+    :func:`encode`) are sent as they are."""
+    if isinstance(part, bytes):
+        return part
+    return part.SerializeToString()
+
+
+def _payload(raw: bytes) -> memoryview | None:
+    """The payload of ``raw`` if it is exactly one ``data`` field, else None."""
+    if len(raw) < 2 or raw[0] != DATA_TAG:
+        return None
+    length = 0
+    shift = 0
+    for i in range(1, min(len(raw), 1 + _MAX_VARINT_BYTES)):
+        byte = raw[i]
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            start = i + 1
+            return memoryview(raw)[start:] if start + length == len(raw) else None
+    return None
+
+
+def parse(raw: bytes) -> pb.StoreBlobPart | Chunk:
+    """The ``StoreBlob`` request deserializer: a data part as a :class:`Chunk` viewing
+    ``raw``, any other message parsed by the generated code."""
+    payload = _payload(raw)
+    if payload is not None:
+        return Chunk(payload)
+    return pb.StoreBlobPart.FromString(raw)
