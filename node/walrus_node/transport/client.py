@@ -206,14 +206,14 @@ class NodeClient:
                 )
             )
             for sliver_type, index, data in slivers:
-                view = memoryview(data).cast("B")
-                header = framing.sliver_header(blob_id, sliver_type, index, view.nbytes)
+                pieces = framing.sliver_pieces(data)
+                size = sum(piece.nbytes for piece in pieces)
+                header = framing.sliver_header(blob_id, sliver_type, index, size)
                 yield pb.StoreBlobPart(header=header.header)
-                for offset in range(0, view.nbytes, framing.CHUNK_SIZE):
-                    chunk = view[offset : offset + framing.CHUNK_SIZE]
+                for chunk in framing.chunk_pieces(pieces):
                     yield data_parts.encode(chunk)  # one copy, not four (data_parts)
                     if progress is not None:
-                        progress(chunk.nbytes)
+                        progress(sum(view.nbytes for view in chunk))
 
         try:
             reply = await self._store_blob(parts(), timeout=self._timeout)

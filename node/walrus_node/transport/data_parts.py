@@ -53,10 +53,12 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def encode(chunk: Buffer) -> bytes:
-    """The serialized ``StoreBlobPart(data=chunk)``, in one copy of ``chunk``."""
-    view = memoryview(chunk).cast("B")
-    return b"".join((bytes((DATA_TAG,)), _varint(view.nbytes), view))
+def encode(chunk: Buffer | list[memoryview]) -> bytes:
+    """The serialized ``StoreBlobPart(data=chunk)``, in one copy of ``chunk``; a chunk
+    given as consecutive byte views is sent as their concatenation, still in one copy."""
+    views = chunk if isinstance(chunk, list) else [memoryview(chunk).cast("B")]
+    size = sum(view.nbytes for view in views)
+    return b"".join((bytes((DATA_TAG,)), _varint(size), *views))
 
 
 def serialize(part: pb.StoreBlobPart | bytes) -> bytes:

@@ -37,8 +37,10 @@ __all__ = [
     "SliverFrames",
     "StreamLimits",
     "SymbolFrames",
+    "chunk_pieces",
     "sliver_header",
     "sliver_parts",
+    "sliver_pieces",
     "symbol_parts",
 ]
 
@@ -86,16 +88,23 @@ def sliver_parts(
     """A sliver stream: per sliver a header, then its bytes in chunks (each chunk one copy,
     made as the stream is read)."""
     for sliver_type, index, data in slivers:
-        pieces = data if isinstance(data, tuple) else (memoryview(data),)
-        size = sum(piece.nbytes for piece in pieces)
-        yield sliver_header(blob_id, sliver_type, index, size)
-        for chunk in _chunks(pieces):
-            yield pb.SliverPart(data=chunk)
+        pieces = sliver_pieces(data)
+        yield sliver_header(blob_id, sliver_type, index, sum(piece.nbytes for piece in pieces))
+        for chunk in chunk_pieces(pieces):
+            yield pb.SliverPart(data=b"".join(chunk))
 
 
-def _chunks(pieces: Sequence[memoryview]) -> Iterator[bytes]:
-    """The pieces' bytes, one after the other, in chunks of :data:`CHUNK_SIZE` (the last
-    may be shorter), whatever the pieces' own sizes."""
+def sliver_pieces(data: SliverData) -> tuple[memoryview, ...]:
+    """A sliver's bytes as consecutive byte views, whichever form it was given in."""
+    if isinstance(data, tuple):
+        return tuple(piece.cast("B") for piece in data)
+    return (memoryview(data).cast("B"),)
+
+
+def chunk_pieces(pieces: Sequence[memoryview]) -> Iterator[list[memoryview]]:
+    """The pieces' bytes, one after the other, cut into chunks of :data:`CHUNK_SIZE` (the
+    last may be shorter) whatever the pieces' own sizes; each chunk is a list of views,
+    copied by nobody here."""
     batch: list[memoryview] = []
     size = 0
     for piece in pieces:
@@ -106,10 +115,10 @@ def _chunks(pieces: Sequence[memoryview]) -> Iterator[bytes]:
             size += take
             offset += take
             if size == CHUNK_SIZE:
-                yield b"".join(batch)
+                yield batch
                 batch, size = [], 0
     if batch:
-        yield b"".join(batch)
+        yield batch
 
 
 def symbol_parts(symbols: Sequence[RecoverySymbol]) -> Iterator[pb.RecoverySymbolPart]:

@@ -25,6 +25,19 @@ def test_a_large_chunk_is_encoded_from_a_view_of_a_larger_buffer() -> None:
     assert data_parts.encode(view) == expected
 
 
+@given(st.lists(st.binary(max_size=3000), max_size=6))
+def test_a_sliver_in_pieces_is_sent_as_the_whole_sliver_in_chunks(pieces: list[bytes]) -> None:
+    """A secondary sliver's symbols, sent where they lie: the same parts as the joined
+    sliver, chunk for chunk."""
+    whole = b"".join(pieces)
+    views = framing.sliver_pieces(tuple(memoryview(piece) for piece in pieces))
+    chunks = list(framing.chunk_pieces(views))
+    assert b"".join(data_parts.encode(chunk) for chunk in chunks) == b"".join(
+        pb.StoreBlobPart(data=whole[i : i + framing.CHUNK_SIZE]).SerializeToString()
+        for i in range(0, len(whole), framing.CHUNK_SIZE)
+    )
+
+
 @given(st.binary(max_size=1 << 12))
 def test_a_data_part_is_read_back_as_a_view_of_the_message(chunk: bytes) -> None:
     raw = pb.StoreBlobPart(data=chunk).SerializeToString()
