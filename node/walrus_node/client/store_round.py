@@ -31,8 +31,13 @@ from walrus_node.protocol.messages import Certificate, Confirmation
 
 __all__ = ["MIN_GRACE_SECONDS", "StoreRound"]
 
-MIN_GRACE_SECONDS = 0.5
-"""Least time a round's tail is given once the certificate has a quorum."""
+MIN_GRACE_SECONDS = 2.0
+"""Least time a round's tail is given once the certificate has a quorum. The tail costs
+nothing when every node keeps pace (the store returns as soon as the last one is done);
+it bounds how long a stalled node can hold a store up. A node cut off learns the blob
+later from its peers, and a delete of the blob sent before then does not reach it (it
+finds the deleting owner's registration still there): so the grace is long enough for a
+node that is merely slow on a busy machine, not only for one that keeps pace."""
 
 Upload = Callable[[Member], Awaitable[Confirmation]]
 """Uploads a member's slivers and returns its checked confirmation."""
