@@ -528,20 +528,27 @@ mod tests {
         outs
     }
 
+    /// A random code (k sources of n shards, an even shard length, short ones every third
+    /// round): its source shards and the library's parity shards.
+    #[allow(clippy::type_complexity)]
+    fn random_code(rng: &mut Rng, round: usize) -> (usize, usize, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let k = 1 + rng.below(20);
+        let n = k + 1 + rng.below(24);
+        let len = 2 * (1 + rng.below(if round % 3 == 0 { 40 } else { 600 }));
+        let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+        let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
+        for s in &sources {
+            encoder.add_original_shard(s).unwrap();
+        }
+        let parity = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+        (k, n, len, sources, parity)
+    }
+
     #[test]
     fn encode_matches_the_library() {
         let mut rng = Rng(0x9e3779b97f4a7c15);
         for round in 0..60 {
-            let k = 1 + rng.below(20);
-            let n = k + 1 + rng.below(24);
-            let len = 2 * (1 + rng.below(if round % 3 == 0 { 40 } else { 600 }));
-            let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
-            let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
-            for s in &sources {
-                encoder.add_original_shard(s).unwrap();
-            }
-            let result = encoder.encode().unwrap();
-            let expected: Vec<Vec<u8>> = result.recovery_iter().map(|p| p.to_vec()).collect();
+            let (k, n, len, sources, expected) = random_code(&mut rng, round);
             let m = Matrix::learn_encode(k, n).unwrap();
             for backend in BACKENDS.into_iter().filter(|b| b.available()) {
                 assert_eq!(apply(&m, backend, &sources, len), expected, "k={k} n={n} len={len} {backend:?}");
@@ -553,15 +560,7 @@ mod tests {
     fn decode_matches_the_library() {
         let mut rng = Rng(0x2545f4914f6cdd1d);
         for round in 0..60 {
-            let k = 1 + rng.below(20);
-            let n = k + 1 + rng.below(24);
-            let len = 2 * (1 + rng.below(if round % 3 == 0 { 40 } else { 600 }));
-            let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
-            let mut encoder = ReedSolomonEncoder::new(k, n - k, len).unwrap();
-            for s in &sources {
-                encoder.add_original_shard(s).unwrap();
-            }
-            let parity: Vec<Vec<u8>> = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+            let (k, n, len, sources, parity) = random_code(&mut rng, round);
             // A random k-subset of the n shards, in a random order.
             let mut indices: Vec<usize> = (0..n).collect();
             for i in (1..n).rev() {

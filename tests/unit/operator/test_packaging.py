@@ -253,6 +253,16 @@ def test_chart_lints_and_renders(extra: list[str], roles: int, watched: str) -> 
     ],
 )
 def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bool) -> None:
+    env = _operator_env(*extra)
+    assert env["WALRUS_OPERATOR_NODE_TLS"] == str(node_tls).lower()
+    parsed = settings.OperatorSettings.from_environment(env)
+    assert parsed.node_tls is node_tls
+    assert (parsed.certificate_validity_days, parsed.certificate_renew_days) == (90, 30)
+    assert parsed.rollout_settle_seconds == 30
+
+
+def _operator_env(*extra: str) -> dict[str, str]:
+    """The literal environment of the operator's container as the chart renders it."""
     rendered = subprocess.run(
         [_tool("helm"), "template", "walrus", str(CHART), *extra],
         check=True,
@@ -262,25 +272,11 @@ def test_chart_turns_node_tls_off_only_when_asked(extra: list[str], node_tls: bo
     container = _of_kind([d for d in yaml.safe_load_all(rendered) if d], "Deployment")["spec"][
         "template"
     ]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
-    assert env["WALRUS_OPERATOR_NODE_TLS"] == str(node_tls).lower()
-    parsed = settings.OperatorSettings.from_environment(env)
-    assert parsed.node_tls is node_tls
-    assert (parsed.certificate_validity_days, parsed.certificate_renew_days) == (90, 30)
-    assert parsed.rollout_settle_seconds == 30
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 def test_chart_sets_the_rollout_settle_time() -> None:
-    rendered = subprocess.run(
-        [_tool("helm"), "template", "walrus", str(CHART), "--set", "rolloutSettleSeconds=0"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    container = _of_kind([d for d in yaml.safe_load_all(rendered) if d], "Deployment")["spec"][
-        "template"
-    ]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value") for e in container["env"] if "value" in e}
+    env = _operator_env("--set", "rolloutSettleSeconds=0")
     assert settings.OperatorSettings.from_environment(env).rollout_settle_seconds == 0
 
 
