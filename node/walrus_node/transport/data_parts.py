@@ -12,7 +12,7 @@ message, the field read out) before the sliver was put together. A data part is 
 protobuf field (``bytes data = 3`` of ``StoreBlobPart``), so it is written here as its
 tag, its length and the chunk, in one copy, and read back as a view of the received
 message, in none. The bytes on the wire are exactly what the generated code writes and
-reads (tests/unit/transport/test_data_parts.py holds the two side by side).
+reads (tests/unit/node/test_data_parts.py holds the two side by side).
 
 Every received message is hostile: :func:`parse` takes the short way only for a message
 that is, byte for byte, one ``data`` field whose declared length is exactly the rest of
