@@ -118,12 +118,14 @@ class BlobInfo:
     ``registrations`` are the blob's certified, live registrations (several owners may
     register one blob ID; the rules are in :mod:`walrus_node.service.ownership`);
     ``since`` is the epoch of the certificate that recorded each of them (same order; a
-    missing one, written before this was kept, reads as 0); ``deletions`` the owner keys
-    that deleted their registration of the blob, each with the latest epoch it signed a
-    deletion for; ``deleted`` are registrations deleted before ``deletions`` were kept,
-    remembered so that their certificates cannot bring them back. Stored as JSON; info
-    written before blobs had several registrations (one ``registration`` field) is read as
-    a blob with that one.
+    missing one, written before this was kept, reads as 0); ``shadows`` an owner's
+    shorter registrations certified in later epochs than its live one, each with its
+    epoch (what is left of the owner if a deletion removes the live one); ``deletions``
+    the owner keys that deleted their registration of the blob, each with the latest
+    epoch it signed a deletion for; ``deleted`` are registrations deleted before
+    ``deletions`` were kept, remembered so that their certificates cannot bring them
+    back. Stored as JSON; info written before blobs had several registrations (one
+    ``registration`` field) is read as a blob with that one.
     """
 
     state: BlobState
@@ -133,6 +135,7 @@ class BlobInfo:
     deleted: tuple[BlobRegistration, ...] = ()
     since: tuple[int, ...] = ()
     deletions: tuple[tuple[bytes, int], ...] = ()
+    shadows: tuple[tuple[BlobRegistration, int], ...] = ()
 
     @property
     def registration(self) -> BlobRegistration | None:
@@ -151,6 +154,8 @@ class BlobInfo:
             d["since"] = list(self.since)
         if self.deletions:
             d["deletions"] = [{"owner": o.hex(), "epoch": e} for o, e in self.deletions]
+        if self.shadows:
+            d["shadows"] = [{**_registration_to_dict(r), "epoch": e} for r, e in self.shadows]
         return json.dumps(d, sort_keys=True).encode()
 
     @classmethod
@@ -167,6 +172,7 @@ class BlobInfo:
         deletions = tuple(
             (bytes.fromhex(str(x["owner"])), int(x["epoch"])) for x in d.get("deletions", ())
         )
+        shadows = tuple((_registration_from_dict(x), int(x["epoch"])) for x in d.get("shadows", ()))
         return cls(
             BlobState(d["state"]),
             d["created_ms"],
@@ -175,6 +181,7 @@ class BlobInfo:
             deleted,
             since,
             deletions,
+            shadows,
         )
 
 
