@@ -177,8 +177,16 @@ class CertificateSync:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
 
     async def _retry_pending(self) -> None:
-        """Apply the waiting deletions whose blobs this node now knows."""
+        """Apply the waiting deletions whose blobs this node now knows (a lookup each;
+        the signature was checked when it arrived and is checked again only then), and
+        forget those that can no longer remove anything."""
+        ctx = self._ctx
         for deletion in list(self._pending):
+            if self._lifetime.obsolete(deletion):
+                del self._pending[deletion]
+                continue
+            if ctx.lookup(ctx.store.get_blob_info, deletion.blob_id) is None:
+                continue
             try:
                 await self._lifetime.accept_relayed(deletion)
             except errors.NotFound:
