@@ -28,7 +28,7 @@ from walrus_node.committee.committee import Committee
 from walrus_node.committee.epoch import EpochState
 from walrus_node.committee.member import Member
 from walrus_node.protocol import committee_file, errors, keys, messages
-from walrus_node.protocol.messages import Deletion
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation, Deletion
 from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
 from walrus_node.testbed.testbed import Testbed
 from walrus_node.transport import convert
@@ -40,12 +40,21 @@ N_SHARDS = 4
 
 
 class Liar(pb_grpc.StorageNodeServicer):
-    """Answers GetNodeInfo, ListCertificates (nothing) and ListDeletions (``deletions``;
-    with ``overflow``, one more than asked)."""
+    """Answers GetNodeInfo, ListCertificates (``certificates``, from its second call on:
+    after the node has seen the deletions) and ListDeletions (``deletions``; with
+    ``overflow``, one more than asked)."""
 
-    def __init__(self, deletions: list[Deletion], *, overflow: bool = False) -> None:
+    def __init__(
+        self,
+        deletions: list[Deletion],
+        *,
+        overflow: bool = False,
+        certificates: tuple[Certificate, ...] = (),
+    ) -> None:
         self.deletions = deletions
         self.overflow = overflow
+        self.certificates = certificates
+        self.certificate_calls = 0
         self.key = keys.KeyPair.generate()
         self.endpoint = ""
         self._loop = asyncio.new_event_loop()
@@ -81,13 +90,16 @@ class Liar(pb_grpc.StorageNodeServicer):
         info = NodeInfo(
             "liar", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", 0
         )
-        return convert.node_info_to_pb(
-            NodeInfo(**{**info.__dict__, "deletions_logged": len(self.deletions)})
-        )
+        logged = {"deletions_logged": len(self.deletions)}
+        logged["certificates_logged"] = len(self.certificates)
+        return convert.node_info_to_pb(NodeInfo(**{**info.__dict__, **logged}))
 
     async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
-        for _ in ():
-            yield pb.Certificate()
+        self.certificate_calls += 1
+        if self.certificate_calls < 2:
+            return
+        for sequence, c in list(enumerate(self.certificates, 1))[request.after_sequence :]:
+            yield convert.certificate_to_pb(c, sequence)
 
     async def ListDeletions(self, request: Any, context: Any) -> AsyncIterator[pb.Deletion]:
         listed = list(enumerate(self.deletions, 1))[request.after_sequence :]
@@ -109,16 +121,17 @@ def _member(name: str, key: bytes, endpoint: str, shards: tuple[int, ...]) -> Me
     return Member(name=name, public_key=key, endpoint=endpoint, stake=1000, shards=shards)
 
 
-def _next_epoch(bed: Testbed, liar: Liar | None = None) -> int:
-    """Push the next epoch: the node keeps every shard, or all but shard 0, which ``liar``
-    takes (a member owns at least one; the node hands it over at once, since the committee
-    says the liar has it)."""
+def _next_epoch(bed: Testbed, liar: Liar | None = None, liars_shards: int = 1) -> int:
+    """Push the next epoch: the node keeps every shard, or all but the first
+    ``liars_shards``, which ``liar`` takes (a member owns at least one; the node hands
+    them over at once, since the committee says the liar has them)."""
     node = bed.nodes[0]
     before = bed.committees().state.current
-    mine = tuple(range(1 if liar is not None else 0, N_SHARDS))
+    mine = tuple(range(liars_shards if liar is not None else 0, N_SHARDS))
     members = [_member(node.name, node.public_key, node.endpoint, mine)]
     if liar is not None:
-        members.append(_member("liar", liar.key.public_key, liar.endpoint, (0,)))
+        theirs = tuple(range(liars_shards))
+        members.append(_member("liar", liar.key.public_key, liar.endpoint, theirs))
     now = Committee(before.epoch + 1, N_SHARDS, tuple(members))
     state = EpochState(now, previous=before, sync_done=frozenset(now.names))
     bed.publish_committee(
@@ -197,6 +210,33 @@ def test_a_lying_peer_deletes_nothing_the_owner_did_not_delete(bed: Testbed) -> 
         assert status.state is BlobStatusState.CERTIFIED, blob_id
         assert [r.owner_public_key for r in status.registrations] == [alice.public_key]
         assert status.slivers_held == status.slivers_expected
+
+
+def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes(
+    bed: Testbed,
+) -> None:
+    """The node learns an owner's deletion of a blob it has never heard of, then (in the
+    next round) the blob's certificate: it waits with the deletion, and applies it once
+    the certificate is recorded. (The liar holds a quorum of the epoch here, so it can
+    certify on its own: what is tested is the order, not whom to trust.)"""
+    alice = keys.KeyPair.generate()
+    blob_id = BlobId(os.urandom(32))
+    epoch = bed.committees().epoch + 1
+    signature = alice.sign(messages.deletion_message(epoch, blob_id.raw))
+    with Liar([Deletion(epoch, blob_id.raw, alice.public_key, signature)]) as liar:
+        registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
+        message = messages.confirmation_message(epoch, blob_id.raw, registration)
+        confirmation = Confirmation(
+            epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
+        )
+        liar.certificates = (Certificate.from_confirmations([confirmation]),)
+        assert _next_epoch(bed, liar, liars_shards=N_SHARDS - 1) == epoch
+        wait_until(
+            lambda: _status(bed, blob_id).state is BlobStatusState.DELETED,
+            120,
+            "the node to apply the deletion once the certificate came",
+        )
+        assert liar.certificate_calls >= 2
 
 
 def test_the_listing_is_bounded_and_a_peer_sending_more_than_asked_is_refused(
