@@ -27,7 +27,7 @@ that peer (persisted too), skips one that would change nothing here before check
 signature, and checks every other one against the owner key it names before applying it
 with the rules of :mod:`.ownership`: a lying peer cannot delete what the owner did not.
 A deletion of a blob this node does not know yet (its certificate is still to come, from
-another peer) waits in memory (at most :data:`MAX_PENDING_DELETIONS`) and is tried again
+another peer) waits in memory (at most ``pending_deletions``) and is tried again
 after every round; a restart forgets those, whose listers' cursors have moved on.
 
 Catch-ups are shared: a caller waits for the next *round* (one question to every peer)
@@ -54,7 +54,7 @@ from walrus_node.service.lifetime import Lifetime
 from walrus_node.service.peers import Peer
 from walrus_node.service.registrations import Registrations
 
-__all__ = ["MAX_PENDING_DELETIONS", "MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
+__all__ = ["MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
 
 log = structlog.get_logger("walrus.certificate_sync")
 
@@ -64,9 +64,6 @@ _PEER_TIMEOUT = 10.0
 
 MAX_PENDING_VOUCHES = 10_000
 """Certificates of unknown past epochs waiting for enough members to list them."""
-
-MAX_PENDING_DELETIONS = 10_000
-"""Checked deletions of blobs not known here yet, waiting for their certificates."""
 
 
 class Vouches:
@@ -171,7 +168,7 @@ class CertificateSync:
         try:
             await self._lifetime.accept_relayed(deletion)
         except errors.NotFound:
-            if len(self._pending) < MAX_PENDING_DELETIONS:
+            if len(self._pending) < self._ctx.config.pending_deletions:
                 self._pending[deletion] = None  # checked: its signature is the owner's
         except errors.NodeError as e:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
