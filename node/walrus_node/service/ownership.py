@@ -44,6 +44,7 @@ from walrus_node.protocol.messages import BlobRegistration
 from walrus_node.store.store import BlobInfo, BlobState
 
 __all__ = [
+    "MAX_EARLY_DELETIONS",
     "MAX_REGISTRATIONS",
     "Entry",
     "Owner",
@@ -56,6 +57,13 @@ __all__ = [
 
 MAX_REGISTRATIONS = 1024
 """Most live registrations one blob keeps (each took a certificate); more are refused."""
+
+MAX_EARLY_DELETIONS = 32
+"""Most deletions one blob remembers of owners without a registration on it here (ones
+that arrived before their certificate). Anyone can make a key and sign a deletion with
+it, so a lying peer could otherwise grow a blob's info with made-up owners; past the
+bound such deletions are dropped (a deletion that removes a registration is always
+remembered: each of those took a certificate)."""
 
 Owner = tuple[bool, bytes]
 """(deletable, owner key): (False, b"") for the permanent registration."""
@@ -187,7 +195,8 @@ def delete(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> BlobInfo |
     registrations certified up to then: the blob is deleted if none is left. None when
     that changes nothing (the blob is unknown or invalid, or the deletion is already
     remembered and nothing of the owner's is left to remove), or when the blob already
-    remembers :data:`MAX_REGISTRATIONS` other owners' deletions."""
+    remembers :data:`MAX_EARLY_DELETIONS` deletions of owners without a registration
+    here and this one would be another."""
     if info is None or info.state is BlobState.INVALID:
         return None
     entries = _entries(info)
@@ -202,8 +211,10 @@ def delete(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> BlobInfo |
     before = remembered.get(owner)
     if not removed and before is not None and before >= signed_epoch:
         return None
-    if before is None and not removed and len(remembered) >= MAX_REGISTRATIONS:
-        return None
+    if before is None and not removed:
+        holders = {r.owner_public_key for r, _ in entries if r.deletable}
+        if sum(o not in holders for o in remembered) >= MAX_EARLY_DELETIONS:
+            return None
     remembered[owner] = max(signed_epoch, before or 0)
     updated = dataclasses.replace(info, deletions=tuple(sorted(remembered.items())))
     if not removed:

@@ -257,3 +257,15 @@ def test_a_deletion_removes_only_its_owners_registrations_certified_by_its_epoch
             ownership.owner_of(k) == ownership.owner_of(r) and k.end_epoch >= r.end_epoch
             for k, _ in kept
         )
+
+
+def test_deletions_of_made_up_owners_are_remembered_only_up_to_a_bound() -> None:
+    """Anyone can make keys and sign deletions with them: a lying peer relaying those
+    cannot grow a blob's info without bound, and the owner's real deletion still counts."""
+    info = certified(permanent(10), deletable(10, OWNERS[0]))
+    for i in range(ownership.MAX_EARLY_DELETIONS + 5):
+        info = ownership.delete(info, bytes([0xAA, i]) * 16, EPOCH) or info
+    assert len(info.deletions) == ownership.MAX_EARLY_DELETIONS
+    after = ownership.delete(info, OWNERS[0], EPOCH)
+    assert after is not None and after.registrations == (permanent(10),)
+    assert (OWNERS[0], EPOCH) in after.deletions
