@@ -1,8 +1,10 @@
 """Deletion and lifetime: when a blob's data leaves this node.
 
-Who calls it: the servicer (``DeleteBlob``) through
-:class:`walrus_node.service.node.NodeService`, the committee watch (expiry and handed-over
-shards at every new committee) and the garbage collector it runs in the background.
+Who calls it: the servicer (``DeleteBlob``, ``ListDeletions``) through
+:class:`walrus_node.service.node.NodeService`, certificate catch-up (deletions listed by
+peers, :mod:`.certificate_sync`), the committee watch (expiry, the deletion log's pruning
+and handed-over shards at every new committee) and the garbage collector it runs in the
+background.
 
 A blob's data leaves when its last registration ends (expired) or is deleted by its
 owner (deleted) -- each owner deletes only its own deletable registration
