@@ -208,6 +208,9 @@ class StorageNodeServicer:
         """Delete the signer's deletable registration of a blob (signed by its owner key); the data
         goes with the blob's last registration. A blob ID may carry several registrations of
         different owners. Extending a registration is certifying it again with a later end epoch.
+        A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+        before; a certificate of that owner from epoch e or before is refused afterwards. The
+        node logs the deletion for peers that missed it (ListDeletions).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -78,6 +78,9 @@ class StorageNodeStub:
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
     goes with the blob's last registration. A blob ID may carry several registrations of
     different owners. Extending a registration is certifying it again with a later end epoch.
+    A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+    before; a certificate of that owner from epoch e or before is refused afterwards. The
+    node logs the deletion for peers that missed it (ListDeletions).
     """
     ListDeletions: _grpc.UnaryStreamMultiCallable[_node_pb2.ListDeletionsRequest, _node_pb2.Deletion]
     """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
@@ -147,6 +150,9 @@ class StorageNodeAsyncStub(StorageNodeStub):
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
     goes with the blob's last registration. A blob ID may carry several registrations of
     different owners. Extending a registration is certifying it again with a later end epoch.
+    A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+    before; a certificate of that owner from epoch e or before is refused afterwards. The
+    node logs the deletion for peers that missed it (ListDeletions).
     """
     ListDeletions: _aio.UnaryStreamMultiCallable[_node_pb2.ListDeletionsRequest, _node_pb2.Deletion]  # type: ignore[assignment]
     """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
@@ -285,6 +291,9 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         """Delete the signer's deletable registration of a blob (signed by its owner key); the data
         goes with the blob's last registration. A blob ID may carry several registrations of
         different owners. Extending a registration is certifying it again with a later end epoch.
+        A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+        before; a certificate of that owner from epoch e or before is refused afterwards. The
+        node logs the deletion for peers that missed it (ListDeletions).
         """
 
     @_abc_1.abstractmethod
