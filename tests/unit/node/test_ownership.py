@@ -269,3 +269,21 @@ def test_deletions_of_made_up_owners_are_remembered_only_up_to_a_bound() -> None
     after = ownership.delete(info, OWNERS[0], EPOCH)
     assert after is not None and after.registrations == (permanent(10),)
     assert (OWNERS[0], EPOCH) in after.deletions
+
+
+def test_blob_info_written_before_deletions_were_kept_by_epoch_keeps_its_meaning() -> None:
+    """Info from before: no certificate epochs (read as 0: any deletion by the owner covers
+    the registration, as it did) and deleted registrations remembered exactly."""
+    old = (
+        b'{"certified_epoch": 1, "created_ms": 5, "state": "certified", "registrations": ['
+        b'{"deletable": true, "end_epoch": 9, "length": 100, "owner": "'
+        + OWNERS[0].hex().encode()
+        + b'"}], "deleted": [{"deletable": true, "end_epoch": 8, "length": 100, "owner": "'
+        + OWNERS[1].hex().encode()
+        + b'"}]}'
+    )
+    info = BlobInfo.from_bytes(old)
+    assert info.since == () and info.deletions == ()
+    assert ownership.certify(info, deletable(8, OWNERS[1]), 9, 1, 0) is None  # still deleted
+    later = ownership.delete(info, OWNERS[0], 1)
+    assert later is not None and later.state is BlobState.DELETED
