@@ -61,7 +61,12 @@ class NodeConfig:
     within an epoch, so the same bytes received on every gained shard are checked once;
     0 turns the memo off (every sliver's metadata and certificate verified afresh)."""
     certificate_poll_seconds: float = 5.0
-    """How often peers are asked for certificates this node has not seen."""
+    """How often peers are asked for certificates (and deletions) this node has not seen."""
+    pending_deletions: int = 10_000
+    """Deletions listed by peers for blobs this node does not know yet (their certificates
+    still to come), kept in memory (about 200 bytes each) and applied once the blob is
+    known; only deletions whose owner signature checked enter, and more are dropped (the
+    node then keeps such a registration until it expires). A restart forgets them."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 900.0
@@ -194,6 +199,7 @@ class NodeConfig:
             "store_map_release_seconds",
             "symbol_tree_cache_bytes",
             "shard_sync_memo_blobs",
+            "pending_deletions",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")

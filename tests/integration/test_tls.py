@@ -70,6 +70,7 @@ def test_the_testbed_credentials_reach_client_peer_and_admin_rpcs(bed: Testbed) 
     info = _call(credentials, bed, lambda n: n.get_node_info())
     assert info.name == "node-0"
     assert _call(credentials, bed, lambda n: n.list_certificates(0, 10)) == []
+    assert _call(credentials, bed, lambda n: n.list_deletions(0, 10)) == []
     status = _call(credentials, bed, lambda n: n.get_sync_status(bed.admin_key, **_bound(bed)))
     assert status.epoch == 1
 
@@ -99,6 +100,9 @@ def test_peer_and_admin_rpcs_without_a_client_certificate_are_refused(bed: Testb
     anonymous = tls.ClientTls(_network_ca(bed))
     with pytest.raises(RpcError) as info:
         _call(anonymous, bed, lambda n: n.list_certificates(0, 10))
+    assert info.value.code == "UNAVAILABLE"
+    with pytest.raises(RpcError) as info:
+        _call(anonymous, bed, lambda n: n.list_deletions(0, 10))
     assert info.value.code == "UNAVAILABLE"
     with pytest.raises(RpcError) as info:
         _call(anonymous, bed, lambda n: n.get_sync_status(bed.admin_key, **_bound(bed)))

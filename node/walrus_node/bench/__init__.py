@@ -16,7 +16,15 @@ import argparse
 from collections.abc import Sequence
 from typing import Protocol
 
-from walrus_node.bench import codec, file_encode, gateway, hashing, migration, testbed
+from walrus_node.bench import (
+    codec,
+    deletions,
+    file_encode,
+    gateway,
+    hashing,
+    migration,
+    testbed,
+)
 
 __all__ = ["BENCHMARKS", "Benchmark", "main"]
 
@@ -36,6 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "testbed": testbed,
     "migration": migration,
     "gateway": gateway,
+    "deletions": deletions,
 }
 
 

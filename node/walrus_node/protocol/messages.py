@@ -9,7 +9,9 @@ purpose can never be replayed as another. Integers are little-endian.
 
 * confirmation: ``tag | u64 epoch | blob_id[32] | registration``
 * registration: ``u64 end_epoch | u8 deletable | u8 len | owner_key | u64 unencoded_length``
-* deletion:     ``tag | u64 epoch | blob_id[32]`` signed by the blob's owner key
+* deletion:     ``tag | u64 epoch | blob_id[32]`` signed by the blob's owner key; nodes log
+  and relay it as a :class:`Deletion` (``u64 epoch | blob_id[32] | owner_key[32] |
+  signature[64]``), which anyone can check against the owner key it names
 * admin:        ``tag | binding | u16 len | method | u64 timestamp_ms | payload``
 * shard sync:   ``tag | binding | u64 epoch | u32 shard | u8 type | u8 len | after_blob_id
   | u32 limit``
@@ -39,6 +41,7 @@ __all__ = [
     "Certificate",
     "CertificateError",
     "Confirmation",
+    "Deletion",
     "SignerWeights",
     "admin_message",
     "confirmation_message",
@@ -104,6 +107,43 @@ def confirmation_message(epoch: int, blob_id: bytes, registration: BlobRegistrat
 
 def deletion_message(epoch: int, blob_id: bytes) -> bytes:
     return _DELETION + struct.pack("<Q", epoch) + blob_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Deletion:
+    """An owner's signed deletion of its registration of a blob, as nodes log and relay it.
+
+    The signature covers only the epoch and the blob ID (:func:`deletion_message`, what the
+    client signs); the owner key is carried beside it so that a node handed the deletion by
+    a peer can check it without trusting the peer. Any other key makes the signature fail.
+    """
+
+    epoch: int
+    blob_id: bytes
+    owner_public_key: bytes
+    signature: bytes
+
+    SIZE = 8 + 32 + keys.PUBLIC_KEY_SIZE + keys.SIGNATURE_SIZE
+
+    def message(self) -> bytes:
+        return deletion_message(self.epoch, self.blob_id)
+
+    def is_valid(self) -> bool:
+        """The owner key signed this epoch and blob ID (and the blob ID is 32 bytes)."""
+        return len(self.blob_id) == 32 and keys.verify(
+            self.owner_public_key, self.signature, self.message()
+        )
+
+    def to_bytes(self) -> bytes:
+        return struct.pack("<Q", self.epoch) + self.blob_id + self.owner_public_key + self.signature
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Deletion:
+        """Parse the storage form; ``ValueError`` for bytes of another length."""
+        if len(data) != cls.SIZE:
+            raise ValueError(f"a deletion is {cls.SIZE} bytes, not {len(data)}")
+        (epoch,) = struct.unpack_from("<Q", data)
+        return cls(epoch, bytes(data[8:40]), bytes(data[40:72]), bytes(data[72:]))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,6 +59,8 @@ class NodeInfo:
     recovery_backlog: int
     phase: str
     certificates_logged: int
+    deletions_logged: int = 0
+    """Sequence of the last entry of the node's deletion log (0: none, or an older node)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,16 @@ in turn), and it is recorded (:meth:`Registrations.accept_vouched`). Vouches are
 memory only (at most :data:`MAX_PENDING_VOUCHES` certificates); a restart forgets the
 partial ones, whose listers' cursors have moved on.
 
+Deletions travel the same way. Each node logs the deletions it applied, as the owner
+signed them with the owner key (:meth:`Lifetime.accept_relayed`); in the same round, after
+a peer's certificates, this node lists the peer's deletions after the cursor it keeps for
+that peer (persisted too), skips one that would change nothing here before checking its
+signature, and checks every other one against the owner key it names before applying it
+with the rules of :mod:`.ownership`: a lying peer cannot delete what the owner did not.
+A deletion of a blob this node does not know yet (its certificate is still to come, from
+another peer) waits in memory (at most ``pending_deletions``) and is tried again
+after every round; a restart forgets those, whose listers' cursors have moved on.
+
 Catch-ups are shared: a caller waits for the next *round* (one question to every peer)
 that starts after its call, and every caller that arrives before that round starts joins
 it. At an epoch change every gained shard asks for a catch-up before its recovery pass
@@ -38,8 +48,10 @@ import structlog
 from walrus_node.committee.member import Member
 from walrus_node.protocol import errors, keys
 from walrus_node.protocol.errors import PeerError
-from walrus_node.protocol.messages import Certificate, SignerWeights
+from walrus_node.protocol.messages import Certificate, Deletion, SignerWeights
 from walrus_node.service.context import NodeContext
+from walrus_node.service.lifetime import Lifetime
+from walrus_node.service.peers import Peer
 from walrus_node.service.registrations import Registrations
 
 __all__ = ["MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
@@ -82,9 +94,12 @@ class Vouches:
 
 
 class CertificateSync:
-    def __init__(self, ctx: NodeContext, registrations: Registrations) -> None:
+    def __init__(self, ctx: NodeContext, registrations: Registrations, lifetime: Lifetime) -> None:
         self._ctx = ctx
         self._registrations = registrations
+        self._lifetime = lifetime
+        self._pending: dict[Deletion, None] = {}
+        """Checked deletions of blobs not known here yet, oldest first."""
         self._vouches = Vouches()
         self._poke = asyncio.Event()
         self._queued: asyncio.Future[None] | None = None
@@ -109,6 +124,7 @@ class CertificateSync:
         self._queued = None  # callers from now on wait for the next round
         self.rounds += 1
         await asyncio.gather(*(self._from_peer(m) for m in self._peers()))
+        await self._retry_pending()
 
     def poke(self) -> None:
         """Poll now instead of waiting for the next interval."""
@@ -146,6 +162,36 @@ class CertificateSync:
         except errors.NodeError as e:
             log.info("vouched_certificate_refused", error=str(e))
 
+    async def _offer_deletion(self, member: Member, deletion: Deletion) -> None:
+        if await self._lifetime.deletes_nothing(deletion):
+            return  # applied here already (from the owner, or from another peer)
+        try:
+            await self._lifetime.accept_relayed(deletion)
+        except errors.NotFound:
+            if len(self._pending) < self._ctx.config.pending_deletions:
+                self._pending[deletion] = None  # checked: its signature is the owner's
+        except errors.NodeError as e:
+            log.info("peer_deletion_refused", peer=member.name, error=str(e))
+
+    async def _retry_pending(self) -> None:
+        """Apply the waiting deletions whose blobs this node now knows (a lookup each;
+        the signature was checked when it arrived and is checked again only then), and
+        forget those that can no longer remove anything."""
+        ctx = self._ctx
+        for deletion in list(self._pending):
+            if self._lifetime.obsolete(deletion):
+                del self._pending[deletion]
+                continue
+            if ctx.lookup(ctx.store.get_blob_info, deletion.blob_id) is None:
+                continue
+            try:
+                await self._lifetime.accept_relayed(deletion)
+            except errors.NotFound:
+                continue
+            except errors.NodeError as e:
+                log.info("pending_deletion_refused", error=str(e))
+            del self._pending[deletion]
+
     def _peers(self) -> list[Member]:
         c = self._ctx.require_committees()
         members = {m.public_key: m for m in c.current.members}
@@ -157,23 +203,50 @@ class CertificateSync:
 
     async def _from_peer(self, member: Member) -> None:
         ctx = self._ctx
-        key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
-        raw = await ctx.read(ctx.store.get_state, key)
-        cursor = struct.unpack("<Q", raw)[0] if raw else 0
         peer = ctx.peers.peer(member.endpoint, member.name)
         try:
             async with asyncio.timeout(_PEER_TIMEOUT):
                 info = await peer.get_node_info()
-                if info.certificates_logged < cursor:  # the peer's store was replaced
-                    cursor = 0
-                while True:
-                    batch = await peer.list_certificates(cursor, _BATCH)
-                    for sequence, certificate in batch:
-                        await self._offer(member, certificate)
-                        cursor = max(cursor, sequence)
-                    if batch:
-                        await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
-                    if len(batch) < _BATCH:
-                        break
+                await self._certificates_from(member, peer, info.certificates_logged)
         except (PeerError, TimeoutError) as e:
             log.debug("peer_certificates_unavailable", peer=member.name, error=str(e))
+            return
+        try:  # after the peer's certificates: most deletions then find their blob here
+            async with asyncio.timeout(_PEER_TIMEOUT):
+                await self._deletions_from(member, peer, info.deletions_logged)
+        except (PeerError, TimeoutError) as e:
+            log.debug("peer_deletions_unavailable", peer=member.name, error=str(e))
+
+    async def _cursor(self, key: str, logged: int) -> int:
+        ctx = self._ctx
+        raw = await ctx.read(ctx.store.get_state, key)
+        cursor: int = struct.unpack("<Q", raw)[0] if raw else 0
+        return 0 if logged < cursor else cursor  # less: the peer's store was replaced
+
+    async def _certificates_from(self, member: Member, peer: Peer, logged: int) -> None:
+        ctx = self._ctx
+        key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
+        cursor = await self._cursor(key, logged)
+        while True:
+            batch = await peer.list_certificates(cursor, _BATCH)
+            for sequence, certificate in batch:
+                await self._offer(member, certificate)
+                cursor = max(cursor, sequence)
+            if batch:
+                await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
+            if len(batch) < _BATCH:
+                break
+
+    async def _deletions_from(self, member: Member, peer: Peer, logged: int) -> None:
+        ctx = self._ctx
+        key = f"deletion-cursor/{keys.encode_public_key(member.public_key)}"
+        cursor = await self._cursor(key, logged)
+        while True:
+            batch = await peer.list_deletions(cursor, _BATCH)
+            for sequence, deletion in batch:
+                await self._offer_deletion(member, deletion)
+                cursor = max(cursor, sequence)
+            if batch:
+                await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
+            if len(batch) < _BATCH:
+                break

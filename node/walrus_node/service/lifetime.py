@@ -1,8 +1,10 @@
 """Deletion and lifetime: when a blob's data leaves this node.
 
-Who calls it: the servicer (``DeleteBlob``) through
-:class:`walrus_node.service.node.NodeService`, the committee watch (expiry and handed-over
-shards at every new committee) and the garbage collector it runs in the background.
+Who calls it: the servicer (``DeleteBlob``, ``ListDeletions``) through
+:class:`walrus_node.service.node.NodeService`, certificate catch-up (deletions listed by
+peers, :mod:`.certificate_sync`), the committee watch (expiry, the deletion log's pruning
+and handed-over shards at every new committee) and the garbage collector it runs in the
+background.
 
 A blob's data leaves when its last registration ends (expired) or is deleted by its
 owner (deleted) -- each owner deletes only its own deletable registration
@@ -11,6 +13,13 @@ or when the shard it lives on was handed over to another node that now holds it.
 Expired and deleted blobs keep a tombstone so that reads say why the data is gone. Every
 change of a blob's registrations and the removal of its data happen in one store
 transaction (``Store.update_blob``).
+
+Every deletion that changed something here is logged (``Store.record_deletion``, in the
+same transaction) as the owner signed it, with the owner key, so that peers that missed
+it (down, partitioned, cut off) learn it from deletion catch-up
+(:mod:`.certificate_sync`, :meth:`Lifetime.accept_relayed`) and check it themselves. The
+log is pruned at every new committee of the deletions that can no longer remove anything
+(:meth:`Lifetime.obsolete`: signed ``max_epochs_ahead`` epochs ago or more).
 """
 
 from __future__ import annotations
@@ -20,14 +29,16 @@ import asyncio
 import structlog
 
 from walrus_node.protocol import errors, keys, messages
-from walrus_node.protocol.messages import BlobRegistration
 from walrus_node.service import basics, ownership
 from walrus_node.service.context import NodeContext
 from walrus_node.store.store import BlobInfo, BlobState
 
-__all__ = ["Lifetime"]
+__all__ = ["MAX_DELETIONS_LISTED", "Lifetime"]
 
 log = structlog.get_logger("walrus.node")
+
+MAX_DELETIONS_LISTED = 1024
+"""Most deletions one ``ListDeletions`` answer carries (136 bytes each)."""
 
 
 class Lifetime:
@@ -41,25 +52,33 @@ class Lifetime:
         c = ctx.require_committees()
         infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
         expired = 0
+        horizon = c.max_epochs_ahead
         for blob_id, info in infos:
-            if ownership.expire(info, c.epoch) is None:
+            if ownership.expire(info, c.epoch, horizon) is None:
                 continue
 
             def update(info: BlobInfo | None) -> BlobInfo | None:
-                return None if info is None else ownership.expire(info, c.epoch)
+                return None if info is None else ownership.expire(info, c.epoch, horizon)
 
             updated = await ctx.write(ctx.store.update_blob, blob_id, update, c.n_shards)
-            if updated is not None and updated.state is BlobState.EXPIRED:
+            if (
+                info.state is BlobState.CERTIFIED
+                and updated is not None
+                and updated.state is BlobState.EXPIRED
+            ):
                 ctx.forget_metadata(blob_id)
                 expired += 1
         if expired:
             ctx.metrics.blobs_expired.inc(expired)
             log.info("blobs_expired", count=expired, epoch=c.epoch)
+        pruned = await ctx.write(ctx.store.prune_deletions, self.obsolete)
+        if pruned:
+            log.info("deletion_log_pruned", count=pruned, epoch=c.epoch)
         return expired
 
     async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
-        """Delete the signer's deletable registration of a blob; the data goes when it was
-        the last registration. True if it was not deleted yet."""
+        """Delete the signer's deletable registration of a blob (``DeleteBlob``); the data
+        goes when it was the last registration. True if a registration was removed."""
         ctx = self.ctx
         bid = basics.parse_blob_id(blob_id)
         c = ctx.require_committees()
@@ -72,41 +91,116 @@ class Lifetime:
             raise errors.StaleEpoch(f"deletion signed for epoch {epoch}; the epoch is {c.epoch}")
         message = messages.deletion_message(epoch, blob_id)
 
-        def signed_by_owner(reg: BlobRegistration) -> bool:
-            return reg.deletable and keys.verify(reg.owner_public_key, signature, message)
+        def signer(candidates: list[bytes]) -> bytes | None:
+            return next((k for k in candidates if keys.verify(k, signature, message)), None)
 
-        if any(signed_by_owner(r) for r in info.deleted) and not any(
-            signed_by_owner(r) for r in info.registrations
-        ):
-            return False  # this owner's registration is already deleted
+        live = info.registrations if info.state is BlobState.CERTIFIED else ()
+        owner = signer([r.owner_public_key for r in live if r.deletable])
+        if owner is None:
+            gone = [r.owner_public_key for r in info.deleted if r.deletable]
+            if signer([o for o, _ in info.deletions] + gone) is not None:
+                return False  # this owner's registration is already deleted
         if info.state is BlobState.EXPIRED:
             raise errors.Gone(str(bid), "expired")
         if info.state is not BlobState.CERTIFIED:
             raise errors.FailedPrecondition(f"blob {bid} is not certified")
         if not any(r.deletable for r in info.registrations):
             raise errors.FailedPrecondition(f"blob {bid} is permanent; it cannot be deleted")
-        if not any(signed_by_owner(r) for r in info.registrations):
+        if owner is None:
             raise errors.PermissionDenied(
                 f"deletion of blob {bid} is not signed by its owner (the owner of one of "
                 "its deletable registrations)"
             )
+        return await self._apply(messages.Deletion(epoch, blob_id, owner, signature), "owner")
+
+    def obsolete(self, deletion: messages.Deletion) -> bool:
+        """True once every registration ``deletion`` could remove has ended: those it
+        covers were certified in its epoch or before, so they end within
+        ``max_epochs_ahead`` epochs of it."""
+        c = self.ctx.require_committees()
+        return deletion.epoch + c.max_epochs_ahead <= c.epoch
+
+    async def deletes_nothing(self, deletion: messages.Deletion) -> bool:
+        """True if applying ``deletion`` here would change nothing (already applied, or
+        nothing it covers is live or still to come), so that deletion catch-up need not
+        check its signature: a read, without a write transaction. False for a blob this
+        node does not know."""
+        if self.obsolete(deletion):
+            return True
+        info = self.ctx.lookup(self.ctx.store.get_blob_info, deletion.blob_id)
+        if info is None:
+            return False
+        return ownership.delete(info, deletion.owner_public_key, deletion.epoch) is None
+
+    async def accept_relayed(self, deletion: messages.Deletion) -> bool:
+        """Check a deletion a peer listed from its log and apply it as ``DeleteBlob``
+        would; True if a registration was removed.
+
+        The peer is not trusted: the owner's signature over the epoch and blob ID is
+        checked here, and the deletion covers only that owner's registrations certified
+        up to its epoch (:func:`.ownership.delete`). A deletion signed in any epoch up to
+        the next one is accepted (the peer may be ahead at an epoch change; one older
+        than the ``DeleteBlob`` window was accepted by the peer in time). Raises
+        ``PermissionDenied`` for a bad signature, ``StaleEpoch`` for a later epoch and
+        ``NotFound`` for a blob this node does not know (yet)."""
+        ctx = self.ctx
+        bid = basics.parse_blob_id(deletion.blob_id)
+        c = ctx.require_committees()
+        if deletion.epoch > c.epoch + 1:
+            raise errors.StaleEpoch(
+                f"deletion signed for epoch {deletion.epoch}; the epoch is {c.epoch}"
+            )
+        if not deletion.is_valid():
+            ctx.metrics.rejected_inputs.labels(reason="invalid_deletion").inc()
+            raise errors.PermissionDenied(
+                f"deletion of blob {bid} is not signed by the owner key it names"
+            )
+        if await ctx.read(ctx.store.get_blob_info, deletion.blob_id) is None:
+            raise errors.NotFound(f"blob {bid} is not known to this node")
+        return await self._apply(deletion, "peer")
+
+    async def _apply(self, deletion: messages.Deletion, source: str) -> bool:
+        """Apply a checked deletion and log it, in one transaction; True if a
+        registration was removed."""
+        ctx = self.ctx
+        bid = basics.parse_blob_id(deletion.blob_id)
+        c = ctx.require_committees()
+        before: list[BlobInfo] = []
 
         def update(info: BlobInfo | None) -> BlobInfo | None:
-            if info is None or info.state is not BlobState.CERTIFIED:
-                return None
-            owned = [r for r in info.registrations if signed_by_owner(r)]
-            return ownership.delete(info, owned[0]) if owned else None
+            before[:] = [] if info is None else [info]
+            return ownership.delete(info, deletion.owner_public_key, deletion.epoch)
 
-        updated = await ctx.write(ctx.store.update_blob, blob_id, update, c.n_shards)
-        if updated is None:
+        updated = await ctx.write(ctx.store.record_deletion, deletion, update, c.n_shards)
+        if updated is None or not before:
+            return False
+        old = before[0]
+        removed = old.state is BlobState.CERTIFIED and (
+            updated.state is not BlobState.CERTIFIED or updated.registrations != old.registrations
+        )
+        if not removed:
+            log.info("deletion_remembered", blob_id=str(bid), epoch=deletion.epoch, source=source)
             return False
         if updated.state is BlobState.DELETED:
-            ctx.forget_metadata(blob_id)
+            ctx.forget_metadata(deletion.blob_id)
             ctx.metrics.blobs_deleted.inc()
-            log.info("blob_deleted", blob_id=str(bid))
+            log.info("blob_deleted", blob_id=str(bid), source=source)
         else:
-            log.info("registration_deleted", blob_id=str(bid), remaining=len(updated.registrations))
+            log.info(
+                "registration_deleted",
+                blob_id=str(bid),
+                remaining=len(updated.registrations),
+                source=source,
+            )
         return True
+
+    async def deletions_after(
+        self, sequence: int, limit: int
+    ) -> list[tuple[int, messages.Deletion]]:
+        """``ListDeletions``: this node's deletion log after ``sequence``, at most
+        :data:`MAX_DELETIONS_LISTED` entries (fewer if ``limit`` asks)."""
+        limit = max(1, min(limit or MAX_DELETIONS_LISTED, MAX_DELETIONS_LISTED))
+        return await self.ctx.read(self.ctx.store.deletions_after, sequence, limit)
 
     async def drop_lost_shards(self) -> None:
         """Delete shards handed over to another node, once that node holds them.

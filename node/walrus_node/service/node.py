@@ -59,7 +59,8 @@ class NodeService:
         self.sliver_symbols = SliverSymbols(ctx, self.blobs)
         self.archive = CommitteeArchive()
         self.registrations = Registrations(ctx, self.blobs, self.blob_sync, self.archive)
-        self.certificate_sync = CertificateSync(ctx, self.registrations)
+        self.lifetime = Lifetime(ctx)
+        self.certificate_sync = CertificateSync(ctx, self.registrations, self.lifetime)
         self.shard_sync = ShardSync(
             ctx,
             self.blob_sync,
@@ -68,7 +69,6 @@ class NodeService:
             self.registrations,
             self.replay_guard,
         )
-        self.lifetime = Lifetime(ctx)
         self.report = NodeReport(ctx, self.shard_sync, self.blob_sync)
         self.committees = CommitteeWatch(
             ctx,

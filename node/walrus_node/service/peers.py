@@ -15,7 +15,7 @@ from typing import Protocol
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol.keys import KeyPair
-from walrus_node.protocol.messages import Binding, Certificate
+from walrus_node.protocol.messages import Binding, Certificate, Deletion
 from walrus_node.protocol.views import BlobStatus, NodeInfo, ShardBatch
 
 __all__ = ["Peer", "PeerPool"]
@@ -31,6 +31,10 @@ class Peer(Protocol):
     async def list_certificates(
         self, after_sequence: int, limit: int
     ) -> Sequence[tuple[int, Certificate]]: ...
+
+    async def list_deletions(
+        self, after_sequence: int, limit: int
+    ) -> Sequence[tuple[int, Deletion]]: ...
 
     async def get_node_info(self) -> NodeInfo: ...
 

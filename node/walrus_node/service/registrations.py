@@ -83,9 +83,11 @@ class Registrations:
         info = ctx.lookup(ctx.store.get_blob_info, blob_id)
         if info is not None and info.state is BlobState.INVALID:
             raise errors.InvalidBlob(str(bid))
-        if info is not None and registration in info.deleted:
+        epoch = ctx.require_committees().epoch
+        if info is not None and ownership.deleted_by_owner(info, registration, epoch):
             raise errors.FailedPrecondition(
-                f"this registration of blob {bid} was deleted by its owner"
+                f"this registration of blob {bid} was deleted by its owner (an owner that "
+                "deleted registers the blob again from the epoch after the deletion's)"
             )
         metadata = metadata or await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)

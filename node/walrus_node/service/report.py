@@ -61,6 +61,7 @@ class NodeReport:
         shards = ctx.my_shards() if c is not None else ()
         blobs = await ctx.read(ctx.store.blob_count)
         logged = await ctx.read(ctx.store.certificate_count)
+        deletions = await ctx.read(ctx.store.deletion_count)
         self.update_gauges()
         ctx.metrics.blobs_stored.set(blobs)
         return NodeInfo(
@@ -77,6 +78,7 @@ class NodeReport:
             recovery_backlog=self._blob_sync.backlog,
             phase=c.phase if c is not None else "",
             certificates_logged=logged,
+            deletions_logged=deletions,
         )
 
     def _shard_states(self) -> tuple[tuple[int, str], ...]:

@@ -20,6 +20,8 @@ Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 * ``blob_info``              blob_id -> :class:`BlobInfo` (JSON)
 * ``certificates``           u64 sequence (big-endian) -> certificate bytes, in acceptance order
 * ``certificate_of``         blob_id -> the certificate of the blob's longest registration
+* ``deletions``              u64 sequence (big-endian) -> :class:`Deletion` bytes, in acceptance
+  order (pruned from the front: :meth:`Store.prune_deletions`)
 * ``state``                  utf-8 key -> bytes (epochs, cursors, anything small)
 * ``shard/<i>/primary``      blob_id -> checksum(16) || sliver bytes, one database per shard
 * ``shard/<i>/secondary``    likewise, so a whole shard can be streamed out or dropped
@@ -51,7 +53,7 @@ import lmdb
 
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
-from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Deletion
 from walrus_node.store import group_commit, mapped
 
 __all__ = [
@@ -68,7 +70,7 @@ T = TypeVar("T")
 
 _CHECKSUM = 16
 _T = TypeVar("_T")
-_MAX_DBS = 5 + 2 * MAX_SHARDS
+_MAX_DBS = 6 + 2 * MAX_SHARDS
 
 
 class StoreError(Exception):
@@ -115,9 +117,15 @@ class BlobInfo:
 
     ``registrations`` are the blob's certified, live registrations (several owners may
     register one blob ID; the rules are in :mod:`walrus_node.service.ownership`);
-    ``deleted`` are registrations their owners deleted, kept so that their certificates
-    cannot bring them back. Stored as JSON; info written before blobs had several
-    registrations (one ``registration`` field) is read as a blob with that one.
+    ``since`` is the epoch of the certificate that recorded each of them (same order; a
+    missing one, written before this was kept, reads as 0); ``shadows`` an owner's
+    shorter registrations certified in later epochs than its live one, each with its
+    epoch (what is left of the owner if a deletion removes the live one); ``deletions``
+    the owner keys that deleted their registration of the blob, each with the latest
+    epoch it signed a deletion for; ``deleted`` are registrations deleted before
+    ``deletions`` were kept, remembered so that their certificates cannot bring them
+    back. Stored as JSON; info written before blobs had several registrations (one
+    ``registration`` field) is read as a blob with that one.
     """
 
     state: BlobState
@@ -125,6 +133,9 @@ class BlobInfo:
     registrations: tuple[BlobRegistration, ...] = ()
     certified_epoch: int | None = None
     deleted: tuple[BlobRegistration, ...] = ()
+    since: tuple[int, ...] = ()
+    deletions: tuple[tuple[bytes, int], ...] = ()
+    shadows: tuple[tuple[BlobRegistration, int], ...] = ()
 
     @property
     def registration(self) -> BlobRegistration | None:
@@ -132,16 +143,20 @@ class BlobInfo:
         return views.longest(self.registrations)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "state": self.state.value,
-                "created_ms": self.created_ms,
-                "certified_epoch": self.certified_epoch,
-                "registrations": [_registration_to_dict(r) for r in self.registrations],
-                "deleted": [_registration_to_dict(r) for r in self.deleted],
-            },
-            sort_keys=True,
-        ).encode()
+        d: dict[str, object] = {
+            "state": self.state.value,
+            "created_ms": self.created_ms,
+            "certified_epoch": self.certified_epoch,
+            "registrations": [_registration_to_dict(r) for r in self.registrations],
+            "deleted": [_registration_to_dict(r) for r in self.deleted],
+        }
+        if self.since:
+            d["since"] = list(self.since)
+        if self.deletions:
+            d["deletions"] = [{"owner": o.hex(), "epoch": e} for o, e in self.deletions]
+        if self.shadows:
+            d["shadows"] = [{**_registration_to_dict(r), "epoch": e} for r, e in self.shadows]
+        return json.dumps(d, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BlobInfo:
@@ -153,8 +168,20 @@ class BlobInfo:
         else:
             registrations = ()
         deleted = tuple(_registration_from_dict(r) for r in d.get("deleted", ()))
+        since = tuple(int(e) for e in d.get("since", ()))
+        deletions = tuple(
+            (bytes.fromhex(str(x["owner"])), int(x["epoch"])) for x in d.get("deletions", ())
+        )
+        shadows = tuple((_registration_from_dict(x), int(x["epoch"])) for x in d.get("shadows", ()))
         return cls(
-            BlobState(d["state"]), d["created_ms"], registrations, d["certified_epoch"], deleted
+            BlobState(d["state"]),
+            d["created_ms"],
+            registrations,
+            d["certified_epoch"],
+            deleted,
+            since,
+            deletions,
+            shadows,
         )
 
 
@@ -205,6 +232,7 @@ class Store:
         # from a worker thread would start a write transaction while holding the GIL and
         # deadlock against the writer thread, which needs the GIL to finish its own.
         names = [b"metadata", b"blob_info", b"certificates", b"certificate_of", b"state"]
+        names.append(b"deletions")
         names += [
             f"shard/{shard}/{t.value}".encode() for shard in range(MAX_SHARDS) for t in SliverType
         ]
@@ -215,6 +243,7 @@ class Store:
         self._certificates = self._dbs[b"certificates"]
         self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
+        self._deletions = self._dbs[b"deletions"]
         self._group = group_commit.GroupCommit(self._env)
 
     def close(self) -> None:
@@ -270,7 +299,7 @@ class Store:
         raw = txn.get(blob_id, db=self._blob_info)
         current = None if raw is None else BlobInfo.from_bytes(bytes(raw))
         if current is not None and current.state in (BlobState.DELETED, BlobState.EXPIRED):
-            fresh = dataclasses.replace(info, deleted=current.deleted)
+            fresh = dataclasses.replace(info, deleted=current.deleted, deletions=current.deletions)
             txn.put(blob_id, fresh.to_bytes(), db=self._blob_info)
         else:
             txn.put(blob_id, info.to_bytes(), db=self._blob_info, overwrite=False)
@@ -671,21 +700,27 @@ class Store:
         metadata is what its inconsistency proof is checked against). Returns the new
         info."""
 
-        def write(txn: lmdb.Transaction) -> BlobInfo | None:
-            raw = txn.get(blob_id, db=self._blob_info)
-            updated = update(None if raw is None else BlobInfo.from_bytes(bytes(raw)))
-            if updated is None:
-                return None
-            if updated.state in (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID):
-                for shard in range(n_shards):
-                    for t in SliverType:
-                        txn.delete(blob_id, db=self._shard_db(shard, t))
-                if updated.state is not BlobState.INVALID:
-                    txn.delete(blob_id, db=self._metadata)
-            txn.put(blob_id, updated.to_bytes(), db=self._blob_info)
-            return updated
+        return self._write(lambda txn: self._update_blob(txn, blob_id, update, n_shards))
 
-        return self._write(write)
+    def _update_blob(
+        self,
+        txn: lmdb.Transaction,
+        blob_id: bytes,
+        update: Callable[[BlobInfo | None], BlobInfo | None],
+        n_shards: int,
+    ) -> BlobInfo | None:
+        raw = txn.get(blob_id, db=self._blob_info)
+        updated = update(None if raw is None else BlobInfo.from_bytes(bytes(raw)))
+        if updated is None:
+            return None
+        if updated.state in (BlobState.DELETED, BlobState.EXPIRED, BlobState.INVALID):
+            for shard in range(n_shards):
+                for t in SliverType:
+                    txn.delete(blob_id, db=self._shard_db(shard, t))
+            if updated.state is not BlobState.INVALID:
+                txn.delete(blob_id, db=self._metadata)
+        txn.put(blob_id, updated.to_bytes(), db=self._blob_info)
+        return updated
 
     def shards_with_data(self, n_shards: int) -> list[int]:
         """Shards for which any sliver is stored."""
@@ -710,6 +745,67 @@ class Store:
         with self._read() as txn:
             cursor = txn.cursor(db=self._certificates)
             return struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
+
+    # --- deletions log ------------------------------------------------------------------------
+
+    def record_deletion(
+        self,
+        deletion: Deletion,
+        update: Callable[[BlobInfo | None], BlobInfo | None],
+        n_shards: int,
+    ) -> BlobInfo | None:
+        """:meth:`update_blob` for an owner's deletion, logging ``deletion`` in the same
+        transaction when it changed the blob's info (a crash keeps both or neither).
+        Returns the new info, or None (nothing changed, nothing logged)."""
+
+        def write(txn: lmdb.Transaction) -> BlobInfo | None:
+            updated = self._update_blob(txn, deletion.blob_id, update, n_shards)
+            if updated is not None:
+                cursor = txn.cursor(db=self._deletions)
+                last = struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
+                txn.put(struct.pack(">Q", last + 1), deletion.to_bytes(), db=self._deletions)
+            return updated
+
+        return self._write(write)
+
+    def deletions_after(self, sequence: int, limit: int) -> list[tuple[int, Deletion]]:
+        """Up to ``limit`` logged deletions with a sequence after ``sequence``, in order."""
+        out: list[tuple[int, Deletion]] = []
+        with self._read() as txn:
+            cursor = txn.cursor(db=self._deletions)
+            found = cursor.set_range(struct.pack(">Q", sequence + 1))
+            while found and len(out) < limit:
+                seq = struct.unpack(">Q", cursor.key())[0]
+                out.append((seq, Deletion.from_bytes(bytes(cursor.value()))))
+                found = cursor.next()
+        return out
+
+    def deletion_count(self) -> int:
+        """The sequence of the last logged deletion (0 for none): pruning keeps the last."""
+        with self._read() as txn:
+            cursor = txn.cursor(db=self._deletions)
+            return struct.unpack(">Q", cursor.key())[0] if cursor.last() else 0
+
+    def prune_deletions(self, obsolete: Callable[[Deletion], bool]) -> int:
+        """Drop logged deletions from the oldest on while ``obsolete`` says so, always
+        keeping the last one (its sequence is where the log continues). Returns how many
+        were dropped."""
+
+        def write(txn: lmdb.Transaction) -> int:
+            cursor = txn.cursor(db=self._deletions)
+            if not cursor.last():
+                return 0
+            last = bytes(cursor.key())
+            dropped = 0
+            found = cursor.first()
+            while found and bytes(cursor.key()) != last:
+                if not obsolete(Deletion.from_bytes(bytes(cursor.value()))):
+                    break
+                found = cursor.delete()  # moves to the next entry
+                dropped += 1
+            return dropped
+
+        return self._write(write)
 
     # --- small state -----------------------------------------------------------------------------
 

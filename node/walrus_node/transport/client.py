@@ -21,7 +21,7 @@ from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import committee_file, errors, messages
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.keys import KeyPair
-from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation, Deletion
 from walrus_node.protocol.views import (
     BlobStatus,
     NodeInfo,
@@ -361,6 +361,28 @@ class NodeClient:
             raise self._error("ListCertificates", e) from e
         except errors.NodeError as e:
             raise self._refused("ListCertificates", call, e) from e
+        return out
+
+    async def list_deletions(
+        self, after_sequence: int, limit: int
+    ) -> Sequence[tuple[int, Deletion]]:
+        """The node's deletion log after ``after_sequence``, at most ``limit`` entries (more
+        is a protocol violation), as received: each one's signature is the caller's to
+        check."""
+        call = self._stub.ListDeletions(
+            pb.ListDeletionsRequest(after_sequence=after_sequence, limit=limit),
+            timeout=self._timeout,
+        )
+        out: list[tuple[int, Deletion]] = []
+        try:
+            async for m in call:
+                if len(out) >= limit:
+                    raise errors.ResourceExhausted(f"sent more than the {limit} deletions asked")
+                out.append((m.sequence, convert.deletion_from_pb(m)))
+        except grpc.aio.AioRpcError as e:
+            raise self._error("ListDeletions", e) from e
+        except errors.NodeError as e:
+            raise self._refused("ListDeletions", call, e) from e
         return out
 
     async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:

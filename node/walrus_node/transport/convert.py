@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 from walrus_node.codec.params import SliverType
-from walrus_node.protocol import errors
-from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
+from walrus_node.protocol import errors, keys
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation, Deletion
 from walrus_node.protocol.views import (
     BlobStatus,
     BlobStatusState,
@@ -27,6 +27,8 @@ __all__ = [
     "certificate_to_pb",
     "confirmation_from_pb",
     "confirmation_to_pb",
+    "deletion_from_pb",
+    "deletion_to_pb",
     "node_info_from_pb",
     "node_info_to_pb",
     "registration_from_pb",
@@ -128,6 +130,26 @@ def certificate_from_pb(m: pb.Certificate) -> Certificate:
     )
 
 
+def deletion_to_pb(d: Deletion, sequence: int = 0) -> pb.Deletion:
+    return pb.Deletion(
+        blob_id=d.blob_id,
+        epoch=d.epoch,
+        owner_public_key=d.owner_public_key,
+        signature=d.signature,
+        sequence=sequence,
+    )
+
+
+def deletion_from_pb(m: pb.Deletion) -> Deletion:
+    """The deletion as received; its fields' sizes checked here, its signature by whoever
+    acts on it (:meth:`Deletion.is_valid`)."""
+    if len(m.blob_id) != 32:
+        raise errors.InvalidRequest(f"deletion: blob_id is {len(m.blob_id)} bytes, not 32")
+    if len(m.owner_public_key) != keys.PUBLIC_KEY_SIZE or len(m.signature) != keys.SIGNATURE_SIZE:
+        raise errors.InvalidRequest("deletion: a 32-byte owner key and a 64-byte signature")
+    return Deletion(m.epoch, m.blob_id, m.owner_public_key, m.signature)
+
+
 def node_info_to_pb(i: NodeInfo) -> pb.NodeInfo:
     return pb.NodeInfo(
         name=i.name,
@@ -143,6 +165,7 @@ def node_info_to_pb(i: NodeInfo) -> pb.NodeInfo:
         recovery_backlog=i.recovery_backlog,
         phase=i.phase,
         certificates_logged=i.certificates_logged,
+        deletions_logged=i.deletions_logged,
     )
 
 
@@ -161,6 +184,7 @@ def node_info_from_pb(m: pb.NodeInfo) -> NodeInfo:
         recovery_backlog=m.recovery_backlog,
         phase=m.phase,
         certificates_logged=m.certificates_logged,
+        deletions_logged=m.deletions_logged,
     )
 
 

@@ -6,10 +6,11 @@ maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, rec
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
-admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, SyncShard) and *admin* RPCs
-(SetCommittee, GetSyncStatus) additionally need, when the node serves TLS, a client
-certificate that chained to the network CA (:func:`_require_verified_caller`). Admin
-requests are also signed by an admin key, shard-sync requests by a committee member.
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListDeletions, SyncShard)
+and *admin* RPCs (SetCommittee, GetSyncStatus) additionally need, when the node serves
+TLS, a client certificate that chained to the network CA
+(:func:`_require_verified_caller`). Admin requests are also signed by an admin key,
+shard-sync requests by a committee member.
 """
 
 from __future__ import annotations
@@ -329,6 +330,16 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             request.after_sequence, request.limit
         ):
             yield convert.certificate_to_pb(certificate, sequence)
+
+    @_stream
+    async def ListDeletions(
+        self, request: pb.ListDeletionsRequest, context: Ctx
+    ) -> AsyncIterator[pb.Deletion]:
+        _require_verified_caller(self.node, context, "peer")
+        for sequence, deletion in await self.node.lifetime.deletions_after(
+            request.after_sequence, request.limit
+        ):
+            yield convert.deletion_to_pb(deletion, sequence)
 
     @_rpc
     async def DeleteBlob(

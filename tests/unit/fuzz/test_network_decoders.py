@@ -94,6 +94,17 @@ def test_certificate_storage_form_and_verification(data: bytes) -> None:
 
 
 @FUZZ
+@given(st.binary(max_size=200))
+def test_deletion_storage_form_and_check(data: bytes) -> None:
+    try:
+        deletion = messages.Deletion.from_bytes(data)
+    except ValueError:
+        return
+    assert deletion.to_bytes() == data
+    deletion.is_valid()  # a bool, whatever the bytes
+
+
+@FUZZ
 @given(
     st.text(max_size=300), st.binary(max_size=40), st.integers(0, 2**64 - 1), st.binary(max_size=20)
 )
@@ -174,6 +185,7 @@ _CONVERSIONS = [
     _protobuf(pb.BlobRegistration, convert.registration_from_pb),
     _protobuf(pb.Confirmation, convert.confirmation_from_pb),
     _protobuf(pb.Certificate, convert.certificate_from_pb),
+    _protobuf(pb.Deletion, lambda m: convert.deletion_from_pb(m).is_valid()),
     _protobuf(pb.NodeInfo, convert.node_info_from_pb),
     _protobuf(pb.BlobStatus, convert.blob_status_from_pb),
     _protobuf(pb.SyncStatus, convert.sync_status_from_pb),

@@ -13,7 +13,7 @@ from walrus_node.service.certificate_sync import CertificateSync
 
 def _sync() -> tuple[CertificateSync, list[tuple[int, float]]]:
     ctx: Any = types.SimpleNamespace(committees=object())
-    sync = CertificateSync(ctx, None)  # type: ignore[arg-type]  # not used by a round
+    sync = CertificateSync(ctx, None, None)  # type: ignore[arg-type]  # not used by a round
     asked: list[tuple[int, float]] = []  # (round, when each peer was asked)
 
     async def from_peer(member: object) -> None:

@@ -165,6 +165,7 @@ class NodeInfo(_message.Message):
     RECOVERY_BACKLOG_FIELD_NUMBER: _builtins.int
     PHASE_FIELD_NUMBER: _builtins.int
     CERTIFICATES_LOGGED_FIELD_NUMBER: _builtins.int
+    DELETIONS_LOGGED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     public_key: _builtins.bytes
     """Ed25519, 32 bytes"""
@@ -179,6 +180,8 @@ class NodeInfo(_message.Message):
     """committee phase: "Stable" or "EpochChange" """
     certificates_logged: _builtins.int
     """length of this node's certificate log"""
+    deletions_logged: _builtins.int
+    """sequence of the last entry of its deletion log"""
     @_builtins.property
     def shards(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """owned in the current epoch"""
@@ -201,10 +204,11 @@ class NodeInfo(_message.Message):
         recovery_backlog: _builtins.int = ...,
         phase: _builtins.str = ...,
         certificates_logged: _builtins.int = ...,
+        deletions_logged: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs_stored", b"blobs_stored", "certificates_logged", b"certificates_logged", "epoch", b"epoch", "n_shards", b"n_shards", "name", b"name", "phase", b"phase", "public_key", b"public_key", "recovery_backlog", b"recovery_backlog", "shard_states", b"shard_states", "shards", b"shards", "status", b"status", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs_stored", b"blobs_stored", "certificates_logged", b"certificates_logged", "deletions_logged", b"deletions_logged", "epoch", b"epoch", "n_shards", b"n_shards", "name", b"name", "phase", b"phase", "public_key", b"public_key", "recovery_backlog", b"recovery_backlog", "shard_states", b"shard_states", "shards", b"shards", "status", b"status", "uptime_seconds", b"uptime_seconds", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -819,6 +823,7 @@ class DeleteBlobResponse(_message.Message):
 
     NEWLY_DELETED_FIELD_NUMBER: _builtins.int
     newly_deleted: _builtins.bool
+    """a registration was removed (not only remembered)"""
     def __init__(
         self,
         *,
@@ -831,6 +836,64 @@ class DeleteBlobResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteBlobResponse: _TypeAlias = DeleteBlobResponse  # noqa: Y015
+
+@_typing.final
+class ListDeletionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    limit: _builtins.int
+    """0: the most the node sends (1024)"""
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeletionsRequest: _TypeAlias = ListDeletionsRequest  # noqa: Y015
+
+@_typing.final
+class Deletion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    OWNER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    epoch: _builtins.int
+    """as signed by the owner (DeleteBlobRequest.epoch)"""
+    owner_public_key: _builtins.bytes
+    """the key that signed; checked by whoever receives it"""
+    signature: _builtins.bytes
+    """over walrus_node.protocol deletion_message(epoch, blob_id)"""
+    sequence: _builtins.int
+    """position in the serving node's log"""
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        epoch: _builtins.int = ...,
+        owner_public_key: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "epoch", b"epoch", "owner_public_key", b"owner_public_key", "sequence", b"sequence", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Deletion: _TypeAlias = Deletion  # noqa: Y015
 
 @_typing.final
 class SyncShardRequest(_message.Message):

@@ -97,6 +97,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.FromString,
                 _registered_method=True)
+        self.ListDeletions = channel.unary_stream(
+                '/walrus.node.v1.StorageNode/ListDeletions',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListDeletionsRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Deletion.FromString,
+                _registered_method=True)
         self.SyncShard = channel.unary_stream(
                 '/walrus.node.v1.StorageNode/SyncShard',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SyncShardRequest.SerializeToString,
@@ -203,6 +208,21 @@ class StorageNodeServicer:
         """Delete the signer's deletable registration of a blob (signed by its owner key); the data
         goes with the blob's last registration. A blob ID may carry several registrations of
         different owners. Extending a registration is certifying it again with a later end epoch.
+        A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+        before; a certificate of that owner from epoch e or before is refused afterwards. The
+        node logs the deletion for peers that missed it (ListDeletions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeletions(self, request, context):
+        """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
+        own order, after a cursor: at most 1024 per answer (fewer if the request's limit says so).
+        Each carries the owner key its signature is checked against, so a peer that missed a
+        deletion checks it itself (as DeleteBlob does) instead of trusting this node. Peers ask
+        with their certificate catch-up. Entries that can no longer remove anything (signed
+        max_epochs_ahead epochs ago or more) are pruned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,6 +322,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.DeleteBlob,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.SerializeToString,
+            ),
+            'ListDeletions': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListDeletions,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListDeletionsRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Deletion.SerializeToString,
             ),
             'SyncShard': grpc.unary_stream_rpc_method_handler(
                     servicer.SyncShard,
@@ -646,6 +671,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/DeleteBlob',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeletions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/walrus.node.v1.StorageNode/ListDeletions',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.ListDeletionsRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.Deletion.FromString,
             options,
             channel_credentials,
             insecure,

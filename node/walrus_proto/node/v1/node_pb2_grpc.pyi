@@ -78,6 +78,17 @@ class StorageNodeStub:
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
     goes with the blob's last registration. A blob ID may carry several registrations of
     different owners. Extending a registration is certifying it again with a later end epoch.
+    A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+    before; a certificate of that owner from epoch e or before is refused afterwards. The
+    node logs the deletion for peers that missed it (ListDeletions).
+    """
+    ListDeletions: _grpc.UnaryStreamMultiCallable[_node_pb2.ListDeletionsRequest, _node_pb2.Deletion]
+    """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
+    own order, after a cursor: at most 1024 per answer (fewer if the request's limit says so).
+    Each carries the owner key its signature is checked against, so a peer that missed a
+    deletion checks it itself (as DeleteBlob does) instead of trusting this node. Peers ask
+    with their certificate catch-up. Entries that can no longer remove anything (signed
+    max_epochs_ahead epochs ago or more) are pruned.
     """
     SyncShard: _grpc.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]
     """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
@@ -139,6 +150,17 @@ class StorageNodeAsyncStub(StorageNodeStub):
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
     goes with the blob's last registration. A blob ID may carry several registrations of
     different owners. Extending a registration is certifying it again with a later end epoch.
+    A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+    before; a certificate of that owner from epoch e or before is refused afterwards. The
+    node logs the deletion for peers that missed it (ListDeletions).
+    """
+    ListDeletions: _aio.UnaryStreamMultiCallable[_node_pb2.ListDeletionsRequest, _node_pb2.Deletion]  # type: ignore[assignment]
+    """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
+    own order, after a cursor: at most 1024 per answer (fewer if the request's limit says so).
+    Each carries the owner key its signature is checked against, so a peer that missed a
+    deletion checks it itself (as DeleteBlob does) instead of trusting this node. Peers ask
+    with their certificate catch-up. Entries that can no longer remove anything (signed
+    max_epochs_ahead epochs ago or more) are pruned.
     """
     SyncShard: _aio.UnaryStreamMultiCallable[_node_pb2.SyncShardRequest, _node_pb2.SyncShardPart]  # type: ignore[assignment]
     """Node-to-node shard transfer during an epoch change: the slivers of one shard, in blob-ID
@@ -269,6 +291,23 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         """Delete the signer's deletable registration of a blob (signed by its owner key); the data
         goes with the blob's last registration. A blob ID may carry several registrations of
         different owners. Extending a registration is certifying it again with a later end epoch.
+        A deletion signed in epoch e covers the owner's registrations certified in epoch e or
+        before; a certificate of that owner from epoch e or before is refused afterwards. The
+        node logs the deletion for peers that missed it (ListDeletions).
+        """
+
+    @_abc_1.abstractmethod
+    def ListDeletions(
+        self,
+        request: _node_pb2.ListDeletionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.Deletion], _abc.AsyncIterator[_node_pb2.Deletion]]:
+        """Deletions this node has applied (from owners, or relayed by peers and checked here), in its
+        own order, after a cursor: at most 1024 per answer (fewer if the request's limit says so).
+        Each carries the owner key its signature is checked against, so a peer that missed a
+        deletion checks it itself (as DeleteBlob does) instead of trusting this node. Peers ask
+        with their certificate catch-up. Entries that can no longer remove anything (signed
+        max_epochs_ahead epochs ago or more) are pruned.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,274 @@
+"""A lying peer relays deletions: forged, altered, of someone else's key, or an owner's old
+deletion replayed against a registration certified again later. Nothing is deleted but
+what the owner really deleted.
+
+A real node process (plaintext testbed; what is attacked is what deletion catch-up
+accepts, not the transport) and :class:`Liar`, a real gRPC server in the committee that
+lists the deletions it is given. The last deletion it lists is genuine: once the node has
+applied it, it has seen every one before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+
+from tests.integration.conftest import run, wait_until
+from walrus_node.client.api import WalrusClient
+from walrus_node.codec.metadata import BlobId
+from walrus_node.committee.committee import Committee
+from walrus_node.committee.epoch import EpochState
+from walrus_node.committee.member import Member
+from walrus_node.protocol import committee_file, errors, keys, messages
+from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation, Deletion
+from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+from walrus_node.testbed.testbed import Testbed
+from walrus_node.transport import convert
+from walrus_node.transport.client import ChannelPool
+from walrus_proto.node.v1 import node_pb2 as pb
+from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
+
+N_SHARDS = 4
+
+
+class Liar(pb_grpc.StorageNodeServicer):
+    """Answers GetNodeInfo, ListCertificates (``certificates``, from its second call on:
+    after the node has seen the deletions) and ListDeletions (``deletions``; with
+    ``overflow``, one more than asked)."""
+
+    def __init__(
+        self,
+        deletions: list[Deletion],
+        *,
+        overflow: bool = False,
+        certificates: tuple[Certificate, ...] = (),
+    ) -> None:
+        self.deletions = deletions
+        self.overflow = overflow
+        self.certificates = certificates
+        self.certificate_calls = 0
+        self.key = keys.KeyPair.generate()
+        self.endpoint = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Liar:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the lying peer did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._server.stop(0), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _start(self) -> None:
+        self._server = grpc.aio.server()
+        pb_grpc.add_StorageNodeServicer_to_server(self, self._server)
+        port = self._server.add_insecure_port("127.0.0.1:0")
+        await self._server.start()
+        self.endpoint = f"127.0.0.1:{port}"
+
+    async def GetNodeInfo(self, request: Any, context: Any) -> pb.NodeInfo:
+        info = NodeInfo(
+            "liar", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", 0
+        )
+        logged = {"deletions_logged": len(self.deletions)}
+        logged["certificates_logged"] = len(self.certificates)
+        return convert.node_info_to_pb(NodeInfo(**{**info.__dict__, **logged}))
+
+    async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
+        self.certificate_calls += 1
+        if self.certificate_calls < 2:
+            return
+        for sequence, c in list(enumerate(self.certificates, 1))[request.after_sequence :]:
+            yield convert.certificate_to_pb(c, sequence)
+
+    async def ListDeletions(self, request: Any, context: Any) -> AsyncIterator[pb.Deletion]:
+        listed = list(enumerate(self.deletions, 1))[request.after_sequence :]
+        for sequence, deletion in listed[: request.limit + (1 if self.overflow else 0)]:
+            yield convert.deletion_to_pb(deletion, sequence)
+
+
+@pytest.fixture
+def bed(tmp_path: pathlib.Path) -> Iterator[Testbed]:
+    bed = Testbed.create(tmp_path / "testbed", 1, n_shards=N_SHARDS, plaintext=True)
+    try:
+        bed.up()
+        yield bed
+    finally:
+        bed.down()
+
+
+def _member(name: str, key: bytes, endpoint: str, shards: tuple[int, ...]) -> Member:
+    return Member(name=name, public_key=key, endpoint=endpoint, stake=1000, shards=shards)
+
+
+def _next_epoch(bed: Testbed, liar: Liar | None = None, liars_shards: int = 1) -> int:
+    """Push the next epoch: the node keeps every shard, or all but the first
+    ``liars_shards``, which ``liar`` takes (a member owns at least one; the node hands
+    them over at once, since the committee says the liar has them)."""
+    node = bed.nodes[0]
+    before = bed.committees().state.current
+    mine = tuple(range(liars_shards if liar is not None else 0, N_SHARDS))
+    members = [_member(node.name, node.public_key, node.endpoint, mine)]
+    if liar is not None:
+        theirs = tuple(range(liars_shards))
+        members.append(_member("liar", liar.key.public_key, liar.endpoint, theirs))
+    now = Committee(before.epoch + 1, N_SHARDS, tuple(members))
+    state = EpochState(now, previous=before, sync_done=frozenset(now.names))
+    bed.publish_committee(
+        committee_file.ActiveCommittees(
+            state, committee_file.NetworkParams(network_id=bed.network_id)
+        )
+    )
+    return now.epoch
+
+
+def _status(bed: Testbed, blob_id: BlobId) -> BlobStatus:
+    async def go() -> BlobStatus:
+        pool = ChannelPool(timeout=30.0)
+        try:
+            return await pool.peer(bed.nodes[0].endpoint).get_blob_status(blob_id.raw)
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())
+
+
+def test_a_lying_peer_deletes_nothing_the_owner_did_not_delete(bed: Testbed) -> None:
+    alice, stranger = keys.KeyPair.generate(), keys.KeyPair.generate()
+    data = {name: os.urandom(size) for name, size in (("again", 9000), ("kept", 7000))}
+    epoch = bed.committees().epoch
+
+    async def first(client: WalrusClient) -> tuple[BlobId, BlobId, BlobId]:
+        again = await client.store(data["again"], epochs=5, deletable=True, owner=alice)
+        await client.delete(again.blob_id, alice)
+        kept = await client.store(data["kept"], epochs=5, deletable=True, owner=alice)
+        other = await client.store(os.urandom(5000), epochs=5, deletable=True, owner=alice)
+        return again.blob_id, kept.blob_id, other.blob_id
+
+    again, kept, other = run(first, bed.client_config)
+    old = alice.sign(messages.deletion_message(epoch, again.raw))  # applied, then stale
+    of_other = alice.sign(messages.deletion_message(epoch, other.raw))  # not sent yet
+    later = _next_epoch(bed)
+
+    async def store_again(client: WalrusClient) -> None:
+        await client.committees(refresh=True)
+        stored = await client.store(data["again"], epochs=5, deletable=True, owner=alice)
+        assert stored.certificate.epoch == later  # a new registration, after the deletion
+
+    wait_until(lambda: bed.committees().epoch == later, 30, "the next epoch")
+    run(store_again, bed.client_config)
+    assert _status(bed, again).state is BlobStatusState.CERTIFIED
+
+    lies = [
+        # The owner's own deletion of the first registration, replayed against the second.
+        Deletion(epoch, again.raw, alice.public_key, old),
+        # A stranger's valid signature: it covers the stranger's registrations (none).
+        Deletion(
+            later,
+            kept.raw,
+            stranger.public_key,
+            stranger.sign(messages.deletion_message(later, kept.raw)),
+        ),
+        # The owner's signature for another blob, relayed as a deletion of this one.
+        Deletion(epoch, kept.raw, alice.public_key, of_other),
+        # The owner's key with a made-up signature.
+        Deletion(later, kept.raw, alice.public_key, os.urandom(64)),
+        # The owner's real signature, relayed for another epoch than the one it signed.
+        Deletion(later, other.raw, alice.public_key, of_other),
+        # Genuine, last: the node has seen everything above once this one is applied.
+        Deletion(epoch, other.raw, alice.public_key, of_other),
+    ]
+    with Liar(lies) as liar:
+        _next_epoch(bed, liar)
+        wait_until(
+            lambda: _status(bed, other).state is BlobStatusState.DELETED,
+            120,
+            "the node to apply the genuine deletion the liar listed",
+        )
+    for blob_id in (again, kept):
+        status = _status(bed, blob_id)
+        assert status.state is BlobStatusState.CERTIFIED, blob_id
+        assert [r.owner_public_key for r in status.registrations] == [alice.public_key]
+        assert status.slivers_held == status.slivers_expected
+
+
+def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes(
+    bed: Testbed,
+) -> None:
+    """The node learns an owner's deletion of a blob it has never heard of, then (in the
+    next round) the blob's certificate: it waits with the deletion, and applies it once
+    the certificate is recorded. (The liar holds a quorum of the epoch here, so it can
+    certify on its own: what is tested is the order, not whom to trust.)"""
+    alice = keys.KeyPair.generate()
+    blob_id = BlobId(os.urandom(32))
+    epoch = bed.committees().epoch + 1
+    signature = alice.sign(messages.deletion_message(epoch, blob_id.raw))
+    with Liar([Deletion(epoch, blob_id.raw, alice.public_key, signature)]) as liar:
+        registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
+        message = messages.confirmation_message(epoch, blob_id.raw, registration)
+        confirmation = Confirmation(
+            epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
+        )
+        liar.certificates = (Certificate.from_confirmations([confirmation]),)
+        assert _next_epoch(bed, liar, liars_shards=N_SHARDS - 1) == epoch
+        wait_until(
+            lambda: _status(bed, blob_id).state is BlobStatusState.DELETED,
+            120,
+            "the node to apply the deletion once the certificate came",
+        )
+        assert liar.certificate_calls >= 2
+
+
+def test_the_listing_is_bounded_and_a_peer_sending_more_than_asked_is_refused(
+    bed: Testbed,
+) -> None:
+    owner = keys.KeyPair.generate()
+
+    async def store_and_delete(client: WalrusClient) -> None:
+        for _ in range(3):
+            stored = await client.store(os.urandom(3000), epochs=3, deletable=True, owner=owner)
+            await client.delete(stored.blob_id, owner)
+
+    run(store_and_delete, bed.client_config)
+
+    async def listings() -> None:
+        pool = ChannelPool(timeout=30.0)
+        try:
+            node = pool.peer(bed.nodes[0].endpoint)
+            assert (await node.get_node_info()).deletions_logged == 3
+            everything = await node.list_deletions(0, 100)
+            assert [s for s, _ in everything] == [1, 2, 3]
+            assert all(
+                d.is_valid() and d.owner_public_key == owner.public_key for _, d in everything
+            )
+            assert await node.list_deletions(1, 1) == everything[1:2]  # after the cursor
+            assert await node.list_deletions(3, 100) == []
+            with (
+                Liar([d for _, d in everything], overflow=True) as liar,
+                pytest.raises(errors.PeerError, match="more than the 2 deletions"),
+            ):
+                await pool.peer(liar.endpoint).list_deletions(0, 2)
+        finally:
+            await pool.close()
+
+    asyncio.run(listings())

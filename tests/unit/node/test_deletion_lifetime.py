@@ -1,0 +1,127 @@
+"""Deletions through the node's lifetime rules, on a real store: ``DeleteBlob`` logs what
+it applied, a relayed deletion is checked before it is applied, and at a new committee
+the log and the blobs' remembered deletions are pruned once nothing they cover can
+live."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+from collections.abc import Iterator
+
+import pytest
+
+from walrus_node.committee import epoch, selection
+from walrus_node.committee.member import NodeCandidate
+from walrus_node.config import NodeConfig
+from walrus_node.metrics import NodeMetrics
+from walrus_node.protocol import committee_file, errors, keys, messages
+from walrus_node.protocol.messages import BlobRegistration, Deletion
+from walrus_node.service import ownership
+from walrus_node.service.context import NodeContext
+from walrus_node.service.lifetime import Lifetime
+from walrus_node.store.store import BlobState, Store
+from walrus_node.transport.client import ChannelPool
+
+HORIZON = 3
+OWNER = keys.KeyPair.generate()
+
+
+def _committees(at: int) -> committee_file.ActiveCommittees:
+    candidates = [
+        NodeCandidate(
+            name=f"n{i}", public_key=bytes([i + 1]) * 32, endpoint="127.0.0.1:1", stake=100
+        )
+        for i in range(4)
+    ]
+    committee = selection.select(candidates, 4, epoch=at).committee
+    params = committee_file.NetworkParams(max_epochs_ahead=HORIZON)
+    return committee_file.ActiveCommittees(epoch.EpochState.genesis(committee), params)
+
+
+@pytest.fixture
+def ctx(tmp_path: pathlib.Path) -> Iterator[NodeContext]:
+    config = NodeConfig(
+        name="n0",
+        data_dir=tmp_path / "data",
+        key_file=tmp_path / "key",
+        committee_file=tmp_path / "committee",
+    )
+    store = Store(tmp_path / "data")
+    context = NodeContext(config, keys.KeyPair.generate(), store, ChannelPool(), NodeMetrics())
+    context.committees = _committees(5)
+    try:
+        yield context
+    finally:
+        context.shutdown()
+        store.close()
+
+
+def _certify(ctx: NodeContext, at: int) -> bytes:
+    blob_id = os.urandom(32)
+    registration = BlobRegistration(at + HORIZON, True, OWNER.public_key, 100)
+    info = ownership.certify(None, registration, at, at, 0)
+    assert info is not None
+    ctx.store.put_blob_info(blob_id, info)
+    return blob_id
+
+
+def _signed(blob_id: bytes, at: int) -> bytes:
+    return OWNER.sign(messages.deletion_message(at, blob_id))
+
+
+def test_delete_blob_logs_what_it_applied_and_a_relay_is_checked(ctx: NodeContext) -> None:
+    lifetime = Lifetime(ctx)
+
+    async def go() -> None:
+        first, second = _certify(ctx, 5), _certify(ctx, 5)
+        assert await lifetime.delete_blob(first, 5, _signed(first, 5))
+        assert not await lifetime.delete_blob(first, 5, _signed(first, 5))  # once
+        [(sequence, logged)] = await lifetime.deletions_after(0, 0)
+        assert sequence == 1 and logged == Deletion(5, first, OWNER.public_key, logged.signature)
+        assert logged.is_valid()
+        assert await lifetime.deletes_nothing(logged)  # a peer listing it back: skipped
+        forged = Deletion(5, second, OWNER.public_key, os.urandom(64))
+        with pytest.raises(errors.PermissionDenied):
+            await lifetime.accept_relayed(forged)
+        with pytest.raises(errors.StaleEpoch):  # later than the next epoch
+            await lifetime.accept_relayed(Deletion(7, second, OWNER.public_key, _signed(second, 7)))
+        with pytest.raises(errors.NotFound):
+            unknown = os.urandom(32)
+            await lifetime.accept_relayed(
+                Deletion(5, unknown, OWNER.public_key, _signed(unknown, 5))
+            )
+        info = ctx.store.get_blob_info(second)
+        assert info is not None and info.state is BlobState.CERTIFIED
+        assert await lifetime.accept_relayed(
+            Deletion(5, second, OWNER.public_key, _signed(second, 5))
+        )
+        assert [s for s, _ in await lifetime.deletions_after(0, 0)] == [1, 2]
+
+    asyncio.run(go())
+
+
+def test_a_new_committee_prunes_deletions_that_can_no_longer_remove_anything(
+    ctx: NodeContext,
+) -> None:
+    lifetime = Lifetime(ctx)
+
+    async def go() -> None:
+        old = _certify(ctx, 5)
+        assert await lifetime.delete_blob(old, 5, _signed(old, 5))
+        ctx.committees = _committees(6)
+        recent = _certify(ctx, 6)
+        assert await lifetime.delete_blob(recent, 6, _signed(recent, 6))
+        ctx.committees = _committees(5 + HORIZON - 1)
+        await lifetime.expire_blobs()
+        assert [s for s, _ in await lifetime.deletions_after(0, 0)] == [1, 2]
+        ctx.committees = _committees(5 + HORIZON)  # nothing certified by epoch 5 lives now
+        await lifetime.expire_blobs()
+        assert [s for s, _ in await lifetime.deletions_after(0, 0)] == [2]
+        gone = ctx.store.get_blob_info(old)
+        assert gone is not None and gone.deletions == ()
+        kept = ctx.store.get_blob_info(recent)
+        assert kept is not None and kept.deletions == ((OWNER.public_key, 6),)
+
+    asyncio.run(go())
