@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from walrus_node import allocator
-from walrus_node.bench import codec_baseline, isal, measure
+from walrus_node.bench import codec_baseline, measure
 from walrus_node.codec import decoder, encoder, errors, slivers, threads
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -291,16 +291,7 @@ def run(args: argparse.Namespace) -> int:
         result["profile_hashing_share"] = round(hashing / profiled, 3)
 
     if args.baseline == "isal":
-        lib = isal.load()
-        if lib is None:
-            print(
-                "\n  baseline: ISA-L NOT FOUND (no libisal.so.2 to load; on Debian "
-                "`apt-get install libisal2`): no comparison was made"
-            )
-            result["baseline"] = None
-        else:
-            comparison = codec_baseline.compare(blob, params, k, lib, threads.get_threads())
-            result["baseline"] = codec_baseline.report(comparison, size, lib)
+        result["baseline"] = codec_baseline.run(blob, params, k, threads.get_threads())
 
     result["peak_rss_MiB"] = _round(measure.peak_rss_mib())
     result["load_average"] = [round(load_before, 2), round(measure.load_average(), 2)]

@@ -31,7 +31,7 @@ from walrus_node.bench import isal, measure
 from walrus_node.codec import encoder, rs
 from walrus_node.codec.params import EncodingParams
 
-__all__ = ["Comparison", "compare"]
+__all__ = ["Comparison", "compare", "report", "run"]
 
 
 @dataclasses.dataclass
@@ -175,6 +175,27 @@ def report(comparison: Comparison, size: int, lib: isal.Isal) -> dict[str, objec
             "isal_wall_ms": round(theirs.warm * 1e3, 2),
         }
     return figures
+
+
+def run(blob: bytes, params: EncodingParams, iterations: int, threads: int) -> object:
+    """Load ISA-L, compare and print; the figures for the JSON line, or ``None`` (said
+    on the output) when ISA-L is absent or the code is too long for GF(2^8)."""
+    lib = isal.load()
+    n = params.n_shards
+    if lib is None:
+        print(
+            "\n  baseline: ISA-L NOT FOUND (no libisal.so.2 to load; on Debian "
+            "`apt-get install libisal2`): no comparison was made"
+        )
+        return None
+    if n > isal.MAX_SHARDS:
+        print(
+            f"\n  baseline: ISA-L's GF(2^8) code takes at most {isal.MAX_SHARDS} shards, "
+            f"not {n}: no comparison was made"
+        )
+        return None
+    comparison = compare(blob, params, iterations, lib, threads)
+    return report(comparison, len(blob), lib)
 
 
 def _range_ms(series: measure.Series) -> list[float]:

@@ -29,9 +29,13 @@ import numpy as np
 
 from walrus_node.codec._types import U8Array
 
-__all__ = ["Isal", "Product", "load"]
+__all__ = ["MAX_SHARDS", "Isal", "Product", "load"]
 
 _NAMES = ("isal", "libisal.so.2")
+
+MAX_SHARDS = 255
+"""Most shards of a code over GF(2^8) as ISA-L builds it (the Cauchy matrix needs ``n``
+distinct nonzero elements)."""
 
 PIECE = 1 << 20
 """Bytes of each shard one task handles when the work is spread over threads."""

@@ -79,3 +79,12 @@ def test_a_missing_isal_is_said_and_no_comparison_made(
     out = capsys.readouterr().out
     assert "ISA-L NOT FOUND" in out
     assert json.loads(out.rstrip("\n").splitlines()[-1])["baseline"] is None
+
+
+@needs_isal
+def test_codes_too_long_for_gf256_get_no_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["codec", "--shards", "300", "--size", "1000", "--iterations", "1"]
+    assert bench.main([*argv, "--threads", "1", "--baseline", "isal"]) == 0
+    out = capsys.readouterr().out
+    assert "at most 255 shards, not 300: no comparison was made" in out
+    assert json.loads(out.rstrip("\n").splitlines()[-1])["baseline"] is None
