@@ -114,8 +114,8 @@ const DECODE_WORK_BYTES: usize = 16 << 20;
 /// 1.8 against 1.3); at 32 -> 64 (1024) one run of two put the FFT ahead (2.3 against
 /// 1.9), and at 32 -> 96 (2048) the FFT was (1.4 against 0.54). With AVX2 `pshufb` tables
 /// (four times the instructions) it was not clearly ahead, so encodes keep the FFT there.
-/// In the codec this takes both codes up to `n` of about 58 (the column code, `n - 2f`
-/// sources to `n`, is the larger), and nothing at `n = 1000`.
+/// In the codec this takes the row code (`n - f` sources) up to `n = 47` and the column
+/// code (`n - 2f` sources) up to `n = 58`, and nothing at `n = 1000`.
 fn matrix_encode(k: usize, n: usize) -> bool {
     let parity = n.saturating_sub(k);
     rs_matrix::backend() == Backend::Gfni512

@@ -412,7 +412,11 @@ unsafe fn avx2(
 #[cfg(target_arch = "x86_64")]
 const GFNI_TILE: usize = 8;
 
-/// How far ahead (in chunks) the GFNI product asks for its inputs.
+/// How far ahead (in chunks) the GFNI product asks for its inputs, into L2 (its loads
+/// stall on memory otherwise: the column code at `n = 10`, 64 MiB, reads 96 MB and writes
+/// 144 MB). Into L1 instead, the row code got slower; prefetching the outputs' lines for
+/// writing as well helped the many-output column code about as much as it slowed the
+/// one- and two-output codes of `n = 4` down, so it is not done (BENCHMARKS.md).
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_CHUNKS: usize = 32;
 
@@ -500,8 +504,6 @@ unsafe fn gfni512_tile<const T: usize>(
         for t in 0..T {
             let p = (outs[t] + c * CHUNK) as *mut __m512i;
             unsafe {
-                _mm_prefetch::<_MM_HINT_ET0>(p.add(PREFETCH_CHUNKS).cast());
-                _mm_prefetch::<_MM_HINT_ET0>(p.add(PREFETCH_CHUNKS + 1).cast());
                 _mm512_storeu_si512(p, acc0[t]);
                 _mm512_storeu_si512(p.add(1), acc1[t]);
             }
