@@ -104,28 +104,28 @@ const DECODE_WORK_BYTES: usize = 16 << 20;
 ///
 /// Measured with `cargo test --release rs_matrix_speed -- --ignored --nocapture` (one
 /// thread, 1 MiB shards, outputs into buffers allocated once; BENCHMARKS.md, "Small n:
-/// Reed-Solomon as a matrix product"), and in the codec's own layout at `n = 10`, 64 MiB
-/// (`rs_extend` with `matrix=True/False`: the 4 -> 10 column code 18 against 30 ms of CPU,
-/// the 7 -> 10 row code 7 against 12 ms). The product's cost per source byte grows with
-/// the number of parity shards; the FFT's grows when there are more parity shards than
-/// sources. With GFNI the product was ahead for small codes (`k (n - k) <= 64`: 4 -> 10,
-/// 6 -> 16) and wherever `2 (n - k) <= k + 1` (7 -> 10, 11 -> 16, 17 -> 25), and level or
-/// behind in the other cases measured (5 -> 13, 7 -> 19, 11 -> 31, 32 -> 49: 0.25 against
-/// 0.76 GB/s; 2 -> 4 is the exception to the first rule kept for simplicity: the FFT
-/// ran 20 GB/s there against the product's 13, both far beyond memory). With AVX2
-/// `pshufb` tables (four times the instructions) it was not clearly ahead, so encodes
-/// keep the FFT there. In the codec this takes both codes at `n = 10` and `n = 16`, and
-/// the row code (`n - f` sources, `f` parity) up to `n` of about 45.
+/// Reed-Solomon as a matrix product" and "Small n against ISA-L, back to back"), and in
+/// the codec's own layout with `walrus-bench codec --baseline isal`. The product's cost
+/// per source byte grows with the number of parity shards; the FFT's with `log n`, and
+/// more when there are more parity shards than sources. Since the GFNI product works in
+/// register tiles ([`rs_matrix`]), it was ahead of the FFT in every code measured up to
+/// `k (n - k)` = 768 coefficients, by 1.5-4x (4 -> 10: 14.3 against 6.9 GB/s;
+/// 12 -> 36: 3.6 against 2.0; 32 -> 49: 4.2 against 2.8), and also at 24 -> 72 (1152:
+/// 1.8 against 1.3); at 32 -> 64 (1024) one run of two put the FFT ahead (2.3 against
+/// 1.9), and at 32 -> 96 (2048) the FFT was (1.4 against 0.54). With AVX2 `pshufb` tables
+/// (four times the instructions) it was not clearly ahead, so encodes keep the FFT there.
+/// In the codec this takes the row code (`n - f` sources) up to `n = 47` and the column
+/// code (`n - 2f` sources) up to `n = 58`, and nothing at `n = 1000`.
 fn matrix_encode(k: usize, n: usize) -> bool {
     let parity = n.saturating_sub(k);
     rs_matrix::backend() == Backend::Gfni512
         && parity > 0
         && k <= rs_matrix::MAX_K
-        && (k * parity <= MATRIX_ENCODE_SMALL || 2 * parity <= k + 1)
+        && k * parity <= MATRIX_ENCODE_MAX_COEFFICIENTS
 }
 
-/// Codes this small (`k * (n - k)` coefficients) encode by matrix product on GFNI.
-const MATRIX_ENCODE_SMALL: usize = 64;
+/// Most coefficients (`k * (n - k)`) an encode applies as a matrix product (on GFNI).
+const MATRIX_ENCODE_MAX_COEFFICIENTS: usize = 768;
 
 /// The path a call takes: `choice` if the caller made one (tests compare the two paths),
 /// else `auto` (the measured thresholds).
@@ -142,16 +142,22 @@ fn choose(choice: Option<bool>, auto: bool, k: usize) -> PyResult<bool> {
 /// Whether rebuilding `wanted` sources from `k` shards goes through the product with a
 /// learned matrix. A decode by FFT costs an erasure locator over the whole field (about a
 /// millisecond per call) and two transforms of `2 * next_pow2(n)` shards; the product costs
-/// `k * wanted` coefficients per element. Measured as for [`matrix_encode`]: with GFNI and
-/// with AVX2 the product was ahead in every case up to `k * wanted` = 544 (k = 4, n = 10,
-/// 4 wanted: 7.9 and 5.8 GB/s against 1.1; k = 32, n = 49, 17 wanted: 1.5 and 1.0 against
-/// 0.8); at 1024 (k = 32, n = 64, 32 wanted) AVX2 fell behind (0.1-0.3 against 0.3-0.4)
-/// and GFNI was ahead in one run of two. The portable backend was never ahead.
+/// `k * wanted` coefficients per element. Measured as for [`matrix_encode`]: with AVX2 the
+/// product was ahead in every case up to `k * wanted` = 544 (k = 4, n = 10, 4 wanted: 5.8
+/// GB/s against 1.1; k = 32, n = 49, 17 wanted: 1.0 against 0.8), and at 1024 (k = 32,
+/// n = 64, 32 wanted) it fell behind (0.1-0.3 against 0.3-0.4). With GFNI, in tiles, it
+/// was ahead in every case up to `k = 32` with 32 wanted, by 2.6-38x (k = 32, n = 64:
+/// 1.8 against 0.7; n = 96: 1.9 against 0.3), so GFNI takes every `k <= 32`. The portable
+/// backend was never ahead.
 fn matrix_decode(k: usize, wanted: usize) -> bool {
-    rs_matrix::backend() != Backend::Portable && k <= rs_matrix::MAX_K && k * wanted <= MATRIX_DECODE_MAX_COEFFICIENTS
+    match rs_matrix::backend() {
+        Backend::Gfni512 => k <= rs_matrix::MAX_K,
+        Backend::Avx2 => k <= rs_matrix::MAX_K && k * wanted <= MATRIX_DECODE_MAX_COEFFICIENTS,
+        Backend::Portable => false,
+    }
 }
 
-/// Most coefficients (`k * wanted`) a reconstruction applies as a matrix product.
+/// Most coefficients (`k * wanted`) a reconstruction applies as a matrix product on AVX2.
 const MATRIX_DECODE_MAX_COEFFICIENTS: usize = 512;
 
 /// Bytes of each shard one task of the matrix product handles (a multiple of 64, so that

@@ -406,6 +406,24 @@ unsafe fn avx2(
     }
 }
 
+/// Most outputs one pass of the GFNI product accumulates in registers (two chunks' worth
+/// each: `2 * GFNI_TILE` accumulators, four input registers and two operands fit the 32
+/// vector registers).
+#[cfg(target_arch = "x86_64")]
+const GFNI_TILE: usize = 8;
+
+/// How far ahead (in chunks) the GFNI product asks for its inputs, into L2 (its loads
+/// stall on memory otherwise: the column code at `n = 10`, 64 MiB, reads 96 MB and writes
+/// 144 MB). Into L1 instead, the row code got slower; prefetching the outputs' lines for
+/// writing as well helped the many-output column code about as much as it slowed the
+/// one- and two-output codes of `n = 4` down, so it is not done (BENCHMARKS.md).
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_CHUNKS: usize = 32;
+
+/// The GFNI product: outputs in tiles of up to [`GFNI_TILE`], two chunks per step. Each
+/// input chunk is loaded once per tile and step, each coefficient's two operands once per
+/// two chunks, and the accumulators never leave their registers (the tile and the step are
+/// constants of [`gfni512_tile`], so the loops over them unroll).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "gfni,avx512f,avx512bw")]
 unsafe fn gfni512(
@@ -417,27 +435,98 @@ unsafe fn gfni512(
     first: usize,
     count: usize,
 ) {
-    let ops: Vec<[__m512i; 2]> = matrices
-        .iter()
-        .map(|pair| unsafe {
-            [_mm512_loadu_si512(pair[0].as_ptr().cast()), _mm512_loadu_si512(pair[1].as_ptr().cast())]
-        })
-        .collect();
-    let mut chunk = [[_mm512_setzero_si512(); 2]; MAX_K];
-    for c in first..first + count {
-        for i in 0..k {
-            let x = unsafe { _mm512_loadu_si512((ins[i] + c * CHUNK) as *const __m512i) };
-            // The two 256-bit halves exchanged: the high bytes where the low ones were.
-            chunk[i] = [x, _mm512_shuffle_i64x2::<0b01_00_11_10>(x, x)];
-        }
-        for o in 0..m {
-            let mut acc = _mm512_setzero_si512();
-            for (i, x) in chunk.iter().enumerate().take(k) {
-                let op = &ops[o * k + i];
-                acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8::<0>(x[0], op[0]));
-                acc = _mm512_xor_si512(acc, _mm512_gf2p8affine_epi64_epi8::<0>(x[1], op[1]));
+    debug_assert!(matrices.len() == k * m && ins.len() == k && outs.len() == m);
+    let ops = matrices.as_ptr().cast::<__m512i>();
+    let mut o = 0;
+    while o < m {
+        let tile = (m - o).min(GFNI_TILE);
+        let (tile_ops, tile_outs) = (unsafe { ops.add(2 * o * k) }, &outs[o..o + tile]);
+        // SAFETY: as the caller's; `tile_ops` holds `2 * k * tile` operands.
+        unsafe {
+            match tile {
+                1 => gfni512_tile::<1>(k, tile_ops, ins, tile_outs, first, count),
+                2 => gfni512_tile::<2>(k, tile_ops, ins, tile_outs, first, count),
+                3 => gfni512_tile::<3>(k, tile_ops, ins, tile_outs, first, count),
+                4 => gfni512_tile::<4>(k, tile_ops, ins, tile_outs, first, count),
+                5 => gfni512_tile::<5>(k, tile_ops, ins, tile_outs, first, count),
+                6 => gfni512_tile::<6>(k, tile_ops, ins, tile_outs, first, count),
+                7 => gfni512_tile::<7>(k, tile_ops, ins, tile_outs, first, count),
+                _ => gfni512_tile::<8>(k, tile_ops, ins, tile_outs, first, count),
             }
-            unsafe { _mm512_storeu_si512((outs[o] + c * CHUNK) as *mut __m512i, acc) };
+        }
+        o += tile;
+    }
+}
+
+/// `T` outputs of the GFNI product over chunks `first..first + count`; operand pair
+/// `(t, i)` (output `t` of the tile, input `i`) at `ops + 2 * (t * k + i)`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "gfni,avx512f,avx512bw")]
+#[inline]
+unsafe fn gfni512_tile<const T: usize>(
+    k: usize,
+    ops: *const __m512i,
+    ins: &[usize],
+    outs: &[usize],
+    first: usize,
+    count: usize,
+) {
+    let mut c = first;
+    let end = first + count;
+    while c + 2 <= end {
+        let mut acc0 = [_mm512_setzero_si512(); T];
+        let mut acc1 = [_mm512_setzero_si512(); T];
+        for (i, &input) in ins.iter().enumerate() {
+            let p = (input + c * CHUNK) as *const __m512i;
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T1>(p.add(PREFETCH_CHUNKS).cast());
+                _mm_prefetch::<_MM_HINT_T1>(p.add(PREFETCH_CHUNKS + 1).cast());
+            }
+            let (x0, x1) = unsafe { (_mm512_loadu_si512(p), _mm512_loadu_si512(p.add(1))) };
+            // The two 256-bit halves exchanged: the high bytes where the low ones were.
+            let s0 = _mm512_shuffle_i64x2::<0b01_00_11_10>(x0, x0);
+            let s1 = _mm512_shuffle_i64x2::<0b01_00_11_10>(x1, x1);
+            for t in 0..T {
+                let op = unsafe { ops.add(2 * (t * k + i)) };
+                let (straight, swapped) = unsafe { (_mm512_loadu_si512(op), _mm512_loadu_si512(op.add(1))) };
+                acc0[t] = _mm512_ternarylogic_epi64::<0x96>(
+                    acc0[t],
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x0, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s0, swapped),
+                );
+                acc1[t] = _mm512_ternarylogic_epi64::<0x96>(
+                    acc1[t],
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x1, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s1, swapped),
+                );
+            }
+        }
+        for t in 0..T {
+            let p = (outs[t] + c * CHUNK) as *mut __m512i;
+            unsafe {
+                _mm512_storeu_si512(p, acc0[t]);
+                _mm512_storeu_si512(p.add(1), acc1[t]);
+            }
+        }
+        c += 2;
+    }
+    if c < end {
+        let mut acc = [_mm512_setzero_si512(); T];
+        for (i, &input) in ins.iter().enumerate() {
+            let x = unsafe { _mm512_loadu_si512((input + c * CHUNK) as *const __m512i) };
+            let s = _mm512_shuffle_i64x2::<0b01_00_11_10>(x, x);
+            for (t, a) in acc.iter_mut().enumerate() {
+                let op = unsafe { ops.add(2 * (t * k + i)) };
+                let (straight, swapped) = unsafe { (_mm512_loadu_si512(op), _mm512_loadu_si512(op.add(1))) };
+                *a = _mm512_ternarylogic_epi64::<0x96>(
+                    *a,
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s, swapped),
+                );
+            }
+        }
+        for (t, a) in acc.iter().enumerate() {
+            unsafe { _mm512_storeu_si512((outs[t] + c * CHUNK) as *mut __m512i, *a) };
         }
     }
 }
@@ -581,6 +670,35 @@ mod tests {
         }
     }
 
+    /// Every tile width of the GFNI product (1 to 8 outputs, and several tiles), an odd
+    /// and an even number of chunks (one step of two chunks, a last single chunk), and a
+    /// short last chunk: equal to the library's bytes.
+    #[test]
+    fn gfni_tiles_and_chunk_counts_match_the_library() {
+        if !Backend::Gfni512.available() {
+            return;
+        }
+        let mut rng = Rng(0x5851f42d4c957f2d);
+        for k in [1, 3, 7, 32] {
+            for m in 1..=17 {
+                let n = k + m;
+                let m_learned = Matrix::learn_encode(k, n).unwrap();
+                let kernel = Kernel::new(&m_learned, Backend::Gfni512);
+                for len in [2, 62, 64, 126, 128, 192, 256, 5 * 64 + 30] {
+                    let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+                    let mut encoder = ReedSolomonEncoder::new(k, m, len).unwrap();
+                    for s in &sources {
+                        encoder.add_original_shard(s).unwrap();
+                    }
+                    let expected: Vec<Vec<u8>> = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+                    let mut outs = vec![vec![0x5au8; len]; m];
+                    apply_into(&kernel, &sources, &mut outs, len);
+                    assert_eq!(outs, expected, "k={k} m={m} len={len}");
+                }
+            }
+        }
+    }
+
     /// Matrix product against the library, one thread: `cargo test --release
     /// rs_matrix_speed -- --ignored --nocapture`.
     #[test]
@@ -588,7 +706,7 @@ mod tests {
     fn rs_matrix_speed() {
         let len = 1 << 20;
         let mut rng = Rng(7);
-        for &(k, n) in &[(2, 4), (4, 10), (7, 10), (5, 13), (9, 13), (6, 16), (11, 16), (7, 19), (13, 19), (9, 25), (17, 25), (11, 31), (21, 31), (16, 49), (32, 49), (32, 64)] {
+        for &(k, n) in &[(2, 4), (4, 10), (7, 10), (5, 13), (9, 13), (6, 16), (11, 16), (7, 19), (13, 19), (9, 25), (17, 25), (11, 31), (21, 31), (16, 49), (32, 49), (32, 64), (12, 36), (24, 72), (32, 96)] {
             let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
             let time = |f: &mut dyn FnMut()| {
                 let mut best = f64::MAX;

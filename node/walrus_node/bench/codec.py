@@ -14,8 +14,10 @@ Throughput is the blob's size over wall time on ``--threads`` codec threads (def
 all cores), MB = 10^6 bytes. The first iteration is reported separately as *cold*: fresh
 memory must be page-faulted in. *Warm* is the median of the remaining iterations.
 
-The codec before the native module (GF(2^8) through ISA-L, up to 256 shards) is measured
-by running this benchmark on an older commit (BENCHMARKS.md says which and how).
+``--baseline isal`` also runs ISA-L's ``ec_encode_data`` (the engine of the project's
+first codec, loaded with ctypes when the system has it) on the same shapes and buffers,
+alternating with ours: the RS kernels alone and the whole encode with either RS
+(:mod:`.codec_baseline`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from walrus_node import allocator
-from walrus_node.bench import measure
+from walrus_node.bench import codec_baseline, measure
 from walrus_node.codec import decoder, encoder, errors, slivers, threads
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
@@ -65,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-v",
         action="store_true",
         help="also time the encode's stages",
+    )
+    parser.add_argument(
+        "--baseline",
+        choices=["none", "isal"],
+        default="none",
+        help="isal: also run ISA-L's ec_encode_data on the same shapes and buffers, back to "
+        "back (libisal.so.2, e.g. Debian's libisal2; the run says so if it is absent)",
     )
     parser.add_argument(
         "--profile",
@@ -280,6 +289,9 @@ def run(args: argparse.Namespace) -> int:
         print("  top functions by own time:")
         print("\n".join(top))
         result["profile_hashing_share"] = round(hashing / profiled, 3)
+
+    if args.baseline == "isal":
+        result["baseline"] = codec_baseline.run(blob, params, k, threads.get_threads())
 
     result["peak_rss_MiB"] = _round(measure.peak_rss_mib())
     result["load_average"] = [round(load_before, 2), round(measure.load_average(), 2)]
