@@ -50,12 +50,14 @@ else
 	$(BIN)/pytest -q -p no:xdist -m alone
 endif
 
-# Headless Chromium and chromedriver for the gateway page's browser test (Debian packages;
-# installed with apt when absent).
+# Headless Chromium and chromedriver for the gateway page's browser test, and ISA-L for the
+# codec benchmark's baseline (`walrus-bench codec --baseline isal`, and its tests): Debian
+# packages, installed with apt when absent. Neither is a dependency of the product.
 browser:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+		|| ! ldconfig -p | grep -q 'libisal\.so\.2'; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
-			--no-install-recommends chromium chromium-driver; \
+			--no-install-recommends chromium chromium-driver libisal2; \
 	fi
 
 # Everything: static checks, unit and integration tests (real node processes), the e2e
