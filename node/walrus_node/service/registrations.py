@@ -90,14 +90,26 @@ class Registrations:
         metadata = metadata or await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)
 
-    async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:
-        """Sign a storage confirmation, once this node holds all its slivers of the blob."""
+    async def confirm(
+        self,
+        blob_id: bytes,
+        registration: BlobRegistration,
+        *,
+        held: int | None = None,
+    ) -> Confirmation:
+        """Sign a storage confirmation, once this node holds all its slivers of the blob.
+
+        An upload stream that has just stored the blob passes the count of slivers
+        ``held`` it read after its last write, instead of counting them again; the
+        blob's state is checked again here either way (a deletion or a proof of
+        invalidity may have arrived during the upload)."""
         ctx = self.ctx
         await self.check_confirmable(blob_id, registration)
         shards = list(ctx.my_shards())
         if not shards:
             raise errors.FailedPrecondition("this node owns no shards in the current epoch")
-        held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
+        if held is None:
+            held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
         if held < 2 * len(shards):
             raise errors.FailedPrecondition(
                 f"holds {held} of the {2 * len(shards)} slivers of blob {BlobId(blob_id)}"

@@ -29,7 +29,15 @@ from walrus_node.protocol.views import (
     ShardBatchRecord,
     SyncStatus,
 )
-from walrus_node.transport import convert, data_parts, framing, status, tls, trailers
+from walrus_node.transport import (
+    convert,
+    data_parts,
+    framing,
+    status,
+    store_call,
+    tls,
+    trailers,
+)
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -120,15 +128,28 @@ class NodeClient:
             request_serializer=data_parts.serialize,
             response_deserializer=pb.StoreBlobResponse.FromString,
         )
+        self._store_and_certify = channel.stream_stream(
+            store_call.METHOD,
+            request_serializer=data_parts.serialize,
+            response_deserializer=pb.StoreAndCertifyReply.FromString,
+        )
         self._timeout = timeout
 
     def _error(self, method: str, e: grpc.aio.AioRpcError) -> RpcError:
+        return self._error_of(method, e.code().name, e.details() or "", e.trailing_metadata())
+
+    def _error_of(self, method: str, code: str, details: str, trailing: Any) -> RpcError:
         state = ""
-        trailing: Any = e.trailing_metadata() or ()
-        for key, value in trailing:
+        for key, value in trailing or ():
             if key == trailers.BLOB_STATE_KEY:
                 state = str(value)
-        return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
+        return RpcError(self.endpoint, method, code, details, state)
+
+    def store_call(self) -> store_call.StoreCall:
+        """A ``StoreAndCertify`` call: a blob's upload, then its certificate, on one
+        stream (:mod:`.store_call`)."""
+        call = self._store_and_certify(None, timeout=self._timeout)
+        return store_call.StoreCall(call, self._error_of)
 
     def _refused(self, method: str, call: Any, e: errors.NodeError) -> RpcError:
         """The node's stream broke a limit or the framing: stop it, report it."""

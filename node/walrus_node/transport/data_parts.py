@@ -1,8 +1,9 @@
 """Sliver-data messages of a ``StoreBlob`` stream, encoded and decoded by hand.
 
-Who calls it: :class:`.client.NodeClient` (``StoreBlob`` out: :func:`encode` and
-:func:`serialize`) and :mod:`.server` (``StoreBlob`` in: :func:`parse`, the stream's
-request deserializer).
+Who calls it: :class:`.client.NodeClient` (``StoreBlob`` and ``StoreAndCertify`` out:
+:func:`encode` and :func:`serialize`) and :mod:`.server` (``StoreBlob`` in: :func:`parse`,
+``StoreAndCertify`` in: :func:`parse_store_and_certify`, the streams' request
+deserializers; both messages carry sliver data as field 3).
 
 Why: a 64 MiB store sends each of seven nodes about 34 MB of slivers, and on two cores
 every copy of those bytes is CPU the nodes and the client share. Through the generated
@@ -29,7 +30,7 @@ from typing_extensions import Buffer
 
 from walrus_proto.node.v1 import node_pb2 as pb
 
-__all__ = ["DATA_TAG", "Chunk", "encode", "parse", "serialize"]
+__all__ = ["DATA_TAG", "Chunk", "encode", "parse", "parse_store_and_certify", "serialize"]
 
 DATA_TAG = (3 << 3) | 2
 """The key of ``StoreBlobPart.data``: field 3, wire type 2 (length-delimited)."""
@@ -61,9 +62,9 @@ def encode(chunk: Buffer | list[memoryview]) -> bytes:
     return b"".join((bytes((DATA_TAG,)), _varint(size), *views))
 
 
-def serialize(part: pb.StoreBlobPart | bytes) -> bytes:
-    """The ``StoreBlob`` request serializer: a message is serialized, bytes (from
-    :func:`encode`) are sent as they are."""
+def serialize(part: pb.StoreBlobPart | pb.StoreAndCertifyPart | bytes) -> bytes:
+    """The ``StoreBlob`` and ``StoreAndCertify`` request serializer: a message is
+    serialized, bytes (from :func:`encode`) are sent as they are."""
     if isinstance(part, bytes):
         return part
     return part.SerializeToString()
@@ -92,3 +93,12 @@ def parse(raw: bytes) -> pb.StoreBlobPart | Chunk:
     if payload is not None:
         return Chunk(payload)
     return pb.StoreBlobPart.FromString(raw)
+
+
+def parse_store_and_certify(raw: bytes) -> pb.StoreAndCertifyPart | Chunk:
+    """The ``StoreAndCertify`` request deserializer, as :func:`parse` (its data parts are
+    the same field, ``bytes data = 3``)."""
+    payload = _payload(raw)
+    if payload is not None:
+        return Chunk(payload)
+    return pb.StoreAndCertifyPart.FromString(raw)
