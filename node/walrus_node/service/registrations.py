@@ -136,8 +136,11 @@ class Registrations:
             )
         return committee
 
-    def verify_certificate(self, certificate: Certificate) -> None:
-        """Check a certificate against the committee of its epoch.
+    def verify_certificate(
+        self, certificate: Certificate, made_here: Confirmation | None = None
+    ) -> None:
+        """Check a certificate against the committee of its epoch (its signature equal
+        to ``made_here``, a confirmation this node just signed, is not checked again).
 
         Raises ``StaleEpoch`` when this node cannot tell (an epoch it does not know),
         ``InvalidRequest`` for a malformed registration and ``PermissionDenied`` when the
@@ -150,7 +153,7 @@ class Registrations:
         if problems:
             raise errors.InvalidRequest("; ".join(problems))
         try:
-            messages.verify_certificate(certificate, committee)
+            messages.verify_certificate(certificate, committee, made_here)
         except messages.CertificateError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_certificate").inc()
             raise errors.PermissionDenied(f"certificate for blob {bid}: {e}") from e
@@ -173,13 +176,18 @@ class Registrations:
         )
 
     async def accept_certificate(
-        self, certificate: Certificate, source: str = "peer"
+        self,
+        certificate: Certificate,
+        source: str = "peer",
+        made_here: Confirmation | None = None,
     ) -> tuple[bool, bool]:
         """Verify and record a certificate; start recovery if slivers are missing.
+        ``made_here``: this node's own confirmation of the blob, signed on the same
+        stream, whose signature need not be checked again.
 
         Returns (a registration was added or extended, recovering).
         """
-        self.verify_certificate(certificate)
+        self.verify_certificate(certificate, made_here)
         return await self._record(certificate, source)
 
     async def adds_nothing(self, certificate: Certificate) -> bool:

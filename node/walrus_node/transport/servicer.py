@@ -247,13 +247,15 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         start part, or with an ``uploaded`` part); the node answers ``stored`` once they
         are durable, and gives back what the upload held before it waits for the
         certificate. The certificate that may follow must be of the stream's blob; it is
-        checked and recorded as SubmitCertificate does, and answered with ``certified``."""
+        checked and recorded as SubmitCertificate does (except for this node's own
+        signature in it, equal to the confirmation it just made), and answered with
+        ``certified``."""
         parts = aiter(request)
         stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreAndCertify")
         try:
             while not await self._store_and_certify_part(stream, await anext(parts, None)):
                 pass
-            response, _ = await stream.finish()
+            response, confirmation = await stream.finish()
         finally:
             await stream.close()
         yield pb.StoreAndCertifyReply(stored=response)
@@ -266,7 +268,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         if certificate.blob_id != stream.blob_id:
             raise errors.InvalidRequest("StoreAndCertify: the certificate is of another blob")
         newly, syncing = await self.node.registrations.accept_certificate(
-            certificate, source="client"
+            certificate, source="client", made_here=confirmation
         )
         yield pb.StoreAndCertifyReply(
             certified=pb.SubmitCertificateResponse(newly_certified=newly, syncing=syncing)
