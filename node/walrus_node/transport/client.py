@@ -546,7 +546,9 @@ class ChannelPool:
         limits: framing.StreamLimits = DEFAULT_LIMITS,
         dns_server: str = "",
     ) -> None:
-        self._channels: dict[tuple[str, str], tuple[tls.ClientTls | None, grpc.aio.Channel]] = {}
+        self._channels: dict[tuple[str, str], tuple[tls.ClientTls | None, NodeClient]] = {}
+        """Per (endpoint, name): the material its channel was made with, and its client
+        (made once: a client's stubs cost more to build than most calls)."""
         self._retired: list[grpc.aio.Channel] = []
         self._timeout = timeout
         self._credentials = credentials
@@ -559,19 +561,20 @@ class ChannelPool:
         credentials = self._credentials() if callable(self._credentials) else self._credentials
         known = self._channels.get(key)
         if known is not None and known[0] == credentials:
-            channel = known[1]
-        else:
-            if known is not None:
-                self._retired.append(known[1])  # calls under way finish on it
-            target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
-            channel = open_channel(target, credentials, name)
-            self._channels[key] = (credentials, channel)
-        return NodeClient(endpoint, channel, self._timeout, self._limits)
+            return known[1]
+        if known is not None:
+            self._retired.append(known[1].channel)  # calls under way finish on it
+        target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
+        client = NodeClient(
+            endpoint, open_channel(target, credentials, name), self._timeout, self._limits
+        )
+        self._channels[key] = (credentials, client)
+        return client
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         retired, self._retired = self._retired, []
-        for channel in [*(c for _, c in channels.values()), *retired]:
+        for channel in [*(c.channel for _, c in channels.values()), *retired]:
             await channel.close(grace=None)
 
 

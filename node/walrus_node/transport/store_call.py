@@ -86,14 +86,13 @@ class StoreCall:
     ) -> tuple[int, int, int, Confirmation]:
         """Send the metadata, the registration and ``slivers`` (read lazily), and return
         (newly stored, held, expected, confirmation) as the node answered."""
-        start = pb.StoreAndCertifyStart(
-            blob=pb.StoreBlobStart(
-                blob_id=blob_id,
-                metadata=metadata,
-                registration=convert.registration_to_pb(registration),
-            )
+        blob = pb.StoreBlobStart(
+            blob_id=blob_id,
+            metadata=metadata,
+            registration=convert.registration_to_pb(registration),
         )
         packed = 0
+        whole: list[tuple[pb.SliverHeader, tuple[memoryview, ...]]] = []
         rest: list[tuple[SliverType, int, tuple[memoryview, ...]]] = []
         items = iter(slivers)
         for sliver_type, index, data in items:
@@ -102,15 +101,9 @@ class StoreCall:
             if packed + size > PACKED_BYTES:
                 rest.append((sliver_type, index, pieces))
                 break
-            start.slivers.append(
-                pb.WholeSliver(
-                    header=framing.sliver_header(blob_id, sliver_type, index, size).header,
-                    data=b"".join(pieces),
-                )
-            )
+            whole.append((framing.sliver_header(blob_id, sliver_type, index, size).header, pieces))
             packed += size
-        start.uploaded = not rest
-        await self._write(pb.StoreAndCertifyPart(start=start))
+        await self._write(data_parts.encode_start(blob, whole, uploaded=not rest))
         if progress is not None and packed:
             progress(packed)
         if rest:
