@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+import pytest
+
 from tests.support.byzantine import ByzantineProxy
 from walrus_node.client.api import WalrusClient
 from walrus_node.protocol.views import BlobStatusState
@@ -64,10 +66,11 @@ def test_a_big_store_sends_its_slivers_framed_on_the_same_call(
     assert not isinstance(status, str) and status.state is BlobStatusState.CERTIFIED
 
 
+@pytest.mark.parametrize("size", [300_000, 24 << 20], ids=["small", "framed"])
 def test_a_node_without_store_and_certify_gets_store_blob_and_submit_certificate(
-    testbed: Testbed, tmp_path: pathlib.Path
+    testbed: Testbed, tmp_path: pathlib.Path, size: int
 ) -> None:
-    data = os.urandom(300_000)
+    data = os.urandom(size)
     with _watched(testbed, older=True) as proxy:
         config = _client_config_via(testbed, {"node-2": proxy}, tmp_path)
         certified_by, problems, read, status = _store_read_status(config, data)
