@@ -243,8 +243,8 @@ class StorageNodeServicer:
         them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
         certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
         answers `certified` and ends the call. A client with no certificate to give closes its side
-        after `stored` instead. Nodes that do not know this call answer UNIMPLEMENTED: clients then
-        use StoreBlob and SubmitCertificate.
+        (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+        UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -101,8 +101,8 @@ class StorageNodeStub:
     them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
     certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
     answers `certified` and ends the call. A client with no certificate to give closes its side
-    after `stored` instead. Nodes that do not know this call answer UNIMPLEMENTED: clients then
-    use StoreBlob and SubmitCertificate.
+    (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+    UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
     """
     GetSliverSymbols: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]
     """A run of source symbols of one primary sliver, each with its Merkle proof against the
@@ -173,8 +173,8 @@ class StorageNodeAsyncStub(StorageNodeStub):
     them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
     certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
     answers `certified` and ends the call. A client with no certificate to give closes its side
-    after `stored` instead. Nodes that do not know this call answer UNIMPLEMENTED: clients then
-    use StoreBlob and SubmitCertificate.
+    (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+    UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
     """
     GetSliverSymbols: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]  # type: ignore[assignment]
     """A run of source symbols of one primary sliver, each with its Merkle proof against the
@@ -332,8 +332,8 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
         certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
         answers `certified` and ends the call. A client with no certificate to give closes its side
-        after `stored` instead. Nodes that do not know this call answer UNIMPLEMENTED: clients then
-        use StoreBlob and SubmitCertificate.
+        (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+        UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
         """
 
     @_abc_1.abstractmethod
