@@ -10,6 +10,7 @@ whose signature does not verify.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ from walrus_node.codec import encoder
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
 from walrus_node.testbed.testbed import Testbed
+from walrus_node.transport import client as transport_client
 from walrus_node.transport import convert
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
@@ -145,6 +147,7 @@ def test_slivers_framed_after_the_start_are_taken_until_the_client_says_they_are
 ) -> None:
     blob = encoder.encode(os.urandom(100_000), 4)
     exchange.send(_start(blob, _registration(bed, 100_000), _whole(blob, ALL[:3]), False))
+    assert exchange.reply().WhichOneof("reply") == "taken"  # more follow: send them
     for sliver in _whole(blob, ALL[3:]):
         exchange.send(
             pb.StoreAndCertifyPart(header=sliver.header),
@@ -235,3 +238,31 @@ def test_a_certificate_whose_signature_does_not_verify_is_not_recorded(
     code, _ = exchange.refused()
     assert code == grpc.StatusCode.PERMISSION_DENIED
     assert _state(bed, blob.blob_id.raw).state == pb.BlobStatus.STATE_REGISTERED
+
+
+def test_a_client_streaming_a_big_upload_gets_the_node_s_refusal_of_its_start(
+    bed: Testbed,
+) -> None:
+    """The node refuses the start part (a registration whose length is not the blob's)
+    of an upload whose slivers follow it framed: the client, waiting for the node to take
+    the start part before it streams, reads the node's own status, not gRPC's "INTERNAL:
+    Internal error from Core" that streaming into a refused call often gives."""
+    data = os.urandom(8 << 20)  # 2.8 MB primary slivers at 4 shards: framed
+    blob = encoder.encode(data, 4)
+    registration = _registration(bed, len(data) + 1)
+    slivers = [(t, i, bytes(blob.sliver(t, i))) for t, i in ALL]
+
+    async def upload() -> None:
+        pool = transport_client.ChannelPool(credentials=bed.client_tls())
+        try:
+            node = bed.node("node-0")
+            call = pool.peer(node.endpoint, node.name).store_call()
+            await call.upload(blob.blob_id.raw, blob.metadata.to_bytes(), registration, slivers)
+        finally:
+            await pool.close()
+
+    for _ in range(3):
+        with pytest.raises(transport_client.RpcError) as info:
+            asyncio.run(upload())
+        assert info.value.code == "INVALID_ARGUMENT", info.value
+        assert "unencoded_length" in info.value.details

@@ -46,7 +46,7 @@ def test_a_small_store_costs_each_node_one_call(testbed: Testbed, tmp_path: path
         certified_by, problems, read, status = _store_read_status(config, data)
         store_calls = {k: v for k, v in proxy.calls.items() if k.startswith(("Store", "Submit"))}
     assert store_calls == {"StoreAndCertify": 1}
-    assert certified_by == 7 and problems == []
+    assert certified_by == 7 and problems == [], problems
     assert read == data
     assert not isinstance(status, str) and status.state is BlobStatusState.CERTIFIED
 
@@ -61,7 +61,7 @@ def test_a_big_store_sends_its_slivers_framed_on_the_same_call(
         certified_by, problems, read, status = _store_read_status(config, data)
         store_calls = {k: v for k, v in proxy.calls.items() if k.startswith(("Store", "Submit"))}
     assert store_calls == {"StoreAndCertify": 1}
-    assert certified_by == 7 and problems == []
+    assert certified_by == 7 and problems == [], problems
     assert read == data
     assert not isinstance(status, str) and status.state is BlobStatusState.CERTIFIED
 
@@ -75,7 +75,7 @@ def test_a_node_without_store_and_certify_gets_store_blob_and_submit_certificate
         config = _client_config_via(testbed, {"node-2": proxy}, tmp_path)
         certified_by, problems, read, status = _store_read_status(config, data)
         store_calls = {k: v for k, v in proxy.calls.items() if k.startswith(("Store", "Submit"))}
-    assert store_calls == {"StoreBlob": 1, "SubmitCertificate": 1}
-    assert certified_by == 7 and problems == []
+    assert store_calls == {"StoreBlob": 1, "SubmitCertificate": 1}, problems
+    assert certified_by == 7 and problems == [], problems
     assert read == data
     assert not isinstance(status, str) and status.state is BlobStatusState.CERTIFIED

@@ -361,7 +361,7 @@ class WalrusClient:
             )
         except RpcError as e:
             call.cancel()
-            if e.code != "UNIMPLEMENTED":
+            if e.code != "UNIMPLEMENTED" and not call.unknown:
                 raise
             confirmation = await self._upload_older(client, encoded, registration, items, progress)
             _check_confirmation(member, confirmation, (epoch, blob_id, registration))

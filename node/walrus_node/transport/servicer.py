@@ -253,8 +253,15 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         parts = aiter(request)
         stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreAndCertify")
         try:
-            while not await self._store_and_certify_part(stream, await anext(parts, None)):
-                pass
+            if not await self._store_and_certify_part(stream, await anext(parts, None)):
+                # More parts follow the start (a big upload): say that the start part was
+                # taken, so that the client streams its slivers only to a node that took
+                # it. (A client streaming into a call the node has ended, refusing the
+                # start or not knowing the call, often sees gRPC's "INTERNAL: Internal
+                # error from Core" instead of the node's status: grpc/grpc#36066.)
+                yield pb.StoreAndCertifyReply(taken=pb.StartTaken())
+                while not await self._store_and_certify_part(stream, await anext(parts, None)):
+                    pass
             response, confirmation = await stream.finish()
         finally:
             await stream.close()

@@ -11,12 +11,14 @@ Why one call: a store used to cost each node two (``StoreBlob``, then
 not per byte. The slivers that fit in :data:`PACKED_BYTES` travel whole inside the start
 part (a 1 MiB blob's two slivers per node: one message for the whole upload); a bigger
 sliver, and those after it, go as in ``StoreBlob``, a header and data parts of
-:data:`.framing.CHUNK_SIZE`, written by hand (:mod:`.data_parts`).
+:data:`.framing.CHUNK_SIZE`, written by hand (:mod:`.data_parts`), once the node has
+answered that it took the start part (``taken``: a node that refuses it ends the call
+instead, and the client reads why rather than writing into an ended call).
 
 A node that does not know the call answers UNIMPLEMENTED (the :class:`RpcError` of
-:meth:`StoreCall.upload` says so): the caller then uses ``StoreBlob`` and
-``SubmitCertificate``. Every answer is the node's word only: the caller checks the
-confirmation.
+:meth:`StoreCall.upload` says so, or :attr:`StoreCall.unknown` when gRPC hid it): the
+caller then uses ``StoreBlob`` and ``SubmitCertificate``. Every answer is the node's word
+only: the caller checks the confirmation.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class StoreCall:
     def __init__(self, call: grpc.aio.StreamStreamCall[Any, Any], error_of: ErrorOf) -> None:
         self._call = call
         self._error_of = error_of
+        self.unknown = False
+        """The node ended the call before it took the first message: it does not know the
+        call (or it is going away). Its UNIMPLEMENTED then often reads as gRPC's
+        "INTERNAL: Internal error from Core" (grpc/grpc#36066); a node that knows the
+        call reads the first message before it answers anything."""
 
     async def _failed(self) -> PeerError:
         """The error the node ended the call with (the call is over, or about to be)."""
@@ -103,10 +110,19 @@ class StoreCall:
                 break
             whole.append((framing.sliver_header(blob_id, sliver_type, index, size).header, pieces))
             packed += size
-        await self._write(data_parts.encode_start(blob, whole, uploaded=not rest))
+        try:
+            await self._write(data_parts.encode_start(blob, whole, uploaded=not rest))
+        except PeerError:
+            self.unknown = True
+            raise
         if progress is not None and packed:
             progress(packed)
         if rest:
+            # The node says it took the start part before the slivers stream to it: a node
+            # that refused it, or does not know the call, ends the call instead, and its
+            # status is read intact (a write into the ended call would often turn it into
+            # gRPC's "INTERNAL: Internal error from Core", grpc/grpc#36066).
+            await self._read("taken")
             for sliver_type, index, data in (*rest, *items):
                 pieces = framing.sliver_pieces(data)
                 size = sum(piece.nbytes for piece in pieces)
@@ -123,13 +139,11 @@ class StoreCall:
 
     async def certify(self, certificate: Certificate) -> tuple[bool, bool]:
         """Hand the node the certificate; returns (newly certified, recovering)."""
+        # No half-close after it: the node ends the call once it answered (one message
+        # less each way for every node of every store).
         await self._write(
             pb.StoreAndCertifyPart(certificate=convert.certificate_to_pb(certificate))
         )
-        try:
-            await self._call.done_writing()
-        except grpc.aio.AioRpcError as e:
-            raise await self._failed() from e
         certified = (await self._read("certified")).certified
         return certified.newly_certified, certified.syncing
 

@@ -1334,26 +1334,49 @@ class StoreAndCertifyPart(_message.Message):
 Global___StoreAndCertifyPart: _TypeAlias = StoreAndCertifyPart  # noqa: Y015
 
 @_typing.final
+class StartTaken(_message.Message):
+    """Sent with no fields: the start part was taken, send the slivers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTaken: _TypeAlias = StartTaken  # noqa: Y015
+
+@_typing.final
 class StoreAndCertifyReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STORED_FIELD_NUMBER: _builtins.int
     CERTIFIED_FIELD_NUMBER: _builtins.int
+    TAKEN_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def stored(self) -> Global___StoreBlobResponse: ...
     @_builtins.property
     def certified(self) -> Global___SubmitCertificateResponse: ...
+    @_builtins.property
+    def taken(self) -> Global___StartTaken:
+        """first, when the start part says more parts follow"""
+
     def __init__(
         self,
         *,
         stored: Global___StoreBlobResponse | None = ...,
         certified: Global___SubmitCertificateResponse | None = ...,
+        taken: Global___StartTaken | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored", "taken", b"taken"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored", "taken", b"taken"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_reply: _TypeAlias = _typing.Literal["stored", "certified"]  # noqa: Y015
+    _WhichOneofReturnType_reply: _TypeAlias = _typing.Literal["stored", "certified", "taken"]  # noqa: Y015
     _WhichOneofArgType_reply: _TypeAlias = _typing.Literal["reply", b"reply"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_reply) -> _WhichOneofReturnType_reply | None: ...
 

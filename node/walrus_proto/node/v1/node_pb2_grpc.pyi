@@ -96,8 +96,8 @@ class StorageNodeStub:
     StoreAndCertify: _grpc.StreamStreamMultiCallable[_node_pb2.StoreAndCertifyPart, _node_pb2.StoreAndCertifyReply]
     """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
     the client sends the start (metadata, registration, and the slivers small enough to travel
-    with it whole), any further slivers framed as in StoreBlob, and the end of its slivers; the
-    node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+    with it whole) and, when more follow, waits for the node's `taken` before it sends further
+    slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
     them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
     certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
     answers `certified` and ends the call. A client with no certificate to give closes its side
@@ -168,8 +168,8 @@ class StorageNodeAsyncStub(StorageNodeStub):
     StoreAndCertify: _aio.StreamStreamMultiCallable[_node_pb2.StoreAndCertifyPart, _node_pb2.StoreAndCertifyReply]  # type: ignore[assignment]
     """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
     the client sends the start (metadata, registration, and the slivers small enough to travel
-    with it whole), any further slivers framed as in StoreBlob, and the end of its slivers; the
-    node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+    with it whole) and, when more follow, waits for the node's `taken` before it sends further
+    slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
     them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
     certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
     answers `certified` and ends the call. A client with no certificate to give closes its side
@@ -327,8 +327,8 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_node_pb2.StoreAndCertifyReply], _abc.AsyncIterator[_node_pb2.StoreAndCertifyReply]]:
         """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
         the client sends the start (metadata, registration, and the slivers small enough to travel
-        with it whole), any further slivers framed as in StoreBlob, and the end of its slivers; the
-        node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+        with it whole) and, when more follow, waits for the node's `taken` before it sends further
+        slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
         them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
         certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
         answers `certified` and ends the call. A client with no certificate to give closes its side
