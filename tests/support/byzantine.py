@@ -3,7 +3,8 @@
 It forwards every call to the node unchanged, except that it flips one bit in what
 ``GetSliver`` and/or ``GetMetadata`` return, in the symbols or proofs ``GetSliverSymbols``
 returns, or corrupts or replays confirmations (``GetConfirmation``'s, and those in
-``StoreBlob`` answers).
+``StoreBlob`` and ``StoreAndCertify`` answers); or plays a node from before
+``StoreAndCertify`` (``older``).
 Clients pointed at it (through a committee file listing the proxy's address instead of
 the node's) must detect the lies.
 
@@ -52,6 +53,7 @@ class ByzantineProxy:
         server_tls: tls.ServerTls | None = None,
         upstream_tls: tls.ClientTls | None = None,
         name: str = "",
+        older: bool = False,
     ):
         self.target = target
         self.server_tls = server_tls
@@ -67,8 +69,12 @@ class ByzantineProxy:
         self.replay_confirmations = replay_confirmations
         """Answer every GetConfirmation with the first one it forwarded (a valid signature
         over another statement)."""
+        self.older = older
+        """Answer StoreAndCertify UNIMPLEMENTED, as a node from before that call does."""
         self._first_confirmation: bytes | None = None
         self.lies = 0
+        self.calls: dict[str, int] = {}
+        """Calls forwarded, per method name."""
         self.endpoint = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -142,6 +148,27 @@ class _Handler(grpc.GenericRpcHandler):
         name = method.rsplit("/", 1)[-1]
         channel = self.proxy._channel
         ident = lambda b: b  # noqa: E731  raw bytes through
+        if name == "StoreAndCertify" and self.proxy.older:
+            return None  # UNIMPLEMENTED
+        self.proxy.calls[name] = self.proxy.calls.get(name, 0) + 1
+        if name == "StoreAndCertify":
+            upstream_ss = channel.stream_stream(
+                method, request_serializer=ident, response_deserializer=ident
+            )
+
+            async def bidi(
+                requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[bytes]:
+                async for raw in upstream_ss(requests):
+                    reply = pb.StoreAndCertifyReply.FromString(raw)
+                    if reply.WhichOneof("reply") != "stored":
+                        yield raw
+                        continue
+                    lied = self._lie_about(reply.stored.confirmation.SerializeToString())
+                    reply.stored.confirmation.CopyFrom(pb.Confirmation.FromString(lied))
+                    yield reply.SerializeToString()
+
+            return grpc.stream_stream_rpc_method_handler(bidi, ident, ident)
 
         if name in ("GetSliver", "GetRecoverySymbols", "ListCertificates", "GetSliverSymbols"):
             upstream = channel.unary_stream(

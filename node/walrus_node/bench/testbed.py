@@ -9,7 +9,9 @@ A run prints throughput and latency (min / median / max over its blobs), where t
 client's time went (encode / upload / certify, and metadata / slivers / decode), the CPU
 time each store and each read cost in this process and in the nodes together (what a
 slow node finishes after a store returned counts in the read that follows it), the
-nodes' time from their metrics (StoreBlob: receive, verify, write, confirm; GetSliver),
+nodes' time from their metrics (StoreAndCertify: receive, verify, write, confirm, wait
+for the certificate, record it; StoreBlob, for clients and nodes without that call;
+GetSliver),
 the nodes' resident memory after the last blob and after ``--idle-seconds`` of idleness,
 and the load average before and after it. Throughput is blob bytes per second of the
 operation's median latency. With several runs, the spread of each figure over the runs
@@ -159,6 +161,7 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
             bed.up()
             stores, reads, parts, rss = asyncio.run(_exercise(bed, args.size, args.count))
             node_store, store_calls = _node_rpc_seconds(bed, "StoreBlob")
+            node_both, both_calls = _node_rpc_seconds(bed, "StoreAndCertify")
             node_read, read_calls = _node_rpc_seconds(bed, "GetSliver")
             rss_after, node_peak = _nodes_rss(bed)
             time.sleep(args.idle_seconds)
@@ -189,6 +192,7 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
             for k, v in parts.items()
             if k.startswith("cpu_")
         },
+        "node_store_and_certify_ms_per_call": round(node_both / max(both_calls, 1) * 1000, 1),
         "node_store_blob_ms_per_call": round(node_store / max(store_calls, 1) * 1000, 1),
         "node_get_sliver_ms_per_call": round(node_read / max(read_calls, 1) * 1000, 1),
         "node_rss_MiB_after_each_blob": [round(x, 1) for x in rss],
@@ -216,8 +220,10 @@ def _print_run(number: int, f: dict[str, Any]) -> None:
     print(f"  client time (median ms): {f['client_breakdown_ms']}")
     print(f"  CPU per blob (mean ms, user + system): {f['cpu_ms_per_blob']}")
     print(
-        f"  node time per call: StoreBlob {f['node_store_blob_ms_per_call']} ms "
-        f"(receive, verify, fsync, sign), GetSliver {f['node_get_sliver_ms_per_call']} ms"
+        f"  node time per call: StoreAndCertify {f['node_store_and_certify_ms_per_call']} ms "
+        f"(receive, verify, fsync, sign, wait for and record the certificate), "
+        f"StoreBlob {f['node_store_blob_ms_per_call']} ms, "
+        f"GetSliver {f['node_get_sliver_ms_per_call']} ms"
     )
     after_each = f["node_rss_MiB_after_each_blob"]
     print(

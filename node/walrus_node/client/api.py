@@ -61,7 +61,7 @@ from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.errors import PeerError
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation
 from walrus_node.protocol.views import BlobStatus, NodeInfo
-from walrus_node.transport import framing, tls
+from walrus_node.transport import framing, store_call, tls
 from walrus_node.transport.client import ChannelPool, NodeClient, RpcError
 
 __all__ = [
@@ -160,6 +160,16 @@ def _encode(data: StoreData, n_shards: int, read_progress: Progress | None) -> e
         with memoryview(data) as view:  # released at once: a map can then be closed
             return encoder.encode(view, n_shards)
     return blob_file.encode_file(data, n_shards, read_progress)
+
+
+def _check_confirmation(
+    member: Member, confirmation: Confirmation, expected: tuple[int, bytes, BlobRegistration]
+) -> None:
+    """Refuse a confirmation that is not ``member``'s valid signature of ``expected``
+    (epoch, blob ID, registration)."""
+    got = (confirmation.epoch, confirmation.blob_id, confirmation.registration)
+    if got != expected or confirmation.signer != member.public_key or not confirmation.is_valid():
+        raise ClientError(f"{member.name} returned an invalid confirmation")
 
 
 class WalrusClient:
@@ -275,12 +285,14 @@ class WalrusClient:
             if live and progress is not None:
                 progress(n)
 
+        calls: dict[str, store_call.StoreCall] = {}  # calls waiting for the certificate
+
         async def upload(member: Member) -> Confirmation:
             async with semaphore:
-                return await self._upload_to(member, encoded, registration, c.epoch, report)
+                return await self._upload_to(member, encoded, registration, c.epoch, report, calls)
 
         async def submit(member: Member, certificate: Certificate) -> object:
-            return await self._client(member).submit_certificate(certificate)
+            return await self._submit_to(member, certificate, calls.pop(member.name, None))
 
         semaphore = asyncio.Semaphore(self.config.max_concurrent_uploads)
         round_ = store_round.StoreRound(c, encoded.params.quorum, upload, submit)
@@ -297,6 +309,7 @@ class WalrusClient:
             raise
         finally:
             live = False
+            store_call.cancel_all(calls.values())  # no certificate was given to these
         timings.update(round_.timings)
         problems = round_.problems
         weight = round_.weight()
@@ -321,10 +334,13 @@ class WalrusClient:
         registration: BlobRegistration,
         epoch: int,
         progress: Progress | None,
+        calls: dict[str, store_call.StoreCall],
     ) -> Confirmation:
         """Metadata, this member's slivers and its confirmation (checked) in one
-        ``StoreBlob`` exchange; a node that does not know it gets the three calls it
-        replaces (StoreMetadata, StoreSlivers, GetConfirmation)."""
+        ``StoreAndCertify`` call, left in ``calls`` to carry the certificate later; a
+        node that does not know it gets ``StoreBlob`` (and the certificate by
+        ``SubmitCertificate``), and one that knows neither the three calls they replace
+        (StoreMetadata, StoreSlivers, GetConfirmation)."""
         params, blob_id = encoded.params, encoded.blob_id.raw
 
         def items() -> Iterator[tuple[SliverType, int, framing.SliverData]]:
@@ -338,7 +354,49 @@ class WalrusClient:
                 yield SliverType.SECONDARY, secondary, encoded.secondary_pieces(secondary)
 
         client = self._client(member)
-        metadata = encoded.metadata.to_bytes()
+        call = client.store_call()
+        try:
+            *_, confirmation = await call.upload(
+                blob_id, encoded.metadata.to_bytes(), registration, items(), progress
+            )
+        except RpcError as e:
+            call.cancel()
+            if e.code != "UNIMPLEMENTED" and not call.unknown:
+                raise
+            confirmation = await self._upload_older(client, encoded, registration, items, progress)
+            _check_confirmation(member, confirmation, (epoch, blob_id, registration))
+            return confirmation
+        except BaseException:
+            call.cancel()
+            raise
+        try:
+            _check_confirmation(member, confirmation, (epoch, blob_id, registration))
+        except ClientError:
+            call.cancel()
+            raise
+        calls[member.name] = call
+        return confirmation
+
+    async def _submit_to(
+        self, member: Member, certificate: Certificate, call: store_call.StoreCall | None
+    ) -> tuple[bool, bool]:
+        """The certificate to ``member``: on its upload's call if that waits for it, else
+        by SubmitCertificate (the upload failed, or the node does not know the call)."""
+        if call is not None:
+            return await call.certify(certificate)
+        return await self._client(member).submit_certificate(certificate)
+
+    @staticmethod
+    async def _upload_older(
+        client: NodeClient,
+        encoded: encoder.EncodedBlob,
+        registration: BlobRegistration,
+        items: Callable[[], Iterator[tuple[SliverType, int, framing.SliverData]]],
+        progress: Progress | None,
+    ) -> Confirmation:
+        """The upload to a node that does not know StoreAndCertify: StoreBlob, or on a
+        node older still the three calls it replaces."""
+        blob_id, metadata = encoded.blob_id.raw, encoded.metadata.to_bytes()
         try:
             *_, confirmation = await client.store_blob(
                 blob_id, metadata, registration, items(), progress
@@ -349,15 +407,6 @@ class WalrusClient:
             await client.store_metadata(blob_id, metadata)
             await client.store_slivers(blob_id, list(items()), progress)
             confirmation = await client.get_confirmation(blob_id, registration)
-        expected = (epoch, blob_id, registration, member.public_key)
-        got = (
-            confirmation.epoch,
-            confirmation.blob_id,
-            confirmation.registration,
-            confirmation.signer,
-        )
-        if got != expected or not confirmation.is_valid():
-            raise ClientError(f"{member.name} returned an invalid confirmation")
         return confirmation
 
     async def _certify(

@@ -92,14 +92,26 @@ class Registrations:
         metadata = metadata or await self._blobs.require_metadata(blob_id)
         self.check_registration(registration, metadata)
 
-    async def confirm(self, blob_id: bytes, registration: BlobRegistration) -> Confirmation:
-        """Sign a storage confirmation, once this node holds all its slivers of the blob."""
+    async def confirm(
+        self,
+        blob_id: bytes,
+        registration: BlobRegistration,
+        *,
+        held: int | None = None,
+    ) -> Confirmation:
+        """Sign a storage confirmation, once this node holds all its slivers of the blob.
+
+        An upload stream that has just stored the blob passes the count of slivers
+        ``held`` it read after its last write, instead of counting them again; the
+        blob's state is checked again here either way (a deletion or a proof of
+        invalidity may have arrived during the upload)."""
         ctx = self.ctx
         await self.check_confirmable(blob_id, registration)
         shards = list(ctx.my_shards())
         if not shards:
             raise errors.FailedPrecondition("this node owns no shards in the current epoch")
-        held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
+        if held is None:
+            held = ctx.lookup(ctx.store.count_slivers, blob_id, shards)
         if held < 2 * len(shards):
             raise errors.FailedPrecondition(
                 f"holds {held} of the {2 * len(shards)} slivers of blob {BlobId(blob_id)}"
@@ -126,8 +138,11 @@ class Registrations:
             )
         return committee
 
-    def verify_certificate(self, certificate: Certificate) -> None:
-        """Check a certificate against the committee of its epoch.
+    def verify_certificate(
+        self, certificate: Certificate, made_here: Confirmation | None = None
+    ) -> None:
+        """Check a certificate against the committee of its epoch (its signature equal
+        to ``made_here``, a confirmation this node just signed, is not checked again).
 
         Raises ``StaleEpoch`` when this node cannot tell (an epoch it does not know),
         ``InvalidRequest`` for a malformed registration and ``PermissionDenied`` when the
@@ -140,7 +155,7 @@ class Registrations:
         if problems:
             raise errors.InvalidRequest("; ".join(problems))
         try:
-            messages.verify_certificate(certificate, committee)
+            messages.verify_certificate(certificate, committee, made_here)
         except messages.CertificateError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_certificate").inc()
             raise errors.PermissionDenied(f"certificate for blob {bid}: {e}") from e
@@ -163,13 +178,18 @@ class Registrations:
         )
 
     async def accept_certificate(
-        self, certificate: Certificate, source: str = "peer"
+        self,
+        certificate: Certificate,
+        source: str = "peer",
+        made_here: Confirmation | None = None,
     ) -> tuple[bool, bool]:
         """Verify and record a certificate; start recovery if slivers are missing.
+        ``made_here``: this node's own confirmation of the blob, signed on the same
+        stream, whose signature need not be checked again.
 
         Returns (a registration was added or extended, recovering).
         """
-        self.verify_certificate(certificate)
+        self.verify_certificate(certificate, made_here)
         return await self._record(certificate, source)
 
     async def adds_nothing(self, certificate: Certificate) -> bool:

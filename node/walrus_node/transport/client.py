@@ -29,7 +29,15 @@ from walrus_node.protocol.views import (
     ShardBatchRecord,
     SyncStatus,
 )
-from walrus_node.transport import convert, data_parts, framing, status, tls, trailers
+from walrus_node.transport import (
+    convert,
+    data_parts,
+    framing,
+    status,
+    store_call,
+    tls,
+    trailers,
+)
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -120,15 +128,28 @@ class NodeClient:
             request_serializer=data_parts.serialize,
             response_deserializer=pb.StoreBlobResponse.FromString,
         )
+        self._store_and_certify = channel.stream_stream(
+            store_call.METHOD,
+            request_serializer=data_parts.serialize,
+            response_deserializer=pb.StoreAndCertifyReply.FromString,
+        )
         self._timeout = timeout
 
     def _error(self, method: str, e: grpc.aio.AioRpcError) -> RpcError:
+        return self._error_of(method, e.code().name, e.details() or "", e.trailing_metadata())
+
+    def _error_of(self, method: str, code: str, details: str, trailing: Any) -> RpcError:
         state = ""
-        trailing: Any = e.trailing_metadata() or ()
-        for key, value in trailing:
+        for key, value in trailing or ():
             if key == trailers.BLOB_STATE_KEY:
                 state = str(value)
-        return RpcError(self.endpoint, method, e.code().name, e.details() or "", state)
+        return RpcError(self.endpoint, method, code, details, state)
+
+    def store_call(self) -> store_call.StoreCall:
+        """A ``StoreAndCertify`` call: a blob's upload, then its certificate, on one
+        stream (:mod:`.store_call`)."""
+        call = self._store_and_certify(None, timeout=self._timeout)
+        return store_call.StoreCall(call, self._error_of)
 
     def _refused(self, method: str, call: Any, e: errors.NodeError) -> RpcError:
         """The node's stream broke a limit or the framing: stop it, report it."""
@@ -547,7 +568,9 @@ class ChannelPool:
         limits: framing.StreamLimits = DEFAULT_LIMITS,
         dns_server: str = "",
     ) -> None:
-        self._channels: dict[tuple[str, str], tuple[tls.ClientTls | None, grpc.aio.Channel]] = {}
+        self._channels: dict[tuple[str, str], tuple[tls.ClientTls | None, NodeClient]] = {}
+        """Per (endpoint, name): the material its channel was made with, and its client
+        (made once: a client's stubs cost more to build than most calls)."""
         self._retired: list[grpc.aio.Channel] = []
         self._timeout = timeout
         self._credentials = credentials
@@ -560,19 +583,20 @@ class ChannelPool:
         credentials = self._credentials() if callable(self._credentials) else self._credentials
         known = self._channels.get(key)
         if known is not None and known[0] == credentials:
-            channel = known[1]
-        else:
-            if known is not None:
-                self._retired.append(known[1])  # calls under way finish on it
-            target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
-            channel = open_channel(target, credentials, name)
-            self._channels[key] = (credentials, channel)
-        return NodeClient(endpoint, channel, self._timeout, self._limits)
+            return known[1]
+        if known is not None:
+            self._retired.append(known[1].channel)  # calls under way finish on it
+        target = f"dns://{self._dns_server}/{endpoint}" if self._dns_server else endpoint
+        client = NodeClient(
+            endpoint, open_channel(target, credentials, name), self._timeout, self._limits
+        )
+        self._channels[key] = (credentials, client)
+        return client
 
     async def close(self) -> None:
         channels, self._channels = self._channels, {}
         retired, self._retired = self._retired, []
-        for channel in [*(c for _, c in channels.values()), *retired]:
+        for channel in [*(c.channel for _, c in channels.values()), *retired]:
             await channel.close(grace=None)
 
 

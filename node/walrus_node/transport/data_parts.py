@@ -1,8 +1,9 @@
 """Sliver-data messages of a ``StoreBlob`` stream, encoded and decoded by hand.
 
-Who calls it: :class:`.client.NodeClient` (``StoreBlob`` out: :func:`encode` and
-:func:`serialize`) and :mod:`.server` (``StoreBlob`` in: :func:`parse`, the stream's
-request deserializer).
+Who calls it: :class:`.client.NodeClient` (``StoreBlob`` and ``StoreAndCertify`` out:
+:func:`encode` and :func:`serialize`) and :mod:`.server` (``StoreBlob`` in: :func:`parse`,
+``StoreAndCertify`` in: :func:`parse_store_and_certify`, the streams' request
+deserializers; both messages carry sliver data as field 3).
 
 Why: a 64 MiB store sends each of seven nodes about 34 MB of slivers, and on two cores
 every copy of those bytes is CPU the nodes and the client share. Through the generated
@@ -24,12 +25,21 @@ checks, as before.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from typing_extensions import Buffer
 
 from walrus_proto.node.v1 import node_pb2 as pb
 
-__all__ = ["DATA_TAG", "Chunk", "encode", "parse", "serialize"]
+__all__ = [
+    "DATA_TAG",
+    "Chunk",
+    "encode",
+    "encode_start",
+    "parse",
+    "parse_store_and_certify",
+    "serialize",
+]
 
 DATA_TAG = (3 << 3) | 2
 """The key of ``StoreBlobPart.data``: field 3, wire type 2 (length-delimited)."""
@@ -61,9 +71,45 @@ def encode(chunk: Buffer | list[memoryview]) -> bytes:
     return b"".join((bytes((DATA_TAG,)), _varint(size), *views))
 
 
-def serialize(part: pb.StoreBlobPart | bytes) -> bytes:
-    """The ``StoreBlob`` request serializer: a message is serialized, bytes (from
-    :func:`encode`) are sent as they are."""
+_START_TAG = (1 << 3) | 2
+"""``StoreAndCertifyPart.start``, ``StoreAndCertifyStart.blob`` and ``WholeSliver.header``
+alike: field 1, length-delimited."""
+_SECOND_TAG = (2 << 3) | 2
+"""``StoreAndCertifyStart.slivers`` and ``WholeSliver.data``: field 2, length-delimited."""
+_UPLOADED = bytes(((3 << 3) | 0, 1))
+"""``StoreAndCertifyStart.uploaded = true``: field 3, varint 1."""
+
+
+def _field(tag: int, pieces: list[Buffer]) -> list[Buffer]:
+    size = sum(memoryview(piece).nbytes for piece in pieces)
+    return [bytes((tag,)), _varint(size), *pieces]
+
+
+def encode_start(
+    blob: pb.StoreBlobStart,
+    slivers: Sequence[tuple[pb.SliverHeader, Sequence[memoryview]]],
+    uploaded: bool,
+) -> bytes:
+    """The serialized ``StoreAndCertifyPart(start=StoreAndCertifyStart(blob, slivers,
+    uploaded))``, each sliver given as its header and the views of its (non-empty) bytes,
+    which are copied once, here, as :func:`encode` copies a chunk. Through the generated
+    classes each sliver was copied four times (its joined bytes, the ``WholeSliver``, the
+    message appended to the start, the serialized message)."""
+    inner = _field(_START_TAG, [blob.SerializeToString()])
+    for header, views in slivers:
+        whole = [
+            *_field(_START_TAG, [header.SerializeToString()]),
+            *_field(_SECOND_TAG, list(views)),
+        ]
+        inner += _field(_SECOND_TAG, whole)
+    if uploaded:
+        inner.append(_UPLOADED)
+    return b"".join(_field(_START_TAG, inner))
+
+
+def serialize(part: pb.StoreBlobPart | pb.StoreAndCertifyPart | bytes) -> bytes:
+    """The ``StoreBlob`` and ``StoreAndCertify`` request serializer: a message is
+    serialized, bytes (from :func:`encode`) are sent as they are."""
     if isinstance(part, bytes):
         return part
     return part.SerializeToString()
@@ -92,3 +138,12 @@ def parse(raw: bytes) -> pb.StoreBlobPart | Chunk:
     if payload is not None:
         return Chunk(payload)
     return pb.StoreBlobPart.FromString(raw)
+
+
+def parse_store_and_certify(raw: bytes) -> pb.StoreAndCertifyPart | Chunk:
+    """The ``StoreAndCertify`` request deserializer, as :func:`parse` (its data parts are
+    the same field, ``bytes data = 3``)."""
+    payload = _payload(raw)
+    if payload is not None:
+        return Chunk(payload)
+    return pb.StoreAndCertifyPart.FromString(raw)

@@ -101,15 +101,20 @@ class _Handlers:
 
 
 def _add_storage_node(servicer: StorageNodeServicer, server: grpc.aio.Server) -> None:
-    """The generated registration of the StorageNode service, with ``StoreBlob``'s
-    requests read by :func:`.data_parts.parse` (sliver data as views of the received
-    messages, not copies)."""
+    """The generated registration of the StorageNode service, with the requests of
+    ``StoreBlob`` and ``StoreAndCertify`` read by :mod:`.data_parts` (sliver data as
+    views of the received messages, not copies)."""
     collected = _Handlers()
     pb_grpc.add_StorageNodeServicer_to_server(servicer, cast(grpc.aio.Server, collected))
     collected.handlers["StoreBlob"] = grpc.stream_unary_rpc_method_handler(
         servicer.StoreBlob,
         request_deserializer=data_parts.parse,
         response_serializer=pb.StoreBlobResponse.SerializeToString,
+    )
+    collected.handlers["StoreAndCertify"] = grpc.stream_stream_rpc_method_handler(
+        servicer.StoreAndCertify,
+        request_deserializer=data_parts.parse_store_and_certify,
+        response_serializer=pb.StoreAndCertifyReply.SerializeToString,
     )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(collected.service, collected.handlers),)

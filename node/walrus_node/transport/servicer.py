@@ -27,7 +27,15 @@ from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.node import NodeService
-from walrus_node.transport import convert, data_parts, framing, status, tls, trailers
+from walrus_node.transport import (
+    convert,
+    data_parts,
+    framing,
+    status,
+    tls,
+    trailers,
+    upload_stream,
+)
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
@@ -199,52 +207,110 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         self, request: AsyncIterator[pb.StoreBlobPart | data_parts.Chunk], context: Ctx
     ) -> pb.StoreBlobResponse:
         """StoreMetadata, StoreSlivers and GetConfirmation in one exchange, in that order
-        and with their checks: the metadata is verified (and charged to the uncertified
-        quota), and the registration checked, before any sliver is read; each sliver is
-        admitted at its header and verified at its last byte; the metadata is written
-        with the first slivers, in one transaction; the confirmation is signed only once
-        every sliver of this node's shards is durably stored."""
-        blob_id = b""
-        registration = None
-        frames: framing.SliverFrames | None = None
-        upload = None
+        and with their checks (:mod:`.upload_stream`): the metadata is verified (and
+        charged to the uncertified quota), and the registration checked, before any sliver
+        is read; each sliver is admitted at its header and verified at its last byte; the
+        metadata is written with the first slivers, in one transaction; the confirmation
+        is signed only once every sliver of this node's shards is durably stored."""
+        stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreBlob")
         try:
+            started = False
             async for part in request:
                 if isinstance(part, data_parts.Chunk):  # a data part, read as a view
-                    if frames is None or upload is None:
-                        raise errors.InvalidRequest("StoreBlob: slivers before the start part")
-                    sliver = frames.data(part.data)
-                    if sliver is not None:
-                        await upload.add(sliver.sliver_type, sliver.index, sliver.data)
-                elif part.WhichOneof("part") == "start":
-                    if upload is not None:
-                        raise errors.InvalidRequest("StoreBlob: a second start part")
-                    blob_id = part.start.blob_id
-                    registration = convert.registration_from_pb(part.start.registration)
-                    upload = await self.node.blobs.upload_blob(blob_id, part.start.metadata)
-                    assert upload.pending is not None
-                    await self.node.registrations.check_confirmable(
-                        blob_id, registration, upload.pending.metadata
-                    )
-                    frames = framing.SliverFrames(self._upload_limits(), "StoreBlob")
-                elif frames is None or upload is None:
+                    await stream.data(part.data)
+                    continue
+                which = part.WhichOneof("part")
+                if which == "start":
+                    await stream.start(part.start)
+                    started = True
+                elif which == "header":
+                    await stream.header(part.header)
+                elif which == "data":
+                    await stream.data(part.data)
+                elif not started:
                     raise errors.InvalidRequest("StoreBlob: slivers before the start part")
                 else:
-                    await self._sliver_part(upload, frames, blob_id, part, "StoreBlob")
-            if frames is None or upload is None or registration is None:
+                    raise errors.InvalidRequest("StoreBlob: an empty stream message")
+            if not started:
                 raise errors.InvalidRequest("StoreBlob: no start part in the stream")
-            frames.end()
-            new, held, expected = await upload.finish()
-            confirmation = await self.node.registrations.confirm(blob_id, registration)
+            response, _ = await stream.finish()
         finally:
-            if upload is not None:
-                await upload.close()
-        return pb.StoreBlobResponse(
-            stored=new,
-            held=held,
-            expected=expected,
-            confirmation=convert.confirmation_to_pb(confirmation),
+            await stream.close()
+        return response
+
+    @_stream
+    async def StoreAndCertify(
+        self, request: AsyncIterator[pb.StoreAndCertifyPart | data_parts.Chunk], context: Ctx
+    ) -> AsyncIterator[pb.StoreAndCertifyReply]:
+        """StoreBlob, then SubmitCertificate, on one stream: one call per node per store.
+        The upload is StoreBlob's, part for part and check for check
+        (:mod:`.upload_stream`), and ends when the client says its slivers are sent (in the
+        start part, or with an ``uploaded`` part); the node answers ``stored`` once they
+        are durable, and gives back what the upload held before it waits for the
+        certificate. The certificate that may follow must be of the stream's blob; it is
+        checked and recorded as SubmitCertificate does (except for this node's own
+        signature in it, equal to the confirmation it just made), and answered with
+        ``certified``."""
+        parts = aiter(request)
+        stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreAndCertify")
+        try:
+            if not await self._store_and_certify_part(stream, await anext(parts, None)):
+                # More parts follow the start (a big upload): say that the start part was
+                # taken, so that the client streams its slivers only to a node that took
+                # it. (A client streaming into a call the node has ended, refusing the
+                # start or not knowing the call, often sees gRPC's "INTERNAL: Internal
+                # error from Core" instead of the node's status: grpc/grpc#36066.)
+                yield pb.StoreAndCertifyReply(taken=pb.StartTaken())
+                while not await self._store_and_certify_part(stream, await anext(parts, None)):
+                    pass
+            response, confirmation = await stream.finish()
+        finally:
+            await stream.close()
+        yield pb.StoreAndCertifyReply(stored=response)
+        part = await anext(parts, None)
+        if part is None:
+            return  # the client had no certificate to give
+        if isinstance(part, data_parts.Chunk) or part.WhichOneof("part") != "certificate":
+            raise errors.InvalidRequest("StoreAndCertify: only a certificate may follow the upload")
+        certificate = convert.certificate_from_pb(part.certificate)
+        if certificate.blob_id != stream.blob_id:
+            raise errors.InvalidRequest("StoreAndCertify: the certificate is of another blob")
+        newly, syncing = await self.node.registrations.accept_certificate(
+            certificate, source="client", made_here=confirmation
         )
+        yield pb.StoreAndCertifyReply(
+            certified=pb.SubmitCertificateResponse(newly_certified=newly, syncing=syncing)
+        )
+
+    @staticmethod
+    async def _store_and_certify_part(
+        stream: upload_stream.UploadStream,
+        part: pb.StoreAndCertifyPart | data_parts.Chunk | None,
+    ) -> bool:
+        """Take one part of a StoreAndCertify upload; True once its slivers are all sent."""
+        if part is None:
+            raise errors.InvalidRequest("StoreAndCertify: the stream ended inside the upload")
+        if isinstance(part, data_parts.Chunk):  # a data part, read as a view
+            await stream.data(part.data)
+            return False
+        which = part.WhichOneof("part")
+        if which == "start":
+            await stream.start(part.start.blob)
+            for sliver in part.start.slivers:
+                await stream.whole(sliver)
+            return part.start.uploaded
+        if which == "header":
+            await stream.header(part.header)
+        elif which == "data":
+            await stream.data(part.data)
+        elif which == "uploaded":
+            stream.require_started()
+            return True
+        else:
+            raise errors.InvalidRequest(
+                f"StoreAndCertify: unexpected {which or 'empty'} message in the upload"
+            )
+        return False
 
     def _upload_limits(self) -> framing.StreamLimits:
         config = self.node.ctx.config

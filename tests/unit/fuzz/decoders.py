@@ -105,6 +105,30 @@ def store_blob_stream(data: bytes) -> None:
         frames.end()
 
 
+def store_and_certify_stream(data: bytes) -> None:
+    """A StoreAndCertify stream's upload messages as the node reads them: whole slivers in
+    the start part, then header and data parts (data as views), through one framing."""
+    frames = framing.SliverFrames(LIMITS, "fuzz")
+    with contextlib.suppress(errors.NodeError, DecodeError):
+        for raw in split(data):
+            part = data_parts.parse_store_and_certify(raw)
+            if isinstance(part, data_parts.Chunk):
+                frames.data(part.data)
+                continue
+            which = part.WhichOneof("part")
+            if which == "start":
+                for whole in part.start.slivers:
+                    frames.header(whole.header)
+                    if len(whole.data) != whole.header.size:
+                        raise errors.InvalidRequest("a whole sliver's size differs")
+                    assert frames.data(whole.data) is not None
+            elif which == "header":
+                frames.header(part.header)
+            elif which == "certificate":
+                convert.certificate_from_pb(part.certificate)
+        frames.end()
+
+
 def shard_batch(data: bytes) -> None:
     """A SyncShard answer as the receiving node assembles it."""
     batch = client._ShardBatchAssembler(LIMITS)  # the receiving side as the node runs it
@@ -164,6 +188,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "symbol_stream": symbol_stream,
     "sliver_stream": sliver_stream,
     "store_blob_stream": store_blob_stream,
+    "store_and_certify_stream": store_and_certify_stream,
     "shard_batch": shard_batch,
     "certificate": certificate,
     "certificate_pb": certificate_pb,

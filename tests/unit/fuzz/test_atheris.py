@@ -62,6 +62,16 @@ def _seeds() -> dict[str, bytes]:
                 pb.StoreBlobPart(data=b"8 bytes!").SerializeToString(),
             ]
         ),
+        "store_and_certify_stream": _framed(
+            [
+                pb.StoreAndCertifyPart(
+                    start=pb.StoreAndCertifyStart(
+                        slivers=[pb.WholeSliver(header=header.header, data=b"8 bytes!")]
+                    )
+                ).SerializeToString(),
+                pb.StoreAndCertifyPart(data=b"8 bytes!").SerializeToString(),
+            ]
+        ),
         "inconsistency_proof": proof.to_bytes(),
         "committee_file": b'{"epoch": 1, "n_shards": 4, "members": []}',
         "registration_pb": pb.BlobRegistration(end_epoch=3, deletable=True).SerializeToString(),

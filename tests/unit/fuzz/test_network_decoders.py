@@ -243,6 +243,15 @@ def test_streamed_store_blob_parts(raws: list[bytes]) -> None:
     decoders.store_blob_stream(data)
 
 
+@FUZZ
+@given(st.lists(st.binary(max_size=200), max_size=8))
+def test_streamed_store_and_certify_parts(raws: list[bytes]) -> None:
+    """StoreAndCertify's messages read as the node reads them: whole slivers in the start
+    part, data parts as views of the message, all through one framing."""
+    data = b"".join(bytes((len(raw),)) + raw for raw in raws)
+    decoders.store_and_certify_stream(data)
+
+
 _LIMITS = framing.StreamLimits(max_sliver_bytes=1000, max_stream_bytes=4000, max_items=8)
 
 

@@ -108,3 +108,46 @@ def test_frames_put_a_sliver_together_from_views() -> None:
     assert frames.data(memoryview(b"..abc")[2:]) is None
     sliver = frames.data(memoryview(b"def"))
     assert sliver is not None and sliver.data == b"abcdef" and isinstance(sliver.data, bytes)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2000),
+            st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=4),
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+    st.binary(max_size=200),
+)
+def test_a_start_part_with_whole_slivers_is_what_the_generated_code_serializes(
+    slivers: list[tuple[int, list[bytes]]], uploaded: bool, metadata: bytes
+) -> None:
+    """StoreAndCertify's start part, each sliver's bytes given as views of its pieces."""
+    blob = pb.StoreBlobStart(
+        blob_id=bytes(32), metadata=metadata, registration=pb.BlobRegistration(end_epoch=3)
+    )
+    headers = [
+        pb.SliverHeader(
+            blob_id=bytes(32),
+            type=pb.SLIVER_TYPE_SECONDARY,
+            index=index,
+            size=sum(map(len, pieces)),
+        )
+        for index, pieces in slivers
+    ]
+    expected = pb.StoreAndCertifyPart(
+        start=pb.StoreAndCertifyStart(
+            blob=blob,
+            slivers=[
+                pb.WholeSliver(header=h, data=b"".join(p))
+                for h, (_, p) in zip(headers, slivers, strict=True)
+            ],
+            uploaded=uploaded,
+        )
+    ).SerializeToString()
+    given_as_views = [
+        (h, [memoryview(piece) for piece in p]) for h, (_, p) in zip(headers, slivers, strict=True)
+    ]
+    assert data_parts.encode_start(blob, given_as_views, uploaded) == expected

@@ -89,3 +89,47 @@ def test_registration_problems_name_the_field() -> None:
         "owner_public_key: a deletable blob needs a 32-byte Ed25519 owner key"
     ]
     assert messages.BlobRegistration(5, owner_public_key=bytes(32)).problems()
+
+
+def _counting_verify(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    checked: list[bytes] = []
+    real = keys.verify
+
+    def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+        checked.append(public_key)
+        return real(public_key, signature, message)
+
+    monkeypatch.setattr(keys, "verify", verify)
+    return checked
+
+
+def test_the_signature_a_node_made_itself_is_not_checked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signers = [keys.KeyPair.generate() for _ in range(7)]
+    weights = Weights({k.public_key: 1 for k in signers})
+    reg = messages.BlobRegistration(5)
+    cert = _certificate(signers[:5], reg)
+    own_signer, own_signature = cert.signatures[2]
+    made_here = messages.Confirmation(3, BLOB, reg, own_signer, own_signature)
+    checked = _counting_verify(monkeypatch)
+    assert messages.verify_certificate(cert, weights, made_here) == 5
+    assert len(checked) == 4 and own_signer not in checked
+
+
+def test_a_forged_signature_in_a_node_s_own_slot_is_still_refused() -> None:
+    signers = [keys.KeyPair.generate() for _ in range(7)]
+    weights = Weights({k.public_key: 1 for k in signers})
+    reg = messages.BlobRegistration(5)
+    cert = _certificate(signers[:5], reg)
+    signer, real = cert.signatures[2]
+    forged = bytes(64)
+    signatures = list(cert.signatures)
+    signatures[2] = (signer, forged)
+    cert = dataclasses.replace(cert, signatures=tuple(signatures))
+    for made_here in (
+        messages.Confirmation(3, BLOB, reg, signer, real),  # what the node really signed
+        messages.Confirmation(2, BLOB, reg, signer, forged),  # "signed" for another statement
+    ):
+        with pytest.raises(messages.CertificateError, match="does not verify"):
+            messages.verify_certificate(cert, weights, made_here)

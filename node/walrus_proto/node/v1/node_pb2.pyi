@@ -1281,6 +1281,171 @@ class StoreBlobPart(_message.Message):
 Global___StoreBlobPart: _TypeAlias = StoreBlobPart  # noqa: Y015
 
 @_typing.final
+class WholeSliver(_message.Message):
+    """A sliver in one message: its header and all its bytes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    @_builtins.property
+    def header(self) -> Global___SliverHeader: ...
+    def __init__(
+        self,
+        *,
+        header: Global___SliverHeader | None = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WholeSliver: _TypeAlias = WholeSliver  # noqa: Y015
+
+@_typing.final
+class StoreAndCertifyStart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_FIELD_NUMBER: _builtins.int
+    SLIVERS_FIELD_NUMBER: _builtins.int
+    UPLOADED_FIELD_NUMBER: _builtins.int
+    uploaded: _builtins.bool
+    """true: `slivers` are all the slivers this stream carries"""
+    @_builtins.property
+    def blob(self) -> Global___StoreBlobStart: ...
+    @_builtins.property
+    def slivers(self) -> _containers.RepeatedCompositeFieldContainer[Global___WholeSliver]:
+        """slivers sent with the start (a small blob's, all of them)"""
+
+    def __init__(
+        self,
+        *,
+        blob: Global___StoreBlobStart | None = ...,
+        slivers: _abc.Iterable[Global___WholeSliver] | None = ...,
+        uploaded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob", b"blob", "slivers", b"slivers", "uploaded", b"uploaded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreAndCertifyStart: _TypeAlias = StoreAndCertifyStart  # noqa: Y015
+
+@_typing.final
+class SliversSent(_message.Message):
+    """Sent with no fields: the stream's slivers are all sent, answer with the confirmation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SliversSent: _TypeAlias = SliversSent  # noqa: Y015
+
+@_typing.final
+class StoreAndCertifyPart(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    HEADER_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    UPLOADED_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """the same field number as StoreBlobPart.data"""
+    @_builtins.property
+    def start(self) -> Global___StoreAndCertifyStart:
+        """first part, and only there"""
+
+    @_builtins.property
+    def header(self) -> Global___SliverHeader: ...
+    @_builtins.property
+    def uploaded(self) -> Global___SliversSent:
+        """after the last sliver, unless the start said so"""
+
+    @_builtins.property
+    def certificate(self) -> Global___Certificate:
+        """after the node's `stored` answer, and only then"""
+
+    def __init__(
+        self,
+        *,
+        start: Global___StoreAndCertifyStart | None = ...,
+        header: Global___SliverHeader | None = ...,
+        data: _builtins.bytes = ...,
+        uploaded: Global___SliversSent | None = ...,
+        certificate: Global___Certificate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "data", b"data", "header", b"header", "part", b"part", "start", b"start", "uploaded", b"uploaded"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate", "data", b"data", "header", b"header", "part", b"part", "start", b"start", "uploaded", b"uploaded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["start", "header", "data", "uploaded", "certificate"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___StoreAndCertifyPart: _TypeAlias = StoreAndCertifyPart  # noqa: Y015
+
+@_typing.final
+class StartTaken(_message.Message):
+    """Sent with no fields: the start part was taken, send the slivers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTaken: _TypeAlias = StartTaken  # noqa: Y015
+
+@_typing.final
+class StoreAndCertifyReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_FIELD_NUMBER: _builtins.int
+    CERTIFIED_FIELD_NUMBER: _builtins.int
+    TAKEN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stored(self) -> Global___StoreBlobResponse: ...
+    @_builtins.property
+    def certified(self) -> Global___SubmitCertificateResponse: ...
+    @_builtins.property
+    def taken(self) -> Global___StartTaken:
+        """first, when the start part says more parts follow"""
+
+    def __init__(
+        self,
+        *,
+        stored: Global___StoreBlobResponse | None = ...,
+        certified: Global___SubmitCertificateResponse | None = ...,
+        taken: Global___StartTaken | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored", "taken", b"taken"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certified", b"certified", "reply", b"reply", "stored", b"stored", "taken", b"taken"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_reply: _TypeAlias = _typing.Literal["stored", "certified", "taken"]  # noqa: Y015
+    _WhichOneofArgType_reply: _TypeAlias = _typing.Literal["reply", b"reply"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_reply) -> _WhichOneofReturnType_reply | None: ...
+
+Global___StoreAndCertifyReply: _TypeAlias = StoreAndCertifyReply  # noqa: Y015
+
+@_typing.final
 class StoreBlobResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -112,6 +112,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
                 _registered_method=True)
+        self.StoreAndCertify = channel.stream_stream(
+                '/walrus.node.v1.StorageNode/StoreAndCertify',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyPart.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyReply.FromString,
+                _registered_method=True)
         self.GetSliverSymbols = channel.unary_stream(
                 '/walrus.node.v1.StorageNode/GetSliverSymbols',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverSymbolsRequest.SerializeToString,
@@ -250,6 +255,21 @@ class StorageNodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StoreAndCertify(self, request_iterator, context):
+        """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
+        the client sends the start (metadata, registration, and the slivers small enough to travel
+        with it whole) and, when more follow, waits for the node's `taken` before it sends further
+        slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+        them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
+        certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
+        answers `certified` and ends the call. A client with no certificate to give closes its side
+        (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+        UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSliverSymbols(self, request, context):
         """A run of source symbols of one primary sliver, each with its Merkle proof against the
         sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
@@ -337,6 +357,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.StoreBlob,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.SerializeToString,
+            ),
+            'StoreAndCertify': grpc.stream_stream_rpc_method_handler(
+                    servicer.StoreAndCertify,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyPart.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyReply.SerializeToString,
             ),
             'GetSliverSymbols': grpc.unary_stream_rpc_method_handler(
                     servicer.GetSliverSymbols,
@@ -752,6 +777,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/StoreBlob',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobPart.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreAndCertify(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/walrus.node.v1.StorageNode/StoreAndCertify',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyPart.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.StoreAndCertifyReply.FromString,
             options,
             channel_credentials,
             insecure,

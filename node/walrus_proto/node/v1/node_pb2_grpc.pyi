@@ -104,6 +104,17 @@ class StorageNodeStub:
     verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
     confirmation, given only once the node durably holds all its slivers of the blob.
     """
+    StoreAndCertify: _grpc.StreamStreamMultiCallable[_node_pb2.StoreAndCertifyPart, _node_pb2.StoreAndCertifyReply]
+    """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
+    the client sends the start (metadata, registration, and the slivers small enough to travel
+    with it whole) and, when more follow, waits for the node's `taken` before it sends further
+    slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+    them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
+    certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
+    answers `certified` and ends the call. A client with no certificate to give closes its side
+    (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+    UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
+    """
     GetSliverSymbols: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]
     """A run of source symbols of one primary sliver, each with its Merkle proof against the
     sliver's commitment in the metadata: what a ranged read needs instead of whole slivers.
@@ -175,6 +186,17 @@ class StorageNodeAsyncStub(StorageNodeStub):
     any sliver is read, the registration checked as GetConfirmation checks it, every sliver
     verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
     confirmation, given only once the node durably holds all its slivers of the blob.
+    """
+    StoreAndCertify: _aio.StreamStreamMultiCallable[_node_pb2.StoreAndCertifyPart, _node_pb2.StoreAndCertifyReply]  # type: ignore[assignment]
+    """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
+    the client sends the start (metadata, registration, and the slivers small enough to travel
+    with it whole) and, when more follow, waits for the node's `taken` before it sends further
+    slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+    them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
+    certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
+    answers `certified` and ends the call. A client with no certificate to give closes its side
+    (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+    UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
     """
     GetSliverSymbols: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverSymbolsRequest, _node_pb2.RecoverySymbolPart]  # type: ignore[assignment]
     """A run of source symbols of one primary sliver, each with its Merkle proof against the
@@ -334,6 +356,23 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         any sliver is read, the registration checked as GetConfirmation checks it, every sliver
         verified as its last byte arrives; the answer is what StoreSlivers answers plus the signed
         confirmation, given only once the node durably holds all its slivers of the blob.
+        """
+
+    @_abc_1.abstractmethod
+    def StoreAndCertify(
+        self,
+        request_iterator: _MaybeAsyncIterator[_node_pb2.StoreAndCertifyPart],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.StoreAndCertifyReply], _abc.AsyncIterator[_node_pb2.StoreAndCertifyReply]]:
+        """StoreBlob and SubmitCertificate on one stream, so that a store costs each node one call:
+        the client sends the start (metadata, registration, and the slivers small enough to travel
+        with it whole) and, when more follow, waits for the node's `taken` before it sends further
+        slivers framed as in StoreBlob and the end of its slivers; the node answers `stored` (StoreBlob's answer, with the confirmation) once it durably holds
+        them all, with StoreBlob's checks in StoreBlob's order. The client then sends the blob's
+        certificate, checked and recorded as SubmitCertificate does, and closes its side; the node
+        answers `certified` and ends the call. A client with no certificate to give closes its side
+        (or cancels the call) after `stored` instead. Nodes that do not know this call answer
+        UNIMPLEMENTED: clients then use StoreBlob and SubmitCertificate.
         """
 
     @_abc_1.abstractmethod
