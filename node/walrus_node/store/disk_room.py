@@ -18,8 +18,11 @@ beyond its values: B-tree branch and leaf pages copied on write, the free list, 
 writes that declare no bytes (deletions, certificates, small state). It stays allocated
 to the file: the store's disk usage is its data plus at most the reserve.
 
-Where ``fallocate`` is not supported (``EOPNOTSUPP``) the volume's free space
-(``statvfs``) is compared with what is needed instead: a check, not a reservation, so a
+The volume's free space (``statvfs``) is compared with what is needed first, so a write
+that cannot fit is refused without allocating anything; a ``fallocate`` that fails all
+the same (a concurrent writer took the room) has what it allocated punched out again, so
+a refusal never leaves the volume full. Where ``fallocate`` is not supported
+(``EOPNOTSUPP``) that free-space check is all there is: a check, not a reservation, so a
 concurrent writer on the same volume could still take the room. On copy-on-write
 filesystems (btrfs, ZFS) overwriting an allocated block needs a new one, so no
 reservation is complete there; run the store on ext4, XFS or tmpfs.
@@ -55,6 +58,8 @@ def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
 
 
 _fallocate = _libc_fallocate()
+_KEEP_SIZE = 0x01  # FALLOC_FL_KEEP_SIZE
+_PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE: deallocate, size unchanged)
 
 
 class DiskRoom:
@@ -83,31 +88,38 @@ class DiskRoom:
         if self._fd is None:
             raise ValueError("the store is closed")
         end = min(data_end + size + self._reserve, self._limit)
-        if end <= data_end:
+        if end <= max(data_end, self._reserved_to if self._supported else 0):
             return
-        if self._supported:
-            if end <= self._reserved_to:
-                return
-            start = max(data_end, self._reserved_to)
-            assert _fallocate is not None
-            if _fallocate(self._fd, 0, start, end - start) == 0:
-                self._reserved_to = end
-                return
-            err = ctypes.get_errno()
-            if err == errno.ENOSPC:
-                raise NoRoomError(
-                    err,
-                    f"the store's volume has no room for {size} bytes more "
-                    f"(plus the reserve of {self._reserve} bytes)",
-                )
-            if err not in (errno.EOPNOTSUPP, errno.ENOSYS):
-                raise OSError(err, f"cannot reserve disk blocks: {os.strerror(err)}")
-            self._supported = False
+        start = max(data_end, self._reserved_to) if self._supported else data_end
+        # First the volume's free space: a request it cannot hold is refused without
+        # touching the disk (and it is the whole check where fallocate is missing).
         st = os.fstatvfs(self._fd)
         free = st.f_bavail * st.f_frsize
-        if free < end - data_end:
+        if free < end - start:
             raise NoRoomError(
                 errno.ENOSPC,
-                f"the store's volume has {free} bytes free, fewer than {size} bytes "
-                f"plus the reserve of {self._reserve} bytes",
+                f"the store's volume has no room for {size} bytes more (plus the "
+                f"reserve of {self._reserve} bytes): {free} bytes free",
             )
+        if not self._supported:
+            return
+        assert _fallocate is not None
+        if _fallocate(self._fd, 0, start, end - start) == 0:
+            self._reserved_to = end
+            return
+        err = ctypes.get_errno()
+        if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+            self._supported = False
+            return
+        # A failed fallocate may leave part of the range allocated (ext4 does): give it
+        # back, so that a refusal does not fill the volume. Nothing lies there: the range
+        # starts past LMDB's data and past what was reserved before, and no transaction
+        # runs meanwhile.
+        _fallocate(self._fd, _PUNCH_HOLE | _KEEP_SIZE, start, end - start)
+        if err == errno.ENOSPC:
+            raise NoRoomError(
+                err,
+                f"the store's volume has no room for {size} bytes more "
+                f"(plus the reserve of {self._reserve} bytes)",
+            )
+        raise OSError(err, f"cannot reserve disk blocks: {os.strerror(err)}")

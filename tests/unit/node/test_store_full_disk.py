@@ -8,13 +8,17 @@ child process and look at how it ended.
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+
+from walrus_node.store import disk_room
 
 _FILL = """
 import sys
@@ -96,3 +100,75 @@ def test_without_the_reservation_a_full_volume_is_a_sigbus(tmp_path: pathlib.Pat
     with _small_volume(tmp_path / "volume", "40m") as volume:
         done = _fill(volume, "unguarded")
     assert done.returncode == -signal.SIGBUS, (done.returncode, done.stdout, done.stderr)
+
+
+def test_reservations_allocate_blocks_past_the_data_and_refuse_what_does_not_fit(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A reservation allocates the file's blocks (its disk usage grows by the writes'
+    bytes plus the reserve, its size stays); more than the volume holds is NoRoomError.
+    Where fallocate is not supported, the volume's free space is checked instead."""
+    path = tmp_path / "data"
+    with path.open("wb") as f:
+        f.truncate(1 << 40)  # sparse, as LMDB leaves it
+    room = disk_room.DiskRoom(path, 1 << 40, reserve=1 << 20)
+    try:
+        room.reserve(0, 4 << 20)
+        allocated = path.stat().st_blocks * 512
+        assert allocated >= 5 << 20
+        assert path.stat().st_size == 1 << 40
+        free = shutil.disk_usage(tmp_path).free
+        with pytest.raises(disk_room.NoRoomError, match="no room"):
+            room.reserve(8 << 20, free + (1 << 30))  # refused before allocating anything
+        assert path.stat().st_blocks * 512 == allocated
+        room._supported = False  # where fallocate is missing: the free-space check alone
+        room.reserve(8 << 20, 1 << 20)
+        assert path.stat().st_blocks * 512 == allocated
+        with pytest.raises(disk_room.NoRoomError, match="bytes free"):
+            room.reserve(8 << 20, free + (1 << 30))
+    finally:
+        room.close()
+
+
+def test_a_failed_reservation_gives_back_what_it_allocated(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ext4 keeps the blocks of a fallocate that ran out of room; the store punches them
+    out again, so a refusal does not leave the volume full. (The free-space check is made
+    to pass here, as when a concurrent writer takes the room between it and fallocate.)"""
+    image, mount = tmp_path / "ext4.img", tmp_path / "volume"
+    with image.open("wb") as f:
+        f.truncate(64 << 20)
+    made = subprocess.run(["mkfs.ext4", "-q", str(image)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an ext4 image here: {made.stderr.decode().strip()}")
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mount)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a loop device here: {mounted.stderr.decode().strip()}")
+    try:
+        path = mount / "data"
+        with path.open("wb") as f:
+            f.truncate(1 << 40)
+        free = shutil.disk_usage(mount).free
+        room = disk_room.DiskRoom(path, 1 << 40, reserve=1 << 20)
+        real = os.fstatvfs
+
+        def roomy(fd: int) -> os.statvfs_result:
+            st = real(fd)
+            fields = list(st)
+            fields[4] = fields[3] = 1 << 40  # f_bfree, f_bavail: plenty
+            return os.statvfs_result(fields)
+
+        monkeypatch.setattr(os, "fstatvfs", roomy)
+        try:
+            with pytest.raises(disk_room.NoRoomError, match="no room"):
+                room.reserve(0, 200 << 20)
+        finally:
+            room.close()
+        assert path.stat().st_blocks == 0
+        assert shutil.disk_usage(mount).free >= free - (1 << 20)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
