@@ -16,21 +16,22 @@ at the same time by several threads share one transaction and one fsync
 
 Writes go through a writable shared map (LMDB's ``MDB_WRITEMAP``): a value is copied once,
 into its pages in the map, where without it LMDB copies it into malloc'd dirty pages and
-the kernel copies those again into the page cache at the commit (35-40% less CPU per
+the kernel copies those again into the page cache at the commit (30-40% less CPU per
 stored byte; BENCHMARKS.md, "Writes through the map"). The commit is still a copy-on-write
-meta-page switch after an ``msync``, so ``kill -9`` safety is the same. What it costs:
+meta-page switch after an ``msync`` of the data, so ``kill -9`` safety is the same. What
+it costs:
 
 * LMDB sizes the file to the map size (``store_map_size_gib``) at open. The file is
   sparse: ``ls`` shows the map size, ``du`` and the volume's free space show what is used.
 * A page first written through the map on a full volume would kill the node with
-  ``SIGBUS``, not an error. So before each transaction the store reserves disk blocks
-  for the writes' bytes plus ``disk_reserve`` bytes past the data's end
-  (``fallocate``), and refuses the writes with :class:`StoreFullError` when the volume
-  has no room (nothing written). Deletions declare no bytes and still go through.
-  Where ``fallocate`` is not supported the volume's free space is checked instead (a
-  check, not a reservation); on copy-on-write filesystems (btrfs, ZFS), where
-  overwriting a page needs new blocks too, the guard is weaker than on ext4, XFS or
-  tmpfs.
+  ``SIGBUS``, not an error. So before each transaction the store checks the volume's
+  free space and reserves disk blocks for the writes' bytes plus ``disk_reserve`` bytes
+  past the data's end (``fallocate``, :mod:`.disk_room`), and refuses the writes with
+  :class:`StoreFullError` when the volume has no room (nothing written). Deletions
+  declare no bytes and still go through. Where ``fallocate`` is not supported the
+  free-space check is all there is (a check, not a reservation); on copy-on-write
+  filesystems (btrfs, ZFS), where overwriting a page needs new blocks too, the guard is
+  weaker than on ext4, XFS or tmpfs.
 * No nested transactions: a failing write in a group is isolated by re-running the
   group without it, so write functions are pure functions of their transaction.
 
@@ -239,7 +240,9 @@ class Store:
             )
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {directory}: {e}") from e
-        self._room = disk_room.DiskRoom(self._data_file, map_size, disk_reserve)
+        # The map LMDB made (never smaller than the data already stored) bounds the file.
+        limit = int(self._env.info()["map_size"])
+        self._room = disk_room.DiskRoom(self._data_file, limit, disk_reserve)
         # Every named database is opened here, once, in one transaction. Opening one later
         # from a worker thread would start a write transaction while holding the GIL and
         # deadlock against the writer thread, which needs the GIL to finish its own.
