@@ -252,19 +252,37 @@ class Store:
         ]
         self._page_size = int(self._env.stat()["psize"])
         try:
-            self._reserve(0)
-        except StoreError:
+            self._dbs = self._open_dbs(names)
+        except (StoreError, lmdb.Error) as e:
             self._env.close()
             self._room.close()
-            raise
-        with self._env.begin(write=True) as txn:
-            self._dbs = {name: self._env.open_db(name, txn=txn, create=True) for name in names}
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"cannot open the store at {directory}: {e}") from e
         self._metadata = self._dbs[b"metadata"]
         self._blob_info = self._dbs[b"blob_info"]
         self._certificates = self._dbs[b"certificates"]
         self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
         self._group = group_commit.GroupCommit(self._env, self._reserve)
+
+    def _open_dbs(self, names: list[bytes]) -> dict[bytes, lmdb._Database]:
+        """Open (creating what is missing) every named database. On a full volume a store
+        whose databases all exist still opens (a transaction that only opens existing
+        databases dirties no page, so its commit writes nothing): its slivers can be
+        served while writes are refused."""
+        try:
+            self._reserve(0)
+        except StoreFullError:
+            try:
+                with self._env.begin(write=True) as txn:
+                    return {name: self._env.open_db(name, txn=txn, create=False) for name in names}
+            except lmdb.NotFoundError:
+                raise StoreFullError(
+                    "the store's volume has no room to create the store's databases"
+                ) from None
+        with self._env.begin(write=True) as txn:
+            return {name: self._env.open_db(name, txn=txn, create=True) for name in names}
 
     def close(self) -> None:
         with self._map_lock:  # not while a release is between finding the map and madvise

@@ -50,6 +50,15 @@ for b in stored[:3]:
 assert store.get_sliver(0, SliverType.PRIMARY, stored[0]) is None
 assert store.get_state("deleted/" + stored[0].hex()) == b"1"
 store.close()
+# Opened again on the full volume, it serves what it holds and refuses new data.
+store = Store(sys.argv[1], map_size=1 << 30, disk_reserve=64 << 20)
+assert store.get_sliver(0, SliverType.PRIMARY, stored[-1]) == sliver
+try:
+    store.put_slivers([(0, SliverType.PRIMARY, stored[0], sliver)])
+    sys.exit("a write was not refused after reopening")
+except StoreFullError:
+    pass
+store.close()
 print("ok", flush=True)
 """
 
@@ -83,7 +92,8 @@ def _fill(volume: pathlib.Path, mode: str) -> subprocess.CompletedProcess[str]:
 def test_a_full_volume_refuses_writes_and_the_node_lives_on(tmp_path: pathlib.Path) -> None:
     """On a 40 MiB volume, 4 MiB slivers are stored until one is refused with
     StoreFullError; the process keeps running, everything stored reads back, and
-    deletions and small writes still go through."""
+    deletions and small writes still go through. Opened again on the full volume, the
+    store serves what it holds and refuses new data."""
     with _small_volume(tmp_path / "volume", "40m") as volume:
         done = _fill(volume, "guarded")
     assert done.returncode == 0, done.stderr
