@@ -128,17 +128,24 @@ class GroupCommit:
 
     def _make_room(self, pending: list[_Write[Any]]) -> list[_Write[Any]]:
         """The writes there is room for: all, or (when the room for all is refused) those
-        that declared no bytes, the others failing with the refusal."""
+        that declared no bytes, the others failing with the refusal; none when not even
+        the reserve is there (each failing with that refusal)."""
         try:
             self._reserve(sum(w.size for w in pending))
             return pending
         except Exception as e:
-            small = [w for w in pending if w.size == 0]
-            for write in pending:
-                if write.size:
-                    write.error = e
+            refusal: Exception = e
+        small = [w for w in pending if w.size == 0]
+        for write in pending:
+            if write.size:
+                write.error = refusal
         if small:
-            self._reserve(0)  # raises if not even the reserve is there: a CommitError
+            try:
+                self._reserve(0)
+            except Exception as e:
+                for write in small:
+                    write.error = e
+                return []
         return small
 
     def _attempt(self, pending: list[_Write[Any]]) -> _Write[Any] | None:

@@ -248,5 +248,14 @@ def test_writes_without_room_fail_alone_and_small_writes_go_through(tmp_path: pa
         with env.begin() as txn:
             assert txn.get(b"big") is None
             assert txn.get(b"small") == b"y"
+        # Not even the reserve: every write fails with the refusal, none is committed.
+        refuse_all = group_commit.GroupCommit(env, lambda size: reserve(size + 2000))
+        small = group_commit._Write(lambda txn: txn.put(b"small2", b"y"), 0)
+        refuse_all._commit([small])
+        assert isinstance(small.error, StoreFullError)
+        assert small.done
+        assert refuse_all.commits == 0
+        with env.begin() as txn:
+            assert txn.get(b"small2") is None
     finally:
         env.close()
