@@ -213,10 +213,10 @@ fn matrix_roots<'py>(
     Ok((PyBytes::new(py, flat(&primary)), PyBytes::new(py, flat(&secondary))))
 }
 
-/// The root of a sliver's `k` source symbols at `addr` extended to `n`: the source is
+/// The leaves of a sliver's `k` source symbols at `addr` extended to `n`: the source is
 /// hashed where it lies, only the `n - k` parity symbols are computed (into a buffer of
 /// their own, so no copy of the sliver is made).
-fn sliver_root(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Node> {
+fn sliver_leaves_at(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Vec<Node>> {
     let mut leaves = leaves_at(addr, s, k, s);
     if n > k {
         let mut parity = vec![0u8; (n - k) * s];
@@ -225,7 +225,33 @@ fn sliver_root(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Node> {
         crate::rs::encode_at(src, dst, k, n, s, 1)?;
         leaves.extend(leaves_at(parity.as_ptr() as usize, s, n - k, s));
     }
-    Ok(root_of(leaves))
+    Ok(leaves)
+}
+
+/// The root of a sliver's `k` source symbols at `addr` extended to `n` (`sliver_leaves_at`).
+fn sliver_root(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Node> {
+    Ok(root_of(sliver_leaves_at(addr, k, n, s)?))
+}
+
+/// The `n` leaf hashes of one sliver's `k` symbols of `s` bytes extended to `n`,
+/// concatenated: what `sliver_roots` reduces to a root, for callers that keep the tree.
+#[pyfunction]
+fn sliver_leaves<'py>(
+    py: Python<'py>,
+    sliver: PyBuffer<u8>,
+    k: usize,
+    n: usize,
+    s: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    crate::rs::check_code(k, n, s)?;
+    let r = raw(&sliver, "sliver", false)?;
+    if r.len != k * s {
+        return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
+    }
+    let pool = pool()?;
+    // Length checked above; the buffer is exported for the call.
+    let leaves = py.allow_threads(|| pool.install(|| sliver_leaves_at(r.addr, k, n, s)))?;
+    Ok(PyBytes::new(py, flat(&leaves)))
 }
 
 /// Commitments of slivers: each of `k` symbols of `s` bytes is extended to `n` symbols,
@@ -385,6 +411,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle_roots, m)?)?;
     m.add_function(wrap_pyfunction!(matrix_roots, m)?)?;
     m.add_function(wrap_pyfunction!(sliver_roots, m)?)?;
+    m.add_function(wrap_pyfunction!(sliver_leaves, m)?)?;
     m.add_function(wrap_pyfunction!(merkle_proofs, m)?)?;
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
     Ok(())

@@ -123,7 +123,14 @@ class NodeConfig:
     requests with a valid signature enter; when full, new ones are refused
     (RESOURCE_EXHAUSTED) until old ones age out."""
     store_map_size_gib: int = 1024
-    """Upper bound of the store's size (LMDB map; address space only, not preallocated)."""
+    """Upper bound of the store's size (the LMDB map). The store writes through the map,
+    so LMDB sizes its data file to this at open: a sparse file, whose apparent size
+    (``ls``) is this and whose disk usage (``du``) is what is stored."""
+    store_disk_reserve_bytes: int = 64 << 20
+    """Disk bytes the store keeps allocated past its data's end, beyond each write's own
+    bytes, for the B-tree's pages and for small writes (walrus_node.store.disk_room).
+    Writes that do not fit with it are refused (RESOURCE_EXHAUSTED) instead of the node
+    dying of SIGBUS on a full volume; deletions still go through."""
     tune_allocator: bool = True
     """Keep freed blob-sized buffers in the process (glibc mmap/trim thresholds raised,
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
@@ -200,6 +207,7 @@ class NodeConfig:
             "symbol_tree_cache_bytes",
             "shard_sync_memo_blobs",
             "pending_deletions",
+            "store_disk_reserve_bytes",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")

@@ -29,6 +29,7 @@ __all__ = [
     "expand",
     "leaf_hashes",
     "parity_symbols",
+    "sliver_leaves",
     "sliver_root",
     "sliver_roots",
     "source_symbols",
@@ -99,6 +100,17 @@ def sliver_roots(
     return walrus_native.sliver_roots(
         [_contiguous(d) for d in datas], k, params.n_shards, symbol_size
     )
+
+
+def sliver_leaves(
+    params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
+) -> list[bytes]:
+    """Leaf hashes of a sliver's ``n`` expanded symbols, in one native call: the sliver
+    is hashed where it lies and only its parity symbols are computed (no copy of it);
+    :func:`sliver_root` is their Merkle root."""
+    k = params.symbols_in(sliver_type)
+    nodes = walrus_native.sliver_leaves(_contiguous(data), k, params.n_shards, symbol_size)
+    return merkle.split(nodes)
 
 
 def sliver_root(

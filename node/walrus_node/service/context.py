@@ -30,7 +30,7 @@ from walrus_node.protocol.committee_file import ActiveCommittees
 from walrus_node.protocol.keys import KeyPair
 from walrus_node.service import budget
 from walrus_node.service.peers import PeerPool
-from walrus_node.store.store import Store
+from walrus_node.store.store import Store, StoreFullError
 
 __all__ = ["NodeContext"]
 
@@ -85,9 +85,14 @@ class NodeContext:
         return fn(*args)
 
     async def write(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self.writer, functools.partial(fn, *args)
-        )
+        """Run a store write on a writer thread; a write the store's volume has no room
+        for is refused as RESOURCE_EXHAUSTED (nothing of it was written)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self.writer, functools.partial(fn, *args)
+            )
+        except StoreFullError as e:
+            raise errors.ResourceExhausted(str(e)) from e
 
     async def compute(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(

@@ -85,10 +85,8 @@ class TreeCache:
 
 def leaves(params: EncodingParams, data: Buffer, symbol_size: int) -> list[bytes]:
     """Leaf hashes of a primary sliver's ``n`` expanded symbols (one 1-D encode, ``n``
-    hashes)."""
-    source = slivers.source_symbols(params, SliverType.PRIMARY, data, symbol_size)
-    parity = slivers.parity_symbols(params, SliverType.PRIMARY, source)
-    return slivers.leaf_hashes(source) + slivers.leaf_hashes(parity)
+    hashes; the sliver is not copied into an expanded row)."""
+    return slivers.sliver_leaves(params, SliverType.PRIMARY, data, symbol_size)
 
 
 def verified_tree(metadata: BlobMetadata, index: int, data: Buffer) -> KeptTree:

@@ -3,7 +3,7 @@
 Who calls it: :meth:`walrus_node.store.store.Store.release_mapped`, which the node runs
 every ``store_map_release_seconds`` (:mod:`walrus_node.service.map_release`).
 
-Why: LMDB reads through a shared, read-only memory map of its data file. Every page the
+Why: LMDB reads (and the store writes) through a shared memory map of its data file. Every page the
 node touches there (a B-tree page, the head of a sliver, a sliver served whole) stays
 mapped into the process and counts in its resident memory (``RssFile``), and the kernel
 maps up to 16 neighbouring pages of the page cache on every fault (fault-around). So a
@@ -13,9 +13,12 @@ blobs"). Those pages are clean page cache, but a pod's memory limit and every RS
 count them.
 
 ``madvise(MADV_DONTNEED)`` on a shared file mapping only removes the process's page-table
-entries: the pages stay in the page cache (and on disk), nothing is written or lost, and
-the next access maps the same bytes again with a minor fault. It is safe while other
-threads read through the map: they see the same contents either way.
+entries: the pages stay in the page cache (and on disk), nothing is lost, and the next
+access maps the same bytes again with a minor fault. It is safe while other threads read
+through the map: they see the same contents either way. The store's map is writable
+(``MDB_WRITEMAP``): a page written through it and not yet flushed keeps its dirty state
+in the page cache when its entry is removed (the kernel moves the entry's dirty bit to
+the page), so a later ``msync`` still writes it.
 
 The mappings are found in ``/proc/self/maps`` by device and inode, since LMDB does not
 say where it mapped the file. Elsewhere than Linux, nothing is released.
@@ -71,15 +74,19 @@ def mappings(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
     return found
 
 
-def release(path: str | os.PathLike[str]) -> int:
+def release(path: str | os.PathLike[str], used: int | None = None) -> int:
     """Drop every page of ``path`` mapped by this process from its resident set; the
-    number of mappings released (0 where that is not possible)."""
+    number of mappings released (0 where that is not possible). ``used``: the bytes of
+    the file that can hold pages (default: its size; LMDB with ``MDB_WRITEMAP`` sizes
+    its file to the whole map, of which only the data's part was ever touched)."""
     if _madvise is None:
         return 0
     try:
         size = os.stat(path).st_size
     except OSError:
         return 0
+    if used is not None:
+        size = min(size, used)
     released = 0
     for start, end in mappings(path):
         # Only the part backed by the file: LMDB maps its whole map size, which is

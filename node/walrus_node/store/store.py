@@ -14,6 +14,27 @@ Durability rule: a method that stores returns only after its transaction committ
 at the same time by several threads share one transaction and one fsync
 (:mod:`.group_commit`); each still returns only after that commit.
 
+Writes go through a writable shared map (LMDB's ``MDB_WRITEMAP``): a value is copied once,
+into its pages in the map, where without it LMDB copies it into malloc'd dirty pages and
+the kernel copies those again into the page cache at the commit (30-40% less CPU per
+stored byte; BENCHMARKS.md, "Writes through the map"). The commit is still a copy-on-write
+meta-page switch after an ``msync`` of the data, so ``kill -9`` safety is the same. What
+it costs:
+
+* LMDB sizes the file to the map size (``store_map_size_gib``) at open. The file is
+  sparse: ``ls`` shows the map size, ``du`` and the volume's free space show what is used.
+* A page first written through the map on a full volume would kill the node with
+  ``SIGBUS``, not an error. So before each transaction the store checks the volume's
+  free space and reserves disk blocks for the writes' bytes plus ``disk_reserve`` bytes
+  past the data's end (``fallocate``, :mod:`.disk_room`), and refuses the writes with
+  :class:`StoreFullError` when the volume has no room (nothing written). Deletions
+  declare no bytes and still go through. Where ``fallocate`` is not supported the
+  free-space check is all there is (a check, not a reservation); on copy-on-write
+  filesystems (btrfs, ZFS), where overwriting a page needs new blocks too, the guard is
+  weaker than on ext4, XFS or tmpfs.
+* No nested transactions: a failing write in a group is isolated by re-running the
+  group without it, so write functions are pure functions of their transaction.
+
 Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 
 * ``metadata``               blob_id -> metadata wire bytes (re-verified against the ID on read)
@@ -54,7 +75,7 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Deletion
-from walrus_node.store import group_commit, mapped
+from walrus_node.store import disk_room, group_commit, mapped
 
 __all__ = [
     "BlobInfo",
@@ -64,6 +85,7 @@ __all__ = [
     "ShardRecord",
     "Store",
     "StoreError",
+    "StoreFullError",
 ]
 
 T = TypeVar("T")
@@ -75,6 +97,10 @@ _MAX_DBS = 6 + 2 * MAX_SHARDS
 
 class StoreError(Exception):
     """The store cannot complete an operation (disk full, unreadable file...)."""
+
+
+class StoreFullError(StoreError):
+    """The store's volume has no room for a write (nothing of it was written)."""
 
 
 class BlobUnavailableError(StoreError):
@@ -203,6 +229,10 @@ def _registration_from_dict(r: dict[str, object]) -> BlobRegistration:
     )
 
 
+def _rows_size(rows: list[tuple[lmdb._Database, bytes, bytes]]) -> int:
+    return sum(len(value) for _, _, value in rows)
+
+
 def _checksum(data: bytes | memoryview) -> bytes:
     return blake3.blake3(data).digest(length=_CHECKSUM)
 
@@ -210,7 +240,15 @@ def _checksum(data: bytes | memoryview) -> bytes:
 class Store:
     """One LMDB environment holding everything a node stores."""
 
-    def __init__(self, path: str | os.PathLike[str], map_size: int = 1 << 40) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        map_size: int = 1 << 40,
+        disk_reserve: int = 64 << 20,
+    ) -> None:
+        """Open (or create) the store in the directory ``path``. ``map_size``: the most
+        the store can hold (bytes; the data file's apparent size). ``disk_reserve``: disk
+        bytes kept allocated past the data's end for the B-tree's pages (see above)."""
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         self._data_file = directory / "data.mdb"
@@ -225,31 +263,73 @@ class Store:
                 metasync=True,
                 max_readers=256,
                 readahead=False,
+                writemap=True,
             )
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {directory}: {e}") from e
+        # The map LMDB made (never smaller than the data already stored) bounds the file.
+        limit = int(self._env.info()["map_size"])
+        self._room = disk_room.DiskRoom(self._data_file, limit, disk_reserve)
         # Every named database is opened here, once, in one transaction. Opening one later
         # from a worker thread would start a write transaction while holding the GIL and
         # deadlock against the writer thread, which needs the GIL to finish its own.
         names = [b"metadata", b"blob_info", b"certificates", b"certificate_of", b"state"]
-        names.append(b"deletions")
+        names += [b"deletions"]
         names += [
             f"shard/{shard}/{t.value}".encode() for shard in range(MAX_SHARDS) for t in SliverType
         ]
-        with self._env.begin(write=True) as txn:
-            self._dbs = {name: self._env.open_db(name, txn=txn, create=True) for name in names}
+        self._page_size = int(self._env.stat()["psize"])
+        try:
+            self._dbs = self._open_dbs(names)
+        except (StoreError, lmdb.Error) as e:
+            self._env.close()
+            self._room.close()
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"cannot open the store at {directory}: {e}") from e
         self._metadata = self._dbs[b"metadata"]
         self._blob_info = self._dbs[b"blob_info"]
         self._certificates = self._dbs[b"certificates"]
         self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
         self._deletions = self._dbs[b"deletions"]
-        self._group = group_commit.GroupCommit(self._env)
+        self._group = group_commit.GroupCommit(self._env, self._reserve)
+
+    def _open_dbs(self, names: list[bytes]) -> dict[bytes, lmdb._Database]:
+        """Open (creating what is missing) every named database. On a full volume a store
+        whose databases all exist still opens (a transaction that only opens existing
+        databases dirties no page, so its commit writes nothing): its slivers can be
+        served while writes are refused."""
+        try:
+            self._reserve(0)
+        except StoreFullError:
+            try:
+                with self._env.begin(write=True) as txn:
+                    return {name: self._env.open_db(name, txn=txn, create=False) for name in names}
+            except lmdb.NotFoundError:
+                raise StoreFullError(
+                    "the store's volume has no room to create the store's databases"
+                ) from None
+        with self._env.begin(write=True) as txn:
+            return {name: self._env.open_db(name, txn=txn, create=True) for name in names}
 
     def close(self) -> None:
         with self._map_lock:  # not while a release is between finding the map and madvise
             self._closed = True
             self._env.close()
+            self._room.close()
+
+    def _data_end(self) -> int:
+        """Bytes of the data file LMDB uses (up to its last page), as of the last commit."""
+        return (int(self._env.info()["last_pgno"]) + 1) * self._page_size
+
+    def _reserve(self, size: int) -> None:
+        """Room on disk for a transaction adding ``size`` bytes (runs under the group
+        commit's lock, so no transaction moves the data's end meanwhile)."""
+        try:
+            self._room.reserve(self._data_end(), size)
+        except disk_room.NoRoomError as e:
+            raise StoreFullError(str(e)) from e
 
     def release_mapped(self) -> int:
         """Drop the store file's pages from the process's resident memory (they stay in
@@ -257,7 +337,9 @@ class Store:
         mappings released; 0 once closed (the address range may hold other memory then).
         """
         with self._map_lock:
-            return 0 if self._closed else mapped.release(self._data_file)
+            if self._closed:
+                return 0
+            return mapped.release(self._data_file, self._data_end())
 
     def mapped_bytes(self) -> int:
         """Bytes of the store file resident in the process's memory map."""
@@ -268,10 +350,13 @@ class Store:
             raise StoreError(f"shard {shard} out of range")
         return self._dbs[f"shard/{shard}/{sliver_type.value}".encode()]
 
-    def _write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def _write(self, fn: Callable[[lmdb.Transaction], T], size: int = 0) -> T:
         """Run ``fn`` in a write transaction, durably committed (with others made at the
-        same time: :mod:`.group_commit`) before this returns."""
-        return self._group.run(fn)
+        same time: :mod:`.group_commit`) before this returns. ``fn`` may run more than
+        once: it must be a pure function of the transaction. ``size``: about how many
+        bytes it adds (room for them is reserved first; 0 for small writes and deletions).
+        """
+        return self._group.run(fn, size)
 
     @property
     def commits(self) -> int:
@@ -289,7 +374,9 @@ class Store:
         A blob that expired or was deleted is registered afresh (its tombstone replaced,
         remembering the registrations deleted by their owners).
         """
-        return self._write(lambda txn: self._put_metadata(txn, blob_id, metadata, info))
+        return self._write(
+            lambda txn: self._put_metadata(txn, blob_id, metadata, info), len(metadata)
+        )
 
     def _put_metadata(
         self, txn: lmdb.Transaction, blob_id: bytes, metadata: bytes, info: BlobInfo
@@ -339,7 +426,7 @@ class Store:
         write are one transaction, so slivers are never orphaned.
         """
         rows = self._sliver_rows(slivers)
-        return self._write(lambda txn: self._put_slivers(txn, rows))
+        return self._write(lambda txn: self._put_slivers(txn, rows), _rows_size(rows))
 
     def put_blob(
         self,
@@ -355,7 +442,7 @@ class Store:
         def write(txn: lmdb.Transaction) -> tuple[bool, int]:
             return self._put_metadata(txn, blob_id, metadata, info), self._put_slivers(txn, rows)
 
-        return self._write(write)
+        return self._write(write, len(metadata) + _rows_size(rows))
 
     def _sliver_rows(
         self, slivers: list[tuple[int, SliverType, bytes, bytes]]
@@ -676,7 +763,7 @@ class Store:
                 txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
             txn.put(state_key.encode(), state_value, db=self._state)
 
-        self._write(write)
+        self._write(write, sum(len(r.metadata) + len(r.data) for r in records))
 
     def drop_blob_data(self, blob_id: bytes, info: BlobInfo, n_shards: int) -> None:
         """Delete a blob's metadata and slivers on every shard, keeping ``info`` (a tombstone

@@ -126,7 +126,11 @@ def _add_storage_node(servicer: StorageNodeServicer, server: grpc.aio.Server) ->
 async def start(config: NodeConfig) -> RunningNode:
     keypair = KeyPair.load(config.key_file)
     server_tls = _server_tls(config)
-    store = Store(config.data_dir, map_size=config.store_map_size_gib << 30)
+    store = Store(
+        config.data_dir,
+        map_size=config.store_map_size_gib << 30,
+        disk_reserve=config.store_disk_reserve_bytes,
+    )
     metrics = NodeMetrics()
     peers = ChannelPool(
         credentials=None if server_tls is None else server_tls.client,

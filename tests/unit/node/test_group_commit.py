@@ -8,13 +8,24 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
+import lmdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from walrus_node.codec.params import SliverType
-from walrus_node.store.store import BlobInfo, BlobState, BlobUnavailableError, Store
+from walrus_node.store import group_commit
+from walrus_node.store.store import (
+    BlobInfo,
+    BlobState,
+    BlobUnavailableError,
+    Store,
+    StoreFullError,
+)
 
 P = SliverType.PRIMARY
 
@@ -156,3 +167,95 @@ def test_every_acknowledged_write_survives_a_kill_9(tmp_path: pathlib.Path) -> N
             assert store.get_sliver(w, P, blob_id) == blob_id * 512, (w, i)
     finally:
         store.close()
+
+
+# --- one transaction per group, no nested transactions (the store writes through its map) ----
+
+_COUNTER = b"counter"
+
+
+def _op(key: bytes, fails: bool) -> object:
+    """A write that counts itself in a shared counter (so a write applied twice, or a
+    failed write's change, would show), stores its key and returns the count it saw."""
+
+    def write(txn: lmdb.Transaction) -> int:
+        seen = int(txn.get(_COUNTER) or b"0")
+        txn.put(_COUNTER, str(seen + 1).encode())
+        txn.put(key, b"v")
+        if fails:
+            raise ValueError(key)
+        return seen
+
+    return write
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.booleans(), min_size=1, max_size=12))
+def test_a_group_commits_exactly_its_writes_that_did_not_raise(
+    tmp_path: pathlib.Path, fails: list[bool]
+) -> None:
+    """Any mix of failing and succeeding writes in one group: one commit holds exactly the
+    writes that did not raise, each applied once, in queue order (each saw the count of
+    the good writes before it); each failing write gets its own error and left nothing."""
+    with tempfile.TemporaryDirectory(dir=tmp_path) as d:
+        env = lmdb.open(d, map_size=1 << 26, writemap=True, sync=True)
+        try:
+            group = group_commit.GroupCommit(env)
+            writes = [
+                group_commit._Write(_op(b"k%d" % i, bad), 0)  # type: ignore[arg-type]
+                for i, bad in enumerate(fails)
+            ]
+            group._commit(writes)
+            good = [i for i, bad in enumerate(fails) if not bad]
+            assert all(w.done for w in writes)
+            assert group.commits == (1 if good else 0)
+            assert group.aborts == sum(fails)
+            with env.begin() as txn:
+                assert int(txn.get(_COUNTER) or b"0") == len(good)
+                for i, bad in enumerate(fails):
+                    assert (txn.get(b"k%d" % i) is None) == bad
+            for i, w in enumerate(writes):
+                if fails[i]:
+                    assert isinstance(w.error, ValueError)
+                else:
+                    assert w.error is None
+                    assert w.result == good.index(i)
+        finally:
+            env.close()
+
+
+def test_writes_without_room_fail_alone_and_small_writes_go_through(tmp_path: pathlib.Path) -> None:
+    """When the room for the group's bytes is refused, the writes that declared bytes fail
+    with the refusal and the others (deletions, small updates) are committed."""
+    env = lmdb.open(str(tmp_path), map_size=1 << 26, writemap=True)
+    asked: list[int] = []
+
+    def reserve(size: int) -> None:
+        asked.append(size)
+        if size > 1000:
+            raise StoreFullError("no room")
+
+    try:
+        group = group_commit.GroupCommit(env, reserve)
+        big = group_commit._Write(lambda txn: txn.put(b"big", b"x" * 5000), 5000)
+        small = group_commit._Write(lambda txn: txn.put(b"small", b"y"), 0)
+        group._commit([big, small])
+        assert asked == [5000, 0]
+        assert isinstance(big.error, StoreFullError)
+        assert small.error is None
+        with env.begin() as txn:
+            assert txn.get(b"big") is None
+            assert txn.get(b"small") == b"y"
+        # Not even the reserve: every write fails with the refusal, none is committed.
+        refuse_all = group_commit.GroupCommit(env, lambda size: reserve(size + 2000))
+        small = group_commit._Write(lambda txn: txn.put(b"small2", b"y"), 0)
+        refuse_all._commit([small])
+        assert isinstance(small.error, StoreFullError)
+        assert small.done
+        assert refuse_all.commits == 0
+        with env.begin() as txn:
+            assert txn.get(b"small2") is None
+    finally:
+        env.close()

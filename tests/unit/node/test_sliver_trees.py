@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from walrus_node.codec import encoder, recovery
+from walrus_node.codec import encoder, merkle, recovery, slivers
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.symbol import RecoverySymbol
@@ -62,3 +62,24 @@ def test_the_cache_stays_within_its_bytes_and_keeps_the_most_recent(
     assert cache.used == sum(
         k.size for k in (cache.get((b"blob", key)) for key in range(31)) if k is not None
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(4, 40),
+    length=st.integers(1, 30_000),
+    sliver_type=st.sampled_from(list(SliverType)),
+    data=st.data(),
+)
+def test_a_slivers_leaves_are_those_of_its_expanded_symbols(
+    n: int, length: int, sliver_type: SliverType, data: st.DataObject
+) -> None:
+    """The native leaves (sliver hashed where it lies, parity computed apart) are the leaf
+    hashes of the sliver's expanded row or column, and their root is the committed one."""
+    blob = encoder.encode(os.urandom(length), n)
+    index = data.draw(st.integers(0, n - 1))
+    sliver = bytes(blob.sliver(sliver_type, index))
+    params, s = blob.params, blob.symbol_size
+    leaves = slivers.sliver_leaves(params, sliver_type, sliver, s)
+    assert leaves == slivers.leaf_hashes(slivers.expand(params, sliver_type, sliver, s))
+    assert merkle.Tree(leaves).root == blob.metadata.sliver_hash(sliver_type, index)
