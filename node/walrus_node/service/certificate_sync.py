@@ -30,6 +30,9 @@ A deletion of a blob this node does not know yet (its certificate is still to co
 another peer) waits in memory (at most ``pending_deletions``) and is tried again
 after every round; a restart forgets those, whose listers' cursors have moved on.
 
+A peer's ``NodeInfo`` says how far its two logs go, so a log that did not grow since
+the cursor costs no listing call: most rounds find nothing new.
+
 Catch-ups are shared: a caller waits for the next *round* (one question to every peer)
 that starts after its call, and every caller that arrives before that round starts joins
 it. At an epoch change every gained shard asks for a catch-up before its recovery pass
@@ -227,7 +230,7 @@ class CertificateSync:
         ctx = self._ctx
         key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
         cursor = await self._cursor(key, logged)
-        while True:
+        while logged > cursor:  # the peer's NodeInfo said how far its log goes
             batch = await peer.list_certificates(cursor, _BATCH)
             for sequence, certificate in batch:
                 await self._offer(member, certificate)
@@ -241,7 +244,7 @@ class CertificateSync:
         ctx = self._ctx
         key = f"deletion-cursor/{keys.encode_public_key(member.public_key)}"
         cursor = await self._cursor(key, logged)
-        while True:
+        while logged > cursor:
             batch = await peer.list_deletions(cursor, _BATCH)
             for sequence, deletion in batch:
                 await self._offer_deletion(member, deletion)

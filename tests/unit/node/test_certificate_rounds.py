@@ -5,9 +5,11 @@ call, so it sees every certificate its peers had logged when it asked."""
 from __future__ import annotations
 
 import asyncio
+import struct
 import types
 from typing import Any
 
+from walrus_node.protocol import keys
 from walrus_node.service.certificate_sync import CertificateSync
 
 
@@ -59,5 +61,47 @@ def test_a_cancelled_caller_does_not_cancel_the_round_of_others() -> None:
         quitter.cancel()
         await stayer
         assert len(asked) == 3 and sync.rounds == 1
+
+    asyncio.run(asyncio.wait_for(go(), 10))
+
+
+def test_a_peer_is_asked_for_its_logs_only_past_what_this_node_has_seen() -> None:
+    """The peer's NodeInfo says how far its certificate and deletion logs go: a log that
+    did not grow since the cursor costs no listing call (every peer is asked every
+    `certificate_poll_seconds`, most of the time with nothing new)."""
+
+    async def go() -> None:
+        state: dict[str, bytes] = {}
+
+        async def read(fn: object, key: str) -> bytes | None:
+            return state.get(key)
+
+        async def write(fn: object, key: str, value: bytes) -> None:
+            state[key] = value
+
+        ctx: Any = types.SimpleNamespace(read=read, write=write, store=types.SimpleNamespace())
+        ctx.store.get_state = ctx.store.put_state = None
+        sync = CertificateSync(ctx, None, None)  # type: ignore[arg-type]  # not used here
+        calls: list[tuple[str, int]] = []
+
+        class Peer:
+            async def list_certificates(self, after: int, limit: int) -> list[Any]:
+                calls.append(("certificates", after))
+                return []
+
+            async def list_deletions(self, after: int, limit: int) -> list[Any]:
+                calls.append(("deletions", after))
+                return []
+
+        member: Any = types.SimpleNamespace(public_key=bytes(32), name="peer")
+        await sync._certificates_from(member, Peer(), 0)  # type: ignore[arg-type]
+        await sync._deletions_from(member, Peer(), 0)  # type: ignore[arg-type]
+        assert calls == []
+        state["deletion-cursor/" + keys.encode_public_key(bytes(32))] = struct.pack("<Q", 4)
+        await sync._deletions_from(member, Peer(), 4)  # type: ignore[arg-type]
+        assert calls == []
+        await sync._certificates_from(member, Peer(), 2)  # type: ignore[arg-type]
+        await sync._deletions_from(member, Peer(), 5)  # type: ignore[arg-type]
+        assert calls == [("certificates", 0), ("deletions", 4)]
 
     asyncio.run(asyncio.wait_for(go(), 10))
