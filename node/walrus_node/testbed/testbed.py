@@ -365,6 +365,10 @@ class Testbed:
             "shutdown_grace_seconds": 5,
             "certificate_poll_seconds": 1.0,
             "blob_sync_retry_seconds": 0.5,
+            # Many nodes share one disk here: each store keeps 4 MiB allocated past its
+            # data for its small writes (the default, for a node with a volume of its
+            # own, is 64 MiB).
+            "store_disk_reserve_bytes": 4 << 20,
             "log_format": "json",
             **self._node_tls(node),
             **self.node_settings,
