@@ -11,7 +11,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -49,6 +49,8 @@ __all__ = [
     "channel_options",
     "open_channel",
 ]
+
+_Entry = TypeVar("_Entry")
 
 STORE_BLOB_METHOD = "/walrus.node.v1.StorageNode/StoreBlob"
 """Called with :mod:`.data_parts`' serializer rather than the generated stub's."""
@@ -372,17 +374,9 @@ class NodeClient:
             pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit),
             timeout=self._timeout,
         )
-        out: list[tuple[int, Certificate]] = []
-        try:
-            async for m in call:
-                if len(out) >= limit:
-                    raise errors.ResourceExhausted(f"sent more than the {limit} certificates asked")
-                out.append((m.sequence, convert.certificate_from_pb(m)))
-        except grpc.aio.AioRpcError as e:
-            raise self._error("ListCertificates", e) from e
-        except errors.NodeError as e:
-            raise self._refused("ListCertificates", call, e) from e
-        return out
+        return await self._log_entries(
+            "ListCertificates", "certificates", call, limit, convert.certificate_from_pb
+        )
 
     async def list_deletions(
         self, after_sequence: int, limit: int
@@ -394,16 +388,29 @@ class NodeClient:
             pb.ListDeletionsRequest(after_sequence=after_sequence, limit=limit),
             timeout=self._timeout,
         )
-        out: list[tuple[int, Deletion]] = []
+        return await self._log_entries(
+            "ListDeletions", "deletions", call, limit, convert.deletion_from_pb
+        )
+
+    async def _log_entries(
+        self,
+        method: str,
+        what: str,
+        call: Any,
+        limit: int,
+        entry_from_pb: Callable[[Any], _Entry],
+    ) -> list[tuple[int, _Entry]]:
+        """(sequence, entry) of a log listing's stream: at most ``limit`` of them."""
+        out: list[tuple[int, _Entry]] = []
         try:
             async for m in call:
                 if len(out) >= limit:
-                    raise errors.ResourceExhausted(f"sent more than the {limit} deletions asked")
-                out.append((m.sequence, convert.deletion_from_pb(m)))
+                    raise errors.ResourceExhausted(f"sent more than the {limit} {what} asked")
+                out.append((m.sequence, entry_from_pb(m)))
         except grpc.aio.AioRpcError as e:
-            raise self._error("ListDeletions", e) from e
+            raise self._error(method, e) from e
         except errors.NodeError as e:
-            raise self._refused("ListDeletions", call, e) from e
+            raise self._refused(method, call, e) from e
         return out
 
     async def delete_blob(self, blob_id: bytes, epoch: int, signature: bytes) -> bool:
