@@ -71,7 +71,8 @@ class NodeConfig:
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 900.0
     """Data of blobs never certified is deleted after this long (seconds). Anyone may
-    upload such data; an honest client certifies within seconds of storing."""
+    upload such data; an honest client certifies within seconds of storing. Also the
+    longest a ``StoreAndCertify`` call waits for its certificate after its upload."""
     uncertified_quota_bytes: int = 4 << 30
     """Bytes of metadata and slivers of not-yet-certified blobs the node keeps at once;
     uploads beyond it get RESOURCE_EXHAUSTED until blobs are certified or expire."""

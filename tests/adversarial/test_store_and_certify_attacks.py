@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import queue
 from collections.abc import Iterable, Iterator
 
@@ -266,3 +267,29 @@ def test_a_client_streaming_a_big_upload_gets_the_node_s_refusal_of_its_start(
             asyncio.run(upload())
         assert info.value.code == "INVALID_ARGUMENT", info.value
         assert "unencoded_length" in info.value.details
+
+
+def test_a_client_that_never_gives_its_certificate_does_not_hold_the_call(
+    tmp_path: pathlib.Path,
+) -> None:
+    """After ``stored`` the node waits for the certificate at most
+    ``uncertified_ttl_seconds`` (after which the data is collected as never certified
+    anyway): a client that vanished without closing its stream does not hold the call,
+    and its slot among the server's concurrent calls, for ever."""
+    testbed = Testbed.create(
+        tmp_path / "testbed", 1, 4, node_settings={"uncertified_ttl_seconds": 2}
+    )
+    try:
+        testbed.up()
+        call = _Exchange(testbed)
+        try:
+            blob = encoder.encode(os.urandom(10_000), 4)
+            call.send(_start(blob, _registration(testbed, 10_000), _whole(blob, ALL)))
+            assert call.reply().WhichOneof("reply") == "stored"
+            code, details = call.refused()  # the client sends nothing more, nor closes
+            assert code == grpc.StatusCode.FAILED_PRECONDITION
+            assert "no certificate within 2 s" in details
+        finally:
+            call.close()
+    finally:
+        testbed.down()

@@ -15,6 +15,7 @@ shard-sync requests by a committee member.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -267,7 +268,19 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         finally:
             await stream.close()
         yield pb.StoreAndCertifyReply(stored=response)
-        part = await anext(parts, None)
+        # The client gives the certificate once nodes holding n - f shards confirmed; a
+        # client that vanished (its host down, no FIN) must not hold the call for ever.
+        # Past ``uncertified_ttl_seconds`` the blob's data is collected as never certified
+        # anyway; the node still learns a later certificate from SubmitCertificate or from
+        # its peers' logs.
+        wait = self.node.ctx.config.uncertified_ttl_seconds
+        try:
+            async with asyncio.timeout(wait):
+                part = await anext(parts, None)
+        except TimeoutError:
+            raise errors.FailedPrecondition(
+                f"StoreAndCertify: no certificate within {wait:g} s of the upload"
+            ) from None
         if part is None:
             return  # the client had no certificate to give
         if isinstance(part, data_parts.Chunk) or part.WhichOneof("part") != "certificate":
