@@ -142,6 +142,11 @@ def _next_epoch(bed: Testbed, liar: Liar | None = None, liars_shards: int = 1) -
     return now.epoch
 
 
+def _sign(bed: Testbed, owner: keys.KeyPair, epoch: int, blob_id: bytes) -> bytes:
+    """``owner``'s deletion of ``blob_id`` in ``epoch``, signed for the testbed's network."""
+    return owner.sign(messages.deletion_message(bed.network_id, epoch, blob_id, owner.public_key))
+
+
 def _status(bed: Testbed, blob_id: BlobId) -> BlobStatus:
     async def go() -> BlobStatus:
         pool = ChannelPool(timeout=30.0)
@@ -166,8 +171,8 @@ def test_a_lying_peer_deletes_nothing_the_owner_did_not_delete(bed: Testbed) -> 
         return again.blob_id, kept.blob_id, other.blob_id
 
     again, kept, other = run(first, bed.client_config)
-    old = alice.sign(messages.deletion_message(epoch, again.raw))  # applied, then stale
-    of_other = alice.sign(messages.deletion_message(epoch, other.raw))  # not sent yet
+    old = _sign(bed, alice, epoch, again.raw)  # applied, then stale
+    of_other = _sign(bed, alice, epoch, other.raw)  # not sent yet
     later = _next_epoch(bed)
 
     async def store_again(client: WalrusClient) -> None:
@@ -187,7 +192,7 @@ def test_a_lying_peer_deletes_nothing_the_owner_did_not_delete(bed: Testbed) -> 
             later,
             kept.raw,
             stranger.public_key,
-            stranger.sign(messages.deletion_message(later, kept.raw)),
+            _sign(bed, stranger, later, kept.raw),
         ),
         # The owner's signature for another blob, relayed as a deletion of this one.
         Deletion(epoch, kept.raw, alice.public_key, of_other),
@@ -222,7 +227,7 @@ def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes
     alice = keys.KeyPair.generate()
     blob_id = BlobId(os.urandom(32))
     epoch = bed.committees().epoch + 1
-    signature = alice.sign(messages.deletion_message(epoch, blob_id.raw))
+    signature = _sign(bed, alice, epoch, blob_id.raw)
     with Liar([Deletion(epoch, blob_id.raw, alice.public_key, signature)]) as liar:
         registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
         message = messages.confirmation_message(epoch, blob_id.raw, registration)
@@ -259,7 +264,8 @@ def test_the_listing_is_bounded_and_a_peer_sending_more_than_asked_is_refused(
             everything = await node.list_deletions(0, 100)
             assert [s for s, _ in everything] == [1, 2, 3]
             assert all(
-                d.is_valid() and d.owner_public_key == owner.public_key for _, d in everything
+                d.is_valid(bed.network_id) and d.owner_public_key == owner.public_key
+                for _, d in everything
             )
             assert await node.list_deletions(1, 1) == everything[1:2]  # after the cursor
             assert await node.list_deletions(3, 100) == []

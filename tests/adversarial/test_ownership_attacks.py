@@ -62,7 +62,9 @@ def test_a_strangers_registration_and_deletion_leave_a_permanent_blob_intact(
 
         # Deleting again removes nothing more: the permanent registration is not the
         # stranger's.
-        signature = stranger.sign(messages.deletion_message(c.epoch, blob_id.raw))
+        signature = stranger.sign(
+            messages.deletion_message(c.network_id, c.epoch, blob_id.raw, stranger.public_key)
+        )
         for member in c.current.members:
             assert not await client._client(member).delete_blob(blob_id.raw, c.epoch, signature)
         assert (await client.read(blob_id)).data == data

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
             info = ownership.certify(None, registration, c.epoch, c.epoch, 0)
             assert info is not None
             ctx.store.put_blob_info(blob_id, info)
-            signature = owner.sign(messages.deletion_message(c.epoch, blob_id))
+            message = messages.deletion_message(c.network_id, c.epoch, blob_id, owner.public_key)
+            signature = owner.sign(message)
             deletions.append(Deletion(c.epoch, blob_id, owner.public_key, signature))
         try:
             result = asyncio.run(_passes(ctx, deletions))

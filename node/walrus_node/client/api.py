@@ -748,7 +748,9 @@ class WalrusClient:
     async def delete(self, blob_id: BlobId, owner: keys.KeyPair) -> tuple[int, list[str]]:
         """Delete a deletable blob on every node; returns (nodes that deleted it, problems)."""
         c = await self.committees(refresh=True)
-        signature = owner.sign(messages.deletion_message(c.epoch, blob_id.raw))
+        signature = owner.sign(
+            messages.deletion_message(c.network_id, c.epoch, blob_id.raw, owner.public_key)
+        )
         members = list(c.current.members)
         if c.previous is not None:
             members += [m for m in c.previous.members if m.name not in c.current]

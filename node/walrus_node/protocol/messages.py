@@ -9,9 +9,10 @@ purpose can never be replayed as another. Integers are little-endian.
 
 * confirmation: ``tag | u64 epoch | blob_id[32] | registration``
 * registration: ``u64 end_epoch | u8 deletable | u8 len | owner_key | u64 unencoded_length``
-* deletion:     ``tag | u64 epoch | blob_id[32]`` signed by the blob's owner key; nodes log
-  and relay it as a :class:`Deletion` (``u64 epoch | blob_id[32] | owner_key[32] |
-  signature[64]``), which anyone can check against the owner key it names
+* deletion:     ``tag | u16 len | network_id | u64 epoch | blob_id[32] | owner_key[32]``
+  signed by the blob's owner key; nodes log and relay it as a :class:`Deletion`
+  (``u64 epoch | blob_id[32] | owner_key[32] | signature[64]``), which any node of the
+  same network can check against the owner key it names
 * admin:        ``tag | binding | u16 len | method | u64 timestamp_ms | payload``
 * shard sync:   ``tag | binding | u64 epoch | u32 shard | u8 type | u8 len | after_blob_id
   | u32 limit``
@@ -22,6 +23,14 @@ The *binding* of control messages (admin and shard-sync requests) names the netw
 was signed and a random nonce, so that a request seen by one node cannot be replayed to
 another network, to another node, or to the same node twice
 (:mod:`walrus_node.service.replay` refuses repeats).
+
+A deletion names its network too (so an owner using one key on two networks cannot have
+its deletion on one replayed on the other), the blob, the owner and the epoch it was
+signed in, but no nonce: applying it twice changes nothing the first time did not, and
+what it covers is fixed by its epoch (the owner's registrations certified up to then), so
+a replay is harmless. Deletions signed in the first format (``walrus-k8s/deletion/v1``,
+without network or owner) verify against nothing: docs/security.md, "Deletions relayed
+by peers".
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ __all__ = [
 ]
 
 _CONFIRMATION = b"walrus-k8s/confirmation/v1\x00"
-_DELETION = b"walrus-k8s/deletion/v1\x00"
+_DELETION = b"walrus-k8s/deletion/v2\x00"
 _ADMIN = b"walrus-k8s/admin/v2\x00"
 _SHARD_SYNC = b"walrus-k8s/shard-sync/v2\x00"
 
@@ -105,17 +114,29 @@ def confirmation_message(epoch: int, blob_id: bytes, registration: BlobRegistrat
     return _CONFIRMATION + struct.pack("<Q", epoch) + blob_id + registration.to_bytes()
 
 
-def deletion_message(epoch: int, blob_id: bytes) -> bytes:
-    return _DELETION + struct.pack("<Q", epoch) + blob_id
+def _network(network_id: str) -> bytes:
+    network = network_id.encode()
+    if len(network) > MAX_NETWORK_ID:
+        raise ValueError(f"network_id: longer than {MAX_NETWORK_ID} bytes")
+    return struct.pack("<H", len(network)) + network
+
+
+def deletion_message(network_id: str, epoch: int, blob_id: bytes, owner: bytes) -> bytes:
+    """What an owner signs to delete its registrations of ``blob_id`` certified up to
+    ``epoch``, on the network ``network_id`` (``params.network_id`` of the committee file,
+    empty for a network without one)."""
+    return _DELETION + _network(network_id) + struct.pack("<Q", epoch) + blob_id + owner
 
 
 @dataclasses.dataclass(frozen=True)
 class Deletion:
     """An owner's signed deletion of its registration of a blob, as nodes log and relay it.
 
-    The signature covers only the epoch and the blob ID (:func:`deletion_message`, what the
-    client signs); the owner key is carried beside it so that a node handed the deletion by
-    a peer can check it without trusting the peer. Any other key makes the signature fail.
+    The signature covers the network, the epoch, the blob ID and the owner key
+    (:func:`deletion_message`, what the client signs); the network is not carried: each
+    node checks the signature against its own network, so a deletion signed for another
+    network fails there. The owner key is carried so that a node handed the deletion by a
+    peer can check it without trusting the peer. Any other key makes the signature fail.
     """
 
     epoch: int
@@ -125,13 +146,14 @@ class Deletion:
 
     SIZE = 8 + 32 + keys.PUBLIC_KEY_SIZE + keys.SIGNATURE_SIZE
 
-    def message(self) -> bytes:
-        return deletion_message(self.epoch, self.blob_id)
+    def message(self, network_id: str) -> bytes:
+        return deletion_message(network_id, self.epoch, self.blob_id, self.owner_public_key)
 
-    def is_valid(self) -> bool:
-        """The owner key signed this epoch and blob ID (and the blob ID is 32 bytes)."""
+    def is_valid(self, network_id: str) -> bool:
+        """The owner key signed this deletion for the network ``network_id`` (and the blob
+        ID is 32 bytes)."""
         return len(self.blob_id) == 32 and keys.verify(
-            self.owner_public_key, self.signature, self.message()
+            self.owner_public_key, self.signature, self.message(network_id)
         )
 
     def to_bytes(self) -> bytes:
@@ -157,16 +179,12 @@ class Binding:
     nonce: bytes
 
     def to_bytes(self) -> bytes:
-        network = self.network_id.encode()
-        if len(network) > MAX_NETWORK_ID:
-            raise ValueError(f"network_id: longer than {MAX_NETWORK_ID} bytes")
         if len(self.target) != keys.PUBLIC_KEY_SIZE:
             raise ValueError(f"target: expected {keys.PUBLIC_KEY_SIZE} bytes")
         if len(self.nonce) != NONCE_SIZE:
             raise ValueError(f"nonce: expected {NONCE_SIZE} bytes")
         return (
-            struct.pack("<H", len(network))
-            + network
+            _network(self.network_id)
             + self.target
             + struct.pack("<Q", self.timestamp_ms)
             + self.nonce

@@ -89,10 +89,19 @@ class Lifetime:
             raise errors.InvalidBlob(str(bid))
         if epoch not in (c.epoch, c.epoch - 1):
             raise errors.StaleEpoch(f"deletion signed for epoch {epoch}; the epoch is {c.epoch}")
-        message = messages.deletion_message(epoch, blob_id)
+        network = c.network_id
 
         def signer(candidates: list[bytes]) -> bytes | None:
-            return next((k for k in candidates if keys.verify(k, signature, message)), None)
+            return next(
+                (
+                    k
+                    for k in candidates
+                    if keys.verify(
+                        k, signature, messages.deletion_message(network, epoch, blob_id, k)
+                    )
+                ),
+                None,
+            )
 
         live = info.registrations if info.state is BlobState.CERTIFIED else ()
         owner = signer([r.owner_public_key for r in live if r.deletable])
@@ -109,7 +118,7 @@ class Lifetime:
         if owner is None:
             raise errors.PermissionDenied(
                 f"deletion of blob {bid} is not signed by its owner (the owner of one of "
-                "its deletable registrations)"
+                f"its deletable registrations) for this network ({network!r})"
             )
         return await self._apply(messages.Deletion(epoch, blob_id, owner, signature), "owner")
 
@@ -136,8 +145,9 @@ class Lifetime:
         """Check a deletion a peer listed from its log and apply it as ``DeleteBlob``
         would; True if a registration was removed.
 
-        The peer is not trusted: the owner's signature over the epoch and blob ID is
-        checked here, and the deletion covers only that owner's registrations certified
+        The peer is not trusted: the owner's signature over this node's network, the
+        epoch, the blob ID and the owner key is checked here (a deletion signed for
+        another network fails), and the deletion covers only that owner's registrations certified
         up to its epoch (:func:`.ownership.delete`). A deletion signed in any epoch up to
         the next one is accepted (the peer may be ahead at an epoch change; one older
         than the ``DeleteBlob`` window was accepted by the peer in time). Raises
@@ -150,10 +160,11 @@ class Lifetime:
             raise errors.StaleEpoch(
                 f"deletion signed for epoch {deletion.epoch}; the epoch is {c.epoch}"
             )
-        if not deletion.is_valid():
+        if not deletion.is_valid(c.network_id):
             ctx.metrics.rejected_inputs.labels(reason="invalid_deletion").inc()
             raise errors.PermissionDenied(
-                f"deletion of blob {bid} is not signed by the owner key it names"
+                f"deletion of blob {bid} is not signed by the owner key it names for this "
+                f"network ({c.network_id!r})"
             )
         if await ctx.read(ctx.store.get_blob_info, deletion.blob_id) is None:
             raise errors.NotFound(f"blob {bid} is not known to this node")

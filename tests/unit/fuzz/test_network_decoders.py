@@ -101,7 +101,7 @@ def test_deletion_storage_form_and_check(data: bytes) -> None:
     except ValueError:
         return
     assert deletion.to_bytes() == data
-    deletion.is_valid()  # a bool, whatever the bytes
+    deletion.is_valid("fuzz")  # a bool, whatever the bytes
 
 
 @FUZZ
@@ -185,7 +185,7 @@ _CONVERSIONS = [
     _protobuf(pb.BlobRegistration, convert.registration_from_pb),
     _protobuf(pb.Confirmation, convert.confirmation_from_pb),
     _protobuf(pb.Certificate, convert.certificate_from_pb),
-    _protobuf(pb.Deletion, lambda m: convert.deletion_from_pb(m).is_valid()),
+    _protobuf(pb.Deletion, lambda m: convert.deletion_from_pb(m).is_valid("fuzz")),
     _protobuf(pb.NodeInfo, convert.node_info_from_pb),
     _protobuf(pb.BlobStatus, convert.blob_status_from_pb),
     _protobuf(pb.SyncStatus, convert.sync_status_from_pb),

@@ -26,6 +26,7 @@ from walrus_node.transport.client import ChannelPool
 
 HORIZON = 3
 OWNER = keys.KeyPair.generate()
+NETWORK = "unit/a"
 
 
 def _committees(at: int) -> committee_file.ActiveCommittees:
@@ -36,7 +37,7 @@ def _committees(at: int) -> committee_file.ActiveCommittees:
         for i in range(4)
     ]
     committee = selection.select(candidates, 4, epoch=at).committee
-    params = committee_file.NetworkParams(max_epochs_ahead=HORIZON)
+    params = committee_file.NetworkParams(max_epochs_ahead=HORIZON, network_id=NETWORK)
     return committee_file.ActiveCommittees(epoch.EpochState.genesis(committee), params)
 
 
@@ -67,8 +68,8 @@ def _certify(ctx: NodeContext, at: int) -> bytes:
     return blob_id
 
 
-def _signed(blob_id: bytes, at: int) -> bytes:
-    return OWNER.sign(messages.deletion_message(at, blob_id))
+def _signed(blob_id: bytes, at: int, network: str = NETWORK) -> bytes:
+    return OWNER.sign(messages.deletion_message(network, at, blob_id, OWNER.public_key))
 
 
 def test_delete_blob_logs_what_it_applied_and_a_relay_is_checked(ctx: NodeContext) -> None:
@@ -80,7 +81,7 @@ def test_delete_blob_logs_what_it_applied_and_a_relay_is_checked(ctx: NodeContex
         assert not await lifetime.delete_blob(first, 5, _signed(first, 5))  # once
         [(sequence, logged)] = await lifetime.deletions_after(0, 0)
         assert sequence == 1 and logged == Deletion(5, first, OWNER.public_key, logged.signature)
-        assert logged.is_valid()
+        assert logged.is_valid(NETWORK)
         assert await lifetime.deletes_nothing(logged)  # a peer listing it back: skipped
         forged = Deletion(5, second, OWNER.public_key, os.urandom(64))
         with pytest.raises(errors.PermissionDenied):
@@ -123,5 +124,31 @@ def test_a_new_committee_prunes_deletions_that_can_no_longer_remove_anything(
         assert gone is not None and gone.deletions == ()
         kept = ctx.store.get_blob_info(recent)
         assert kept is not None and kept.deletions == ((OWNER.public_key, 6),)
+
+    asyncio.run(go())
+
+
+def test_a_deletion_signed_for_another_network_or_in_the_old_format_is_refused(
+    ctx: NodeContext,
+) -> None:
+    """The owner's genuine signature, made for another network (or over the first
+    format's bytes, which name none), deletes nothing here, whether the owner's call
+    brings it or a peer relays it; the same owner's deletion for this network does."""
+    lifetime = Lifetime(ctx)
+    old_format = b"walrus-k8s/deletion/v1\x00"
+
+    async def go() -> None:
+        blob_id = _certify(ctx, 5)
+        foreign = _signed(blob_id, 5, network="unit/b")
+        v1 = OWNER.sign(old_format + (5).to_bytes(8, "little") + blob_id)
+        for signature in (foreign, v1):
+            with pytest.raises(errors.PermissionDenied, match="for this network"):
+                await lifetime.delete_blob(blob_id, 5, signature)
+            with pytest.raises(errors.PermissionDenied, match="for this network"):
+                await lifetime.accept_relayed(Deletion(5, blob_id, OWNER.public_key, signature))
+        info = ctx.store.get_blob_info(blob_id)
+        assert info is not None and info.state is BlobState.CERTIFIED
+        assert await lifetime.deletions_after(0, 0) == []
+        assert await lifetime.delete_blob(blob_id, 5, _signed(blob_id, 5))
 
     asyncio.run(go())

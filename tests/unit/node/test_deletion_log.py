@@ -13,6 +13,7 @@ from walrus_node.service import ownership
 from walrus_node.store.store import BlobInfo, BlobState, Store
 
 OWNER = keys.KeyPair.generate()
+NETWORK = "unit/log"
 
 
 def _id(i: int) -> bytes:
@@ -20,7 +21,7 @@ def _id(i: int) -> bytes:
 
 
 def _deletion(i: int, epoch: int = 3) -> Deletion:
-    signature = OWNER.sign(messages.deletion_message(epoch, _id(i)))
+    signature = OWNER.sign(messages.deletion_message(NETWORK, epoch, _id(i), OWNER.public_key))
     return Deletion(epoch, _id(i), OWNER.public_key, signature)
 
 
@@ -79,7 +80,7 @@ def test_pruning_drops_the_oldest_and_keeps_the_last(tmp_path: pathlib.Path) -> 
 
 def test_a_relayed_deletion_checks_only_against_what_the_owner_signed() -> None:
     genuine = _deletion(1)
-    assert genuine.is_valid() and Deletion.from_bytes(genuine.to_bytes()) == genuine
+    assert genuine.is_valid(NETWORK) and Deletion.from_bytes(genuine.to_bytes()) == genuine
     other = keys.KeyPair.generate().public_key
     for altered in (
         dataclasses.replace(genuine, epoch=4),
@@ -87,4 +88,5 @@ def test_a_relayed_deletion_checks_only_against_what_the_owner_signed() -> None:
         dataclasses.replace(genuine, owner_public_key=other),
         dataclasses.replace(genuine, blob_id=genuine.blob_id[:31]),
     ):
-        assert not altered.is_valid()
+        assert not altered.is_valid(NETWORK)
+    assert not genuine.is_valid("unit/other")

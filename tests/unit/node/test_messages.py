@@ -48,7 +48,7 @@ def test_signatures_are_bound_to_their_purpose() -> None:
     key = keys.KeyPair.generate()
     reg = messages.BlobRegistration(5)
     confirmation = messages.confirmation_message(1, BLOB, reg)
-    deletion = messages.deletion_message(1, BLOB)
+    deletion = messages.deletion_message("", 1, BLOB, key.public_key)
     signature = key.sign(confirmation)
     assert keys.verify(key.public_key, signature, confirmation)
     assert not keys.verify(key.public_key, signature, deletion)
