@@ -66,7 +66,14 @@ class NodeConfig:
     """Deletions listed by peers for blobs this node does not know yet (their certificates
     still to come), kept in memory (about 200 bytes each) and applied once the blob is
     known; only deletions whose owner signature checked enter, and more are dropped (the
-    node then keeps such a registration until it expires). A restart forgets them."""
+    node then keeps such a registration until it expires). A restart forgets them.
+    When full, a peer holding fewer than its fair share takes the place of the oldest
+    deletion of the peer holding the most (walrus_node.service.pending_deletions)."""
+    pending_deletions_per_peer: int = 1_000
+    """Of ``pending_deletions``, the most one relaying peer may hold. Anyone can sign
+    deletions of made-up blobs with a key of their own, so a lying committee member could
+    otherwise fill the table and have genuine early deletions relayed by others dropped;
+    an honest peer lists such deletions only for blobs certified meanwhile."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 900.0
@@ -208,6 +215,7 @@ class NodeConfig:
             "symbol_tree_cache_bytes",
             "shard_sync_memo_blobs",
             "pending_deletions",
+            "pending_deletions_per_peer",
             "store_disk_reserve_bytes",
         ):
             if getattr(self, key) < 0:

@@ -42,7 +42,8 @@ N_SHARDS = 4
 class Liar(pb_grpc.StorageNodeServicer):
     """Answers GetNodeInfo, ListCertificates (``certificates``, from its second call on:
     after the node has seen the deletions) and ListDeletions (``deletions``; with
-    ``overflow``, one more than asked)."""
+    ``overflow``, one more than asked). With ``after``, its logs look empty until that
+    event is set; ``listed`` is set once its last deletion has been listed."""
 
     def __init__(
         self,
@@ -50,10 +51,13 @@ class Liar(pb_grpc.StorageNodeServicer):
         *,
         overflow: bool = False,
         certificates: tuple[Certificate, ...] = (),
+        after: threading.Event | None = None,
     ) -> None:
         self.deletions = deletions
         self.overflow = overflow
         self.certificates = certificates
+        self.after = after
+        self.listed = threading.Event()
         self.certificate_calls = 0
         self.key = keys.KeyPair.generate()
         self.endpoint = ""
@@ -90,8 +94,9 @@ class Liar(pb_grpc.StorageNodeServicer):
         info = NodeInfo(
             "liar", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", 0
         )
-        logged = {"deletions_logged": len(self.deletions)}
-        logged["certificates_logged"] = len(self.certificates)
+        shown = self.after is None or self.after.is_set()
+        logged = {"deletions_logged": len(self.deletions) if shown else 0}
+        logged["certificates_logged"] = len(self.certificates) if shown else 0
         return convert.node_info_to_pb(NodeInfo(**{**info.__dict__, **logged}))
 
     async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
@@ -105,6 +110,8 @@ class Liar(pb_grpc.StorageNodeServicer):
         listed = list(enumerate(self.deletions, 1))[request.after_sequence :]
         for sequence, deletion in listed[: request.limit + (1 if self.overflow else 0)]:
             yield convert.deletion_to_pb(deletion, sequence)
+            if sequence == len(self.deletions):
+                self.listed.set()
 
 
 @pytest.fixture
@@ -278,3 +285,115 @@ def test_the_listing_is_bounded_and_a_peer_sending_more_than_asked_is_refused(
             await pool.close()
 
     asyncio.run(listings())
+
+
+def test_a_deletion_signed_for_another_network_is_refused_directly_and_relayed(
+    bed: Testbed,
+) -> None:
+    """The owner uses one key on two networks. Its genuine deletion on the other network
+    deletes nothing here: not when brought to ``DeleteBlob``, not when a peer relays it
+    from its deletion log. (Before deletions named their network, both deleted.)"""
+    alice = keys.KeyPair.generate()
+    elsewhere = f"{bed.network_id}-elsewhere"
+
+    async def store(client: WalrusClient) -> tuple[BlobId, BlobId, int]:
+        kept = await client.store(os.urandom(6000), epochs=5, deletable=True, owner=alice)
+        other = await client.store(os.urandom(5000), epochs=5, deletable=True, owner=alice)
+        c = await client.committees(refresh=True)
+        foreign = alice.sign(
+            messages.deletion_message(elsewhere, c.epoch, kept.blob_id.raw, alice.public_key)
+        )
+        with pytest.raises(errors.PeerError, match="PERMISSION_DENIED"):
+            await client._client(c.current.members[0]).delete_blob(
+                kept.blob_id.raw, c.epoch, foreign
+            )
+        return kept.blob_id, other.blob_id, c.epoch
+
+    kept, other, epoch = run(store, bed.client_config)
+    assert _status(bed, kept).state is BlobStatusState.CERTIFIED
+    foreign = alice.sign(messages.deletion_message(elsewhere, epoch, kept.raw, alice.public_key))
+    lies = [
+        Deletion(epoch, kept.raw, alice.public_key, foreign),
+        # Genuine, last: the node has seen the foreign one once this one is applied.
+        Deletion(epoch, other.raw, alice.public_key, _sign(bed, alice, epoch, other.raw)),
+    ]
+    with Liar(lies) as liar:
+        _next_epoch(bed, liar)
+        wait_until(
+            lambda: _status(bed, other).state is BlobStatusState.DELETED,
+            120,
+            "the node to apply the genuine deletion the liar listed",
+        )
+    status = _status(bed, kept)
+    assert status.state is BlobStatusState.CERTIFIED
+    assert [r.owner_public_key for r in status.registrations] == [alice.public_key]
+
+
+def test_a_peer_flooding_early_deletions_does_not_crowd_out_an_honest_peers(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A lying member lists more validly signed deletions of made-up blobs than the node
+    keeps waiting (``pending_deletions``); then an honest member lists an owner's genuine
+    deletion of a blob the node does not know yet, and the blob's certificate in a later
+    round. The genuine deletion still waits, and is applied when the certificate comes.
+    (With one bound for all peers, the liar's made-up deletions filled it and the genuine
+    one was dropped: the blob stayed certified here.)"""
+    capacity = 20
+    bed = Testbed.create(
+        tmp_path / "testbed",
+        1,
+        n_shards=N_SHARDS,
+        plaintext=True,
+        node_settings={"pending_deletions": capacity, "certificate_poll_seconds": 1.0},
+    )
+    try:
+        bed.up()
+        mallory, alice = keys.KeyPair.generate(), keys.KeyPair.generate()
+        epoch = bed.committees().epoch + 1
+        flood = []
+        for _ in range(capacity + 10):
+            made_up = os.urandom(32)
+            flood.append(
+                Deletion(epoch, made_up, mallory.public_key, _sign(bed, mallory, epoch, made_up))
+            )
+        blob_id = BlobId(os.urandom(32))
+        genuine = Deletion(
+            epoch, blob_id.raw, alice.public_key, _sign(bed, alice, epoch, blob_id.raw)
+        )
+        with Liar(flood) as liar, Liar([genuine], after=liar.listed) as honest:
+            registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
+            message = messages.confirmation_message(epoch, blob_id.raw, registration)
+            honest.certificates = (
+                Certificate.from_confirmations(
+                    [
+                        Confirmation(
+                            epoch, blob_id.raw, registration, k.public_key, k.sign(message)
+                        )
+                        for k in (honest.key, liar.key)  # 2 + 1 shards: a quorum of 4
+                    ]
+                ),
+            )
+            node = bed.nodes[0]
+            before = bed.committees().state.current
+            members = (
+                _member(node.name, node.public_key, node.endpoint, (0,)),
+                _member("liar", liar.key.public_key, liar.endpoint, (1,)),
+                _member("honest", honest.key.public_key, honest.endpoint, (2, 3)),
+            )
+            now = Committee(epoch, N_SHARDS, members)
+            state = EpochState(now, previous=before, sync_done=frozenset(now.names))
+            bed.publish_committee(
+                committee_file.ActiveCommittees(
+                    state, committee_file.NetworkParams(network_id=bed.network_id)
+                )
+            )
+            wait_until(liar.listed.is_set, 120, "the node to list the liar's deletions")
+            wait_until(honest.listed.is_set, 120, "the node to list the honest deletion")
+            wait_until(
+                lambda: _status(bed, blob_id).state is BlobStatusState.DELETED,
+                120,
+                "the node to apply the honest peer's deletion once the certificate came",
+            )
+            assert honest.certificate_calls >= 2
+    finally:
+        bed.down()

@@ -27,8 +27,10 @@ that peer (persisted too), skips one that would change nothing here before check
 signature, and checks every other one against the owner key it names before applying it
 with the rules of :mod:`.ownership`: a lying peer cannot delete what the owner did not.
 A deletion of a blob this node does not know yet (its certificate is still to come, from
-another peer) waits in memory (at most ``pending_deletions``) and is tried again
-after every round; a restart forgets those, whose listers' cursors have moved on.
+another peer) waits in memory (:class:`.pending_deletions.PendingDeletions`: at most
+``pending_deletions``, at most ``pending_deletions_per_peer`` relayed by one peer, and a
+fair share for every peer however many flood) and is tried again after every round; a
+restart forgets those, whose listers' cursors have moved on.
 
 A peer's ``NodeInfo`` says how far its two logs go, so a log that did not grow since
 the cursor costs no listing call: most rounds find nothing new.
@@ -55,6 +57,7 @@ from walrus_node.protocol.messages import Certificate, Deletion, SignerWeights
 from walrus_node.service.context import NodeContext
 from walrus_node.service.lifetime import Lifetime
 from walrus_node.service.peers import Peer
+from walrus_node.service.pending_deletions import PendingDeletions
 from walrus_node.service.registrations import Registrations
 
 __all__ = ["MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
@@ -101,8 +104,11 @@ class CertificateSync:
         self._ctx = ctx
         self._registrations = registrations
         self._lifetime = lifetime
-        self._pending: dict[Deletion, None] = {}
-        """Checked deletions of blobs not known here yet, oldest first."""
+        config = ctx.config
+        self._pending = PendingDeletions(
+            config.pending_deletions, config.pending_deletions_per_peer
+        )
+        """Checked deletions of blobs not known here yet, and who relayed them."""
         self._vouches = Vouches()
         self._poke = asyncio.Event()
         self._queued: asyncio.Future[None] | None = None
@@ -170,9 +176,14 @@ class CertificateSync:
             return  # applied here already (from the owner, or from another peer)
         try:
             await self._lifetime.accept_relayed(deletion)
-        except errors.NotFound:
-            if len(self._pending) < self._ctx.config.pending_deletions:
-                self._pending[deletion] = None  # checked: its signature is the owner's
+        except errors.NotFound:  # checked: its signature is the owner's
+            if not self._pending.add(deletion, member.public_key):
+                log.info(
+                    "pending_deletion_dropped",
+                    peer=member.name,
+                    held=self._pending.held_by(member.public_key),
+                    pending=len(self._pending),
+                )
         except errors.NodeError as e:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
 
@@ -181,9 +192,9 @@ class CertificateSync:
         the signature was checked when it arrived and is checked again only then), and
         forget those that can no longer remove anything."""
         ctx = self._ctx
-        for deletion in list(self._pending):
+        for deletion in self._pending:
             if self._lifetime.obsolete(deletion):
-                del self._pending[deletion]
+                self._pending.discard(deletion)
                 continue
             if ctx.lookup(ctx.store.get_blob_info, deletion.blob_id) is None:
                 continue
@@ -193,7 +204,7 @@ class CertificateSync:
                 continue
             except errors.NodeError as e:
                 log.info("pending_deletion_refused", error=str(e))
-            del self._pending[deletion]
+            self._pending.discard(deletion)
 
     def _peers(self) -> list[Member]:
         c = self._ctx.require_committees()

@@ -1,0 +1,79 @@
+"""Deletions waiting for their blob's certificate, and which peer relayed each: the
+bounded table of :mod:`.certificate_sync`. Pure bookkeeping, no I/O.
+
+A peer's deletion log may list a deletion of a blob this node does not know yet (its
+certificate is still to come from another peer). Such a deletion waits here once its
+owner signature checked. Anyone can make a key and sign deletions of made-up blobs with
+it, so a lying committee member could list thousands of them; the table bounds what each
+relaying peer may hold, so that one peer (or a few) cannot crowd out the others' genuine
+deletions:
+
+- a peer holds at most ``per_peer`` entries; more from it are dropped;
+- the table holds at most ``capacity`` entries; when it is full, a peer's new deletion
+  takes the place of the oldest entry of the peer holding the most, if that peer holds
+  at least two more than the newcomer's peer. So a peer holding fewer than its fair share
+  (``capacity`` divided by the peers relaying) always gets in, however many liars flood.
+
+An entry leaves when it was applied or can no longer remove anything (the caller's
+:meth:`discard`). Dropped deletions are not lost for good: the same deletion may still
+come from another peer, and a registration it would have removed expires in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from walrus_node.protocol.messages import Deletion
+
+__all__ = ["PendingDeletions"]
+
+
+class PendingDeletions:
+    def __init__(self, capacity: int, per_peer: int) -> None:
+        self._capacity = capacity
+        self._per_peer = per_peer
+        self._relayer: dict[Deletion, bytes] = {}
+        """Every waiting deletion and the peer that relayed it, oldest first."""
+        self._by_peer: dict[bytes, dict[Deletion, None]] = {}
+        """Per peer, its waiting deletions, oldest first (never empty)."""
+
+    def __len__(self) -> int:
+        return len(self._relayer)
+
+    def __contains__(self, deletion: object) -> bool:
+        return deletion in self._relayer
+
+    def __iter__(self) -> Iterator[Deletion]:
+        """The waiting deletions, oldest first (a snapshot: the table may change
+        meanwhile)."""
+        return iter(list(self._relayer))
+
+    def held_by(self, peer: bytes) -> int:
+        return len(self._by_peer.get(peer, ()))
+
+    def add(self, deletion: Deletion, peer: bytes) -> bool:
+        """Keep ``deletion`` (its signature checked) relayed by ``peer``; True if it waits
+        here now (it may have already), False if it was dropped."""
+        if deletion in self._relayer:
+            return True
+        held = self.held_by(peer)
+        if held >= self._per_peer or self._capacity < 1:
+            return False
+        if len(self._relayer) >= self._capacity:
+            heaviest = max(self._by_peer, key=lambda p: len(self._by_peer[p]))
+            if len(self._by_peer[heaviest]) < held + 2:
+                return False  # every peer holds about as much as this one: the table is fair
+            self.discard(next(iter(self._by_peer[heaviest])))
+        self._relayer[deletion] = peer
+        self._by_peer.setdefault(peer, {})[deletion] = None
+        return True
+
+    def discard(self, deletion: Deletion) -> None:
+        """Forget ``deletion`` (applied, or obsolete); nothing if it is not here."""
+        peer = self._relayer.pop(deletion, None)
+        if peer is None:
+            return
+        mine = self._by_peer[peer]
+        del mine[deletion]
+        if not mine:
+            del self._by_peer[peer]
