@@ -80,6 +80,13 @@ class NodeConfig:
     """Data of blobs never certified is deleted after this long (seconds). Anyone may
     upload such data; an honest client certifies within seconds of storing. Also the
     longest a ``StoreAndCertify`` call waits for its certificate after its upload."""
+    stream_idle_seconds: float = 60.0
+    """Longest wait (seconds) for the next message of a client's upload stream
+    (StoreSlivers, StoreBlob, and StoreAndCertify until ``stored``); a stream silent for
+    longer ends with FAILED_PRECONDITION and gives back its call and what it reserved in
+    the memory budget. Checked between messages: an upload that keeps sending, however
+    slowly, is not cut (the wait for a certificate after ``stored`` is bounded by
+    ``uncertified_ttl_seconds`` instead)."""
     uncertified_quota_bytes: int = 4 << 30
     """Bytes of metadata and slivers of not-yet-certified blobs the node keeps at once;
     uploads beyond it get RESOURCE_EXHAUSTED until blobs are certified or expire."""
@@ -182,8 +189,9 @@ class NodeConfig:
         self._check_minimums()
         if not 64 << 10 <= self.read_buffer_bytes <= 4 << 20:
             raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
-        if self.gc_interval_seconds <= 0:
-            raise ConfigError("gc_interval_seconds: must be positive")
+        for key in ("gc_interval_seconds", "stream_idle_seconds"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key}: must be positive")
         if self.max_sliver_bytes > self.memory_budget_bytes:
             raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)

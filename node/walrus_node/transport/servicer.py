@@ -32,6 +32,7 @@ from walrus_node.transport import (
     convert,
     data_parts,
     framing,
+    inbound_parts,
     status,
     tls,
     trailers,
@@ -45,6 +46,7 @@ __all__ = ["AdminServicer", "StorageNodeServicer"]
 log = structlog.get_logger("walrus.rpc")
 
 Req = TypeVar("Req")
+T = TypeVar("T")
 Resp = TypeVar("Resp")
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
@@ -160,7 +162,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         frames: framing.SliverFrames | None = None
         upload = None
         try:
-            async for part in request:
+            async for part in self._paced(request, "StoreSlivers"):
                 which = part.WhichOneof("part")
                 if which == "header" and blob_id is None:
                     blob_id = part.header.blob_id
@@ -216,7 +218,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreBlob")
         try:
             started = False
-            async for part in request:
+            async for part in self._paced(request, "StoreBlob"):
                 if isinstance(part, data_parts.Chunk):  # a data part, read as a view
                     await stream.data(part.data)
                     continue
@@ -252,7 +254,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         checked and recorded as SubmitCertificate does (except for this node's own
         signature in it, equal to the confirmation it just made), and answered with
         ``certified``."""
-        parts = aiter(request)
+        parts = self._paced(request, "StoreAndCertify")
         stream = upload_stream.UploadStream(self.node, self._upload_limits, "StoreAndCertify")
         try:
             if not await self._store_and_certify_part(stream, await anext(parts, None)):
@@ -276,7 +278,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         wait = self.node.ctx.config.uncertified_ttl_seconds
         try:
             async with asyncio.timeout(wait):
-                part = await anext(parts, None)
+                part = await anext(parts.raw, None)
         except TimeoutError:
             raise errors.FailedPrecondition(
                 f"StoreAndCertify: no certificate within {wait:g} s of the upload"
@@ -324,6 +326,12 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
                 f"StoreAndCertify: unexpected {which or 'empty'} message in the upload"
             )
         return False
+
+    def _paced(self, request: AsyncIterator[T], what: str) -> inbound_parts.InboundParts[T]:
+        """An upload's request stream, each message awaited at most
+        ``stream_idle_seconds`` (:mod:`.inbound_parts`)."""
+        idle = self.node.ctx.config.stream_idle_seconds
+        return inbound_parts.InboundParts(request, idle, what)
 
     def _upload_limits(self) -> framing.StreamLimits:
         config = self.node.ctx.config
