@@ -16,6 +16,8 @@ import pytest
 
 from tests.support.byzantine import ByzantineProxy
 from walrus_node.client.api import WalrusClient
+from walrus_node.codec import encoder
+from walrus_node.codec.params import SliverType
 from walrus_node.protocol.views import BlobStatusState
 from walrus_node.testbed.testbed import Testbed
 
@@ -79,3 +81,28 @@ def test_a_node_without_store_and_certify_gets_store_blob_and_submit_certificate
     assert certified_by == 7 and problems == [], problems
     assert read == data
     assert not isinstance(status, str) and status.state is BlobStatusState.CERTIFIED
+
+
+def test_the_progress_counts_each_byte_once_when_a_node_falls_back_to_store_blob(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    """A small blob's slivers travel inside StoreAndCertify's start part; a node that does
+    not know the call gets them again by StoreBlob. The progress counts them once: the
+    total is the slivers' bytes of every shard, as with nodes that know the call."""
+    data = os.urandom(300_000)
+    blob = encoder.encode(data, testbed.n_shards)
+    expected = sum(
+        len(bytes(blob.sliver(t, i))) for t in SliverType for i in range(testbed.n_shards)
+    )
+    counted: list[int] = []
+
+    async def go(client: WalrusClient) -> list[str]:
+        stored = await client.store(data, progress=counted.append)
+        return stored.problems
+
+    with _watched(testbed, older=True) as proxy:
+        config = _client_config_via(testbed, {"node-2": proxy}, tmp_path)
+        problems = run(go, config)
+        assert proxy.calls.get("StoreBlob") == 1, problems
+    assert problems == []
+    assert sum(counted) == expected

@@ -115,14 +115,17 @@ class StoreCall:
         except PeerError:
             self.unknown = True
             raise
-        if progress is not None and packed:
-            progress(packed)
+        # The slivers packed in the start part count as uploaded once the node answered
+        # that it took them: a node that does not know the call gets them again by
+        # StoreBlob, which counts them then (once).
         if rest:
             # The node says it took the start part before the slivers stream to it: a node
             # that refused it, or does not know the call, ends the call instead, and its
             # status is read intact (a write into the ended call would often turn it into
             # gRPC's "INTERNAL: Internal error from Core", grpc/grpc#36066).
             await self._read("taken")
+            if progress is not None and packed:
+                progress(packed)
             for sliver_type, index, data in (*rest, *items):
                 pieces = framing.sliver_pieces(data)
                 size = sum(piece.nbytes for piece in pieces)
@@ -134,6 +137,8 @@ class StoreCall:
                         progress(sum(view.nbytes for view in chunk))
             await self._write(pb.StoreAndCertifyPart(uploaded=pb.SliversSent()))
         stored = (await self._read("stored")).stored
+        if progress is not None and packed and not rest:
+            progress(packed)
         confirmation = convert.confirmation_from_pb(stored.confirmation)
         return stored.stored, stored.held, stored.expected, confirmation
 
