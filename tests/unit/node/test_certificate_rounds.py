@@ -12,9 +12,11 @@ from typing import Any
 from walrus_node.protocol import keys
 from walrus_node.service.certificate_sync import CertificateSync
 
+_CONFIG = types.SimpleNamespace(pending_deletions=10, pending_deletions_per_peer=5)
+
 
 def _sync() -> tuple[CertificateSync, list[tuple[int, float]]]:
-    ctx: Any = types.SimpleNamespace(committees=object())
+    ctx: Any = types.SimpleNamespace(committees=object(), config=_CONFIG)
     sync = CertificateSync(ctx, None, None)  # type: ignore[arg-type]  # not used by a round
     asked: list[tuple[int, float]] = []  # (round, when each peer was asked)
 
@@ -79,7 +81,9 @@ def test_a_peer_is_asked_for_its_logs_only_past_what_this_node_has_seen() -> Non
         async def write(fn: object, key: str, value: bytes) -> None:
             state[key] = value
 
-        ctx: Any = types.SimpleNamespace(read=read, write=write, store=types.SimpleNamespace())
+        ctx: Any = types.SimpleNamespace(
+            read=read, write=write, store=types.SimpleNamespace(), config=_CONFIG
+        )
         ctx.store.get_state = ctx.store.put_state = None
         sync = CertificateSync(ctx, None, None)  # type: ignore[arg-type]  # not used here
         calls: list[tuple[str, int]] = []
