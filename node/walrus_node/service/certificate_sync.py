@@ -171,21 +171,18 @@ class CertificateSync:
         except errors.NodeError as e:
             log.info("vouched_certificate_refused", error=str(e))
 
-    async def _offer_deletion(self, member: Member, deletion: Deletion) -> None:
+    async def _offer_deletion(self, member: Member, deletion: Deletion) -> bool:
+        """Check and apply, or keep waiting, one deletion ``member`` listed; False if it
+        was to wait and the table of waiting deletions dropped it."""
         if await self._lifetime.deletes_nothing(deletion):
-            return  # applied here already (from the owner, or from another peer)
+            return True  # applied here already (from the owner, or from another peer)
         try:
             await self._lifetime.accept_relayed(deletion)
         except errors.NotFound:  # checked: its signature is the owner's
-            if not self._pending.add(deletion, member.public_key):
-                log.info(
-                    "pending_deletion_dropped",
-                    peer=member.name,
-                    held=self._pending.held_by(member.public_key),
-                    pending=len(self._pending),
-                )
+            return self._pending.add(deletion, member.public_key)
         except errors.NodeError as e:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
+        return True
 
     async def _retry_pending(self) -> None:
         """Apply the waiting deletions whose blobs this node now knows (a lookup each;
@@ -257,9 +254,18 @@ class CertificateSync:
         cursor = await self._cursor(key, logged)
         while logged > cursor:
             batch = await peer.list_deletions(cursor, _BATCH)
+            dropped = 0
             for sequence, deletion in batch:
-                await self._offer_deletion(member, deletion)
+                dropped += not await self._offer_deletion(member, deletion)
                 cursor = max(cursor, sequence)
+            if dropped:  # one line per batch: a flooding peer does not flood the log
+                log.info(
+                    "pending_deletions_dropped",
+                    peer=member.name,
+                    dropped=dropped,
+                    held=self._pending.held_by(member.public_key),
+                    pending=len(self._pending),
+                )
             if batch:
                 await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
             if len(batch) < _BATCH:
