@@ -45,6 +45,11 @@ def test_environment_overrides_the_file() -> None:
         ({**REQUIRED, "read_buffer_bytes": 1000}, "read_buffer_bytes: must be between"),
         ({**REQUIRED, "read_buffer_bytes": 8 << 20}, "read_buffer_bytes: must be between"),
         ({**REQUIRED, "gc_interval_seconds": 0}, "gc_interval_seconds: must be positive"),
+        ({**REQUIRED, "stream_idle_seconds": 0}, "stream_idle_seconds: must be positive"),
+        (
+            {**REQUIRED, "pending_deletions_per_peer": -1},
+            "pending_deletions_per_peer: must not be negative",
+        ),
     ],
 )
 def test_bad_settings_name_the_key(data: dict[str, object], message: str) -> None:
