@@ -132,13 +132,6 @@ class NodeConfig:
     bytes, for the B-tree's pages and for small writes (walrus_node.store.disk_room).
     Writes that do not fit with it are refused (RESOURCE_EXHAUSTED) instead of the node
     dying of SIGBUS on a full volume; deletions still go through."""
-    store_page_cache_bytes: int = 256 << 20
-    """Bytes of the store file behind its data's end kept in the page cache; older pages
-    are given back after each big write (walrus_node.store.page_cache), so the next
-    writes reuse their memory instead of the kernel's never-touched free pages, which in
-    a virtual machine cost a host fault each (about 1 ms of CPU per MB written). Blobs
-    stored within the window (the last ~7 64 MiB blobs at 7 shards) are read from memory,
-    older ones from the disk. 0: nothing is dropped, the kernel's page cache decides."""
     tune_allocator: bool = True
     """Keep freed blob-sized buffers in the process (glibc mmap/trim thresholds raised,
     see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
@@ -216,7 +209,6 @@ class NodeConfig:
             "shard_sync_memo_blobs",
             "pending_deletions",
             "store_disk_reserve_bytes",
-            "store_page_cache_bytes",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")

@@ -32,7 +32,7 @@ import os
 import pathlib
 from collections.abc import Callable
 
-__all__ = ["mappings", "release", "release_range", "resident_bytes"]
+__all__ = ["mappings", "release", "resident_bytes"]
 
 _MADV_DONTNEED = 4
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -56,11 +56,6 @@ _madvise = _libc_madvise()
 
 def mappings(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
     """(start, end) addresses of this process's mappings of the file at ``path``."""
-    return [(start, end) for start, end, _ in _mappings_with_offsets(path)]
-
-
-def _mappings_with_offsets(path: str | os.PathLike[str]) -> list[tuple[int, int, int]]:
-    """(start, end, file offset of start) of this process's mappings of ``path``."""
     try:
         st = os.stat(path)
         lines = pathlib.Path("/proc/self/maps").read_text().splitlines()
@@ -75,7 +70,7 @@ def _mappings_with_offsets(path: str | os.PathLike[str]) -> list[tuple[int, int,
         if int(fields[4]) != st.st_ino or os.makedev(major, minor) != st.st_dev:
             continue
         start, end = (int(x, 16) for x in fields[0].split("-"))
-        found.append((start, end, int(fields[2], 16)))
+        found.append((start, end))
     return found
 
 
@@ -98,21 +93,6 @@ def release(path: str | os.PathLike[str], used: int | None = None) -> int:
         # address space far beyond the file's end that never held a page.
         length = min(end - start, -(-size // _PAGE) * _PAGE)
         if length > 0 and _madvise(start, length, _MADV_DONTNEED) == 0:
-            released += 1
-    return released
-
-
-def release_range(path: str | os.PathLike[str], start: int, end: int) -> int:
-    """Drop the pages of bytes ``start`` to ``end`` of ``path`` (page-aligned) from every
-    mapping of it in this process, as :func:`release` drops them all; the number of
-    mappings released."""
-    if _madvise is None or end <= start:
-        return 0
-    released = 0
-    for first, last, offset in _mappings_with_offsets(path):
-        low = max(start, offset)
-        high = min(end, offset + (last - first))
-        if high > low and _madvise(first + low - offset, high - low, _MADV_DONTNEED) == 0:
             released += 1
     return released
 

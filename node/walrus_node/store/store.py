@@ -75,7 +75,7 @@ import lmdb
 from walrus_node.codec.params import MAX_SHARDS, SliverType
 from walrus_node.protocol import views
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Deletion
-from walrus_node.store import disk_room, group_commit, mapped, page_cache
+from walrus_node.store import disk_room, group_commit, mapped
 
 __all__ = [
     "BlobInfo",
@@ -93,9 +93,6 @@ T = TypeVar("T")
 _CHECKSUM = 16
 _T = TypeVar("_T")
 _MAX_DBS = 6 + 2 * MAX_SHARDS
-_DROP_BEHIND_BYTES = 1 << 20
-"""Writes of at least this many bytes give back the pages pushed out of the page cache
-window after they commit (:mod:`.page_cache`); smaller ones move the data's end little."""
 
 
 class StoreError(Exception):
@@ -248,17 +245,13 @@ class Store:
         path: str | os.PathLike[str],
         map_size: int = 1 << 40,
         disk_reserve: int = 64 << 20,
-        page_cache_window: int = 0,
     ) -> None:
         """Open (or create) the store in the directory ``path``. ``map_size``: the most
         the store can hold (bytes; the data file's apparent size). ``disk_reserve``: disk
-        bytes kept allocated past the data's end for the B-tree's pages (see above).
-        ``page_cache_window``: bytes behind the data's end kept in the page cache, older
-        pages given back after big writes (:mod:`.page_cache`; 0: the kernel decides)."""
+        bytes kept allocated past the data's end for the B-tree's pages (see above)."""
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         self._data_file = directory / "data.mdb"
-        self._drop_behind = page_cache.DropBehind(self._data_file, page_cache_window)
         self._map_lock = threading.Lock()
         self._closed = False
         try:
@@ -301,7 +294,6 @@ class Store:
         self._state = self._dbs[b"state"]
         self._deletions = self._dbs[b"deletions"]
         self._group = group_commit.GroupCommit(self._env, self._reserve)
-        self._drop_behind.start_at(self._data_end())
 
     def _open_dbs(self, names: list[bytes]) -> dict[bytes, lmdb._Database]:
         """Open (creating what is missing) every named database. On a full volume a store
@@ -324,7 +316,6 @@ class Store:
     def close(self) -> None:
         with self._map_lock:  # not while a release is between finding the map and madvise
             self._closed = True
-            self._drop_behind.close()
             self._env.close()
             self._room.close()
 
@@ -365,12 +356,7 @@ class Store:
         once: it must be a pure function of the transaction. ``size``: about how many
         bytes it adds (room for them is reserved first; 0 for small writes and deletions).
         """
-        result = self._group.run(fn, size)
-        if size >= _DROP_BEHIND_BYTES:
-            with self._map_lock:  # not once closed: the map's addresses may be reused
-                if not self._closed:
-                    self._drop_behind.after_commit(self._data_end())
-        return result
+        return self._group.run(fn, size)
 
     @property
     def commits(self) -> int:

@@ -130,7 +130,6 @@ async def start(config: NodeConfig) -> RunningNode:
         config.data_dir,
         map_size=config.store_map_size_gib << 30,
         disk_reserve=config.store_disk_reserve_bytes,
-        page_cache_window=config.store_page_cache_bytes,
     )
     metrics = NodeMetrics()
     peers = ChannelPool(
