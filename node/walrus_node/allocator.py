@@ -25,8 +25,8 @@ Two more settings keep a long-running process from growing with the number of bl
 handled: :func:`tune` caps glibc's arenas at :data:`DEFAULT_ARENA_MAX`, one (by default
 each thread that allocates under contention may get an arena of its own, up to eight per
 core, and each arena keeps its own peak: measured on a node, +20 MiB of RSS per 32 MiB
-blob stored, never given back), and :func:`trim` gives every free page of every arena back to
-the kernel (``malloc_trim``); a node calls it once it has been idle for a moment
+blob stored, never given back), and :func:`trim` gives every free page of every arena
+back to the kernel (``malloc_trim``); a node calls it once it has been idle for a moment
 (``idle_trim_seconds``), so the reuse above helps bursts while an idle node shrinks.
 """
 
@@ -49,8 +49,10 @@ a thread on one of them (the client encodes on a worker thread: a 64 MiB blob's
 expanded matrix is ~210 MB) is a fresh ``mmap`` whatever the mmap threshold, unmapped
 when freed, and its pages are faulted and zeroed afresh for every blob: 145-200 ms of
 CPU per 64 MiB encode on two arenas against ~70-80 ms on one (BENCHMARKS.md, "Fresh
-pages"). The lock the threads then share is taken a few times per blob-sized buffer;
-the few threads that allocate under contention here wait little on it."""
+pages"). The threads then share one lock in ``malloc``; Python's small objects do not
+take it (they come from Python's own allocator), and 1 MiB stores, where a node's CPU
+goes per call, cost the node and the client no more CPU with one arena than with two
+(same section)."""
 
 DEFAULT_MMAP_THRESHOLD = 1 << 30
 """Bytes; only allocations above 1 GiB are still mapped separately."""
