@@ -22,11 +22,11 @@ The same settings can be made without code through the environment, e.g.
 ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=2147483647``.
 
 Two more settings keep a long-running process from growing with the number of blobs it
-handled: :func:`tune` caps glibc's arenas at :data:`DEFAULT_ARENA_MAX` (by default each
-thread that allocates under contention may get an arena of its own, up to eight per core,
-and each arena keeps its own peak: measured on a node, +20 MiB of RSS per 32 MiB blob
-stored, never given back), and :func:`trim` gives every free page of every arena back to
-the kernel (``malloc_trim``); a node calls it once it has been idle for a moment
+handled: :func:`tune` caps glibc's arenas at :data:`DEFAULT_ARENA_MAX`, one (by default
+each thread that allocates under contention may get an arena of its own, up to eight per
+core, and each arena keeps its own peak: measured on a node, +20 MiB of RSS per 32 MiB
+blob stored, never given back), and :func:`trim` gives every free page of every arena
+back to the kernel (``malloc_trim``); a node calls it once it has been idle for a moment
 (``idle_trim_seconds``), so the reuse above helps bursts while an idle node shrinks.
 """
 
@@ -41,9 +41,18 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
-DEFAULT_ARENA_MAX = 2
-"""Arenas (heaps) glibc may create; threads share them. Two keep contention low on the
-few threads that allocate blob-sized buffers, and bound what freed memory is kept."""
+DEFAULT_ARENA_MAX = 1
+"""Arenas (heaps) glibc may create; threads share them. One: every thread allocates from
+the main arena, the only one that can hold a chunk above 64 MiB. glibc's other arenas
+are built of heaps of at most 64 MiB (``HEAP_MAX_SIZE``), so a bigger allocation made by
+a thread on one of them (the client encodes on a worker thread: a 64 MiB blob's
+expanded matrix is ~210 MB) is a fresh ``mmap`` whatever the mmap threshold, unmapped
+when freed, and its pages are faulted and zeroed afresh for every blob: 145-200 ms of
+CPU per 64 MiB encode on two arenas against ~70-80 ms on one (BENCHMARKS.md, "Fresh
+pages"). The threads then share one lock in ``malloc``; Python's small objects do not
+take it (they come from Python's own allocator), and 1 MiB stores, where a node's CPU
+goes per call, cost the node and the client no more CPU with one arena than with two
+(same section)."""
 
 DEFAULT_MMAP_THRESHOLD = 1 << 30
 """Bytes; only allocations above 1 GiB are still mapped separately."""

@@ -2,20 +2,24 @@
 
     walrus-bench testbed --nodes 7 --size 64MiB --count 5 --runs 3
 
-Each run starts a testbed in a fresh temporary folder, stores ``count`` random blobs one
-after the other and reads each back (checking the bytes), then stops the nodes and
-deletes the folder: always, also when the run fails or is interrupted (Ctrl-C, SIGTERM).
+Each run starts a testbed in a fresh temporary folder, stores ``warmup`` random blobs
+and reads them back (not counted: a fresh testbed's first blob also pays the client's
+connections and TLS handshakes and its processes' first memory), then stores ``count``
+random blobs one after the other and reads each back (checking the bytes), then stops
+the nodes and deletes the folder: always, also when the run fails or is interrupted
+(Ctrl-C, SIGTERM).
 A run prints throughput and latency (min / median / max over its blobs), where the
 client's time went (encode / upload / certify, and metadata / slivers / decode), the CPU
 time each store and each read cost in this process and in the nodes together (what a
 slow node finishes after a store returned counts in the read that follows it), the
-nodes' time from their metrics (StoreAndCertify: receive, verify, write, confirm, wait
-for the certificate, record it; StoreBlob, for clients and nodes without that call;
-GetSliver),
+nodes' time from their metrics, over every call, the warm-up's too (StoreAndCertify:
+receive, verify, write, confirm, wait for the certificate, record it; StoreBlob, for
+clients and nodes without that call; GetSliver),
 the nodes' resident memory after the last blob and after ``--idle-seconds`` of idleness,
 and the load average before and after it. Throughput is blob bytes per second of the
-operation's median latency. With several runs, the spread of each figure over the runs
-follows (min / median / max, and the largest distance from the median in percent).
+operation's median latency; each blob's store and read time is in the JSON line
+(``store_ms_each``, ``read_ms_each``). With several runs, the spread of each figure over
+the runs follows (min / median / max, and the largest distance from the median in percent).
 
 The last line is JSON with ``store_MBps``, ``read_MBps``, ``store_p50_ms``,
 ``store_p99_ms``, ``read_p50_ms``, ``read_p99_ms`` (medians over the runs), ``runs``
@@ -62,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=measure.parse_size, default=1 << 20, help="blob size")
     parser.add_argument("--count", type=int, default=10, help="blobs stored and read per run")
     parser.add_argument("--runs", type=int, default=1, help="runs back to back, each fresh")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="blobs stored and read first in each run, not counted (a fresh testbed's "
+        "first blob also pays its connections and its processes' first memory)",
+    )
     parser.add_argument(
         "--idle-seconds",
         type=float,
@@ -117,13 +128,17 @@ def _cpu_seconds(bed: Testbed) -> tuple[float, float]:
 
 
 async def _exercise(
-    bed: Testbed, size: int, count: int
+    bed: Testbed, size: int, count: int, warmup: int
 ) -> tuple[list[float], list[float], dict[str, list[float]], list[float]]:
     stores: list[float] = []
     reads: list[float] = []
     parts: dict[str, list[float]] = {}
     rss: list[float] = []
     async with WalrusClient(client_config.load(bed.client_config)) as client:
+        for _ in range(warmup):
+            data = os.urandom(size)
+            if (await client.read((await client.store(data)).blob_id)).data != data:
+                raise AssertionError("read back different bytes")
         for _ in range(count):
             data = os.urandom(size)
             cpu = _cpu_seconds(bed)
@@ -159,7 +174,9 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
         )
         try:
             bed.up()
-            stores, reads, parts, rss = asyncio.run(_exercise(bed, args.size, args.count))
+            stores, reads, parts, rss = asyncio.run(
+                _exercise(bed, args.size, args.count, args.warmup)
+            )
             node_store, store_calls = _node_rpc_seconds(bed, "StoreBlob")
             node_both, both_calls = _node_rpc_seconds(bed, "StoreAndCertify")
             node_read, read_calls = _node_rpc_seconds(bed, "GetSliver")
@@ -182,6 +199,8 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
         "read_p99_ms": round(_percentile(reads, 0.99) * 1000, 1),
         "store_ms_min_median_max": _ms(stores),
         "read_ms_min_median_max": _ms(reads),
+        "store_ms_each": [round(x * 1000, 1) for x in stores],
+        "read_ms_each": [round(x * 1000, 1) for x in reads],
         "client_breakdown_ms": {
             k: round(statistics.median(v) * 1000, 1)
             for k, v in parts.items()
@@ -250,8 +269,8 @@ def run(args: argparse.Namespace) -> int:
     allocator.tune()  # the client process, as the walrus CLI does
     transport = "plaintext" if args.plaintext else "TLS"
     print(
-        f"testbed: {args.nodes} nodes, {args.count} x {args.size} bytes per run, "
-        f"{args.runs} run(s), {transport}"
+        f"testbed: {args.nodes} nodes, {args.count} x {args.size} bytes per run "
+        f"after {args.warmup} not counted, {args.runs} run(s), {transport}"
     )
     runs: list[dict[str, Any]] = []
     try:
@@ -272,6 +291,7 @@ def run(args: argparse.Namespace) -> int:
         "shards": runs[0]["shards"],
         "size": args.size,
         "count": args.count,
+        "warmup": args.warmup,
         "tls": not args.plaintext,
         **{
             key: round(statistics.median(r[key] for r in runs), 1)

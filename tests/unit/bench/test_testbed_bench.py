@@ -48,9 +48,11 @@ def test_runs_report_their_spread_and_memory_and_leave_no_folder(
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert len(result["runs"]) == 2
+    assert result["warmup"] == 1
     assert set(result["spread"]) == {"store_MBps", "read_MBps", "store_p50_ms", "read_p50_ms"}
     for run in result["runs"]:
-        assert len(run["node_rss_MiB_after_each_blob"]) == 3
+        assert len(run["node_rss_MiB_after_each_blob"]) == 3  # the warm-up blob not counted
+        assert len(run["store_ms_each"]) == len(run["read_ms_each"]) == 3
         assert all(rss > 20 for rss in run["node_rss_MiB_after_each_blob"])
         assert run["node_rss_MiB_idle"] > 20 and run["node_peak_rss_MiB"] > 20
         assert run["load_average_before"] >= 0
