@@ -136,6 +136,8 @@ class NodeClient:
             response_deserializer=pb.StoreAndCertifyReply.FromString,
         )
         self._timeout = timeout
+        self._no_certificate_pages = False
+        """The node answered ``ListCertificatePage`` UNIMPLEMENTED (an older node)."""
 
     def _error(self, method: str, e: grpc.aio.AioRpcError) -> RpcError:
         return self._error_of(method, e.code().name, e.details() or "", e.trailing_metadata())
@@ -370,10 +372,36 @@ class NodeClient:
     async def list_certificates(
         self, after_sequence: int, limit: int
     ) -> Sequence[tuple[int, Certificate]]:
-        call = self._stub.ListCertificates(
-            pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit),
-            timeout=self._timeout,
-        )
+        """The node's certificate log after ``after_sequence``, at most ``limit`` entries
+        (more is a protocol violation), as received: their signatures are the caller's to
+        check. One ``ListCertificatePage`` message, or for a node without that call (it
+        answered UNIMPLEMENTED once), the ``ListCertificates`` stream, a message per
+        certificate."""
+        request = pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit)
+        if not self._no_certificate_pages:
+            try:
+                page = await self._stub.ListCertificatePage(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as e:
+                if e.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise self._error("ListCertificatePage", e) from e
+                self._no_certificate_pages = True
+            else:
+                if page is None:  # gRPC could not parse it (and says so only in its log)
+                    raise RpcError(self.endpoint, "ListCertificatePage", "DATA_LOSS", "not a page")
+                if len(page.certificates) > limit:
+                    raise RpcError(
+                        self.endpoint,
+                        "ListCertificatePage",
+                        "RESOURCE_EXHAUSTED",
+                        f"sent more than the {limit} certificates asked",
+                    )
+                try:
+                    return [(m.sequence, convert.certificate_from_pb(m)) for m in page.certificates]
+                except errors.NodeError as e:
+                    raise RpcError(
+                        self.endpoint, "ListCertificatePage", status.code_for(e).name, str(e)
+                    ) from e
+        call = self._stub.ListCertificates(request, timeout=self._timeout)
         return await self._log_entries(
             "ListCertificates", "certificates", call, limit, convert.certificate_from_pb
         )

@@ -6,7 +6,8 @@ maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, rec
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
-admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListDeletions, SyncShard)
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListCertificatePage, ListDeletions,
+SyncShard)
 and *admin* RPCs (SetCommittee, GetSyncStatus) additionally need, when the node serves
 TLS, a client certificate that chained to the network CA
 (:func:`_require_verified_caller`). Admin requests are also signed by an admin key,
@@ -409,6 +410,19 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             request.after_sequence, request.limit
         ):
             yield convert.certificate_to_pb(certificate, sequence)
+
+    @_rpc
+    async def ListCertificatePage(
+        self, request: pb.ListCertificatesRequest, context: Ctx
+    ) -> pb.CertificatePage:
+        """ListCertificates in one message (at most 1024 certificates, ~0.7 MB)."""
+        _require_verified_caller(self.node, context, "peer")
+        entries = await self.node.registrations.certificates_after(
+            request.after_sequence, request.limit
+        )
+        return pb.CertificatePage(
+            certificates=[convert.certificate_to_pb(c, sequence) for sequence, c in entries]
+        )
 
     @_stream
     async def ListDeletions(
