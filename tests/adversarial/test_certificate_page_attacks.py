@@ -86,3 +86,30 @@ def test_a_page_that_is_not_one_is_refused() -> None:
     with pytest.raises(RpcError) as info:
         _ask(lambda request: b"\xff\xff\xff", 3)
     assert (info.value.method, info.value.code) == ("ListCertificatePage", "DATA_LOSS")
+
+
+def test_pages_cut_at_their_size_bound_are_followed_up_to_the_limit() -> None:
+    asked: list[tuple[int, int]] = []
+
+    def page(request: pb.ListCertificatesRequest) -> bytes:
+        asked.append((request.after_sequence, request.limit))
+        first = request.after_sequence + 1
+        entries = [_certificate(s) for s in range(first, first + min(2, request.limit))]
+        return pb.CertificatePage(certificates=entries, more=True).SerializeToString()
+
+    assert _ask(page, 5) == [1, 2, 3, 4, 5]
+    assert asked == [(0, 5), (2, 3), (4, 1)]
+
+
+@pytest.mark.parametrize("lie", ["empty", "repeated"])
+def test_a_page_that_says_more_without_progress_is_refused(lie: str) -> None:
+    """An empty page with ``more``, or one repeating entries already sent, would keep the
+    caller asking for ever."""
+
+    def page(request: pb.ListCertificatesRequest) -> bytes:
+        entries = [] if lie == "empty" else [_certificate(1)]
+        return pb.CertificatePage(certificates=entries, more=True).SerializeToString()
+
+    with pytest.raises(RpcError) as info:
+        _ask(page, 5)
+    assert (info.value.method, info.value.code) == ("ListCertificatePage", "DATA_LOSS")

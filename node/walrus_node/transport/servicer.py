@@ -41,9 +41,13 @@ from walrus_node.transport import (
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
-__all__ = ["AdminServicer", "StorageNodeServicer"]
+__all__ = ["CERTIFICATE_PAGE_BYTES", "AdminServicer", "StorageNodeServicer"]
 
 log = structlog.get_logger("walrus.rpc")
+
+CERTIFICATE_PAGE_BYTES = 4 << 20
+"""Most bytes of certificates in one ``ListCertificatePage`` answer: half the message
+limit (``convert.MAX_MESSAGE_SIZE``), whatever the committee's size."""
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -415,14 +419,23 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     async def ListCertificatePage(
         self, request: pb.ListCertificatesRequest, context: Ctx
     ) -> pb.CertificatePage:
-        """ListCertificates in one message (at most 1024 certificates, ~0.7 MB)."""
+        """ListCertificates in one message, of at most :data:`CERTIFICATE_PAGE_BYTES`
+        (a certificate of a committee of ~1000 members is ~70 kB): one that stops short
+        of the limit for that says ``more``."""
         _require_verified_caller(self.node, context, "peer")
         entries = await self.node.registrations.certificates_after(
             request.after_sequence, request.limit
         )
-        return pb.CertificatePage(
-            certificates=[convert.certificate_to_pb(c, sequence) for sequence, c in entries]
-        )
+        page = pb.CertificatePage()
+        size = 0
+        for sequence, certificate in entries:
+            message = convert.certificate_to_pb(certificate, sequence)
+            size += message.ByteSize() + 8  # the field's key and length
+            if size > CERTIFICATE_PAGE_BYTES and page.certificates:
+                page.more = True
+                break
+            page.certificates.append(message)
+        return page
 
     @_stream
     async def ListDeletions(
