@@ -23,12 +23,12 @@ The last line is JSON with ``store_MBps``, ``read_MBps``, ``store_p50_ms``,
 
 The nodes ask their peers for certificates they missed every
 ``--certificate-poll-seconds``: by default the node's own default (5 s), not the 1 s
-``walrus testbed`` sets for quick convergence in tests and demos. While stores run back
-to back every peer's certificate log grows between two rounds, so each round costs every
-node a ``GetNodeInfo`` and a ``ListCertificates`` call to each peer (and answering
-theirs): at 1 s that was 16-25% of the nodes' CPU the benchmark counted per store
-(BENCHMARKS.md, "Per-call costs of a 1 MiB store"), a cost of the testbed's setting, not
-of the store path. ``--certificate-poll-seconds 1`` measures it.
+``walrus testbed`` sets for quick convergence in tests and demos. Every node lists every
+peer's certificate log, so each stored blob's certificate later travels between the
+nodes ``n·(n-1)`` times, in the catch-up rounds: at 1 s, rounds within the run cost 20-30%
+of the nodes' CPU the benchmark counted per store (BENCHMARKS.md, "Per-call costs of a
+1 MiB store"), work that on a real network runs on each node's own cores, not on the two
+all seven nodes share here. ``--certificate-poll-seconds 1`` counts it.
 
 Why each run deletes its folder: runs left behind keep gigabytes of store files in the
 page cache, and the next run's fresh memory (encode buffers, slivers) then comes from

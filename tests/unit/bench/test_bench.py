@@ -159,7 +159,7 @@ def test_encode_file_benchmark_reports_memory_and_removes_its_file(
 def test_testbed_benchmark_nodes_poll_for_certificates_as_a_node_does_by_default() -> None:
     """The benchmark's nodes ask their peers for missed certificates as often as a node
     configured with defaults does, not every second as ``walrus testbed`` has them do
-    (that polling cost 16-25% of the nodes' CPU per 1 MiB store); the option sets it."""
+    (that polling cost 20-30% of the nodes' CPU per 1 MiB store); the option sets it."""
     parser = argparse.ArgumentParser()
     testbed_bench.add_arguments(parser)
     default = next(
