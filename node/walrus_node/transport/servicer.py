@@ -6,10 +6,9 @@ maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, rec
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
-admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListCertificatePage, ListDeletions,
-SyncShard)
-and *admin* RPCs (SetCommittee, GetSyncStatus) additionally need, when the node serves
-TLS, a client certificate that chained to the network CA
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListCertificatePage,
+ListDeletions, SyncShard) and *admin* RPCs (SetCommittee, GetSyncStatus) additionally
+need, when the node serves TLS, a client certificate that chained to the network CA
 (:func:`_require_verified_caller`). Admin requests are also signed by an admin key,
 shard-sync requests by a committee member.
 """
