@@ -54,6 +54,7 @@ class ByzantineProxy:
         upstream_tls: tls.ClientTls | None = None,
         name: str = "",
         older: bool = False,
+        unknown: tuple[str, ...] = (),
     ):
         self.target = target
         self.server_tls = server_tls
@@ -71,6 +72,8 @@ class ByzantineProxy:
         over another statement)."""
         self.older = older
         """Answer StoreAndCertify UNIMPLEMENTED, as a node from before that call does."""
+        self.unknown = unknown
+        """Methods answered UNIMPLEMENTED, as a node from before them does."""
         self._first_confirmation: bytes | None = None
         self.lies = 0
         self.calls: dict[str, int] = {}
@@ -81,7 +84,7 @@ class ByzantineProxy:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @classmethod
-    def for_node(cls, bed: Testbed, name: str, **lies: bool) -> ByzantineProxy:
+    def for_node(cls, bed: Testbed, name: str, **lies: Any) -> ByzantineProxy:
         """A proxy for one testbed node, holding that node's TLS identity."""
         node = bed.node(name)
         server_tls = None
@@ -148,7 +151,7 @@ class _Handler(grpc.GenericRpcHandler):
         name = method.rsplit("/", 1)[-1]
         channel = self.proxy._channel
         ident = lambda b: b  # noqa: E731  raw bytes through
-        if name == "StoreAndCertify" and self.proxy.older:
+        if (name == "StoreAndCertify" and self.proxy.older) or name in self.proxy.unknown:
             return None  # UNIMPLEMENTED
         self.proxy.calls[name] = self.proxy.calls.get(name, 0) + 1
         if name == "StoreAndCertify":

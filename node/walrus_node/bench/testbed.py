@@ -25,6 +25,15 @@ The last line is JSON with ``store_MBps``, ``read_MBps``, ``store_p50_ms``,
 ``store_p99_ms``, ``read_p50_ms``, ``read_p99_ms`` (medians over the runs), ``runs``
 (every run's figures) and ``spread`` (per figure, over the runs).
 
+The nodes ask their peers for certificates they missed every
+``--certificate-poll-seconds``: by default the node's own default (5 s), not the 1 s
+``walrus testbed`` sets for quick convergence in tests and demos. Every node lists every
+peer's certificate log, so each stored blob's certificate later travels between the
+nodes ``n·(n-1)`` times, in the catch-up rounds: at 1 s, rounds within the run cost 20-30%
+of the nodes' CPU the benchmark counted per store (BENCHMARKS.md, "Per-call costs of a
+1 MiB store"), work that on a real network runs on each node's own cores, not on the two
+all seven nodes share here. ``--certificate-poll-seconds 1`` counts it.
+
 Why each run deletes its folder: runs left behind keep gigabytes of store files in the
 page cache, and the next run's fresh memory (encode buffers, slivers) then comes from
 reclaiming those pages, which showed as runs getting slower back to back
@@ -52,9 +61,10 @@ from walrus_node import allocator
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
+from walrus_node.config import NodeConfig
 from walrus_node.testbed.testbed import Testbed
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "node_settings", "run"]
 
 FIGURES = ("store_MBps", "read_MBps", "store_p50_ms", "read_p50_ms")
 """Figures whose spread over runs is reported."""
@@ -83,6 +93,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plaintext", action="store_true", help="no TLS (to measure what TLS costs)"
     )
+    parser.add_argument(
+        "--certificate-poll-seconds",
+        type=float,
+        default=NodeConfig.certificate_poll_seconds,
+        help="how often each node asks its peers for certificates it missed (default: "
+        "the node's default; `walrus testbed` itself polls every 1 s)",
+    )
+
+
+def node_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What the benchmark's nodes are told beyond the testbed's own settings."""
+    return {"certificate_poll_seconds": args.certificate_poll_seconds}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -170,7 +192,11 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
     try:
         bed = Testbed.create(
-            os.path.join(directory, "testbed"), args.nodes, args.shards, plaintext=args.plaintext
+            os.path.join(directory, "testbed"),
+            args.nodes,
+            args.shards,
+            node_settings=node_settings(args),
+            plaintext=args.plaintext,
         )
         try:
             bed.up()
@@ -270,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
     transport = "plaintext" if args.plaintext else "TLS"
     print(
         f"testbed: {args.nodes} nodes, {args.count} x {args.size} bytes per run "
-        f"after {args.warmup} not counted, {args.runs} run(s), {transport}"
+        f"after {args.warmup} not counted, {args.runs} run(s), {transport}, "
+        f"certificate catch-up every {args.certificate_poll_seconds:g} s"
     )
     runs: list[dict[str, Any]] = []
     try:
@@ -293,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         "count": args.count,
         "warmup": args.warmup,
         "tls": not args.plaintext,
+        "certificate_poll_seconds": args.certificate_poll_seconds,
         **{
             key: round(statistics.median(r[key] for r in runs), 1)
             for key in (*FIGURES, "store_p99_ms", "read_p99_ms")

@@ -1,8 +1,9 @@
 """Registrations and certificates: signing storage confirmations, accepting certificates.
 
 Who calls it: the servicer (``GetConfirmation``, ``StoreBlob``, ``SubmitCertificate``,
-``ListCertificates``) through :class:`walrus_node.service.node.NodeService`, certificate
-catch-up (:mod:`.certificate_sync`), which hands every certificate a peer lists to
+``ListCertificates``, ``ListCertificatePage``) through
+:class:`walrus_node.service.node.NodeService`, certificate catch-up
+(:mod:`.certificate_sync`), which hands every certificate a peer lists to
 :meth:`Registrations.accept_certificate`, and shard sync (:mod:`.shard_sync`), which checks
 every certificate a previous owner sends with :meth:`Registrations.verify_certificate`
 and records it with :func:`walrus_node.service.ownership.certify`: one check and one

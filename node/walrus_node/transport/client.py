@@ -86,6 +86,10 @@ def open_channel(
     return grpc.aio.secure_channel(endpoint, credentials.credentials(), options=options)
 
 
+class _NoPages(Exception):
+    """The node does not know ``ListCertificatePage``."""
+
+
 class RpcError(PeerError):
     """A call to a node failed. ``code`` is the gRPC status code name."""
 
@@ -136,6 +140,8 @@ class NodeClient:
             response_deserializer=pb.StoreAndCertifyReply.FromString,
         )
         self._timeout = timeout
+        self._no_certificate_pages = False
+        """The node answered ``ListCertificatePage`` UNIMPLEMENTED (an older node)."""
 
     def _error(self, method: str, e: grpc.aio.AioRpcError) -> RpcError:
         return self._error_of(method, e.code().name, e.details() or "", e.trailing_metadata())
@@ -370,13 +376,60 @@ class NodeClient:
     async def list_certificates(
         self, after_sequence: int, limit: int
     ) -> Sequence[tuple[int, Certificate]]:
-        call = self._stub.ListCertificates(
-            pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit),
-            timeout=self._timeout,
-        )
+        """The node's certificate log after ``after_sequence``, at most ``limit`` entries
+        (more is a protocol violation), as received: their signatures are the caller's to
+        check. One ``ListCertificatePage`` message (more when a page reaches its size
+        bound), or for a node without that call (it answered UNIMPLEMENTED once), the
+        ``ListCertificates`` stream, a message per certificate."""
+        if not self._no_certificate_pages:
+            try:
+                return await self._certificate_pages(after_sequence, limit)
+            except _NoPages:
+                self._no_certificate_pages = True
+        request = pb.ListCertificatesRequest(after_sequence=after_sequence, limit=limit)
+        call = self._stub.ListCertificates(request, timeout=self._timeout)
         return await self._log_entries(
             "ListCertificates", "certificates", call, limit, convert.certificate_from_pb
         )
+
+    async def _certificate_pages(
+        self, after_sequence: int, limit: int
+    ) -> list[tuple[int, Certificate]]:
+        """The listing in ``ListCertificatePage`` answers: one, or more when a page stops
+        at its size bound (``more``). Every page must hold entries after those before it,
+        and all of them together at most ``limit``."""
+        method = "ListCertificatePage"
+        out: list[tuple[int, Certificate]] = []
+        after = after_sequence
+        while True:
+            request = pb.ListCertificatesRequest(after_sequence=after, limit=limit - len(out))
+            try:
+                page = await self._stub.ListCertificatePage(request, timeout=self._timeout)
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.UNIMPLEMENTED and not out:
+                    raise _NoPages from e
+                raise self._error(method, e) from e
+            if page is None:  # gRPC could not parse it (and says so only in its log)
+                raise RpcError(self.endpoint, method, "DATA_LOSS", "not a page")
+            if len(out) + len(page.certificates) > limit:
+                raise RpcError(
+                    self.endpoint,
+                    method,
+                    "RESOURCE_EXHAUSTED",
+                    f"sent more than the {limit} certificates asked",
+                )
+            for m in page.certificates:
+                if m.sequence <= after:
+                    raise RpcError(self.endpoint, method, "DATA_LOSS", "entries out of order")
+                try:
+                    out.append((m.sequence, convert.certificate_from_pb(m)))
+                except errors.NodeError as e:
+                    raise RpcError(self.endpoint, method, status.code_for(e).name, str(e)) from e
+                after = m.sequence
+            if not page.more or len(out) >= limit:
+                return out
+            if not page.certificates:
+                raise RpcError(self.endpoint, method, "DATA_LOSS", "an empty page with more")
 
     async def list_deletions(
         self, after_sequence: int, limit: int

@@ -6,9 +6,9 @@ maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, rec
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
-admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListDeletions, SyncShard)
-and *admin* RPCs (SetCommittee, GetSyncStatus) additionally need, when the node serves
-TLS, a client certificate that chained to the network CA
+admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListCertificatePage,
+ListDeletions, SyncShard) and *admin* RPCs (SetCommittee, GetSyncStatus) additionally
+need, when the node serves TLS, a client certificate that chained to the network CA
 (:func:`_require_verified_caller`). Admin requests are also signed by an admin key,
 shard-sync requests by a committee member.
 """
@@ -41,9 +41,13 @@ from walrus_node.transport import (
 from walrus_proto.node.v1 import node_pb2 as pb
 from walrus_proto.node.v1 import node_pb2_grpc as pb_grpc
 
-__all__ = ["AdminServicer", "StorageNodeServicer"]
+__all__ = ["CERTIFICATE_PAGE_BYTES", "AdminServicer", "StorageNodeServicer"]
 
 log = structlog.get_logger("walrus.rpc")
+
+CERTIFICATE_PAGE_BYTES = 4 << 20
+"""Most bytes of certificates in one ``ListCertificatePage`` answer: half the message
+limit (``convert.MAX_MESSAGE_SIZE``), whatever the committee's size."""
 
 Req = TypeVar("Req")
 T = TypeVar("T")
@@ -417,6 +421,28 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             request.after_sequence, request.limit
         ):
             yield convert.certificate_to_pb(certificate, sequence)
+
+    @_rpc
+    async def ListCertificatePage(
+        self, request: pb.ListCertificatesRequest, context: Ctx
+    ) -> pb.CertificatePage:
+        """ListCertificates in one message, of at most :data:`CERTIFICATE_PAGE_BYTES`
+        (a certificate of a committee of ~1000 members is ~70 kB): one that stops short
+        of the limit for that says ``more``."""
+        _require_verified_caller(self.node, context, "peer")
+        entries = await self.node.registrations.certificates_after(
+            request.after_sequence, request.limit
+        )
+        page = pb.CertificatePage()
+        size = 0
+        for sequence, certificate in entries:
+            message = convert.certificate_to_pb(certificate, sequence)
+            size += message.ByteSize() + 8  # the field's key and length
+            if size > CERTIFICATE_PAGE_BYTES and page.certificates:
+                page.more = True
+                break
+            page.certificates.append(message)
+        return page
 
     @_stream
     async def ListDeletions(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -12,6 +14,8 @@ import pytest
 
 from walrus_node import allocator, bench
 from walrus_node.bench import measure
+from walrus_node.bench import testbed as testbed_bench
+from walrus_node.config import NodeConfig
 
 CODEC_KEYS = {
     "encode_MBps",
@@ -150,3 +154,20 @@ def test_encode_file_benchmark_reports_memory_and_removes_its_file(
     _, given = _run(["encode-file", "--shards", "7", "--file", str(kept)], capsys)
     assert given["size_bytes"] == 6
     assert kept.exists()
+
+
+def test_testbed_benchmark_nodes_poll_for_certificates_as_a_node_does_by_default() -> None:
+    """The benchmark's nodes ask their peers for missed certificates as often as a node
+    configured with defaults does, not every second as ``walrus testbed`` has them do
+    (that polling cost 20-30% of the nodes' CPU per 1 MiB store); the option sets it."""
+    parser = argparse.ArgumentParser()
+    testbed_bench.add_arguments(parser)
+    default = next(
+        f.default for f in dataclasses.fields(NodeConfig) if f.name == "certificate_poll_seconds"
+    )
+    assert default > 1.0
+    assert testbed_bench.node_settings(parser.parse_args([])) == {
+        "certificate_poll_seconds": default
+    }
+    chosen = parser.parse_args(["--certificate-poll-seconds", "1"])
+    assert testbed_bench.node_settings(chosen) == {"certificate_poll_seconds": 1.0}

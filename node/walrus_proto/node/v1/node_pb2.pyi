@@ -791,6 +791,32 @@ class ListCertificatesRequest(_message.Message):
 Global___ListCertificatesRequest: _TypeAlias = ListCertificatesRequest  # noqa: Y015
 
 @_typing.final
+class CertificatePage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
+    MORE_FIELD_NUMBER: _builtins.int
+    more: _builtins.bool
+    """stopped short of limit at the page's size bound: ask again after the last"""
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[Global___Certificate]:
+        """in log order, each with its sequence; at most limit"""
+
+    def __init__(
+        self,
+        *,
+        certificates: _abc.Iterable[Global___Certificate] | None = ...,
+        more: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "more", b"more"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CertificatePage: _TypeAlias = CertificatePage  # noqa: Y015
+
+@_typing.final
 class DeleteBlobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -92,6 +92,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Certificate.FromString,
                 _registered_method=True)
+        self.ListCertificatePage = channel.unary_unary(
+                '/walrus.node.v1.StorageNode/ListCertificatePage',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.CertificatePage.FromString,
+                _registered_method=True)
         self.DeleteBlob = channel.unary_unary(
                 '/walrus.node.v1.StorageNode/DeleteBlob',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.DeleteBlobRequest.SerializeToString,
@@ -204,6 +209,15 @@ class StorageNodeServicer:
     def ListCertificates(self, request, context):
         """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
         it to learn of blobs certified while they were down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCertificatePage(self, request, context):
+        """The same listing in one message: every certificate sent is a message less on both sides
+        (each peer lists every certificate of every store). Nodes without it answer UNIMPLEMENTED,
+        and callers then use ListCertificates.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -337,6 +351,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.ListCertificates,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.Certificate.SerializeToString,
+            ),
+            'ListCertificatePage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCertificatePage,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.CertificatePage.SerializeToString,
             ),
             'DeleteBlob': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteBlob,
@@ -669,6 +688,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/ListCertificates',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.Certificate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCertificatePage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/walrus.node.v1.StorageNode/ListCertificatePage',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.ListCertificatesRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.CertificatePage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,11 @@ class StorageNodeStub:
     """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
     it to learn of blobs certified while they were down.
     """
+    ListCertificatePage: _grpc.UnaryUnaryMultiCallable[_node_pb2.ListCertificatesRequest, _node_pb2.CertificatePage]
+    """The same listing in one message: every certificate sent is a message less on both sides
+    (each peer lists every certificate of every store). Nodes without it answer UNIMPLEMENTED,
+    and callers then use ListCertificates.
+    """
     DeleteBlob: _grpc.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
     goes with the blob's last registration. A blob ID may carry several registrations of
@@ -156,6 +161,11 @@ class StorageNodeAsyncStub(StorageNodeStub):
     ListCertificates: _aio.UnaryStreamMultiCallable[_node_pb2.ListCertificatesRequest, _node_pb2.Certificate]  # type: ignore[assignment]
     """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
     it to learn of blobs certified while they were down.
+    """
+    ListCertificatePage: _aio.UnaryUnaryMultiCallable[_node_pb2.ListCertificatesRequest, _node_pb2.CertificatePage]  # type: ignore[assignment]
+    """The same listing in one message: every certificate sent is a message less on both sides
+    (each peer lists every certificate of every store). Nodes without it answer UNIMPLEMENTED,
+    and callers then use ListCertificates.
     """
     DeleteBlob: _aio.UnaryUnaryMultiCallable[_node_pb2.DeleteBlobRequest, _node_pb2.DeleteBlobResponse]  # type: ignore[assignment]
     """Delete the signer's deletable registration of a blob (signed by its owner key); the data
@@ -302,6 +312,17 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_node_pb2.Certificate], _abc.AsyncIterator[_node_pb2.Certificate]]:
         """Certificates this node has accepted, in its own acceptance order, after a cursor. Peers use
         it to learn of blobs certified while they were down.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCertificatePage(
+        self,
+        request: _node_pb2.ListCertificatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_pb2.CertificatePage, _abc.Awaitable[_node_pb2.CertificatePage]]:
+        """The same listing in one message: every certificate sent is a message less on both sides
+        (each peer lists every certificate of every store). Nodes without it answer UNIMPLEMENTED,
+        and callers then use ListCertificates.
         """
 
     @_abc_1.abstractmethod
