@@ -699,6 +699,53 @@ mod tests {
         }
     }
 
+    /// The GFNI product for every shape from 1 to 32 inputs and 1 to 32 outputs (one to
+    /// four tiles, full and partial), lengths of one short chunk, odd and even chunk
+    /// counts, with and without a short last chunk, and outputs at every even offset
+    /// within a cache line: the library's bytes, and not a byte written outside the
+    /// outputs.
+    #[test]
+    fn gfni_every_shape_to_32_matches_the_library() {
+        if !Backend::Gfni512.available() {
+            return;
+        }
+        let mut rng = Rng(0x1405_2026_c0de_0011);
+        let lens = [2, 64, 62 + 64 * 3, 30 * 64, 32 * 64, 33 * 64 + 2, 65 * 64 + 62, 96 * 64, 101 * 64 + 30];
+        const GUARD: u8 = 0xc3;
+        for k in 1..=32 {
+            for m in 1..=32 {
+                let len = lens[(k * 7 + m) % lens.len()];
+                let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+                let mut encoder = ReedSolomonEncoder::new(k, m, len).unwrap();
+                for src in &sources {
+                    encoder.add_original_shard(src).unwrap();
+                }
+                let expected: Vec<Vec<u8>> = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+                let kernel = Kernel::new(&Matrix::learn_encode(k, k + m).unwrap(), Backend::Gfni512);
+                // Output o at an even offset within a line, `stride` apart (no overlaps).
+                let stride = len + 64 + 2 * rng.below(40);
+                let mut buffer = vec![GUARD; 128 + m * stride];
+                let base = buffer.as_mut_ptr() as usize;
+                let aligned = base.next_multiple_of(64) - base;
+                let starts: Vec<usize> = (0..m).map(|o| aligned + 2 * ((o * 5 + k) % 32) + o * stride).collect();
+                let in_addrs: Vec<usize> = sources.iter().map(|src| src.as_ptr() as usize).collect();
+                let out_addrs: Vec<usize> = starts.iter().map(|&at| base + at).collect();
+                // SAFETY: each output lies in `buffer` and holds `len` bytes, disjoint from
+                // the others; the backend is available.
+                unsafe { kernel.apply(&in_addrs, &out_addrs, len) };
+                let mut written = vec![false; buffer.len()];
+                for (o, &at) in starts.iter().enumerate() {
+                    assert_eq!(&buffer[at..at + len], &expected[o][..], "k={k} m={m} len={len} output {o}");
+                    written[at..at + len].iter_mut().for_each(|w| *w = true);
+                }
+                assert!(
+                    buffer.iter().zip(&written).all(|(&b, &w)| w || b == GUARD),
+                    "k={k} m={m} len={len}: a byte outside the outputs was written"
+                );
+            }
+        }
+    }
+
     /// Matrix product against the library, one thread: `cargo test --release
     /// rs_matrix_speed -- --ignored --nocapture`.
     #[test]
