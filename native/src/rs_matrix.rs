@@ -28,8 +28,10 @@
 //!   the high byte of the image of each nibble.
 //! * portable: two 256-entry tables of images (low byte, high byte) per coefficient.
 //!
-//! Outputs accumulate with XOR. Tests compare every backend with the library on random
-//! data, shard lengths (with and without a short last chunk) and erasure patterns.
+//! Outputs accumulate with XOR. On GFNI, calls whose outputs do not fit in the caches
+//! write them with non-temporal stores, realigned to cache lines ([`gfni512_streamed`]).
+//! Tests compare every backend with the library on random data, shard lengths (with and
+//! without a short last chunk) and erasure patterns.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
