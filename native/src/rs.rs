@@ -164,6 +164,13 @@ const MATRIX_DECODE_MAX_COEFFICIENTS: usize = 512;
 /// only a shard's last piece can hold the library's short last chunk).
 const MATRIX_PIECE: usize = 64 << 10;
 
+/// Output bytes of one call of the matrix product from which its outputs are written with
+/// non-temporal stores (`rs_matrix::gfni512_streamed`): half the L3 cache of the machines
+/// measured (32 MiB). Below it the outputs are likely still in cache when the caller
+/// hashes them, and streaming them past the cache would cost that; above it they are not,
+/// and an ordinary store first reads each output line from memory.
+const STREAM_MIN_OUTPUT_BYTES: usize = 16 << 20;
+
 /// `kernel` applied to every group: input `i` of group `g` at `input(g, i)`, output `o` at
 /// `output(g, o)`, `s` bytes each, split into [`MATRIX_PIECE`]s over the rayon pool.
 fn product(
@@ -174,6 +181,7 @@ fn product(
     output: impl Fn(usize, usize) -> usize + Sync,
 ) {
     let (k, m) = kernel.shape();
+    let stream = groups.saturating_mul(m).saturating_mul(s) >= STREAM_MIN_OUTPUT_BYTES;
     let piece = s.min(MATRIX_PIECE);
     let pieces = s.div_ceil(piece);
     (0..groups * pieces).into_par_iter().with_min_len((MATRIX_PIECE / piece).max(1)).for_each_init(
@@ -188,7 +196,7 @@ fn product(
             // SAFETY: the callers check that every shard lies within its buffer, which is
             // exported for the whole call; outputs are disjoint from each other and from
             // the inputs; the kernel's backend is the detected one.
-            unsafe { kernel.apply(ins, outs, len) };
+            unsafe { kernel.apply(ins, outs, len, stream) };
         },
     );
 }

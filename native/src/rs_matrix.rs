@@ -28,8 +28,10 @@
 //!   the high byte of the image of each nibble.
 //! * portable: two 256-entry tables of images (low byte, high byte) per coefficient.
 //!
-//! Outputs accumulate with XOR. Tests compare every backend with the library on random
-//! data, shard lengths (with and without a short last chunk) and erasure patterns.
+//! Outputs accumulate with XOR. On GFNI, calls whose outputs do not fit in the caches
+//! write them with non-temporal stores, realigned to cache lines ([`gfni512_streamed`]).
+//! Tests compare every backend with the library on random data, shard lengths (with and
+//! without a short last chunk) and erasure patterns.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -285,17 +287,25 @@ impl Kernel {
 
     /// `outs[o] = sum_i coef(o, i) * ins[i]` over `len` bytes (even) of every shard, with
     /// this kernel's backend. Inputs and outputs are addresses of `len`-byte shards; outputs must not
-    /// overlap anything.
+    /// overlap anything. With `stream` (on a CPU with `avx512vbmi`), the GFNI backend writes
+    /// the outputs' whole cache lines with non-temporal stores ([`gfni512_streamed`]); the
+    /// bytes are the same either way.
     ///
     /// # Safety
     /// Every address must point at `len` readable (inputs) or writable (outputs) bytes for
     /// the whole call, and `backend` must be available on this CPU.
-    pub(crate) unsafe fn apply(&self, ins: &[usize], outs: &[usize], len: usize) {
+    pub(crate) unsafe fn apply(&self, ins: &[usize], outs: &[usize], len: usize, stream: bool) {
         let (k, m) = self.shape();
         debug_assert!(ins.len() == k && outs.len() == m && len.is_multiple_of(2));
         let chunks = len / CHUNK;
         if chunks > 0 {
-            unsafe { self.run(ins, outs, 0, chunks) };
+            match self {
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Gfni512 { ins: k, outs: m, matrices } if stream && streams() => unsafe {
+                    gfni512_streamed(*k, *m, matrices, ins, outs, chunks)
+                },
+                _ => unsafe { self.run(ins, outs, 0, chunks) },
+            }
         }
         let tail = len % CHUNK;
         if tail > 0 {
@@ -531,6 +541,193 @@ unsafe fn gfni512_tile<const T: usize>(
     }
 }
 
+/// Whether this CPU runs the streamed GFNI product (it also needs `avx512vbmi`, for the
+/// byte permute that realigns each output's chunks to cache lines).
+pub(crate) fn streams() -> bool {
+    static STREAMS: OnceLock<bool> = OnceLock::new();
+    *STREAMS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            backend() == Backend::Gfni512 && is_x86_feature_detected!("avx512vbmi")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// The GFNI product over chunks `0..count`, writing the outputs' whole cache lines with
+/// non-temporal stores.
+///
+/// A product whose outputs do not fit in the caches (the column code of a 64 MiB blob at
+/// `n = 10` writes 144 MB) otherwise reads every output line from memory before
+/// overwriting it (a read for ownership), a third more traffic for a kernel that waits on
+/// memory. An output's address is wherever its symbol lies (symbols are not aligned to
+/// lines), and the chunk layout is the library's, relative to the shard, so each line of
+/// the destination is the end of one computed chunk and the start of the next: one
+/// two-source byte permute (`vpermt2b`) per chunk puts them together, and the line is
+/// stored whole. The partial line at either end of the call is written with a masked
+/// ordinary store (a neighbouring piece, possibly on another thread, writes the rest of
+/// it). A fence at the end orders the streamed stores before whatever tells another
+/// thread the work is done.
+///
+/// # Safety
+/// As [`Kernel::apply`], for whole chunks; [`streams`] must hold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "gfni,avx512f,avx512bw,avx512vbmi")]
+unsafe fn gfni512_streamed(k: usize, m: usize, matrices: &[[[u64; 8]; 2]], ins: &[usize], outs: &[usize], count: usize) {
+    debug_assert!(matrices.len() == k * m && ins.len() == k && outs.len() == m);
+    let ops = matrices.as_ptr().cast::<__m512i>();
+    let mut o = 0;
+    while o < m {
+        let tile = (m - o).min(GFNI_TILE);
+        let (tile_ops, tile_outs) = (unsafe { ops.add(2 * o * k) }, &outs[o..o + tile]);
+        // SAFETY: as the caller's; `tile_ops` holds `2 * k * tile` operands.
+        unsafe {
+            match tile {
+                1 => gfni512_tile_streamed::<1>(k, tile_ops, ins, tile_outs, count),
+                2 => gfni512_tile_streamed::<2>(k, tile_ops, ins, tile_outs, count),
+                3 => gfni512_tile_streamed::<3>(k, tile_ops, ins, tile_outs, count),
+                4 => gfni512_tile_streamed::<4>(k, tile_ops, ins, tile_outs, count),
+                5 => gfni512_tile_streamed::<5>(k, tile_ops, ins, tile_outs, count),
+                6 => gfni512_tile_streamed::<6>(k, tile_ops, ins, tile_outs, count),
+                7 => gfni512_tile_streamed::<7>(k, tile_ops, ins, tile_outs, count),
+                _ => gfni512_tile_streamed::<8>(k, tile_ops, ins, tile_outs, count),
+            }
+        }
+        o += tile;
+    }
+    _mm_sfence();
+}
+
+/// One output's realignment: `shift` = its address modulo 64, and the permute indices
+/// that take the last `shift` bytes of one chunk and the first `64 - shift` of the next.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Realign {
+    shift: usize,
+    index: __m512i,
+}
+
+///
+/// # Safety
+/// The CPU has `avx512f`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn realign(addr: usize) -> Realign {
+    let shift = addr % CHUNK;
+    let mut index = [0u8; CHUNK];
+    for (j, x) in index.iter_mut().enumerate() {
+        // Below `shift`: byte `64 - shift + j` of the first source (the earlier chunk);
+        // from `shift` on: byte `j - shift` of the second (bit 6 picks the source).
+        *x = if j < shift { (CHUNK - shift + j) as u8 } else { (CHUNK + j - shift) as u8 };
+    }
+    // SAFETY: `index` is 64 readable bytes.
+    Realign { shift, index: unsafe { _mm512_loadu_si512(index.as_ptr().cast()) } }
+}
+
+/// Store the destination line that ends inside chunk `c` of an output at `base`: the last
+/// `shift` bytes of `prev` (chunk `c - 1`) and the first `64 - shift` of `cur` (chunk `c`).
+/// For `c = 0` only the bytes of the output are written (masked, ordinary store).
+///
+/// # Safety
+/// Chunks `0..=c` of the output are writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+#[inline]
+unsafe fn put_line(base: usize, r: Realign, c: usize, prev: __m512i, cur: __m512i) {
+    let line = _mm512_permutex2var_epi8(prev, r.index, cur);
+    let at = (base + c * CHUNK - r.shift) as *mut __m512i;
+    unsafe {
+        if c == 0 {
+            _mm512_mask_storeu_epi8(at.cast(), !0u64 << r.shift, line);
+        } else {
+            _mm512_stream_si512(at.cast(), line);
+        }
+    }
+}
+
+/// [`gfni512_tile`] over chunks `0..count`, its lines stored by [`put_line`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "gfni,avx512f,avx512bw,avx512vbmi")]
+#[inline]
+unsafe fn gfni512_tile_streamed<const T: usize>(k: usize, ops: *const __m512i, ins: &[usize], outs: &[usize], count: usize) {
+    // SAFETY: the CPU has avx512f (this function's features).
+    let r: [Realign; T] = std::array::from_fn(|t| unsafe { realign(outs[t]) });
+    let mut carry = [_mm512_setzero_si512(); T];
+    let mut c = 0;
+    while c + 2 <= count {
+        let mut acc0 = [_mm512_setzero_si512(); T];
+        let mut acc1 = [_mm512_setzero_si512(); T];
+        for (i, &input) in ins.iter().enumerate() {
+            let p = (input + c * CHUNK) as *const __m512i;
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T1>(p.add(PREFETCH_CHUNKS).cast());
+                _mm_prefetch::<_MM_HINT_T1>(p.add(PREFETCH_CHUNKS + 1).cast());
+            }
+            let (x0, x1) = unsafe { (_mm512_loadu_si512(p), _mm512_loadu_si512(p.add(1))) };
+            let s0 = _mm512_shuffle_i64x2::<0b01_00_11_10>(x0, x0);
+            let s1 = _mm512_shuffle_i64x2::<0b01_00_11_10>(x1, x1);
+            for t in 0..T {
+                let op = unsafe { ops.add(2 * (t * k + i)) };
+                let (straight, swapped) = unsafe { (_mm512_loadu_si512(op), _mm512_loadu_si512(op.add(1))) };
+                acc0[t] = _mm512_ternarylogic_epi64::<0x96>(
+                    acc0[t],
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x0, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s0, swapped),
+                );
+                acc1[t] = _mm512_ternarylogic_epi64::<0x96>(
+                    acc1[t],
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x1, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s1, swapped),
+                );
+            }
+        }
+        for t in 0..T {
+            // SAFETY: chunks c and c + 1 are within the output.
+            unsafe {
+                put_line(outs[t], r[t], c, carry[t], acc0[t]);
+                put_line(outs[t], r[t], c + 1, acc0[t], acc1[t]);
+            }
+            carry[t] = acc1[t];
+        }
+        c += 2;
+    }
+    if c < count {
+        let mut acc = [_mm512_setzero_si512(); T];
+        for (i, &input) in ins.iter().enumerate() {
+            let x = unsafe { _mm512_loadu_si512((input + c * CHUNK) as *const __m512i) };
+            let s = _mm512_shuffle_i64x2::<0b01_00_11_10>(x, x);
+            for (t, a) in acc.iter_mut().enumerate() {
+                let op = unsafe { ops.add(2 * (t * k + i)) };
+                let (straight, swapped) = unsafe { (_mm512_loadu_si512(op), _mm512_loadu_si512(op.add(1))) };
+                *a = _mm512_ternarylogic_epi64::<0x96>(
+                    *a,
+                    _mm512_gf2p8affine_epi64_epi8::<0>(x, straight),
+                    _mm512_gf2p8affine_epi64_epi8::<0>(s, swapped),
+                );
+            }
+        }
+        for t in 0..T {
+            // SAFETY: chunk c is within the output.
+            unsafe { put_line(outs[t], r[t], c, carry[t], acc[t]) };
+            carry[t] = acc[t];
+        }
+        c += 1;
+    }
+    // The last `shift` bytes of the last chunk: the start of a line, the rest of which is
+    // not this output's.
+    for t in 0..T {
+        if r[t].shift > 0 {
+            let line = _mm512_permutex2var_epi8(carry[t], r[t].index, carry[t]);
+            let at = (outs[t] + c * CHUNK - r[t].shift) as *mut u8;
+            // SAFETY: the masked bytes are the last `shift` bytes of chunk `c - 1`.
+            unsafe { _mm512_mask_storeu_epi8(at.cast(), (1u64 << r[t].shift) - 1, line) };
+        }
+    }
+}
+
 type DecodeKey = (usize, usize, Vec<usize>, Vec<usize>);
 type Cache<K> = Mutex<Option<HashMap<K, Arc<Kernel>>>>;
 
@@ -604,7 +801,7 @@ mod tests {
         let in_addrs: Vec<usize> = ins.iter().map(|s| s.as_ptr() as usize).collect();
         let out_addrs: Vec<usize> = outs.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
         // SAFETY: every shard holds `len` bytes; the backend is checked by the caller.
-        unsafe { kernel.apply(&in_addrs, &out_addrs, len) };
+        unsafe { kernel.apply(&in_addrs, &out_addrs, len, false) };
     }
 
     fn apply(m: &Matrix, backend: Backend, ins: &[Vec<u8>], len: usize) -> Vec<Vec<u8>> {
@@ -613,7 +810,7 @@ mod tests {
         let in_addrs: Vec<usize> = ins.iter().map(|s| s.as_ptr() as usize).collect();
         let out_addrs: Vec<usize> = outs.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
         // SAFETY: every shard holds `len` bytes; the backend is checked by the caller.
-        unsafe { kernel.apply(&in_addrs, &out_addrs, len) };
+        unsafe { kernel.apply(&in_addrs, &out_addrs, len, false) };
         outs
     }
 
@@ -694,6 +891,56 @@ mod tests {
                     let mut outs = vec![vec![0x5au8; len]; m];
                     apply_into(&kernel, &sources, &mut outs, len);
                     assert_eq!(outs, expected, "k={k} m={m} len={len}");
+                }
+            }
+        }
+    }
+
+    /// The GFNI product, with ordinary and with streamed stores, for every shape from 1 to
+    /// 32 inputs and 1 to 32 outputs (one to four tiles, full and partial), lengths of one
+    /// short chunk, odd and even chunk counts, with and without a short last chunk, and
+    /// outputs at every even offset within a cache line: the library's bytes, and not a
+    /// byte written outside the outputs.
+    #[test]
+    fn gfni_every_shape_to_32_matches_the_library() {
+        if !Backend::Gfni512.available() {
+            return;
+        }
+        let mut rng = Rng(0x1405_2026_c0de_0011);
+        let lens = [2, 64, 62 + 64 * 3, 30 * 64, 32 * 64, 33 * 64 + 2, 65 * 64 + 62, 96 * 64, 101 * 64 + 30];
+        const GUARD: u8 = 0xc3;
+        for k in 1..=32 {
+            for m in 1..=32 {
+                let len = lens[(k * 7 + m) % lens.len()];
+                let sources: Vec<Vec<u8>> = (0..k).map(|_| rng.bytes(len)).collect();
+                let mut encoder = ReedSolomonEncoder::new(k, m, len).unwrap();
+                for src in &sources {
+                    encoder.add_original_shard(src).unwrap();
+                }
+                let expected: Vec<Vec<u8>> = encoder.encode().unwrap().recovery_iter().map(|p| p.to_vec()).collect();
+                let kernel = Kernel::new(&Matrix::learn_encode(k, k + m).unwrap(), Backend::Gfni512);
+                // Output o at an even offset within a line, `stride` apart (no overlaps).
+                let stride = len + 64 + 2 * rng.below(40);
+                let mut buffer = vec![GUARD; 128 + m * stride];
+                let base = buffer.as_mut_ptr() as usize;
+                let aligned = base.next_multiple_of(64) - base;
+                let starts: Vec<usize> = (0..m).map(|o| aligned + 2 * ((o * 5 + k) % 32) + o * stride).collect();
+                let in_addrs: Vec<usize> = sources.iter().map(|src| src.as_ptr() as usize).collect();
+                let out_addrs: Vec<usize> = starts.iter().map(|&at| base + at).collect();
+                for stream in [false, true] {
+                    buffer.iter_mut().for_each(|b| *b = GUARD);
+                    // SAFETY: each output lies in `buffer` and holds `len` bytes, disjoint
+                    // from the others; the backend is available.
+                    unsafe { kernel.apply(&in_addrs, &out_addrs, len, stream) };
+                    let mut written = vec![false; buffer.len()];
+                    for (o, &at) in starts.iter().enumerate() {
+                        assert_eq!(&buffer[at..at + len], &expected[o][..], "k={k} m={m} len={len} {stream} output {o}");
+                        written[at..at + len].iter_mut().for_each(|w| *w = true);
+                    }
+                    assert!(
+                        buffer.iter().zip(&written).all(|(&b, &w)| w || b == GUARD),
+                        "k={k} m={m} len={len} {stream}: a byte outside the outputs was written"
+                    );
                 }
             }
         }

@@ -260,3 +260,37 @@ def test_the_matrix_product_is_refused_beyond_its_k() -> None:
     buf = np.zeros(40 * 64, dtype=np.uint8)
     with pytest.raises(ValueError, match="matrix product"):
         walrus_native.rs_extend(buf, 33, 40, 64, 1, 0, 64, 0, matrix=True)
+
+
+def test_products_too_large_for_the_caches_give_the_fft_bytes() -> None:
+    """Products writing 16 MiB or more store whole cache lines past the caches, realigned
+    from the library's chunks (symbols are not aligned to lines); the bytes are the FFT's,
+    for an extension in the column layout and for a rebuild, in pieces over the threads."""
+    k, n, s = 4, 10, 1_000_002  # 3 columns x 6 parity symbols, 18 MB of output
+    groups = 3
+    by_path = []
+    for matrix in (False, True):
+        raw = np.zeros(n * groups * s + 6, dtype=np.uint8)
+        buf = raw[6:].reshape(n, groups * s)  # symbols start 6 bytes into a line
+        buf[:k] = _random_rows(k, groups * s, 14)
+        walrus_native.rs_extend(buf, k, n, s, groups, s, groups * s, 0, matrix=matrix)
+        by_path.append(buf)
+    assert np.array_equal(by_path[0], by_path[1])
+    assert by_path[0][k:].any()
+    shards = by_path[0]
+    have = list(range(n - k, n))
+    want = list(range(k))
+    groups = 5  # column 0's codeword repeated: 4 x 5 rebuilt symbols, 20 MB
+    sources = [np.tile(shards[i, :s], groups) for i in have]
+    stride = groups * s + 2  # each rebuilt row starts 2 bytes further into a line
+    outs = []
+    for matrix in (False, True):
+        out = np.zeros(k * stride + 2, dtype=np.uint8)
+        walrus_native.rs_reconstruct(
+            k, n, s, groups, have, sources, want, out[2:], s, stride, matrix=matrix
+        )
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1])
+    rebuilt = outs[1][2:].reshape(k, stride)
+    for g in range(groups):
+        assert np.array_equal(rebuilt[:, g * s : (g + 1) * s], shards[:k, :s])
