@@ -54,6 +54,21 @@ class NodeConfig:
     """Back-off before retrying a blob whose recovery failed (doubles, up to 60 s)."""
     shard_sync_concurrency: int = 4
     """Gained shards received in parallel at an epoch change."""
+    shard_sync_give_up_seconds: float = 120.0
+    """Longest the cooperative path of shard sync keeps asking a shard's previous owner
+    that makes no progress (unreachable, failing, sending empty batches, or not at the
+    new epoch yet) before the shard is rebuilt by recovery instead; a source found
+    unreachable is given up on for every shard it held at once."""
+    recovery_batch_bytes: int = 64 << 20
+    """Recovery symbols one round of recovery asks all peers together for, at most: the
+    slivers of one blob that this node lacks (on every shard being rebuilt) are asked of
+    each peer in one GetRecoverySymbolsBatch call, split into groups whose targets x
+    n_shards x symbol size stay within this (a group holds at least one sliver). At 1000
+    shards a 32 MiB blob's symbols are ~150 bytes: one call covers hundreds of slivers."""
+    max_recovery_targets: int = 1024
+    """Slivers one GetRecoverySymbolsBatch call may ask symbols for; more is refused with
+    RESOURCE_EXHAUSTED, naming this limit. The answer holds one symbol per target per
+    sliver this node stores of the blob, counted in the memory budget."""
     shard_sync_batch_slivers: int = 64
     """Slivers asked for per shard-sync request (the cursor is saved after each batch)."""
     shard_sync_memo_blobs: int = 256
@@ -192,6 +207,7 @@ class NodeConfig:
             "max_sliver_bytes",
             "peer_stream_max_bytes",
             "max_symbol_read_bytes",
+            "recovery_batch_bytes",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
@@ -199,6 +215,7 @@ class NodeConfig:
             "store_writer_threads",
             "max_symbols_per_read",
             "control_nonce_cache_size",
+            "max_recovery_targets",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1")
@@ -209,6 +226,7 @@ class NodeConfig:
             "shard_sync_memo_blobs",
             "pending_deletions",
             "store_disk_reserve_bytes",
+            "shard_sync_give_up_seconds",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")

@@ -52,9 +52,15 @@ class _Invalid(Exception):
     """The blob is proven inconsistently encoded (and now recorded so)."""
 
 
+Target = tuple[SliverType, int]
+"""A sliver to rebuild: its type and index."""
+
+Rebuilt = tuple[int, SliverType, int]
+"""A sliver rebuilt and stored: its shard, type and size in bytes."""
+
 SymbolCutter = Callable[
-    [int, SliverType, bytes, Callable[[memoryview], recovery.RecoverySymbol]],
-    Awaitable[recovery.RecoverySymbol | None],
+    [int, SliverType, bytes, Callable[[memoryview], list[recovery.RecoverySymbol]]],
+    Awaitable[list[recovery.RecoverySymbol] | None],
 ]
 """``cut(shard, source_type, blob_id, make)``: ``make(sliver)`` run on a stored sliver
 where it lies (``Store.with_sliver``, in a worker thread), or None if not stored."""
@@ -68,43 +74,55 @@ def symbol_band_bytes(read_buffer_bytes: int, n_shards: int) -> int:
     return max(4096, band - band % 4096)
 
 
+def targets_per_round(batch_bytes: int, n_shards: int, symbol_size: int) -> int:
+    """Slivers one batched recovery round asks for: each brings in up to one symbol from
+    every shard (``n x symbol_size`` bytes), and a round stays within ``batch_bytes``
+    (``recovery_batch_bytes``), with at least one sliver."""
+    return max(1, batch_bytes // max(1, n_shards * symbol_size))
+
+
 async def local_recovery_symbols(
     ctx: NodeContext,
     blob_id: bytes,
     metadata: BlobMetadata,
-    target_type: SliverType,
-    target_index: int,
+    targets: Sequence[Target],
     shards: Iterable[int],
     cut: SymbolCutter,
 ) -> list[recovery.RecoverySymbol]:
-    """The recovery symbols for sliver `target_index` of `target_type` that this node can
-    make from the orthogonal slivers it stores on `shards`.
+    """The recovery symbols for the `targets` that this node can make from the orthogonal
+    slivers it stores on `shards`.
 
     One source sliver at a time, read where it lies in the store (no copy of it) and
-    expanded in bands (:func:`walrus_node.codec.recovery.make_symbol`): what a call holds
-    is the symbols it returns plus ``read_buffer_bytes`` of parity."""
-    source_type = target_type.orthogonal
+    expanded once for all the targets it serves, in bands
+    (:func:`walrus_node.codec.recovery.cut_symbols`): what a call holds is the symbols it
+    returns plus ``read_buffer_bytes`` of parity."""
     band = symbol_band_bytes(ctx.config.read_buffer_bytes, metadata.n_shards)
+    wanted: dict[SliverType, list[int]] = {}
+    for target_type, index in targets:
+        indices = wanted.setdefault(target_type.orthogonal, [])
+        if index not in indices:
+            indices.append(index)
     out: list[recovery.RecoverySymbol] = []
     for shard in shards:
         primary, secondary = ctx.slivers_for_shard(blob_id, shard)
-        index = primary if source_type is SliverType.PRIMARY else secondary
-        symbol = await cut(
-            shard,
-            source_type,
-            blob_id,
-            functools.partial(
-                recovery.make_symbol,
-                metadata.params,
+        for source_type, indices in wanted.items():
+            index = primary if source_type is SliverType.PRIMARY else secondary
+            symbols = await cut(
+                shard,
                 source_type,
-                index,
-                symbol_size=metadata.symbol_size,
-                target_index=target_index,
-                band_bytes=band,
-            ),
-        )
-        if symbol is not None:
-            out.append(symbol)
+                blob_id,
+                functools.partial(
+                    recovery.cut_symbols,
+                    metadata.params,
+                    source_type,
+                    index,
+                    symbol_size=metadata.symbol_size,
+                    target_indices=indices,
+                    band_bytes=band,
+                ),
+            )
+            if symbols is not None:
+                out.extend(symbols)
     return out
 
 
@@ -115,6 +133,8 @@ class BlobSync:
         self._due: dict[bytes, float] = {}
         self._attempts: dict[bytes, int] = {}
         self._running: set[bytes] = set()
+        self._locks: dict[bytes, asyncio.Lock] = {}
+        self._lock_users: dict[bytes, int] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -240,23 +260,38 @@ class BlobSync:
     async def sync_blob(self, blob_id: bytes, shards: Sequence[int] | None = None) -> bool:
         """Recover every missing sliver of the given shards (default: this node's settled
         shards); True when complete."""
-        try:
-            return await self._sync_blob(blob_id, shards)
-        except _Invalid:
-            return True  # nothing to recover, ever: the blob is recorded invalid
+        await self.recover(blob_id, shards)
+        return True
 
-    async def _sync_blob(self, blob_id: bytes, shards: Sequence[int] | None) -> bool:
+    async def recover(self, blob_id: bytes, shards: Sequence[int] | None = None) -> list[Rebuilt]:
+        """Recover every missing sliver of the given shards (default: this node's settled
+        shards) and return those rebuilt; raises when some could not be yet. One blob is
+        recovered by one caller at a time: a second caller waits, then finds what the
+        first rebuilt already stored."""
+        lock = self._locks.setdefault(blob_id, asyncio.Lock())
+        self._lock_users[blob_id] = self._lock_users.get(blob_id, 0) + 1
+        try:
+            async with lock:
+                return await self._sync_blob(blob_id, shards)
+        except _Invalid:
+            return []  # nothing to recover, ever: the blob is recorded invalid
+        finally:
+            self._lock_users[blob_id] -= 1
+            if not self._lock_users[blob_id]:
+                del self._lock_users[blob_id], self._locks[blob_id]
+
+    async def _sync_blob(self, blob_id: bytes, shards: Sequence[int] | None) -> list[Rebuilt]:
         ctx = self._ctx
         info = await ctx.read(ctx.store.get_blob_info, blob_id)
         if info is None or info.state is not BlobState.CERTIFIED:
-            return True
+            return []
         if shards is None:
             shards = ctx.settled_shards()
         if not shards:
-            return True
+            return []
         metadata = await ctx.metadata(blob_id) or await self._fetch_metadata(blob_id)
 
-        missing: dict[SliverType, list[tuple[int, int]]] = {t: [] for t in SliverType}
+        where: dict[Target, int] = {}  # each lacking sliver -> its shard
         for shard in shards:
             primary, secondary = ctx.slivers_for_shard(blob_id, shard)
             for sliver_type, index in (
@@ -264,26 +299,21 @@ class BlobSync:
                 (SliverType.SECONDARY, secondary),
             ):
                 if not await ctx.read(ctx.store.has_sliver, shard, sliver_type, blob_id):
-                    missing[sliver_type].append((shard, index))
-
-        for target_type in (SliverType.SECONDARY, SliverType.PRIMARY):
-            rebuilt = []
-            for shard, index in missing[target_type]:
-                data = await self._recover(blob_id, metadata, target_type, index)
-                rebuilt.append((shard, target_type, blob_id, data))
-            if rebuilt:
-                await ctx.write(ctx.store.put_slivers, rebuilt)
-                ctx.metrics.slivers_recovered.labels(sliver_type=str(target_type)).inc(len(rebuilt))
-                log.info(
-                    "slivers_recovered",
-                    blob_id=str(BlobId(blob_id)),
-                    sliver_type=str(target_type),
-                    count=len(rebuilt),
-                )
-        return True
+                    where[(sliver_type, index)] = shard
+        # secondary slivers first: a primary one short of symbols may then use them
+        targets = sorted(where, key=lambda t: (t[0] is SliverType.PRIMARY, t[1]))
+        step = targets_per_round(
+            ctx.config.recovery_batch_bytes, metadata.n_shards, metadata.symbol_size
+        )
+        rebuilt: list[Rebuilt] = []
+        for first in range(0, len(targets), step):
+            rebuilt += await self._recover_round(
+                blob_id, metadata, {t: where[t] for t in targets[first : first + step]}
+            )
+        return rebuilt
 
     async def _local_symbols(
-        self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
+        self, blob_id: bytes, metadata: BlobMetadata, targets: Sequence[Target]
     ) -> list[recovery.RecoverySymbol]:
         ctx = self._ctx
 
@@ -291,13 +321,11 @@ class BlobSync:
             shard: int,
             sliver_type: SliverType,
             blob_id: bytes,
-            make: Callable[[memoryview], recovery.RecoverySymbol],
-        ) -> recovery.RecoverySymbol | None:
+            make: Callable[[memoryview], list[recovery.RecoverySymbol]],
+        ) -> list[recovery.RecoverySymbol] | None:
             return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
 
-        return await local_recovery_symbols(
-            ctx, blob_id, metadata, target_type, target, ctx.my_shards(), cut
-        )
+        return await local_recovery_symbols(ctx, blob_id, metadata, targets, ctx.my_shards(), cut)
 
     async def _check_claims(self, blob_id: bytes, claims: Sequence[Member]) -> None:
         """Ask the peers that said the blob is invalid for their proof; raise
@@ -312,63 +340,167 @@ class BlobSync:
             if await self._invalid.check_claim(blob_id, status, member.name):
                 raise _Invalid
 
-    async def _recover(
-        self, blob_id: bytes, metadata: BlobMetadata, target_type: SliverType, target: int
-    ) -> bytes:
+    async def _ask(
+        self, member: Member, blob_id: bytes, targets: Sequence[Target]
+    ) -> Sequence[recovery.RecoverySymbol]:
+        """A peer's symbols for the targets: one batched call, or one call per target to
+        a peer without it (UNIMPLEMENTED)."""
+        peer = self._ctx.peers.peer(member.endpoint, member.name)
+        async with asyncio.timeout(_PEER_TIMEOUT):
+            try:
+                return await peer.get_recovery_symbols_batch(blob_id, targets)
+            except PeerError as e:
+                if getattr(e, "code", "") != "UNIMPLEMENTED":
+                    raise
+            self._ctx.metrics.recovery_requests.labels(kind="single").inc(len(targets))
+            answers = await asyncio.gather(
+                *(peer.get_recovery_symbols(blob_id, t, i) for t, i in targets),
+                return_exceptions=True,
+            )
+        got = [s for a in answers if not isinstance(a, BaseException) for s in a]
+        if not got:
+            first = next(a for a in answers if isinstance(a, BaseException))
+            raise first
+        return got
+
+    async def _recover_round(
+        self, blob_id: bytes, metadata: BlobMetadata, where: dict[Target, int]
+    ) -> list[Rebuilt]:
+        """Rebuild the target slivers (-> their shards) from one request to each peer for
+        all of them (plus the symbols this node cuts from its own slivers), stopping as
+        soon as every target has enough verified symbols; store them; return them."""
         ctx = self._ctx
-        need = metadata.params.symbols_to_recover(target_type)
-        symbols: dict[int, recovery.RecoverySymbol] = {}
-        for symbol in await self._local_symbols(blob_id, metadata, target_type, target):
-            symbols.setdefault(symbol.source_index, symbol)
+        params = metadata.params
+        targets = list(where)
+        need = {t: params.symbols_to_recover(t[0]) for t in targets}
+        symbols: dict[Target, dict[int, recovery.RecoverySymbol]] = {t: {} for t in targets}
 
-        async def ask(member: Member) -> Sequence[recovery.RecoverySymbol]:
-            async with asyncio.timeout(_PEER_TIMEOUT):
-                return await ctx.peers.peer(member.endpoint, member.name).get_recovery_symbols(
-                    blob_id, target_type, target
-                )
+        def add(received: Iterable[recovery.RecoverySymbol]) -> None:
+            for symbol in received:
+                key = (symbol.source_type.orthogonal, symbol.target_index)
+                if key in symbols:
+                    symbols[key].setdefault(symbol.source_index, symbol)
 
+        def short() -> list[Target]:
+            return [t for t in targets if len(symbols[t]) < need[t]]
+
+        add(await self._local_symbols(blob_id, metadata, targets))
         claims: list[Member] = []  # peers that say the blob is invalid
-        pending = {asyncio.create_task(ask(m)): m for m in self._peers()}
-        try:
-            while len(symbols) < need and pending:
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    member = pending.pop(task)
-                    try:
-                        received = task.result()
-                    except (PeerError, TimeoutError) as e:
-                        if getattr(e, "blob_state", "") == "invalid":
-                            claims.append(member)
-                        log.debug("symbols_unavailable", peer=member.name, error=str(e))
-                        continue
-                    for symbol in received:
+        if short():
+            ctx.metrics.recovery_requests.labels(kind="batch").inc(len(self._peers()))
+            pending = {
+                asyncio.create_task(self._ask(m, blob_id, targets)): m for m in self._peers()
+            }
+            try:
+                while short() and pending:
+                    done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        member = pending.pop(task)
                         try:
-                            await ctx.compute(recovery.verify_symbol, metadata, symbol)
-                        except codec_errors.InvalidSymbolError as e:
-                            log.warning("invalid_symbol", peer=member.name, error=str(e))
-                            ctx.metrics.rejected_inputs.labels(reason="invalid_symbol").inc()
+                            received = task.result()
+                        except (PeerError, TimeoutError) as e:
+                            if getattr(e, "blob_state", "") == "invalid":
+                                claims.append(member)
+                            log.debug("symbols_unavailable", peer=member.name, error=str(e))
                             continue
-                        if (
-                            symbol.target_index == target
-                            and symbol.source_type is target_type.orthogonal
-                        ):
-                            symbols.setdefault(symbol.source_index, symbol)
-        finally:
-            for task in pending:
-                task.cancel()
-        if len(symbols) < need:
+                        add(await self._verified(metadata, received, member.name))
+            finally:
+                for task in pending:
+                    task.cancel()
+        rebuilt = await self._rebuild(blob_id, metadata, where, symbols, need)
+        missing = short()
+        if missing and rebuilt:
+            # a primary sliver short of symbols: the secondary slivers just rebuilt here
+            # may give it what the peers did not
+            add(await self._local_symbols(blob_id, metadata, missing))
+            rebuilt += await self._rebuild(
+                blob_id, metadata, {t: where[t] for t in missing}, symbols, need
+            )
+            missing = short()
+        if missing:
             await self._check_claims(blob_id, claims)
-            raise _NotYet(f"{len(symbols)} of {need} symbols for {target_type} sliver {target}")
+            sliver_type, index = missing[0]
+            raise _NotYet(
+                f"{len(symbols[missing[0]])} of {need[missing[0]]} symbols for {sliver_type} "
+                f"sliver {index} ({len(missing)} sliver(s) short)"
+            )
+        return rebuilt
+
+    async def _verified(
+        self, metadata: BlobMetadata, received: Sequence[recovery.RecoverySymbol], peer: str
+    ) -> list[recovery.RecoverySymbol]:
+        """The received symbols that the metadata commits to (all checked in one hop); the
+        others are counted and logged."""
+        ctx = self._ctx
+        reasons = await ctx.compute(recovery.symbol_errors, metadata, received)
+        bad = [(s, r) for s, r in zip(received, reasons, strict=True) if r is not None]
+        if bad:
+            symbol, reason = bad[0]
+            log.warning(
+                "invalid_symbol",
+                peer=peer,
+                count=len(bad),
+                error=str(
+                    codec_errors.InvalidSymbolError(
+                        str(symbol.source_type), symbol.source_index, symbol.target_index, reason
+                    )
+                ),
+            )
+            ctx.metrics.rejected_inputs.labels(reason="invalid_symbol").inc(len(bad))
+        return [s for s, r in zip(received, reasons, strict=True) if r is None]
+
+    async def _rebuild(
+        self,
+        blob_id: bytes,
+        metadata: BlobMetadata,
+        where: dict[Target, int],
+        symbols: dict[Target, dict[int, recovery.RecoverySymbol]],
+        need: dict[Target, int],
+    ) -> list[Rebuilt]:
+        """Rebuild and store the targets that have enough symbols (secondary slivers first,
+        in their own transaction, so that primary ones may be cut from them)."""
+        ctx = self._ctx
+        out: list[Rebuilt] = []
+        for target_type in (SliverType.SECONDARY, SliverType.PRIMARY):
+            ready = [t for t in where if t[0] is target_type and len(symbols[t]) >= need[t]]
+            if not ready:
+                continue
+            rebuilt = []
+            for target in ready:
+                data = await self._recover(blob_id, metadata, target, symbols.pop(target))
+                rebuilt.append((where[target], target_type, blob_id, data))
+                out.append((where[target], target_type, len(data)))
+            await ctx.write(ctx.store.put_slivers, rebuilt)
+            ctx.metrics.slivers_recovered.labels(sliver_type=str(target_type)).inc(len(rebuilt))
+            log.info(
+                "slivers_recovered",
+                blob_id=str(BlobId(blob_id)),
+                sliver_type=str(target_type),
+                count=len(rebuilt),
+            )
+            for target in ready:
+                symbols[target] = {}  # rebuilt: no longer short
+                need[target] = 0
+        return out
+
+    async def _recover(
+        self,
+        blob_id: bytes,
+        metadata: BlobMetadata,
+        target: Target,
+        symbols: dict[int, recovery.RecoverySymbol],
+    ) -> bytes:
+        target_type, index = target
         try:
-            return await ctx.compute(
+            return await self._ctx.compute(
                 recovery.recover_sliver,
                 metadata,
                 target_type,
-                target,
+                index,
                 list(symbols.values()),
                 verified=True,
             )
         except codec_errors.InconsistentEncodingError:
-            proof = InconsistencyProof(target_type, target, tuple(symbols.values()))
+            proof = InconsistencyProof(target_type, index, tuple(symbols.values()))
             await self._invalid.record(blob_id, metadata, proof, "recovery")
             raise _Invalid from None
