@@ -65,6 +65,11 @@ class NodeConfig:
     each peer in one GetRecoverySymbolsBatch call, split into groups whose targets x
     n_shards x symbol size stay within this (a group holds at least one sliver). At 1000
     shards a 32 MiB blob's symbols are ~150 bytes: one call covers hundreds of slivers."""
+    recovery_peer_timeout_seconds: float = 60.0
+    """Longest one peer call of recovery may take (metadata, recovery symbols, a proof of
+    invalidity): a peer slower than this counts as not answering. Recovery does not wait
+    for it once the other peers gave enough symbols; a peer that holds many shards cuts
+    one symbol per target from each of them, hence the generous default."""
     max_recovery_targets: int = 1024
     """Slivers one GetRecoverySymbolsBatch call may ask symbols for; more is refused with
     RESOURCE_EXHAUSTED, naming this limit. The answer holds one symbol per target per
@@ -192,6 +197,8 @@ class NodeConfig:
             raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
         if self.gc_interval_seconds <= 0:
             raise ConfigError("gc_interval_seconds: must be positive")
+        if self.recovery_peer_timeout_seconds <= 0:
+            raise ConfigError("recovery_peer_timeout_seconds: must be positive")
         if self.max_sliver_bytes > self.memory_budget_bytes:
             raise ConfigError("max_sliver_bytes: must not exceed memory_budget_bytes")
         tls = (self.tls_cert_file, self.tls_key_file, self.tls_ca_file)

@@ -41,7 +41,6 @@ __all__ = ["BlobSync"]
 log = structlog.get_logger("walrus.blob_sync")
 
 _MAX_BACKOFF = 60.0
-_PEER_TIMEOUT = 30.0
 
 
 class _NotYet(Exception):
@@ -245,7 +244,7 @@ class BlobSync:
         n = ctx.require_committees().n_shards
         for member in self._peers():
             try:
-                async with asyncio.timeout(_PEER_TIMEOUT):
+                async with asyncio.timeout(self._ctx.config.recovery_peer_timeout_seconds):
                     data = await ctx.peers.peer(member.endpoint, member.name).get_metadata(blob_id)
                 parsed = metadata_mod.verify_metadata(BlobId(blob_id), data, n)
             except (PeerError, TimeoutError, codec_errors.InvalidMetadataError) as e:
@@ -332,7 +331,7 @@ class BlobSync:
         :class:`_Invalid` once one checks (the blob is then recorded invalid here)."""
         for member in claims:
             try:
-                async with asyncio.timeout(_PEER_TIMEOUT):
+                async with asyncio.timeout(self._ctx.config.recovery_peer_timeout_seconds):
                     peer = self._ctx.peers.peer(member.endpoint, member.name)
                     status = await peer.get_blob_status(blob_id, with_proof=True)
             except (PeerError, TimeoutError):
@@ -346,7 +345,7 @@ class BlobSync:
         """A peer's symbols for the targets: one batched call, or one call per target to
         a peer without it (UNIMPLEMENTED)."""
         peer = self._ctx.peers.peer(member.endpoint, member.name)
-        async with asyncio.timeout(_PEER_TIMEOUT):
+        async with asyncio.timeout(self._ctx.config.recovery_peer_timeout_seconds):
             try:
                 return await peer.get_recovery_symbols_batch(blob_id, targets)
             except PeerError as e:
