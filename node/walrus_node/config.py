@@ -53,7 +53,9 @@ class NodeConfig:
     blob_sync_retry_seconds: float = 2.0
     """Back-off before retrying a blob whose recovery failed (doubles, up to 60 s)."""
     shard_sync_concurrency: int = 4
-    """Gained shards received in parallel at an epoch change."""
+    """Gained shards received in parallel at an epoch change from their previous owners,
+    and, apart from those, recovery passes run in parallel (each pass rebuilds a blob for
+    every shard being recovered at once)."""
     shard_sync_give_up_seconds: float = 120.0
     """Longest the cooperative path of shard sync keeps asking a shard's previous owner
     that makes no progress (unreachable, failing, sending empty batches, or not at the

@@ -150,6 +150,9 @@ class ShardSync:
         passed over on purpose, reported in the sync status."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+        """Slots of the cooperative transfers."""
+        self._recovery_slots = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+        """Slots of the recovery passes (each rebuilds every shard being recovered)."""
         self._memo = verified_memo.VerifiedMemo(ctx.config.shard_sync_memo_blobs)
         """Metadata and certificates that verified in this epoch's sync (bounded)."""
         self._gone: set[str] = set()
@@ -226,11 +229,16 @@ class ShardSync:
 
     async def _run(self, p: ShardProgress) -> None:
         ctx = self._ctx
-        async with self._semaphore:
+        if p.state == "syncing":
+            async with self._semaphore:
+                p.started_at = p.started_at or time.time()
+                if p.state == "syncing":  # not moved to recovery while waiting
+                    await self._cooperative(p)
+                    p.state = "recovering"
+        # Recovery has slots of its own: shards being rebuilt (slowly, from the whole
+        # committee) do not hold up the transfers of others from live previous owners.
+        async with self._recovery_slots:
             p.started_at = p.started_at or time.time()
-            if p.state == "syncing":
-                await self._cooperative(p)
-                p.state = "recovering"
             p.recovery_started_at = time.time()
             # Either way, end with every certified blob known (after a full certificate
             # catch-up) present: this fills what the source did not have or left out.
