@@ -234,12 +234,12 @@ class ShardSync:
                 p.started_at = p.started_at or time.time()
                 if p.state == "syncing":  # not moved to recovery while waiting
                     await self._cooperative(p)
-                    p.state = "recovering"
+                    p.state, p.recovery_started_at = "recovering", time.time()
         # Recovery has slots of its own: shards being rebuilt (slowly, from the whole
         # committee) do not hold up the transfers of others from live previous owners.
         async with self._recovery_slots:
             p.started_at = p.started_at or time.time()
-            p.recovery_started_at = time.time()
+            p.recovery_started_at = p.recovery_started_at or time.time()
             # Either way, end with every certified blob known (after a full certificate
             # catch-up) present: this fills what the source did not have or left out.
             await self._recover(p)
@@ -328,8 +328,10 @@ class ShardSync:
             for q in self.progress.values()
             if q.source == name and q.state == "syncing" and not q.started_at
         ]
-        for shard in moved:
-            self.progress[shard].state = "recovering"
+        now = time.time()
+        for shard in moved:  # rebuilt from now on, in the passes of the shards recovering
+            q = self.progress[shard]
+            q.state, q.started_at, q.recovery_started_at = "recovering", now, now
         log.warning("shard_sync_source_gone", source=name, shards=len(moved))
 
     async def _fetch(self, source: Member, p: ShardProgress) -> ShardBatch:
