@@ -4,12 +4,20 @@ Who calls it: :mod:`.node` enqueues a blob when it accepts a certificate for a b
 slivers it does not hold (it was down, slow, or the client gave up on it), when a stored
 sliver fails its checksum, and at start-up for every certified blob still incomplete.
 
-For each blob: fetch and verify the metadata from any peer if missing; then rebuild the
-missing **secondary** slivers first (``n - 2f`` symbols each, cut from primary slivers),
-then the missing **primary** slivers (``n - f`` symbols each, cut from secondary slivers,
-including the ones just rebuilt here). Every symbol is verified against the metadata
-before use, so a Byzantine peer costs time, not correctness. Work runs with bounded
-concurrency; a blob that cannot be completed yet is retried with exponential back-off.
+For each blob: fetch and verify the metadata from any peer if missing; then rebuild
+every missing sliver of the shards asked for in one round: the symbols this node can
+cut from its own slivers, then **one** ``GetRecoverySymbolsBatch`` call per peer for all
+the missing slivers (a peer expands each of its slivers once for all of them; a peer
+without the call is asked sliver by sliver), until every sliver has enough: ``n - 2f``
+symbols for a **secondary** sliver (cut from primary slivers), ``n - f`` for a
+**primary** one (cut from secondary slivers). Peers still busy then are not waited for.
+Secondary slivers are rebuilt and stored first, so that a primary sliver still short of
+symbols can be cut from them. Each peer's symbols are verified against the metadata (in
+one native call) before any is used, so a Byzantine peer costs time, not correctness.
+A round asks for at most ``recovery_batch_bytes`` of symbols (targets x n x symbol
+size); more slivers take more rounds. One blob is recovered by one caller at a time.
+Work runs with bounded concurrency; a blob that cannot be completed yet is retried with
+exponential back-off.
 """
 
 from __future__ import annotations

@@ -16,15 +16,23 @@ For every shard this node owns in epoch ``e`` but did not own in ``e - 1``:
    the sender's word. Each batch is stored together with the cursor in one transaction,
    so a restart resumes after the last stored batch. An empty batch that promises more
    (``finished=false``) is retried with back-off; a source that keeps sending them is
-   given up on (the recovery path follows). Requests are signed and bound to the
-   network, the source node and a nonce (:mod:`.replay`).
+   given up on (the recovery path follows), and no source is asked for longer than
+   ``shard_sync_give_up_seconds`` without progress. A source that cannot be reached is
+   given up on for every shard it held at once: those not started go straight to
+   recovery. Requests are signed and bound to the network, the source node and a nonce
+   (:mod:`.replay`).
 2. **Recovery path.** If the previous owner is gone, keeps failing, or sends bad data, the
    shard's slivers are rebuilt blob by blob from the rest of the committee with recovery
    symbols, for every certified blob this node knows of (after a full certificate
-   catch-up from all peers). A blob whose recovery proves it inconsistently encoded (or
-   for which a peer shows a proof that checks) is recorded invalid
-   (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync status's
-   ``skipped_blob_ids`` and the shard still finishes.
+   catch-up from all peers). A blob is rebuilt once for every shard being recovered (or
+   whose source is gone), not once per shard: :meth:`BlobSync.recover` asks each peer
+   once for all the lacking slivers, and a second pass over the same blob waits for the
+   first and finds them stored. Recovery passes have slots of their own
+   (``shard_sync_concurrency`` of them), so shards rebuilt from the committee do not
+   hold up transfers from live previous owners. A blob whose recovery proves it
+   inconsistently encoded (or for which a peer shows a proof that checks) is recorded
+   invalid (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync
+   status's ``skipped_blob_ids`` and the shard still finishes.
 
 Progress is reported through ``Admin/GetSyncStatus`` and node info; the operator (or
 testbed) records a node as done once every gained shard is done.
