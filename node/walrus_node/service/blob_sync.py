@@ -391,13 +391,15 @@ class BlobSync:
         def short() -> list[Target]:
             return [t for t in targets if len(symbols[t]) < need[t]]
 
+        started = time.monotonic()
         add(await self._local_symbols(blob_id, metadata, targets))
+        local_seconds = time.monotonic() - started
         claims: list[Member] = []  # peers that say the blob is invalid
+        answered = 0
         if short():
-            ctx.metrics.recovery_requests.labels(kind="batch").inc(len(self._peers()))
-            pending = {
-                asyncio.create_task(self._ask(m, blob_id, targets)): m for m in self._peers()
-            }
+            peers = self._peers()
+            ctx.metrics.recovery_requests.labels(kind="batch").inc(len(peers))
+            pending = {asyncio.create_task(self._ask(m, blob_id, targets)): m for m in peers}
             try:
                 while short() and pending:
                     done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -410,11 +412,22 @@ class BlobSync:
                                 claims.append(member)
                             log.debug("symbols_unavailable", peer=member.name, error=str(e))
                             continue
+                        answered += 1
                         add(await self._verified(metadata, received, member.name))
             finally:
                 for task in pending:
                     task.cancel()
+        asked_seconds = time.monotonic() - started
         rebuilt = await self._rebuild(blob_id, metadata, where, symbols, need)
+        log.info(
+            "recovery_round",
+            blob_id=str(BlobId(blob_id)),
+            targets=len(targets),
+            answered=answered,
+            local_seconds=round(local_seconds, 3),
+            symbols_seconds=round(asked_seconds, 3),
+            seconds=round(time.monotonic() - started, 3),
+        )
         missing = short()
         if missing and rebuilt:
             # a primary sliver short of symbols: the secondary slivers just rebuilt here

@@ -458,7 +458,11 @@ class ShardSync:
     async def _recover(self, p: ShardProgress) -> None:
         """Rebuild the shard's slivers of every certified blob from the committee."""
         ctx = self._ctx
+        started = time.monotonic()
         await self._caught_up()
+        log.info(
+            "shard_recovery_caught_up", shard=p.shard, seconds=round(time.monotonic() - started, 3)
+        )
         while True:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
             certified = []
