@@ -19,7 +19,7 @@ the symbols of several target slivers from each stored sliver in one such pass.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import structlog
 
@@ -34,7 +34,9 @@ from walrus_node.service import basics, sliver_trees
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.blob_sync import (
     BlobSync,
+    Cut,
     Target,
+    cut_stored,
     local_recovery_symbols,
     symbol_band_bytes,
 )
@@ -256,17 +258,13 @@ class BlobData:
         return data
 
     async def _cut_symbols(
-        self,
-        shard: int,
-        sliver_type: SliverType,
-        blob_id: bytes,
-        make: Callable[[memoryview], list[recovery.RecoverySymbol]],
-    ) -> list[recovery.RecoverySymbol] | None:
+        self, blob_id: bytes, cuts: Sequence[Cut]
+    ) -> list[recovery.RecoverySymbol]:
         ctx = self.ctx
         try:
-            return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
+            return await ctx.compute(cut_stored, ctx.store, blob_id, cuts)
         except CorruptSliverError as e:
-            raise await self.discard_corrupt(shard, sliver_type, blob_id) from e
+            raise await self.discard_corrupt(e.shard, e.sliver_type, e.blob_id) from e
 
     async def discard_corrupt(
         self, shard: int, sliver_type: SliverType, blob_id: bytes
