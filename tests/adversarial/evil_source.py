@@ -149,7 +149,7 @@ class EvilSource(pb_grpc.StorageNodeServicer):
 
     async def GetRecoverySymbolsBatch(
         self, request: Any, context: Any
-    ) -> AsyncIterator[pb.RecoverySymbolPart]:
+    ) -> AsyncIterator[pb.RecoverySymbolParts]:
         if self.mode == "false-claim":
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
@@ -158,8 +158,9 @@ class EvilSource(pb_grpc.StorageNodeServicer):
             )
         for target in request.targets:
             target_type = convert.sliver_type_from_pb(target.target_type)
-            for part in framing.symbol_parts(self._symbols(target_type, target.target_index)):
-                yield part
+            symbols = self._symbols(target_type, target.target_index)
+            for message in framing.symbol_part_groups(symbols):
+                yield message
 
     def _symbols(self, target_type: SliverType, target: int) -> list[recovery.RecoverySymbol]:
         source_type = target_type.orthogonal

@@ -59,7 +59,10 @@ class _Handler(grpc.GenericRpcHandler):
                     data=payload,
                     last=True,
                 )
-                yield part.SerializeToString()
+                if name == "GetRecoverySymbolsBatch":  # its parts come in groups
+                    yield pb.RecoverySymbolParts(parts=[part]).SerializeToString()
+                else:
+                    yield part.SerializeToString()
                 counter.add(len(payload))
 
         async def sliver(request: bytes, context: Any) -> AsyncIterator[bytes]:

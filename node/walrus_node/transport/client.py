@@ -354,10 +354,11 @@ class NodeClient:
         frames = framing.SymbolFrames(limits, "GetRecoverySymbolsBatch")
         symbols: list[RecoverySymbol] = []
         try:
-            async for part in call:
-                symbol = frames.add(part)
-                if symbol is not None:
-                    symbols.append(symbol)
+            async for message in call:
+                for part in message.parts:
+                    symbol = frames.add(part)
+                    if symbol is not None:
+                        symbols.append(symbol)
             frames.end()
         except grpc.aio.AioRpcError as e:
             raise self._error("GetRecoverySymbolsBatch", e) from e

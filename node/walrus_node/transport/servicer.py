@@ -383,7 +383,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
     @_stream
     async def GetRecoverySymbolsBatch(
         self, request: pb.GetRecoverySymbolsBatchRequest, context: Ctx
-    ) -> AsyncIterator[pb.RecoverySymbolPart]:
+    ) -> AsyncIterator[pb.RecoverySymbolParts]:
         _require_verified_caller(self.node, context, "peer")
         targets = self.node.blobs.check_targets(
             [(convert.sliver_type_from_pb(t.target_type), t.target_index) for t in request.targets]
@@ -393,8 +393,8 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         )
         async with self.node.ctx.memory.hold(size, "recovery symbols"):
             symbols = await self.node.blobs.recovery_symbols_batch(request.blob_id, targets)
-            for part in framing.symbol_parts(symbols):
-                yield part
+            for message in framing.symbol_part_groups(symbols):
+                yield message
 
     @_stream
     async def GetSliverSymbols(

@@ -680,6 +680,28 @@ class GetRecoverySymbolsBatchRequest(_message.Message):
 Global___GetRecoverySymbolsBatchRequest: _TypeAlias = GetRecoverySymbolsBatchRequest  # noqa: Y015
 
 @_typing.final
+class RecoverySymbolParts(_message.Message):
+    """Consecutive parts of a symbol stream, up to about 1 MiB of them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecoverySymbolPart]: ...
+    def __init__(
+        self,
+        *,
+        parts: _abc.Iterable[Global___RecoverySymbolPart] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecoverySymbolParts: _TypeAlias = RecoverySymbolParts  # noqa: Y015
+
+@_typing.final
 class RecoverySymbolPart(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -85,7 +85,7 @@ class StorageNodeStub:
         self.GetRecoverySymbolsBatch = channel.unary_stream(
                 '/walrus.node.v1.StorageNode/GetRecoverySymbolsBatch',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.SerializeToString,
-                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.FromString,
                 _registered_method=True)
         self.SubmitCertificate = channel.unary_unary(
                 '/walrus.node.v1.StorageNode/SubmitCertificate',
@@ -202,7 +202,9 @@ class StorageNodeServicer:
         """The same for several slivers of one blob at once: each of this node's slivers is read
         and expanded once for all the targets (a node rebuilding the slivers of several shards
         asks each peer once per blob). Symbols of a target come from slivers of the type
-        orthogonal to it; a node without this call answers UNIMPLEMENTED.
+        orthogonal to it; a node without this call answers UNIMPLEMENTED. The parts of the
+        symbol stream come several to a message (at 1000 shards a symbol is a few hundred
+        bytes: a message each would cost more than the symbols).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -346,7 +348,7 @@ def add_StorageNodeServicer_to_server(servicer, server):
             'GetRecoverySymbolsBatch': grpc.unary_stream_rpc_method_handler(
                     servicer.GetRecoverySymbolsBatch,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.FromString,
-                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.SerializeToString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.SerializeToString,
             ),
             'SubmitCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitCertificate,
@@ -661,7 +663,7 @@ class StorageNode:
             target,
             '/walrus.node.v1.StorageNode/GetRecoverySymbolsBatch',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.SerializeToString,
-            walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.FromString,
             options,
             channel_credentials,
             insecure,
