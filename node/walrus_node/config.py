@@ -53,7 +53,29 @@ class NodeConfig:
     blob_sync_retry_seconds: float = 2.0
     """Back-off before retrying a blob whose recovery failed (doubles, up to 60 s)."""
     shard_sync_concurrency: int = 4
-    """Gained shards received in parallel at an epoch change."""
+    """Gained shards received in parallel at an epoch change from their previous owners,
+    and, apart from those, recovery passes run in parallel (each pass rebuilds a blob for
+    every shard being recovered at once)."""
+    shard_sync_give_up_seconds: float = 120.0
+    """Longest the cooperative path of shard sync keeps asking a shard's previous owner
+    that makes no progress (unreachable, failing, sending empty batches, or not at the
+    new epoch yet) before the shard is rebuilt by recovery instead; a source found
+    unreachable is given up on for every shard it held at once."""
+    recovery_batch_bytes: int = 64 << 20
+    """Recovery symbols one round of recovery asks all peers together for, at most: the
+    slivers of one blob that this node lacks (on every shard being rebuilt) are asked of
+    each peer in one GetRecoverySymbolsBatch call, split into groups whose targets x
+    n_shards x symbol size stay within this (a group holds at least one sliver). At 1000
+    shards a 32 MiB blob's symbols are ~150 bytes: one call covers hundreds of slivers."""
+    recovery_peer_timeout_seconds: float = 60.0
+    """Longest one peer call of recovery may take (metadata, recovery symbols, a proof of
+    invalidity): a peer slower than this counts as not answering. Recovery does not wait
+    for it once the other peers gave enough symbols; a peer that holds many shards cuts
+    one symbol per target from each of them, hence the generous default."""
+    max_recovery_targets: int = 1024
+    """Slivers one GetRecoverySymbolsBatch call may ask symbols for; more is refused with
+    RESOURCE_EXHAUSTED, naming this limit. The answer holds one symbol per target per
+    sliver this node stores of the blob, counted in the memory budget."""
     shard_sync_batch_slivers: int = 64
     """Slivers asked for per shard-sync request (the cursor is saved after each batch)."""
     shard_sync_memo_blobs: int = 256
@@ -189,7 +211,7 @@ class NodeConfig:
         self._check_minimums()
         if not 64 << 10 <= self.read_buffer_bytes <= 4 << 20:
             raise ConfigError("read_buffer_bytes: must be between 64 KiB and 4 MiB")
-        for key in ("gc_interval_seconds", "stream_idle_seconds"):
+        for key in ("gc_interval_seconds", "stream_idle_seconds", "recovery_peer_timeout_seconds"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be positive")
         if self.max_sliver_bytes > self.memory_budget_bytes:
@@ -207,6 +229,7 @@ class NodeConfig:
             "max_sliver_bytes",
             "peer_stream_max_bytes",
             "max_symbol_read_bytes",
+            "recovery_batch_bytes",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1 byte")
@@ -214,6 +237,7 @@ class NodeConfig:
             "store_writer_threads",
             "max_symbols_per_read",
             "control_nonce_cache_size",
+            "max_recovery_targets",
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1")
@@ -225,6 +249,7 @@ class NodeConfig:
             "pending_deletions",
             "pending_deletions_per_peer",
             "store_disk_reserve_bytes",
+            "shard_sync_give_up_seconds",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}: must not be negative")

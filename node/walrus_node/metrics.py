@@ -71,6 +71,13 @@ class NodeMetrics:
             ["sliver_type"],
             registry=r,
         )
+        self.recovery_requests = prom.Counter(
+            "walrus_recovery_requests",
+            "Recovery-symbol calls made to peers: 'batch' (one per peer per blob and round, "
+            "for all the slivers lacking), 'single' (one per sliver, to peers without it)",
+            ["kind"],
+            registry=r,
+        )
         self.recovery_failures = prom.Counter(
             "walrus_recovery_failures", "Blob recovery attempts that failed (retried)", registry=r
         )

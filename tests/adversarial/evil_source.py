@@ -14,7 +14,8 @@ committee saying so). The server answers ``SyncShard`` according to its ``mode``
   with "invalid blob" and shows a "proof" made of honest symbols (which proves nothing).
 
 It also answers ``GetNodeInfo`` and ``ListCertificates`` (certificate catch-up) and
-``GetMetadata``/``GetRecoverySymbols`` (recovery), and counts ``SyncShard`` calls.
+``GetMetadata``/``GetRecoverySymbols``/``GetRecoverySymbolsBatch`` (recovery), and counts
+``SyncShard`` calls.
 """
 
 from __future__ import annotations
@@ -145,6 +146,21 @@ class EvilSource(pb_grpc.StorageNodeServicer):
         target_type = convert.sliver_type_from_pb(request.target_type)
         for part in framing.symbol_parts(self._symbols(target_type, request.target_index)):
             yield part
+
+    async def GetRecoverySymbolsBatch(
+        self, request: Any, context: Any
+    ) -> AsyncIterator[pb.RecoverySymbolParts]:
+        if self.mode == "false-claim":
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                "blob is invalid",
+                trailing_metadata=((trailers.BLOB_STATE_KEY, "invalid"),),
+            )
+        for target in request.targets:
+            target_type = convert.sliver_type_from_pb(target.target_type)
+            symbols = self._symbols(target_type, target.target_index)
+            for message in framing.symbol_part_groups(symbols):
+                yield message
 
     def _symbols(self, target_type: SliverType, target: int) -> list[recovery.RecoverySymbol]:
         source_type = target_type.orthogonal

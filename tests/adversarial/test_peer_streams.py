@@ -1,7 +1,7 @@
 """A Byzantine peer (a real process) streams endless data to a node that is recovering.
 
 Four nodes; node-3 is replaced by :mod:`tests.support.endless_peer`, which holds node-3's
-TLS identity and answers GetRecoverySymbols with symbols forever. Node-0 loses a sliver
+TLS identity and answers GetRecoverySymbols(Batch) with symbols forever. Node-0 loses a sliver
 and recovers it; its two honest peers are frozen (SIGSTOP) meanwhile, so the Byzantine
 stream is the only answer it gets. The node must cut that stream at its configured cap
 (``peer_stream_max_bytes``), stay up, and recover from the honest peers once they thaw.

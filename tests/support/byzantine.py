@@ -173,7 +173,13 @@ class _Handler(grpc.GenericRpcHandler):
 
             return grpc.stream_stream_rpc_method_handler(bidi, ident, ident)
 
-        if name in ("GetSliver", "GetRecoverySymbols", "ListCertificates", "GetSliverSymbols"):
+        if name in (
+            "GetSliver",
+            "GetRecoverySymbols",
+            "GetRecoverySymbolsBatch",
+            "ListCertificates",
+            "GetSliverSymbols",
+        ):
             upstream = channel.unary_stream(
                 method, request_serializer=ident, response_deserializer=ident
             )

@@ -1,9 +1,9 @@
 """A Byzantine storage node as a real process: it answers every stream with endless data.
 
 Run as ``python -m tests.support.endless_peer --port P --count-file F [--port-file F2]
-[--cert C --key K --ca A]``. ``GetRecoverySymbols`` streams complete 1 MiB symbols
-forever, ``GetSliver`` and ``SyncShard`` a sliver header followed by endless bytes,
-``ListCertificates`` the same certificate forever.
+[--cert C --key K --ca A]``. ``GetRecoverySymbols`` and ``GetRecoverySymbolsBatch`` stream
+complete 1 MiB symbols forever, ``GetSliver`` and ``SyncShard`` a sliver header followed
+by endless bytes, ``ListCertificates`` the same certificate forever.
 After every message it records in ``--count-file`` how many payload bytes the caller has
 pulled so far, so a test can check where the caller cut it off. Everything else is
 UNIMPLEMENTED.
@@ -59,7 +59,10 @@ class _Handler(grpc.GenericRpcHandler):
                     data=payload,
                     last=True,
                 )
-                yield part.SerializeToString()
+                if name == "GetRecoverySymbolsBatch":  # its parts come in groups
+                    yield pb.RecoverySymbolParts(parts=[part]).SerializeToString()
+                else:
+                    yield part.SerializeToString()
                 counter.add(len(payload))
 
         async def sliver(request: bytes, context: Any) -> AsyncIterator[bytes]:
@@ -86,7 +89,7 @@ class _Handler(grpc.GenericRpcHandler):
 
         if name == "ListCertificates":
             return grpc.unary_stream_rpc_method_handler(certificates, ident, ident)
-        if name == "GetRecoverySymbols":
+        if name in ("GetRecoverySymbols", "GetRecoverySymbolsBatch"):
             return grpc.unary_stream_rpc_method_handler(symbols, ident, ident)
         if name in ("GetSliver", "SyncShard"):
             return grpc.unary_stream_rpc_method_handler(sliver, ident, ident)

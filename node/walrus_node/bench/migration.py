@@ -14,7 +14,8 @@ each moved shard holds about 130 MiB of slivers, 260 MiB in all.
 Rates come from the node's own per-shard timestamps: the cooperative rate is streamed
 bytes over the transfer's duration, the recovery rate rebuilt bytes over the recovery
 pass's duration; the time spent giving up on the dead source is reported separately.
-The last line is JSON with ``migration_MBps`` and ``recovery_MBps``.
+The last line is JSON with ``migration_MBps``, ``recovery_MBps`` and ``recovery_seconds``
+(the recovery passes' span).
 
 ``--nodes`` and ``--shards`` change the testbed (the new node then gains about
 ``shards / (nodes + 1)`` shards, some from every node); ``--keep-all`` kills no node, so
@@ -76,12 +77,18 @@ def _cooperative_rate(views: list[ShardSyncView]) -> float:
     return measure.mbps(sum(v.bytes for v in views), span)
 
 
+def _recovery_span(views: list[ShardSyncView]) -> float:
+    """Seconds from the first recovery pass's start to the last one's end."""
+    if not views:
+        return 0.0
+    return max(v.finished_at for v in views) - min(v.recovery_started_at for v in views)
+
+
 def _recovery_rate(views: list[ShardSyncView]) -> float:
     """Rebuilt bytes per second of the recovery passes (first start to last end)."""
     if not views:
         return 0.0
-    span = max(v.finished_at for v in views) - min(v.recovery_started_at for v in views)
-    return measure.mbps(sum(v.recovered_bytes for v in views), span)
+    return measure.mbps(sum(v.recovered_bytes for v in views), _recovery_span(views))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "recovery_bytes": sum(v.bytes + v.recovered_bytes for v in recovered),
         "migration_MBps": round(_cooperative_rate(cooperative), 1),
         "recovery_MBps": round(_recovery_rate(recovered), 1),
+        "recovery_seconds": round(_recovery_span(recovered), 1),
         "dead_source_detected_after_s": round(
             max((v.recovery_started_at - v.started_at for v in recovered), default=0.0), 1
         ),
@@ -140,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"recovery:    {len(recovered)} shard(s) of killed node-0, "
             f"{figures['recovery_bytes'] / 1e6:.1f} MB at {figures['recovery_MBps']} MB/s "
-            f"({sum(v.recovered for v in recovered)} slivers rebuilt; the dead source was "
-            f"given up after {figures['dead_source_detected_after_s']} s)"
+            f"over {figures['recovery_seconds']} s ({sum(v.recovered for v in recovered)} "
+            f"slivers rebuilt; the dead source was given up after "
+            f"{figures['dead_source_detected_after_s']} s)"
         )
     print(f"epoch change to done on the new node: {figures['epoch_change_seconds']} s")
     measure.emit_json(figures)

@@ -28,10 +28,12 @@ from walrus_node.codec.symbol import RecoverySymbol
 
 __all__ = [
     "RecoverySymbol",
+    "cut_symbols",
     "make_symbol",
     "make_symbols",
     "proof_length",
     "recover_sliver",
+    "symbol_errors",
     "verify_symbol",
     "verify_symbols",
 ]
@@ -80,18 +82,37 @@ def make_symbol(
     target_index: int,
     band_bytes: int,
 ) -> RecoverySymbol:
-    """The same symbol as :func:`make_symbols` for one target, holding little besides it.
+    """The same symbol as :func:`make_symbols` for one target, holding little besides it
+    (:func:`cut_symbols` for one target)."""
+    return cut_symbols(
+        params, source_type, source_index, sliver, symbol_size, [target_index], band_bytes
+    )[0]
+
+
+def cut_symbols(
+    params: EncodingParams,
+    source_type: SliverType,
+    source_index: int,
+    sliver: Buffer,
+    symbol_size: int,
+    target_indices: Sequence[int],
+    band_bytes: int,
+) -> list[RecoverySymbol]:
+    """The same symbols as :func:`make_symbols`, holding little besides them.
 
     :func:`make_symbols` expands the whole sliver (``n`` symbols). Here the parity is
     computed in bands of ``band_bytes`` bytes (rounded down to a multiple of 64) of every
     symbol at a time (the code acts on each 64-byte block on its own), each band hashed into
     its symbol's leaf and then overwritten by the next; the sliver is read where it lies (a
-    view into the store's map does). What this allocates: ``n x band_bytes`` of work space
-    (the sources' band copied in, the parity computed beside it), the returned symbol, and
-    the ``n`` leaf hashes.
+    view into the store's map does). The sliver is expanded and hashed once whatever the
+    number of targets, so a node asked for the symbols of several lost slivers at once
+    pays one expansion per source sliver. What this allocates: ``n x band_bytes`` of work
+    space (the sources' band copied in, the parity computed beside it), the returned
+    symbols, and the ``n`` leaf hashes.
     """
     params.check_index(source_index, "source sliver index")
-    params.check_index(target_index, "target sliver index")
+    for target in target_indices:
+        params.check_index(target, "target sliver index")
     if band_bytes < 1:
         raise errors.ParameterError(f"band of {band_bytes} bytes")
     expected = params.symbols_in(source_type) * symbol_size
@@ -100,17 +121,28 @@ def make_symbol(
             f"{source_type} sliver {source_index} has {len(sliver)} bytes, expected {expected} "
             f"for symbols of {symbol_size} bytes"
         )
+    if symbol_size <= max(band_bytes & ~63, 64):
+        # one band holds whole symbols: expand and hash them all in one native call each
+        # (at 1000 shards a symbol is a few hundred bytes, and a loop over the ~n parity
+        # symbols in Python would cost more than the code itself)
+        expanded = slivers.expand(params, source_type, sliver, symbol_size)
+        tree = merkle.Tree(merkle.split(merkle.leaf_hashes(expanded, symbol_size, len(expanded))))
+        return [
+            RecoverySymbol(source_type, source_index, t, expanded[t].tobytes(), tuple(proof))
+            for t, proof in zip(target_indices, tree.proofs(list(target_indices)), strict=True)
+        ]
     source = slivers.source_symbols(params, source_type, sliver, symbol_size)
     k = source.shape[0]
     leaves = merkle.split(merkle.leaf_hashes(source, symbol_size, k))
-    target = source[target_index].tobytes() if target_index < k else b""
+    data = {t: source[t].tobytes() for t in target_indices if t < k}
+    parity_targets = sorted({t for t in target_indices if t >= k})
     if params.n_shards > k:
         # the code acts on each 64-byte block of a symbol alone, so bands cut at multiples
         # of 64 bytes give the same parity bytes as the whole symbols
         band = min(max(band_bytes & ~63, 64), symbol_size)
         work = np.empty((params.n_shards, band), dtype=np.uint8)
         hashers = [merkle.LeafHasher() for _ in range(params.n_shards - k)]
-        pieces: list[bytes] = []
+        pieces: dict[int, list[bytes]] = {t: [] for t in parity_targets}
         code = slivers.code_for(params, source_type)
         for offset in range(0, symbol_size, band):
             width = min(band, symbol_size - offset)
@@ -118,13 +150,16 @@ def make_symbol(
             code.extend(work, width, shard_stride=band)
             for j, hasher in enumerate(hashers):
                 hasher.update(work[k + j, :width].data)
-            if target_index >= k:
-                pieces.append(work[target_index, :width].tobytes())
+            for t, got in pieces.items():
+                got.append(work[t, :width].tobytes())
         leaves += [hasher.digest() for hasher in hashers]
-        if target_index >= k:
-            target = b"".join(pieces)
-    proof = merkle.Tree(leaves).proof(target_index)
-    return RecoverySymbol(source_type, source_index, target_index, target, tuple(proof))
+        data.update((t, b"".join(got)) for t, got in pieces.items())
+    tree = merkle.Tree(leaves)
+    proofs = tree.proofs(list(target_indices))
+    return [
+        RecoverySymbol(source_type, source_index, t, data[t], tuple(proof))
+        for t, proof in zip(target_indices, proofs, strict=True)
+    ]
 
 
 def _shape_error(metadata: BlobMetadata, symbol: RecoverySymbol) -> str | None:
@@ -166,6 +201,28 @@ def verify_symbols(metadata: BlobMetadata, symbols: Sequence[RecoverySymbol]) ->
     for symbol, ok in zip(symbols, valid, strict=True):
         if not ok:
             raise _error(symbol, "Merkle proof does not match the metadata")
+
+
+def symbol_errors(metadata: BlobMetadata, symbols: Sequence[RecoverySymbol]) -> list[str | None]:
+    """For each symbol, why it is not committed to by the metadata (None: it is): the
+    proofs checked in one native call. Unlike :func:`verify_symbols` this goes on past a
+    bad symbol, so that a peer's good symbols are kept beside its bad ones."""
+    reasons = [_shape_error(metadata, symbol) for symbol in symbols]
+    shaped = [s for s, reason in zip(symbols, reasons, strict=True) if reason is None]
+    valid = iter(
+        merkle.verify_many(
+            [metadata.sliver_hash(s.source_type, s.source_index) for s in shaped],
+            [s.data for s in shaped],
+            [s.target_index for s in shaped],
+            [s.proof for s in shaped],
+        )
+    )
+    return [
+        reason
+        if reason is not None
+        else (None if next(valid) else "Merkle proof does not match the metadata")
+        for reason in reasons
+    ]
 
 
 def recover_sliver(

@@ -1,7 +1,8 @@
 """The blobs' data on this node: metadata and slivers in, slivers and recovery symbols out.
 
 Who calls it: the servicer (``StoreMetadata``, ``GetMetadata``, ``StoreSlivers``,
-``StoreBlob``, ``GetSliver``, ``GetRecoverySymbols``, ``GetBlobStatus``) through
+``StoreBlob``, ``GetSliver``, ``GetRecoverySymbols``, ``GetRecoverySymbolsBatch``,
+``GetBlobStatus``) through
 :class:`walrus_node.service.node.NodeService`, and :mod:`.registrations` (a confirmation
 needs the metadata). Nothing is stored unverified: metadata must hash to its blob ID and
 slivers must match the metadata. A sliver that rotted on disk is dropped and handed to
@@ -11,13 +12,14 @@ Reads hold no whole sliver: ``GetSliver`` checks the stored checksum where the s
 lies in the store's map, then copies it out ``read_buffer_bytes`` at a time
 (:meth:`BlobData.open_sliver`, :meth:`BlobData.sliver_piece`); ``GetRecoverySymbols``
 cuts each symbol from a sliver where it lies, computing the parity in bands
-(:func:`walrus_node.codec.recovery.make_symbol`).
+(:func:`walrus_node.codec.recovery.cut_symbols`), and ``GetRecoverySymbolsBatch`` cuts
+the symbols of several target slivers from each stored sliver in one such pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import structlog
 
@@ -30,7 +32,14 @@ from walrus_node.protocol import errors
 from walrus_node.protocol.views import BlobStatus, BlobStatusState
 from walrus_node.service import basics, sliver_trees
 from walrus_node.service import upload as upload_mod
-from walrus_node.service.blob_sync import BlobSync, local_recovery_symbols, symbol_band_bytes
+from walrus_node.service.blob_sync import (
+    BlobSync,
+    Cut,
+    Target,
+    cut_stored,
+    local_recovery_symbols,
+    symbol_band_bytes,
+)
 from walrus_node.service.context import NodeContext
 from walrus_node.service.invalid_blobs import InvalidBlobs
 from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError
@@ -191,13 +200,15 @@ class BlobData:
         metadata = await self.require_metadata(blob_id, reading=True)
         return metadata.params.symbols_in(sliver_type) * metadata.symbol_size
 
-    async def recovery_symbols_size(self, blob_id: bytes, target_type: SliverType) -> int:
-        """Bytes a RecoverySymbols answer holds at most: one symbol per readable shard's
-        sliver, plus the parity band of the sliver being cut (``read_buffer_bytes``)."""
+    async def recovery_symbols_size(
+        self, blob_id: bytes, target_type: SliverType, targets: int = 1
+    ) -> int:
+        """Bytes a RecoverySymbols answer holds at most: one symbol per target per readable
+        shard's sliver, plus the parity band of the sliver being cut (``read_buffer_bytes``)."""
         metadata = await self.require_metadata(blob_id, reading=True)
         n = metadata.n_shards
         band = symbol_band_bytes(self.ctx.config.read_buffer_bytes, n)
-        return len(self.ctx.readable_shards()) * metadata.symbol_size + n * band
+        return targets * len(self.ctx.readable_shards()) * metadata.symbol_size + n * band
 
     async def open_sliver(
         self, blob_id: bytes, sliver_type: SliverType, index: int
@@ -246,18 +257,14 @@ class BlobData:
             )
         return data
 
-    async def _cut_symbol(
-        self,
-        shard: int,
-        sliver_type: SliverType,
-        blob_id: bytes,
-        make: Callable[[memoryview], recovery.RecoverySymbol],
-    ) -> recovery.RecoverySymbol | None:
+    async def _cut_symbols(
+        self, blob_id: bytes, cuts: Sequence[Cut]
+    ) -> list[recovery.RecoverySymbol]:
         ctx = self.ctx
         try:
-            return await ctx.compute(ctx.store.with_sliver, shard, sliver_type, blob_id, make)
+            return await ctx.compute(cut_stored, ctx.store, blob_id, cuts)
         except CorruptSliverError as e:
-            raise await self.discard_corrupt(shard, sliver_type, blob_id) from e
+            raise await self.discard_corrupt(e.shard, e.sliver_type, e.blob_id) from e
 
     async def discard_corrupt(
         self, shard: int, sliver_type: SliverType, blob_id: bytes
@@ -282,25 +289,43 @@ class BlobData:
         self, blob_id: bytes, target_type: SliverType, target_index: int
     ) -> list[recovery.RecoverySymbol]:
         """Symbols of every sliver this node holds that helps rebuild the target sliver."""
+        return await self.recovery_symbols_batch(blob_id, [(target_type, target_index)])
+
+    def check_targets(self, targets: Sequence[Target]) -> list[Target]:
+        """The targets of a batched recovery-symbol request, each once; refused if there
+        are none or more than ``max_recovery_targets``."""
+        limit = self.ctx.config.max_recovery_targets
+        if not targets:
+            raise errors.InvalidRequest("no target sliver named")
+        if len(targets) > limit:
+            raise errors.ResourceExhausted(
+                f"{len(targets)} target slivers asked for, max_recovery_targets is {limit}"
+            )
+        return list(dict.fromkeys(targets))
+
+    async def recovery_symbols_batch(
+        self, blob_id: bytes, targets: Sequence[Target]
+    ) -> list[recovery.RecoverySymbol]:
+        """Symbols of every sliver this node holds that helps rebuild any of the target
+        slivers: each stored sliver read and expanded once for all of them."""
         ctx = self.ctx
         metadata = await self.require_metadata(blob_id, reading=True)
-        if not 0 <= target_index < metadata.n_shards:
-            raise errors.InvalidRequest(
-                f"target index {target_index} out of range 0..{metadata.n_shards - 1}"
-            )
+        for target_type, target_index in targets:
+            if not 0 <= target_index < metadata.n_shards:
+                raise errors.InvalidRequest(
+                    f"{target_type} target index {target_index} out of range "
+                    f"0..{metadata.n_shards - 1}"
+                )
         out = await local_recovery_symbols(
             ctx,
             blob_id,
             metadata,
-            target_type,
-            target_index,
+            targets,
             sorted(ctx.readable_shards()),
-            self._cut_symbol,
+            self._cut_symbols,
         )
         if not out:
-            raise errors.NotFound(
-                f"holds no {target_type.orthogonal} sliver of blob {BlobId(blob_id)}"
-            )
+            raise errors.NotFound(f"holds no sliver of blob {BlobId(blob_id)} to cut symbols from")
         return out
 
     # --- status ------------------------------------------------------------------------------

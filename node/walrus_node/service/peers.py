@@ -28,6 +28,10 @@ class Peer(Protocol):
         self, blob_id: bytes, target_type: SliverType, target_index: int
     ) -> Sequence[RecoverySymbol]: ...
 
+    async def get_recovery_symbols_batch(
+        self, blob_id: bytes, targets: Sequence[tuple[SliverType, int]]
+    ) -> Sequence[RecoverySymbol]: ...
+
     async def list_certificates(
         self, after_sequence: int, limit: int
     ) -> Sequence[tuple[int, Certificate]]: ...

@@ -16,15 +16,23 @@ For every shard this node owns in epoch ``e`` but did not own in ``e - 1``:
    the sender's word. Each batch is stored together with the cursor in one transaction,
    so a restart resumes after the last stored batch. An empty batch that promises more
    (``finished=false``) is retried with back-off; a source that keeps sending them is
-   given up on (the recovery path follows). Requests are signed and bound to the
-   network, the source node and a nonce (:mod:`.replay`).
+   given up on (the recovery path follows), and no source is asked for longer than
+   ``shard_sync_give_up_seconds`` without progress. A source that cannot be reached is
+   given up on for every shard it held at once: those not started go straight to
+   recovery. Requests are signed and bound to the network, the source node and a nonce
+   (:mod:`.replay`).
 2. **Recovery path.** If the previous owner is gone, keeps failing, or sends bad data, the
    shard's slivers are rebuilt blob by blob from the rest of the committee with recovery
    symbols, for every certified blob this node knows of (after a full certificate
-   catch-up from all peers). A blob whose recovery proves it inconsistently encoded (or
-   for which a peer shows a proof that checks) is recorded invalid
-   (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync status's
-   ``skipped_blob_ids`` and the shard still finishes.
+   catch-up from all peers). A blob is rebuilt once for every shard being recovered (or
+   whose source is gone), not once per shard: :meth:`BlobSync.recover` asks each peer
+   once for all the lacking slivers, and a second pass over the same blob waits for the
+   first and finds them stored. Recovery passes have slots of their own
+   (``shard_sync_concurrency`` of them), so shards rebuilt from the committee do not
+   hold up transfers from live previous owners. A blob whose recovery proves it
+   inconsistently encoded (or for which a peer shows a proof that checks) is recorded
+   invalid (:mod:`.invalid_blobs`) and passed over: its ID is listed in the sync
+   status's ``skipped_blob_ids`` and the shard still finishes.
 
 Progress is reported through ``Admin/GetSyncStatus`` and node info; the operator (or
 testbed) records a node as done once every gained shard is done.
@@ -40,6 +48,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import structlog
 
@@ -64,14 +73,14 @@ __all__ = ["ShardProgress", "ShardSync"]
 
 log = structlog.get_logger("walrus.shard_sync")
 
+_T = TypeVar("_T")
+
 BATCH_BYTES = 64 << 20
 """The sender stops a response after this many bytes of slivers."""
 _MAX_FAILURES = 5
 """Failed cooperative attempts (errors from the source) before recovering instead."""
 _MAX_UNREACHABLE = 3
 """Attempts in a row that cannot reach the source at all (it is gone) before recovering."""
-_NOT_YET_PATIENCE = 120.0
-"""Seconds to keep waiting for a source that has not reached the new epoch yet."""
 _RETRY = 1.0
 _MAX_BACKOFF = 30.0
 """Longest wait between two shard-sync requests to a source that sends empty batches."""
@@ -149,8 +158,14 @@ class ShardSync:
         passed over on purpose, reported in the sync status."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._semaphore = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+        """Slots of the cooperative transfers."""
+        self._recovery_slots = asyncio.Semaphore(ctx.config.shard_sync_concurrency)
+        """Slots of the recovery passes (each rebuilds every shard being recovered)."""
         self._memo = verified_memo.VerifiedMemo(ctx.config.shard_sync_memo_blobs)
         """Metadata and certificates that verified in this epoch's sync (bounded)."""
+        self._gone: set[str] = set()
+        """Previous owners found unreachable in this epoch: every shard they held is
+        recovered, without asking them again."""
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -171,6 +186,7 @@ class ShardSync:
         ctx.shards_in_transfer = set()
         self.epoch = c.epoch
         self.skipped = set()
+        self._gone = set()
         self._memo = verified_memo.VerifiedMemo(ctx.config.shard_sync_memo_blobs)
         me = ctx.keypair.public_key
         mine = set(ctx.my_shards())
@@ -221,12 +237,17 @@ class ShardSync:
 
     async def _run(self, p: ShardProgress) -> None:
         ctx = self._ctx
-        async with self._semaphore:
+        if p.state == "syncing":
+            async with self._semaphore:
+                p.started_at = p.started_at or time.time()
+                if p.state == "syncing":  # not moved to recovery while waiting
+                    await self._cooperative(p)
+                    p.state, p.recovery_started_at = "recovering", time.time()
+        # Recovery has slots of its own: shards being rebuilt (slowly, from the whole
+        # committee) do not hold up the transfers of others from live previous owners.
+        async with self._recovery_slots:
             p.started_at = p.started_at or time.time()
-            if p.state == "syncing":
-                await self._cooperative(p)
-                p.state = "recovering"
-            p.recovery_started_at = time.time()
+            p.recovery_started_at = p.recovery_started_at or time.time()
             # Either way, end with every certified blob known (after a full certificate
             # catch-up) present: this fills what the source did not have or left out.
             await self._recover(p)
@@ -238,31 +259,43 @@ class ShardSync:
             ctx.metrics.shards_synced.inc()
         await self._on_shard_done()
 
-    async def _cooperative(self, p: ShardProgress) -> None:
+    def _source(self, p: ShardProgress) -> Member | None:
+        """The shard's previous owner to ask, or None (none, this node, or gone)."""
         ctx = self._ctx
-        c = ctx.require_committees()
-        previous = c.state.previous
+        previous = ctx.require_committees().state.previous
         source = None if previous is None else previous.owner(p.shard)
         if source is None or source.public_key == ctx.keypair.public_key:
+            return None
+        if source.name in self._gone:
+            log.info("shard_sync_recovering", shard=p.shard, source=source.name, gone=True)
+            return None
+        return source
+
+    async def _cooperative(self, p: ShardProgress) -> None:
+        ctx = self._ctx
+        source = self._source(p)
+        if source is None:
             return
+        give_up = ctx.config.shard_sync_give_up_seconds
         failures = unreachable = empty = 0
-        not_yet_since: float | None = None
+        progress_at = time.monotonic()  # the last batch that stored something
         while True:
+            stalled = time.monotonic() - progress_at >= give_up
             try:
                 batch = await self._fetch(source, p)
             except PeerError as e:
                 code = getattr(e, "code", "")
-                if code == "ABORTED":  # the source has not reached this epoch yet
-                    not_yet_since = not_yet_since or time.monotonic()
-                    if time.monotonic() - not_yet_since < _NOT_YET_PATIENCE:
-                        p.error = str(e)
-                        await asyncio.sleep(_RETRY * random.uniform(0.5, 1.5))
-                        continue
+                p.error = str(e)
+                if code == "ABORTED" and not stalled:  # the source is not at this epoch yet
+                    await asyncio.sleep(_RETRY * random.uniform(0.5, 1.5))
+                    continue
                 failures += 1
                 unreachable = unreachable + 1 if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else 0
-                p.error = str(e)
                 log.info("shard_sync_retry", shard=p.shard, source=source.name, error=str(e))
-                if failures >= _MAX_FAILURES or unreachable >= _MAX_UNREACHABLE:
+                if unreachable >= _MAX_UNREACHABLE:
+                    self._source_gone(source.name)
+                    break
+                if failures >= _MAX_FAILURES or stalled:
                     break
                 await asyncio.sleep(_RETRY * 2 ** (failures - 1) * random.uniform(0.4, 0.6))
                 continue
@@ -272,18 +305,18 @@ class ShardSync:
                     "shard_sync_bad_source", shard=p.shard, source=source.name, error=str(e)
                 )
                 break
-            failures, unreachable, not_yet_since = 0, 0, None
+            failures = unreachable = 0
             if not batch.records and not batch.finished:
                 # Nothing sent, yet more promised: back off instead of asking again at once,
                 # and give up on a source that keeps doing it.
                 empty += 1
                 p.error = f"{source.name} sent {empty} empty batches in a row"
-                if empty >= _MAX_EMPTY_BATCHES:
+                if empty >= _MAX_EMPTY_BATCHES or stalled:
                     log.warning("shard_sync_empty_batches", shard=p.shard, source=source.name)
                     break
                 await asyncio.sleep(min(_MAX_BACKOFF, _RETRY * 2 ** (empty - 1)))
                 continue
-            empty = 0
+            empty, progress_at = 0, time.monotonic()
             if batch.finished:
                 if p.sliver_type == SliverType.PRIMARY.value:
                     p.sliver_type, p.cursor = SliverType.SECONDARY.value, ""
@@ -291,6 +324,23 @@ class ShardSync:
                     continue
                 return
         log.info("shard_sync_recovering", shard=p.shard, source=source.name)
+
+    def _source_gone(self, name: str) -> None:
+        """Give up on a previous owner for all its shards: those not started yet go
+        straight to recovery (and are rebuilt in the same passes as this one)."""
+        if name in self._gone:
+            return
+        self._gone.add(name)
+        moved = [
+            q.shard
+            for q in self.progress.values()
+            if q.source == name and q.state == "syncing" and not q.started_at
+        ]
+        now = time.time()
+        for shard in moved:  # rebuilt from now on, in the passes of the shards recovering
+            q = self.progress[shard]
+            q.state, q.started_at, q.recovery_started_at = "recovering", now, now
+        log.warning("shard_sync_source_gone", source=name, shards=len(moved))
 
     async def _fetch(self, source: Member, p: ShardProgress) -> ShardBatch:
         """One batch from the previous owner, verified and stored with the cursor."""
@@ -392,10 +442,27 @@ class ShardSync:
         info = await self._ctx.read(self._ctx.store.get_blob_info, blob_id)
         return info is not None and info.state is BlobState.CERTIFIED
 
+    def _recovering(self, p: ShardProgress) -> list[int]:
+        """The shards to rebuild together with ``p``'s: every gained shard not done that
+        is being recovered or whose previous owner is gone. Each blob is then recovered
+        once for all of them (one request per peer), not once per shard."""
+        return sorted(
+            {p.shard}
+            | {
+                q.shard
+                for q in self.progress.values()
+                if q.state == "recovering" or (q.state != "done" and q.source in self._gone)
+            }
+        )
+
     async def _recover(self, p: ShardProgress) -> None:
         """Rebuild the shard's slivers of every certified blob from the committee."""
         ctx = self._ctx
+        started = time.monotonic()
         await self._caught_up()
+        log.info(
+            "shard_recovery_caught_up", shard=p.shard, seconds=round(time.monotonic() - started, 3)
+        )
         while True:
             infos = await ctx.read(lambda: list(ctx.store.blob_infos()))
             certified = []
@@ -408,20 +475,20 @@ class ShardSync:
             missing = await ctx.read(ctx.store.lacking_slivers, p.shard, certified)
             if not missing:
                 return
+            shards = self._recovering(p)
             results = await _bounded(
-                [self._blob_sync.sync_blob(b, [p.shard]) for b in missing],
+                [self._blob_sync.recover(b, shards) for b in missing],
                 ctx.config.max_concurrent_blob_syncs,
             )
             failed = [r for r in results if isinstance(r, BaseException)]
-            params = ctx.params()
-            for (blob_id, lacking), result in zip(missing.items(), results, strict=True):
-                metadata = await ctx.metadata(blob_id)
-                if isinstance(result, BaseException) or metadata is None:
+            for result in results:
+                if isinstance(result, BaseException):
                     continue
-                p.recovered += len(lacking)
-                p.recovered_bytes += sum(
-                    params.symbols_in(t) * metadata.symbol_size for t in lacking
-                )
+                for shard, _, size in result:  # credited to the shard each sliver is of
+                    q = self.progress.get(shard)
+                    if q is not None:
+                        q.recovered += 1
+                        q.recovered_bytes += size
             await self._save()
             if failed:
                 p.error = str(failed[0])
@@ -508,10 +575,10 @@ def _verify_slivers(
         slivers.verify_sliver(metadata, sliver_type, index, data)
 
 
-async def _bounded(coros: Sequence[Awaitable[object]], limit: int) -> list[object]:
+async def _bounded(coros: Sequence[Awaitable[_T]], limit: int) -> list[_T | BaseException]:
     semaphore = asyncio.Semaphore(limit)
 
-    async def one(coro: Awaitable[object]) -> object:
+    async def one(coro: Awaitable[_T]) -> _T:
         async with semaphore:
             return await coro
 

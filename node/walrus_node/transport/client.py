@@ -338,6 +338,40 @@ class NodeClient:
             raise self._refused("GetRecoverySymbols", call, e) from e
         return symbols
 
+    async def get_recovery_symbols_batch(
+        self, blob_id: bytes, targets: Sequence[tuple[SliverType, int]]
+    ) -> Sequence[RecoverySymbol]:
+        """Symbols for several slivers of one blob in one call (``GetRecoverySymbolsBatch``),
+        as the node sent them: the caller verifies each against the metadata and keeps
+        those for the targets it asked for. A node without the call raises
+        :class:`RpcError` with code ``UNIMPLEMENTED``."""
+        call = self._stub.GetRecoverySymbolsBatch(
+            pb.GetRecoverySymbolsBatchRequest(
+                blob_id=blob_id,
+                targets=[
+                    pb.RecoveryTarget(target_type=convert.sliver_type_to_pb(t), target_index=index)
+                    for t, index in targets
+                ],
+            ),
+            timeout=self._timeout,
+        )
+        # one symbol per target per sliver the node holds, and it holds at most every shard
+        limits = dataclasses.replace(self.limits, max_items=max(1, len(targets)) * MAX_SHARDS)
+        frames = framing.SymbolFrames(limits, "GetRecoverySymbolsBatch")
+        symbols: list[RecoverySymbol] = []
+        try:
+            async for message in call:
+                for part in message.parts:
+                    symbol = frames.add(part)
+                    if symbol is not None:
+                        symbols.append(symbol)
+            frames.end()
+        except grpc.aio.AioRpcError as e:
+            raise self._error("GetRecoverySymbolsBatch", e) from e
+        except errors.NodeError as e:
+            raise self._refused("GetRecoverySymbolsBatch", call, e) from e
+        return symbols
+
     async def get_sliver_symbols(
         self, blob_id: bytes, index: int, first: int, count: int
     ) -> Sequence[RecoverySymbol]:

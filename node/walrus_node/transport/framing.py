@@ -137,6 +137,25 @@ def symbol_parts(symbols: Sequence[RecoverySymbol]) -> Iterator[pb.RecoverySymbo
             )
 
 
+def symbol_part_groups(
+    symbols: Sequence[RecoverySymbol], group_bytes: int = CHUNK_SIZE
+) -> Iterator[pb.RecoverySymbolParts]:
+    """The parts of :func:`symbol_parts`, several to a message, each message holding up
+    to ``group_bytes`` of data and proofs (a part bigger than that alone): one message
+    per symbol costs more than a small symbol itself."""
+    group = pb.RecoverySymbolParts()
+    size = 0
+    for part in symbol_parts(symbols):
+        cost = len(part.data) + sum(len(node) for node in part.proof) + 16
+        if group.parts and size + cost > group_bytes:
+            yield group
+            group, size = pb.RecoverySymbolParts(), 0
+        group.parts.append(part)
+        size += cost
+    if group.parts:
+        yield group
+
+
 class SliverFrames:
     """Reassembles header/data frames into slivers, refusing what breaks the limits."""
 

@@ -6,11 +6,11 @@ maps :mod:`walrus_node.protocol.errors` to status codes with :mod:`.status`, rec
 latency histogram, and logs one line per call.
 
 Who may call what (docs/security.md): *client* RPCs are open to any caller the port
-admits; *peer* RPCs (GetRecoverySymbols, ListCertificates, ListCertificatePage,
-ListDeletions, SyncShard) and *admin* RPCs (SetCommittee, GetSyncStatus) additionally
-need, when the node serves TLS, a client certificate that chained to the network CA
-(:func:`_require_verified_caller`). Admin requests are also signed by an admin key,
-shard-sync requests by a committee member.
+admits; *peer* RPCs (GetRecoverySymbols, GetRecoverySymbolsBatch, ListCertificates,
+ListCertificatePage, ListDeletions, SyncShard) and *admin* RPCs (SetCommittee,
+GetSyncStatus) additionally need, when the node serves TLS, a client certificate that
+chained to the network CA (:func:`_require_verified_caller`). Admin requests are also
+signed by an admin key, shard-sync requests by a committee member.
 """
 
 from __future__ import annotations
@@ -391,6 +391,22 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             )
             for part in framing.symbol_parts(symbols):
                 yield part
+
+    @_stream
+    async def GetRecoverySymbolsBatch(
+        self, request: pb.GetRecoverySymbolsBatchRequest, context: Ctx
+    ) -> AsyncIterator[pb.RecoverySymbolParts]:
+        _require_verified_caller(self.node, context, "peer")
+        targets = self.node.blobs.check_targets(
+            [(convert.sliver_type_from_pb(t.target_type), t.target_index) for t in request.targets]
+        )
+        size = await self.node.blobs.recovery_symbols_size(
+            request.blob_id, targets[0][0], len(targets)
+        )
+        async with self.node.ctx.memory.hold(size, "recovery symbols"):
+            symbols = await self.node.blobs.recovery_symbols_batch(request.blob_id, targets)
+            for message in framing.symbol_part_groups(symbols):
+                yield message
 
     @_stream
     async def GetSliverSymbols(

@@ -30,8 +30,10 @@ def test_rates_sum_bytes_over_the_whole_span() -> None:
     # 20 MB streamed between 10 s and 14 s; 4 MB rebuilt between 12 s and 16 s.
     assert migration._cooperative_rate(views) == 5.0
     assert migration._recovery_rate(views) == 1.0
+    assert migration._recovery_span(views) == 4.0
 
 
 def test_no_shards_no_rate() -> None:
     assert migration._cooperative_rate([]) == 0.0
     assert migration._recovery_rate([]) == 0.0
+    assert migration._recovery_span([]) == 0.0

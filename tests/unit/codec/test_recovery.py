@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -154,3 +155,51 @@ def test_a_symbol_band_must_be_positive() -> None:
         recovery.make_symbol(
             enc.params, SliverType.PRIMARY, 0, sliver, enc.metadata.symbol_size, 1, 0
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=samples.shards,
+    length=samples.lengths,
+    source_type=samples.sliver_types(),
+    band=st.integers(1, 5000),
+    data=st.data(),
+)
+def test_symbols_for_several_targets_cut_in_one_pass_equal_those_of_the_whole_sliver(
+    n: int, length: int, source_type: SliverType, band: int, data: st.DataObject
+) -> None:
+    """``cut_symbols`` expands a sliver once for many targets (in bands, or whole when a
+    band holds a symbol); each symbol and proof is the bytes ``make_symbols`` gives."""
+    enc = samples.encoded(n, length)
+    source = data.draw(st.integers(0, n - 1), label="source")
+    targets = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n), label="targets")
+    sliver = samples.sliver_bytes(enc, source_type, source)
+    s = enc.metadata.symbol_size
+    whole = recovery.make_symbols(enc.params, source_type, source, sliver, s, targets)
+    cut = recovery.cut_symbols(
+        enc.params, source_type, source, memoryview(sliver), s, targets, band
+    )
+    assert cut == whole
+    recovery.verify_symbols(enc.metadata, cut)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=samples.shards,
+    length=samples.lengths,
+    target_type=samples.sliver_types(),
+    data=st.data(),
+)
+def test_symbol_errors_names_exactly_the_tampered_symbols_and_keeps_the_rest(
+    n: int, length: int, target_type: SliverType, data: st.DataObject
+) -> None:
+    enc = samples.encoded(n, length)
+    target = data.draw(st.integers(0, n - 1), label="target")
+    symbols = samples.symbols_for(enc, target_type, target, range(n))
+    bad = data.draw(st.sets(st.integers(0, n - 1)), label="tampered")
+    sent = [
+        dataclasses.replace(sym, data=bytes([sym.data[0] ^ 1]) + sym.data[1:]) if i in bad else sym
+        for i, sym in enumerate(symbols)
+    ]
+    reasons = recovery.symbol_errors(enc.metadata, sent)
+    assert [i for i, r in enumerate(reasons) if r is not None] == sorted(bad)

@@ -50,6 +50,16 @@ def test_environment_overrides_the_file() -> None:
             {**REQUIRED, "pending_deletions_per_peer": -1},
             "pending_deletions_per_peer: must not be negative",
         ),
+        ({**REQUIRED, "max_recovery_targets": 0}, "max_recovery_targets: must be at least 1"),
+        ({**REQUIRED, "recovery_batch_bytes": 0}, "recovery_batch_bytes: must be at least 1"),
+        (
+            {**REQUIRED, "recovery_peer_timeout_seconds": 0},
+            "recovery_peer_timeout_seconds: must be positive",
+        ),
+        (
+            {**REQUIRED, "shard_sync_give_up_seconds": -1},
+            "shard_sync_give_up_seconds: must not be negative",
+        ),
     ],
 )
 def test_bad_settings_name_the_key(data: dict[str, object], message: str) -> None:

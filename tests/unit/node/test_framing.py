@@ -82,6 +82,27 @@ def test_symbols_come_back_whole(datas: list[bytes]) -> None:
     assert got == symbols
 
 
+@given(st.lists(st.binary(max_size=2500), min_size=1, max_size=40), st.integers(1, 4000))
+def test_grouped_symbol_parts_come_back_whole_in_bounded_messages(
+    datas: list[bytes], group_bytes: int
+) -> None:
+    """GetRecoverySymbolsBatch's stream: the same parts, several to a message, a message
+    over ``group_bytes`` only when one part alone is."""
+    symbols = [
+        RecoverySymbol(SliverType.SECONDARY, i, 7, d, (bytes([i]) * 32,) * 3)
+        for i, d in enumerate(datas)
+    ]
+    messages = list(framing.symbol_part_groups(symbols, group_bytes))
+    assert [p for m in messages for p in m.parts] == list(framing.symbol_parts(symbols))
+    for m in messages:
+        cost = sum(len(p.data) + sum(map(len, p.proof)) + 16 for p in m.parts)
+        assert cost <= group_bytes or len(m.parts) == 1
+    frames = framing.SymbolFrames(WIDE, "test")
+    got = [s for m in messages for p in m.parts if (s := frames.add(p)) is not None]
+    frames.end()
+    assert got == symbols
+
+
 def _header(index: int, size: int, sliver_type: int = pb.SLIVER_TYPE_PRIMARY) -> pb.SliverHeader:
     return pb.SliverHeader(blob_id=BLOB, type=sliver_type, index=index, size=size)
 

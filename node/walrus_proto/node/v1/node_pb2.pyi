@@ -632,6 +632,76 @@ class GetRecoverySymbolsRequest(_message.Message):
 Global___GetRecoverySymbolsRequest: _TypeAlias = GetRecoverySymbolsRequest  # noqa: Y015
 
 @_typing.final
+class RecoveryTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_TYPE_FIELD_NUMBER: _builtins.int
+    TARGET_INDEX_FIELD_NUMBER: _builtins.int
+    target_type: Global___SliverType.ValueType
+    """type of the sliver being rebuilt"""
+    target_index: _builtins.int
+    def __init__(
+        self,
+        *,
+        target_type: Global___SliverType.ValueType = ...,
+        target_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_index", b"target_index", "target_type", b"target_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecoveryTarget: _TypeAlias = RecoveryTarget  # noqa: Y015
+
+@_typing.final
+class GetRecoverySymbolsBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    TARGETS_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    @_builtins.property
+    def targets(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecoveryTarget]:
+        """at most the node's max_recovery_targets"""
+
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        targets: _abc.Iterable[Global___RecoveryTarget] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "targets", b"targets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRecoverySymbolsBatchRequest: _TypeAlias = GetRecoverySymbolsBatchRequest  # noqa: Y015
+
+@_typing.final
+class RecoverySymbolParts(_message.Message):
+    """Consecutive parts of a symbol stream, up to about 1 MiB of them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecoverySymbolPart]: ...
+    def __init__(
+        self,
+        *,
+        parts: _abc.Iterable[Global___RecoverySymbolPart] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecoverySymbolParts: _TypeAlias = RecoverySymbolParts  # noqa: Y015
+
+@_typing.final
 class RecoverySymbolPart(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -82,6 +82,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
                 _registered_method=True)
+        self.GetRecoverySymbolsBatch = channel.unary_stream(
+                '/walrus.node.v1.StorageNode/GetRecoverySymbolsBatch',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.FromString,
+                _registered_method=True)
         self.SubmitCertificate = channel.unary_unary(
                 '/walrus.node.v1.StorageNode/SubmitCertificate',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SubmitCertificateRequest.SerializeToString,
@@ -193,6 +198,18 @@ class StorageNodeServicer:
 
     def GetRecoverySymbols(self, request, context):
         """Symbols of this node's slivers, with Merkle proofs, for rebuilding another sliver.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRecoverySymbolsBatch(self, request, context):
+        """The same for several slivers of one blob at once: each of this node's slivers is read
+        and expanded once for all the targets (a node rebuilding the slivers of several shards
+        asks each peer once per blob). Symbols of a target come from slivers of the type
+        orthogonal to it; a node without this call answers UNIMPLEMENTED. The parts of the
+        symbol stream come several to a message (at 1000 shards a symbol is a few hundred
+        bytes: a message each would cost more than the symbols).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -341,6 +358,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
                     servicer.GetRecoverySymbols,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.SerializeToString,
+            ),
+            'GetRecoverySymbolsBatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetRecoverySymbolsBatch,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.SerializeToString,
             ),
             'SubmitCertificate': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitCertificate,
@@ -634,6 +656,33 @@ class StorageNode:
             '/walrus.node.v1.StorageNode/GetRecoverySymbols',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsRequest.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolPart.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecoverySymbolsBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/walrus.node.v1.StorageNode/GetRecoverySymbolsBatch',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.GetRecoverySymbolsBatchRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.RecoverySymbolParts.FromString,
             options,
             channel_credentials,
             insecure,

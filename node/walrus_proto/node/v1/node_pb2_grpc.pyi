@@ -66,6 +66,14 @@ class StorageNodeStub:
     """A signed statement that this node durably holds the blob's slivers for all its shards."""
     GetRecoverySymbols: _grpc.UnaryStreamMultiCallable[_node_pb2.GetRecoverySymbolsRequest, _node_pb2.RecoverySymbolPart]
     """Symbols of this node's slivers, with Merkle proofs, for rebuilding another sliver."""
+    GetRecoverySymbolsBatch: _grpc.UnaryStreamMultiCallable[_node_pb2.GetRecoverySymbolsBatchRequest, _node_pb2.RecoverySymbolParts]
+    """The same for several slivers of one blob at once: each of this node's slivers is read
+    and expanded once for all the targets (a node rebuilding the slivers of several shards
+    asks each peer once per blob). Symbols of a target come from slivers of the type
+    orthogonal to it; a node without this call answers UNIMPLEMENTED. The parts of the
+    symbol stream come several to a message (at 1000 shards a symbol is a few hundred
+    bytes: a message each would cost more than the symbols).
+    """
     SubmitCertificate: _grpc.UnaryUnaryMultiCallable[_node_pb2.SubmitCertificateRequest, _node_pb2.SubmitCertificateResponse]
     """A certificate: confirmations from nodes holding at least n-f shards. Nodes that lack the
     blob's slivers recover them from peers.
@@ -154,6 +162,14 @@ class StorageNodeAsyncStub(StorageNodeStub):
     """A signed statement that this node durably holds the blob's slivers for all its shards."""
     GetRecoverySymbols: _aio.UnaryStreamMultiCallable[_node_pb2.GetRecoverySymbolsRequest, _node_pb2.RecoverySymbolPart]  # type: ignore[assignment]
     """Symbols of this node's slivers, with Merkle proofs, for rebuilding another sliver."""
+    GetRecoverySymbolsBatch: _aio.UnaryStreamMultiCallable[_node_pb2.GetRecoverySymbolsBatchRequest, _node_pb2.RecoverySymbolParts]  # type: ignore[assignment]
+    """The same for several slivers of one blob at once: each of this node's slivers is read
+    and expanded once for all the targets (a node rebuilding the slivers of several shards
+    asks each peer once per blob). Symbols of a target come from slivers of the type
+    orthogonal to it; a node without this call answers UNIMPLEMENTED. The parts of the
+    symbol stream come several to a message (at 1000 shards a symbol is a few hundred
+    bytes: a message each would cost more than the symbols).
+    """
     SubmitCertificate: _aio.UnaryUnaryMultiCallable[_node_pb2.SubmitCertificateRequest, _node_pb2.SubmitCertificateResponse]  # type: ignore[assignment]
     """A certificate: confirmations from nodes holding at least n-f shards. Nodes that lack the
     blob's slivers recover them from peers.
@@ -293,6 +309,20 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_node_pb2.RecoverySymbolPart], _abc.AsyncIterator[_node_pb2.RecoverySymbolPart]]:
         """Symbols of this node's slivers, with Merkle proofs, for rebuilding another sliver."""
+
+    @_abc_1.abstractmethod
+    def GetRecoverySymbolsBatch(
+        self,
+        request: _node_pb2.GetRecoverySymbolsBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.RecoverySymbolParts], _abc.AsyncIterator[_node_pb2.RecoverySymbolParts]]:
+        """The same for several slivers of one blob at once: each of this node's slivers is read
+        and expanded once for all the targets (a node rebuilding the slivers of several shards
+        asks each peer once per blob). Symbols of a target come from slivers of the type
+        orthogonal to it; a node without this call answers UNIMPLEMENTED. The parts of the
+        symbol stream come several to a message (at 1000 shards a symbol is a few hundred
+        bytes: a message each would cost more than the symbols).
+        """
 
     @_abc_1.abstractmethod
     def SubmitCertificate(
