@@ -104,9 +104,11 @@ class NodeConfig:
     longest a ``StoreAndCertify`` call waits for its certificate after its upload."""
     stream_idle_seconds: float = 60.0
     """Longest wait (seconds) for the next message of a client's upload stream
-    (StoreSlivers, StoreBlob, and StoreAndCertify until ``stored``); a stream silent for
-    longer ends with FAILED_PRECONDITION and gives back its call and what it reserved in
-    the memory budget. Checked between messages: an upload that keeps sending, however
+    (StoreSlivers, StoreBlob, and StoreAndCertify until ``stored``), and for the caller to
+    take each message of a stream the node sends (GetSliver, recovery symbols, listings,
+    SyncShard, StoreAndCertify's replies); a stream silent for longer ends with
+    FAILED_PRECONDITION and gives back its call and what it reserved in the memory
+    budget. Checked between messages: an upload that keeps sending, however
     slowly, is not cut (the wait for a certificate after ``stored`` is bounded by
     ``uncertified_ttl_seconds`` instead)."""
     uncertified_quota_bytes: int = 4 << 30

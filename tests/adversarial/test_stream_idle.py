@@ -1,8 +1,10 @@
-"""Upload streams that go silent: a caller that opens StoreBlob, StoreAndCertify or
+"""Streams that go silent: a caller that opens StoreBlob, StoreAndCertify or
 StoreSlivers, reserves room for a big sliver and then sends nothing (nor closes) is cut
 off after ``stream_idle_seconds``, and what it held in the memory budget is given back
-while the caller still holds its end open. An upload that keeps sending, however slowly,
-and a certificate given long after ``stored``, are not cut.
+while the caller still holds its end open. So is a reader that opens GetSliver on a big
+sliver and stops reading (flow control holds the node's write). An upload that keeps
+sending and a read that keeps reading, however slowly, and a certificate given long after
+``stored``, are not cut.
 
 A real node process (one node owning the four shards) speaking real gRPC. Without the
 bound, each stalled call lasts until its caller gives up (60 s here), holding its
@@ -11,6 +13,7 @@ reservation, and the tests fail on their deadlines.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import threading
@@ -22,6 +25,8 @@ import pytest
 
 from tests.integration.conftest import wait_until
 from tests.support.attacks import MiB, forged_metadata, node_gauge, sliver_header
+from walrus_node.client import config as client_config
+from walrus_node.client.api import WalrusClient
 from walrus_node.codec import encoder
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
@@ -232,3 +237,77 @@ def test_a_certificate_given_long_after_stored_is_still_taken(bed: Testbed) -> N
         finally:
             given.put(None)
             replies.cancel()
+
+
+READ_BLOB = 48 * MiB
+"""A blob whose primary slivers (24 MiB) are far more than HTTP/2 lets a reader buffer."""
+
+
+@pytest.fixture(scope="module")
+def big_blob(bed: Testbed) -> bytes:
+    """A certified 48 MiB blob on the node, stored with the client."""
+
+    async def store() -> bytes:
+        async with WalrusClient(client_config.load(bed.client_config)) as client:
+            result = await client.store(os.urandom(READ_BLOB))
+            return result.blob_id.raw
+
+    return asyncio.run(store())
+
+
+def test_a_reader_that_stops_reading_is_ended_and_gives_back_its_reservation(
+    bed: Testbed, big_blob: bytes
+) -> None:
+    release = threading.Event()
+    outcome: queue.Queue[tuple[grpc.StatusCode, str]] = queue.Queue()
+
+    def read() -> None:
+        with bed.channel("node-0") as channel:
+            stream = pb_grpc.StorageNodeStub(channel).GetSliver(
+                pb.GetSliverRequest(blob_id=big_blob, type=pb.SLIVER_TYPE_PRIMARY, index=0),
+                timeout=STALL * 2,
+            )
+            try:
+                next(stream)  # the header: the call is under way
+                release.wait(STALL)
+                for _ in stream:
+                    pass
+                outcome.put((grpc.StatusCode.OK, ""))
+            except grpc.RpcError as e:
+                outcome.put((e.code(), e.details() or ""))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: _reserved(bed) > 0, 60, "the node to reserve room for the read")
+        stalled = time.monotonic()
+        wait_until(lambda: _reserved(bed) == 0, STALL / 2, "the reservation to be given back")
+        took = time.monotonic() - stalled
+        assert not release.is_set() and outcome.empty()  # the reader still stalls
+    finally:
+        release.set()
+        reader.join(STALL)
+    code, details = outcome.get(timeout=10)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION, (code, details)
+    assert f"the caller read no message for {IDLE:g} s (stream_idle_seconds)" in details
+    assert took < STALL / 2, took
+
+
+def test_a_slow_reader_that_keeps_reading_is_not_cut(bed: Testbed, big_blob: bytes) -> None:
+    """A message taken every IDLE / 8 s, the whole read lasting longer than the bound:
+    the sliver arrives whole."""
+    size = 0  # from the header
+    received = 0
+    started = time.monotonic()
+    with bed.channel("node-0") as channel:
+        stream = pb_grpc.StorageNodeStub(channel).GetSliver(
+            pb.GetSliverRequest(blob_id=big_blob, type=pb.SLIVER_TYPE_PRIMARY, index=1), timeout=120
+        )
+        for part in stream:
+            if part.WhichOneof("part") == "header":
+                size = part.header.size
+                continue
+            received += len(part.data)
+            time.sleep(IDLE / 8)
+    assert time.monotonic() - started > IDLE
+    assert size > 0 and received == size

@@ -16,10 +16,11 @@ signed by an admin key, shard-sync requests by a committee member.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import grpc
 import structlog
@@ -117,18 +118,38 @@ def _rpc(
 def _stream(
     fn: Callable[[Any, Req, Ctx], AsyncIterator[Resp]],
 ) -> Callable[[Any, Req, Ctx], AsyncIterator[Resp]]:
+    """A streaming handler written as an async generator, its messages written here: each
+    write awaited at most ``stream_idle_seconds``. A caller that stops reading would
+    otherwise hold the call (one of the server's concurrent RPCs) and what the handler
+    reserved in the memory budget for ever, flow control keeping the write pending; it
+    is ended with ``FAILED_PRECONDITION`` naming the setting, and the handler is closed
+    at once, giving back what it held."""
+
     @functools.wraps(fn)
-    async def wrapper(self: Any, request: Req, context: Ctx) -> AsyncIterator[Resp]:
+    async def wrapper(self: Any, request: Req, context: Ctx) -> None:
         started = time.perf_counter()
+        idle = self.node.ctx.config.stream_idle_seconds
         try:
-            async for item in fn(self, request, context):
-                yield item
+            async with contextlib.aclosing(
+                cast(AsyncGenerator[Resp], fn(self, request, context))
+            ) as replies:
+                async for item in replies:
+                    try:
+                        async with asyncio.timeout(idle):
+                            await context.write(item)
+                    except TimeoutError:
+                        raise errors.FailedPrecondition(
+                            f"{fn.__name__}: the caller read no message for {idle:g} s "
+                            "(stream_idle_seconds)"
+                        ) from None
         except Exception as e:
             await _fail(fn.__name__, context, e, started, self.node)
             return
         _done(fn.__name__, started, self.node)
 
-    return wrapper
+    # gRPC takes a coroutine that writes through its context in place of a generator
+    # (the generated base class types only the latter)
+    return cast("Callable[[Any, Req, Ctx], AsyncIterator[Resp]]", wrapper)
 
 
 class StorageNodeServicer(pb_grpc.StorageNodeServicer):
