@@ -108,8 +108,8 @@ class NodeConfig:
     take each message of a stream the node sends (GetSliver, recovery symbols, listings,
     SyncShard, StoreAndCertify's replies); a stream silent for longer ends with
     FAILED_PRECONDITION and gives back its call and what it reserved in the memory
-    budget. Checked between messages: an upload that keeps sending, however
-    slowly, is not cut (the wait for a certificate after ``stored`` is bounded by
+    budget. Checked per message: an upload or a read that keeps moving, however slowly,
+    is not cut (the wait for a certificate after ``stored`` is bounded by
     ``uncertified_ttl_seconds`` instead)."""
     uncertified_quota_bytes: int = 4 << 30
     """Bytes of metadata and slivers of not-yet-certified blobs the node keeps at once;
