@@ -1,5 +1,6 @@
-"""Native hot loops of the walrus-k8s codec (see native/src/lib.rs). Only
-``walrus_node.codec`` imports this module."""
+"""Native hot loops of the walrus-k8s codec and Ed25519 verification (see
+native/src/lib.rs). Only ``walrus_node.codec`` and ``walrus_node.protocol.keys`` import
+this module."""
 
 from collections.abc import Sequence
 
@@ -57,3 +58,4 @@ def verify_proofs(
     indices: Sequence[int],
     proofs: Sequence[bytes],
 ) -> list[bool]: ...
+def verify_ed25519(public_key: bytes, signature: bytes, message: bytes) -> bool: ...

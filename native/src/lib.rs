@@ -1,8 +1,9 @@
 //! `walrus_native`: the codec's hot loops, batched so that Python makes one call per
-//! blob or sliver rather than one per symbol.
+//! blob or sliver rather than one per symbol, and Ed25519 signature verification.
 //!
-//! Who calls it: only `walrus_node.codec` (an import-linter contract keeps it so). The
-//! module is sans-I/O like the codec: buffers and sizes in, bytes out.
+//! Who calls it: only `walrus_node.codec`, and `walrus_node.protocol.keys` for
+//! [`ed25519`] (an import-linter contract keeps it so). The module is sans-I/O like the
+//! codec: buffers and sizes in, bytes out.
 //!
 //! * [`rs`]: systematic Reed-Solomon over GF(2^16) (`reed-solomon-simd`, as Walrus uses):
 //!   extending strided groups of symbols in place, and rebuilding lost source symbols.
@@ -13,8 +14,10 @@
 //! * [`batch_hash`]: BLAKE3 of many short messages of one length side by side in SIMD
 //!   lanes (AVX-512, AVX2 or plain integers, chosen at run time), which every hash of
 //!   [`merkle`] goes through.
+//! * [`ed25519`]: one signature check under the rule every node applies
+//!   (`ed25519-dalek`'s `verify_strict` with canonical keys).
 //!
-//! Every function releases the GIL and spreads independent groups (rows, columns, trees,
+//! Every codec function releases the GIL and spreads independent groups (rows, columns, trees,
 //! proofs) over a rayon pool whose size [`set_threads`] sets. Every offset a caller passes
 //! is checked against the buffer it indexes before any byte is touched.
 
@@ -26,6 +29,7 @@ use pyo3::prelude::*;
 use rayon::ThreadPool;
 
 mod batch_hash;
+mod ed25519;
 mod merkle;
 mod rs;
 mod rs_matrix;
@@ -96,6 +100,7 @@ fn walrus_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     rs::register(m)?;
     merkle::register(m)?;
+    ed25519::register(m)?;
     m.add("DIGEST_SIZE", merkle::DIGEST)?;
     Ok(())
 }
