@@ -115,3 +115,20 @@ def test_a_signature_built_from_the_equation_verifies(a: int, r: int, message: b
     sig = edwards.signature(big_r, s)
     assert keys.verify(public, sig, message)
     assert _openssl_accepts(public, sig, message)
+
+
+@given(
+    public_key=st.binary(max_size=40),
+    signature=st.binary(max_size=70),
+    message=st.binary(max_size=64),
+)
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_bytes_are_answered_never_raised(
+    public_key: bytes, signature: bytes, message: bytes
+) -> None:
+    """Random keys, signatures and messages of any length: a bool comes back, and
+    anything accepted (practically nothing) OpenSSL accepts too."""
+    accepted = keys.verify(public_key, signature, message)
+    assert isinstance(accepted, bool)
+    if accepted:
+        assert _openssl_accepts(public_key, signature, message)
