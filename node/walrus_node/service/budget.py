@@ -47,15 +47,21 @@ class MemoryBudget:
                 f"{what}: {n} bytes exceed the node's memory budget of {self.total} bytes"
             )
         async with self._changed:
-            try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.used + n <= self.total),
-                    self.wait_seconds,
-                )
-            except TimeoutError:
-                raise errors.ResourceExhausted(
-                    f"{what}: the node's memory budget ({self.total} bytes) is in use; retry later"
-                ) from None
+            # With room now, the request takes it at once: the wait below costs a task,
+            # a timer and a turn of the event loop (a reservation and its release took
+            # 14.5 us of CPU with it, 1.7 without), and every sliver of an upload and
+            # every read of one reserves room.
+            if self.used + n > self.total:
+                try:
+                    await asyncio.wait_for(
+                        self._changed.wait_for(lambda: self.used + n <= self.total),
+                        self.wait_seconds,
+                    )
+                except TimeoutError:
+                    raise errors.ResourceExhausted(
+                        f"{what}: the node's memory budget ({self.total} bytes) is in use; "
+                        "retry later"
+                    ) from None
             self.used += n
             self.grants += 1
             self.peak = max(self.peak, self.used)

@@ -90,7 +90,7 @@ class Registrations:
                 f"this registration of blob {bid} was deleted by its owner (an owner that "
                 "deleted registers the blob again from the epoch after the deletion's)"
             )
-        metadata = metadata or await self._blobs.require_metadata(blob_id)
+        metadata = metadata or await self._blobs.metadata_of(blob_id, info)
         self.check_registration(registration, metadata)
 
     async def confirm(

@@ -86,12 +86,12 @@ class UploadStream:
         """A sliver in one message: its header's checks, then its bytes, which must be
         exactly the declared size."""
         await self.header(sliver.header)
-        if len(sliver.data) != sliver.header.size:
+        data = sliver.data  # read once: each read of a bytes field copies it
+        if len(data) != sliver.header.size:
             raise errors.InvalidRequest(
-                f"{self._what}: a whole sliver of {len(sliver.data)} bytes declares "
-                f"{sliver.header.size}"
+                f"{self._what}: a whole sliver of {len(data)} bytes declares {sliver.header.size}"
             )
-        await self.data(sliver.data)
+        await self.data(data)
 
     async def finish(self) -> tuple[pb.StoreBlobResponse, Confirmation]:
         """Every sliver is in: wait until all are durable, then sign the confirmation."""

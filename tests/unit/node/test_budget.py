@@ -68,3 +68,23 @@ def test_a_restored_quota_counts_what_the_store_held_and_settles_it_per_blob() -
     quota.charge(b"d", 40)
     quota.refund(b"a", 100)  # never below what the blob held
     assert quota.used == 40
+
+
+def test_a_reservation_with_room_is_taken_without_leaving_the_event_loop() -> None:
+    """Room now: granted at once, before anything else the loop has scheduled runs (no
+    task, no timer per reservation); no room: the request waits, as before."""
+
+    async def go() -> None:
+        budget = MemoryBudget(100, wait_seconds=5)
+        ran: list[str] = []
+        asyncio.get_running_loop().call_soon(ran.append, "other")
+        await budget.acquire(60, "first")
+        assert ran == [] and budget.used == 60
+        waiter = asyncio.create_task(budget.acquire(50, "second"))
+        await asyncio.sleep(0)
+        assert ran == ["other"] and not waiter.done()
+        await budget.release(60)
+        await waiter
+        assert budget.used == 50 and budget.grants == 2
+
+    asyncio.run(asyncio.wait_for(go(), 5))
