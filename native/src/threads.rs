@@ -32,7 +32,7 @@ use rayon::ThreadPool;
 ///
 /// Measured with `native/inline_costs.py` (BENCHMARKS.md, "Small calls on the caller's
 /// thread"): one call every 2 ms as in a store, two threads, load 6 on two cores. On the
-/// pool every call cost 110-200 µs more CPU (the hand-off, the wake-up, the workers'
+/// pool every call cost 90-230 µs more CPU (the hand-off, the wake-up, the workers'
 /// spinning) whatever its size. Leaf hashes of 512 KiB took 148 µs of wall time on the
 /// calling thread against 188 on the pool, 1 MiB 259 against 209, 4 MiB 931 against 835;
 /// a sliver check (code and hashes, n = 7) was no faster on the pool up to 4 MiB. So
