@@ -19,6 +19,9 @@
 //! rayon's global pool. The outputs are the same bytes on both paths: every task writes
 //! its own part of the output whatever thread runs it (tests in this module and
 //! `tests/unit/codec/test_inline.py` compare the two paths at the limits).
+//!
+//! [`set_threads`] sizes the pool, so it bounds the threads of big calls only: small
+//! calls made from several Python threads at once run side by side, one on each.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
