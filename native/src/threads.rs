@@ -1,7 +1,9 @@
 //! Where a call's work runs: on the calling thread, or spread over the codec's rayon pool.
 //!
-//! Every entry point of the module releases the GIL and hands its work to [`run`] with an
-//! estimate of its size ([`Work`]). Big work goes to the pool (`pool.install`), whose
+//! Every entry point of the module that splits its work into tasks (all but `hash`,
+//! `hash_batch`, `merkle_proofs` and `rs_supports`, which always ran on the calling
+//! thread) hands it to [`run`] with an estimate of its size ([`Work`]), and [`run`]
+//! releases the GIL on either path. Big work goes to the pool (`pool.install`), whose
 //! threads split it; small work runs on the calling thread, one task after another,
 //! without touching the pool at all. The hand-off is not free: `install` queues the work,
 //! wakes a worker, blocks the caller on a latch, and when the work is done every idle
@@ -35,7 +37,7 @@ use rayon::ThreadPool;
 ///
 /// Measured with `native/inline_costs.py` (BENCHMARKS.md, "Small calls on the caller's
 /// thread"): one call every 2 ms as in a store, two threads, load 6 on two cores. On the
-/// pool every call cost 90-230 µs more CPU (the hand-off, the wake-up, the workers'
+/// pool every call cost 90-240 µs more CPU (the hand-off, the wake-up, the workers'
 /// spinning) whatever its size. Leaf hashes of 512 KiB took 148 µs of wall time on the
 /// calling thread against 188 on the pool, 1 MiB 259 against 209, 4 MiB 931 against 835;
 /// a sliver check (code and hashes, n = 7) was no faster on the pool up to 4 MiB. So
@@ -47,8 +49,8 @@ pub(crate) const INLINE_HASH_BYTES: usize = 1 << 20;
 /// calling thread (see [`Work`]). Measured as [`INLINE_HASH_BYTES`]: an extension of 5 to
 /// 7 shards by the library's FFT took 134 µs at 1 MiB on the calling thread against 244
 /// on the pool, 188 against 181 at 2 MiB, 526 against 521 at 4 MiB (the matrix product,
-/// 5-10 times faster per byte, was faster on the calling thread up to 4 MiB: 154 against
-/// 189 µs); the pool's CPU was 100-240 µs more per call. One limit serves both codes, set
+/// about 3 times faster per byte here, was faster on the calling thread up to 4 MiB: 154
+/// against 189 µs); the pool's CPU was 100-240 µs more per call. One limit serves both codes, set
 /// where the slower one stops gaining from the calling thread.
 pub(crate) const INLINE_CODE_BYTES: usize = 1 << 20;
 
@@ -118,7 +120,8 @@ fn inline_limits() -> (usize, usize) {
     )
 }
 
-/// Calls so far that ran on the calling thread and on the pool: `(inline, pooled)`.
+/// Calls through [`run`] so far that ran on the calling thread and on the pool:
+/// `(inline, pooled)`.
 #[pyfunction]
 fn calls() -> (u64, u64) {
     (
