@@ -36,11 +36,12 @@ use rayon::ThreadPool;
 /// Bytes hashed below which a call runs on the calling thread (see [`Work`]).
 ///
 /// Measured with `native/inline_costs.py` (BENCHMARKS.md, "Small calls on the caller's
-/// thread"): one call every 2 ms as in a store, two threads, load 6 on two cores. On the
-/// pool every call cost 90-240 µs more CPU (the hand-off, the wake-up, the workers'
-/// spinning) whatever its size. Leaf hashes of 512 KiB took 148 µs of wall time on the
-/// calling thread against 188 on the pool, 1 MiB 259 against 209, 4 MiB 931 against 835;
-/// a sliver check (code and hashes, n = 7) was no faster on the pool up to 4 MiB. So
+/// thread"): one call every 2 ms as in a store, two threads, two runs at load 6-8 on two
+/// cores. On the pool every call cost 60-240 µs more CPU (the hand-off, the wake-up, the
+/// workers' spinning) whatever its size. Leaf hashes of 512 KiB took 148 µs of wall time
+/// on the calling thread against 188 on the pool, 1 MiB 259 against 209, 4 MiB 931
+/// against 835; a sliver check (code and hashes, n = 7) was slower on the pool up to
+/// 1 MiB in both runs (238 against 252 µs, 233 against 322), faster at 2 MiB in one. So
 /// below 1 MiB the calling thread was faster as well as cheaper; above it the pool saves
 /// wall time when a second core is free.
 pub(crate) const INLINE_HASH_BYTES: usize = 1 << 20;
