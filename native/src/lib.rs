@@ -16,63 +16,23 @@
 //!   [`merkle`] goes through.
 //! * [`ed25519`]: one signature check under the rule every node applies
 //!   (`ed25519-dalek`'s `verify_strict` with canonical keys).
+//! * [`threads`]: where a call's work runs: small work on the calling thread, big work
+//!   spread over a rayon pool (independent rows, columns, trees, proofs).
 //!
-//! Every codec function releases the GIL and spreads independent groups (rows, columns, trees,
-//! proofs) over a rayon pool whose size [`set_threads`] sets. Every offset a caller passes
-//! is checked against the buffer it indexes before any byte is touched.
-
-use std::sync::{Arc, Mutex};
+//! Every codec function releases the GIL (the signature check keeps it: it takes less
+//! time than handing the GIL over). Every offset a caller passes is checked against the
+//! buffer it indexes before any byte is touched.
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use rayon::ThreadPool;
 
 mod batch_hash;
 mod ed25519;
 mod merkle;
 mod rs;
 mod rs_matrix;
-
-static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
-
-fn build_pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("walrus-codec-{i}"))
-        .build()
-        .map(Arc::new)
-        .map_err(|e| PyValueError::new_err(format!("cannot start codec threads: {e}")))
-}
-
-/// The codec's thread pool (all cores unless [`set_threads`] said otherwise).
-pub(crate) fn pool() -> PyResult<Arc<ThreadPool>> {
-    let mut guard = POOL.lock().map_err(|_| PyValueError::new_err("codec pool poisoned"))?;
-    if let Some(pool) = guard.as_ref() {
-        return Ok(pool.clone());
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pool = build_pool(threads)?;
-    *guard = Some(pool.clone());
-    Ok(pool)
-}
-
-/// Use `threads` worker threads from now on (at least 1).
-#[pyfunction]
-fn set_threads(threads: usize) -> PyResult<()> {
-    if threads == 0 {
-        return Err(PyValueError::new_err("threads must be at least 1"));
-    }
-    let pool = build_pool(threads)?;
-    *POOL.lock().map_err(|_| PyValueError::new_err("codec pool poisoned"))? = Some(pool);
-    Ok(())
-}
-
-/// Worker threads in use.
-#[pyfunction]
-fn threads() -> PyResult<usize> {
-    Ok(pool()?.current_num_threads())
-}
+mod threads;
 
 /// A contiguous byte buffer's address and length; `writable` demands a writable export.
 pub(crate) struct Raw {
@@ -96,8 +56,7 @@ pub(crate) fn value_error(message: String) -> PyErr {
 
 #[pymodule]
 fn walrus_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(set_threads, m)?)?;
-    m.add_function(wrap_pyfunction!(threads, m)?)?;
+    threads::register(m)?;
     rs::register(m)?;
     merkle::register(m)?;
     ed25519::register(m)?;

@@ -7,9 +7,8 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use rayon::prelude::*;
-
-use crate::{pool, raw, value_error};
+use crate::threads::{self, Work};
+use crate::{raw, value_error};
 
 pub(crate) const DIGEST: usize = 32;
 type Node = [u8; DIGEST];
@@ -87,11 +86,11 @@ fn flat(nodes: &[Node]) -> &[u8] {
     nodes.as_flattened()
 }
 
-/// Leaf hashes of symbols at `addr + c * stride` (`count` of `s` bytes), in parallel.
+/// Leaf hashes of symbols at `addr + c * stride` (`count` of `s` bytes), in tasks.
 fn leaves_at(addr: usize, s: usize, count: usize, stride: usize) -> Vec<Node> {
     let mut out = vec![EMPTY; count];
     let per_task = task_len(s);
-    out.par_chunks_mut(per_task).enumerate().for_each(|(t, chunk)| {
+    threads::for_each_chunk_mut(&mut out, per_task, |t, chunk| {
         let first = addr + t * per_task * stride;
         let symbols: Vec<&[u8]> = (0..chunk.len())
             // SAFETY: callers check `(count - 1) * stride + s` against the buffer.
@@ -105,10 +104,7 @@ fn leaves_at(addr: usize, s: usize, count: usize, stride: usize) -> Vec<Node> {
 /// Roots of `trees` trees of `width` leaves each, tree `t`'s leaf `w` being
 /// `leaves[t * tree_stride + w * leaf_stride]`.
 fn roots_of(leaves: &[Node], trees: usize, width: usize, tree_stride: usize, leaf_stride: usize) -> Vec<Node> {
-    (0..trees)
-        .into_par_iter()
-        .map(|t| root_of((0..width).map(|w| leaves[t * tree_stride + w * leaf_stride]).collect()))
-        .collect()
+    threads::map(trees, |t| root_of((0..width).map(|w| leaves[t * tree_stride + w * leaf_stride]).collect()))
 }
 
 /// Plain BLAKE3-256 of `data`.
@@ -163,8 +159,8 @@ fn leaf_hashes<'py>(
             return Err(value_error("symbols reach past the end of the buffer".into()));
         }
     }
-    let pool = pool()?;
-    let nodes = py.allow_threads(|| pool.install(|| leaves_at(r.addr + offset, s, count, stride)));
+    let work = Work::hashing(count.saturating_mul(s));
+    let nodes = threads::run(py, work, || leaves_at(r.addr + offset, s, count, stride))?;
     Ok(PyBytes::new(py, flat(&nodes)))
 }
 
@@ -185,8 +181,9 @@ fn merkle_roots<'py>(
     if trees > 0 && width > 0 && (trees - 1) * tree_stride + (width - 1) * leaf_stride >= nodes.len() {
         return Err(value_error("trees reach past the last leaf".into()));
     }
-    let pool = pool()?;
-    let roots = py.allow_threads(|| pool.install(|| roots_of(nodes, trees, width, tree_stride, leaf_stride)));
+    // About one inner node of two children per leaf.
+    let work = Work::hashing(trees.saturating_mul(width).saturating_mul(2 * DIGEST));
+    let roots = threads::run(py, work, || roots_of(nodes, trees, width, tree_stride, leaf_stride))?;
     Ok(PyBytes::new(py, flat(&roots)))
 }
 
@@ -203,13 +200,12 @@ fn matrix_roots<'py>(
     if n.checked_mul(n).and_then(|a| a.checked_mul(s)) != Some(r.len) {
         return Err(value_error(format!("matrix has {} bytes, expected n*n*s", r.len)));
     }
-    let pool = pool()?;
-    let (primary, secondary) = py.allow_threads(|| {
-        pool.install(|| {
-            let leaves = leaves_at(r.addr, s, n * n, s);
-            (roots_of(&leaves, n, n, n, 1), roots_of(&leaves, n, n, 1, n))
-        })
-    });
+    // The symbols, and about one inner node per leaf in each of the two directions.
+    let work = Work::hashing(r.len + n * n * 4 * DIGEST);
+    let (primary, secondary) = threads::run(py, work, || {
+        let leaves = leaves_at(r.addr, s, n * n, s);
+        (roots_of(&leaves, n, n, n, 1), roots_of(&leaves, n, n, 1, n))
+    })?;
     Ok((PyBytes::new(py, flat(&primary)), PyBytes::new(py, flat(&secondary))))
 }
 
@@ -233,6 +229,14 @@ fn sliver_root(addr: usize, k: usize, n: usize, s: usize) -> PyResult<Node> {
     Ok(root_of(sliver_leaves_at(addr, k, n, s)?))
 }
 
+/// The work of checking `count` slivers of `k` symbols of `s` bytes extended to `n`: the
+/// `n - k` parity symbols coded (the code reads and writes all `n`), the `n` symbols and
+/// about as many inner nodes hashed.
+fn sliver_work(k: usize, n: usize, s: usize, count: usize) -> Work {
+    let symbols = count.saturating_mul(n);
+    Work { hashed: symbols.saturating_mul(s + 2 * DIGEST), coded: if n > k { symbols.saturating_mul(s) } else { 0 } }
+}
+
 /// The `n` leaf hashes of one sliver's `k` symbols of `s` bytes extended to `n`,
 /// concatenated: what `sliver_roots` reduces to a root, for callers that keep the tree.
 #[pyfunction]
@@ -248,9 +252,8 @@ fn sliver_leaves<'py>(
     if r.len != k * s {
         return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
     }
-    let pool = pool()?;
     // Length checked above; the buffer is exported for the call.
-    let leaves = py.allow_threads(|| pool.install(|| sliver_leaves_at(r.addr, k, n, s)))?;
+    let leaves = threads::run(py, sliver_work(k, n, s, 1), || sliver_leaves_at(r.addr, k, n, s))??;
     Ok(PyBytes::new(py, flat(&leaves)))
 }
 
@@ -273,18 +276,10 @@ fn sliver_roots<'py>(
         }
         addrs.push(r.addr);
     }
-    let pool = pool()?;
-    let roots: PyResult<Vec<Node>> = py.allow_threads(|| {
-        pool.install(|| {
-            addrs
-                .par_iter()
-                .map(|&addr| {
-                    // Length checked above; buffers exported for the call.
-                    sliver_root(addr, k, n, s)
-                })
-                .collect()
-        })
-    });
+    let roots: PyResult<Vec<Node>> = threads::run(py, sliver_work(k, n, s, addrs.len()), || {
+        // Lengths checked above; buffers exported for the call.
+        threads::map(addrs.len(), |i| sliver_root(addrs[i], k, n, s)).into_iter().collect()
+    })?;
     Ok(roots?.iter().map(|root| PyBytes::new(py, root)).collect())
 }
 
@@ -385,23 +380,18 @@ fn verify_proofs(
         let r = raw(data, "data", false)?;
         spans.push((r.addr, r.len));
     }
-    let pool = pool()?;
-    Ok(py.allow_threads(|| {
-        pool.install(|| {
-            // SAFETY: exported buffers, valid for the call.
-            let datas: Vec<&[u8]> =
-                spans.iter().map(|&(addr, len)| unsafe { std::slice::from_raw_parts(addr as *const u8, len) }).collect();
-            let starts: Vec<usize> = (0..count).step_by(PROOFS_PER_TASK).collect();
-            let verdicts: Vec<Vec<bool>> = starts
-                .into_par_iter()
-                .map(|a| {
-                    let b = (a + PROOFS_PER_TASK).min(count);
-                    verify_batch(&roots[a..b], &datas[a..b], &indices[a..b], &proofs[a..b])
-                })
-                .collect();
-            verdicts.concat()
-        })
-    }))
+    // Each symbol, and each level of each proof (a 32-byte sibling, a 64-byte message).
+    let hashed = spans.iter().map(|&(_, len)| len).sum::<usize>() + proofs.iter().map(|p| 2 * p.len()).sum::<usize>();
+    threads::run(py, Work::hashing(hashed), || {
+        // SAFETY: exported buffers, valid for the call.
+        let datas: Vec<&[u8]> =
+            spans.iter().map(|&(addr, len)| unsafe { std::slice::from_raw_parts(addr as *const u8, len) }).collect();
+        let verdicts: Vec<Vec<bool>> = threads::map(count.div_ceil(PROOFS_PER_TASK), |t| {
+            let (a, b) = (t * PROOFS_PER_TASK, ((t + 1) * PROOFS_PER_TASK).min(count));
+            verify_batch(&roots[a..b], &datas[a..b], &indices[a..b], &proofs[a..b])
+        });
+        verdicts.concat()
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

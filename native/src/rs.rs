@@ -12,11 +12,11 @@ use std::collections::HashSet;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 use crate::rs_matrix::{self, Backend, Kernel};
-use crate::{pool, raw, value_error};
+use crate::threads::{self, Work};
+use crate::{raw, value_error};
 
 fn rs_error(e: reed_solomon_simd::Error) -> PyErr {
     value_error(format!("reed-solomon: {e}"))
@@ -67,12 +67,12 @@ fn rs_extend(
     if shard_stride < s && n > 1 {
         return Err(value_error("shards overlap".into()));
     }
-    let pool = pool()?;
     let base = target.addr + offset;
     let matrix = choose(matrix, matrix_encode(k, n), k)?;
     let src = Layout { base, group_stride, shard_stride };
     let dst = Layout { base: base + k * shard_stride, group_stride, shard_stride };
-    py.allow_threads(|| pool.install(|| encode_by(src, dst, k, n, s, groups, matrix)))
+    let work = Work::coding(groups.saturating_mul(n).saturating_mul(s));
+    threads::run(py, work, || encode_by(src, dst, k, n, s, groups, matrix))?
 }
 
 /// Bytes per piece of a shard. The code acts on each 64-byte block of a shard alone, so a
@@ -172,7 +172,8 @@ const MATRIX_PIECE: usize = 64 << 10;
 const STREAM_MIN_OUTPUT_BYTES: usize = 16 << 20;
 
 /// `kernel` applied to every group: input `i` of group `g` at `input(g, i)`, output `o` at
-/// `output(g, o)`, `s` bytes each, split into [`MATRIX_PIECE`]s over the rayon pool.
+/// `output(g, o)`, `s` bytes each, split into [`MATRIX_PIECE`]s (spread over the pool on
+/// its threads).
 fn product(
     kernel: &Kernel,
     s: usize,
@@ -184,7 +185,9 @@ fn product(
     let stream = groups.saturating_mul(m).saturating_mul(s) >= STREAM_MIN_OUTPUT_BYTES;
     let piece = s.min(MATRIX_PIECE);
     let pieces = s.div_ceil(piece);
-    (0..groups * pieces).into_par_iter().with_min_len((MATRIX_PIECE / piece).max(1)).for_each_init(
+    let done: Result<(), std::convert::Infallible> = threads::try_for_each_init(
+        groups * pieces,
+        MATRIX_PIECE / piece,
         || (Vec::with_capacity(k), Vec::with_capacity(m)),
         |(ins, outs), item| {
             let (g, p) = (item / pieces, item % pieces);
@@ -197,8 +200,10 @@ fn product(
             // exported for the whole call; outputs are disjoint from each other and from
             // the inputs; the kernel's backend is the detected one.
             unsafe { kernel.apply(ins, outs, len, stream) };
+            Ok(())
         },
     );
+    let Ok(()) = done;
 }
 
 /// Where shard `i` of group `g` lies: `base + g * group_stride + i * shard_stride`.
@@ -230,7 +235,9 @@ fn encode_by(src: Layout, dst: Layout, k: usize, n: usize, s: usize, groups: usi
     }
     let piece = piece_len(n, s);
     let pieces = s.div_ceil(piece);
-    (0..groups * pieces).into_par_iter().try_for_each_init(
+    threads::try_for_each_init(
+        groups * pieces,
+        1,
         || None::<ReedSolomonEncoder>,
         |encoder, item| -> PyResult<()> {
             let (g, p) = (item / pieces, item % pieces);
@@ -322,72 +329,68 @@ fn rs_reconstruct(
     if end.is_none_or(|end| end > target.len) {
         return Err(value_error("rebuilt shards reach past the end of out".into()));
     }
-    let pool = pool()?;
+    // The shards read and written.
+    let work = Work::coding(groups.saturating_mul(k + want.len()).saturating_mul(s));
     if choose(matrix, matrix_decode(k, want.len()), k)? {
         let kernel = rs_matrix::decoder(k, n, &have, &want).map_err(rs_error)?;
         let out = target.addr;
-        py.allow_threads(|| {
-            pool.install(|| {
-                product(
-                    &kernel,
-                    s,
-                    groups,
-                    |g, t| addrs[t] + g * s,
-                    |g, o| out + g * out_group_stride + want[o] * out_index_stride,
-                )
-            })
+        return threads::run(py, work, || {
+            product(
+                &kernel,
+                s,
+                groups,
+                |g, t| addrs[t] + g * s,
+                |g, o| out + g * out_group_stride + want[o] * out_index_stride,
+            )
         });
-        return Ok(());
     }
     if groups > 1 && s < SMALL_SYMBOL {
-        return py.allow_threads(|| {
-            pool.install(|| {
-                let batch = Batch { k, n, s, groups, have: &have, addrs: &addrs, want: &want };
-                batch.decode(target.addr, out_group_stride, out_index_stride)
-            })
-        });
+        return threads::run(py, work, || {
+            let batch = Batch { k, n, s, groups, have: &have, addrs: &addrs, want: &want };
+            batch.decode(target.addr, out_group_stride, out_index_stride)
+        })?;
     }
     let piece = decode_piece_len(n, s);
     let pieces = s.div_ceil(piece);
-    py.allow_threads(|| {
-        pool.install(|| {
-            (0..groups * pieces).into_par_iter().try_for_each_init(
-                || None::<ReedSolomonDecoder>,
-                |decoder, item| -> PyResult<()> {
-                    let (g, p) = (item / pieces, item % pieces);
-                    let len = piece.min(s - p * piece);
-                    let decoder = match decoder {
-                        Some(d) => {
-                            d.reset(k, n - k, len).map_err(rs_error)?;
-                            d
-                        }
-                        None => decoder.insert(ReedSolomonDecoder::new(k, n - k, len).map_err(rs_error)?),
+    threads::run(py, work, || {
+        threads::try_for_each_init(
+            groups * pieces,
+            1,
+            || None::<ReedSolomonDecoder>,
+            |decoder, item| -> PyResult<()> {
+                let (g, p) = (item / pieces, item % pieces);
+                let len = piece.min(s - p * piece);
+                let decoder = match decoder {
+                    Some(d) => {
+                        d.reset(k, n - k, len).map_err(rs_error)?;
+                        d
+                    }
+                    None => decoder.insert(ReedSolomonDecoder::new(k, n - k, len).map_err(rs_error)?),
+                };
+                for (t, &index) in have.iter().enumerate() {
+                    // SAFETY: every source holds at least `groups * s` bytes (checked).
+                    let shard = unsafe {
+                        std::slice::from_raw_parts((addrs[t] + g * s + p * piece) as *const u8, len)
                     };
-                    for (t, &index) in have.iter().enumerate() {
-                        // SAFETY: every source holds at least `groups * s` bytes (checked).
-                        let shard = unsafe {
-                            std::slice::from_raw_parts((addrs[t] + g * s + p * piece) as *const u8, len)
-                        };
-                        if index < k {
-                            decoder.add_original_shard(index, shard).map_err(rs_error)?;
-                        } else {
-                            decoder.add_recovery_shard(index - k, shard).map_err(rs_error)?;
-                        }
+                    if index < k {
+                        decoder.add_original_shard(index, shard).map_err(rs_error)?;
+                    } else {
+                        decoder.add_recovery_shard(index - k, shard).map_err(rs_error)?;
                     }
-                    let result = decoder.decode().map_err(rs_error)?;
-                    for &w in &want {
-                        let restored = result
-                            .restored_original(w)
-                            .ok_or_else(|| value_error(format!("shard {w} was not restored")))?;
-                        let dst = (target.addr + g * out_group_stride + w * out_index_stride + p * piece) as *mut u8;
-                        // SAFETY: within out (checked above).
-                        unsafe { std::ptr::copy_nonoverlapping(restored.as_ptr(), dst, len) };
-                    }
-                    Ok(())
-                },
-            )
-        })
-    })
+                }
+                let result = decoder.decode().map_err(rs_error)?;
+                for &w in &want {
+                    let restored = result
+                        .restored_original(w)
+                        .ok_or_else(|| value_error(format!("shard {w} was not restored")))?;
+                    let dst = (target.addr + g * out_group_stride + w * out_index_stride + p * piece) as *mut u8;
+                    // SAFETY: within out (checked above).
+                    unsafe { std::ptr::copy_nonoverlapping(restored.as_ptr(), dst, len) };
+                }
+                Ok(())
+            },
+        )
+    })?
 }
 
 /// Below this symbol size, a reconstruction of many groups is done as one decode (see
@@ -445,24 +448,23 @@ impl Batch<'_> {
         let (k, n, s, groups) = (self.k, self.n, self.s, self.groups);
         let slot = padded(s);
         let long = groups * slot;
-        // The k long source shards, built in parallel.
-        let sources: Vec<Vec<u8>> = self
-            .addrs
-            .par_iter()
-            .map(|&addr| {
-                let mut shard = vec![0u8; long];
-                for g in 0..groups {
-                    // SAFETY: every source holds at least `groups * s` bytes (checked).
-                    let symbol = unsafe { std::slice::from_raw_parts((addr + g * s) as *const u8, s) };
-                    pad_into(&mut shard[g * slot..(g + 1) * slot], symbol);
-                }
-                shard
-            })
-            .collect();
+        // The k long source shards, built in tasks.
+        let sources: Vec<Vec<u8>> = threads::map(self.addrs.len(), |t| {
+            let addr = self.addrs[t];
+            let mut shard = vec![0u8; long];
+            for g in 0..groups {
+                // SAFETY: every source holds at least `groups * s` bytes (checked).
+                let symbol = unsafe { std::slice::from_raw_parts((addr + g * s) as *const u8, s) };
+                pad_into(&mut shard[g * slot..(g + 1) * slot], symbol);
+            }
+            shard
+        });
         // Whole slots per piece (slots are multiples of 64 bytes, so pieces stay aligned).
         let piece = ((decode_piece_len(n, long) / slot).max(1) * slot).min(long);
         let pieces = long.div_ceil(piece);
-        (0..pieces).into_par_iter().try_for_each_init(
+        threads::try_for_each_init(
+            pieces,
+            1,
             || None::<ReedSolomonDecoder>,
             |decoder, p| -> PyResult<()> {
                 let start = p * piece;

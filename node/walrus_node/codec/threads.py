@@ -2,7 +2,9 @@
 
 Who calls it: ``walrus-bench codec --threads`` (to measure scaling), and any process that
 wants to leave cores to other work. The default is every core the machine has
-(``std::thread::available_parallelism`` in the native module).
+(``std::thread::available_parallelism`` in the native module). The setting sizes the
+native module's pool, which only calls of over 1 MiB of work use; a smaller call runs on
+the thread that makes it (docs/codec.md, "Where the work is done").
 """
 
 from __future__ import annotations
