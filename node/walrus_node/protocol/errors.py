@@ -11,6 +11,7 @@ status code); :class:`PeerError` is what a caller sees when a request to a node 
      ├── DataLoss             bytes that do not match their commitments     DATA_LOSS
      ├── PermissionDenied     bad signature, unknown signer                 PERMISSION_DENIED
      ├── ResourceExhausted    too large, too many at once                   RESOURCE_EXHAUSTED
+     │    └── NoRoomForDeletion  the blob remembers the most early deletions
      ├── Unavailable          not ready (no committee) or shutting down     UNAVAILABLE
      ├── StaleEpoch           request for an epoch this node is not in      ABORTED
      └── Gone                 blob expired or deleted                       NOT_FOUND (+ reason)
@@ -29,6 +30,7 @@ __all__ = [
     "Gone",
     "InvalidBlob",
     "InvalidRequest",
+    "NoRoomForDeletion",
     "NodeError",
     "NotFound",
     "PeerError",
@@ -65,6 +67,15 @@ class PermissionDenied(NodeError):
 
 class ResourceExhausted(NodeError):
     pass
+
+
+class NoRoomForDeletion(ResourceExhausted):
+    """A checked deletion removes none of the blob's registrations here, and the blob
+    already remembers the most deletions of owners without one (``MAX_EARLY_DELETIONS``
+    of ``walrus_node.service.ownership``): it is not remembered. Once the owner's
+    certificate has reached the node the same owner's deletion removes its registration
+    and is always remembered; certificate catch-up keeps a relayed one waiting until
+    then."""
 
 
 class Unavailable(NodeError):

@@ -27,10 +27,13 @@ that peer (persisted too), skips one that would change nothing here before check
 signature, and checks every other one against the owner key it names before applying it
 with the rules of :mod:`.ownership`: a lying peer cannot delete what the owner did not.
 A deletion of a blob this node does not know yet (its certificate is still to come, from
-another peer) waits in memory (:class:`.pending_deletions.PendingDeletions`: at most
-``pending_deletions``, at most ``pending_deletions_per_peer`` relayed by one peer, and a
-fair share for every peer however many flood) and is tried again after every round; a
-restart forgets those, whose listers' cursors have moved on.
+another peer), or of a known blob that has no room to remember another early deletion
+(:func:`.ownership.lacks_room`: made-up owners' deletions fill it; the owner's
+certificate is still to come), waits in memory
+(:class:`.pending_deletions.PendingDeletions`: at most ``pending_deletions``, at most
+``pending_deletions_per_peer`` relayed by one peer, and a fair share for every peer
+however many flood) and is tried again after every round; a restart forgets those, whose
+listers' cursors have moved on.
 
 A peer's ``NodeInfo`` says how far its two logs go, so a log that did not grow since
 the cursor costs no listing call: most rounds find nothing new.
@@ -178,26 +181,26 @@ class CertificateSync:
             return True  # applied here already (from the owner, or from another peer)
         try:
             await self._lifetime.accept_relayed(deletion)
-        except errors.NotFound:  # checked: its signature is the owner's
+        except (errors.NotFound, errors.NoRoomForDeletion):  # checked: the owner's signature
             return self._pending.add(deletion, member.public_key)
         except errors.NodeError as e:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
         return True
 
     async def _retry_pending(self) -> None:
-        """Apply the waiting deletions whose blobs this node now knows (a lookup each;
-        the signature was checked when it arrived and is checked again only then), and
+        """Apply the waiting deletions that can be applied now (their blob is known here
+        and has room for them, or they remove a registration: a lookup each; the
+        signature was checked when it arrived and is checked again only then), and
         forget those that can no longer remove anything."""
-        ctx = self._ctx
         for deletion in self._pending:
             if self._lifetime.obsolete(deletion):
                 self._pending.discard(deletion)
                 continue
-            if ctx.lookup(ctx.store.get_blob_info, deletion.blob_id) is None:
+            if self._lifetime.must_wait(deletion):
                 continue
             try:
                 await self._lifetime.accept_relayed(deletion)
-            except errors.NotFound:
+            except (errors.NotFound, errors.NoRoomForDeletion):
                 continue
             except errors.NodeError as e:
                 log.info("pending_deletion_refused", error=str(e))

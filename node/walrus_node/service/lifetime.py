@@ -133,13 +133,25 @@ class Lifetime:
         """True if applying ``deletion`` here would change nothing (already applied, or
         nothing it covers is live or still to come), so that deletion catch-up need not
         check its signature: a read, without a write transaction. False for a blob this
-        node does not know."""
+        node does not know, and for a deletion the blob has no room to remember
+        (:func:`.ownership.lacks_room`): that one is not known here, and must be checked
+        and kept waiting."""
         if self.obsolete(deletion):
             return True
         info = self.ctx.lookup(self.ctx.store.get_blob_info, deletion.blob_id)
         if info is None:
             return False
-        return ownership.delete(info, deletion.owner_public_key, deletion.epoch) is None
+        owner, epoch = deletion.owner_public_key, deletion.epoch
+        if ownership.lacks_room(info, owner, epoch):
+            return False
+        return ownership.delete(info, owner, epoch) is None
+
+    def must_wait(self, deletion: messages.Deletion) -> bool:
+        """True if ``deletion`` cannot be applied here yet: its blob is not known, or has
+        no room to remember it (:func:`.ownership.lacks_room`; its owner's certificate is
+        still to come). A lookup, without checking the signature."""
+        info = self.ctx.lookup(self.ctx.store.get_blob_info, deletion.blob_id)
+        return info is None or ownership.lacks_room(info, deletion.owner_public_key, deletion.epoch)
 
     async def accept_relayed(self, deletion: messages.Deletion) -> bool:
         """Check a deletion a peer listed from its log and apply it as ``DeleteBlob``
@@ -151,8 +163,10 @@ class Lifetime:
         up to its epoch (:func:`.ownership.delete`). A deletion signed in any epoch up to
         the next one is accepted (the peer may be ahead at an epoch change; one older
         than the ``DeleteBlob`` window was accepted by the peer in time). Raises
-        ``PermissionDenied`` for a bad signature, ``StaleEpoch`` for a later epoch and
-        ``NotFound`` for a blob this node does not know (yet)."""
+        ``PermissionDenied`` for a bad signature, ``StaleEpoch`` for a later epoch,
+        ``NotFound`` for a blob this node does not know (yet) and ``NoRoomForDeletion``
+        for one the blob has no room to remember (its owner's certificate is not here
+        yet)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(deletion.blob_id)
         c = ctx.require_committees()
@@ -172,17 +186,29 @@ class Lifetime:
 
     async def _apply(self, deletion: messages.Deletion, source: str) -> bool:
         """Apply a checked deletion and log it, in one transaction; True if a
-        registration was removed."""
+        registration was removed. Raises ``NoRoomForDeletion`` if the blob has no room
+        to remember it (nothing is written then)."""
         ctx = self.ctx
         bid = basics.parse_blob_id(deletion.blob_id)
         c = ctx.require_committees()
         before: list[BlobInfo] = []
+        full: list[bool] = []
 
         def update(info: BlobInfo | None) -> BlobInfo | None:
             before[:] = [] if info is None else [info]
-            return ownership.delete(info, deletion.owner_public_key, deletion.epoch)
+            owner, epoch = deletion.owner_public_key, deletion.epoch
+            full[:] = [ownership.lacks_room(info, owner, epoch)]
+            return ownership.delete(info, owner, epoch)
 
         updated = await ctx.write(ctx.store.record_deletion, deletion, update, c.n_shards)
+        if full and full[0]:
+            raise errors.NoRoomForDeletion(
+                f"blob {bid} already remembers the most deletions "
+                f"({ownership.MAX_EARLY_DELETIONS}) of owners without a registration on it "
+                f"here, and this deletion (signed in epoch {deletion.epoch}) removes none; "
+                "retry, with a deletion signed in the current epoch, once the owner's "
+                "certificate has reached this node"
+            )
         if updated is None or not before:
             return False
         old = before[0]

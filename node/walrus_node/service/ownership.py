@@ -31,6 +31,13 @@ registrations, each certified on its own:
   deletion log) and in whichever order deletions and certificates arrive: see
   ``tests/unit/node/test_ownership.py``. The data goes (the blob is *deleted*) only when
   no registration remains.
+- A blob remembers at most :data:`MAX_EARLY_DELETIONS` deletions of owners without a
+  registration on it here (*early* ones: the deletion came before the certificate, or
+  the owner's registration is gone). One more has *no room* (:func:`lacks_room`):
+  :func:`delete` does not remember it, and the caller must not take that for "changes
+  nothing": deletion catch-up keeps it waiting (:mod:`.pending_deletions`) until the
+  owner's certificate is here, when it removes a registration (a removing deletion is
+  always remembered), and ``DeleteBlob`` answers an error.
 - A remembered deletion is forgotten once ``max_epochs_ahead`` epochs have passed since
   the epoch it was signed in: every registration certified up to then has ended.
 - An *invalid* blob (proven inconsistently encoded) takes no registration.
@@ -52,6 +59,7 @@ __all__ = [
     "delete",
     "deleted_by_owner",
     "expire",
+    "lacks_room",
     "owner_of",
 ]
 
@@ -62,8 +70,8 @@ MAX_EARLY_DELETIONS = 32
 """Most deletions one blob remembers of owners without a registration on it here (ones
 that arrived before their certificate). Anyone can make a key and sign a deletion with
 it, so a lying peer could otherwise grow a blob's info with made-up owners; past the
-bound such deletions are dropped (a deletion that removes a registration is always
-remembered: each of those took a certificate)."""
+bound such a deletion has no room (:func:`lacks_room`) and is not remembered (a deletion
+that removes a registration is always remembered: each of those took a certificate)."""
 
 Owner = tuple[bool, bytes]
 """(deletable, owner key): (False, b"") for the permanent registration."""
@@ -190,31 +198,48 @@ def expire(info: BlobInfo, epoch: int, horizon: int | None = None) -> BlobInfo |
     return dataclasses.replace(pruned, state=BlobState.EXPIRED, shadows=())  # says what ended
 
 
+def _covered(entry: Entry, owner: bytes, signed_epoch: int) -> bool:
+    """True if a deletion by ``owner`` signed in ``signed_epoch`` removes ``entry``."""
+    r, certified = entry
+    return r.deletable and r.owner_public_key == owner and certified <= signed_epoch
+
+
+def lacks_room(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> bool:
+    """True if ``owner``'s deletion signed in ``signed_epoch`` would be remembered as an
+    early one (it removes none of the blob's registrations here, and the blob remembers
+    no deletion of that owner yet) but the blob already remembers
+    :data:`MAX_EARLY_DELETIONS` of those: :func:`delete` then returns None although the
+    deletion is not known here. False for an unknown or invalid blob."""
+    if info is None or info.state is BlobState.INVALID:
+        return False
+    entries = _entries(info)
+    if any(_covered(e, owner, signed_epoch) for e in entries):
+        return False
+    remembered = dict(info.deletions)
+    if owner in remembered:
+        return False
+    holders = {r.owner_public_key for r, _ in entries if r.deletable}
+    return sum(o not in holders for o in remembered) >= MAX_EARLY_DELETIONS
+
+
 def delete(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> BlobInfo | None:
     """Blob info once ``owner`` deleted, by a deletion signed in ``signed_epoch``, its
     registrations certified up to then: the blob is deleted if none is left. None when
     that changes nothing (the blob is unknown or invalid, or the deletion is already
-    remembered and nothing of the owner's is left to remove), or when the blob already
-    remembers :data:`MAX_EARLY_DELETIONS` deletions of owners without a registration
-    here and this one would be another."""
+    remembered and nothing of the owner's is left to remove), and also when the blob has
+    no room to remember it (:func:`lacks_room`, which callers ask to tell the two
+    apart)."""
     if info is None or info.state is BlobState.INVALID:
         return None
+    if lacks_room(info, owner, signed_epoch):
+        return None
     entries = _entries(info)
-
-    def covered(entry: Entry) -> bool:
-        r, certified = entry
-        return r.deletable and r.owner_public_key == owner and certified <= signed_epoch
-
-    kept = [e for e in entries if not covered(e)]
+    kept = [e for e in entries if not _covered(e, owner, signed_epoch)]
     removed = len(kept) < len(entries)
     remembered = dict(info.deletions)
     before = remembered.get(owner)
     if not removed and before is not None and before >= signed_epoch:
         return None
-    if before is None and not removed:
-        holders = {r.owner_public_key for r, _ in entries if r.deletable}
-        if sum(o not in holders for o in remembered) >= MAX_EARLY_DELETIONS:
-            return None
     remembered[owner] = max(signed_epoch, before or 0)
     updated = dataclasses.replace(info, deletions=tuple(sorted(remembered.items())))
     if not removed:

@@ -2,9 +2,13 @@
 bounded table of :mod:`.certificate_sync`. Pure bookkeeping, no I/O.
 
 A peer's deletion log may list a deletion of a blob this node does not know yet (its
-certificate is still to come from another peer). Such a deletion waits here once its
-owner signature checked. Anyone can make a key and sign deletions of made-up blobs with
-it, so a lying committee member could list thousands of them; the table bounds what each
+certificate is still to come from another peer), or of a known blob that already
+remembers the most deletions of owners without a registration on it here
+(:func:`.ownership.lacks_room`; the owner's certificate is still to come, and once it
+is here the deletion removes the registration, which is always remembered). Such a
+deletion waits here once its owner signature checked. Anyone can make a key and sign
+deletions of made-up blobs with it, so a lying committee member could list thousands of
+them (or fill a known blob's early deletions with them); the table bounds what each
 relaying peer may hold, so that one peer (or a few) cannot crowd out the others' genuine
 deletions:
 

@@ -10,6 +10,7 @@ import os
 import pathlib
 from collections.abc import Iterator
 
+import grpc
 import pytest
 
 from walrus_node.committee import epoch, selection
@@ -22,6 +23,7 @@ from walrus_node.service import ownership
 from walrus_node.service.context import NodeContext
 from walrus_node.service.lifetime import Lifetime
 from walrus_node.store.store import BlobState, Store
+from walrus_node.transport import status
 from walrus_node.transport.client import ChannelPool
 
 HORIZON = 3
@@ -150,5 +152,80 @@ def test_a_deletion_signed_for_another_network_or_in_the_old_format_is_refused(
         assert info is not None and info.state is BlobState.CERTIFIED
         assert await lifetime.deletions_after(0, 0) == []
         assert await lifetime.delete_blob(blob_id, 5, _signed(blob_id, 5))
+
+    asyncio.run(go())
+
+
+def _flood(ctx: NodeContext, blob_id: bytes, at: int) -> None:
+    """Fill ``blob_id``'s early deletions with made-up owners' deletions signed in ``at``,
+    as a lying peer relaying them would."""
+    info = ctx.store.get_blob_info(blob_id)
+    for _ in range(ownership.MAX_EARLY_DELETIONS):
+        info = ownership.delete(info, keys.KeyPair.generate().public_key, at) or info
+    assert info is not None and len(info.deletions) == ownership.MAX_EARLY_DELETIONS
+    ctx.store.put_blob_info(blob_id, info)
+
+
+def test_a_relayed_deletion_a_full_blob_cannot_remember_waits_for_its_certificate(
+    ctx: NodeContext,
+) -> None:
+    """A known blob's early deletions are full of made-up owners'. The real owner's
+    deletion, relayed before the owner's certificate reached this node, is checked (not
+    skipped as "changes nothing") and refused with ``NoRoomForDeletion``, nothing logged;
+    once the certificate is here, the same deletion removes the registration."""
+    lifetime = Lifetime(ctx)
+    alice = keys.KeyPair.generate()
+
+    async def go() -> None:
+        blob_id = os.urandom(32)
+        info = ownership.certify(None, BlobRegistration(20, False, b"", 100), 5, 5, 0)
+        assert info is not None
+        ctx.store.put_blob_info(blob_id, info)
+        _flood(ctx, blob_id, 5)
+        signature = alice.sign(messages.deletion_message(NETWORK, 5, blob_id, alice.public_key))
+        genuine = Deletion(5, blob_id, alice.public_key, signature)
+        assert not await lifetime.deletes_nothing(genuine)
+        assert lifetime.must_wait(genuine)
+        forged = Deletion(5, blob_id, alice.public_key, os.urandom(64))
+        with pytest.raises(errors.PermissionDenied):  # checked before anything else
+            await lifetime.accept_relayed(forged)
+        with pytest.raises(errors.NoRoomForDeletion, match="certificate has reached"):
+            await lifetime.accept_relayed(genuine)
+        assert await lifetime.deletions_after(0, 0) == []
+        registration = BlobRegistration(9, True, alice.public_key, 100)
+        full = ctx.store.get_blob_info(blob_id)
+        with_alice = ownership.certify(full, registration, 5, 5, 0)
+        assert with_alice is not None
+        ctx.store.put_blob_info(blob_id, with_alice)
+        assert not lifetime.must_wait(genuine)
+        assert await lifetime.accept_relayed(genuine)
+        after = ctx.store.get_blob_info(blob_id)
+        assert after is not None and registration not in after.registrations
+        assert (alice.public_key, 5) in after.deletions
+        assert [d for _, d in await lifetime.deletions_after(0, 0)] == [genuine]
+
+    asyncio.run(go())
+
+
+def test_delete_blob_on_a_full_blob_answers_resource_exhausted_not_success(
+    ctx: NodeContext,
+) -> None:
+    """The owner's ``DeleteBlob`` signed in the epoch before its registration was
+    certified here removes nothing; on a blob whose early deletions are full it is not
+    remembered either, and the owner is told so (RESOURCE_EXHAUSTED), not answered as if
+    it had been applied. Signed in the current epoch it deletes."""
+    lifetime = Lifetime(ctx)
+    ctx.committees = _committees(6)
+
+    async def go() -> None:
+        blob_id = _certify(ctx, 6)
+        _flood(ctx, blob_id, 6)
+        with pytest.raises(errors.NoRoomForDeletion, match="signed in the current epoch") as e:
+            await lifetime.delete_blob(blob_id, 5, _signed(blob_id, 5))
+        assert status.code_for(e.value) is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert await lifetime.deletions_after(0, 0) == []
+        assert await lifetime.delete_blob(blob_id, 6, _signed(blob_id, 6))
+        info = ctx.store.get_blob_info(blob_id)
+        assert info is not None and info.state is BlobState.DELETED
 
     asyncio.run(go())

@@ -287,3 +287,75 @@ def test_blob_info_written_before_deletions_were_kept_by_epoch_keeps_its_meaning
     assert ownership.certify(info, deletable(8, OWNERS[1]), 9, 1, 0) is None  # still deleted
     later = ownership.delete(info, OWNERS[0], 1)
     assert later is not None and later.state is BlobState.DELETED
+
+
+# --- no room for another early deletion -------------------------------------------------------
+
+MADE_UP = [bytes([0xAA, i]) * 16 for i in range(ownership.MAX_EARLY_DELETIONS + 3)]
+
+
+def _flooded(made_up: int) -> BlobInfo:
+    """A permanent blob whose info remembers ``made_up`` deletions of made-up owners."""
+    info = certified(permanent(30))
+    for owner in MADE_UP[:made_up]:
+        info = ownership.delete(info, owner, EPOCH) or info
+    return info
+
+
+@given(st.integers(0, len(MADE_UP)), st.integers(1, EPOCH + 2))
+def test_an_early_deletion_past_the_bound_lacks_room_and_then_wins_once_certified(
+    made_up: int, signed: int
+) -> None:
+    """Past the bound a genuine owner's early deletion is not remembered, and says so
+    (:func:`ownership.lacks_room`) instead of looking like one that changes nothing. Once
+    its owner's certificate is here the same deletion removes the registration and is
+    remembered, however full the blob is."""
+    info = _flooded(made_up)
+    full = made_up >= ownership.MAX_EARLY_DELETIONS
+    assert len(info.deletions) == min(made_up, ownership.MAX_EARLY_DELETIONS)
+    assert ownership.lacks_room(info, OWNERS[0], signed) is full
+    early = ownership.delete(info, OWNERS[0], signed)
+    assert (early is None) is full
+    if early is not None:
+        assert (OWNERS[0], signed) in early.deletions
+    with_owner = ownership.certify(info, deletable(20, OWNERS[0]), signed, signed, 0)
+    assert with_owner is not None and deletable(20, OWNERS[0]) in with_owner.registrations
+    assert not ownership.lacks_room(with_owner, OWNERS[0], signed)
+    removed = ownership.delete(with_owner, OWNERS[0], signed)
+    assert removed is not None and removed.registrations == (permanent(30),)
+    assert (OWNERS[0], signed) in removed.deletions
+
+
+@given(
+    st.integers(0, len(MADE_UP)),
+    st.lists(_event, max_size=10),
+    st.sampled_from([*OWNERS, MADE_UP[-1]]),
+    _epoch,
+)
+def test_a_deletion_changes_something_is_known_already_or_lacks_room(
+    made_up: int,
+    events: list[tuple[str, bytes | None, int, int]],
+    owner: bytes,
+    signed: int,
+) -> None:
+    """Whenever :func:`ownership.delete` answers None, either the deletion is known here
+    already (remembered for its epoch or a later one, nothing of the owner's left to
+    remove) or the blob lacks room for it: never both, never neither."""
+    info: BlobInfo | None = _flooded(made_up)
+    for event in events:
+        info = _apply(info, event)
+    assert info is not None
+    after = ownership.delete(info, owner, signed)
+    lacks = ownership.lacks_room(info, owner, signed)
+    remembered = dict(info.deletions).get(owner)
+    known = remembered is not None and remembered >= signed
+    if after is None:
+        assert lacks != known
+    else:
+        assert not lacks
+        assert dict(after.deletions)[owner] >= signed
+    if lacks:
+        assert remembered is None
+        holders = {r.owner_public_key for r, _ in _live(info) if r.deletable}
+        early = [o for o in dict(info.deletions) if o not in holders]
+        assert len(early) >= ownership.MAX_EARLY_DELETIONS
