@@ -30,6 +30,7 @@ from walrus_node.committee.member import Member
 from walrus_node.protocol import committee_file, errors, keys, messages
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Confirmation, Deletion
 from walrus_node.protocol.views import BlobStatus, BlobStatusState, NodeInfo, NodeStatus
+from walrus_node.service import ownership
 from walrus_node.testbed.testbed import Testbed
 from walrus_node.transport import convert
 from walrus_node.transport.client import ChannelPool
@@ -397,3 +398,143 @@ def test_a_peer_flooding_early_deletions_does_not_crowd_out_an_honest_peers(
             assert honest.certificate_calls >= 2
     finally:
         bed.down()
+
+
+def _deletions_logged(bed: Testbed) -> int:
+    async def go() -> int:
+        pool = ChannelPool(timeout=30.0)
+        try:
+            return (await pool.peer(bed.nodes[0].endpoint).get_node_info()).deletions_logged
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())
+
+
+def test_made_up_early_deletions_filling_a_blob_do_not_drop_an_owners_genuine_one(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A lying member lists validly signed deletions of a known blob by made-up owners,
+    more than the blob remembers (``MAX_EARLY_DELETIONS``); then an honest member lists
+    an owner's genuine deletion of the same blob, and only in a later round the owner's
+    certificate. The genuine deletion waits, and removes the owner's registration once the
+    certificate is here. (Before, the full blob made it look like one that changes
+    nothing: it was skipped unchecked, and the registration lived on at this node.)"""
+    bed = Testbed.create(
+        tmp_path / "testbed",
+        1,
+        n_shards=N_SHARDS,
+        plaintext=True,
+        node_settings={"certificate_poll_seconds": 1.0},
+    )
+    try:
+        bed.up()
+        alice = keys.KeyPair.generate()
+        data = os.urandom(6000)
+
+        async def store(client: WalrusClient) -> BlobId:
+            return (await client.store(data, epochs=10)).blob_id  # permanent: known here
+
+        blob_id = run(store, bed.client_config)
+        epoch = bed.committees().epoch + 1
+        flood = []
+        for _ in range(ownership.MAX_EARLY_DELETIONS + 5):
+            made_up = keys.KeyPair.generate()
+            flood.append(
+                Deletion(
+                    epoch, blob_id.raw, made_up.public_key, _sign(bed, made_up, epoch, blob_id.raw)
+                )
+            )
+        genuine = Deletion(
+            epoch, blob_id.raw, alice.public_key, _sign(bed, alice, epoch, blob_id.raw)
+        )
+        filled = threading.Event()
+        with Liar(flood) as liar, Liar([genuine], after=filled) as honest:
+            registration = BlobRegistration(epoch + 3, True, alice.public_key, len(data))
+            message = messages.confirmation_message(epoch, blob_id.raw, registration)
+            honest.certificates = (
+                Certificate.from_confirmations(
+                    [
+                        Confirmation(
+                            epoch, blob_id.raw, registration, k.public_key, k.sign(message)
+                        )
+                        for k in (honest.key, liar.key)  # 2 + 1 shards: a quorum of 4
+                    ]
+                ),
+            )
+            node = bed.nodes[0]
+            before = bed.committees().state.current
+            members = (
+                _member(node.name, node.public_key, node.endpoint, (0,)),
+                _member("liar", liar.key.public_key, liar.endpoint, (1,)),
+                _member("honest", honest.key.public_key, honest.endpoint, (2, 3)),
+            )
+            now = Committee(epoch, N_SHARDS, members)
+            state = EpochState(now, previous=before, sync_done=frozenset(now.names))
+            bed.publish_committee(
+                committee_file.ActiveCommittees(
+                    state, committee_file.NetworkParams(network_id=bed.network_id)
+                )
+            )
+            # The node remembers (and logs) as many made-up deletions as the blob takes.
+            wait_until(
+                lambda: _deletions_logged(bed) >= ownership.MAX_EARLY_DELETIONS,
+                120,
+                "the node to fill the blob with the liar's made-up deletions",
+            )
+            assert _deletions_logged(bed) == ownership.MAX_EARLY_DELETIONS
+            filled.set()
+            wait_until(honest.listed.is_set, 120, "the node to list the genuine deletion")
+
+            def removed() -> bool:
+                status = _status(bed, blob_id)
+                owners = [r.owner_public_key for r in status.registrations]
+                applied = _deletions_logged(bed) == ownership.MAX_EARLY_DELETIONS + 1
+                return applied and honest.certificate_calls >= 2 and owners == [b""]
+
+            wait_until(removed, 120, "the genuine deletion to remove the owner's registration")
+        status = _status(bed, blob_id)
+        assert status.state is BlobStatusState.CERTIFIED
+        assert [r.deletable for r in status.registrations] == [False]
+    finally:
+        bed.down()
+
+
+def test_delete_blob_on_a_blob_full_of_early_deletions_is_refused_with_a_reason(
+    bed: Testbed,
+) -> None:
+    """Owners that registered a blob and deleted their registrations fill its early
+    deletions (each is remembered, and its owner holds nothing here any more). An owner's
+    ``DeleteBlob`` that would be one more (signed in the epoch before its registration was
+    certified) is refused with RESOURCE_EXHAUSTED and the reason, not answered as done;
+    the client's deletion, signed in the current epoch, removes the registration."""
+    data = os.urandom(3000)
+
+    async def fill(client: WalrusClient) -> BlobId:
+        blob_id = (await client.store(data, epochs=10)).blob_id
+        for _ in range(ownership.MAX_EARLY_DELETIONS):
+            owner = keys.KeyPair.generate()
+            await client.store(data, epochs=5, deletable=True, owner=owner)
+            await client.delete(blob_id, owner)
+        return blob_id
+
+    blob_id = run(fill, bed.client_config)
+    epoch = bed.committees().epoch
+    later = _next_epoch(bed)
+    wait_until(lambda: bed.committees().epoch == later, 30, "the next epoch")
+    alice = keys.KeyPair.generate()
+
+    async def refused(client: WalrusClient) -> None:
+        await client.committees(refresh=True)
+        stored = await client.store(data, epochs=5, deletable=True, owner=alice)
+        assert stored.certificate.epoch == later
+        c = await client.committees(refresh=True)
+        node = client._client(c.current.members[0])
+        with pytest.raises(errors.PeerError, match=r"RESOURCE_EXHAUSTED.*already remembers"):
+            await node.delete_blob(blob_id.raw, epoch, _sign(bed, alice, epoch, blob_id.raw))
+        deleted, problems = await client.delete(blob_id, alice)
+        assert deleted == 1, problems
+
+    run(refused, bed.client_config)
+    status = _status(bed, blob_id)
+    assert [r.deletable for r in status.registrations] == [False]
