@@ -86,8 +86,10 @@ class NodeConfig:
     """How often peers are asked for certificates (and deletions) this node has not seen."""
     pending_deletions: int = 10_000
     """Deletions listed by peers for blobs this node does not know yet (their certificates
-    still to come), kept in memory (about 200 bytes each) and applied once the blob is
-    known; only deletions whose owner signature checked enter, and more are dropped (the
+    still to come), or that a known blob has no room to remember (it already remembers
+    ``ownership.MAX_EARLY_DELETIONS`` of owners without a registration on it; the owner's
+    certificate still to come), kept in memory (about 200 bytes each) and applied once
+    they can be; only deletions whose owner signature checked enter, and more are dropped (the
     node then keeps such a registration until it expires). A restart forgets them.
     When full, a peer holding fewer than its fair share takes the place of the oldest
     deletion of the peer holding the most (walrus_node.service.pending_deletions)."""

@@ -746,7 +746,14 @@ class WalrusClient:
         return StoreResult(blob_id, certificate, encoded, weight, accepted, problems, {})
 
     async def delete(self, blob_id: BlobId, owner: keys.KeyPair) -> tuple[int, list[str]]:
-        """Delete a deletable blob on every node; returns (nodes that deleted it, problems)."""
+        """Delete a deletable blob on every node; returns (nodes that deleted it, problems).
+
+        The deletion is signed in the epoch of the committee fetched here. A node whose
+        view is an epoch ahead, where the owner's registration was certified in that
+        later epoch and the blob already remembers the most early deletions, refuses it
+        (``RESOURCE_EXHAUSTED``, "already remembers the most deletions ..."): that node
+        is listed in ``problems`` with its reason, and deleting again (signed in the
+        current epoch) removes the registration there."""
         c = await self.committees(refresh=True)
         signature = owner.sign(
             messages.deletion_message(c.network_id, c.epoch, blob_id.raw, owner.public_key)
