@@ -14,10 +14,16 @@ Three passes, each over the same ``--count`` deletions, signed by the owners:
   read of the blob's info, no signature check, no write): what every node pays for every
   deletion the owner already delivered to it;
 - *list*: the node's own log read out after a cursor, 1024 at a time
-  (``ListDeletions`` without the wire).
+  (``ListDeletions`` without the wire);
+- *wait*: ``--count`` deletions by made-up owners of one blob with
+  ``ownership.MAX_REGISTRATIONS`` registrations whose early deletions are full, as they
+  wait in catch-up's table: the check of every round (``Lifetime.must_wait``, which
+  reads the blob's info once for all of them) -- what a liar filling the table with
+  those costs the node per round.
 
 Each pass prints wall and CPU time (user + sys) per deletion and the load average; the
-last line is JSON with ``apply_us``, ``skip_us`` and ``list_us`` (wall, per deletion).
+last line is JSON with ``apply_us``, ``skip_us``, ``list_us`` and ``wait_us`` (wall, per
+deletion).
 """
 
 from __future__ import annotations
@@ -100,7 +106,30 @@ async def _passes(ctx: NodeContext, deletions: list[Deletion]) -> dict[str, floa
         cursor = batch[-1][0]
     out["list_us"] = _report("list", count, time.perf_counter() - start, _cpu(cpu))
     assert listed == count
+
+    waiting = _full_blob(ctx, count)
+    start, cpu = time.perf_counter(), time.process_time()
+    held = lifetime.must_wait(waiting)
+    out["wait_us"] = _report("wait", count, time.perf_counter() - start, _cpu(cpu))
+    assert held == set(waiting)
     return out
+
+
+def _full_blob(ctx: NodeContext, count: int) -> list[Deletion]:
+    """A blob with the most registrations and the most early deletions it keeps, and
+    ``count`` more deletions of it by made-up owners (signatures not needed: the check
+    of a waiting deletion does not look at them)."""
+    at = ctx.require_committees().epoch
+    blob_id = os.urandom(32)
+    info = None
+    for _ in range(ownership.MAX_REGISTRATIONS):
+        registration = BlobRegistration(at + 2, True, os.urandom(32), 1000)
+        info = ownership.certify(info, registration, at, at, 0) or info
+    for _ in range(ownership.MAX_EARLY_DELETIONS):
+        info = ownership.delete(info, os.urandom(32), at) or info
+    assert info is not None and ownership.lacks_room(info, os.urandom(32), at)
+    ctx.store.put_blob_info(blob_id, info)
+    return [Deletion(at, blob_id, os.urandom(32), bytes(64)) for _ in range(count)]
 
 
 def _cpu(since: float) -> float:

@@ -189,14 +189,21 @@ class CertificateSync:
 
     async def _retry_pending(self) -> None:
         """Apply the waiting deletions that can be applied now (their blob is known here
-        and has room for them, or they remove a registration: a lookup each; the
-        signature was checked when it arrived and is checked again only then), and
-        forget those that can no longer remove anything."""
+        and has room for them, or they remove a registration: one read of each blob's
+        info per round; the signature was checked when it arrived and is checked again
+        only then), and forget those that can no longer remove anything. One applied
+        may leave no room for the next of the same blob: that one waits on."""
+        current = []
         for deletion in self._pending:
             if self._lifetime.obsolete(deletion):
                 self._pending.discard(deletion)
-                continue
-            if self._lifetime.must_wait(deletion):
+            else:
+                current.append(deletion)
+        if not current:
+            return
+        waiting = self._lifetime.must_wait(current)
+        for deletion in current:
+            if deletion in waiting:
                 continue
             try:
                 await self._lifetime.accept_relayed(deletion)

@@ -25,6 +25,7 @@ log is pruned at every new committee of the deletions that can no longer remove 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -146,12 +147,22 @@ class Lifetime:
             return False
         return ownership.delete(info, owner, epoch) is None
 
-    def must_wait(self, deletion: messages.Deletion) -> bool:
-        """True if ``deletion`` cannot be applied here yet: its blob is not known, or has
-        no room to remember it (:func:`.ownership.lacks_room`; its owner's certificate is
-        still to come). A lookup, without checking the signature."""
-        info = self.ctx.lookup(self.ctx.store.get_blob_info, deletion.blob_id)
-        return info is None or ownership.lacks_room(info, deletion.owner_public_key, deletion.epoch)
+    def must_wait(self, deletions: Iterable[messages.Deletion]) -> set[messages.Deletion]:
+        """Those of ``deletions`` that cannot be applied here yet: their blob is not
+        known, or has no room to remember them (:func:`.ownership.lacks_room`; the
+        owner's certificate is still to come). Signatures are not checked; each blob's
+        info is read once, however many deletions of it wait."""
+        checks: dict[bytes, Callable[[bytes, int], bool] | None] = {}
+        waiting: set[messages.Deletion] = set()
+        for deletion in deletions:
+            blob_id = deletion.blob_id
+            if blob_id not in checks:
+                info = self.ctx.lookup(self.ctx.store.get_blob_info, blob_id)
+                checks[blob_id] = None if info is None else ownership.room_check(info)
+            lacks = checks[blob_id]
+            if lacks is None or lacks(deletion.owner_public_key, deletion.epoch):
+                waiting.add(deletion)
+        return waiting
 
     async def accept_relayed(self, deletion: messages.Deletion) -> bool:
         """Check a deletion a peer listed from its log and apply it as ``DeleteBlob``

@@ -1,8 +1,9 @@
 """Who owns a blob: the rules that add, extend, expire and delete registrations.
 
 Who calls it: :mod:`.registrations` (certificates from clients, peers and shard sync all
-go through :func:`certify`), :mod:`.lifetime` (:func:`expire`, :func:`delete`) and the
-property tests. Pure: blob info in, blob info out, no store, clock or I/O.
+go through :func:`certify`), :mod:`.lifetime` (:func:`expire`, :func:`delete`,
+:func:`lacks_room`, :func:`room_check`) and the property tests. Pure: blob info in,
+blob info out, no store, clock or I/O.
 
 As Walrus keeps several Blob objects per blob ID, a blob here carries several
 registrations, each certified on its own:
@@ -46,6 +47,7 @@ registrations, each certified on its own:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from walrus_node.protocol.messages import BlobRegistration
 from walrus_node.store.store import BlobInfo, BlobState
@@ -61,6 +63,7 @@ __all__ = [
     "expire",
     "lacks_room",
     "owner_of",
+    "room_check",
 ]
 
 MAX_REGISTRATIONS = 1024
@@ -210,16 +213,28 @@ def lacks_room(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> bool:
     no deletion of that owner yet) but the blob already remembers
     :data:`MAX_EARLY_DELETIONS` of those: :func:`delete` then returns None although the
     deletion is not known here. False for an unknown or invalid blob."""
+    return room_check(info)(owner, signed_epoch)
+
+
+def room_check(info: BlobInfo | None) -> Callable[[bytes, int], bool]:
+    """:func:`lacks_room` for one blob's info, asked about many deletions: the
+    registrations are read once, and each question then costs a few lookups."""
     if info is None or info.state is BlobState.INVALID:
-        return False
+        return lambda owner, signed_epoch: False
     entries = _entries(info)
-    if any(_covered(e, owner, signed_epoch) for e in entries):
-        return False
     remembered = dict(info.deletions)
-    if owner in remembered:
-        return False
-    holders = {r.owner_public_key for r, _ in entries if r.deletable}
-    return sum(o not in holders for o in remembered) >= MAX_EARLY_DELETIONS
+    earliest: dict[bytes, int] = {}  # per owner, its first certified registration's epoch
+    for r, certified in entries:
+        if r.deletable:
+            key = r.owner_public_key
+            earliest[key] = min(certified, earliest.get(key, certified))
+    full = sum(o not in earliest for o in remembered) >= MAX_EARLY_DELETIONS
+
+    def lacks(owner: bytes, signed_epoch: int) -> bool:
+        covers = owner in earliest and earliest[owner] <= signed_epoch
+        return full and not covers and owner not in remembered
+
+    return lacks
 
 
 def delete(info: BlobInfo | None, owner: bytes, signed_epoch: int) -> BlobInfo | None:

@@ -185,7 +185,7 @@ def test_a_relayed_deletion_a_full_blob_cannot_remember_waits_for_its_certificat
         signature = alice.sign(messages.deletion_message(NETWORK, 5, blob_id, alice.public_key))
         genuine = Deletion(5, blob_id, alice.public_key, signature)
         assert not await lifetime.deletes_nothing(genuine)
-        assert lifetime.must_wait(genuine)
+        assert lifetime.must_wait([genuine]) == {genuine}
         forged = Deletion(5, blob_id, alice.public_key, os.urandom(64))
         with pytest.raises(errors.PermissionDenied):  # checked before anything else
             await lifetime.accept_relayed(forged)
@@ -197,7 +197,7 @@ def test_a_relayed_deletion_a_full_blob_cannot_remember_waits_for_its_certificat
         with_alice = ownership.certify(full, registration, 5, 5, 0)
         assert with_alice is not None
         ctx.store.put_blob_info(blob_id, with_alice)
-        assert not lifetime.must_wait(genuine)
+        assert lifetime.must_wait([genuine]) == set()
         assert await lifetime.accept_relayed(genuine)
         after = ctx.store.get_blob_info(blob_id)
         assert after is not None and registration not in after.registrations
