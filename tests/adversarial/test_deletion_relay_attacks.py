@@ -418,14 +418,17 @@ def test_made_up_early_deletions_filling_a_blob_do_not_drop_an_owners_genuine_on
     more than the blob remembers (``MAX_EARLY_DELETIONS``); then an honest member lists
     an owner's genuine deletion of the same blob, and only in a later round the owner's
     certificate. The genuine deletion waits, and removes the owner's registration once the
-    certificate is here. (Before, the full blob made it look like one that changes
-    nothing: it was skipped unchecked, and the registration lived on at this node.)"""
+    certificate is here, although the liar's further made-up deletions, waiting too,
+    overflow the table of waiting deletions. (Before, the full blob made the genuine one
+    look like one that changes nothing: it was skipped unchecked, and the registration
+    lived on at this node.)"""
+    capacity = 20
     bed = Testbed.create(
         tmp_path / "testbed",
         1,
         n_shards=N_SHARDS,
         plaintext=True,
-        node_settings={"certificate_poll_seconds": 1.0},
+        node_settings={"pending_deletions": capacity, "certificate_poll_seconds": 1.0},
     )
     try:
         bed.up()
@@ -438,7 +441,7 @@ def test_made_up_early_deletions_filling_a_blob_do_not_drop_an_owners_genuine_on
         blob_id = run(store, bed.client_config)
         epoch = bed.committees().epoch + 1
         flood = []
-        for _ in range(ownership.MAX_EARLY_DELETIONS + 5):
+        for _ in range(ownership.MAX_EARLY_DELETIONS + capacity + 10):
             made_up = keys.KeyPair.generate()
             flood.append(
                 Deletion(
@@ -493,6 +496,8 @@ def test_made_up_early_deletions_filling_a_blob_do_not_drop_an_owners_genuine_on
                 return applied and honest.certificate_calls >= 2 and owners == [b""]
 
             wait_until(removed, 120, "the genuine deletion to remove the owner's registration")
+        # The liar's made-up deletions past the blob's bound waited too, up to the table's.
+        assert "pending_deletions_dropped" in bed.nodes[0].log_file.read_text()
         status = _status(bed, blob_id)
         assert status.state is BlobStatusState.CERTIFIED
         assert [r.deletable for r in status.registrations] == [False]
