@@ -330,6 +330,39 @@ def test_a_deletion_signed_for_another_network_is_refused_directly_and_relayed(
     assert [r.owner_public_key for r in status.registrations] == [alice.public_key]
 
 
+def _certificate(
+    epoch: int, blob_id: BlobId, registration: BlobRegistration, honest: Liar, liar: Liar
+) -> Certificate:
+    """The registration's certificate, signed by the honest peer and the liar (2 + 1
+    shards of :func:`_join_with`'s committee: a quorum of 4)."""
+    message = messages.confirmation_message(epoch, blob_id.raw, registration)
+    return Certificate.from_confirmations(
+        [
+            Confirmation(epoch, blob_id.raw, registration, k.public_key, k.sign(message))
+            for k in (honest.key, liar.key)
+        ]
+    )
+
+
+def _join_with(bed: Testbed, epoch: int, liar: Liar, honest: Liar) -> None:
+    """Epoch ``epoch``'s committee: the testbed's first node (shard 0), the liar (shard 1)
+    and the honest peer (shards 2 and 3)."""
+    node = bed.nodes[0]
+    before = bed.committees().state.current
+    members = (
+        _member(node.name, node.public_key, node.endpoint, (0,)),
+        _member("liar", liar.key.public_key, liar.endpoint, (1,)),
+        _member("honest", honest.key.public_key, honest.endpoint, (2, 3)),
+    )
+    now = Committee(epoch, N_SHARDS, members)
+    state = EpochState(now, previous=before, sync_done=frozenset(now.names))
+    bed.publish_committee(
+        committee_file.ActiveCommittees(
+            state, committee_file.NetworkParams(network_id=bed.network_id)
+        )
+    )
+
+
 def test_a_peer_flooding_early_deletions_does_not_crowd_out_an_honest_peers(
     tmp_path: pathlib.Path,
 ) -> None:
@@ -363,31 +396,8 @@ def test_a_peer_flooding_early_deletions_does_not_crowd_out_an_honest_peers(
         )
         with Liar(flood) as liar, Liar([genuine], after=liar.listed) as honest:
             registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
-            message = messages.confirmation_message(epoch, blob_id.raw, registration)
-            honest.certificates = (
-                Certificate.from_confirmations(
-                    [
-                        Confirmation(
-                            epoch, blob_id.raw, registration, k.public_key, k.sign(message)
-                        )
-                        for k in (honest.key, liar.key)  # 2 + 1 shards: a quorum of 4
-                    ]
-                ),
-            )
-            node = bed.nodes[0]
-            before = bed.committees().state.current
-            members = (
-                _member(node.name, node.public_key, node.endpoint, (0,)),
-                _member("liar", liar.key.public_key, liar.endpoint, (1,)),
-                _member("honest", honest.key.public_key, honest.endpoint, (2, 3)),
-            )
-            now = Committee(epoch, N_SHARDS, members)
-            state = EpochState(now, previous=before, sync_done=frozenset(now.names))
-            bed.publish_committee(
-                committee_file.ActiveCommittees(
-                    state, committee_file.NetworkParams(network_id=bed.network_id)
-                )
-            )
+            honest.certificates = (_certificate(epoch, blob_id, registration, honest, liar),)
+            _join_with(bed, epoch, liar, honest)
             wait_until(liar.listed.is_set, 120, "the node to list the liar's deletions")
             wait_until(honest.listed.is_set, 120, "the node to list the honest deletion")
             wait_until(
@@ -454,31 +464,8 @@ def test_made_up_early_deletions_filling_a_blob_do_not_drop_an_owners_genuine_on
         filled = threading.Event()
         with Liar(flood) as liar, Liar([genuine], after=filled) as honest:
             registration = BlobRegistration(epoch + 3, True, alice.public_key, len(data))
-            message = messages.confirmation_message(epoch, blob_id.raw, registration)
-            honest.certificates = (
-                Certificate.from_confirmations(
-                    [
-                        Confirmation(
-                            epoch, blob_id.raw, registration, k.public_key, k.sign(message)
-                        )
-                        for k in (honest.key, liar.key)  # 2 + 1 shards: a quorum of 4
-                    ]
-                ),
-            )
-            node = bed.nodes[0]
-            before = bed.committees().state.current
-            members = (
-                _member(node.name, node.public_key, node.endpoint, (0,)),
-                _member("liar", liar.key.public_key, liar.endpoint, (1,)),
-                _member("honest", honest.key.public_key, honest.endpoint, (2, 3)),
-            )
-            now = Committee(epoch, N_SHARDS, members)
-            state = EpochState(now, previous=before, sync_done=frozenset(now.names))
-            bed.publish_committee(
-                committee_file.ActiveCommittees(
-                    state, committee_file.NetworkParams(network_id=bed.network_id)
-                )
-            )
+            honest.certificates = (_certificate(epoch, blob_id, registration, honest, liar),)
+            _join_with(bed, epoch, liar, honest)
             # The node remembers (and logs) as many made-up deletions as the blob takes.
             wait_until(
                 lambda: _deletions_logged(bed) >= ownership.MAX_EARLY_DELETIONS,
