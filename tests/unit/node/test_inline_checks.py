@@ -10,49 +10,27 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support import node_context
 from walrus_node.codec import encoder
-from walrus_node.committee import epoch, selection
-from walrus_node.committee.member import NodeCandidate
-from walrus_node.config import NodeConfig
-from walrus_node.metrics import NodeMetrics
-from walrus_node.protocol import committee_file, errors, keys
+from walrus_node.protocol import errors
 from walrus_node.service import blobs
 from walrus_node.service.context import NodeContext
 from walrus_node.service.node import NodeService
-from walrus_node.store.store import Store
-from walrus_node.transport.client import ChannelPool
 
 BLOB = bytes(range(256)) * 16
 
 
 @pytest.fixture
 def make_node(tmp_path: pathlib.Path) -> Iterator[Callable[[int], NodeService]]:
-    made: list[tuple[NodeContext, Store]] = []
+    made: list[NodeContext] = []
 
     def make(n_shards: int) -> NodeService:
-        pairs = {f"n{i}": keys.KeyPair.generate() for i in range(4)}
-        candidates = [
-            NodeCandidate(name=name, public_key=kp.public_key, endpoint="127.0.0.1:1", stake=100)
-            for name, kp in pairs.items()
-        ]
-        committee = selection.select(candidates, n_shards, epoch=1).committee
-        directory = tmp_path / f"n{n_shards}"
-        config = NodeConfig(
-            name="n0",
-            data_dir=directory / "data",
-            key_file=directory / "key",
-            committee_file=directory / "committee",
-        )
-        store = Store(directory / "data")
-        ctx = NodeContext(config, pairs["n0"], store, ChannelPool(), NodeMetrics())
-        ctx.committees = committee_file.ActiveCommittees(epoch.EpochState.genesis(committee))
-        made.append((ctx, store))
-        return NodeService(ctx)
+        made.append(node_context.local_context(tmp_path / f"n{n_shards}", 4, n_shards))
+        return NodeService(made[-1])
 
     yield make
-    for ctx, store in made:
-        ctx.shutdown()
-        store.close()
+    for ctx in made:
+        node_context.close(ctx)
 
 
 async def _turns_while(awaitable: asyncio.Future[object] | object) -> bool:

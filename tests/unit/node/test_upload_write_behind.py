@@ -13,18 +13,15 @@ from typing import Any
 
 import pytest
 
+from tests.support import node_context
 from walrus_node.codec import encoder
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
-from walrus_node.committee import epoch, selection
-from walrus_node.committee.member import NodeCandidate
 from walrus_node.config import NodeConfig
-from walrus_node.metrics import NodeMetrics
-from walrus_node.protocol import committee_file, errors, keys
+from walrus_node.protocol import errors
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.context import NodeContext
-from walrus_node.store.store import BlobUnavailableError, Store
-from walrus_node.transport.client import ChannelPool
+from walrus_node.store.store import BlobUnavailableError
 
 BLOB = bytes(range(256)) * 64
 
@@ -62,27 +59,12 @@ class Gate:
 
 @pytest.fixture
 def ctx(tmp_path: pathlib.Path) -> Iterator[NodeContext]:
-    pairs = {f"n{i}": keys.KeyPair.generate() for i in range(7)}
-    candidates = [
-        NodeCandidate(name=name, public_key=kp.public_key, endpoint="127.0.0.1:1", stake=100)
-        for name, kp in pairs.items()
-    ]
-    committee = selection.select(candidates, 7, epoch=1).committee
-    config = NodeConfig(
-        name="n0",
-        data_dir=tmp_path / "data",
-        key_file=tmp_path / "key",
-        committee_file=tmp_path / "committee",
-        request_buffer_bytes=1,  # every sliver is written as soon as it is verified
-    )
-    store = Store(tmp_path / "data")
-    context = NodeContext(config, pairs["n0"], store, ChannelPool(), NodeMetrics())
-    context.committees = committee_file.ActiveCommittees(epoch.EpochState.genesis(committee))
+    # every sliver is written as soon as it is verified
+    context = node_context.local_context(tmp_path, 7, 7, request_buffer_bytes=1)
     try:
         yield context
     finally:
-        context.shutdown()
-        store.close()
+        node_context.close(context)
 
 
 def _slivers(ctx: NodeContext, encoded: encoder.EncodedBlob) -> list[tuple[SliverType, int]]:
