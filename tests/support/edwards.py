@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
 """The prime order of the base point's subgroup."""
@@ -97,3 +100,13 @@ def challenge(r: bytes, public_key: bytes, message: bytes) -> int:
 def signature(r: bytes, s: int) -> bytes:
     """``R || S`` with S written as 32 little-endian bytes (not reduced)."""
     return r + s.to_bytes(32, "little")
+
+
+def openssl_accepts(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether OpenSSL (``cryptography``) verifies the signature: the rule nodes applied
+    before, for comparison."""
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
