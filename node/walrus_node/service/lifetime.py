@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 
 import structlog
 
+from walrus_node.codec.metadata import BlobId
 from walrus_node.protocol import errors, keys, messages
 from walrus_node.service import basics, ownership
 from walrus_node.service.context import NodeContext
@@ -191,8 +192,11 @@ class Lifetime:
                 f"deletion of blob {bid} is not signed by the owner key it names for this "
                 f"network ({c.network_id!r})"
             )
-        if await ctx.read(ctx.store.get_blob_info, deletion.blob_id) is None:
+        info = await ctx.read(ctx.store.get_blob_info, deletion.blob_id)
+        if info is None:
             raise errors.NotFound(f"blob {bid} is not known to this node")
+        if ownership.lacks_room(info, deletion.owner_public_key, deletion.epoch):
+            raise _no_room(bid, deletion)  # seen on a read: no write transaction for it
         return await self._apply(deletion, "peer")
 
     async def _apply(self, deletion: messages.Deletion, source: str) -> bool:
@@ -213,13 +217,7 @@ class Lifetime:
 
         updated = await ctx.write(ctx.store.record_deletion, deletion, update, c.n_shards)
         if full and full[0]:
-            raise errors.NoRoomForDeletion(
-                f"blob {bid} already remembers the most deletions "
-                f"({ownership.MAX_EARLY_DELETIONS}) of owners without a registration on it "
-                f"here, and this deletion (signed in epoch {deletion.epoch}) removes none; "
-                "retry, with a deletion signed in the current epoch, once the owner's "
-                "certificate has reached this node"
-            )
+            raise _no_room(bid, deletion)
         if updated is None or not before:
             return False
         old = before[0]
@@ -301,3 +299,13 @@ class Lifetime:
         if removed:
             log.info("uncertified_blobs_removed", count=removed)
         return removed
+
+
+def _no_room(bid: BlobId, deletion: messages.Deletion) -> errors.NoRoomForDeletion:
+    return errors.NoRoomForDeletion(
+        f"blob {bid} already remembers the most deletions "
+        f"({ownership.MAX_EARLY_DELETIONS}) of owners without a registration on it "
+        f"here, and this deletion (signed in epoch {deletion.epoch}) removes none; "
+        "retry, with a deletion signed in the current epoch, once the owner's "
+        "certificate has reached this node"
+    )

@@ -170,9 +170,10 @@ def test_a_relayed_deletion_a_full_blob_cannot_remember_waits_for_its_certificat
     ctx: NodeContext,
 ) -> None:
     """A known blob's early deletions are full of made-up owners'. The real owner's
-    deletion, relayed before the owner's certificate reached this node, is checked (not
-    skipped as "changes nothing") and refused with ``NoRoomForDeletion``, nothing logged;
-    once the certificate is here, the same deletion removes the registration."""
+        deletion, relayed before the owner's certificate reached this node, is checked (not
+        skipped as "changes nothing") and refused with ``NoRoomForDeletion``, nothing logged
+    and no write transaction made;
+        once the certificate is here, the same deletion removes the registration."""
     lifetime = Lifetime(ctx)
     alice = keys.KeyPair.generate()
 
@@ -189,8 +190,10 @@ def test_a_relayed_deletion_a_full_blob_cannot_remember_waits_for_its_certificat
         forged = Deletion(5, blob_id, alice.public_key, os.urandom(64))
         with pytest.raises(errors.PermissionDenied):  # checked before anything else
             await lifetime.accept_relayed(forged)
+        commits = ctx.store.commits
         with pytest.raises(errors.NoRoomForDeletion, match="certificate has reached"):
             await lifetime.accept_relayed(genuine)
+        assert ctx.store.commits == commits  # seen on a read: a flood costs no fsync
         assert await lifetime.deletions_after(0, 0) == []
         registration = BlobRegistration(9, True, alice.public_key, 100)
         full = ctx.store.get_blob_info(blob_id)
