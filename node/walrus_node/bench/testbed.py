@@ -149,6 +149,35 @@ def _cpu_seconds(bed: Testbed) -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, nodes
 
 
+async def _cycle(
+    bed: Testbed, client: WalrusClient, size: int, parts: dict[str, list[float]] | None
+) -> tuple[float, float]:
+    """Store and read back one fresh blob; (store seconds, read seconds). Its buffers (the
+    blob, what was read) are gone when it returns, so every cycle, warm-up or counted,
+    makes the same allocations: a loop that kept the last blob and its read while making
+    the next one made the client's heap grow over the first few blobs, whose encodes
+    then ran on fresh pages (BENCHMARKS.md, "The store's checksum")."""
+    data = os.urandom(size)
+    cpu = _cpu_seconds(bed)
+    started = time.perf_counter()
+    stored = await client.store(data)
+    store_seconds = time.perf_counter() - started
+    stored_cpu = _cpu_seconds(bed)
+    started = time.perf_counter()
+    result = await client.read(stored.blob_id)
+    read_seconds = time.perf_counter() - started
+    read_cpu = _cpu_seconds(bed)
+    if result.data != data:
+        raise AssertionError("read back different bytes")
+    if parts is not None:
+        for name, before, after in (("store", cpu, stored_cpu), ("read", stored_cpu, read_cpu)):
+            parts.setdefault(f"cpu_{name}_client", []).append(after[0] - before[0])
+            parts.setdefault(f"cpu_{name}_nodes", []).append(after[1] - before[1])
+        for name, seconds in (*stored.timings.items(), *result.timings.items()):
+            parts.setdefault(name, []).append(seconds)
+    return store_seconds, read_seconds
+
+
 async def _exercise(
     bed: Testbed, size: int, count: int, warmup: int
 ) -> tuple[list[float], list[float], dict[str, list[float]], list[float]]:
@@ -158,27 +187,11 @@ async def _exercise(
     rss: list[float] = []
     async with WalrusClient(client_config.load(bed.client_config)) as client:
         for _ in range(warmup):
-            data = os.urandom(size)
-            if (await client.read((await client.store(data)).blob_id)).data != data:
-                raise AssertionError("read back different bytes")
+            await _cycle(bed, client, size, None)
         for _ in range(count):
-            data = os.urandom(size)
-            cpu = _cpu_seconds(bed)
-            started = time.perf_counter()
-            stored = await client.store(data)
-            stores.append(time.perf_counter() - started)
-            stored_cpu = _cpu_seconds(bed)
-            started = time.perf_counter()
-            result = await client.read(stored.blob_id)
-            reads.append(time.perf_counter() - started)
-            read_cpu = _cpu_seconds(bed)
-            for name, before, after in (("store", cpu, stored_cpu), ("read", stored_cpu, read_cpu)):
-                parts.setdefault(f"cpu_{name}_client", []).append(after[0] - before[0])
-                parts.setdefault(f"cpu_{name}_nodes", []).append(after[1] - before[1])
-            if result.data != data:
-                raise AssertionError("read back different bytes")
-            for name, seconds in (*stored.timings.items(), *result.timings.items()):
-                parts.setdefault(name, []).append(seconds)
+            store_seconds, read_seconds = await _cycle(bed, client, size, parts)
+            stores.append(store_seconds)
+            reads.append(read_seconds)
             rss.append(_nodes_rss(bed)[0])
     return stores, reads, parts, rss
 
