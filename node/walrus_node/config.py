@@ -90,7 +90,9 @@ class NodeConfig:
     ``ownership.MAX_EARLY_DELETIONS`` of owners without a registration on it; the owner's
     certificate still to come), kept in memory (about 200 bytes each) and applied once
     they can be; only deletions whose owner signature checked enter, and more are dropped (the
-    node then keeps such a registration until it expires). A restart forgets them.
+    node then keeps such a registration until it expires). The table is in memory; the
+    deletion cursor persisted for a peer stays before the oldest deletion it relayed that
+    still waits, so a restarted node lists those again.
     When full, a peer holding fewer than its fair share takes the place of the oldest
     deletion of the peer holding the most (walrus_node.service.pending_deletions)."""
     pending_deletions_per_peer: int = 1_000

@@ -44,7 +44,8 @@ class Liar(pb_grpc.StorageNodeServicer):
     """Answers GetNodeInfo, ListCertificates (``certificates``, from its second call on:
     after the node has seen the deletions) and ListDeletions (``deletions``; with
     ``overflow``, one more than asked). With ``after``, its logs look empty until that
-    event is set; ``listed`` is set once its last deletion has been listed."""
+    event is set, with ``certify`` its certificate log alone; ``listed`` is set once its
+    last deletion has been listed; ``info_calls`` counts the node's rounds."""
 
     def __init__(
         self,
@@ -53,12 +54,15 @@ class Liar(pb_grpc.StorageNodeServicer):
         overflow: bool = False,
         certificates: tuple[Certificate, ...] = (),
         after: threading.Event | None = None,
+        certify: threading.Event | None = None,
     ) -> None:
         self.deletions = deletions
         self.overflow = overflow
         self.certificates = certificates
         self.after = after
+        self.certify = certify
         self.listed = threading.Event()
+        self.info_calls = 0
         self.certificate_calls = 0
         self.key = keys.KeyPair.generate()
         self.endpoint = ""
@@ -95,14 +99,16 @@ class Liar(pb_grpc.StorageNodeServicer):
         info = NodeInfo(
             "liar", self.key.public_key, 0, 0, (), NodeStatus.ACTIVE, (), "", 0, 0, 0, "", 0
         )
+        self.info_calls += 1
         shown = self.after is None or self.after.is_set()
+        certified = shown and (self.certify is None or self.certify.is_set())
         logged = {"deletions_logged": len(self.deletions) if shown else 0}
-        logged["certificates_logged"] = len(self.certificates) if shown else 0
+        logged["certificates_logged"] = len(self.certificates) if certified else 0
         return convert.node_info_to_pb(NodeInfo(**{**info.__dict__, **logged}))
 
     async def ListCertificates(self, request: Any, context: Any) -> AsyncIterator[pb.Certificate]:
         self.certificate_calls += 1
-        if self.certificate_calls < 2:
+        if self.certificate_calls < 2 or (self.certify is not None and not self.certify.is_set()):
             return
         for sequence, c in list(enumerate(self.certificates, 1))[request.after_sequence :]:
             yield convert.certificate_to_pb(c, sequence)
@@ -250,6 +256,45 @@ def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes
             "the node to apply the deletion once the certificate came",
         )
         assert liar.certificate_calls >= 2
+
+
+def test_a_deletion_waiting_for_its_certificate_is_listed_again_after_a_restart(
+    bed: Testbed,
+) -> None:
+    """The node lists an owner's deletion of a blob it does not know yet and keeps it
+    waiting, is killed (SIGKILL) and started again, and only then does the blob's
+    certificate come: the restarted node lists the deletion again (its persisted cursor
+    stayed before it) and applies it once the certificate is recorded. (Before, the
+    cursor moved past the deletion and the restart forgot it: the blob stayed certified
+    on this node although its owner had deleted it.)"""
+    alice = keys.KeyPair.generate()
+    blob_id = BlobId(os.urandom(32))
+    epoch = bed.committees().epoch + 1
+    signature = _sign(bed, alice, epoch, blob_id.raw)
+    certify = threading.Event()
+    deletion = Deletion(epoch, blob_id.raw, alice.public_key, signature)
+    with Liar([deletion], certify=certify) as liar:
+        registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
+        message = messages.confirmation_message(epoch, blob_id.raw, registration)
+        confirmation = Confirmation(
+            epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
+        )
+        liar.certificates = (Certificate.from_confirmations([confirmation]),)
+        assert _next_epoch(bed, liar, liars_shards=N_SHARDS - 1) == epoch
+        wait_until(liar.listed.is_set, 120, "the node to list the deletion")
+        rounds = liar.info_calls  # two rounds later the one that listed it is over
+        wait_until(lambda: liar.info_calls >= rounds + 2, 120, "two more catch-up rounds")
+        node = bed.nodes[0].name
+        bed.kill(node)
+        liar.listed.clear()
+        bed.start(node)
+        wait_until(liar.listed.is_set, 120, "the restarted node to list the deletion again")
+        certify.set()
+        wait_until(
+            lambda: _status(bed, blob_id).state is BlobStatusState.DELETED,
+            120,
+            "the restarted node to apply the deletion once the certificate came",
+        )
 
 
 def test_the_listing_is_bounded_and_a_peer_sending_more_than_asked_is_refused(

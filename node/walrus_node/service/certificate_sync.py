@@ -32,8 +32,11 @@ another peer), or of a known blob that has no room to remember another early del
 certificate is still to come), waits in memory
 (:class:`.pending_deletions.PendingDeletions`: at most ``pending_deletions``, at most
 ``pending_deletions_per_peer`` relayed by one peer, and a fair share for every peer
-however many flood) and is tried again after every round; a restart forgets those, whose
-listers' cursors have moved on.
+however many flood) and is tried again after every round. That table is in memory; what
+survives a restart is the cursor, and the one persisted for a peer stays before the
+oldest deletion it relayed that still waits (the cursor in memory moves on), so a
+restarted node lists those deletions again and they wait once more, instead of being
+forgotten while their blob's certificate is still to come.
 
 A peer's ``NodeInfo`` says how far its two logs go, so a log that did not grow since
 the cursor costs no listing call: most rounds find nothing new.
@@ -113,6 +116,11 @@ class CertificateSync:
         )
         """Checked deletions of blobs not known here yet, and who relayed them."""
         self._vouches = Vouches()
+        self._deletion_cursors: dict[str, int] = {}
+        """Per peer, how far its deletion log was listed (from the persisted cursor at the
+        first round after a start)."""
+        self._persisted: dict[str, int] = {}
+        """Per peer, the deletion cursor last persisted."""
         self._poke = asyncio.Event()
         self._queued: asyncio.Future[None] | None = None
         """The round not started yet, which new callers join."""
@@ -174,15 +182,15 @@ class CertificateSync:
         except errors.NodeError as e:
             log.info("vouched_certificate_refused", error=str(e))
 
-    async def _offer_deletion(self, member: Member, deletion: Deletion) -> bool:
-        """Check and apply, or keep waiting, one deletion ``member`` listed; False if it
-        was to wait and the table of waiting deletions dropped it."""
+    async def _offer_deletion(self, member: Member, deletion: Deletion, position: int) -> bool:
+        """Check and apply, or keep waiting, one deletion ``member`` listed at ``position``
+        of its log; False if it was to wait and the table of waiting deletions dropped it."""
         if await self._lifetime.deletes_nothing(deletion):
             return True  # applied here already (from the owner, or from another peer)
         try:
             await self._lifetime.accept_relayed(deletion)
         except (errors.NotFound, errors.NoRoomForDeletion):  # checked: the owner's signature
-            return self._pending.add(deletion, member.public_key)
+            return self._pending.add(deletion, member.public_key, position)
         except errors.NodeError as e:
             log.info("peer_deletion_refused", peer=member.name, error=str(e))
         return True
@@ -259,15 +267,39 @@ class CertificateSync:
                 break
 
     async def _deletions_from(self, member: Member, peer: Peer, logged: int) -> None:
-        ctx = self._ctx
         key = f"deletion-cursor/{keys.encode_public_key(member.public_key)}"
-        cursor = await self._cursor(key, logged)
+        cursor = self._deletion_cursors.get(key)
+        if cursor is None:
+            cursor = self._persisted[key] = await self._cursor(key, logged)
+        elif logged < cursor:
+            cursor = 0  # the peer's store was replaced
+        await self._list_deletions(member, peer, logged, key, cursor)
+        await self._persist_deletion_cursor(member, key)  # waiting ones may have gone
+
+    async def _persist_deletion_cursor(self, member: Member, key: str) -> None:
+        """Persist the peer's cursor, kept before the oldest deletion it relayed that
+        still waits here (so that a restart lists that one again), if it moved."""
+        cursor = self._deletion_cursors.get(key)
+        if cursor is None:
+            return
+        waiting = self._pending.oldest_position(member.public_key)
+        durable = cursor if waiting is None else min(cursor, waiting - 1)
+        if durable != self._persisted.get(key):
+            ctx = self._ctx
+            await ctx.write(ctx.store.put_state, key, struct.pack("<Q", max(durable, 0)))
+            self._persisted[key] = durable
+
+    async def _list_deletions(
+        self, member: Member, peer: Peer, logged: int, key: str, cursor: int
+    ) -> None:
+        self._deletion_cursors[key] = cursor
         while logged > cursor:
             batch = await peer.list_deletions(cursor, _BATCH)
             dropped = 0
             for sequence, deletion in batch:
-                dropped += not await self._offer_deletion(member, deletion)
+                dropped += not await self._offer_deletion(member, deletion, sequence)
                 cursor = max(cursor, sequence)
+                self._deletion_cursors[key] = cursor
             if dropped:  # one line per batch: a flooding peer does not flood the log
                 log.info(
                     "pending_deletions_dropped",
@@ -277,6 +309,6 @@ class CertificateSync:
                     pending=len(self._pending),
                 )
             if batch:
-                await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
+                await self._persist_deletion_cursor(member, key)
             if len(batch) < _BATCH:
                 break

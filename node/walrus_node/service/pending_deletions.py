@@ -21,6 +21,11 @@ deletions:
 An entry leaves when it was applied or can no longer remove anything (the caller's
 :meth:`discard`). Dropped deletions are not lost for good: the same deletion may still
 come from another peer, and a registration it would have removed expires in time.
+
+Each entry keeps its position in the relaying peer's log, so that the caller can keep the
+cursor it persists for that peer before the oldest entry still waiting
+(:meth:`oldest_position`): the table itself lives in memory, and a restarted node lists
+those deletions again instead of forgetting them.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ class PendingDeletions:
     def __init__(self, capacity: int, per_peer: int) -> None:
         self._capacity = capacity
         self._per_peer = per_peer
-        self._relayer: dict[Deletion, bytes] = {}
-        """Every waiting deletion and the peer that relayed it, oldest first."""
+        self._relayer: dict[Deletion, tuple[bytes, int]] = {}
+        """Every waiting deletion, the peer that relayed it and its position in that peer's
+        log, oldest first."""
         self._by_peer: dict[bytes, dict[Deletion, None]] = {}
         """Per peer, its waiting deletions, oldest first (never empty)."""
 
@@ -55,9 +61,18 @@ class PendingDeletions:
     def held_by(self, peer: bytes) -> int:
         return len(self._by_peer.get(peer, ()))
 
-    def add(self, deletion: Deletion, peer: bytes) -> bool:
-        """Keep ``deletion`` (its signature checked) relayed by ``peer``; True if it waits
-        here now (it may have already), False if it was dropped."""
+    def oldest_position(self, peer: bytes) -> int | None:
+        """The lowest log position of the deletions ``peer`` relayed that still wait here;
+        None if none does."""
+        mine = self._by_peer.get(peer)
+        if not mine:
+            return None
+        return min(self._relayer[deletion][1] for deletion in mine)
+
+    def add(self, deletion: Deletion, peer: bytes, position: int) -> bool:
+        """Keep ``deletion`` (its signature checked) relayed by ``peer`` at ``position`` of
+        its log; True if it waits here now (it may have already), False if it was
+        dropped."""
         if deletion in self._relayer:
             return True
         held = self.held_by(peer)
@@ -68,15 +83,16 @@ class PendingDeletions:
             if len(self._by_peer[heaviest]) < held + 2:
                 return False  # every peer holds about as much as this one: the table is fair
             self.discard(next(iter(self._by_peer[heaviest])))
-        self._relayer[deletion] = peer
+        self._relayer[deletion] = (peer, position)
         self._by_peer.setdefault(peer, {})[deletion] = None
         return True
 
     def discard(self, deletion: Deletion) -> None:
         """Forget ``deletion`` (applied, or obsolete); nothing if it is not here."""
-        peer = self._relayer.pop(deletion, None)
-        if peer is None:
+        entry = self._relayer.pop(deletion, None)
+        if entry is None:
             return
+        peer = entry[0]
         mine = self._by_peer[peer]
         del mine[deletion]
         if not mine:

@@ -99,8 +99,10 @@ def test_a_peer_is_asked_for_its_logs_only_past_what_this_node_has_seen() -> Non
 
         member: Any = types.SimpleNamespace(public_key=bytes(32), name="peer")
         await sync._certificates_from(member, Peer(), 0)  # type: ignore[arg-type]
-        await sync._deletions_from(member, Peer(), 0)  # type: ignore[arg-type]
+        other: Any = types.SimpleNamespace(public_key=bytes(31) + b"\x01", name="other")
+        await sync._deletions_from(other, Peer(), 0)  # type: ignore[arg-type]
         assert calls == []
+        # persisted by the node before a restart: read at the first round
         state["deletion-cursor/" + keys.encode_public_key(bytes(32))] = struct.pack("<Q", 4)
         await sync._deletions_from(member, Peer(), 4)  # type: ignore[arg-type]
         assert calls == []
