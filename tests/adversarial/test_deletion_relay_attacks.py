@@ -231,6 +231,17 @@ def test_a_lying_peer_deletes_nothing_the_owner_did_not_delete(bed: Testbed) -> 
         assert status.slivers_held == status.slivers_expected
 
 
+def _certified_by(liar: Liar, epoch: int, blob_id: BlobId, owner: keys.KeyPair) -> Certificate:
+    """A certificate of ``owner``'s deletable registration of ``blob_id`` in ``epoch``,
+    signed by the liar alone (a quorum where the liar holds all but one shard)."""
+    registration = BlobRegistration(epoch + 3, True, owner.public_key, 1000)
+    message = messages.confirmation_message(epoch, blob_id.raw, registration)
+    confirmation = Confirmation(
+        epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
+    )
+    return Certificate.from_confirmations([confirmation])
+
+
 def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes(
     bed: Testbed,
 ) -> None:
@@ -243,12 +254,7 @@ def test_a_deletion_listed_before_its_blobs_certificate_is_applied_when_it_comes
     epoch = bed.committees().epoch + 1
     signature = _sign(bed, alice, epoch, blob_id.raw)
     with Liar([Deletion(epoch, blob_id.raw, alice.public_key, signature)]) as liar:
-        registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
-        message = messages.confirmation_message(epoch, blob_id.raw, registration)
-        confirmation = Confirmation(
-            epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
-        )
-        liar.certificates = (Certificate.from_confirmations([confirmation]),)
+        liar.certificates = (_certified_by(liar, epoch, blob_id, alice),)
         assert _next_epoch(bed, liar, liars_shards=N_SHARDS - 1) == epoch
         wait_until(
             lambda: _status(bed, blob_id).state is BlobStatusState.DELETED,
@@ -274,12 +280,7 @@ def test_a_deletion_waiting_for_its_certificate_is_listed_again_after_a_restart(
     certify = threading.Event()
     deletion = Deletion(epoch, blob_id.raw, alice.public_key, signature)
     with Liar([deletion], certify=certify) as liar:
-        registration = BlobRegistration(epoch + 3, True, alice.public_key, 1000)
-        message = messages.confirmation_message(epoch, blob_id.raw, registration)
-        confirmation = Confirmation(
-            epoch, blob_id.raw, registration, liar.key.public_key, liar.key.sign(message)
-        )
-        liar.certificates = (Certificate.from_confirmations([confirmation]),)
+        liar.certificates = (_certified_by(liar, epoch, blob_id, alice),)
         assert _next_epoch(bed, liar, liars_shards=N_SHARDS - 1) == epoch
         wait_until(liar.listed.is_set, 120, "the node to list the deletion")
         rounds = liar.info_calls  # two rounds later the one that listed it is over
