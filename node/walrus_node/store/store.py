@@ -53,14 +53,10 @@ the medium, not against an adversary (whoever can rewrite the file can rewrite a
 unkeyed checksum with it; what a sliver *is* is fixed by the blob's metadata, which every
 reader verifies), so it is XXH3-128, ~5x cheaper per byte than BLAKE3 on the store's two
 hot paths: every stored byte and every sliver served (BENCHMARKS.md, "The store's
-checksum"). Which checksum a store uses is its *format*, recorded in ``state``
-(``store_format``) when the store is made: 2, XXH3-128; 1, BLAKE3 truncated to 16 bytes,
-what stores made before the key existed hold (such a store keeps format 1 for good: its
-checksums stay valid and nothing is rewritten). A store whose format this code does not
-know is refused at open rather than having every sliver taken for corrupt. A node of a
-version before format 2 does not know the key and would take a format-2 store's slivers
-for rotten ones: do not downgrade a node below the version that made its store
-(docs/node-runtime.md, "Store format").
+checksum"). Slivers stored by earlier versions carry BLAKE3 (truncated to 16 bytes) and
+stay valid: a checksum is accepted if either hash matches, so nothing is rewritten and a
+store may hold both. A node of an earlier version takes XXH3-checksummed slivers for
+rotten ones (docs/node-runtime.md, "Sliver checksums").
 
 Slivers are read three ways: whole (:meth:`Store.get_sliver`, a copy), in pieces
 (:meth:`Store.check_sliver` once, then :meth:`Store.read_sliver_range` per piece, each a
@@ -246,23 +242,15 @@ def _rows_size(rows: list[tuple[lmdb._Database, bytes, bytes]]) -> int:
     return sum(len(value) for _, _, value in rows)
 
 
-def _blake3_16(data: bytes | memoryview) -> bytes:
-    return blake3.blake3(data).digest(length=_CHECKSUM)
-
-
-def _xxh3_128(data: bytes | memoryview) -> bytes:
+def _checksum(data: bytes | memoryview) -> bytes:
+    """The checksum a sliver is stored with."""
     return xxhash.xxh3_128_digest(data)
 
 
-FORMAT_BLAKE3 = 1
-"""Store format of stores made before formats were recorded: BLAKE3 checksums."""
-FORMAT_XXH3 = 2
-"""Store format of new stores: XXH3-128 checksums."""
-_CHECKSUMS: dict[int, Callable[[bytes | memoryview], bytes]] = {
-    FORMAT_BLAKE3: _blake3_16,
-    FORMAT_XXH3: _xxh3_128,
-}
-_FORMAT_KEY = b"store_format"
+def _intact(data: bytes | memoryview, checksum: bytes | memoryview) -> bool:
+    """Whether ``data`` matches the checksum stored with it: XXH3-128, or the BLAKE3
+    (truncated to 16 bytes) of slivers stored by earlier versions."""
+    return _checksum(data) == checksum or blake3.blake3(data).digest(length=_CHECKSUM) == checksum
 
 
 class Store:
@@ -308,7 +296,7 @@ class Store:
         ]
         self._page_size = int(self._env.stat()["psize"])
         try:
-            self._dbs, self.format = self._open_dbs(names)
+            self._dbs = self._open_dbs(names)
         except (StoreError, lmdb.Error) as e:
             self._env.close()
             self._room.close()
@@ -321,59 +309,25 @@ class Store:
         self._certificate_of = self._dbs[b"certificate_of"]
         self._state = self._dbs[b"state"]
         self._deletions = self._dbs[b"deletions"]
-        self._checksum = _CHECKSUMS[self.format]
         self._group = group_commit.GroupCommit(self._env, self._reserve)
 
-    def _open_dbs(self, names: list[bytes]) -> tuple[dict[bytes, lmdb._Database], int]:
-        """Open (creating what is missing) every named database, and settle the store's
-        format (recorded in the same transaction for a new store). On a full volume a
-        store whose databases all exist still opens (a transaction that only opens
-        existing databases dirties no page, so its commit writes nothing): its slivers
-        can be served while writes are refused."""
+    def _open_dbs(self, names: list[bytes]) -> dict[bytes, lmdb._Database]:
+        """Open (creating what is missing) every named database. On a full volume a store
+        whose databases all exist still opens (a transaction that only opens existing
+        databases dirties no page, so its commit writes nothing): its slivers can be
+        served while writes are refused."""
         try:
             self._reserve(0)
         except StoreFullError:
             try:
                 with self._env.begin(write=True) as txn:
-                    dbs = {name: self._env.open_db(name, txn=txn, create=False) for name in names}
-                    recorded, _ = self._recorded_format(txn, dbs)
+                    return {name: self._env.open_db(name, txn=txn, create=False) for name in names}
             except lmdb.NotFoundError:
                 raise StoreFullError(
                     "the store's volume has no room to create the store's databases"
                 ) from None
-            # Nothing can be recorded now: an unrecorded store is read (and, once there
-            # is room again, written) as format 1 until an open can record its format.
-            return dbs, FORMAT_BLAKE3 if recorded is None else recorded
         with self._env.begin(write=True) as txn:
-            dbs = {name: self._env.open_db(name, txn=txn, create=True) for name in names}
-            recorded, empty = self._recorded_format(txn, dbs)
-            if recorded is None:
-                recorded = FORMAT_XXH3 if empty else FORMAT_BLAKE3
-                txn.put(_FORMAT_KEY, str(recorded).encode(), db=dbs[b"state"])
-            return dbs, recorded
-
-    @staticmethod
-    def _recorded_format(
-        txn: lmdb.Transaction, dbs: dict[bytes, lmdb._Database]
-    ) -> tuple[int | None, bool]:
-        """(the store's recorded format or None, whether it holds no blob and no sliver);
-        :class:`StoreError` for a format this code does not know."""
-        raw = txn.get(_FORMAT_KEY, db=dbs[b"state"])
-        if raw is not None:
-            try:
-                recorded = int(bytes(raw))
-            except ValueError:
-                recorded = -1
-            if recorded not in _CHECKSUMS:
-                raise StoreError(
-                    f"the store's format is {bytes(raw)!r}; this node reads formats "
-                    f"{sorted(_CHECKSUMS)}: run a node of the version that made the store, "
-                    "or a later one"
-                )
-            return recorded, False
-        holding = [b"metadata"] + [name for name in dbs if name.startswith(b"shard/")]
-        empty = all(txn.stat(dbs[name])["entries"] == 0 for name in holding)
-        return None, empty
+            return {name: self._env.open_db(name, txn=txn, create=True) for name in names}
 
     def close(self) -> None:
         with self._map_lock:  # not while a release is between finding the map and madvise
@@ -512,7 +466,7 @@ class Store:
         """(database, blob_id, checksummed value) of each sliver, computed outside the
         write transaction."""
         return [
-            (self._shard_db(shard, sliver_type), blob_id, self._checksum(data) + data)
+            (self._shard_db(shard, sliver_type), blob_id, _checksum(data) + data)
             for shard, sliver_type, blob_id, data in slivers
         ]
 
@@ -533,7 +487,7 @@ class Store:
         if value is None:
             return None
         data = value[_CHECKSUM:]
-        if self._checksum(data) != value[:_CHECKSUM]:
+        if not _intact(data, value[:_CHECKSUM]):
             raise CorruptSliverError(shard, sliver_type, blob_id)
         return bytes(data)
 
@@ -550,7 +504,7 @@ class Store:
             if value is None:
                 return None
             view = memoryview(value)
-            if self._checksum(view[_CHECKSUM:]) != view[:_CHECKSUM]:
+            if not _intact(view[_CHECKSUM:], view[:_CHECKSUM]):
                 raise CorruptSliverError(shard, sliver_type, blob_id)
             return len(view) - _CHECKSUM
 
@@ -595,7 +549,7 @@ class Store:
                 return None
             view = memoryview(value)
             data = view[_CHECKSUM:]
-            if self._checksum(data) != view[:_CHECKSUM]:
+            if not _intact(data, view[:_CHECKSUM]):
                 raise CorruptSliverError(shard, sliver_type, blob_id)
             try:
                 return use(data)
@@ -710,7 +664,7 @@ class Store:
                 key = bytes(cursor.key())
                 value = cursor.value()
                 data = value[_CHECKSUM:]
-                if self._checksum(data) != value[:_CHECKSUM]:
+                if not _intact(data, value[:_CHECKSUM]):
                     raise CorruptSliverError(shard, sliver_type, key)
                 out.append((key, bytes(data)))
                 size += len(data)
@@ -822,7 +776,7 @@ class Store:
                 if info is None or info.state is not BlobState.CERTIFIED:
                     continue
                 txn.put(r.blob_id, r.metadata, db=self._metadata, overwrite=False)
-                txn.put(r.blob_id, self._checksum(r.data) + r.data, db=dbs[r.sliver_type])
+                txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
             txn.put(state_key.encode(), state_value, db=self._state)
 
         self._write(write, sum(len(r.metadata) + len(r.data) for r in records))
