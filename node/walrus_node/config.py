@@ -100,6 +100,18 @@ class NodeConfig:
     deletions of made-up blobs with a key of their own, so a lying committee member could
     otherwise fill the table and have genuine early deletions relayed by others dropped;
     an honest peer lists such deletions only for blobs certified meanwhile."""
+    pending_vouches: int = 10_000
+    """Certificates of past epochs this node never knew (it cannot check them) that peers
+    listed, waiting until members holding more than ``f`` shards have listed each; kept in
+    memory (one certificate each: ~70 bytes a signature, ~0.5 kB at 7 members and ~70 kB
+    at 1000), dropped once their registration ended.
+    When full, a member charged fewer than its fair share takes the place of the oldest
+    certificate of the member charged the most (walrus_node.service.certificate_sync)."""
+    pending_vouches_per_peer: int = 1_000
+    """Of ``pending_vouches``, the most first listed by one member. A lying member can
+    list made-up certificates of unknown epochs as easily as an honest one lists real
+    ones; without this bound it could fill the table and keep this node from ever
+    learning the real ones."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 900.0
@@ -254,6 +266,8 @@ class NodeConfig:
             "shard_sync_memo_blobs",
             "pending_deletions",
             "pending_deletions_per_peer",
+            "pending_vouches",
+            "pending_vouches_per_peer",
             "store_disk_reserve_bytes",
             "shard_sync_give_up_seconds",
         ):

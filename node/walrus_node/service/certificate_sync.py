@@ -17,8 +17,10 @@ cannot be checked here. It is *vouched for* instead (:class:`Vouches`): once mem
 the current committee holding more than ``f`` shards have listed it in their logs, at
 least one of them is honest and accepted it after checking it (directly, or vouched for
 in turn), and it is recorded (:meth:`Registrations.accept_vouched`). Vouches are kept in
-memory only (at most :data:`MAX_PENDING_VOUCHES` certificates); a restart forgets the
-partial ones, whose listers' cursors have moved on.
+memory only (at most ``pending_vouches`` certificates, at most ``pending_vouches_per_peer``
+of them first listed by one member, so that a liar listing made-up ones cannot keep the
+real ones out; those whose registration ended are dropped at every round); a restart
+forgets the partial ones, whose listers' cursors have moved on.
 
 Deletions travel the same way. Each node logs the deletions it applied, as the owner
 signed them with the owner key (:meth:`Lifetime.accept_relayed`); in the same round, after
@@ -66,7 +68,7 @@ from walrus_node.service.peers import Peer
 from walrus_node.service.pending_deletions import PendingDeletions
 from walrus_node.service.registrations import Registrations
 
-__all__ = ["MAX_PENDING_VOUCHES", "CertificateSync", "Vouches"]
+__all__ = ["CertificateSync", "Vouches"]
 
 log = structlog.get_logger("walrus.certificate_sync")
 
@@ -74,19 +76,37 @@ _BATCH = 256
 _PEER_TIMEOUT = 10.0
 
 
-MAX_PENDING_VOUCHES = 10_000
-"""Certificates of unknown past epochs waiting for enough members to list them."""
-
-
 class Vouches:
-    """Who listed which uncheckable certificate; pure bookkeeping, no I/O."""
+    """Who listed which uncheckable certificate, bounded per lister; pure bookkeeping, no
+    I/O.
 
-    def __init__(self, capacity: int = MAX_PENDING_VOUCHES) -> None:
+    A certificate of an epoch whose committee this node never knew cannot be checked here,
+    so a lying member can list made-up ones as easily as honest members list real ones.
+    Each waiting certificate is charged to the member that listed it first (a lister
+    outside the current committee, whose listing counts for nothing, starts none); a member
+    is charged at most ``per_voucher`` of them, and when the table (``capacity``) is full a
+    member charged fewer takes the place of the oldest certificate of the member charged
+    the most, if that one is charged at least two more: so a member below its fair share
+    always gets a certificate in, however many the liars list (as
+    :class:`.pending_deletions.PendingDeletions` does for deletions). A certificate whose
+    registration has ended leaves at :meth:`prune`: recording it would keep nothing.
+    """
+
+    def __init__(self, capacity: int, per_voucher: int) -> None:
         self._capacity = capacity
+        self._per_voucher = per_voucher
         self._pending: dict[bytes, tuple[Certificate, set[bytes]]] = {}
+        self._charged: dict[bytes, bytes] = {}
+        """Each waiting certificate's key and the member it is charged to."""
+        self._by_voucher: dict[bytes, dict[bytes, None]] = {}
+        """Per member, the keys charged to it, oldest first (never empty)."""
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def held_by(self, voucher: bytes) -> int:
+        """Waiting certificates charged to ``voucher``."""
+        return len(self._by_voucher.get(voucher, ()))
 
     def add(self, certificate: Certificate, voucher: bytes, committee: SignerWeights) -> int | None:
         """Count ``voucher``'s listing; return the vouchers' shard weight once it exceeds
@@ -94,15 +114,44 @@ class Vouches:
         key = hashlib.sha256(certificate.to_bytes()).digest()
         entry = self._pending.get(key)
         if entry is None:
-            if len(self._pending) >= self._capacity:
+            if committee.shard_count_of(voucher) == 0 or not self._room_for(voucher):
                 return None
             entry = self._pending[key] = (certificate, set())
+            self._charged[key] = voucher
+            self._by_voucher.setdefault(voucher, {})[key] = None
         entry[1].add(voucher)
         weight = sum(committee.shard_count_of(k) for k in entry[1])
         if weight > (committee.n_shards - 1) // 3:
-            del self._pending[key]
+            self._drop(key)
             return weight
         return None
+
+    def prune(self, epoch: int) -> None:
+        """Forget the certificates whose registration ended by ``epoch``."""
+        for key, (certificate, _) in list(self._pending.items()):
+            if certificate.registration.end_epoch <= epoch:
+                self._drop(key)
+
+    def _room_for(self, voucher: bytes) -> bool:
+        held = self.held_by(voucher)
+        if held >= self._per_voucher or self._capacity < 1:
+            return False
+        if len(self._pending) < self._capacity:
+            return True
+        heaviest = max(self._by_voucher, key=lambda v: len(self._by_voucher[v]))
+        if len(self._by_voucher[heaviest]) < held + 2:
+            return False  # every member is charged about as much as this one: fair
+        self._drop(next(iter(self._by_voucher[heaviest])))
+        return True
+
+    def _drop(self, key: bytes) -> None:
+        self._pending.pop(key, None)
+        voucher = self._charged.pop(key, None)
+        if voucher is not None:
+            mine = self._by_voucher[voucher]
+            del mine[key]
+            if not mine:
+                del self._by_voucher[voucher]
 
 
 class CertificateSync:
@@ -115,7 +164,7 @@ class CertificateSync:
             config.pending_deletions, config.pending_deletions_per_peer
         )
         """Checked deletions of blobs not known here yet, and who relayed them."""
-        self._vouches = Vouches()
+        self._vouches = Vouches(config.pending_vouches, config.pending_vouches_per_peer)
         self._deletion_cursors: dict[str, int] = {}
         """Per peer, how far its deletion log was listed (from the persisted cursor at the
         first round after a start)."""
@@ -143,6 +192,8 @@ class CertificateSync:
             await asyncio.gather(before, return_exceptions=True)
         self._queued = None  # callers from now on wait for the next round
         self.rounds += 1
+        if len(self._vouches):  # certificates whose registration ended can go
+            self._vouches.prune(self._ctx.require_committees().epoch)
         await asyncio.gather(*(self._from_peer(m) for m in self._peers()))
         await self._retry_pending()
 

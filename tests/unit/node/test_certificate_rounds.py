@@ -12,7 +12,12 @@ from typing import Any
 from walrus_node.protocol import keys
 from walrus_node.service.certificate_sync import CertificateSync
 
-_CONFIG = types.SimpleNamespace(pending_deletions=10, pending_deletions_per_peer=5)
+_CONFIG = types.SimpleNamespace(
+    pending_deletions=10,
+    pending_deletions_per_peer=5,
+    pending_vouches=10,
+    pending_vouches_per_peer=5,
+)
 
 
 def _sync() -> tuple[CertificateSync, list[tuple[int, float]]]:

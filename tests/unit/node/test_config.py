@@ -50,6 +50,10 @@ def test_environment_overrides_the_file() -> None:
             {**REQUIRED, "pending_deletions_per_peer": -1},
             "pending_deletions_per_peer: must not be negative",
         ),
+        (
+            {**REQUIRED, "pending_vouches_per_peer": -1},
+            "pending_vouches_per_peer: must not be negative",
+        ),
         ({**REQUIRED, "max_recovery_targets": 0}, "max_recovery_targets: must be at least 1"),
         ({**REQUIRED, "recovery_batch_bytes": 0}, "recovery_batch_bytes: must be at least 1"),
         (
