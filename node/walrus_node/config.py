@@ -107,11 +107,15 @@ class NodeConfig:
     at 1000), dropped once their registration ended.
     When full, a member charged fewer than its fair share takes the place of the oldest
     certificate of the member charged the most (walrus_node.service.certificate_sync)."""
-    pending_vouches_per_peer: int = 1_000
+    pending_vouches_per_peer: int = 10_000
     """Of ``pending_vouches``, the most first listed by one member. A lying member can
     list made-up certificates of unknown epochs as easily as an honest one lists real
-    ones; without this bound it could fill the table and keep this node from ever
-    learning the real ones."""
+    ones; what keeps it from filling the table for good is the fair share (a member
+    charged less takes the place of the oldest certificate of the member charged the
+    most), which holds whatever this bound. The default leaves a member the whole table:
+    a node joining a network with a long history is listed thousands of certificates it
+    cannot check by every member at once, and a smaller share would drop those of a
+    member listing faster than the others."""
     committee_poll_seconds: float = 1.0
     """How often the committee file is checked for changes."""
     uncertified_ttl_seconds: float = 900.0

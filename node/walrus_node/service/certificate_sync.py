@@ -18,9 +18,10 @@ the current committee holding more than ``f`` shards have listed it in their log
 least one of them is honest and accepted it after checking it (directly, or vouched for
 in turn), and it is recorded (:meth:`Registrations.accept_vouched`). Vouches are kept in
 memory only (at most ``pending_vouches`` certificates, at most ``pending_vouches_per_peer``
-of them first listed by one member, so that a liar listing made-up ones cannot keep the
-real ones out; those whose registration ended are dropped at every round); a restart
-forgets the partial ones, whose listers' cursors have moved on.
+of them first listed by one member, and a fair share for every member, so that a liar
+listing made-up ones cannot keep the real ones out; those whose registration ended are
+dropped at every round); a restart forgets the partial ones, whose listers' cursors have
+moved on.
 
 Deletions travel the same way. Each node logs the deletions it applied, as the owner
 signed them with the owner key (:meth:`Lifetime.accept_relayed`); in the same round, after
