@@ -35,6 +35,7 @@ from walrus_node.codec import slivers
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 from walrus_node.service import basics, sliver_trees
 from walrus_node.service.context import NodeContext
 from walrus_node.store.store import BlobInfo, BlobState, BlobUnavailableError
@@ -101,7 +102,7 @@ class Upload:
         """Where a verified primary sliver's Merkle tree is kept for ranged reads."""
         self._reserved = 0
         """Bytes reserved in the memory budget and not yet released."""
-        self._held: list[tuple[SliverType, int, bytes]] = []
+        self._held: list[tuple[SliverType, int, bytes | SliverBuffer]] = []
         self._held_bytes = 0
         self._charged: dict[tuple[SliverType, int], int] = {}
         """Slivers charged to the uncertified quota and not stored yet."""
@@ -126,9 +127,11 @@ class Upload:
         await ctx.memory.acquire(size, f"{sliver_type} sliver {index}")
         self._reserved += size
 
-    async def add(self, sliver_type: SliverType, index: int, data: bytes) -> None:
-        """Verify a complete sliver now; write held slivers once they reach the buffer."""
+    async def add(self, sliver_type: SliverType, index: int, sliver: bytes | SliverBuffer) -> None:
+        """Verify a complete sliver now; write held slivers once they reach the buffer. A
+        received sliver comes in a :class:`SliverBuffer`, stored as it is."""
         ctx = self.ctx
+        data = sliver.data if isinstance(sliver, SliverBuffer) else sliver
         if self.pending is not None:
             metadata = self.pending.metadata
         else:
@@ -146,7 +149,7 @@ class Upload:
         except codec_errors.InvalidSliverError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
             raise errors.InvalidRequest(str(e)) from e
-        self._held.append((sliver_type, index, data))
+        self._held.append((sliver_type, index, sliver))
         self._held_bytes += len(data)
         if self._writing is not None and self._writing.done():
             self._writing.result()  # a write behind failed: stop reading the stream
@@ -171,7 +174,7 @@ class Upload:
 
     async def _write(
         self,
-        held: list[tuple[SliverType, int, bytes]],
+        held: list[tuple[SliverType, int, bytes | SliverBuffer]],
         size: int,
         before: asyncio.Task[None] | None,
     ) -> None:

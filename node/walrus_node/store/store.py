@@ -82,8 +82,9 @@ import lmdb
 import xxhash
 
 from walrus_node.codec.params import MAX_SHARDS, SliverType
-from walrus_node.protocol import views
+from walrus_node.protocol import sliver_buffer, views
 from walrus_node.protocol.messages import BlobRegistration, Certificate, Deletion
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 from walrus_node.store import disk_room, group_commit, mapped
 
 __all__ = [
@@ -99,7 +100,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CHECKSUM = 16
+_CHECKSUM = sliver_buffer.ROOM
+"""Bytes of a sliver's checksum, in front of its bytes: the room a received sliver's
+:class:`~walrus_node.protocol.sliver_buffer.SliverBuffer` leaves for it."""
 _T = TypeVar("_T")
 _MAX_DBS = 6 + 2 * MAX_SHARDS
 
@@ -238,7 +241,21 @@ def _registration_from_dict(r: dict[str, object]) -> BlobRegistration:
     )
 
 
-def _rows_size(rows: list[tuple[lmdb._Database, bytes, bytes]]) -> int:
+SliverRow = tuple[int, SliverType, bytes, bytes | SliverBuffer]
+"""(shard, type, blob ID, the sliver's bytes) of a sliver to store."""
+
+
+def _stored_value(data: bytes | SliverBuffer) -> bytes | bytearray:
+    """What a sliver is stored as: its checksum, then its bytes. A :class:`SliverBuffer`
+    gets its checksum in the room in front of its bytes and is stored as it is, without
+    another copy of the sliver."""
+    if isinstance(data, SliverBuffer):
+        data.value[:_CHECKSUM] = _checksum(data.data)
+        return data.value
+    return _checksum(data) + data
+
+
+def _rows_size(rows: list[tuple[lmdb._Database, bytes, bytes | bytearray]]) -> int:
     return sum(len(value) for _, _, value in rows)
 
 
@@ -434,7 +451,7 @@ class Store:
 
     # --- slivers -----------------------------------------------------------------------------
 
-    def put_slivers(self, slivers: list[tuple[int, SliverType, bytes, bytes]]) -> int:
+    def put_slivers(self, slivers: list[SliverRow]) -> int:
         """Store (shard, type, blob_id, data) slivers in one transaction; count new ones.
 
         Refused (:class:`BlobUnavailableError`, nothing written) for a blob whose metadata
@@ -449,7 +466,7 @@ class Store:
         blob_id: bytes,
         metadata: bytes,
         info: BlobInfo,
-        slivers: list[tuple[int, SliverType, bytes, bytes]],
+        slivers: list[SliverRow],
     ) -> tuple[bool, int]:
         """:meth:`put_metadata` and :meth:`put_slivers` in one transaction (one fsync);
         returns (metadata newly stored, new slivers)."""
@@ -461,17 +478,17 @@ class Store:
         return self._write(write, len(metadata) + _rows_size(rows))
 
     def _sliver_rows(
-        self, slivers: list[tuple[int, SliverType, bytes, bytes]]
-    ) -> list[tuple[lmdb._Database, bytes, bytes]]:
+        self, slivers: list[SliverRow]
+    ) -> list[tuple[lmdb._Database, bytes, bytes | bytearray]]:
         """(database, blob_id, checksummed value) of each sliver, computed outside the
         write transaction."""
         return [
-            (self._shard_db(shard, sliver_type), blob_id, _checksum(data) + data)
+            (self._shard_db(shard, sliver_type), blob_id, _stored_value(data))
             for shard, sliver_type, blob_id, data in slivers
         ]
 
     def _put_slivers(
-        self, txn: lmdb.Transaction, rows: list[tuple[lmdb._Database, bytes, bytes]]
+        self, txn: lmdb.Transaction, rows: list[tuple[lmdb._Database, bytes, bytes | bytearray]]
     ) -> int:
         for blob_id in {blob_id for _, blob_id, _ in rows}:
             if txn.get(blob_id, db=self._metadata) is None:

@@ -27,11 +27,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.symbol import RecoverySymbol
 from walrus_node.protocol import errors
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 from walrus_node.transport import convert
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
     "CHUNK_SIZE",
+    "BufferedSliver",
     "Sliver",
     "SliverData",
     "SliverFrames",
@@ -71,6 +73,15 @@ class Sliver:
     sliver_type: SliverType
     index: int
     data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class BufferedSliver:
+    """A received sliver in the layout the store keeps (:meth:`SliverFrames.fill`)."""
+
+    sliver_type: SliverType
+    index: int
+    buffer: SliverBuffer
 
 
 def sliver_header(blob_id: bytes, sliver_type: SliverType, index: int, size: int) -> pb.SliverPart:
@@ -157,7 +168,14 @@ def symbol_part_groups(
 
 
 class SliverFrames:
-    """Reassembles header/data frames into slivers, refusing what breaks the limits."""
+    """Reassembles header/data frames into slivers, refusing what breaks the limits.
+
+    Two ways, one per stream: :meth:`data` hands back each sliver as one ``bytes`` (what
+    a caller reads), :meth:`fill` as a :class:`SliverBuffer` it copies each chunk into
+    as the chunk arrives (what a node stores: the store's checksum goes in front without
+    another copy of the sliver). The buffer is made at the sliver's first chunk, after
+    its header was admitted (and room reserved for it in the node's memory budget).
+    """
 
     def __init__(self, limits: StreamLimits, what: str) -> None:
         self.limits = limits
@@ -165,6 +183,7 @@ class SliverFrames:
         self._seen: set[tuple[bytes, SliverType, int]] = set()
         self._header: tuple[bytes, SliverType, int, int] | None = None
         self._chunks: list[bytes | memoryview] = []
+        self._buffer: SliverBuffer | None = None
         self._received = 0
         self.total = 0
         """Payload bytes accepted so far."""
@@ -209,31 +228,48 @@ class SliverFrames:
             )
         self._seen.add(key)
         self._header = (blob_id, sliver_type, index, size)
-        self._chunks, self._received = [], 0
+        self._chunks, self._buffer, self._received = [], None, 0
         return sliver_type, index
+
+    def _take(self, chunk: bytes | memoryview) -> tuple[bytes, SliverType, int, int]:
+        """Account for a chunk within the declared size; the open sliver's header."""
+        if self._header is None:
+            raise errors.InvalidRequest(f"{self._what}: sliver data before its header")
+        header = self._header
+        _, sliver_type, index, size = header
+        if self._received + len(chunk) > size:
+            raise errors.InvalidRequest(
+                f"{self._what}: {sliver_type} sliver {index}: more than the declared {size} bytes"
+            )
+        self._received += len(chunk)
+        self.total += len(chunk)
+        if self._received == size:
+            self._header = None
+        return header
 
     def data(self, chunk: bytes | memoryview) -> Sliver | None:
         """Take a chunk; returns the sliver once its last byte is in. A chunk may be a
         view of a received message (:mod:`.data_parts`): it is copied once, into the
         sliver, when the sliver is complete."""
-        if self._header is None:
-            raise errors.InvalidRequest(f"{self._what}: sliver data before its header")
-        _, sliver_type, index, size = self._header
-        if self._received + len(chunk) > size:
-            raise errors.InvalidRequest(
-                f"{self._what}: {sliver_type} sliver {index}: more than the declared {size} bytes"
-            )
+        blob_id, sliver_type, index, _ = self._take(chunk)
         self._chunks.append(chunk)
-        self._received += len(chunk)
-        self.total += len(chunk)
-        return self._complete() if self._received == size else None
-
-    def _complete(self) -> Sliver:
-        assert self._header is not None
-        blob_id, sliver_type, index, _ = self._header
+        if self._header is not None:
+            return None
         data = b"".join(self._chunks)  # joined once per sliver: no growing buffer to re-copy
-        self._header, self._chunks, self._received = None, [], 0
+        self._chunks, self._received = [], 0
         return Sliver(blob_id, sliver_type, index, data)
+
+    def fill(self, chunk: bytes | memoryview) -> BufferedSliver | None:
+        """Take a chunk, copied now into the sliver's :class:`SliverBuffer`; returns the
+        sliver once its last byte is in."""
+        _, sliver_type, index, size = self._take(chunk)
+        if self._buffer is None:
+            self._buffer = SliverBuffer(size)
+        self._buffer.append(chunk)
+        if self._header is not None:
+            return None
+        buffer, self._buffer, self._received = self._buffer, None, 0
+        return BufferedSliver(sliver_type, index, buffer)
 
     def end(self) -> None:
         """The stream ended: a sliver still missing bytes is an error."""

@@ -224,9 +224,9 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
             sliver_type, index = frames.header(part.header)
             await upload.admit(sliver_type, index, part.header.size)
         elif which == "data":
-            sliver = frames.data(part.data)
+            sliver = frames.fill(part.data)
             if sliver is not None:
-                await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+                await upload.add(sliver.sliver_type, sliver.index, sliver.buffer)
         else:
             raise errors.InvalidRequest(f"{what}: unexpected {which or 'empty'} stream message")
 

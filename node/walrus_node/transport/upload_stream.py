@@ -78,9 +78,9 @@ class UploadStream:
     async def data(self, chunk: bytes | memoryview) -> None:
         """A data part; the sliver is verified once its last byte is in."""
         upload, frames = self._started()
-        sliver = frames.data(chunk)
+        sliver = frames.fill(chunk)
         if sliver is not None:
-            await upload.add(sliver.sliver_type, sliver.index, sliver.data)
+            await upload.add(sliver.sliver_type, sliver.index, sliver.buffer)
 
     async def whole(self, sliver: pb.WholeSliver) -> None:
         """A sliver in one message: its header's checks, then its bytes, which must be

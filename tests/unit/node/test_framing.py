@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from walrus_node.codec.params import SliverType
 from walrus_node.codec.recovery import RecoverySymbol
 from walrus_node.protocol import errors
+from walrus_node.protocol.sliver_buffer import ROOM, SliverBuffer
 from walrus_node.transport import framing
 from walrus_proto.node.v1 import node_pb2 as pb
 
@@ -50,6 +51,43 @@ def test_slivers_come_back_whole(items: list[tuple[SliverType, bytes]], chunk: i
         framing.CHUNK_SIZE = old
     got = _read(framing.SliverFrames(WIDE, "test"), parts)
     assert [(s.sliver_type, s.index, s.data) for s in got] == framed
+
+
+@given(slivers, st.integers(min_value=1, max_value=1024))
+def test_slivers_filled_into_buffers_come_back_whole_with_the_room_in_front(
+    items: list[tuple[SliverType, bytes]], chunk: int
+) -> None:
+    framed = [(t, i, d) for i, (t, d) in enumerate(items)]
+    old = framing.CHUNK_SIZE
+    framing.CHUNK_SIZE = chunk
+    try:
+        parts = list(framing.sliver_parts(BLOB, framed))
+    finally:
+        framing.CHUNK_SIZE = old
+    frames = framing.SliverFrames(WIDE, "test")
+    got: list[framing.BufferedSliver] = []
+    for part in parts:
+        if part.WhichOneof("part") == "header":
+            frames.header(part.header)
+        else:
+            sliver = frames.fill(part.data)
+            if sliver is not None:
+                got.append(sliver)
+    frames.end()
+    assert [(s.sliver_type, s.index, bytes(s.buffer.data)) for s in got] == framed
+    for s, (_, _, data) in zip(got, framed, strict=True):
+        assert len(s.buffer.value) == ROOM + len(data)  # the room, then the bytes: one buffer
+        assert s.buffer.value[ROOM:] == data
+        assert s.buffer.filled == len(data)
+
+
+def test_a_sliver_buffer_takes_no_byte_beyond_its_size() -> None:
+    buffer = SliverBuffer(4)
+    buffer.append(b"ab")
+    with pytest.raises(ValueError, match="5 bytes into a sliver buffer of 4"):
+        buffer.append(b"cde")
+    buffer.append(memoryview(b"cd"))
+    assert bytes(buffer.value) == bytes(ROOM) + b"abcd"
 
 
 @given(st.binary(max_size=3000), st.data(), st.integers(min_value=1, max_value=700))
@@ -144,19 +182,22 @@ def test_a_repeated_sliver_is_refused_at_its_header() -> None:
         ),
     ],
 )
+@pytest.mark.parametrize("way", ["data", "fill"])
 def test_breaking_the_framing_or_a_limit_is_refused_at_once(
     limits: framing.StreamLimits,
     steps: list[tuple[str, int]],
     error: type[Exception],
     message: str,
+    way: str,
 ) -> None:
     frames = framing.SliverFrames(limits, "test")
+    take = frames.data if way == "data" else frames.fill
     with pytest.raises(error, match=message):
         for index, (kind, n) in enumerate(steps):
             if kind == "header":
                 frames.header(_header(index, n))
             else:
-                frames.data(b"z" * n)
+                take(b"z" * n)
 
 
 def test_an_endless_symbol_or_symbol_stream_is_cut_at_its_limit() -> None:

@@ -11,6 +11,7 @@ import pytest
 import xxhash
 
 from walrus_node.codec.params import SliverType
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 from walrus_node.store.store import BlobInfo, BlobState, CorruptSliverError, Store
 
 P = SliverType.PRIMARY
@@ -57,6 +58,21 @@ def path(tmp_path: pathlib.Path) -> pathlib.Path:
 
 def test_a_sliver_is_stored_with_its_xxh3_128(path: pathlib.Path) -> None:
     assert _raw_value(path, NEW) == XXH3_128_OF_DATA + DATA
+
+
+def test_a_received_sliver_is_stored_from_its_buffer_as_bytes_are(tmp_path: pathlib.Path) -> None:
+    """A sliver filled into a :class:`SliverBuffer` (an upload) is stored byte for byte as
+    the same sliver given as bytes, its checksum written into the buffer's room."""
+    path = tmp_path / "db"
+    store = Store(path, map_size=1 << 30)
+    buffer = SliverBuffer(len(DATA))
+    buffer.append(DATA[:1000])
+    buffer.append(DATA[1000:])
+    store.put_blob(NEW, b"meta", BlobInfo(BlobState.REGISTERED, 1), [(0, P, NEW, buffer)])
+    assert store.get_sliver(0, P, NEW) == DATA
+    store.close()
+    assert _raw_value(path, NEW) == XXH3_128_OF_DATA + DATA
+    assert bytes(buffer.value) == XXH3_128_OF_DATA + DATA
 
 
 def test_slivers_stored_by_earlier_versions_keep_their_blake3_and_are_served(
