@@ -9,6 +9,7 @@ import enum
 
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 
 __all__ = [
     "BlobStatus",
@@ -127,7 +128,8 @@ class ShardBatchRecord:
     certificate: Certificate
     sliver_type: SliverType
     index: int
-    data: bytes
+    data: SliverBuffer
+    """The sliver, laid out as the receiver stores it (:mod:`.sliver_buffer`)."""
 
 
 @dataclasses.dataclass(frozen=True)

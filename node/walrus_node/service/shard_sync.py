@@ -365,7 +365,7 @@ class ShardSync:
         params = ctx.params()
         records: list[ShardRecord] = []
         skipped = 0
-        checks: list[tuple[metadata_mod.BlobMetadata, int, bytes]] = []
+        checks: list[tuple[metadata_mod.BlobMetadata, int, memoryview]] = []
         for r in batch.records:
             if len(r.blob_id) != 32:  # a blob ID's size
                 raise errors.DataLoss(f"a record's blob ID has {len(r.blob_id)} bytes")
@@ -378,7 +378,7 @@ class ShardSync:
                 or r.certificate.blob_id != r.blob_id
             ):
                 raise errors.DataLoss(f"record for blob {BlobId(r.blob_id)} is not for this shard")
-            checks.append((self._metadata(r.blob_id, r.metadata, params.n), r.index, r.data))
+            checks.append((self._metadata(r.blob_id, r.metadata, params.n), r.index, r.data.data))
             after = r.blob_id
         try:  # every sliver of the batch against its blob's verified metadata, in one hop
             await ctx.compute(_verify_slivers, sliver_type, checks)
@@ -568,7 +568,7 @@ class ShardSync:
 
 
 def _verify_slivers(
-    sliver_type: SliverType, checks: Sequence[tuple[metadata_mod.BlobMetadata, int, bytes]]
+    sliver_type: SliverType, checks: Sequence[tuple[metadata_mod.BlobMetadata, int, memoryview]]
 ) -> None:
     """Verify each sliver against its blob's metadata (raises on the first that fails)."""
     for metadata, index, data in checks:

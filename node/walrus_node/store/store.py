@@ -146,7 +146,7 @@ class ShardRecord:
     certificate: Certificate | None
     """None: the blob is already certified here (its certificate was checked before)."""
     sliver_type: SliverType
-    data: bytes
+    data: bytes | SliverBuffer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -780,9 +780,10 @@ class Store:
         already certified here; a sliver of a blob that ends up not certified (deleted,
         expired, invalid) is not stored."""
         dbs = {t: self._shard_db(shard, t) for t in SliverType}
+        values = [_stored_value(r.data) for r in records]  # outside the transaction
 
         def write(txn: lmdb.Transaction) -> None:
-            for r in records:
+            for r, value in zip(records, values, strict=True):
                 current = txn.get(r.blob_id, db=self._blob_info)
                 info = None if current is None else BlobInfo.from_bytes(bytes(current))
                 if r.certificate is not None:
@@ -793,7 +794,7 @@ class Store:
                 if info is None or info.state is not BlobState.CERTIFIED:
                     continue
                 txn.put(r.blob_id, r.metadata, db=self._metadata, overwrite=False)
-                txn.put(r.blob_id, _checksum(r.data) + r.data, db=dbs[r.sliver_type])
+                txn.put(r.blob_id, value, db=dbs[r.sliver_type])
             txn.put(state_key.encode(), state_value, db=self._state)
 
         self._write(write, sum(len(r.metadata) + len(r.data) for r in records))

@@ -618,7 +618,7 @@ class _ShardBatchAssembler:
                 raise errors.InvalidRequest("SyncShard: a sliver without its blob record")
             self._frames.header(part.header)
         elif which == "data":
-            sliver = self._frames.data(part.data)
+            sliver = self._frames.fill(part.data)
             if sliver is not None:
                 record, self._record = self._record, None
                 assert record is not None  # a header needs a record
@@ -629,7 +629,7 @@ class _ShardBatchAssembler:
                         convert.certificate_from_pb(record.certificate),
                         sliver.sliver_type,
                         sliver.index,
-                        sliver.data,
+                        sliver.buffer,
                     )
                 )
         elif which == "end":

@@ -12,6 +12,7 @@ import pytest
 
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol.messages import BlobRegistration, Certificate
+from walrus_node.protocol.sliver_buffer import ROOM, SliverBuffer
 from walrus_node.store.store import (
     BlobInfo,
     BlobState,
@@ -95,17 +96,29 @@ def test_a_gone_blob_can_be_registered_again(store: Store) -> None:
     assert store.get_blob_info(_id(1)) == info
 
 
+def _certified(info: BlobInfo | None, cert: Certificate) -> BlobInfo | None:
+    return BlobInfo(BlobState.CERTIFIED, 0, (cert.registration,), cert.epoch)
+
+
 def test_shard_batches_store_slivers_metadata_certificate_and_cursor_together(store: Store) -> None:
     record = ShardRecord(_id(2), b"meta", _cert(_id(2)), P, b"sliver")
-
-    def merge(info: BlobInfo | None, cert: Certificate) -> BlobInfo | None:
-        return BlobInfo(BlobState.CERTIFIED, 0, (cert.registration,), cert.epoch)
-
-    store.ingest_shard_batch(5, [record], merge, "cursor", b"\x02")
+    store.ingest_shard_batch(5, [record], _certified, "cursor", b"\x02")
     assert store.get_sliver(5, P, _id(2)) == b"sliver"
     assert store.get_metadata(_id(2)) == b"meta"
     assert store.get_state("cursor") == b"\x02"
     assert store.certificate_of(_id(2)) == _cert(_id(2))
+
+
+def test_a_shard_batch_sliver_received_into_a_buffer_is_stored_as_its_bytes(store: Store) -> None:
+    """A shard batch's sliver comes as a :class:`SliverBuffer` (put together as it
+    arrived): stored with its checksum in the buffer's room, read back as its bytes."""
+    buffer = SliverBuffer(6)
+    buffer.append(b"sli")
+    buffer.append(b"ver")
+    record = ShardRecord(_id(2), b"meta", _cert(_id(2)), P, buffer)
+    store.ingest_shard_batch(5, [record], _certified, "cursor", b"\x02")
+    assert store.get_sliver(5, P, _id(2)) == b"sliver"
+    assert bytes(buffer.value[ROOM:]) == b"sliver"
 
 
 def test_readers_of_every_shard_and_the_writer_run_together(store: Store) -> None:
