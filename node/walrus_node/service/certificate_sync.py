@@ -17,11 +17,13 @@ cannot be checked here. It is *vouched for* instead (:class:`Vouches`): once mem
 the current committee holding more than ``f`` shards have listed it in their logs, at
 least one of them is honest and accepted it after checking it (directly, or vouched for
 in turn), and it is recorded (:meth:`Registrations.accept_vouched`). Vouches are kept in
-memory only (at most ``pending_vouches`` certificates, at most ``pending_vouches_per_peer``
+memory (at most ``pending_vouches`` certificates, at most ``pending_vouches_per_peer``
 of them first listed by one member, and a fair share for every member, so that a liar
 listing made-up ones cannot keep the real ones out; those whose registration ended are
-dropped at every round); a restart forgets the partial ones, whose listers' cursors have
-moved on.
+dropped at every round). What survives a restart is the cursor, and the one persisted
+for a member stays before the oldest certificate it listed that still waits for more
+vouches (as for deletions, below), so a restarted node hears those listings again
+instead of needing more than ``f`` shards' worth of *other* members for them.
 
 Deletions travel the same way. Each node logs the deletions it applied, as the owner
 signed them with the owner key (:meth:`Lifetime.accept_relayed`); in the same round, after
@@ -97,6 +99,9 @@ class Vouches:
         self._capacity = capacity
         self._per_voucher = per_voucher
         self._pending: dict[bytes, tuple[Certificate, set[bytes]]] = {}
+        self._listed: dict[bytes, dict[bytes, int]] = {}
+        """Per member, the waiting certificates it listed and where in its log (never
+        empty): what pins its persisted cursor (:meth:`oldest_position`)."""
         self._charged: dict[bytes, bytes] = {}
         """Each waiting certificate's key and the member it is charged to."""
         self._by_voucher: dict[bytes, dict[bytes, None]] = {}
@@ -109,9 +114,17 @@ class Vouches:
         """Waiting certificates charged to ``voucher``."""
         return len(self._by_voucher.get(voucher, ()))
 
-    def add(self, certificate: Certificate, voucher: bytes, committee: SignerWeights) -> int | None:
-        """Count ``voucher``'s listing; return the vouchers' shard weight once it exceeds
-        ``f`` of ``committee`` (the certificate then leaves the table), else None."""
+    def oldest_position(self, voucher: bytes) -> int | None:
+        """Where in ``voucher``'s log the oldest waiting certificate it listed is."""
+        listed = self._listed.get(voucher)
+        return min(listed.values()) if listed else None
+
+    def add(
+        self, certificate: Certificate, voucher: bytes, committee: SignerWeights, position: int = 0
+    ) -> int | None:
+        """Count ``voucher``'s listing (at ``position`` of its log); return the vouchers'
+        shard weight once it exceeds ``f`` of ``committee`` (the certificate then leaves
+        the table), else None."""
         key = hashlib.sha256(certificate.to_bytes()).digest()
         entry = self._pending.get(key)
         if entry is None:
@@ -121,6 +134,8 @@ class Vouches:
             self._charged[key] = voucher
             self._by_voucher.setdefault(voucher, {})[key] = None
         entry[1].add(voucher)
+        listed = self._listed.setdefault(voucher, {})
+        listed[key] = min(position, listed.get(key, position))
         weight = sum(committee.shard_count_of(k) for k in entry[1])
         if weight > (committee.n_shards - 1) // 3:
             self._drop(key)
@@ -146,7 +161,12 @@ class Vouches:
         return True
 
     def _drop(self, key: bytes) -> None:
-        self._pending.pop(key, None)
+        entry = self._pending.pop(key, None)
+        for lister in entry[1] if entry is not None else ():
+            listed = self._listed[lister]
+            del listed[key]
+            if not listed:
+                del self._listed[lister]
         voucher = self._charged.pop(key, None)
         if voucher is not None:
             mine = self._by_voucher[voucher]
@@ -166,11 +186,11 @@ class CertificateSync:
         )
         """Checked deletions of blobs not known here yet, and who relayed them."""
         self._vouches = Vouches(config.pending_vouches, config.pending_vouches_per_peer)
-        self._deletion_cursors: dict[str, int] = {}
-        """Per peer, how far its deletion log was listed (from the persisted cursor at the
-        first round after a start)."""
+        self._cursors: dict[str, int] = {}
+        """Per peer and log (certificates, deletions), how far it was listed (from the
+        persisted cursor at the first round after a start)."""
         self._persisted: dict[str, int] = {}
-        """Per peer, the deletion cursor last persisted."""
+        """Per peer and log, the cursor last persisted."""
         self._poke = asyncio.Event()
         self._queued: asyncio.Future[None] | None = None
         """The round not started yet, which new callers join."""
@@ -212,7 +232,7 @@ class CertificateSync:
             except TimeoutError:
                 pass
 
-    async def _offer(self, member: Member, certificate: Certificate) -> None:
+    async def _offer(self, member: Member, certificate: Certificate, position: int) -> None:
         if await self._registrations.adds_nothing(certificate):
             return  # delivered here already (by the client, or by another peer)
         try:
@@ -226,7 +246,7 @@ class CertificateSync:
             log.info("peer_certificate_refused", peer=member.name, error=str(e))
             return
         current = self._ctx.require_committees().current
-        weight = self._vouches.add(certificate, member.public_key, current)
+        weight = self._vouches.add(certificate, member.public_key, current, position)
         if weight is None:
             return
         try:
@@ -304,54 +324,62 @@ class CertificateSync:
         cursor: int = struct.unpack("<Q", raw)[0] if raw else 0
         return 0 if logged < cursor else cursor  # less: the peer's store was replaced
 
-    async def _certificates_from(self, member: Member, peer: Peer, logged: int) -> None:
-        ctx = self._ctx
-        key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
-        cursor = await self._cursor(key, logged)
-        while logged > cursor:  # the peer's NodeInfo said how far its log goes
-            batch = await peer.list_certificates(cursor, _BATCH)
-            for sequence, certificate in batch:
-                await self._offer(member, certificate)
-                cursor = max(cursor, sequence)
-            if batch:
-                await ctx.write(ctx.store.put_state, key, struct.pack("<Q", cursor))
-            if len(batch) < _BATCH:
-                break
-
-    async def _deletions_from(self, member: Member, peer: Peer, logged: int) -> None:
-        key = f"deletion-cursor/{keys.encode_public_key(member.public_key)}"
-        cursor = self._deletion_cursors.get(key)
+    async def _start_cursor(self, key: str, logged: int) -> int:
+        """Where to list a peer's log from: the cursor in memory, or after a start the
+        persisted one; 0 if the log is shorter than that (the peer's store was replaced)."""
+        cursor = self._cursors.get(key)
         if cursor is None:
             cursor = self._persisted[key] = await self._cursor(key, logged)
         elif logged < cursor:
-            cursor = 0  # the peer's store was replaced
-        await self._list_deletions(member, peer, logged, key, cursor)
-        await self._persist_deletion_cursor(member, key)  # waiting ones may have gone
+            cursor = 0
+        self._cursors[key] = cursor
+        return cursor
 
-    async def _persist_deletion_cursor(self, member: Member, key: str) -> None:
-        """Persist the peer's cursor, kept before the oldest deletion it relayed that
-        still waits here (so that a restart lists that one again), if it moved."""
-        cursor = self._deletion_cursors.get(key)
+    async def _persist_cursor(self, key: str, waiting: int | None) -> None:
+        """Persist a peer's cursor, kept before ``waiting`` (the oldest entry of that log
+        that still waits here: a restart lists it again), if it moved."""
+        cursor = self._cursors.get(key)
         if cursor is None:
             return
-        waiting = self._pending.oldest_position(member.public_key)
         durable = cursor if waiting is None else min(cursor, waiting - 1)
         if durable != self._persisted.get(key):
             ctx = self._ctx
             await ctx.write(ctx.store.put_state, key, struct.pack("<Q", max(durable, 0)))
             self._persisted[key] = durable
 
+    async def _certificates_from(self, member: Member, peer: Peer, logged: int) -> None:
+        key = f"certificate-cursor/{keys.encode_public_key(member.public_key)}"
+        cursor = await self._start_cursor(key, logged)
+        while logged > cursor:  # the peer's NodeInfo said how far its log goes
+            batch = await peer.list_certificates(cursor, _BATCH)
+            for sequence, certificate in batch:
+                await self._offer(member, certificate, sequence)
+                cursor = max(cursor, sequence)
+                self._cursors[key] = cursor
+            if batch:
+                await self._persist_cursor(key, self._vouches.oldest_position(member.public_key))
+            if len(batch) < _BATCH:
+                break
+        # the certificates it listed that waited may have counted, or ended, since
+        await self._persist_cursor(key, self._vouches.oldest_position(member.public_key))
+
+    async def _deletions_from(self, member: Member, peer: Peer, logged: int) -> None:
+        key = f"deletion-cursor/{keys.encode_public_key(member.public_key)}"
+        cursor = await self._start_cursor(key, logged)
+        await self._list_deletions(member, peer, logged, key, cursor)
+        # the deletions it relayed that waited may have been applied, or gone, since
+        await self._persist_cursor(key, self._pending.oldest_position(member.public_key))
+
     async def _list_deletions(
         self, member: Member, peer: Peer, logged: int, key: str, cursor: int
     ) -> None:
-        self._deletion_cursors[key] = cursor
         while logged > cursor:
             batch = await peer.list_deletions(cursor, _BATCH)
             dropped = 0
             for sequence, deletion in batch:
                 dropped += not await self._offer_deletion(member, deletion, sequence)
                 cursor = max(cursor, sequence)
-                self._deletion_cursors[key] = cursor
+                self._cursors[key] = cursor
             if dropped:  # one line per batch: a flooding peer does not flood the log
                 log.info(
                     "pending_deletions_dropped",
@@ -361,6 +389,6 @@ class CertificateSync:
                     pending=len(self._pending),
                 )
             if batch:
-                await self._persist_deletion_cursor(member, key)
+                await self._persist_cursor(key, self._pending.oldest_position(member.public_key))
             if len(batch) < _BATCH:
                 break

@@ -9,7 +9,8 @@ import struct
 import types
 from typing import Any
 
-from walrus_node.protocol import keys
+from walrus_node.protocol import errors, keys
+from walrus_node.protocol.messages import BlobRegistration, Certificate
 from walrus_node.service.certificate_sync import CertificateSync
 
 _CONFIG = types.SimpleNamespace(
@@ -114,5 +115,89 @@ def test_a_peer_is_asked_for_its_logs_only_past_what_this_node_has_seen() -> Non
         await sync._certificates_from(member, Peer(), 2)  # type: ignore[arg-type]
         await sync._deletions_from(member, Peer(), 5)  # type: ignore[arg-type]
         assert calls == [("certificates", 0), ("deletions", 4)]
+
+    asyncio.run(asyncio.wait_for(go(), 10))
+
+
+class _Committee:
+    """Seven members, one shard each: f = 2."""
+
+    n_shards = 7
+
+    def shard_count_of(self, public_key: bytes) -> int:
+        return 1 if public_key[:1] in b"ABCDEFG" else 0
+
+
+def test_a_restart_lists_again_what_was_vouched_for_only_in_part() -> None:
+    """A certificate of an epoch this node never knew waits until more than f shards'
+    worth of members listed it. Two listed it (not enough), then the node restarted: the
+    persisted cursors of those two stay before it, so after the restart they list it again
+    and, with a third member, it counts. (With the cursors persisted past it, the third
+    member alone was all the node heard again, and the certificate never counted.)"""
+    old = Certificate(1, b"\x07" * 32, BlobRegistration(40), ((b"A" * 32, b"s" * 64),))
+    other = Certificate(1, b"\x08" * 32, BlobRegistration(40), ((b"A" * 32, b"s" * 64),))
+    logs = {  # each member's certificate log: (position, certificate)
+        b"A" * 32: [(4, other), (5, old), (6, other)],
+        b"B" * 32: [(1, other), (2, old)],
+        b"C" * 32: [(3, old)],
+    }
+    state: dict[str, bytes] = {}
+    vouched: list[tuple[Certificate, int]] = []
+
+    class Registrations:
+        async def adds_nothing(self, certificate: Certificate) -> bool:
+            return certificate is other  # known here already
+
+        async def accept_certificate(self, certificate: Certificate) -> None:
+            raise errors.StaleEpoch("epoch 1 is before this node's first")
+
+        def unknown_past(self, certificate: Certificate) -> bool:
+            return True
+
+        async def accept_vouched(self, certificate: Certificate, weight: int) -> None:
+            vouched.append((certificate, weight))
+
+    class Peer:
+        def __init__(self, key: bytes) -> None:
+            self.key = key
+
+        async def list_certificates(self, after: int, limit: int) -> list[Any]:
+            return [(i, c) for i, c in logs[self.key] if i > after][:limit]
+
+    async def read(fn: object, key: str) -> bytes | None:
+        return state.get(key)
+
+    async def write(fn: object, key: str, value: bytes) -> None:
+        state[key] = value
+
+    def node() -> CertificateSync:
+        committees = types.SimpleNamespace(current=_Committee(), epoch=3)
+        ctx: Any = types.SimpleNamespace(
+            read=read,
+            write=write,
+            store=types.SimpleNamespace(get_state=None, put_state=None),
+            config=_CONFIG,
+            require_committees=lambda: committees,
+        )
+        return CertificateSync(ctx, Registrations(), None)  # type: ignore[arg-type]
+
+    async def listing(sync: CertificateSync, key: bytes) -> None:
+        member: Any = types.SimpleNamespace(public_key=key, name=key[:1].decode())
+        await sync._certificates_from(member, Peer(key), logs[key][-1][0])  # type: ignore[arg-type]
+
+    async def go() -> None:
+        before = node()
+        await listing(before, b"A" * 32)
+        await listing(before, b"B" * 32)
+        assert vouched == []  # two of seven shards: not more than f
+        cursor = "certificate-cursor/" + keys.encode_public_key(b"A" * 32)
+        assert struct.unpack("<Q", state[cursor])[0] == 4  # before the waiting one
+        after = node()  # restarted: the table of vouches is gone, the cursors are not
+        await listing(after, b"C" * 32)
+        await listing(after, b"A" * 32)
+        await listing(after, b"B" * 32)
+        assert vouched == [(old, 3)]
+        await listing(after, b"A" * 32)  # the next round: its log did not grow, and
+        assert struct.unpack("<Q", state[cursor])[0] == 6  # nothing waits: past its log
 
     asyncio.run(asyncio.wait_for(go(), 10))

@@ -128,3 +128,45 @@ def test_bounds_hold_and_a_light_member_always_gets_a_certificate_in(
         assert len(vouches) <= capacity
         assert all(vouches.held_by(k) <= per_voucher for k in KEYS[:3])
         assert len(vouches) == sum(vouches.held_by(k) for k in KEYS[:3])
+
+
+def test_a_members_oldest_listing_still_waiting_follows_the_table() -> None:
+    """What pins a member's persisted certificate cursor: the oldest position in its log
+    of a certificate it listed that still waits for vouches."""
+    vouches = Vouches(capacity=10, per_voucher=10)
+    assert vouches.oldest_position(KEYS[0]) is None
+    vouches.add(_made_up(1, end_epoch=5), KEYS[0], Committee(), 7)
+    vouches.add(CERT, KEYS[0], Committee(), 9)
+    vouches.add(CERT, KEYS[1], Committee(), 3)  # another member's log, its own positions
+    vouches.add(CERT, KEYS[0], Committee(), 12)  # listed again (after a restart): no later
+    assert vouches.oldest_position(KEYS[0]) == 7 and vouches.oldest_position(KEYS[1]) == 3
+    vouches.prune(5)
+    assert vouches.oldest_position(KEYS[0]) == 9
+    assert vouches.add(CERT, KEYS[2], Committee(), 1) == 3  # counted: it waits no more
+    assert vouches.oldest_position(KEYS[0]) is None
+    assert vouches.oldest_position(KEYS[1]) is None and vouches.oldest_position(KEYS[2]) is None
+
+
+@given(
+    capacity=st.integers(1, 10),
+    steps=st.lists(
+        st.tuples(st.integers(0, 15), st.sampled_from([*KEYS[:4], STRANGER]), st.integers(1, 99)),
+        max_size=80,
+    ),
+)
+def test_oldest_positions_are_those_of_the_waiting_listings(
+    capacity: int, steps: list[tuple[int, bytes, int]]
+) -> None:
+    """Whatever is listed, counted, evicted or refused, a member's oldest position is the
+    least position at which it listed a certificate still in the table."""
+    vouches = Vouches(capacity, capacity)
+    listed: dict[int, dict[bytes, int]] = {}  # waiting certificate -> lister -> position
+    for i, voucher, position in steps:
+        vouches.add(_made_up(i), voucher, Committee(), position)
+        mine = listed.setdefault(i, {})
+        mine[voucher] = min(position, mine.get(voucher, position))
+        waiting = {c.blob_id for c, _ in vouches._pending.values()}
+        listed = {j: p for j, p in listed.items() if _made_up(j).blob_id in waiting}
+        for k in [*KEYS[:4], STRANGER]:
+            positions = [p[k] for p in listed.values() if k in p]
+            assert vouches.oldest_position(k) == (min(positions) if positions else None)
