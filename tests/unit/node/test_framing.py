@@ -4,6 +4,8 @@ limit or the framing is refused at the message that breaks it."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from hypothesis import given
@@ -20,17 +22,34 @@ BLOB = b"\1" * 32
 WIDE = framing.StreamLimits(max_sliver_bytes=1 << 30, max_stream_bytes=1 << 40, max_items=512)
 
 
-def _read(frames: framing.SliverFrames, parts: list[pb.SliverPart]) -> list[framing.Sliver]:
+T = TypeVar("T")
+
+
+def _read(
+    frames: framing.SliverFrames, parts: list[pb.SliverPart], take: Callable[[bytes], T | None]
+) -> list[T]:
+    """The slivers ``take`` (``frames.data`` or ``frames.fill``) hands back for ``parts``."""
     out = []
     for part in parts:
         if part.WhichOneof("part") == "header":
             frames.header(part.header)
         else:
-            sliver = frames.data(part.data)
+            sliver = take(part.data)
             if sliver is not None:
                 out.append(sliver)
     frames.end()
     return out
+
+
+def _parts(framed: list[tuple[SliverType, int, bytes]], chunk: int) -> list[pb.SliverPart]:
+    """``framed`` as a sliver stream cut in chunks of ``chunk`` bytes (many chunk
+    boundaries on small slivers)."""
+    old = framing.CHUNK_SIZE
+    framing.CHUNK_SIZE = chunk
+    try:
+        return list(framing.sliver_parts(BLOB, framed))
+    finally:
+        framing.CHUNK_SIZE = old
 
 
 slivers = st.lists(
@@ -43,13 +62,8 @@ slivers = st.lists(
 @given(slivers, st.integers(min_value=1, max_value=1024))
 def test_slivers_come_back_whole(items: list[tuple[SliverType, bytes]], chunk: int) -> None:
     framed = [(t, i, d) for i, (t, d) in enumerate(items)]
-    old = framing.CHUNK_SIZE
-    framing.CHUNK_SIZE = chunk  # exercise many chunk boundaries on small slivers
-    try:
-        parts = list(framing.sliver_parts(BLOB, framed))
-    finally:
-        framing.CHUNK_SIZE = old
-    got = _read(framing.SliverFrames(WIDE, "test"), parts)
+    frames = framing.SliverFrames(WIDE, "test")
+    got = _read(frames, _parts(framed, chunk), frames.data)
     assert [(s.sliver_type, s.index, s.data) for s in got] == framed
 
 
@@ -58,22 +72,8 @@ def test_slivers_filled_into_buffers_come_back_whole_with_the_room_in_front(
     items: list[tuple[SliverType, bytes]], chunk: int
 ) -> None:
     framed = [(t, i, d) for i, (t, d) in enumerate(items)]
-    old = framing.CHUNK_SIZE
-    framing.CHUNK_SIZE = chunk
-    try:
-        parts = list(framing.sliver_parts(BLOB, framed))
-    finally:
-        framing.CHUNK_SIZE = old
     frames = framing.SliverFrames(WIDE, "test")
-    got: list[framing.BufferedSliver] = []
-    for part in parts:
-        if part.WhichOneof("part") == "header":
-            frames.header(part.header)
-        else:
-            sliver = frames.fill(part.data)
-            if sliver is not None:
-                got.append(sliver)
-    frames.end()
+    got = _read(frames, _parts(framed, chunk), frames.fill)
     assert [(s.sliver_type, s.index, bytes(s.buffer.data)) for s in got] == framed
     for s, (_, _, data) in zip(got, framed, strict=True):
         assert len(s.buffer.value) == ROOM + len(data)  # the room, then the bytes: one buffer
