@@ -27,8 +27,9 @@ Memory: ``E`` is ``(n/rows)(n/columns)`` times the blob (3.3-4.5x; 3.6x at n=10,
 n=1000; a little under :meth:`EncodingParams.encoded_size`, ``n (rows + columns)``
 symbols) and is all an encoded blob holds: a secondary sliver is gathered from its column
 when asked for (:meth:`EncodedBlob.secondary`), or handed out as views of its symbols
-(:meth:`EncodedBlob.secondary_pieces`, what the client's upload sends), so a store's peak
-is the matrix plus the chunks in flight. Beside ``E`` an encode holds the ``n^2`` leaf
+(:meth:`EncodedBlob.secondary_pieces`, what the client's upload sends; small symbols are
+gathered, a copy of at most ``rows`` times :data:`PIECES_MIN_SYMBOL_SIZE`), so a store's
+peak is the matrix plus the chunks in flight. Beside ``E`` an encode holds the ``n^2`` leaf
 hashes (32 bytes each: 32 MB at n = 1000) while committing. :func:`secondary_slivers`
 gathers all columns at once (another ``rows/n`` of ``E``) for ``walrus-bench``'s stage
 timings only; nothing on the store path calls it. Steps 1-4 and the gather are separate
@@ -49,6 +50,7 @@ from walrus_node.codec.metadata import BlobId, BlobMetadata
 from walrus_node.codec.params import EncodingParams, EncodingType, SliverType
 
 __all__ = [
+    "PIECES_MIN_SYMBOL_SIZE",
     "READ_CHUNK",
     "EncodedBlob",
     "Reader",
@@ -81,6 +83,15 @@ class Reader(Protocol):
         ...
 
 
+PIECES_MIN_SYMBOL_SIZE = 16 << 10
+"""Bytes: from this symbol size on, :meth:`EncodedBlob.secondary_pieces` hands a secondary
+sliver out as views of its symbols; below it, as one gathered copy. Each view costs about
+a microsecond to make and frame whatever its size, about what copying 8-16 KB costs: at
+1000 shards a 1 MiB blob's symbols are 6 bytes, and the ~670 000 views of a store's
+secondary slivers took two thirds of the client's CPU (BENCHMARKS.md, "Small symbols
+gathered")."""
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodedBlob:
     """A blob's metadata and all ``2n`` slivers."""
@@ -106,11 +117,14 @@ class EncodedBlob:
         return view
 
     def secondary_pieces(self, index: int) -> tuple[memoryview, ...]:
-        """Secondary sliver ``index`` as its ``rows`` symbols, in order, where they lie in
-        the matrix (views, no copy): for a caller that sends or hashes it piece by piece
-        and so needs no gathered copy (the client's upload)."""
+        """Secondary sliver ``index`` as consecutive pieces, for a caller that sends or
+        hashes it piece by piece (the client's upload): its ``rows`` symbols where they
+        lie in the matrix (views, no copy), or, for symbols smaller than
+        :data:`PIECES_MIN_SYMBOL_SIZE`, one gathered copy (:meth:`secondary`)."""
         self.params.check_index(index, "secondary sliver index")
         s = self.symbol_size
+        if s < PIECES_MIN_SYMBOL_SIZE:
+            return (self.secondary(index),)
         return tuple(
             self._expanded[row, index * s : (index + 1) * s].data for row in range(self.params.rows)
         )

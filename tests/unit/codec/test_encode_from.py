@@ -4,6 +4,7 @@ pieces straight into the matrix, and refuses a reader that ends early."""
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.unit.codec import golden, samples
 from walrus_node.codec import encoder, errors
+from walrus_node.codec.encoder import PIECES_MIN_SYMBOL_SIZE
 from walrus_node.codec.params import EncodingParams
 
 
@@ -51,8 +53,26 @@ def test_secondary_pieces_are_the_secondary_sliver_in_order(n: int, length: int)
     enc = samples.encoded(n, length)
     for i in range(n):
         pieces = enc.secondary_pieces(i)
-        assert len(pieces) == enc.params.rows
+        assert len(pieces) == 1  # small symbols: gathered
         assert b"".join(pieces) == bytes(enc.secondary(i))
+
+
+@pytest.mark.parametrize("n", [4, 7])
+def test_big_symbols_are_handed_out_as_views_and_small_ones_gathered(n: int) -> None:
+    """From PIECES_MIN_SYMBOL_SIZE on, a secondary sliver's pieces are views of its
+    symbols in the matrix (no copy), in order; just below it, one gathered copy."""
+    params = EncodingParams(n)
+    source = params.rows * params.columns
+    for s, pieces_expected in (
+        (PIECES_MIN_SYMBOL_SIZE, params.rows),
+        (PIECES_MIN_SYMBOL_SIZE - 2, 1),
+    ):
+        enc = encoder.encode(os.urandom(source * s), n)
+        assert enc.symbol_size == s
+        for i in range(n):
+            pieces = enc.secondary_pieces(i)
+            assert len(pieces) == pieces_expected
+            assert b"".join(pieces) == bytes(enc.secondary(i))
 
 
 def _row_edges(n: int) -> st.SearchStrategy[int]:
