@@ -185,15 +185,47 @@ async def _exercise(
     reads: list[float] = []
     parts: dict[str, list[float]] = {}
     rss: list[float] = []
-    async with WalrusClient(client_config.load(bed.client_config)) as client:
-        for _ in range(warmup):
-            await _cycle(bed, client, size, None)
-        for _ in range(count):
-            store_seconds, read_seconds = await _cycle(bed, client, size, parts)
-            stores.append(store_seconds)
-            reads.append(read_seconds)
-            rss.append(_nodes_rss(bed)[0])
+    with _sigterm_cancels():
+        async with WalrusClient(client_config.load(bed.client_config)) as client:
+            for _ in range(warmup):
+                await _cycle(bed, client, size, None)
+            for _ in range(count):
+                _stop_if_cancelled()  # even if a callee swallowed the cancellation
+                store_seconds, read_seconds = await _cycle(bed, client, size, parts)
+                stores.append(store_seconds)
+                reads.append(read_seconds)
+                rss.append(_nodes_rss(bed)[0])
     return stores, reads, parts, rss
+
+
+def _stop_if_cancelled() -> None:
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+@contextlib.contextmanager
+def _sigterm_cancels() -> Iterator[None]:
+    """While the client works, SIGTERM cancels its task through the event loop, and the
+    cancellation leaves as KeyboardInterrupt (what :func:`_sigterm_interrupts` raises
+    elsewhere). An exception raised by a signal handler lands in whatever Python frame
+    runs at that moment, which on the loop may be a callback of gRPC's or asyncio's own;
+    a cancellation is delivered at the task's next await, where it unwinds the client
+    (its calls, its channels) in order."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    previous = signal.getsignal(signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if task.cancelling():
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)  # remove_signal_handler left the default
 
 
 def _ms(values: list[float]) -> str:
