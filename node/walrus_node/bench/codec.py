@@ -295,11 +295,13 @@ def run(args: argparse.Namespace) -> int:
 
     result["peak_rss_MiB"] = _round(measure.peak_rss_mib())
     result["load_average"] = [round(load_before, 2), round(measure.load_average(), 2)]
+    result["machine"] = measure.machine()  # after the codec's first (cold) iterations
     print(
         f"\n  peak RSS {result['peak_rss_MiB']:.0f} MiB; minor page faults per encode: "
         f"cold {result['encode_minor_faults_cold']:,}, "
         f"warm {result['encode_minor_faults_warm']:,}; "
         f"load average {load_before:.2f} before, {result['load_average'][1]:.2f} after"
     )
+    print(f"  {measure.machine_line(result['machine'])}")
     measure.emit_json(result)
     return 0

@@ -9,8 +9,10 @@ median of the others as *warm*; the last line printed is one JSON object.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
+import mmap
 import os
 import pathlib
 import re
@@ -20,10 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+import blake3
+
 __all__ = [
     "Series",
     "emit_json",
     "load_average",
+    "machine",
+    "machine_line",
     "mbps",
     "minor_faults",
     "parse_size",
@@ -157,3 +163,62 @@ def load_average() -> float:
 def emit_json(result: dict[str, Any]) -> None:
     """Print the machine-readable result: one JSON object, the last line of output."""
     print(json.dumps(result, separators=(",", ":")), flush=True)
+
+
+_PROBE_BYTES = 32 << 20
+
+
+def _best_seconds(fn: Callable[[], object], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def machine() -> dict[str, float]:
+    """How fast this machine is at what the store path leans on, probed in a fraction of
+    a second: one core's BLAKE3 (every commitment and every verify), writing memory that
+    is already mapped, and writing *fresh* memory (each page's first touch: a store's new
+    map pages, a new buffer). GB/s, 1 GB = 10^9 bytes, best of three.
+
+    Printed beside a benchmark's figures so that figures from different machines can be
+    compared: on some virtual machines the first touch of a page costs twenty times the
+    write itself, whatever the page size, and every byte a node stores lands on fresh
+    page-cache pages (BENCHMARKS.md, "Fresh
+    memory on virtual machines")."""
+    size = _PROBE_BYTES
+
+    def fresh_write() -> None:
+        with mmap.mmap(-1, size) as region:
+            view = (ctypes.c_char * size).from_buffer(region)
+            ctypes.memset(view, 1, size)
+            del view
+
+    fresh_seconds = _best_seconds(fresh_write)
+    # Mapped regions, unmapped on return: the probe leaves the process's heap as it was.
+    with mmap.mmap(-1, size) as region:
+        buffer = (ctypes.c_char * size).from_buffer(region)
+        address = ctypes.addressof(buffer)
+        ctypes.memset(address, 0, size)  # mapped from here on
+        write_seconds = _best_seconds(lambda: ctypes.memset(address, 2, size))
+        del buffer
+        data = memoryview(region)
+        hash_seconds = _best_seconds(lambda: blake3.blake3(data, max_threads=1).digest())
+        data.release()
+    return {
+        "cores": float(os.cpu_count() or 1),
+        "blake3_GBps": round(size / hash_seconds / 1e9, 2),
+        "write_GBps": round(size / write_seconds / 1e9, 2),
+        "fresh_write_GBps": round(size / fresh_seconds / 1e9, 2),
+    }
+
+
+def machine_line(probe: dict[str, float]) -> str:
+    """One line for a benchmark's header, from :func:`machine`."""
+    return (
+        f"machine: {probe['cores']:.0f} cores; one core hashes {probe['blake3_GBps']:g} GB/s "
+        f"(BLAKE3); memory writes {probe['write_GBps']:g} GB/s, "
+        f"{probe['fresh_write_GBps']:g} GB/s to fresh pages"
+    )

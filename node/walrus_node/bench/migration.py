@@ -92,6 +92,8 @@ def _recovery_rate(views: list[ShardSyncView]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    machine = measure.machine()
+    print(measure.machine_line(machine))
     directory = tempfile.mkdtemp(prefix="walrus-bench-")
     bed = Testbed.create(os.path.join(directory, "testbed"), args.nodes, args.shards)
     try:
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         "epoch_change_seconds": round(elapsed, 1),
         "load_average": measure.load_average(),
+        "machine": machine,
     }
     print(f"stored {stored / 1e6:.0f} MB of blobs at {figures['fill_MBps']} MB/s")
     print(

@@ -344,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
         f"after {args.warmup} not counted, {args.runs} run(s), {transport}, "
         f"certificate catch-up every {args.certificate_poll_seconds:g} s"
     )
+    machine = measure.machine()
+    print(measure.machine_line(machine))
     runs: list[dict[str, Any]] = []
     try:
         with _sigterm_interrupts():
@@ -372,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "client_peak_rss_MiB": round(measure.peak_rss_mib(), 1),
         "load_average": measure.load_average(),
+        "machine": machine,
         "spread": spread,
         "runs": runs,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -48,6 +49,9 @@ def test_codec_benchmark_ends_with_a_json_line_of_figures(
     assert 0 < result["profile_hashing_share"] < 1
     assert result["threads"] == 1
     assert "1 MB = 10^6 bytes, 1 codec threads" in out
+    assert set(result["machine"]) == {"cores", "blake3_GBps", "write_GBps", "fresh_write_GBps"}
+    assert all(value > 0 for value in result["machine"].values())
+    assert measure.machine_line(result["machine"]) in out
 
 
 def test_codec_benchmark_rejects_bad_parameters(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,6 +116,22 @@ def test_series_report_the_first_run_as_cold_and_the_median_of_the_rest_as_warm(
     assert measure.Series([4.0], [4.0]).warm == 4.0
     assert (series + series).seconds == [18.0, 2.0, 6.0, 4.0]
     assert measure.mbps(2_000_000, 2.0) == 1.0
+
+
+def test_the_machine_probe_reports_its_speeds_and_leaves_the_heap_as_it_was() -> None:
+    before = measure.process_rss_mib(os.getpid())[0]
+    probe = measure.machine()
+    after = measure.process_rss_mib(os.getpid())[0]
+    assert probe["cores"] == os.cpu_count()
+    assert all(probe[key] > 0 for key in ("blake3_GBps", "write_GBps", "fresh_write_GBps"))
+    assert after - before < 8  # its 32 MiB regions are unmapped, not kept in the heap
+    line = measure.machine_line(
+        {"cores": 2.0, "blake3_GBps": 3.4, "write_GBps": 21.0, "fresh_write_GBps": 1.02}
+    )
+    assert line == (
+        "machine: 2 cores; one core hashes 3.4 GB/s (BLAKE3); memory writes 21 GB/s, "
+        "1.02 GB/s to fresh pages"
+    )
 
 
 _TRIM = """

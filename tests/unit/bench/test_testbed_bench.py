@@ -61,6 +61,7 @@ def test_runs_report_their_spread_and_memory_and_leave_no_folder(
         assert set(cpu) == {"store_client", "store_nodes", "read_client", "read_nodes"}
         assert cpu["store_nodes"] > 0 and cpu["store_client"] > 0
     assert "load average" in done.stdout and "spread" in done.stdout
+    assert result["machine"]["fresh_write_GBps"] > 0 and "machine: " in done.stdout
     assert list(tmp_path.iterdir()) == []
 
 
