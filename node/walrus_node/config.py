@@ -182,19 +182,20 @@ class NodeConfig:
     requests with a valid signature enter; when full, new ones are refused
     (RESOURCE_EXHAUSTED) until old ones age out."""
     store_map_size_gib: int = 1024
-    """Upper bound of the store's size (the LMDB map). The store writes through the map,
-    so LMDB sizes its data file to this at open: a sparse file, whose apparent size
-    (``ls``) is this and whose disk usage (``du``) is what is stored."""
+    """Upper bound of the store's size (the LMDB map: address space reserved at open,
+    not memory or disk)."""
     store_disk_reserve_bytes: int = 64 << 20
     """Disk bytes the store keeps allocated past its data's end, beyond each write's own
     bytes, for the B-tree's pages and for small writes (walrus_node.store.disk_room).
-    Writes that do not fit with it are refused (RESOURCE_EXHAUSTED) instead of the node
-    dying of SIGBUS on a full volume; deletions still go through."""
+    Writes that do not fit with it are refused (RESOURCE_EXHAUSTED, nothing written)
+    instead of failing the commit they would share with others; deletions still go
+    through."""
     tune_allocator: bool = True
     """Keep freed blob-sized buffers in the process (glibc mmap/trim thresholds raised,
-    see walrus_node.allocator): receiving slivers then reuses mapped memory instead of
-    page-faulting fresh memory each time (+40% store throughput in BENCHMARKS.md). The
-    price: RSS stays at its peak."""
+    see walrus_node.allocator): receiving slivers, and the store's dirty pages of each
+    commit, then reuse mapped memory instead of page-faulting fresh memory each time
+    (+40% store throughput in BENCHMARKS.md). The price: RSS stays at its peak until
+    the node is idle (idle_trim_seconds)."""
     idle_trim_seconds: float = 10.0
     """After this many seconds in which no request reserved memory, freed heap memory is
     given back to the kernel (malloc_trim, walrus_node.service.idle_trim), so the node's

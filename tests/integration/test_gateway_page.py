@@ -16,7 +16,11 @@ ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "artifacts"
 
 def test_page_stores_reads_and_shows_the_network(testbed: Testbed, tmp_path: pathlib.Path) -> None:
     gw = gateway_mod.start(testbed.client_config, tmp_path)
-    browser = webdriver.start(tmp_path / "chromedriver.log", window=(1200, 1300))
+    try:
+        browser = webdriver.start(tmp_path / "chromedriver.log", window=(1200, 1300))
+    except BaseException:
+        gw.stop()  # a gateway left running would outlive the test
+        raise
     try:
         browser.open(gw.url + "/")
         rows = browser.wait_for(

@@ -1,16 +1,19 @@
-"""Disk room: blocks reserved for the store's file before LMDB writes them through its map.
+"""Disk room: blocks reserved for the store's file before LMDB writes them.
 
 Who calls it: :class:`walrus_node.store.store.Store`, before each write transaction (from
 the group commit's leader, so one at a time).
 
-Why: the store writes through a shared, writable memory map of a sparse file
-(``MDB_WRITEMAP``). The first write to a page whose block is not allocated makes the
-kernel allocate one inside the page fault; on a full volume that fault cannot fail with
-an error, so the process gets ``SIGBUS`` and dies. Here the blocks a transaction may
-touch are allocated first with ``fallocate(2)`` (mode 0: allocate, keep the file's size),
-from the end of LMDB's data up to the transaction's bytes plus a reserve. Those pages
-then never need a block at fault time; the reservation fails cleanly with ``ENOSPC``
-instead, and the store refuses the write (:class:`~walrus_node.store.store.StoreFullError`).
+Why: a commit that meets a full volume fails as a whole, every write of its group with
+it, and LMDB may have written part of its pages by then (harmless, but the group's callers
+learn nothing about which write did not fit). Here the blocks a transaction may touch
+are allocated first with ``fallocate(2)`` (``FALLOC_FL_KEEP_SIZE``: the blocks past the
+file's end are allocated and its size is left to LMDB's writes), from the end of LMDB's
+data up to the transaction's bytes plus a reserve. The commit then never needs a new
+block; the reservation fails cleanly with ``ENOSPC`` instead, and the store refuses the
+writes that declared bytes (:class:`~walrus_node.store.store.StoreFullError`) and commits
+the others. The same holds for a file written through a writable map (LMDB's
+``MDB_WRITEMAP``, which the store does not use), where a page needing a block on a full
+volume would kill the process with ``SIGBUS``.
 Pages LMDB reuses from its free list lie below the data's end and already have blocks.
 
 The reserve (the ``store_disk_reserve_bytes`` setting) covers what a transaction writes
@@ -63,7 +66,7 @@ _PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE (with KEEP_SIZE: deallocate, size unc
 
 
 class DiskRoom:
-    """Reserves disk blocks of one file ahead of writes through a memory map of it."""
+    """Reserves disk blocks of one file ahead of writes to it."""
 
     def __init__(self, path: pathlib.Path, limit: int, reserve: int) -> None:
         if reserve < 0:
@@ -83,8 +86,8 @@ class DiskRoom:
 
     def reserve(self, data_end: int, size: int) -> None:
         """Make sure ``size`` bytes plus the reserve past ``data_end`` can be written
-        through the map without a fault needing a new block; :class:`NoRoomError` if the
-        volume has no room for them."""
+        without needing a new block; :class:`NoRoomError` if the volume has no room for
+        them."""
         if self._fd is None:
             raise ValueError("the store is closed")
         end = min(data_end + size + self._reserve, self._limit)
@@ -104,7 +107,7 @@ class DiskRoom:
         if not self._supported:
             return
         assert _fallocate is not None
-        if _fallocate(self._fd, 0, start, end - start) == 0:
+        if _fallocate(self._fd, _KEEP_SIZE, start, end - start) == 0:
             self._reserved_to = end
             return
         err = ctypes.get_errno()

@@ -12,16 +12,17 @@ queued while it committed form the next group.
 
 A write that raises fails alone: the leader aborts the transaction and runs the group
 again without that write (its caller sees the error). Nested transactions would roll
-back one write without re-running the others, but LMDB does not allow them with
-``MDB_WRITEMAP`` (the store's mode: :mod:`.store`), so instead **every write must be a
-pure function of the transaction** (it reads and writes through ``txn`` only, and may run
-more than once; what it returns from its last run is its result). A group of ``k`` writes
-in which ``f`` fail runs at most ``k + f·k`` writes; failures are rare (a blob collected
-between its upload and its write, a tombstone).
+back one write without re-running the others; the group does without them (LMDB has
+none in its ``MDB_WRITEMAP`` mode, and the store stays free to use either mode:
+:mod:`.store`), so instead **every write must be a pure function of the transaction**
+(it reads and writes through ``txn`` only, and may run more than once; what it returns
+from its last run is its result). A group of ``k`` writes in which ``f`` fail runs at
+most ``k + f·k`` writes; failures are rare (a blob collected between its upload and its
+write, a tombstone).
 
 Before each transaction the leader asks ``reserve`` (given by the store) to make room on
-disk for the group's declared bytes: the store's file is written through a shared memory
-map, where a full disk would be a ``SIGBUS`` instead of an error. When that refuses, the
+disk for the group's declared bytes (:mod:`.disk_room`: a full volume is then a refusal
+of the writes that need room, not a failed commit of the whole group). When that refuses, the
 writes that declared bytes fail with its error and the group runs again without them
 (deletions and small updates still go through: they are what frees space).
 

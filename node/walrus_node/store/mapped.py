@@ -3,7 +3,7 @@
 Who calls it: :meth:`walrus_node.store.store.Store.release_mapped`, which the node runs
 every ``store_map_release_seconds`` (:mod:`walrus_node.service.map_release`).
 
-Why: LMDB reads (and the store writes) through a shared memory map of its data file. Every page the
+Why: LMDB reads through a shared memory map of its data file. Every page the
 node touches there (a B-tree page, the head of a sliver, a sliver served whole) stays
 mapped into the process and counts in its resident memory (``RssFile``), and the kernel
 maps up to 16 neighbouring pages of the page cache on every fault (fault-around). So a
@@ -15,10 +15,11 @@ count them.
 ``madvise(MADV_DONTNEED)`` on a shared file mapping only removes the process's page-table
 entries: the pages stay in the page cache (and on disk), nothing is lost, and the next
 access maps the same bytes again with a minor fault. It is safe while other threads read
-through the map: they see the same contents either way. The store's map is writable
-(``MDB_WRITEMAP``): a page written through it and not yet flushed keeps its dirty state
-in the page cache when its entry is removed (the kernel moves the entry's dirty bit to
-the page), so a later ``msync`` still writes it.
+through the map: they see the same contents either way. The store's map is read-only
+(LMDB writes with ``pwrite``: :mod:`.store`); were it writable (``MDB_WRITEMAP``), a page
+written through it and not yet flushed would keep its dirty state in the page cache when
+its entry is removed (the kernel moves the entry's dirty bit to the page), so a later
+``msync`` would still write it.
 
 The mappings are found in ``/proc/self/maps`` by device and inode, since LMDB does not
 say where it mapped the file. Elsewhere than Linux, nothing is released.

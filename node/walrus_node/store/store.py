@@ -14,26 +14,34 @@ Durability rule: a method that stores returns only after its transaction committ
 at the same time by several threads share one transaction and one fsync
 (:mod:`.group_commit`); each still returns only after that commit.
 
-Writes go through a writable shared map (LMDB's ``MDB_WRITEMAP``): a value is copied once,
-into its pages in the map, where without it LMDB copies it into malloc'd dirty pages and
-the kernel copies those again into the page cache at the commit (30-40% less CPU per
-stored byte; BENCHMARKS.md, "Writes through the map"). The commit is still a copy-on-write
-meta-page switch after an ``msync`` of the data, so ``kill -9`` safety is the same. What
-it costs:
+Writes take LMDB's default path: a transaction copies each value into dirty pages on the
+heap, and the commit writes them to the file (``pwrite``) and fsyncs; the map is
+read-only and serves the reads, so a stray write through a view of it cannot reach the
+store. LMDB's other mode (``MDB_WRITEMAP``) writes through a writable map instead, one
+copy less, but each new page of the file is then filled by a page fault (the kernel
+zeroes the page, then the copy lands in it) where ``pwrite`` fills the page cache
+directly: on machines where a page's first touch is dear (virtual machines; `walrus-bench`
+prints the machine's "fresh pages" speed) the map's faults took 45% of the nodes' CPU per
+64 MiB store, and ``pwrite`` cut that CPU by a third (BENCHMARKS.md, "Writes by pwrite").
+The heap pages are reused from one transaction to the next with the tuned allocator
+(:mod:`walrus_node.allocator`: one arena, freed memory kept while busy); without it every
+big value's dirty pages are fresh memory again. What the mode costs:
 
-* LMDB sizes the file to the map size (``store_map_size_gib``) at open. The file is
-  sparse: ``ls`` shows the map size, ``du`` and the volume's free space show what is used.
-* A page first written through the map on a full volume would kill the node with
-  ``SIGBUS``, not an error. So before each transaction the store checks the volume's
-  free space and reserves disk blocks for the writes' bytes plus ``disk_reserve`` bytes
-  past the data's end (``fallocate``, :mod:`.disk_room`), and refuses the writes with
-  :class:`StoreFullError` when the volume has no room (nothing written). Deletions
-  declare no bytes and still go through. Where ``fallocate`` is not supported the
-  free-space check is all there is (a check, not a reservation); on copy-on-write
-  filesystems (btrfs, ZFS), where overwriting a page needs new blocks too, the guard is
-  weaker than on ext4, XFS or tmpfs.
-* No nested transactions: a failing write in a group is isolated by re-running the
-  group without it, so write functions are pure functions of their transaction.
+* A transaction's new values are held twice until its commit (the caller's buffers and
+  LMDB's dirty pages): a group's writes at most, one per writer thread.
+* Before each transaction the store checks the volume's free space and reserves disk
+  blocks for the writes' bytes plus ``disk_reserve`` bytes past the data's end
+  (``fallocate``, :mod:`.disk_room`), and refuses the writes with :class:`StoreFullError`
+  when the volume has no room (nothing written), rather than letting the commit fail
+  for the whole group. Deletions declare no bytes and still go through. Where
+  ``fallocate`` is not supported the free-space check is all there is (a check, not a
+  reservation); on copy-on-write filesystems (btrfs, ZFS), where overwriting a page
+  needs new blocks too, the guard is weaker than on ext4, XFS or tmpfs.
+* A failing write in a group is isolated by re-running the group without it (not by
+  nested transactions, which the other mode lacks), so write functions are pure
+  functions of their transaction.
+
+A store written in either mode opens in the other: the file's format is LMDB's.
 
 Layout (named databases, keys are raw 32-byte blob IDs unless noted):
 
@@ -280,7 +288,7 @@ class Store:
         disk_reserve: int = 64 << 20,
     ) -> None:
         """Open (or create) the store in the directory ``path``. ``map_size``: the most
-        the store can hold (bytes; the data file's apparent size). ``disk_reserve``: disk
+        the store can hold (bytes). ``disk_reserve``: disk
         bytes kept allocated past the data's end for the B-tree's pages (see above)."""
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
@@ -296,7 +304,7 @@ class Store:
                 metasync=True,
                 max_readers=256,
                 readahead=False,
-                writemap=True,
+                writemap=False,  # see the module docstring
             )
         except lmdb.Error as e:
             raise StoreError(f"cannot open the store at {directory}: {e}") from e

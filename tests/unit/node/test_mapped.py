@@ -51,3 +51,21 @@ def test_a_closed_store_releases_nothing(tmp_path: pathlib.Path) -> None:
     store.put_state("k", b"v" * MiB)
     store.close()
     assert store.release_mapped() == 0
+
+
+def test_the_store_is_mapped_read_only(tmp_path: pathlib.Path) -> None:
+    """LMDB writes the store with pwrite; its map only serves reads, so a stray write
+    through a view of it faults instead of changing stored bytes."""
+    store = Store(tmp_path / "db", map_size=1 << 30)
+    try:
+        store.put_state("k", b"v" * MiB)
+        assert store.get_state("k") == b"v" * MiB
+        data = str(tmp_path / "db" / "data.mdb")
+        permissions = [
+            line.split()[1]
+            for line in pathlib.Path("/proc/self/maps").read_text().splitlines()
+            if line.endswith(data)
+        ]
+        assert permissions and all("w" not in p for p in permissions), permissions
+    finally:
+        store.close()

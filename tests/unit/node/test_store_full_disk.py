@@ -1,8 +1,8 @@
-"""A full volume: the store refuses writes cleanly instead of the node dying of SIGBUS.
+"""A full volume: the store refuses the writes that do not fit, with nothing written,
+instead of failing the commit they share with others.
 
-The store writes through a shared map of a sparse file; a page first written there on a
-full volume is a SIGBUS. These tests fill a small tmpfs (mounted here; root only) from a
-child process and look at how it ended.
+These tests fill a small tmpfs (mounted here; root only) from a child process and look
+at how it ended.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import contextlib
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,29 +103,32 @@ def test_a_full_volume_refuses_writes_and_the_node_lives_on(tmp_path: pathlib.Pa
     assert ok == "ok"
 
 
-def test_without_the_reservation_a_full_volume_is_a_sigbus(tmp_path: pathlib.Path) -> None:
-    """The control: with the reservation switched off, the same writes kill the process
-    with SIGBUS (what the guard is for)."""
+def test_without_the_reservation_a_full_volume_fails_the_commit(tmp_path: pathlib.Path) -> None:
+    """The control: with the reservation switched off, the write that does not fit is no
+    refusal: LMDB's commit fails half-written (every write of its group with it), which
+    is what the guard is for."""
     with _small_volume(tmp_path / "volume", "40m") as volume:
         done = _fill(volume, "unguarded")
-    assert done.returncode == -signal.SIGBUS, (done.returncode, done.stdout, done.stderr)
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "refused" not in done.stdout
+    assert "CommitError: the store could not commit" in done.stderr
 
 
 def test_reservations_allocate_blocks_past_the_data_and_refuse_what_does_not_fit(
     tmp_path: pathlib.Path,
 ) -> None:
-    """A reservation allocates the file's blocks (its disk usage grows by the writes'
-    bytes plus the reserve, its size stays); more than the volume holds is NoRoomError.
-    Where fallocate is not supported, the volume's free space is checked instead."""
+    """A reservation allocates the file's blocks past its end (its disk usage grows by
+    the writes' bytes plus the reserve, its size is left to LMDB's writes); more than the
+    volume holds is NoRoomError. Where fallocate is not supported, the volume's free
+    space is checked instead."""
     path = tmp_path / "data"
-    with path.open("wb") as f:
-        f.truncate(1 << 40)  # sparse, as LMDB leaves it
+    path.write_bytes(b"m" * 8192)  # LMDB's two meta pages
     room = disk_room.DiskRoom(path, 1 << 40, reserve=1 << 20)
     try:
-        room.reserve(0, 4 << 20)
+        room.reserve(8192, 4 << 20)
         allocated = path.stat().st_blocks * 512
-        assert allocated >= 5 << 20
-        assert path.stat().st_size == 1 << 40
+        assert allocated >= (5 << 20) + 8192
+        assert path.stat().st_size == 8192
         free = shutil.disk_usage(tmp_path).free
         with pytest.raises(disk_room.NoRoomError, match="no room"):
             room.reserve(8 << 20, free + (1 << 30))  # refused before allocating anything
