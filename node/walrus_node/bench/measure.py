@@ -186,8 +186,8 @@ def machine() -> dict[str, float]:
     Printed beside a benchmark's figures so that figures from different machines can be
     compared: on some virtual machines the first touch of a page costs twenty times the
     write itself, whatever the page size, and every byte a node stores lands on fresh
-    page-cache pages (BENCHMARKS.md, "Fresh
-    memory on virtual machines")."""
+    page-cache pages (BENCHMARKS.md, "Writes by pwrite, and fresh memory on this
+    machine")."""
     size = _PROBE_BYTES
 
     def fresh_write() -> None:

@@ -22,9 +22,9 @@ write, a tombstone).
 
 Before each transaction the leader asks ``reserve`` (given by the store) to make room on
 disk for the group's declared bytes (:mod:`.disk_room`: a full volume is then a refusal
-of the writes that need room, not a failed commit of the whole group). When that refuses, the
-writes that declared bytes fail with its error and the group runs again without them
-(deletions and small updates still go through: they are what frees space).
+of the writes that need room, not a failed commit of the whole group). When that
+refuses, the writes that declared bytes fail with its error and the group runs again
+without them (deletions and small updates still go through: they are what frees space).
 
 Nothing is acknowledged before its fsync: a caller returns only after the commit holding
 its write; if that commit fails, every write of the group fails (:class:`CommitError`) and

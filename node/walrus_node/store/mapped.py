@@ -3,8 +3,8 @@
 Who calls it: :meth:`walrus_node.store.store.Store.release_mapped`, which the node runs
 every ``store_map_release_seconds`` (:mod:`walrus_node.service.map_release`).
 
-Why: LMDB reads through a shared memory map of its data file. Every page the
-node touches there (a B-tree page, the head of a sliver, a sliver served whole) stays
+Why: LMDB reads through a shared memory map of its data file. Every page the node
+touches there (a B-tree page, the head of a sliver, a sliver served whole) stays
 mapped into the process and counts in its resident memory (``RssFile``), and the kernel
 maps up to 16 neighbouring pages of the page cache on every fault (fault-around). So a
 node's RSS grew with the bytes it had stored and served: about +0.33 MiB per 1 MiB blob

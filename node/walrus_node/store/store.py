@@ -20,9 +20,10 @@ read-only and serves the reads, so a stray write through a view of it cannot rea
 store. LMDB's other mode (``MDB_WRITEMAP``) writes through a writable map instead, one
 copy less, but each new page of the file is then filled by a page fault (the kernel
 zeroes the page, then the copy lands in it) where ``pwrite`` fills the page cache
-directly: on machines where a page's first touch is dear (virtual machines; `walrus-bench`
+directly: on machines where a page's first touch is dear (virtual machines; ``walrus-bench``
 prints the machine's "fresh pages" speed) the map's faults took 45% of the nodes' CPU per
-64 MiB store, and ``pwrite`` cut that CPU by a third (BENCHMARKS.md, "Writes by pwrite").
+64 MiB store, and ``pwrite`` cut the nodes' CPU per store by 7-40% (BENCHMARKS.md,
+"Writes by pwrite, and fresh memory on this machine").
 The heap pages are reused from one transaction to the next with the tuned allocator
 (:mod:`walrus_node.allocator`: one arena, freed memory kept while busy); without it every
 big value's dirty pages are fresh memory again. What the mode costs:
@@ -288,8 +289,8 @@ class Store:
         disk_reserve: int = 64 << 20,
     ) -> None:
         """Open (or create) the store in the directory ``path``. ``map_size``: the most
-        the store can hold (bytes). ``disk_reserve``: disk
-        bytes kept allocated past the data's end for the B-tree's pages (see above)."""
+        the store can hold (bytes). ``disk_reserve``: disk bytes kept allocated past the
+        data's end for the B-tree's pages (see above)."""
         directory = pathlib.Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         self._data_file = directory / "data.mdb"
