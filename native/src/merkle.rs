@@ -257,6 +257,38 @@ fn sliver_leaves<'py>(
     Ok(PyBytes::new(py, flat(&leaves)))
 }
 
+/// [`sliver_leaves`] of many slivers of one shape in one call (spread over the pool
+/// when the work is big enough): one `n * 32`-byte string of leaves per sliver, in order.
+#[pyfunction]
+fn sliver_leaves_many<'py>(
+    py: Python<'py>,
+    slivers: Vec<PyBuffer<u8>>,
+    k: usize,
+    n: usize,
+    s: usize,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    crate::rs::check_code(k, n, s)?;
+    let addrs = sliver_addrs(&slivers, k, s)?;
+    let leaves: PyResult<Vec<Vec<Node>>> = threads::run(py, sliver_work(k, n, s, addrs.len()), || {
+        // Lengths checked above; buffers exported for the call.
+        threads::map(addrs.len(), |i| sliver_leaves_at(addrs[i], k, n, s)).into_iter().collect()
+    })?;
+    Ok(leaves?.iter().map(|one| PyBytes::new(py, flat(one))).collect())
+}
+
+/// The address of each of `slivers`, once the code and every length (`k * s`) are checked.
+fn sliver_addrs(slivers: &[PyBuffer<u8>], k: usize, s: usize) -> PyResult<Vec<usize>> {
+    let mut addrs = Vec::with_capacity(slivers.len());
+    for sliver in slivers {
+        let r = raw(sliver, "sliver", false)?;
+        if r.len != k * s {
+            return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
+        }
+        addrs.push(r.addr);
+    }
+    Ok(addrs)
+}
+
 /// Commitments of slivers: each of `k` symbols of `s` bytes is extended to `n` symbols,
 /// leaf-hashed and reduced to its root. One root per sliver, in order.
 #[pyfunction]
@@ -268,14 +300,7 @@ fn sliver_roots<'py>(
     s: usize,
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
     crate::rs::check_code(k, n, s)?;
-    let mut addrs = Vec::with_capacity(slivers.len());
-    for sliver in &slivers {
-        let r = raw(sliver, "sliver", false)?;
-        if r.len != k * s {
-            return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
-        }
-        addrs.push(r.addr);
-    }
+    let addrs = sliver_addrs(&slivers, k, s)?;
     let roots: PyResult<Vec<Node>> = threads::run(py, sliver_work(k, n, s, addrs.len()), || {
         // Lengths checked above; buffers exported for the call.
         threads::map(addrs.len(), |i| sliver_root(addrs[i], k, n, s)).into_iter().collect()
@@ -402,6 +427,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(matrix_roots, m)?)?;
     m.add_function(wrap_pyfunction!(sliver_roots, m)?)?;
     m.add_function(wrap_pyfunction!(sliver_leaves, m)?)?;
+    m.add_function(wrap_pyfunction!(sliver_leaves_many, m)?)?;
     m.add_function(wrap_pyfunction!(merkle_proofs, m)?)?;
     m.add_function(wrap_pyfunction!(verify_proofs, m)?)?;
     Ok(())

@@ -14,6 +14,7 @@ one call, spread over the codec's threads).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import walrus_native
@@ -104,13 +105,25 @@ def sliver_roots(
 
 def sliver_leaves(
     params: EncodingParams, sliver_type: SliverType, data: Buffer | U8Array, symbol_size: int
-) -> list[bytes]:
-    """Leaf hashes of a sliver's ``n`` expanded symbols, in one native call: the sliver
-    is hashed where it lies and only its parity symbols are computed (no copy of it);
-    :func:`sliver_root` is their Merkle root."""
+) -> bytes:
+    """Leaf hashes of a sliver's ``n`` expanded symbols, concatenated, in one native
+    call: the sliver is hashed where it lies and only its parity symbols are computed
+    (no copy of it); :func:`sliver_root` is their Merkle root."""
     k = params.symbols_in(sliver_type)
-    nodes = walrus_native.sliver_leaves(_contiguous(data), k, params.n_shards, symbol_size)
-    return merkle.split(nodes)
+    return walrus_native.sliver_leaves(_contiguous(data), k, params.n_shards, symbol_size)
+
+
+def sliver_leaves_many(
+    params: EncodingParams,
+    sliver_type: SliverType,
+    datas: Sequence[Buffer | U8Array],
+    symbol_size: int,
+) -> list[bytes]:
+    """:func:`sliver_leaves` of many slivers of one type, in one native call."""
+    k = params.symbols_in(sliver_type)
+    return walrus_native.sliver_leaves_many(
+        [_contiguous(d) for d in datas], k, params.n_shards, symbol_size
+    )
 
 
 def sliver_root(
@@ -141,9 +154,23 @@ def verify_sliver(
     metadata: BlobMetadata, sliver_type: SliverType, index: int, data: Buffer | U8Array
 ) -> None:
     """Raise :class:`errors.InvalidSliverError` unless ``data`` is the committed sliver."""
-    check_shape(metadata, sliver_type, index, data)
-    root = sliver_root(metadata.params, sliver_type, data, metadata.symbol_size)
-    if root != metadata.sliver_hash(sliver_type, index):
-        raise errors.InvalidSliverError(
-            str(sliver_type), index, "Merkle root does not match the metadata"
-        )
+    verify_slivers(metadata, sliver_type, [(index, data)])
+
+
+def verify_slivers(
+    metadata: BlobMetadata,
+    sliver_type: SliverType,
+    items: Sequence[tuple[int, Buffer | U8Array]],
+) -> None:
+    """:func:`verify_sliver` of each ``(index, data)`` of one type, their roots computed in
+    one native call; raises for the first, in order, that is not the committed sliver."""
+    for index, data in items:
+        check_shape(metadata, sliver_type, index, data)
+    roots = sliver_roots(
+        metadata.params, sliver_type, [data for _, data in items], metadata.symbol_size
+    )
+    for (index, _), root in zip(items, roots, strict=True):
+        if root != metadata.sliver_hash(sliver_type, index):
+            raise errors.InvalidSliverError(
+                str(sliver_type), index, "Merkle root does not match the metadata"
+            )

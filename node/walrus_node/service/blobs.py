@@ -172,33 +172,39 @@ class BlobData:
 
     # --- slivers -----------------------------------------------------------------------------
 
-    async def check_sliver_header(
+    async def check_sliver_headers(
         self,
         blob_id: bytes,
-        sliver_type: SliverType,
-        index: int,
-        size: int,
+        headers: Sequence[tuple[SliverType, int, int]],
         metadata: BlobMetadata | None = None,
-    ) -> None:
-        """Validate a sliver upload before its bytes arrive (against ``metadata`` when the
-        upload carries it, verified, else against the stored metadata)."""
+    ) -> list[int]:
+        """Validate sliver uploads, each ``(type, index, size)``, before their bytes
+        arrive (against ``metadata`` when the upload carries it, verified, else against
+        the stored metadata); returns the shard each one belongs to."""
         metadata = metadata or await self.require_metadata(blob_id)
         params = metadata.params
-        if not 0 <= index < params.n_shards:
-            raise errors.InvalidRequest(
-                f"{sliver_type} sliver index {index} out of range 0..{params.n_shards - 1}"
-            )
-        expected = params.symbols_in(sliver_type) * metadata.symbol_size
-        if size != expected:
-            raise errors.InvalidRequest(
-                f"{sliver_type} sliver {index} declares {size} bytes, expected {expected}"
-            )
-        shard = self.ctx.shard_of(blob_id, sliver_type, index)
-        if shard not in self.ctx.my_shards():
-            raise errors.FailedPrecondition(
-                f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} belongs to shard {shard}, "
-                f"which this node does not own in epoch {self.ctx.require_committees().epoch}"
-            )
+        mine = set(self.ctx.my_shards())
+        placing = self.ctx.params()  # where slivers go: the committee's shards (ctx.shard_of)
+        shards = []
+        for sliver_type, index, size in headers:
+            if not 0 <= index < params.n_shards:
+                raise errors.InvalidRequest(
+                    f"{sliver_type} sliver index {index} out of range 0..{params.n_shards - 1}"
+                )
+            expected = params.symbols_in(sliver_type) * metadata.symbol_size
+            if size != expected:
+                raise errors.InvalidRequest(
+                    f"{sliver_type} sliver {index} declares {size} bytes, expected {expected}"
+                )
+            shard = placing.shard_of_pair(blob_id, placing.pair_of(sliver_type, index))
+            if shard not in mine:
+                raise errors.FailedPrecondition(
+                    f"{sliver_type} sliver {index} of blob {BlobId(blob_id)} belongs to shard "
+                    f"{shard}, which this node does not own in epoch "
+                    f"{self.ctx.require_committees().epoch}"
+                )
+            shards.append(shard)
+        return shards
 
     def upload(self, blob_id: bytes) -> upload_mod.Upload:
         """A StoreSlivers stream's way into the store (see :mod:`.upload`)."""

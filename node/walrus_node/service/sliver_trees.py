@@ -27,26 +27,29 @@ __all__ = ["KeptTree", "TreeCache", "leaves", "tree_bytes", "verified_tree"]
 
 
 def tree_bytes(n_shards: int) -> int:
-    """What one kept tree costs in memory, about: ``2n`` nodes in the tree plus ``n``
-    leaves, each a 32-byte ``bytes`` object (65 bytes) in a list slot (8 bytes)."""
-    return 3 * 73 * n_shards + 200
+    """What one kept tree costs in memory, about: its ``n`` leaves, 32 bytes each, in one
+    ``bytes`` object, and the objects around them."""
+    return merkle.DIGEST_SIZE * n_shards + 300
 
 
 class KeptTree:
-    """One primary sliver's leaf hashes and the tree over them."""
+    """One primary sliver's leaf hashes (concatenated) and the tree over them."""
 
     __slots__ = ("leaves", "size", "tree")
 
-    def __init__(self, leaves: list[bytes]) -> None:
+    def __init__(self, leaves: bytes) -> None:
         self.leaves = leaves
         self.tree = merkle.Tree(leaves)
-        self.size = tree_bytes(len(leaves))
+        self.size = tree_bytes(self.tree.size)
 
     def matches(self, first: int, parts: Sequence[bytes]) -> bool:
         """Whether ``parts`` are symbols ``first, first + 1, ...`` of the sliver."""
-        chosen = self.leaves[first : first + len(parts)]
-        return len(chosen) == len(parts) and all(
-            merkle.leaf(p) == leaf for p, leaf in zip(parts, chosen, strict=True)
+        d = merkle.DIGEST_SIZE
+        if first < 0 or first + len(parts) > self.tree.size:
+            return False
+        return all(
+            merkle.leaf(p) == self.leaves[(first + i) * d : (first + i + 1) * d]
+            for i, p in enumerate(parts)
         )
 
 
@@ -83,9 +86,9 @@ class TreeCache:
             self.used -= out.size
 
 
-def leaves(params: EncodingParams, data: Buffer, symbol_size: int) -> list[bytes]:
-    """Leaf hashes of a primary sliver's ``n`` expanded symbols (one 1-D encode, ``n``
-    hashes; the sliver is not copied into an expanded row)."""
+def leaves(params: EncodingParams, data: Buffer, symbol_size: int) -> bytes:
+    """Leaf hashes of a primary sliver's ``n`` expanded symbols, concatenated (one 1-D
+    encode, ``n`` hashes; the sliver is not copied into an expanded row)."""
     return slivers.sliver_leaves(params, SliverType.PRIMARY, data, symbol_size)
 
 
@@ -93,10 +96,25 @@ def verified_tree(metadata: BlobMetadata, index: int, data: Buffer) -> KeptTree:
     """The tree of primary sliver ``index``; raises
     :class:`~walrus_node.codec.errors.InvalidSliverError` unless ``data`` is the sliver
     the metadata commits to (the same checks as ``slivers.verify_sliver``)."""
-    slivers.check_shape(metadata, SliverType.PRIMARY, index, data)
-    kept = KeptTree(leaves(metadata.params, data, metadata.symbol_size))
-    if kept.tree.root != metadata.sliver_hash(SliverType.PRIMARY, index):
-        raise codec_errors.InvalidSliverError(
-            str(SliverType.PRIMARY), index, "Merkle root does not match the metadata"
-        )
+    return verified_trees(metadata, [(index, data)])[0]
+
+
+def verified_trees(metadata: BlobMetadata, items: Sequence[tuple[int, Buffer]]) -> list[KeptTree]:
+    """:func:`verified_tree` of each ``(index, data)``, their expansions and hashes in one
+    native call (spread over the codec's threads when there is enough work). Raises for
+    the first one, in order, that is not the sliver the metadata commits to."""
+    for index, data in items:
+        slivers.check_shape(metadata, SliverType.PRIMARY, index, data)
+    params = metadata.params
+    flat = slivers.sliver_leaves_many(
+        params, SliverType.PRIMARY, [data for _, data in items], metadata.symbol_size
+    )
+    kept = []
+    for (index, _), leaves_of in zip(items, flat, strict=True):
+        tree = KeptTree(leaves_of)
+        if tree.tree.root != metadata.sliver_hash(SliverType.PRIMARY, index):
+            raise codec_errors.InvalidSliverError(
+                str(SliverType.PRIMARY), index, "Merkle root does not match the metadata"
+            )
+        kept.append(tree)
     return kept

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import slivers
+from walrus_node.codec._types import Buffer
 from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors
@@ -73,14 +74,12 @@ class PendingMetadata:
 class Checks(Protocol):
     """What an upload needs from :class:`~walrus_node.service.blobs.BlobData`."""
 
-    async def check_sliver_header(
+    async def check_sliver_headers(
         self,
         blob_id: bytes,
-        sliver_type: SliverType,
-        index: int,
-        size: int,
+        headers: Sequence[tuple[SliverType, int, int]],
         metadata: BlobMetadata | None = None,
-    ) -> None: ...
+    ) -> list[int]: ...
 
     async def require_metadata(self, blob_id: bytes) -> BlobMetadata: ...
 
@@ -114,43 +113,71 @@ class Upload:
 
     async def admit(self, sliver_type: SliverType, index: int, size: int) -> None:
         """Check a sliver's header and reserve room for its bytes before reading them."""
+        await self.admit_many([(sliver_type, index, size)])
+
+    async def admit_many(self, headers: Sequence[tuple[SliverType, int, int]]) -> None:
+        """:meth:`admit` for the headers of slivers that arrived together, each
+        ``(type, index, size)``: the blob's state read once, one reservation for all."""
         ctx = self.ctx
         metadata = self.pending.metadata if self.pending is not None else None
-        await self._checks.check_sliver_header(self.blob_id, sliver_type, index, size, metadata)
+        shards = await self._checks.check_sliver_headers(self.blob_id, headers, metadata)
         info = ctx.lookup(ctx.store.get_blob_info, self.blob_id)
         # Not certified: registered, or (StoreBlob) about to be registered afresh.
         if info is None or info.state is not BlobState.CERTIFIED:
-            shard = ctx.shard_of(self.blob_id, sliver_type, index)
-            if not ctx.lookup(ctx.store.has_sliver, shard, sliver_type, self.blob_id):
-                ctx.uncertified.charge(self.blob_id, size)
-                self._charged[(sliver_type, index)] = size
-        await ctx.memory.acquire(size, f"{sliver_type} sliver {index}")
+            keys = [(shard, t) for shard, (t, _, _) in zip(shards, headers, strict=True)]
+            stored = ctx.lookup(ctx.store.has_slivers, self.blob_id, keys)
+            for (sliver_type, index, size), there in zip(headers, stored, strict=True):
+                if not there:
+                    ctx.uncertified.charge(self.blob_id, size)
+                    self._charged[(sliver_type, index)] = size
+        size = sum(size for _, _, size in headers)
+        if len(headers) == 1:
+            sliver_type, index, _ = headers[0]
+            what = f"{sliver_type} sliver {index}"
+        else:
+            what = f"{len(headers)} slivers"
+        await ctx.memory.acquire(size, what)
         self._reserved += size
 
     async def add(self, sliver_type: SliverType, index: int, sliver: bytes | SliverBuffer) -> None:
         """Verify a complete sliver now; write held slivers once they reach the buffer. A
         received sliver comes in a :class:`SliverBuffer`, stored as it is."""
+        await self.add_many([(sliver_type, index, sliver)])
+
+    async def add_many(self, items: Sequence[tuple[SliverType, int, bytes | SliverBuffer]]) -> None:
+        """:meth:`add` for slivers that arrived together (a small blob's start part): those
+        of one type verified in one native call; nothing of them is held unless all are
+        the committed slivers."""
         ctx = self.ctx
-        data = sliver.data if isinstance(sliver, SliverBuffer) else sliver
         if self.pending is not None:
             metadata = self.pending.metadata
         else:
             metadata = await self._checks.require_metadata(self.blob_id)
-        # A small sliver is checked right here: the hop to a worker thread and back costs
+        by_type: dict[SliverType, list[tuple[int, Buffer]]] = {t: [] for t in SliverType}
+        size = 0
+        for sliver_type, index, sliver in items:
+            data = sliver.data if isinstance(sliver, SliverBuffer) else sliver
+            by_type[sliver_type].append((index, data))
+            size += len(data)
+        # Small slivers are checked right here: the hop to a worker thread and back costs
         # more CPU than the check itself saves the loop (INLINE_VERIFY_BYTES).
-        compute = ctx.compute if len(data) > INLINE_VERIFY_BYTES else _inline
+        compute = ctx.compute if size > INLINE_VERIFY_BYTES else _inline
+        primary, secondary = by_type[SliverType.PRIMARY], by_type[SliverType.SECONDARY]
         try:
-            if sliver_type is SliverType.PRIMARY and self._trees is not None:
-                # the same checks as verify_sliver, keeping the tree they compute anyway
-                kept = await compute(sliver_trees.verified_tree, metadata, index, data)
-                self._trees.put((self.blob_id, index), kept)
-            else:
-                await compute(slivers.verify_sliver, metadata, sliver_type, index, data)
+            if primary and self._trees is not None:
+                # the same checks as verify_slivers, keeping the trees they compute anyway
+                kept = await compute(sliver_trees.verified_trees, metadata, primary)
+                for (index, _), tree in zip(primary, kept, strict=True):
+                    self._trees.put((self.blob_id, index), tree)
+            elif primary:
+                await compute(slivers.verify_slivers, metadata, SliverType.PRIMARY, primary)
+            if secondary:
+                await compute(slivers.verify_slivers, metadata, SliverType.SECONDARY, secondary)
         except codec_errors.InvalidSliverError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
             raise errors.InvalidRequest(str(e)) from e
-        self._held.append((sliver_type, index, sliver))
-        self._held_bytes += len(data)
+        self._held.extend(items)
+        self._held_bytes += size
         if self._writing is not None and self._writing.done():
             self._writing.result()  # a write behind failed: stop reading the stream
         if self._held_bytes >= ctx.config.request_buffer_bytes:

@@ -83,7 +83,7 @@ import os
 import pathlib
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import blake3
@@ -587,6 +587,13 @@ class Store:
         db = self._shard_db(shard, sliver_type)
         with self._read() as txn:
             return bool(txn.cursor(db=db).set_key(blob_id))  # no copy of the value
+
+    def has_slivers(self, blob_id: bytes, keys: Sequence[tuple[int, SliverType]]) -> list[bool]:
+        """:meth:`has_sliver` of each ``(shard, type)`` of one blob, in one read transaction."""
+        with self._read() as txn:
+            return [
+                bool(txn.cursor(db=self._shard_db(shard, t)).set_key(blob_id)) for shard, t in keys
+            ]
 
     def lacking_slivers(self, shard: int, blob_ids: list[bytes]) -> dict[bytes, list[SliverType]]:
         """The sliver types of a shard not stored, for each of ``blob_ids`` lacking any

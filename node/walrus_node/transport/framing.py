@@ -231,6 +231,15 @@ class SliverFrames:
         self._chunks, self._buffer, self._received = [], None, 0
         return sliver_type, index
 
+    def whole(self, h: pb.SliverHeader) -> tuple[SliverType, int, int]:
+        """Take the header of a sliver whose bytes came with it, in the same message: the
+        header's checks, its declared size counted as received; returns its type, index
+        and size. The caller checks that the bytes are exactly that size."""
+        sliver_type, index = self.header(h)
+        self._header = None
+        self.total += h.size
+        return sliver_type, index, h.size
+
     def _take(self, chunk: bytes | memoryview) -> tuple[bytes, SliverType, int, int]:
         """Account for a chunk within the declared size; the open sliver's header."""
         if self._header is None:

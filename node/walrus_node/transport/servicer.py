@@ -336,8 +336,7 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         which = part.WhichOneof("part")
         if which == "start":
             await stream.start(part.start.blob)
-            for sliver in part.start.slivers:
-                await stream.whole(sliver)
+            await stream.wholes(part.start.slivers)
             return part.start.uploaded
         if which == "header":
             await stream.header(part.header)

@@ -3,7 +3,7 @@ its start part, its slivers (whole, or a header and data parts) and the node's a
 
 Who calls it: :class:`.servicer.StorageNodeServicer`, one :class:`UploadStream` per call:
 :meth:`UploadStream.start` for the start part, :meth:`~UploadStream.header`,
-:meth:`~UploadStream.data` and :meth:`~UploadStream.whole` for slivers,
+:meth:`~UploadStream.data` and :meth:`~UploadStream.wholes` for slivers,
 :meth:`~UploadStream.finish` once the client says (or its stream shows) that every sliver
 is sent, and :meth:`~UploadStream.close` always.
 
@@ -13,17 +13,19 @@ quota, and the registration is checked as ``GetConfirmation`` checks it, before 
 sliver is taken; each sliver is admitted at its header (:mod:`.framing`'s limits, room
 reserved in the memory budget) and verified once its last byte is in
 (:mod:`walrus_node.service.upload`); the confirmation is signed only once every sliver
-of this node's shards is durably stored. A whole sliver (header and bytes in one
-message, as a small blob's slivers travel) goes through the same steps: its bytes are in
-memory already, as a data part's are, bounded by gRPC's message size limit.
+of this node's shards is durably stored. Whole slivers (header and bytes in the start
+part, as a small blob's slivers travel) go through the same steps, except that those of
+one message are verified together once all are admitted: their bytes are in memory
+already, as a data part's are, bounded by gRPC's message size limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from walrus_node.protocol import errors
 from walrus_node.protocol.messages import BlobRegistration, Confirmation
+from walrus_node.protocol.sliver_buffer import SliverBuffer
 from walrus_node.service import upload as upload_mod
 from walrus_node.service.node import NodeService
 from walrus_node.transport import convert, framing
@@ -82,16 +84,32 @@ class UploadStream:
         if sliver is not None:
             await upload.add(sliver.sliver_type, sliver.index, sliver.buffer)
 
-    async def whole(self, sliver: pb.WholeSliver) -> None:
-        """A sliver in one message: its header's checks, then its bytes, which must be
-        exactly the declared size."""
-        await self.header(sliver.header)
-        data = sliver.data  # read once: each read of a bytes field copies it
-        if len(data) != sliver.header.size:
-            raise errors.InvalidRequest(
-                f"{self._what}: a whole sliver of {len(data)} bytes declares {sliver.header.size}"
-            )
-        await self.data(data)
+    async def wholes(self, slivers: Sequence[pb.WholeSliver]) -> None:
+        """Slivers that came whole in one message (a small blob's start part): all their
+        headers checked and room reserved for them, then each one's bytes (exactly the
+        declared size) copied into its buffer, then all verified together (one native
+        call per sliver type). Their bytes are in memory already, bounded by gRPC's
+        message size limit; a bad one fails the stream before any of them is held."""
+        upload, frames = self._started()
+        headers = []
+        for sliver in slivers:
+            if sliver.header.blob_id != self.blob_id:
+                raise errors.InvalidRequest(f"one {self._what} stream carries one blob")
+            headers.append(frames.whole(sliver.header))
+        if not headers:
+            return
+        await upload.admit_many(headers)
+        buffers = []
+        for sliver, (sliver_type, index, size) in zip(slivers, headers, strict=True):
+            data = sliver.data  # read once: each read of a bytes field copies it
+            if len(data) != size:
+                raise errors.InvalidRequest(
+                    f"{self._what}: a whole sliver of {len(data)} bytes declares {size}"
+                )
+            buffer = SliverBuffer(size)
+            buffer.append(data)
+            buffers.append((sliver_type, index, buffer))
+        await upload.add_many(buffers)
 
     async def finish(self) -> tuple[pb.StoreBlobResponse, Confirmation]:
         """Every sliver is in: wait until all are durable, then sign the confirmation."""

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import pathlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -30,8 +30,11 @@ class Checks:
     def __init__(self, metadata: BlobMetadata) -> None:
         self.metadata = metadata
 
-    async def check_sliver_header(self, *args: object, **kwargs: object) -> None:
-        pass
+    async def check_sliver_headers(
+        self, blob_id: bytes, headers: Sequence[tuple[SliverType, int, int]], *args: object
+    ) -> list[int]:
+        params = self.metadata.params
+        return [params.shard_of_pair(blob_id, params.pair_of(t, i)) for t, i, _ in headers]
 
     async def require_metadata(self, blob_id: bytes) -> BlobMetadata:
         return self.metadata
