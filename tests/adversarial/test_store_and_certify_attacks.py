@@ -183,14 +183,20 @@ def test_a_whole_sliver_shorter_than_it_declares_is_refused(
     assert _state(bed, blob.blob_id.raw).slivers_held == 0
 
 
-def test_a_forged_whole_sliver_is_refused_and_not_stored(bed: Testbed, exchange: _Exchange) -> None:
+@pytest.mark.parametrize("forged", [0, len(ALL) - 1], ids=["first", "last"])
+def test_a_forged_whole_sliver_is_refused_and_not_stored(
+    bed: Testbed, exchange: _Exchange, forged: int
+) -> None:
+    """The start part's slivers are verified together: a forged one anywhere among them
+    fails the upload, and none of the others is stored."""
     blob = encoder.encode(os.urandom(10_000), 4)
     slivers = _whole(blob, ALL)
-    slivers[0].data = bytes(b ^ 1 for b in slivers[0].data)
+    slivers[forged].data = bytes(b ^ 1 for b in slivers[forged].data)
     exchange.send(_start(blob, _registration(bed, 10_000), slivers))
     code, details = exchange.refused()
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "primary sliver 0" in details
+    sliver_type, index = ALL[forged]
+    assert f"{sliver_type} sliver {index}" in details
     assert _state(bed, blob.blob_id.raw).slivers_held == 0
 
 

@@ -84,3 +84,39 @@ def test_a_slivers_leaves_are_those_of_its_expanded_symbols(
     expanded = slivers.expand(params, sliver_type, sliver, s)
     assert merkle.split(leaves) == slivers.leaf_hashes(expanded)
     assert merkle.Tree(leaves).root == blob.metadata.sliver_hash(sliver_type, index)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(4, 40),
+    length=st.integers(1, 20_000),
+    sliver_type=st.sampled_from(list(SliverType)),
+    data=st.data(),
+)
+def test_slivers_checked_together_are_checked_as_one_by_one(
+    n: int, length: int, sliver_type: SliverType, data: st.DataObject
+) -> None:
+    """The batched checks (one native call for many slivers) keep the same leaves as
+    one sliver at a time, and refuse the first sliver that is not the committed one."""
+    blob = encoder.encode(os.urandom(length), n)
+    indices = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    items = [(i, bytes(blob.sliver(sliver_type, i))) for i in indices]
+    params, s = blob.params, blob.symbol_size
+    many = slivers.sliver_leaves_many(params, sliver_type, [d for _, d in items], s)
+    assert many == [slivers.sliver_leaves(params, sliver_type, d, s) for _, d in items]
+    slivers.verify_slivers(blob.metadata, sliver_type, items)
+    if sliver_type is SliverType.PRIMARY:
+        kept = sliver_trees.verified_trees(blob.metadata, items)
+        assert [k.leaves for k in kept] == many
+    bad = data.draw(st.sampled_from(range(len(items))))
+    forged = bytearray(items[bad][1])
+    forged[data.draw(st.integers(0, len(forged) - 1))] ^= 1
+    items[bad] = (items[bad][0], bytes(forged))
+    checks = [lambda: slivers.verify_slivers(blob.metadata, sliver_type, items)]
+    if sliver_type is SliverType.PRIMARY:
+        checks.append(lambda: sliver_trees.verified_trees(blob.metadata, items))
+    for check in checks:
+        with pytest.raises(
+            codec_errors.InvalidSliverError, match=f"{sliver_type} sliver {items[bad][0]}\\b"
+        ):
+            check()
