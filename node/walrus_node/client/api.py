@@ -286,10 +286,13 @@ class WalrusClient:
                 progress(n)
 
         calls: dict[str, store_call.StoreCall] = {}  # calls waiting for the certificate
+        metadata = encoded.metadata.to_bytes()  # once: 64 KB at 1000 shards
 
         async def upload(member: Member) -> Confirmation:
             async with semaphore:
-                return await self._upload_to(member, encoded, registration, c.epoch, report, calls)
+                return await self._upload_to(
+                    member, encoded, metadata, registration, c.epoch, report, calls
+                )
 
         async def submit(member: Member, certificate: Certificate) -> object:
             return await self._submit_to(member, certificate, calls.pop(member.name, None))
@@ -331,6 +334,7 @@ class WalrusClient:
         self,
         member: Member,
         encoded: encoder.EncodedBlob,
+        metadata: bytes,
         registration: BlobRegistration,
         epoch: int,
         progress: Progress | None,
@@ -356,9 +360,7 @@ class WalrusClient:
         client = self._client(member)
         call = client.store_call()
         try:
-            *_, confirmation = await call.upload(
-                blob_id, encoded.metadata.to_bytes(), registration, items(), progress
-            )
+            *_, confirmation = await call.upload(blob_id, metadata, registration, items(), progress)
         except RpcError as e:
             call.cancel()
             if e.code != "UNIMPLEMENTED" and not call.unknown:

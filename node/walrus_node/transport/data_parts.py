@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 from typing_extensions import Buffer
 
+from walrus_node.codec.params import SliverType
 from walrus_proto.node.v1 import node_pb2 as pb
 
 __all__ = [
@@ -55,12 +56,22 @@ class Chunk:
 
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+
+
+def _field_size(size: int) -> int:
+    """Bytes of a length-delimited field (one-byte key) whose payload is ``size`` bytes."""
+    return 1 + len(_varint(size)) + size
 
 
 def encode(chunk: Buffer | list[memoryview]) -> bytes:
@@ -78,33 +89,66 @@ _SECOND_TAG = (2 << 3) | 2
 """``StoreAndCertifyStart.slivers`` and ``WholeSliver.data``: field 2, length-delimited."""
 _UPLOADED = bytes(((3 << 3) | 0, 1))
 """``StoreAndCertifyStart.uploaded = true``: field 3, varint 1."""
+_START = bytes((_START_TAG,))
+_SECOND = bytes((_SECOND_TAG,))
 
 
-def _field(tag: int, pieces: list[Buffer]) -> list[Buffer]:
-    size = sum(memoryview(piece).nbytes for piece in pieces)
-    return [bytes((tag,)), _varint(size), *pieces]
+_HEADER_TAGS = (bytes(((1 << 3) | 2, 32)), (2 << 3) | 0, (3 << 3) | 0, (4 << 3) | 0)
+"""``SliverHeader``'s keys: ``blob_id`` (field 1, with its length, 32), ``type`` (2),
+``index`` (3) and ``size`` (4), varints."""
+_SLIVER_TYPES = {
+    SliverType.PRIMARY: pb.SLIVER_TYPE_PRIMARY,
+    SliverType.SECONDARY: pb.SLIVER_TYPE_SECONDARY,
+}
+
+
+def _header(blob_id: bytes, sliver_type: SliverType, index: int, size: int) -> bytes:
+    """The serialized ``SliverHeader`` (fields at their default value left out, as the
+    generated code leaves them out)."""
+    blob_key, type_key, index_key, size_key = _HEADER_TAGS
+    out = [blob_key, blob_id, bytes((type_key, _SLIVER_TYPES[sliver_type]))]
+    if index:
+        out += (bytes((index_key,)), _varint(index))
+    if size:
+        out += (bytes((size_key,)), _varint(size))
+    return b"".join(out)
 
 
 def encode_start(
     blob: pb.StoreBlobStart,
-    slivers: Sequence[tuple[pb.SliverHeader, Sequence[memoryview]]],
+    slivers: Sequence[tuple[SliverType, int, Sequence[memoryview], int]],
     uploaded: bool,
 ) -> bytes:
     """The serialized ``StoreAndCertifyPart(start=StoreAndCertifyStart(blob, slivers,
-    uploaded))``, each sliver given as its header and the views of its (non-empty) bytes,
-    which are copied once, here, as :func:`encode` copies a chunk. Through the generated
-    classes each sliver was copied four times (its joined bytes, the ``WholeSliver``, the
-    message appended to the start, the serialized message)."""
-    inner = _field(_START_TAG, [blob.SerializeToString()])
-    for header, views in slivers:
-        whole = [
-            *_field(_START_TAG, [header.SerializeToString()]),
-            *_field(_SECOND_TAG, list(views)),
-        ]
-        inner += _field(_SECOND_TAG, whole)
+    uploaded))``, each sliver given as its type, index, the views of its (non-empty) bytes
+    and their size, its header the blob's ID; the bytes are copied once, here, as
+    :func:`encode` copies a chunk. Through the generated classes each sliver was copied
+    four times (its joined bytes, the ``WholeSliver``, the message appended to the start,
+    the serialized message), and at 1000 shards making and serializing the header
+    messages cost more than the copies."""
+    if len(blob.blob_id) != 32:
+        raise ValueError("a blob ID is 32 bytes")
+    start = blob.SerializeToString()
+    inner: list[Buffer] = [_START, _varint(len(start)), start]
+    total = _field_size(len(start))
+    for sliver_type, index, views, size in slivers:
+        header = _header(blob.blob_id, sliver_type, index, size)
+        whole = _field_size(len(header)) + _field_size(size)
+        total += _field_size(whole)
+        inner += (
+            _SECOND,
+            _varint(whole),
+            _START,
+            _varint(len(header)),
+            header,
+            _SECOND,
+            _varint(size),
+            *views,
+        )
     if uploaded:
         inner.append(_UPLOADED)
-    return b"".join(_field(_START_TAG, inner))
+        total += len(_UPLOADED)
+    return b"".join((_START, _varint(total), *inner))
 
 
 def serialize(part: pb.StoreBlobPart | pb.StoreAndCertifyPart | bytes) -> bytes:

@@ -99,16 +99,16 @@ class StoreCall:
             registration=convert.registration_to_pb(registration),
         )
         packed = 0
-        whole: list[tuple[pb.SliverHeader, tuple[memoryview, ...]]] = []
+        whole: list[tuple[SliverType, int, tuple[memoryview, ...], int]] = []
         rest: list[tuple[SliverType, int, tuple[memoryview, ...]]] = []
         items = iter(slivers)
         for sliver_type, index, data in items:
             pieces = framing.sliver_pieces(data)
-            size = sum(piece.nbytes for piece in pieces)
+            size = pieces[0].nbytes if len(pieces) == 1 else sum(p.nbytes for p in pieces)
             if packed + size > PACKED_BYTES:
                 rest.append((sliver_type, index, pieces))
                 break
-            whole.append((framing.sliver_header(blob_id, sliver_type, index, size).header, pieces))
+            whole.append((sliver_type, index, pieces, size))
             packed += size
         try:
             await self._write(data_parts.encode_start(blob, whole, uploaded=not rest))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from walrus_node.codec.params import SliverType
-from walrus_node.transport import data_parts, framing
+from walrus_node.transport import convert, data_parts, framing
 from walrus_proto.node.v1 import node_pb2 as pb
 
 
@@ -113,41 +113,47 @@ def test_frames_put_a_sliver_together_from_views() -> None:
 @given(
     st.lists(
         st.tuples(
-            st.integers(0, 2000),
+            st.sampled_from(list(SliverType)),
+            st.one_of(st.integers(0, 300), st.integers(0, 2**32 - 1)),
             st.lists(st.binary(min_size=1, max_size=300), min_size=1, max_size=4),
         ),
         max_size=4,
     ),
     st.booleans(),
     st.binary(max_size=200),
+    st.binary(min_size=32, max_size=32),
 )
 def test_a_start_part_with_whole_slivers_is_what_the_generated_code_serializes(
-    slivers: list[tuple[int, list[bytes]]], uploaded: bool, metadata: bytes
+    slivers: list[tuple[SliverType, int, list[bytes]]],
+    uploaded: bool,
+    metadata: bytes,
+    blob_id: bytes,
 ) -> None:
-    """StoreAndCertify's start part, each sliver's bytes given as views of its pieces."""
+    """StoreAndCertify's start part, each sliver's bytes given as views of its pieces and
+    its header written by hand."""
     blob = pb.StoreBlobStart(
-        blob_id=bytes(32), metadata=metadata, registration=pb.BlobRegistration(end_epoch=3)
+        blob_id=blob_id, metadata=metadata, registration=pb.BlobRegistration(end_epoch=3)
     )
-    headers = [
-        pb.SliverHeader(
-            blob_id=bytes(32),
-            type=pb.SLIVER_TYPE_SECONDARY,
-            index=index,
-            size=sum(map(len, pieces)),
-        )
-        for index, pieces in slivers
-    ]
     expected = pb.StoreAndCertifyPart(
         start=pb.StoreAndCertifyStart(
             blob=blob,
             slivers=[
-                pb.WholeSliver(header=h, data=b"".join(p))
-                for h, (_, p) in zip(headers, slivers, strict=True)
+                pb.WholeSliver(
+                    header=pb.SliverHeader(
+                        blob_id=blob_id,
+                        type=convert.sliver_type_to_pb(sliver_type),
+                        index=index,
+                        size=sum(map(len, pieces)),
+                    ),
+                    data=b"".join(pieces),
+                )
+                for sliver_type, index, pieces in slivers
             ],
             uploaded=uploaded,
         )
     ).SerializeToString()
     given_as_views = [
-        (h, [memoryview(piece) for piece in p]) for h, (_, p) in zip(headers, slivers, strict=True)
+        (t, index, [memoryview(piece) for piece in pieces], sum(map(len, pieces)))
+        for t, index, pieces in slivers
     ]
     assert data_parts.encode_start(blob, given_as_views, uploaded) == expected
