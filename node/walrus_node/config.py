@@ -173,9 +173,14 @@ class NodeConfig:
     RESOURCE_EXHAUSTED (the reader then asks for the whole primary sliver instead)."""
     symbol_tree_cache_bytes: int = 16 << 20
     """Memory for the Merkle trees of primary slivers recently uploaded or read by symbol
-    (about 220 bytes per shard per sliver; 16 MiB holds ~10,000 trees at 7 shards, ~75
-    at 1000). With a sliver's tree at hand, a run of its symbols is read from the store
-    without reading, expanding and hashing the whole sliver; 0 keeps none."""
+    (their leaves: 32 bytes per shard per sliver, and ~300 bytes around them; 16 MiB
+    holds ~32,000 trees at 7 shards, ~500 at 1000). With a sliver's tree at hand, a run
+    of its symbols is read from the store without reading, expanding and hashing the
+    whole sliver; 0 keeps none."""
+    metadata_cache_bytes: int = 16 << 20
+    """Memory for the parsed metadata of recently used blobs (about 224 bytes per shard
+    per blob: 16 MiB holds ~10,000 blobs' metadata at 7 shards, ~74 at 1000), so that a
+    request does not read and parse it again; 0 keeps none."""
     control_nonce_cache_size: int = 100_000
     """Nonces of admin and shard-sync requests remembered (each for the 5-minute window
     in which its timestamp is accepted) to refuse replays; about 100 bytes each. Only
@@ -268,6 +273,7 @@ class NodeConfig:
             "idle_trim_seconds",
             "store_map_release_seconds",
             "symbol_tree_cache_bytes",
+            "metadata_cache_bytes",
             "shard_sync_memo_blobs",
             "pending_deletions",
             "pending_deletions_per_peer",

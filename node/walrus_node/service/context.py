@@ -14,6 +14,7 @@ on the event loop itself (:meth:`NodeContext.lookup`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import functools
@@ -37,6 +38,50 @@ __all__ = ["NodeContext"]
 T = TypeVar("T")
 
 
+def metadata_cost(n_shards: int) -> int:
+    """What one parsed :class:`~walrus_node.codec.metadata.BlobMetadata` costs in memory,
+    at most (measured: 190-215 bytes per shard, a pair of 32-byte roots and their tuple)."""
+    return 224 * n_shards + 256
+
+
+class MetadataCache:
+    """Parsed metadata by blob ID, least recently used out first, within ``limit`` bytes
+    (``metadata_cache_bytes``; 0 keeps nothing)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._items: collections.OrderedDict[bytes, tuple[metadata_mod.BlobMetadata, int]] = (
+            collections.OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, blob_id: bytes) -> metadata_mod.BlobMetadata | None:
+        item = self._items.get(blob_id)
+        if item is None:
+            return None
+        self._items.move_to_end(blob_id)
+        return item[0]
+
+    def put(self, blob_id: bytes, metadata: metadata_mod.BlobMetadata) -> None:
+        self.forget(blob_id)
+        cost = metadata_cost(metadata.n_shards)
+        if cost > self.limit:
+            return
+        self._items[blob_id] = (metadata, cost)
+        self.used += cost
+        while self.used > self.limit:
+            _, (_, out) = self._items.popitem(last=False)
+            self.used -= out
+
+    def forget(self, blob_id: bytes) -> None:
+        item = self._items.pop(blob_id, None)
+        if item is not None:
+            self.used -= item[1]
+
+
 @dataclasses.dataclass
 class NodeContext:
     config: NodeConfig
@@ -52,9 +97,7 @@ class NodeContext:
     )
     shards_in_transfer: set[int] = dataclasses.field(default_factory=set)
     """Gained shards still being received by shard sync (blob sync leaves them alone)."""
-    _metadata_cache: dict[bytes, metadata_mod.BlobMetadata] = dataclasses.field(
-        default_factory=dict
-    )
+    _metadata_cache: MetadataCache = dataclasses.field(init=False)
     memory: budget.MemoryBudget = dataclasses.field(init=False)
     """Bytes held by requests (``memory_budget_bytes``)."""
     uncertified: budget.UncertifiedQuota = dataclasses.field(init=False)
@@ -68,6 +111,7 @@ class NodeContext:
             self.config.memory_budget_bytes, self.config.memory_wait_seconds
         )
         self.uncertified = budget.UncertifiedQuota(self.config.uncertified_quota_bytes)
+        self._metadata_cache = MetadataCache(self.config.metadata_cache_bytes)
         self.metrics.memory_used.set_function(lambda: self.memory.used)
         self.metrics.memory_peak.set_function(lambda: self.memory.peak)
         self.metrics.uncertified_bytes.set_function(lambda: self.uncertified.used)
@@ -155,10 +199,13 @@ class NodeContext:
         if data is None:
             return None
         parsed = metadata_mod.BlobMetadata.from_bytes(data)
-        if len(self._metadata_cache) >= 4096:
-            self._metadata_cache.pop(next(iter(self._metadata_cache)))
-        self._metadata_cache[blob_id] = parsed
+        self._metadata_cache.put(blob_id, parsed)
         return parsed
 
+    def remember_metadata(self, blob_id: bytes, metadata: metadata_mod.BlobMetadata) -> None:
+        """``metadata`` was just stored for ``blob_id`` (verified against it): keep it
+        parsed for the requests that follow."""
+        self._metadata_cache.put(blob_id, metadata)
+
     def forget_metadata(self, blob_id: bytes) -> None:
-        self._metadata_cache.pop(blob_id, None)
+        self._metadata_cache.forget(blob_id)

@@ -236,6 +236,7 @@ class Upload:
     def _metadata_written(self) -> None:
         pending = self.pending
         assert pending is not None
+        self.ctx.remember_metadata(self.blob_id, pending.metadata)
         if pending.new:
             self.ctx.metrics.metadata_stored.inc()
         elif pending.charged:  # stored meanwhile by another stream, which paid for it
