@@ -47,7 +47,8 @@ T = TypeVar("T")
 
 
 INLINE_VERIFY_BYTES = 512 << 10
-"""Slivers up to this size are verified on the event loop, bigger ones on a worker thread.
+"""Slivers up to this size (those of one type that came together: up to this size in
+all) are verified on the event loop, bigger ones on a worker thread.
 Verifying a 1 MiB blob's slivers at 7 shards (350 and 210 kB) takes 0.15-0.35 ms of CPU,
 and the hop to a thread and back ~0.05 ms more (two thread switches, more on a busy
 machine), with nothing gained on a machine whose cores the other processes keep busy; a
@@ -153,31 +154,35 @@ class Upload:
             metadata = self.pending.metadata
         else:
             metadata = await self._checks.require_metadata(self.blob_id)
-        by_type: dict[SliverType, list[tuple[int, Buffer]]] = {t: [] for t in SliverType}
-        size = 0
+        primary: list[tuple[int, Buffer]] = []
+        secondary: list[tuple[int, Buffer]] = []
+        sizes = [0, 0]
         for sliver_type, index, sliver in items:
             data = sliver.data if isinstance(sliver, SliverBuffer) else sliver
-            by_type[sliver_type].append((index, data))
-            size += len(data)
+            of_primary = sliver_type is SliverType.PRIMARY
+            (primary if of_primary else secondary).append((index, data))
+            sizes[not of_primary] += len(data)
         # Small slivers are checked right here: the hop to a worker thread and back costs
         # more CPU than the check itself saves the loop (INLINE_VERIFY_BYTES).
-        compute = ctx.compute if size > INLINE_VERIFY_BYTES else _inline
-        primary, secondary = by_type[SliverType.PRIMARY], by_type[SliverType.SECONDARY]
+        on_loop = [size <= INLINE_VERIFY_BYTES for size in sizes]
         try:
             if primary and self._trees is not None:
                 # the same checks as verify_slivers, keeping the trees they compute anyway
+                compute = _inline if on_loop[0] else ctx.compute
                 kept = await compute(sliver_trees.verified_trees, metadata, primary)
                 for (index, _), tree in zip(primary, kept, strict=True):
                     self._trees.put((self.blob_id, index), tree)
             elif primary:
+                compute = _inline if on_loop[0] else ctx.compute
                 await compute(slivers.verify_slivers, metadata, SliverType.PRIMARY, primary)
             if secondary:
+                compute = _inline if on_loop[1] else ctx.compute
                 await compute(slivers.verify_slivers, metadata, SliverType.SECONDARY, secondary)
         except codec_errors.InvalidSliverError as e:
             ctx.metrics.rejected_inputs.labels(reason="invalid_sliver").inc()
             raise errors.InvalidRequest(str(e)) from e
         self._held.extend(items)
-        self._held_bytes += size
+        self._held_bytes += sum(sizes)
         if self._writing is not None and self._writing.done():
             self._writing.result()  # a write behind failed: stop reading the stream
         if self._held_bytes >= ctx.config.request_buffer_bytes:
