@@ -137,6 +137,45 @@ def test_reads_of_unknown_blobs_are_not_found(node: Node) -> None:
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_read_of_several_slivers_is_bounded_and_stops_at_the_first_it_cannot_give(
+    testbed: Testbed, node: Node
+) -> None:
+    """GetSlivers: at most n_shards slivers, none twice, at least one; those asked for
+    come in the order asked, and one the node does not hold ends the call with its error
+    after the ones before it."""
+    stub, member = node
+    data = os.urandom(40_000)
+
+    async def store(client: WalrusClient) -> bytes:
+        return (await client.store(data)).blob_id.raw
+
+    blob_id = run(store, testbed.client_config)
+    blob = encoder.encode(data, 7)
+    own, sliver = _own_sliver(member, blob)
+    other = (own + 1) % 7  # one shard per node: held by another node
+
+    def ask(indices: list[int]) -> list[pb.SliverPart]:
+        request = pb.GetSliversRequest(blob_id=blob_id, type=PRIMARY, indices=indices)
+        return list(stub.GetSlivers(request))
+
+    for bad in ([], [own] * 2, list(range(8))):
+        with pytest.raises(grpc.RpcError) as info:
+            ask(bad)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    header, *pieces = ask([own])
+    assert (header.header.index, header.header.size) == (own, len(sliver))
+    assert b"".join(p.data for p in pieces) == sliver
+    received: list[pb.SliverPart] = []
+    with pytest.raises(grpc.RpcError) as info:
+        for part in stub.GetSlivers(
+            pb.GetSliversRequest(blob_id=blob_id, type=PRIMARY, indices=[own, other])
+        ):
+            received.append(part)
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert received[0].header.index == own
+    assert b"".join(p.data for p in received[1:]) == sliver
+
+
 def test_confirmation_before_holding_the_slivers_is_refused(node: Node) -> None:
     stub, member = node
     blob = _blob_for(member)

@@ -100,3 +100,25 @@ def test_writes_survive_nodes_forging_confirmations(
         return (await client.read(blob_id)).data
 
     assert run(go, testbed.client_config) == data
+
+
+def test_a_read_asks_a_node_for_its_slivers_in_one_call_or_an_older_node_one_by_one(
+    testbed: Testbed, tmp_path: pathlib.Path
+) -> None:
+    data = os.urandom(300_000)
+    blob_id, _ = _store(testbed.client_config, data)
+    params = EncodingParams(7)
+    node = owners(testbed)[params.shard_of_pair(blob_id.raw, 0)]  # systematic sliver 0's
+
+    async def go(client: WalrusClient) -> bytes:
+        return (await client.read(blob_id)).data
+
+    seen = []
+    for unknown in ((), ("GetSlivers",)):
+        with ByzantineProxy.for_node(
+            testbed, node, corrupt_slivers=False, corrupt_metadata=False, unknown=unknown
+        ) as proxy:
+            config = _client_config_via(testbed, {node: proxy}, tmp_path)
+            assert run(go, config) == data
+            seen.append({k: v for k, v in proxy.calls.items() if k.startswith("GetSliver")})
+    assert seen == [{"GetSlivers": 1}, {"GetSliver": 1}]

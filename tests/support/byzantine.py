@@ -1,9 +1,9 @@
 """A Byzantine node for tests: a real gRPC proxy in front of a real node that lies.
 
 It forwards every call to the node unchanged, except that it flips one bit in what
-``GetSliver`` and/or ``GetMetadata`` return, in the symbols or proofs ``GetSliverSymbols``
-returns, or corrupts or replays confirmations (``GetConfirmation``'s, and those in
-``StoreBlob`` and ``StoreAndCertify`` answers); or plays a node from before
+``GetSliver``, ``GetSlivers`` and/or ``GetMetadata`` return, in the symbols or proofs
+``GetSliverSymbols`` returns, or corrupts or replays confirmations (``GetConfirmation``'s,
+and those in ``StoreBlob`` and ``StoreAndCertify`` answers); or plays a node from before
 ``StoreAndCertify`` (``older``).
 Clients pointed at it (through a committee file listing the proxy's address instead of
 the node's) must detect the lies.
@@ -175,6 +175,7 @@ class _Handler(grpc.GenericRpcHandler):
 
         if name in (
             "GetSliver",
+            "GetSlivers",
             "GetRecoverySymbols",
             "GetRecoverySymbolsBatch",
             "ListCertificates",
@@ -189,7 +190,7 @@ class _Handler(grpc.GenericRpcHandler):
             ) -> AsyncIterator[bytes]:
                 async for raw in upstream(request):
                     out = raw
-                    if name == "GetSliver" and self.proxy.corrupt_slivers:
+                    if name in ("GetSliver", "GetSlivers") and self.proxy.corrupt_slivers:
                         part = pb.SliverPart.FromString(raw)
                         if part.WhichOneof("part") == "data":
                             self.proxy.lies += 1

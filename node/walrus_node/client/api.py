@@ -44,13 +44,13 @@ import mmap
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import BinaryIO
 
-from walrus_node.client import blob_file, store_round
+from walrus_node.client import blob_file, primary_fetch, store_round
 from walrus_node.client import config as config_mod
 from walrus_node.client import stream as stream_mod
-from walrus_node.codec import decoder, encoder, slivers
+from walrus_node.codec import decoder, encoder
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import metadata as metadata_mod
 from walrus_node.codec.metadata import BlobId, BlobMetadata
@@ -596,68 +596,35 @@ class WalrusClient:
         problems: list[str],
         progress: Progress | None,
     ) -> dict[int, bytes]:
-        """Fetch and verify primary slivers until ``n - 2f`` verified ones are in hand.
-
-        Systematic slivers are asked for first (decoding them is a copy). One more request
-        starts for every failure, and one more whenever nothing completed for a while
-        (a slow node), so a slow or lying minority costs latency, not success. A sliver
-        that arrives before the metadata waits for it to be verified against it.
-        """
+        """Fetch and verify primary slivers until ``n - 2f`` verified ones are in hand
+        (:mod:`.primary_fetch`)."""
         params = EncodingParams(c.n_shards)  # the metadata's: it was checked against n
-        need = params.rows
-        queue: list[tuple[int, Member]] = []
-        fallback: list[tuple[int, Member]] = []
-        for index in range(params.n_shards):
-            shard = params.shard_of_pair(blob_id.raw, params.pair_of(SliverType.PRIMARY, index))
-            owners = stream_mod.read_owners(c, shard)
-            queue.append((index, owners[0]))
-            fallback.extend((index, m) for m in owners[1:])
-        queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
-        queue.extend(fallback)
 
-        async def fetch(index: int, member: Member) -> bytes:
-            data = await self._client(member).get_sliver(
-                blob_id.raw, SliverType.PRIMARY, index, progress
-            )
-            metadata = await asyncio.shield(metadata_source)
-            await asyncio.to_thread(
-                slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
-            )
-            return data
+        def owners(index: int) -> Sequence[Member]:
+            pair = params.pair_of(SliverType.PRIMARY, index)
+            return stream_mod.read_owners(c, params.shard_of_pair(blob_id.raw, pair))
 
-        verified: dict[int, bytes] = {}
-        pending: dict[asyncio.Task[bytes], tuple[int, Member]] = {}
+        def ask(member: Member, indices: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+            return self._slivers_of(member, blob_id.raw, indices, progress)
 
-        def top_up() -> None:
-            while queue and len(verified) + len(pending) < need:
-                index, member = queue.pop(0)
-                pending[asyncio.create_task(fetch(index, member))] = (index, member)
+        fetch = primary_fetch.PrimaryFetch(params, owners, metadata_source, ask, problems)
+        return await fetch.run()
 
-        top_up()
-        hedge_after = 1.0
+    async def _slivers_of(
+        self, member: Member, blob_id: bytes, indices: list[int], progress: Progress | None
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Primary slivers ``indices`` from ``member``: in one ``GetSlivers`` call, or one
+        ``GetSliver`` call each from a node that does not know it."""
+        client = self._client(member)
         try:
-            while len(verified) < need and pending:
-                done, _ = await asyncio.wait(
-                    pending, timeout=hedge_after, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done and queue:
-                    index, member = queue.pop(0)
-                    pending[asyncio.create_task(fetch(index, member))] = (index, member)
-                    hedge_after = min(hedge_after * 2, 10.0)
-                for task in done:
-                    index, member = pending.pop(task)
-                    try:
-                        verified[index] = task.result()
-                    except codec_errors.InvalidSliverError as e:
-                        problems.append(f"{member.name}: returned a corrupt sliver: {e}")
-                    except PeerError as e:
-                        problems.append(f"{member.name}: primary sliver {index}: {e}")
-                top_up()
-        finally:
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        return verified
+            async for item in client.get_slivers(blob_id, SliverType.PRIMARY, indices, progress):
+                yield item
+            return
+        except RpcError as e:
+            if e.code != "UNIMPLEMENTED":
+                raise
+        for index in indices:
+            yield index, await client.get_sliver(blob_id, SliverType.PRIMARY, index, progress)
 
     # --- lifetime ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -288,6 +288,56 @@ class NodeClient:
         if sliver is None:
             raise RpcError(self.endpoint, "GetSliver", "DATA_LOSS", "no sliver in the answer")
         return sliver.data
+
+    async def get_slivers(
+        self,
+        blob_id: bytes,
+        sliver_type: SliverType,
+        indices: Sequence[int],
+        progress: Callable[[int], None] | None = None,
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Slivers ``indices`` of one type in one call, each ``(index, bytes)`` as soon as
+        it is complete, in the order asked. The call's error (a sliver the node cannot
+        give ends it) comes after the slivers before it; a node that sends another sliver
+        than the next one asked for, or more, is cut off."""
+        call = self._stub.GetSlivers(
+            pb.GetSliversRequest(
+                blob_id=blob_id,
+                type=convert.sliver_type_to_pb(sliver_type),
+                indices=list(indices),
+            ),
+            timeout=self._timeout,
+        )
+        limits = dataclasses.replace(
+            self.limits,
+            max_items=len(indices),
+            max_stream_bytes=len(indices) * self.limits.max_sliver_bytes,
+        )
+        frames = framing.SliverFrames(limits, "GetSlivers")
+        expected = iter(indices)
+        try:
+            async for part in call:
+                if part.WhichOneof("part") == "header":
+                    got = frames.header(part.header)
+                    wanted = next(expected, None)
+                    if part.header.blob_id != blob_id or got != (sliver_type, wanted):
+                        raise errors.DataLoss(
+                            f"sent {got[0]} sliver {got[1]}, not the {sliver_type} sliver "
+                            f"{wanted} asked for next"
+                        )
+                else:
+                    sliver = frames.data(part.data)
+                    if progress is not None:
+                        progress(len(part.data))
+                    if sliver is not None:
+                        yield sliver.index, sliver.data
+            frames.end()
+        except grpc.aio.AioRpcError as e:
+            raise self._error("GetSlivers", e) from e
+        except errors.NodeError as e:
+            raise self._refused("GetSlivers", call, e) from e
+        finally:
+            call.cancel()  # the caller stopped early: end the call (harmless once over)
 
     async def get_blob_status(self, blob_id: bytes, *, with_proof: bool = False) -> BlobStatus:
         try:

@@ -403,6 +403,32 @@ class GetSliverRequest(_message.Message):
 Global___GetSliverRequest: _TypeAlias = GetSliverRequest  # noqa: Y015
 
 @_typing.final
+class GetSliversRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    INDICES_FIELD_NUMBER: _builtins.int
+    blob_id: _builtins.bytes
+    type: Global___SliverType.ValueType
+    @_builtins.property
+    def indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        blob_id: _builtins.bytes = ...,
+        type: Global___SliverType.ValueType = ...,
+        indices: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "indices", b"indices", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSliversRequest: _TypeAlias = GetSliversRequest  # noqa: Y015
+
+@_typing.final
 class GetBlobStatusRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

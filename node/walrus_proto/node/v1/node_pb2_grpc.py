@@ -67,6 +67,11 @@ class StorageNodeStub:
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverRequest.SerializeToString,
                 response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.FromString,
                 _registered_method=True)
+        self.GetSlivers = channel.unary_stream(
+                '/walrus.node.v1.StorageNode/GetSlivers',
+                request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliversRequest.SerializeToString,
+                response_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.FromString,
+                _registered_method=True)
         self.GetBlobStatus = channel.unary_unary(
                 '/walrus.node.v1.StorageNode/GetBlobStatus',
                 request_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetBlobStatusRequest.SerializeToString,
@@ -178,6 +183,15 @@ class StorageNodeServicer:
 
     def GetSliver(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSlivers(self, request, context):
+        """Several slivers of one type of one blob, in the order asked, each a header part then data
+        parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
+        after the slivers before it. At most n_shards indices, none twice.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -342,6 +356,11 @@ def add_StorageNodeServicer_to_server(servicer, server):
             'GetSliver': grpc.unary_stream_rpc_method_handler(
                     servicer.GetSliver,
                     request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverRequest.FromString,
+                    response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.SerializeToString,
+            ),
+            'GetSlivers': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetSlivers,
+                    request_deserializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliversRequest.FromString,
                     response_serializer=walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.SerializeToString,
             ),
             'GetBlobStatus': grpc.unary_unary_rpc_method_handler(
@@ -574,6 +593,33 @@ class StorageNode:
             target,
             '/walrus.node.v1.StorageNode/GetSliver',
             walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliverRequest.SerializeToString,
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSlivers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/walrus.node.v1.StorageNode/GetSlivers',
+            walrus__proto_dot_node_dot_v1_dot_node__pb2.GetSliversRequest.SerializeToString,
             walrus__proto_dot_node_dot_v1_dot_node__pb2.SliverPart.FromString,
             options,
             channel_credentials,

@@ -60,6 +60,11 @@ class StorageNodeStub:
     together before the response.
     """
     GetSliver: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverRequest, _node_pb2.SliverPart]
+    GetSlivers: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliversRequest, _node_pb2.SliverPart]
+    """Several slivers of one type of one blob, in the order asked, each a header part then data
+    parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
+    after the slivers before it. At most n_shards indices, none twice.
+    """
     GetBlobStatus: _grpc.UnaryUnaryMultiCallable[_node_pb2.GetBlobStatusRequest, _node_pb2.BlobStatus]
     """What this node holds of a blob, and what it knows of its certification and lifetime."""
     GetConfirmation: _grpc.UnaryUnaryMultiCallable[_node_pb2.GetConfirmationRequest, _node_pb2.Confirmation]
@@ -156,6 +161,11 @@ class StorageNodeAsyncStub(StorageNodeStub):
     together before the response.
     """
     GetSliver: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverRequest, _node_pb2.SliverPart]  # type: ignore[assignment]
+    GetSlivers: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliversRequest, _node_pb2.SliverPart]  # type: ignore[assignment]
+    """Several slivers of one type of one blob, in the order asked, each a header part then data
+    parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
+    after the slivers before it. At most n_shards indices, none twice.
+    """
     GetBlobStatus: _aio.UnaryUnaryMultiCallable[_node_pb2.GetBlobStatusRequest, _node_pb2.BlobStatus]  # type: ignore[assignment]
     """What this node holds of a blob, and what it knows of its certification and lifetime."""
     GetConfirmation: _aio.UnaryUnaryMultiCallable[_node_pb2.GetConfirmationRequest, _node_pb2.Confirmation]  # type: ignore[assignment]
@@ -285,6 +295,17 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         request: _node_pb2.GetSliverRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_node_pb2.SliverPart], _abc.AsyncIterator[_node_pb2.SliverPart]]: ...
+
+    @_abc_1.abstractmethod
+    def GetSlivers(
+        self,
+        request: _node_pb2.GetSliversRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_node_pb2.SliverPart], _abc.AsyncIterator[_node_pb2.SliverPart]]:
+        """Several slivers of one type of one blob, in the order asked, each a header part then data
+        parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
+        after the slivers before it. At most n_shards indices, none twice.
+        """
 
     @_abc_1.abstractmethod
     def GetBlobStatus(

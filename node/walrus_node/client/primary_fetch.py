@@ -1,0 +1,149 @@
+"""A read's primary slivers: asked for, node by node, and verified until enough are in.
+
+Who calls it: :meth:`walrus_node.client.api.WalrusClient.read` (through ``_read_slivers``),
+once per read, with a way to ask one node for some slivers (``GetSlivers``, or one
+``GetSliver`` each from a node that does not know it).
+
+How: the systematic slivers (decoding them is a copy) are asked for first, in random
+order among them, each from its shard's first owner, those of one node in one call (at
+1000 shards a read asks each of ten nodes for ~34 slivers of a few kB: a call each cost
+more than the slivers); then the others, then the other owners of each. More are asked
+for whenever slivers fail, and one more whenever nothing completed for a while (a slow
+node), so a slow or lying minority costs latency, not success. A sliver that arrives
+before the metadata waits for it, and is verified against it before it counts; a node
+that sent one corrupt sliver is not waited on for the rest of its call (they are asked of
+their other owners).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from walrus_node.codec import errors as codec_errors
+from walrus_node.codec import slivers
+from walrus_node.codec.metadata import BlobMetadata
+from walrus_node.codec.params import EncodingParams, SliverType
+from walrus_node.committee.member import Member
+from walrus_node.protocol.errors import PeerError
+
+__all__ = ["AskNode", "PrimaryFetch"]
+
+AskNode = Callable[[Member, list[int]], AsyncIterator[tuple[int, bytes]]]
+"""Primary slivers ``indices`` from a node, each ``(index, bytes)`` once complete; its
+:class:`PeerError` after the slivers it gave."""
+
+HEDGE_FIRST_SECONDS = 1.0
+"""Without a call completing for this long, one more sliver is asked for (then after
+twice as long, up to :data:`HEDGE_MAX_SECONDS`)."""
+HEDGE_MAX_SECONDS = 10.0
+
+
+class _GaveUp(Exception):
+    """A node's answer was given up on (the reason is in the problems)."""
+
+
+def _shown(indices: Sequence[int]) -> str:
+    shown = ", ".join(map(str, indices[:8]))
+    return shown + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
+
+
+class PrimaryFetch:
+    def __init__(
+        self,
+        params: EncodingParams,
+        owners: Callable[[int], Sequence[Member]],
+        metadata: asyncio.Future[BlobMetadata],
+        ask_node: AskNode,
+        problems: list[str],
+    ) -> None:
+        """``owners(index)``: the nodes that can give primary sliver ``index``, the
+        preferred one first."""
+        self.need = params.rows
+        self._metadata = metadata
+        self._ask_node = ask_node
+        self.problems = problems
+        queue: list[tuple[int, Member]] = []
+        fallback: list[tuple[int, Member]] = []
+        for index in range(params.n_shards):
+            first, *others = owners(index)
+            queue.append((index, first))
+            fallback.extend((index, m) for m in others)
+        queue.sort(key=lambda item: (item[0] >= params.rows, random.random()))
+        self._queue = queue + fallback
+        self.verified: dict[int, bytes] = {}
+        self._asked: set[int] = set()
+        """Indices asked for and neither verified nor failed yet."""
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> dict[int, bytes]:
+        """Verified primary slivers by index: at least ``need`` of them unless the queue
+        ran out first."""
+        self._top_up()
+        hedge_after = HEDGE_FIRST_SECONDS
+        try:
+            while len(self.verified) < self.need and self._pending:
+                done, _ = await asyncio.wait(
+                    self._pending, timeout=hedge_after, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    self._ask(self._next_entries(1))
+                    hedge_after = min(hedge_after * 2, HEDGE_MAX_SECONDS)
+                self._pending.difference_update(done)
+                self._top_up()
+        finally:
+            for task in self._pending:
+                task.cancel()
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        return self.verified
+
+    def _top_up(self) -> None:
+        self._ask(self._next_entries(self.need - len(self.verified) - len(self._asked)))
+
+    def _next_entries(self, count: int) -> list[tuple[int, Member]]:
+        """Up to ``count`` queue entries for slivers neither verified nor being asked for
+        (another owner of one being asked for stays in the queue, in its place)."""
+        taken: list[tuple[int, Member]] = []
+        waiting: list[tuple[int, Member]] = []
+        chosen: set[int] = set()
+        queue = self._queue
+        while queue and len(taken) < count:
+            index, member = queue.pop(0)
+            if index in self.verified:
+                continue
+            if index in self._asked or index in chosen:
+                waiting.append((index, member))
+            else:
+                taken.append((index, member))
+                chosen.add(index)
+        queue[:0] = waiting
+        return taken
+
+    def _ask(self, entries: list[tuple[int, Member]]) -> None:
+        by_member: dict[str, tuple[Member, list[int]]] = {}
+        for index, member in entries:
+            by_member.setdefault(member.name, (member, []))[1].append(index)
+            self._asked.add(index)
+        for member, indices in by_member.values():
+            self._pending.add(asyncio.create_task(self._fetch(member, indices)))
+
+    async def _fetch(self, member: Member, indices: list[int]) -> None:
+        try:
+            async for index, data in self._ask_node(member, indices):
+                metadata = await asyncio.shield(self._metadata)
+                try:
+                    await asyncio.to_thread(
+                        slivers.verify_sliver, metadata, SliverType.PRIMARY, index, data
+                    )
+                except codec_errors.InvalidSliverError as e:
+                    self.problems.append(f"{member.name}: returned a corrupt sliver: {e}")
+                    raise _GaveUp from None
+                self.verified[index] = data
+                self._asked.discard(index)
+        except PeerError as e:
+            self.problems.append(f"{member.name}: primary slivers {_shown(indices)}: {e}")
+        except _GaveUp:
+            pass
+        finally:
+            self._asked.difference_update(indices)

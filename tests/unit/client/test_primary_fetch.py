@@ -1,0 +1,106 @@
+"""A read's primary slivers: those of one node asked for in one call, the slivers a node
+fails to give or gives corrupt asked of their other owners, the read done with every
+verified sliver it needs whatever a minority of nodes does."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from walrus_node.client.primary_fetch import PrimaryFetch
+from walrus_node.codec import encoder
+from walrus_node.codec.metadata import BlobMetadata
+from walrus_node.codec.params import EncodingParams
+from walrus_node.protocol.errors import PeerError
+
+N = 10
+BLOB = encoder.encode(os.urandom(20_000), N)
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    name: str
+
+
+NODES = [Node(f"node-{i}") for i in range(5)]
+
+
+def _owners(index: int) -> list[Node]:
+    """Two owners of each sliver: node i % 5 first, then the next node."""
+    return [NODES[index % 5], NODES[(index + 1) % 5]]
+
+
+class Network:
+    """Nodes answering from the encoded blob; ``down`` ones fail at once, ``liars`` flip
+    a bit of every sliver they give."""
+
+    def __init__(self, down: set[str], liars: set[str]) -> None:
+        self.down, self.liars = down, liars
+        self.calls: list[tuple[str, list[int]]] = []
+
+    async def ask(self, member: Node, indices: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+        self.calls.append((member.name, list(indices)))
+        if member.name in self.down:
+            raise PeerError(f"{member.name} is down")
+        for index in indices:
+            data = bytearray(BLOB.primary(index))
+            if member.name in self.liars:
+                data[0] ^= 1
+            await asyncio.sleep(0)
+            yield index, bytes(data)
+
+
+def _fetch(network: Network) -> tuple[dict[int, bytes], list[str]]:
+    async def go() -> tuple[dict[int, bytes], list[str]]:
+        metadata: asyncio.Future[BlobMetadata] = asyncio.get_running_loop().create_future()
+        metadata.set_result(BLOB.metadata)
+        problems: list[str] = []
+        fetch = PrimaryFetch(
+            EncodingParams(N),
+            _owners,
+            metadata,
+            network.ask,
+            problems,  # type: ignore[arg-type]
+        )
+        return await fetch.run(), problems
+
+    return asyncio.run(go())
+
+
+def test_the_systematic_slivers_of_one_node_are_asked_for_in_one_call() -> None:
+    network = Network(set(), set())
+    verified, problems = _fetch(network)
+    rows = EncodingParams(N).rows
+    assert sorted(verified) == list(range(rows)) and problems == []
+    assert {i: bytes(BLOB.primary(i)) for i in range(rows)} == verified
+    asked = [name for name, _ in network.calls]
+    assert len(asked) == len(set(asked))  # one call per node
+    assert sorted(i for _, indices in network.calls for i in indices) == list(range(rows))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    down=st.sets(st.sampled_from([n.name for n in NODES]), max_size=1),
+    liars=st.sets(st.sampled_from([n.name for n in NODES]), max_size=1),
+)
+def test_slivers_a_node_fails_or_corrupts_are_asked_of_their_other_owners(
+    down: set[str], liars: set[str]
+) -> None:
+    network = Network(down, liars - down)
+    verified, problems = _fetch(network)
+    rows = EncodingParams(N).rows
+    assert len(verified) >= rows
+    assert all(bytes(BLOB.primary(i)) == data for i, data in verified.items())
+    asked = {name for name, _ in network.calls}
+    for name in down & asked:
+        assert any(p.startswith(f"{name}: primary slivers") for p in problems)
+    for name in (liars - down) & asked:
+        assert any(p.startswith(f"{name}: returned a corrupt sliver") for p in problems)
+    # no sliver is asked of the same node twice
+    pairs = [(name, i) for name, indices in network.calls for i in indices]
+    assert len(pairs) == len(set(pairs))
