@@ -255,6 +255,7 @@ def big_blob(bed: Testbed) -> bytes:
     return asyncio.run(store())
 
 
+@pytest.mark.alone  # paced against stream_idle_seconds: no other test's load beside it
 def test_a_reader_that_stops_reading_is_ended_and_gives_back_its_reservation(
     bed: Testbed, big_blob: bytes
 ) -> None:
@@ -293,6 +294,7 @@ def test_a_reader_that_stops_reading_is_ended_and_gives_back_its_reservation(
     assert took < STALL / 2, took
 
 
+@pytest.mark.alone  # paced against stream_idle_seconds: no other test's load beside it
 def test_a_slow_reader_that_keeps_reading_is_not_cut(bed: Testbed, big_blob: bytes) -> None:
     """A message taken every IDLE / 8 s, the whole read lasting longer than the bound:
     the sliver arrives whole."""
