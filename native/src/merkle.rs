@@ -267,26 +267,8 @@ fn sliver_leaves_many<'py>(
     n: usize,
     s: usize,
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    crate::rs::check_code(k, n, s)?;
-    let addrs = sliver_addrs(&slivers, k, s)?;
-    let leaves: PyResult<Vec<Vec<Node>>> = threads::run(py, sliver_work(k, n, s, addrs.len()), || {
-        // Lengths checked above; buffers exported for the call.
-        threads::map(addrs.len(), |i| sliver_leaves_at(addrs[i], k, n, s)).into_iter().collect()
-    })?;
-    Ok(leaves?.iter().map(|one| PyBytes::new(py, flat(one))).collect())
-}
-
-/// The address of each of `slivers`, once the code and every length (`k * s`) are checked.
-fn sliver_addrs(slivers: &[PyBuffer<u8>], k: usize, s: usize) -> PyResult<Vec<usize>> {
-    let mut addrs = Vec::with_capacity(slivers.len());
-    for sliver in slivers {
-        let r = raw(sliver, "sliver", false)?;
-        if r.len != k * s {
-            return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
-        }
-        addrs.push(r.addr);
-    }
-    Ok(addrs)
+    let leaves = each_sliver(py, &slivers, k, n, s, |addr| sliver_leaves_at(addr, k, n, s))?;
+    Ok(leaves.iter().map(|one| PyBytes::new(py, flat(one))).collect())
 }
 
 /// Commitments of slivers: each of `k` symbols of `s` bytes is extended to `n` symbols,
@@ -299,13 +281,34 @@ fn sliver_roots<'py>(
     n: usize,
     s: usize,
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let roots = each_sliver(py, &slivers, k, n, s, |addr| sliver_root(addr, k, n, s))?;
+    Ok(roots.iter().map(|root| PyBytes::new(py, root)).collect())
+}
+
+/// `f(address)` of each of `slivers`, `k` symbols of `s` bytes extended to `n`, once the
+/// code and every length are checked; in one call, spread over the pool when the work
+/// of checking them all is big enough.
+fn each_sliver<T: Send>(
+    py: Python<'_>,
+    slivers: &[PyBuffer<u8>],
+    k: usize,
+    n: usize,
+    s: usize,
+    f: impl Fn(usize) -> PyResult<T> + Sync + Send,
+) -> PyResult<Vec<T>> {
     crate::rs::check_code(k, n, s)?;
-    let addrs = sliver_addrs(&slivers, k, s)?;
-    let roots: PyResult<Vec<Node>> = threads::run(py, sliver_work(k, n, s, addrs.len()), || {
-        // Lengths checked above; buffers exported for the call.
-        threads::map(addrs.len(), |i| sliver_root(addrs[i], k, n, s)).into_iter().collect()
-    })?;
-    Ok(roots?.iter().map(|root| PyBytes::new(py, root)).collect())
+    let mut addrs = Vec::with_capacity(slivers.len());
+    for sliver in slivers {
+        let r = raw(sliver, "sliver", false)?;
+        if r.len != k * s {
+            return Err(value_error(format!("sliver has {} bytes, expected {}", r.len, k * s)));
+        }
+        addrs.push(r.addr);
+    }
+    // Lengths checked above; buffers exported for the call.
+    threads::run(py, sliver_work(k, n, s, addrs.len()), || {
+        threads::map(addrs.len(), |i| f(addrs[i])).into_iter().collect()
+    })?
 }
 
 /// Proofs (sibling paths, concatenated) of leaves `indices` of the tree over `leaves`.

@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 import grpc
 import structlog
 
+from walrus_node.codec.params import SliverType
 from walrus_node.protocol import errors, messages
 from walrus_node.service import shard_sync
 from walrus_node.service import upload as upload_mod
@@ -379,10 +380,8 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         piece = self.node.ctx.config.read_buffer_bytes
         held = min(size, 2 * piece)
         async with self.node.ctx.memory.hold(held, f"{sliver_type} sliver {request.index}"):
-            sliver = await blobs.open_sliver(request.blob_id, sliver_type, request.index)
-            yield framing.sliver_header(request.blob_id, sliver_type, sliver.index, sliver.size)
-            for offset in range(0, sliver.size, piece):
-                yield pb.SliverPart(data=await blobs.sliver_piece(sliver, offset, piece))
+            async for part in self._sliver_parts(request.blob_id, sliver_type, request.index):
+                yield part
 
     @_stream
     async def GetSlivers(
@@ -410,10 +409,20 @@ class StorageNodeServicer(pb_grpc.StorageNodeServicer):
         held = min(size, 2 * piece)
         async with self.node.ctx.memory.hold(held, f"{len(indices)} {sliver_type} slivers"):
             for index in indices:
-                sliver = await blobs.open_sliver(request.blob_id, sliver_type, index)
-                yield framing.sliver_header(request.blob_id, sliver_type, sliver.index, sliver.size)
-                for offset in range(0, sliver.size, piece):
-                    yield pb.SliverPart(data=await blobs.sliver_piece(sliver, offset, piece))
+                async for part in self._sliver_parts(request.blob_id, sliver_type, index):
+                    yield part
+
+    async def _sliver_parts(
+        self, blob_id: bytes, sliver_type: SliverType, index: int
+    ) -> AsyncIterator[pb.SliverPart]:
+        """One stored sliver as a header, then pieces of ``read_buffer_bytes`` (the
+        caller holds room for two of them)."""
+        blobs = self.node.blobs
+        piece = self.node.ctx.config.read_buffer_bytes
+        sliver = await blobs.open_sliver(blob_id, sliver_type, index)
+        yield framing.sliver_header(blob_id, sliver_type, sliver.index, sliver.size)
+        for offset in range(0, sliver.size, piece):
+            yield pb.SliverPart(data=await blobs.sliver_piece(sliver, offset, piece))
 
     @_rpc
     async def GetBlobStatus(self, request: pb.GetBlobStatusRequest, context: Ctx) -> pb.BlobStatus:
