@@ -39,8 +39,7 @@ typecheck: $(STAMP)
 
 # Unit and integration tests on $(TEST_WORKERS) pytest-xdist workers (`--dist loadgroup`:
 # tests marked `xdist_group` share one worker, one after another), then the tests marked
-# `alone` (they measure a node's or the client's memory, or pace a stream against a node's
-# time bound: a busy neighbour skews both) in
+# `alone` (they measure a node's or the client's memory, which a busy neighbour skews) in
 # this process, one at a time. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 unit: $(STAMP) tools browser

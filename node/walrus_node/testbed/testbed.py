@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -384,9 +384,10 @@ class Testbed:
             "tls_ca_file": str(self.ca_cert_file),
         }
 
-    def channel(self, name: str) -> grpc.Channel:
-        """A blocking channel to one node with the testbed's credentials (close it)."""
-        return _channel(self.node(name), self.client_tls())
+    def channel(self, name: str, options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
+        """A blocking channel to one node with the testbed's credentials (close it),
+        with gRPC channel ``options`` beside the testbed's own."""
+        return _channel(self.node(name), self.client_tls(), options)
 
     def pool(self, timeout: float) -> ChannelPool:
         """A channel pool speaking to this testbed's nodes (close it after use)."""
@@ -652,13 +653,17 @@ class Testbed:
             }
 
 
-def _channel(node: NodeHandle, credentials: tls.ClientTls | None) -> grpc.Channel:
+def _channel(
+    node: NodeHandle,
+    credentials: tls.ClientTls | None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.Channel:
     if credentials is None:
-        return grpc.insecure_channel(node.endpoint)
+        return grpc.insecure_channel(node.endpoint, options=list(options))
     return grpc.secure_channel(
         node.endpoint,
         credentials.credentials(),
-        options=[("grpc.ssl_target_name_override", node.name)],
+        options=[("grpc.ssl_target_name_override", node.name), *options],
     )
 
 
