@@ -536,8 +536,9 @@ class WalrusClient:
         progress: Progress | None = None,
     ) -> ReadResult:
         """Write the blob to ``out`` as its rows arrive, verified and in order, holding at
-        most ``window`` primary slivers (and no more than fit in ``stream.WINDOW_BYTES``,
-        at least one) besides the one being written (client/stream.py);
+        most ``window`` primary slivers, or as many as fit in ``stream.AHEAD_BYTES`` if
+        that is more (and no more than fit in ``stream.WINDOW_BYTES``, at least one),
+        besides the one being written (client/stream.py);
         the result's ``data`` is empty and ``timings["bytes"]`` is the blob's length.
 
         The checks are those of :meth:`read` when every systematic sliver can be had
@@ -570,7 +571,10 @@ class WalrusClient:
         async def whole() -> bytes:  # the metadata is already verified: not asked again
             return (await self._read_slivers(blob_id, metadata, c, blob.problems, {}, None)).data
 
-        blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, window=window)
+        def ask(member: Member, indices: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+            return primary_fetch.slivers_of(self._client(member), blob_id.raw, indices)
+
+        blob = stream_mod.BlobStream(blob_id, metadata, c, self._client, whole, ask, window=window)
         blob.problems.extend(problems)
         return blob
 
@@ -605,26 +609,10 @@ class WalrusClient:
             return stream_mod.read_owners(c, params.shard_of_pair(blob_id.raw, pair))
 
         def ask(member: Member, indices: list[int]) -> AsyncIterator[tuple[int, bytes]]:
-            return self._slivers_of(member, blob_id.raw, indices, progress)
+            return primary_fetch.slivers_of(self._client(member), blob_id.raw, indices, progress)
 
         fetch = primary_fetch.PrimaryFetch(params, owners, metadata_source, ask, problems)
         return await fetch.run()
-
-    async def _slivers_of(
-        self, member: Member, blob_id: bytes, indices: list[int], progress: Progress | None
-    ) -> AsyncIterator[tuple[int, bytes]]:
-        """Primary slivers ``indices`` from ``member``: in one ``GetSlivers`` call, or one
-        ``GetSliver`` call each from a node that does not know it."""
-        client = self._client(member)
-        try:
-            async for item in client.get_slivers(blob_id, SliverType.PRIMARY, indices, progress):
-                yield item
-            return
-        except RpcError as e:
-            if e.code != "UNIMPLEMENTED":
-                raise
-        for index in indices:
-            yield index, await client.get_sliver(blob_id, SliverType.PRIMARY, index, progress)
 
     # --- lifetime ------------------------------------------------------------------------------
 

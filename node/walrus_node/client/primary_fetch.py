@@ -27,12 +27,33 @@ from walrus_node.codec.metadata import BlobMetadata
 from walrus_node.codec.params import EncodingParams, SliverType
 from walrus_node.committee.member import Member
 from walrus_node.protocol.errors import PeerError
+from walrus_node.transport.client import NodeClient, RpcError
 
-__all__ = ["AskNode", "PrimaryFetch"]
+__all__ = ["AskNode", "PrimaryFetch", "slivers_of"]
 
 AskNode = Callable[[Member, list[int]], AsyncIterator[tuple[int, bytes]]]
 """Primary slivers ``indices`` from a node, each ``(index, bytes)`` once complete; its
 :class:`PeerError` after the slivers it gave."""
+
+
+async def slivers_of(
+    client: NodeClient,
+    blob_id: bytes,
+    indices: list[int],
+    progress: Callable[[int], None] | None = None,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """Primary slivers ``indices`` from a node: in one ``GetSlivers`` call, or one
+    ``GetSliver`` call each from a node that does not know it (an :data:`AskNode`)."""
+    try:
+        async for item in client.get_slivers(blob_id, SliverType.PRIMARY, indices, progress):
+            yield item
+        return
+    except RpcError as e:
+        if e.code != "UNIMPLEMENTED":
+            raise
+    for index in indices:
+        yield index, await client.get_sliver(blob_id, SliverType.PRIMARY, index, progress)
+
 
 HEDGE_FIRST_SECONDS = 1.0
 """Without a call completing for this long, one more sliver is asked for (then after

@@ -11,12 +11,16 @@ Layout: a blob fills the ``rows x columns`` source matrix row-major, so source r
 **Whole rows.** For every row the range covers entirely, primary sliver ``i`` is fetched
 from its owner (the previous owner too during an epoch change) and verified against the
 metadata; rows are yielded in order as soon as they and the rows before them are in hand,
-so the first bytes leave after the metadata and one sliver. At most ``window`` rows are
-fetched ahead of the consumer, and no more than fit in ``window_bytes`` (at least one),
-which bounds memory to those slivers plus the one the consumer is sending (the next rows
-are asked for when the consumer asks for more). The byte bound matters for big blobs on
-few shards, whose rows are a large part of the blob each (a 1 GiB blob on 40 shards has
-73 MiB rows).
+so the first bytes leave after the metadata and one sliver. Rows are fetched ahead of the
+consumer: ``window`` of them, or as many as fit in ``ahead_bytes`` if that is more (small
+rows: a 1 MiB blob at 1000 shards has 334 rows of 3 kB), and never more than fit in
+``window_bytes`` (but always one), which bounds memory to those slivers plus the one the
+consumer is sending (the next rows are asked for as the consumer takes them, or, when
+more than four are ahead, once it has taken half of them). The byte bound matters for
+big blobs on few shards, whose rows are a large part of the blob each (a 1 GiB blob on
+40 shards has 73 MiB rows). The rows asked for together that one node owns go in one
+``GetSlivers`` call (one ``GetSliver`` each from a node that does not know it); a row that
+call does not bring is asked of its other owners alone.
 
 **Parts of a row.** Where the range covers only some symbols of a row, the run of those
 symbols is asked of the row's owner in one ``GetSliverSymbols`` call: the owner of
@@ -46,7 +50,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
+from walrus_node.client.primary_fetch import AskNode
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import recovery, slivers
 from walrus_node.codec.metadata import BlobId, BlobMetadata
@@ -72,6 +78,10 @@ leave a loaded node several times its usual time before a hung owner costs a who
 
 WINDOW_BYTES = 64 << 20
 """Bytes of rows a stream fetches ahead of its consumer at most (but always one row)."""
+
+AHEAD_BYTES = 4 << 20
+"""Bytes of rows a stream fetches ahead of its consumer when that is more rows than its
+``window``: small rows are asked for many at a time, a call per owning node."""
 
 _ASK_FOR_THE_ROW = frozenset({"RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
 """Refusals of a run of symbols after which the row's whole sliver is asked for."""
@@ -158,12 +168,16 @@ class BlobStream:
         committees: ActiveCommittees,
         peer: Peer,
         whole_read: WholeRead,
+        ask: AskNode,
         *,
         window: int = 2,
         window_bytes: int = WINDOW_BYTES,
+        ahead_bytes: int = AHEAD_BYTES,
         hedge_seconds: float = HEDGE_SECONDS,
         hedge_bytes_per_second: float = HEDGE_BYTES_PER_SECOND,
     ) -> None:
+        """``peer``: a member's client (symbols, and a row asked of one owner alone);
+        ``ask``: primary slivers from a member, several in one call."""
         if window < 1:
             raise ValueError("window: must be at least 1")
         self._hedge = (hedge_seconds, hedge_bytes_per_second)
@@ -174,9 +188,13 @@ class BlobStream:
         self.fell_back = False
         self._committees = committees
         self._peer = peer
+        self._ask = ask
         self._whole_read = whole_read
-        row_bytes = metadata.params.columns * metadata.symbol_size
-        self._window = max(1, min(window, window_bytes // max(row_bytes, 1)))
+        self._calls: set[asyncio.Task[None]] = set()
+        """``GetSlivers`` calls under way, each filling its rows' futures."""
+        row_bytes = max(metadata.params.columns * metadata.symbol_size, 1)
+        ahead = max(window, ahead_bytes // row_bytes)
+        self._window = max(1, min(ahead, window_bytes // row_bytes))
 
     @property
     def length(self) -> int:
@@ -187,13 +205,61 @@ class BlobStream:
         shard = params.shard_of_pair(self.blob_id.raw, params.pair_of(SliverType.PRIMARY, row))
         return read_owners(self._committees, shard)
 
-    async def _row(self, row: int) -> bytes:
-        """Primary sliver ``row``, verified, from the first owner that has it."""
-        for member in self._owners(row):
+    def _ask_rows(self, rows: Sequence[int]) -> dict[int, asyncio.Future[bytes]]:
+        """Rows from their first owners, those of one node in one call: each row's
+        future is its bytes (not yet verified), or the call's error. A row alone on its
+        node gets no future: it is asked for by itself (``GetSliver``)."""
+        loop = asyncio.get_running_loop()
+        by_member: dict[str, tuple[Member, list[int]]] = {}
+        for row in rows:
+            member = self._owners(row)[0]
+            by_member.setdefault(member.name, (member, []))[1].append(row)
+        futures: dict[int, asyncio.Future[bytes]] = {}
+        for member, asked in by_member.values():
+            if len(asked) == 1:
+                continue
+            futures.update((row, loop.create_future()) for row in asked)
+            call = asyncio.create_task(self._call(member, asked, futures))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+        return futures
+
+    async def _call(
+        self, member: Member, rows: list[int], futures: dict[int, asyncio.Future[bytes]]
+    ) -> None:
+        failure: BaseException = PeerError(f"{member.name}: primary slivers not sent")
+        try:
+            async for row, data in self._ask(member, rows):
+                if not futures[row].done():
+                    futures[row].set_result(data)
+        except PeerError as e:
+            failure = e
+        except asyncio.CancelledError:
+            failure = asyncio.CancelledError()
+            raise
+        finally:
+            for row in rows:
+                future = futures[row]
+                if future.done():
+                    continue
+                if isinstance(failure, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(failure)
+                    future.exception()  # a row given up on need not await it
+
+    async def _row(self, row: int, first: asyncio.Future[bytes] | None = None) -> bytes:
+        """Primary sliver ``row``, verified, from the first owner that has it (from the
+        first owner's share of a ``GetSlivers`` call, ``first``, when it was asked that
+        way)."""
+        for i, member in enumerate(self._owners(row)):
             try:
-                data = await self._peer(member).get_sliver(
-                    self.blob_id.raw, SliverType.PRIMARY, row
-                )
+                if i == 0 and first is not None:
+                    data = await first
+                else:
+                    data = await self._peer(member).get_sliver(
+                        self.blob_id.raw, SliverType.PRIMARY, row
+                    )
                 await asyncio.to_thread(
                     slivers.verify_sliver, self.metadata, SliverType.PRIMARY, row, data
                 )
@@ -227,10 +293,16 @@ class BlobStream:
                 self.problems.append(f"{member.name}: symbols {lo}..{hi - 1} of row {row}: {e}")
         raise _Unavailable
 
-    async def _piece(self, row: int, lo: int, hi: int) -> bytes:
-        if hi - lo == self.metadata.params.columns:
-            return await self._row(row)
-        return await self._symbols(row, lo, hi)
+    def _start(self, pieces: Sequence[tuple[int, int, int]]) -> list[asyncio.Task[bytes]]:
+        """A task for each piece, in order; the whole rows among them asked for together."""
+        cols = self.metadata.params.columns
+        rows = self._ask_rows([row for row, lo, hi in pieces if hi - lo == cols])
+        return [
+            asyncio.create_task(
+                self._row(row, rows.get(row)) if hi - lo == cols else self._symbols(row, lo, hi)
+            )
+            for row, lo, hi in pieces
+        ]
 
     async def chunks(self, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """The bytes ``[start, end)`` (default: the whole blob), in order, verified."""
@@ -243,10 +315,16 @@ class BlobStream:
             pieces = [(r, 0, cols) for r in range(self.metadata.params.rows)]
         position = start
         tasks: list[asyncio.Task[bytes]] = []
+        started = 0  # pieces given a task
+        # more rows are asked for once this many are taken: at once with a few big rows
+        # ahead, half of them at a time with many small ones (one call per owner)
+        refill = self._window // 2 if self._window > 4 else 1
         try:
-            for i, (row, lo, hi) in enumerate(pieces):
-                while len(tasks) < self._window and i + len(tasks) < len(pieces):
-                    tasks.append(asyncio.create_task(self._piece(*pieces[i + len(tasks)])))
+            for row, lo, hi in pieces:
+                if self._window - len(tasks) >= refill:
+                    more = pieces[started : started + self._window - len(tasks)]
+                    tasks += self._start(more)
+                    started += len(more)
                 task = tasks.pop(0)
                 try:
                     if whole:  # the hedge would be the same whole read, duplicated
@@ -271,7 +349,7 @@ class BlobStream:
                     position = base + cut_to
                 del data  # a row written out is not held while the next one arrives
         finally:
-            waiting: list[asyncio.Future[bytes]] = [*tasks]
+            waiting: list[asyncio.Future[Any]] = [*tasks, *self._calls]
             if self._whole is not None:
                 waiting.append(self._whole)
                 self._whole = None

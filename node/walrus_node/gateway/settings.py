@@ -32,9 +32,9 @@ class GatewaySettings:
     committee_refresh_seconds: float = 10.0
     """How often the committee is re-read, so requests follow epoch changes."""
     read_window: int = 2
-    """Primary slivers fetched ahead of the client per streamed read: bounds a read's
-    memory to this many slivers plus the one being sent (a sliver is about
-    ``blob / (n - 2f)``)."""
+    """Primary slivers fetched ahead of the client per streamed read, or as many as fit
+    in 4 MiB if that is more (``client.stream.AHEAD_BYTES``): bounds a read's memory to
+    those slivers plus the one being sent (a sliver is about ``blob / (n - 2f)``)."""
     cache_bytes: int = 0
     """Bytes of hot blobs kept in memory (0: no cache)."""
     cache_max_blob_bytes: int = 16 * MiB

@@ -1,58 +1,163 @@
 """A blob stream fetches at most ``window`` rows ahead, and no more than fit in
 ``window_bytes``: big rows (big blobs on few shards) are fetched one at a time, so a read
-holds a bounded number of bytes, not a number of rows that may be the whole blob."""
+holds a bounded number of bytes, not a number of rows that may be the whole blob. Small
+rows (many shards) are fetched ``ahead_bytes`` at a time, the rows of one node in one
+call; a row its node's call does not bring is asked of its other owners."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from walrus_node.client import stream
 from walrus_node.codec import encoder
+from walrus_node.protocol.errors import PeerError
 
 N_SHARDS = 16
 
 
-def _max_in_flight(data: bytes, window: int, window_bytes: int) -> tuple[int, bytes]:
-    encoded = encoder.encode(data, N_SHARDS)
-    rows = encoded.pair  # the systematic primary slivers are the rows
-    in_flight, most = 0, 0
+@dataclasses.dataclass(frozen=True)
+class Node:
+    name: str
+
+
+NODES = [Node(f"node-{i}") for i in range(4)]
+
+
+def _owner(row: int) -> Node:
+    """Runs of nine consecutive rows on one node (shards are assigned in runs)."""
+    return NODES[row // 9 % 4]
+
+
+class Network:
+    """Nodes answering rows of an encoded blob: ``down`` ones fail their calls after the
+    first row; counts the rows asked for and not yet given."""
+
+    def __init__(self, encoded: encoder.EncodedBlob, down: frozenset[str] = frozenset()):
+        self.encoded, self.down = encoded, down
+        self.calls: list[tuple[str, list[int]]] = []
+        self.single: list[tuple[str, int]] = []
+        self.in_flight = 0
+        self.most = 0
+
+    async def ask(self, member: Node, rows: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+        self.calls.append((member.name, list(rows)))
+        self.in_flight += len(rows)
+        self.most = max(self.most, self.in_flight)
+        given = 0
+        try:
+            for row in rows:
+                await asyncio.sleep(0.001)
+                if member.name in self.down and given:
+                    raise PeerError(f"{member.name} went down")
+                given += 1
+                self.in_flight -= 1
+                yield row, bytes(self.encoded.primary(row))
+        finally:
+            self.in_flight -= len(rows) - given
+
+    def peer(self, member: Node) -> Any:
+        network = self
+
+        class Client:
+            async def get_sliver(self, blob_id: bytes, sliver_type: Any, row: int) -> bytes:
+                network.single.append((member.name, row))
+                network.in_flight += 1
+                network.most = max(network.most, network.in_flight)
+                try:
+                    await asyncio.sleep(0.001)
+                    if member.name in network.down:
+                        raise PeerError(f"{member.name} is down")
+                    return bytes(network.encoded.primary(row))
+                finally:
+                    network.in_flight -= 1
+
+        return Client()
+
+
+def _stream(network: Network, **kwargs: Any) -> stream.BlobStream:
+    encoded = network.encoded
     none: Any = None
     blob = stream.BlobStream(
-        encoded.blob_id,
-        encoded.metadata,
-        none,
-        none,
-        none,
-        window=window,
-        window_bytes=window_bytes,
+        encoded.blob_id, encoded.metadata, none, network.peer, none, network.ask, **kwargs
     )
+    blob._owners = lambda row: [_owner(row), _owner(row + 9)]  # type: ignore[method-assign,assignment,return-value]
+    return blob
 
-    async def row(index: int) -> bytes:
-        nonlocal in_flight, most
-        in_flight += 1
-        most = max(most, in_flight)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        return bytes(rows(index)[0])
 
-    blob._row = row  # type: ignore[method-assign]  # the network part, replaced
-
+def _read(blob: stream.BlobStream) -> bytes:
     async def go() -> bytes:
         return b"".join([chunk async for chunk in blob.chunks()])
 
-    out = asyncio.run(asyncio.wait_for(go(), 30))
-    return most, out
+    return asyncio.run(asyncio.wait_for(go(), 30))
 
 
 @pytest.mark.parametrize(("rows_in_budget", "expected"), [(0, 1), (1, 1), (2, 2), (3, 3), (100, 4)])
 def test_rows_in_flight_are_bounded_by_bytes(rows_in_budget: int, expected: int) -> None:
     data = os.urandom(200_000)
-    encoded = encoder.encode(data, N_SHARDS)
-    row_bytes = encoded.metadata.params.columns * encoded.metadata.symbol_size
-    most, out = _max_in_flight(data, 4, rows_in_budget * row_bytes)
-    assert out == data
-    assert most == expected
+    network = Network(encoder.encode(data, N_SHARDS))
+    params = network.encoded.metadata.params
+    row_bytes = params.columns * network.encoded.metadata.symbol_size
+    blob = _stream(network, window=4, window_bytes=rows_in_budget * row_bytes, ahead_bytes=0)
+    assert _read(blob) == data
+    assert network.most == expected
+
+
+def test_small_rows_are_asked_for_together_one_call_per_node() -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100))  # 34 rows of ~6 kB
+    rows = network.encoded.metadata.params.rows
+    assert _read(_stream(network, window=2)) == data
+    assert len(network.calls) == 4 and not network.single  # all at once, a call per node
+    assert sorted(r for _, asked in network.calls for r in asked) == list(range(rows))
+    for name, asked in network.calls:
+        assert all(_owner(r).name == name for r in asked)
+
+
+def test_more_rows_are_asked_for_once_half_of_those_ahead_are_taken() -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100))
+    params, s = network.encoded.metadata.params, network.encoded.metadata.symbol_size
+    blob = _stream(network, window=2, ahead_bytes=8 * params.columns * s)  # 8 rows ahead
+    assert _read(blob) == data
+    assert network.most <= 8
+    # 8 rows first, then 4 each time half were taken (a call per node: 2 at most, rows
+    # running in nines); a row alone on its node asked for by itself
+    asked = sorted([r for _, rows in network.calls for r in rows] + [r for _, r in network.single])
+    assert asked == list(range(params.rows))
+    assert len(network.calls) + len(network.single) <= 2 * 8
+
+
+def test_rows_a_node_fails_to_give_are_asked_of_their_other_owners() -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100), down=frozenset({"node-1"}))
+    blob = _stream(network, window=2)
+    assert _read(blob) == data
+    (asked,) = [rows for name, rows in network.calls if name == "node-1"]
+    assert asked == list(range(9, 18))
+    # node-1 gave its first row, then failed: the rest came from node-2, one by one
+    assert network.single == [("node-2", row) for row in asked[1:]]
+    assert any("went down" in problem for problem in blob.problems)
+
+
+def test_a_consumer_that_stops_leaves_no_call_behind() -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100))
+    blob = _stream(network, window=2)
+
+    async def go() -> None:
+        chunks = blob.chunks()
+        async with asyncio.timeout(30):
+            await anext(chunks)
+        await chunks.aclose()
+        assert not blob._calls
+        assert network.in_flight == 0
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        assert not others
+
+    asyncio.run(go())
