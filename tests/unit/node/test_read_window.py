@@ -38,8 +38,13 @@ class Network:
     """Nodes answering rows of an encoded blob: ``down`` ones fail their calls after the
     first row; counts the rows asked for and not yet given."""
 
-    def __init__(self, encoded: encoder.EncodedBlob, down: frozenset[str] = frozenset()):
-        self.encoded, self.down = encoded, down
+    def __init__(
+        self,
+        encoded: encoder.EncodedBlob,
+        down: frozenset[str] = frozenset(),
+        liars: frozenset[str] = frozenset(),
+    ):
+        self.encoded, self.down, self.liars = encoded, down, liars
         self.calls: list[tuple[str, list[int]]] = []
         self.single: list[tuple[str, int]] = []
         self.in_flight = 0
@@ -55,9 +60,12 @@ class Network:
                 await asyncio.sleep(0.001)
                 if member.name in self.down and given:
                     raise PeerError(f"{member.name} went down")
+                data = bytearray(self.encoded.primary(row))
+                if member.name in self.liars and given:
+                    data[-1] ^= 1  # from its second row on
                 given += 1
                 self.in_flight -= 1
-                yield row, bytes(self.encoded.primary(row))
+                yield row, bytes(data)
         finally:
             self.in_flight -= len(rows) - given
 
@@ -143,6 +151,17 @@ def test_rows_a_node_fails_to_give_are_asked_of_their_other_owners() -> None:
     # node-1 gave its first row, then failed: the rest came from node-2, one by one
     assert network.single == [("node-2", row) for row in asked[1:]]
     assert any("went down" in problem for problem in blob.problems)
+
+
+def test_a_corrupt_row_is_asked_of_its_other_owner_with_the_rows_after_it() -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100), liars=frozenset({"node-1"}))
+    blob = _stream(network, window=2)
+    assert _read(blob) == data
+    (asked,) = [rows for name, rows in network.calls if name == "node-1"]
+    # its first row counts; the corrupt second and those after it come from node-2
+    assert network.single == [("node-2", row) for row in asked[1:]]
+    assert any(f"corrupt sliver: invalid primary sliver {asked[1]}" in p for p in blob.problems)
 
 
 def test_a_consumer_that_stops_leaves_no_call_behind() -> None:
