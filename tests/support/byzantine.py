@@ -195,6 +195,11 @@ class _Handler(grpc.GenericRpcHandler):
                         if part.WhichOneof("part") == "data":
                             self.proxy.lies += 1
                             out = pb.SliverPart(data=_flip(part.data)).SerializeToString()
+                        elif part.WhichOneof("part") == "slivers":  # packed: each sliver
+                            for whole in part.slivers.slivers:
+                                self.proxy.lies += 1
+                                whole.data = _flip(whole.data)
+                            out = part.SerializeToString()
                     if name == "GetSliverSymbols":
                         out = self._symbol_part(raw)
                     yield out

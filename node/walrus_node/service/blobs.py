@@ -234,13 +234,11 @@ class BlobData:
         band = symbol_band_bytes(self.ctx.config.read_buffer_bytes, n)
         return targets * len(self.ctx.readable_shards()) * metadata.symbol_size + n * band
 
-    async def open_sliver(
-        self, blob_id: bytes, sliver_type: SliverType, index: int
-    ) -> StoredSliver:
-        """Check a read of a sliver and its stored checksum (the sliver is not copied);
-        its bytes are then read piece by piece with :meth:`sliver_piece`."""
+    def _readable_shard(
+        self, blob_id: bytes, metadata: BlobMetadata, sliver_type: SliverType, index: int
+    ) -> int:
+        """The shard of a sliver a caller asks to read, if this node serves it."""
         ctx = self.ctx
-        metadata = await self.require_metadata(blob_id, reading=True)
         if not 0 <= index < metadata.n_shards:
             raise errors.InvalidRequest(
                 f"{sliver_type} sliver index {index} out of range 0..{metadata.n_shards - 1}"
@@ -250,6 +248,59 @@ class BlobData:
             raise errors.FailedPrecondition(
                 f"{sliver_type} sliver {index} belongs to shard {shard}, not held by this node"
             )
+        return shard
+
+    async def whole_slivers(
+        self, blob_id: bytes, sliver_type: SliverType, indices: Sequence[int]
+    ) -> tuple[list[tuple[int, bytes]], errors.NodeError | None]:
+        """Slivers ``indices`` whole, each checked against its stored checksum, read in
+        one trip to a worker thread (for small slivers: a read buffer's piece holds
+        them all); stops at the first it cannot give, returning those before it and
+        that sliver's error."""
+        ctx = self.ctx
+        metadata = await self.require_metadata(blob_id, reading=True)
+        store = ctx.store
+
+        def read(shards: list[tuple[int, int]]) -> tuple[list[tuple[int, bytes]], object]:
+            got: list[tuple[int, bytes]] = []
+            for index, shard in shards:
+                try:
+                    data = store.get_sliver(shard, sliver_type, blob_id)
+                except CorruptSliverError as e:
+                    return got, e
+                if data is None:
+                    return got, index
+                got.append((index, data))
+            return got, None
+
+        shards: list[tuple[int, int]] = []
+        refused: errors.NodeError | None = None
+        for index in indices:
+            try:
+                shards.append((index, self._readable_shard(blob_id, metadata, sliver_type, index)))
+            except errors.NodeError as e:
+                refused = e
+                break
+        got, failed = await ctx.read(read, shards)
+        served = sum(len(data) for _, data in got)
+        ctx.metrics.slivers_served.labels(sliver_type=str(sliver_type)).inc(len(got))
+        ctx.metrics.sliver_bytes_served.labels(sliver_type=str(sliver_type)).inc(served)
+        if isinstance(failed, CorruptSliverError):
+            return got, await self.discard_corrupt(failed.shard, failed.sliver_type, blob_id)
+        if isinstance(failed, int):
+            return got, errors.NotFound(
+                f"{sliver_type} sliver {failed} of blob {BlobId(blob_id)} not stored"
+            )
+        return got, refused
+
+    async def open_sliver(
+        self, blob_id: bytes, sliver_type: SliverType, index: int
+    ) -> StoredSliver:
+        """Check a read of a sliver and its stored checksum (the sliver is not copied);
+        its bytes are then read piece by piece with :meth:`sliver_piece`."""
+        ctx = self.ctx
+        metadata = await self.require_metadata(blob_id, reading=True)
+        shard = self._readable_shard(blob_id, metadata, sliver_type, index)
         try:
             size = await ctx.read(ctx.store.check_sliver, shard, sliver_type, blob_id)
         except CorruptSliverError as e:

@@ -297,14 +297,16 @@ class NodeClient:
         progress: Callable[[int], None] | None = None,
     ) -> AsyncIterator[tuple[int, bytes]]:
         """Slivers ``indices`` of one type in one call, each ``(index, bytes)`` as soon as
-        it is complete, in the order asked. The call's error (a sliver the node cannot
-        give ends it) comes after the slivers before it; a node that sends another sliver
-        than the next one asked for, or more, is cut off."""
+        it is complete, in the order asked (small ones packed, several whole in one
+        message; an older node sends each as a header and its data). The call's error (a
+        sliver the node cannot give ends it) comes after the slivers before it; a node
+        that sends another sliver than the next one asked for, or more, is cut off."""
         call = self._stub.GetSlivers(
             pb.GetSliversRequest(
                 blob_id=blob_id,
                 type=convert.sliver_type_to_pb(sliver_type),
                 indices=list(indices),
+                packed=True,
             ),
             timeout=self._timeout,
         )
@@ -315,16 +317,32 @@ class NodeClient:
         )
         frames = framing.SliverFrames(limits, "GetSlivers")
         expected = iter(indices)
+
+        def next_asked(header: pb.SliverHeader, got: tuple[SliverType, int]) -> None:
+            wanted = next(expected, None)
+            if header.blob_id != blob_id or got != (sliver_type, wanted):
+                raise errors.DataLoss(
+                    f"sent {got[0]} sliver {got[1]}, not the {sliver_type} sliver "
+                    f"{wanted} asked for next"
+                )
+
         try:
             async for part in call:
-                if part.WhichOneof("part") == "header":
-                    got = frames.header(part.header)
-                    wanted = next(expected, None)
-                    if part.header.blob_id != blob_id or got != (sliver_type, wanted):
-                        raise errors.DataLoss(
-                            f"sent {got[0]} sliver {got[1]}, not the {sliver_type} sliver "
-                            f"{wanted} asked for next"
-                        )
+                kind = part.WhichOneof("part")
+                if kind == "header":
+                    next_asked(part.header, frames.header(part.header))
+                elif kind == "slivers":
+                    for whole in part.slivers.slivers:
+                        got_type, index, size = frames.whole(whole.header)
+                        next_asked(whole.header, (got_type, index))
+                        if len(whole.data) != size:
+                            raise errors.DataLoss(
+                                f"{got_type} sliver {index}: {len(whole.data)} bytes sent, "
+                                f"{size} declared"
+                            )
+                        if progress is not None:
+                            progress(size)
+                        yield index, whole.data
                 else:
                     sliver = frames.data(part.data)
                     if progress is not None:

@@ -93,6 +93,24 @@ def sliver_header(blob_id: bytes, sliver_type: SliverType, index: int, size: int
     )
 
 
+def whole_slivers(
+    blob_id: bytes, sliver_type: SliverType, slivers: Sequence[tuple[int, bytes]]
+) -> pb.SliverPart:
+    """Slivers, each with its header, in one message (``GetSlivers``, packed)."""
+    t = convert.sliver_type_to_pb(sliver_type)
+    return pb.SliverPart(
+        slivers=pb.WholeSlivers(
+            slivers=[
+                pb.WholeSliver(
+                    header=pb.SliverHeader(blob_id=blob_id, type=t, index=i, size=len(data)),
+                    data=data,
+                )
+                for i, data in slivers
+            ]
+        )
+    )
+
+
 def sliver_parts(
     blob_id: bytes, slivers: Iterable[tuple[SliverType, int, SliverData]]
 ) -> Iterator[pb.SliverPart]:

@@ -330,24 +330,50 @@ class SliverPart(_message.Message):
 
     HEADER_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    SLIVERS_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     @_builtins.property
     def header(self) -> Global___SliverHeader: ...
+    @_builtins.property
+    def slivers(self) -> Global___WholeSlivers:
+        """GetSlivers, packed: whole slivers, in the order asked"""
+
     def __init__(
         self,
         *,
         header: Global___SliverHeader | None = ...,
         data: _builtins.bytes = ...,
+        slivers: Global___WholeSlivers | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "slivers", b"slivers"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "header", b"header", "part", b"part", "slivers", b"slivers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "data"]  # noqa: Y015
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "data", "slivers"]  # noqa: Y015
     _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
 
 Global___SliverPart: _TypeAlias = SliverPart  # noqa: Y015
+
+@_typing.final
+class WholeSlivers(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SLIVERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def slivers(self) -> _containers.RepeatedCompositeFieldContainer[Global___WholeSliver]: ...
+    def __init__(
+        self,
+        *,
+        slivers: _abc.Iterable[Global___WholeSliver] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["slivers", b"slivers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WholeSlivers: _TypeAlias = WholeSlivers  # noqa: Y015
 
 @_typing.final
 class StoreSliversResponse(_message.Message):
@@ -409,8 +435,11 @@ class GetSliversRequest(_message.Message):
     BLOB_ID_FIELD_NUMBER: _builtins.int
     TYPE_FIELD_NUMBER: _builtins.int
     INDICES_FIELD_NUMBER: _builtins.int
+    PACKED_FIELD_NUMBER: _builtins.int
     blob_id: _builtins.bytes
     type: Global___SliverType.ValueType
+    packed: _builtins.bool
+    """small slivers whole, several per message (`SliverPart.slivers`)"""
     @_builtins.property
     def indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     def __init__(
@@ -419,10 +448,11 @@ class GetSliversRequest(_message.Message):
         blob_id: _builtins.bytes = ...,
         type: Global___SliverType.ValueType = ...,
         indices: _abc.Iterable[_builtins.int] | None = ...,
+        packed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "indices", b"indices", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "indices", b"indices", "packed", b"packed", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -189,8 +189,10 @@ class StorageNodeServicer:
 
     def GetSlivers(self, request, context):
         """Several slivers of one type of one blob, in the order asked, each a header part then data
-        parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
-        after the slivers before it. At most n_shards indices, none twice.
+        parts, as GetSliver sends one; or, when the caller asks for them `packed`, slivers that fit
+        in one piece of the node's read buffer whole, several in one `slivers` part. A sliver the
+        node cannot give ends the call with its error, after the slivers before it. At most
+        n_shards indices, none twice.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

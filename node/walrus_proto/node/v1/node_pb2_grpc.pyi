@@ -62,8 +62,10 @@ class StorageNodeStub:
     GetSliver: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliverRequest, _node_pb2.SliverPart]
     GetSlivers: _grpc.UnaryStreamMultiCallable[_node_pb2.GetSliversRequest, _node_pb2.SliverPart]
     """Several slivers of one type of one blob, in the order asked, each a header part then data
-    parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
-    after the slivers before it. At most n_shards indices, none twice.
+    parts, as GetSliver sends one; or, when the caller asks for them `packed`, slivers that fit
+    in one piece of the node's read buffer whole, several in one `slivers` part. A sliver the
+    node cannot give ends the call with its error, after the slivers before it. At most
+    n_shards indices, none twice.
     """
     GetBlobStatus: _grpc.UnaryUnaryMultiCallable[_node_pb2.GetBlobStatusRequest, _node_pb2.BlobStatus]
     """What this node holds of a blob, and what it knows of its certification and lifetime."""
@@ -163,8 +165,10 @@ class StorageNodeAsyncStub(StorageNodeStub):
     GetSliver: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliverRequest, _node_pb2.SliverPart]  # type: ignore[assignment]
     GetSlivers: _aio.UnaryStreamMultiCallable[_node_pb2.GetSliversRequest, _node_pb2.SliverPart]  # type: ignore[assignment]
     """Several slivers of one type of one blob, in the order asked, each a header part then data
-    parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
-    after the slivers before it. At most n_shards indices, none twice.
+    parts, as GetSliver sends one; or, when the caller asks for them `packed`, slivers that fit
+    in one piece of the node's read buffer whole, several in one `slivers` part. A sliver the
+    node cannot give ends the call with its error, after the slivers before it. At most
+    n_shards indices, none twice.
     """
     GetBlobStatus: _aio.UnaryUnaryMultiCallable[_node_pb2.GetBlobStatusRequest, _node_pb2.BlobStatus]  # type: ignore[assignment]
     """What this node holds of a blob, and what it knows of its certification and lifetime."""
@@ -303,8 +307,10 @@ class StorageNodeServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_node_pb2.SliverPart], _abc.AsyncIterator[_node_pb2.SliverPart]]:
         """Several slivers of one type of one blob, in the order asked, each a header part then data
-        parts, as GetSliver sends one. A sliver the node cannot give ends the call with its error,
-        after the slivers before it. At most n_shards indices, none twice.
+        parts, as GetSliver sends one; or, when the caller asks for them `packed`, slivers that fit
+        in one piece of the node's read buffer whole, several in one `slivers` part. A sliver the
+        node cannot give ends the call with its error, after the slivers before it. At most
+        n_shards indices, none twice.
         """
 
     @_abc_1.abstractmethod
