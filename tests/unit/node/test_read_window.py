@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
 
-from walrus_node.client import stream
+from walrus_node.client import api, stream
 from walrus_node.codec import encoder
 from walrus_node.protocol.errors import PeerError
 
@@ -180,3 +181,41 @@ def test_a_consumer_that_stops_leaves_no_call_behind() -> None:
         assert not others
 
     asyncio.run(go())
+
+
+class _Writes(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    def writelines(self, lines: Iterable[Any]) -> None:
+        lines = list(lines)
+        self.writes.append(sum(len(line) for line in lines))
+        super().writelines(lines)
+
+
+@pytest.mark.parametrize("write_bytes", [1, 50_000, 1 << 20])
+def test_a_read_to_a_file_writes_small_rows_together(
+    monkeypatch: pytest.MonkeyPatch, write_bytes: int
+) -> None:
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100))  # 34 rows of ~6 kB
+    row = network.encoded.metadata.params.columns * network.encoded.metadata.symbol_size
+    monkeypatch.setattr(api, "WRITE_BYTES", write_bytes)
+    client: Any = api.WalrusClient.__new__(api.WalrusClient)
+
+    async def open_(blob_id: Any, *, window: int) -> stream.BlobStream:
+        return _stream(network, window=window)
+
+    client.open = open_
+    out, progress = _Writes(), []
+    result = asyncio.run(client.read_into(None, out, progress=progress.append))
+    assert out.getvalue() == data and result.timings["bytes"] == len(data)
+    assert progress == out.writes
+    # each write but the last is at least WRITE_BYTES (one row when a row is more)
+    assert all(w >= write_bytes for w in out.writes[:-1])
+    assert all(w < write_bytes + row for w in out.writes)
+    if write_bytes == 1:  # every row written as it comes
+        assert len(out.writes) == network.encoded.metadata.params.rows
+    if write_bytes == 1 << 20:  # the whole blob in one write
+        assert len(out.writes) == 1
