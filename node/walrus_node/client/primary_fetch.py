@@ -29,7 +29,7 @@ from walrus_node.committee.member import Member
 from walrus_node.protocol.errors import PeerError
 from walrus_node.transport.client import NodeClient, RpcError
 
-__all__ = ["VERIFY_BATCH_BYTES", "AskNode", "PrimaryFetch", "slivers_of"]
+__all__ = ["VERIFY_BATCH_BYTES", "AskNode", "PrimaryFetch", "slivers_of", "verified_slivers"]
 
 AskNode = Callable[[Member, list[int]], AsyncIterator[tuple[int, bytes]]]
 """Primary slivers ``indices`` from a node, each ``(index, bytes)`` once complete; its
@@ -61,14 +61,58 @@ worker thread) once they reach this many bytes, and at the call's end: at 1000 s
 read's ~334 slivers of ~3 kB cost ~10 hops, not 334; a sliver this big or bigger is
 verified as soon as it is in."""
 
+
+async def verified_slivers(
+    got: AsyncIterator[tuple[int, bytes]],
+    metadata: BlobMetadata | asyncio.Future[BlobMetadata],
+) -> AsyncIterator[list[tuple[int, bytes]]]:
+    """The primary slivers of one node's call (an :data:`AskNode`'s answer), verified
+    together in batches of :data:`VERIFY_BATCH_BYTES` (and at the call's end), one native
+    call on a worker thread each; each batch once verified. The first corrupt sliver
+    raises :class:`codec_errors.InvalidSliverError` after the slivers before it, and the
+    call's :class:`PeerError` comes after the slivers it gave."""
+    batch: list[tuple[int, bytes]] = []
+    size = 0
+    failure: Exception | None = None
+    try:
+        async for index, data in got:
+            batch.append((index, data))
+            size += len(data)
+            if size >= VERIFY_BATCH_BYTES:
+                good, corrupt = await _verify(batch, metadata)
+                if good:
+                    yield good
+                if corrupt is not None:
+                    raise corrupt
+                batch, size = [], 0
+    except PeerError as e:
+        failure = e  # the slivers that came before it still count
+    if batch:
+        good, corrupt = await _verify(batch, metadata)
+        if good:
+            yield good
+        failure = corrupt or failure
+    if failure is not None:
+        raise failure
+
+
+async def _verify(
+    batch: list[tuple[int, bytes]], metadata: BlobMetadata | asyncio.Future[BlobMetadata]
+) -> tuple[list[tuple[int, bytes]], codec_errors.InvalidSliverError | None]:
+    """The slivers of ``batch`` up to the first corrupt one, and its error."""
+    known = metadata if isinstance(metadata, BlobMetadata) else await asyncio.shield(metadata)
+    try:
+        await asyncio.to_thread(slivers.verify_slivers, known, SliverType.PRIMARY, batch)
+    except codec_errors.InvalidSliverError as e:
+        good = next((i for i, (index, _) in enumerate(batch) if index == e.index), 0)
+        return batch[:good], e
+    return batch, None
+
+
 HEDGE_FIRST_SECONDS = 1.0
 """Without a call completing for this long, one more sliver is asked for (then after
 twice as long, up to :data:`HEDGE_MAX_SECONDS`)."""
 HEDGE_MAX_SECONDS = 10.0
-
-
-class _GaveUp(Exception):
-    """A node's answer was given up on (the reason is in the problems)."""
 
 
 def _shown(indices: Sequence[int]) -> str:
@@ -156,41 +200,14 @@ class PrimaryFetch:
             self._pending.add(asyncio.create_task(self._fetch(member, indices)))
 
     async def _fetch(self, member: Member, indices: list[int]) -> None:
-        batch: list[tuple[int, bytes]] = []
-        size = 0
-        failure: PeerError | None = None
         try:
-            try:
-                async for index, data in self._ask_node(member, indices):
-                    batch.append((index, data))
-                    size += len(data)
-                    if size >= VERIFY_BATCH_BYTES:
-                        await self._verify(member, batch)
-                        batch, size = [], 0
-            except PeerError as e:
-                failure = e  # the slivers that came before it still count
-            if batch:
-                await self._verify(member, batch)
-            if failure is not None:
-                self.problems.append(f"{member.name}: primary slivers {_shown(indices)}: {failure}")
-        except _GaveUp:
-            pass
-        finally:
-            self._asked.difference_update(indices)
-
-    async def _verify(self, member: Member, batch: list[tuple[int, bytes]]) -> None:
-        """Verify ``batch`` (one native call on a worker thread) and keep its slivers, up
-        to the first that is corrupt: then give up on the node's call (:class:`_GaveUp`)."""
-        metadata = await asyncio.shield(self._metadata)
-        good = 0
-        try:
-            await asyncio.to_thread(slivers.verify_slivers, metadata, SliverType.PRIMARY, batch)
-            good = len(batch)
+            async for batch in verified_slivers(self._ask_node(member, indices), self._metadata):
+                for index, data in batch:
+                    self.verified[index] = data
+                    self._asked.discard(index)
         except codec_errors.InvalidSliverError as e:
             self.problems.append(f"{member.name}: returned a corrupt sliver: {e}")
-            good = next((i for i, (index, _) in enumerate(batch) if index == e.index), 0)
-            raise _GaveUp from None
+        except PeerError as e:
+            self.problems.append(f"{member.name}: primary slivers {_shown(indices)}: {e}")
         finally:
-            for index, data in batch[:good]:
-                self.verified[index] = data
-                self._asked.discard(index)
+            self._asked.difference_update(indices)

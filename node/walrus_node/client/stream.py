@@ -52,7 +52,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from walrus_node.client.primary_fetch import VERIFY_BATCH_BYTES, AskNode
+from walrus_node.client.primary_fetch import AskNode, verified_slivers
 from walrus_node.codec import errors as codec_errors
 from walrus_node.codec import recovery, slivers
 from walrus_node.codec.metadata import BlobId, BlobMetadata
@@ -228,25 +228,22 @@ class BlobStream:
         self, member: Member, rows: list[int], futures: dict[int, asyncio.Future[bytes]]
     ) -> None:
         """Fill ``futures`` from one call to ``member``: each row verified (the call's
-        rows together, up to :data:`.primary_fetch.VERIFY_BATCH_BYTES`), or the call's
-        error; after a corrupt row the call is not waited on."""
+        rows together, :func:`.primary_fetch.verified_slivers`), or the call's error;
+        after a corrupt row the call is not waited on."""
         failure: BaseException = PeerError(f"{member.name}: primary slivers not sent")
-        batch: list[tuple[int, bytes]] = []
-        size = 0
         try:
-            try:
-                async for row, data in self._ask(member, rows):
-                    batch.append((row, data))
-                    size += len(data)
-                    if size >= VERIFY_BATCH_BYTES:
-                        await self._settle(batch, futures)
-                        batch, size = [], 0
-            except PeerError as e:
-                failure = e  # the rows that came before it still count
-            if batch:
-                await self._settle(batch, futures)
-        except codec_errors.InvalidSliverError:
+            async for batch in verified_slivers(self._ask(member, rows), self.metadata):
+                for row, data in batch:
+                    if not futures[row].done():
+                        futures[row].set_result(data)
+        except codec_errors.InvalidSliverError as e:
+            bad = futures.get(e.index)
+            if bad is not None and not bad.done():
+                bad.set_exception(e)
+                bad.exception()
             failure = PeerError(f"{member.name}: not waited on after a corrupt sliver")
+        except PeerError as e:
+            failure = e
         except asyncio.CancelledError:
             failure = asyncio.CancelledError()
             raise
@@ -260,30 +257,6 @@ class BlobStream:
                 else:
                     future.set_exception(failure)
                     future.exception()  # a row given up on need not await it
-
-    async def _settle(
-        self, batch: list[tuple[int, bytes]], futures: dict[int, asyncio.Future[bytes]]
-    ) -> None:
-        """Verify ``batch`` in one native call on a worker thread and give each row its
-        bytes; raise :class:`codec_errors.InvalidSliverError` for the first corrupt one
-        (which gets the error; those before it their bytes)."""
-        good = 0
-        try:
-            await asyncio.to_thread(
-                slivers.verify_slivers, self.metadata, SliverType.PRIMARY, batch
-            )
-            good = len(batch)
-        except codec_errors.InvalidSliverError as e:
-            good = next((i for i, (row, _) in enumerate(batch) if row == e.index), 0)
-            bad = futures[batch[good][0]]
-            if not bad.done():
-                bad.set_exception(e)
-                bad.exception()
-            raise
-        finally:
-            for row, data in batch[:good]:
-                if not futures[row].done():
-                    futures[row].set_result(data)
 
     async def _row(self, row: int, first: asyncio.Future[bytes] | None = None) -> bytes:
         """Primary sliver ``row``, verified, from the first owner that has it (from the
