@@ -57,7 +57,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from walrus_node import allocator
+from walrus_node import allocator, event_loop
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
@@ -245,7 +245,7 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
         )
         try:
             bed.up()
-            stores, reads, parts, rss = asyncio.run(
+            stores, reads, parts, rss = event_loop.run(
                 _exercise(bed, args.size, args.count, args.warmup)
             )
             node_store, store_calls = _node_rpc_seconds(bed, "StoreBlob")

@@ -162,6 +162,11 @@ class PrimaryFetch:
                     self._ask(self._next_entries(1))
                     hedge_after = min(hedge_after * 2, HEDGE_MAX_SECONDS)
                 self._pending.difference_update(done)
+                # A node's failure is a problem (``_fetch``); anything else is a fault
+                # that ends the read, each failed task's error looked at.
+                faults = [e for task in done if (e := task.exception()) is not None]
+                if faults:
+                    raise faults[0]
                 self._top_up()
         finally:
             for task in self._pending:

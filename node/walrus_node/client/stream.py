@@ -229,7 +229,9 @@ class BlobStream:
     ) -> None:
         """Fill ``futures`` from one call to ``member``: each row verified (the call's
         rows together, :func:`.primary_fetch.verified_slivers`), or the call's error;
-        after a corrupt row the call is not waited on."""
+        after a corrupt row the call is not waited on. The task itself never fails: its
+        error reaches the rows' readers (a :class:`PeerError` makes them ask the rows'
+        other owners; anything else is a fault, raised to the reader)."""
         failure: BaseException = PeerError(f"{member.name}: primary slivers not sent")
         try:
             async for batch in verified_slivers(self._ask(member, rows), self.metadata):
@@ -242,11 +244,11 @@ class BlobStream:
                 bad.set_exception(e)
                 bad.exception()
             failure = PeerError(f"{member.name}: not waited on after a corrupt sliver")
-        except PeerError as e:
-            failure = e
         except asyncio.CancelledError:
             failure = asyncio.CancelledError()
             raise
+        except Exception as e:  # the node's failure (PeerError), or a fault to surface
+            failure = e
         finally:
             for row in rows:
                 future = futures[row]

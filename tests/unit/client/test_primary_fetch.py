@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -62,23 +63,26 @@ class Network:
             yield index, bytes(data)
 
 
+async def _fetching(
+    network: Network, owners: Callable[[int], list[Node]] = _owners
+) -> tuple[dict[int, bytes], list[str]]:
+    metadata: asyncio.Future[BlobMetadata] = asyncio.get_running_loop().create_future()
+    metadata.set_result(BLOB.metadata)
+    problems: list[str] = []
+    fetch = PrimaryFetch(
+        EncodingParams(N),
+        owners,
+        metadata,
+        network.ask,
+        problems,  # type: ignore[arg-type]
+    )
+    return await fetch.run(), problems
+
+
 def _fetch(
     network: Network, owners: Callable[[int], list[Node]] = _owners
 ) -> tuple[dict[int, bytes], list[str]]:
-    async def go() -> tuple[dict[int, bytes], list[str]]:
-        metadata: asyncio.Future[BlobMetadata] = asyncio.get_running_loop().create_future()
-        metadata.set_result(BLOB.metadata)
-        problems: list[str] = []
-        fetch = PrimaryFetch(
-            EncodingParams(N),
-            owners,
-            metadata,
-            network.ask,
-            problems,  # type: ignore[arg-type]
-        )
-        return await fetch.run(), problems
-
-    return asyncio.run(go())
+    return asyncio.run(_fetching(network, owners))
 
 
 def test_the_systematic_slivers_of_one_node_are_asked_for_in_one_call() -> None:
@@ -150,3 +154,26 @@ def test_the_slivers_a_node_gave_before_failing_or_lying_count(fault: str) -> No
     assert given not in [i for _, indices in later for i in indices]
     expected = "went down" if fault == "cut" else "returned a corrupt sliver"
     assert any(p.startswith(node) and expected in p for p in problems)
+
+
+def test_a_fault_in_a_call_ends_the_read_and_leaves_no_failed_task() -> None:
+    """An error other than a node's failure is raised to the reader, not counted as a
+    node's problem, and no failed task is left with no one to look at its error."""
+    network = Network(set(), set())
+
+    async def faulty(member: Node, indices: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+        raise RuntimeError("a fault")
+        yield  # an async generator
+
+    network.ask = faulty  # type: ignore[method-assign]
+    unhandled: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: unhandled.append(c))
+        with pytest.raises(RuntimeError, match="a fault"):
+            await _fetching(network)
+        await asyncio.sleep(0)
+        gc.collect()
+
+    asyncio.run(go())
+    assert unhandled == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import io
 import os
 from collections.abc import AsyncIterator, Iterable
@@ -219,3 +220,35 @@ def test_a_read_to_a_file_writes_small_rows_together(
         assert len(out.writes) == network.encoded.metadata.params.rows
     if write_bytes == 1 << 20:  # the whole blob in one write
         assert len(out.writes) == 1
+
+
+def test_a_fault_in_a_call_reaches_the_reader_and_leaves_no_failed_task() -> None:
+    """An error other than a node's failure (a fault in the client) is raised to the
+    reader, not taken for a node's failure, and no call task is left failed with no
+    one to look at its error."""
+    data = os.urandom(200_000)
+    network = Network(encoder.encode(data, 100))
+    asked = network.ask
+
+    async def faulty(member: Node, rows: list[int]) -> AsyncIterator[tuple[int, bytes]]:
+        if member.name == "node-1":
+            raise RuntimeError("a fault")
+        async for item in asked(member, rows):
+            yield item
+
+    network.ask = faulty  # type: ignore[method-assign]
+    blob = _stream(network, window=2)
+    unhandled: list[dict[str, Any]] = []
+
+    async def go() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, c: unhandled.append(c))
+        with pytest.raises(RuntimeError, match="a fault"):
+            async with asyncio.timeout(30):
+                async for _ in blob.chunks():
+                    pass
+        await asyncio.sleep(0)
+        gc.collect()  # a failed task nobody awaited reports itself when collected
+
+    asyncio.run(go())
+    assert not network.single  # the rows were not asked of their other owners
+    assert unhandled == []
