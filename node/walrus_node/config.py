@@ -17,8 +17,6 @@ from typing import Any
 
 import yaml
 
-from walrus_node import event_loop
-
 __all__ = ["ConfigError", "NodeConfig", "load"]
 
 ENV_PREFIX = "WALRUS_"
@@ -225,9 +223,6 @@ class NodeConfig:
     tls_ca_file: pathlib.Path | None = None
     """The network CA (PEM): verifies callers' client certificates and peers' server
     certificates. Required with ``tls_cert_file``."""
-    event_loop: str = "uvloop"
-    """The event loop the node runs on: "uvloop" (libuv, its loop work done in C: 8-13%
-    less CPU per small blob stored, walrus_node.event_loop) or "asyncio" (Python's own)."""
     log_format: str = "auto"
     """"json", "console", or "auto" (console on a terminal, JSON otherwise)."""
     log_level: str = "info"
@@ -239,10 +234,6 @@ class NodeConfig:
                 raise ConfigError(f"{port_key}: {port} is not a port number")
         if self.log_format not in {"json", "console", "auto"}:
             raise ConfigError(f"log_format: {self.log_format!r} is not json, console or auto")
-        if self.event_loop not in event_loop.LOOPS:
-            raise ConfigError(
-                f"event_loop: {self.event_loop!r} is not one of {', '.join(event_loop.LOOPS)}"
-            )
         if self.max_concurrent_blob_syncs < 1:
             raise ConfigError("max_concurrent_blob_syncs: must be at least 1")
         self._check_minimums()

@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.parse
 
-from walrus_node import allocator, event_loop
+from walrus_node import allocator
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
@@ -161,7 +161,7 @@ async def _client_store(bed: Testbed, data: bytes) -> str:
 def _ranged(bed: Testbed, web: _Http, size: int, count: int) -> dict[str, float]:
     """A full GET of a ``size`` blob, then 1 MiB Range GETs from its middle."""
     huge = os.urandom(size)
-    huge_id = event_loop.run(_client_store(bed, huge))
+    huge_id = asyncio.run(_client_store(bed, huge))
     del huge
     started = time.perf_counter()
     n, _ = web.get(huge_id)
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
             gets.append(time.perf_counter() - started)
             first_bytes.append(first)
             assert n == args.large
-        client_reads = event_loop.run(_client_read(bed, large_id, args.count))
+        client_reads = asyncio.run(_client_read(bed, large_id, args.count))
         figures["get_64MiB_MBps"] = round(measure.mbps(args.large, statistics.median(gets)), 1)
         figures["get_64MiB_first_byte_ms"] = round(statistics.median(first_bytes) * 1000, 1)
         figures["client_read_64MiB_MBps"] = round(
@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         for name, size in (("1MiB", MiB), ("100KiB", 100 << 10)):
             blob_id = web.put(os.urandom(size))
             for connections in (1, 32):
-                latencies = event_loop.run(
+                latencies = asyncio.run(
                     _load(web.host, web.port, blob_id, connections, args.seconds)
                 )
                 figures[f"get_{name}_c{connections}"] = _stats(latencies, args.seconds)

@@ -34,9 +34,6 @@ of the nodes' CPU the benchmark counted per store (BENCHMARKS.md, "Per-call cost
 1 MiB store"), work that on a real network runs on each node's own cores, not on the two
 all seven nodes share here. ``--certificate-poll-seconds 1`` counts it.
 
-``--event-loop asyncio`` runs the nodes and the benchmark's client on Python's own event
-loop instead of uvloop (walrus_node.event_loop), to measure what the loop costs.
-
 Why each run deletes its folder: runs left behind keep gigabytes of store files in the
 page cache, and the next run's fresh memory (encode buffers, slivers) then comes from
 reclaiming those pages, which showed as runs getting slower back to back
@@ -60,7 +57,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from walrus_node import allocator, event_loop
+from walrus_node import allocator
 from walrus_node.bench import measure
 from walrus_node.client import config as client_config
 from walrus_node.client.api import WalrusClient
@@ -103,21 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how often each node asks its peers for certificates it missed (default: "
         "the node's default; `walrus testbed` itself polls every 1 s)",
     )
-    parser.add_argument(
-        "--event-loop",
-        choices=event_loop.LOOPS,
-        default=event_loop.DEFAULT,
-        help="the event loop of the nodes and of the benchmark's client (to measure what "
-        "the loop costs)",
-    )
 
 
 def node_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the benchmark's nodes are told beyond the testbed's own settings."""
-    return {
-        "certificate_poll_seconds": args.certificate_poll_seconds,
-        "event_loop": args.event_loop,
-    }
+    return {"certificate_poll_seconds": args.certificate_poll_seconds}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -258,8 +245,8 @@ def _one_run(args: argparse.Namespace) -> dict[str, Any]:
         )
         try:
             bed.up()
-            stores, reads, parts, rss = event_loop.run(
-                _exercise(bed, args.size, args.count, args.warmup), args.event_loop
+            stores, reads, parts, rss = asyncio.run(
+                _exercise(bed, args.size, args.count, args.warmup)
             )
             node_store, store_calls = _node_rpc_seconds(bed, "StoreBlob")
             node_both, both_calls = _node_rpc_seconds(bed, "StoreAndCertify")
@@ -355,8 +342,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"testbed: {args.nodes} nodes, {args.count} x {args.size} bytes per run "
         f"after {args.warmup} not counted, {args.runs} run(s), {transport}, "
-        f"certificate catch-up every {args.certificate_poll_seconds:g} s, "
-        f"event loop {args.event_loop}"
+        f"certificate catch-up every {args.certificate_poll_seconds:g} s"
     )
     machine = measure.machine()
     print(measure.machine_line(machine))
@@ -382,7 +368,6 @@ def run(args: argparse.Namespace) -> int:
         "warmup": args.warmup,
         "tls": not args.plaintext,
         "certificate_poll_seconds": args.certificate_poll_seconds,
-        "event_loop": args.event_loop,
         **{
             key: round(statistics.median(r[key] for r in runs), 1)
             for key in (*FIGURES, "store_p99_ms", "read_p99_ms")

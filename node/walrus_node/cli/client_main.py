@@ -23,6 +23,7 @@ A blob ID may start with ``-`` (about 1 in 64 do): it is recognised as an argume
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import json
@@ -34,7 +35,7 @@ import tempfile
 import time
 from typing import Any
 
-from walrus_node import allocator, event_loop, logs
+from walrus_node import allocator, logs
 from walrus_node.cli import gateway_cmd, testbed_cmd
 from walrus_node.cli.text import say, shard_ranges
 from walrus_node.client import api, blob_file
@@ -500,7 +501,7 @@ def _main(argv: list[str]) -> int:
     logs.configure(args.log_level, "console")
     try:
         if hasattr(args, "coro"):
-            result: Any = event_loop.run(args.coro(args))
+            result: Any = asyncio.run(args.coro(args))
             return int(result)
         args.fn(args)
         return 0

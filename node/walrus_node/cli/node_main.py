@@ -8,11 +8,12 @@ walrus-node --version
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.metadata
 import pathlib
 import sys
 
-from walrus_node import allocator, event_loop, logs
+from walrus_node import allocator, logs
 from walrus_node import config as config_mod
 from walrus_node.protocol import keys
 from walrus_node.transport import server, tls
@@ -37,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        event_loop.run(server.serve(cfg), cfg.event_loop)
+        asyncio.run(server.serve(cfg))
     except tls.TlsError as e:
         print(f"walrus-node: {args.config}: {e}", file=sys.stderr)
         return 2

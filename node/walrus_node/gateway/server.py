@@ -8,12 +8,12 @@ server starts so that ``--port 0`` works: the first line on stdout is
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 
 import uvicorn
 
-from walrus_node import event_loop
 from walrus_node.client import api
 from walrus_node.client.config import ClientConfig
 from walrus_node.gateway import app as app_mod
@@ -52,6 +52,6 @@ def serve(settings: GatewaySettings, client_config: ClientConfig) -> None:
         await uvicorn.Server(config).serve(sockets=[sock])
 
     try:
-        event_loop.run(main())
+        asyncio.run(main())
     finally:
         sock.close()

@@ -187,11 +187,7 @@ def test_testbed_benchmark_nodes_poll_for_certificates_as_a_node_does_by_default
     )
     assert default > 1.0
     assert testbed_bench.node_settings(parser.parse_args([])) == {
-        "certificate_poll_seconds": default,
-        "event_loop": "uvloop",
+        "certificate_poll_seconds": default
     }
-    chosen = parser.parse_args(["--certificate-poll-seconds", "1", "--event-loop", "asyncio"])
-    assert testbed_bench.node_settings(chosen) == {
-        "certificate_poll_seconds": 1.0,
-        "event_loop": "asyncio",
-    }
+    chosen = parser.parse_args(["--certificate-poll-seconds", "1"])
+    assert testbed_bench.node_settings(chosen) == {"certificate_poll_seconds": 1.0}

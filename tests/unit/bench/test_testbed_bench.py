@@ -50,7 +50,6 @@ def test_runs_report_their_spread_and_memory_and_leave_no_folder(
     assert len(result["runs"]) == 2
     assert result["warmup"] == 1
     assert result["certificate_poll_seconds"] == 5.0  # the node's default, not the testbed's 1 s
-    assert result["event_loop"] == "uvloop"
     assert set(result["spread"]) == {"store_MBps", "read_MBps", "store_p50_ms", "read_p50_ms"}
     for run in result["runs"]:
         assert len(run["node_rss_MiB_after_each_blob"]) == 3  # the warm-up blob not counted

@@ -24,13 +24,11 @@ def test_environment_overrides_the_file() -> None:
         "WALRUS_GRPC_PORT": "19185",
         "WALRUS_ADMIN_PUBLIC_KEYS": "a,b",
         "WALRUS_TUNE_ALLOCATOR": "no",
-        "WALRUS_EVENT_LOOP": "asyncio",
     }
     cfg = config.from_mapping({**REQUIRED, "grpc_port": 1}, environ=env)
     assert cfg.grpc_port == 19185
     assert cfg.admin_public_keys == ("a", "b")
     assert cfg.tune_allocator is False
-    assert cfg.event_loop == "asyncio"
 
 
 @pytest.mark.parametrize(
@@ -41,7 +39,6 @@ def test_environment_overrides_the_file() -> None:
         ({**REQUIRED, "grpc_port": "many"}, "grpc_port"),
         ({**REQUIRED, "grpc_port": 70000}, "grpc_port: 70000 is not a port number"),
         ({**REQUIRED, "log_format": "xml"}, "log_format"),
-        ({**REQUIRED, "event_loop": "tokio"}, "event_loop: 'tokio' is not one of uvloop, asyncio"),
         ({**REQUIRED, "max_concurrent_blob_syncs": 0}, "max_concurrent_blob_syncs"),
         ({**REQUIRED, "tls_cert_file": "/t.crt"}, "tls_cert_file, tls_key_file and tls_ca_file"),
         ({**REQUIRED, "tls_ca_file": "/ca.crt"}, "set all or none"),
