@@ -72,6 +72,13 @@ Slivers are read three ways: whole (:meth:`Store.get_sliver`, a copy), in pieces
 copy of that piece only) and in place (:meth:`Store.with_sliver`: a function runs on the
 bytes in LMDB's memory map inside the read transaction). The last two are how the node
 serves reads without a private copy of a whole sliver per request.
+
+A known cost: a sliver no longer in the page cache is read one page per disk request.
+py-lmdb touches every page of a value before returning it, and the map is opened without
+readahead (``MADV_RANDOM``; with readahead each miss in the B-tree reads ``read_ahead_kb``
+around it, which made small stores slower on the test machine). Cold 2 MiB slivers read
+at 32-36 MB/s there, against 0.6-1.5 GB/s for the same bytes read with ``pread``
+(BENCHMARKS.md, "Written slivers out of the page cache, and cold reads").
 """
 
 from __future__ import annotations
