@@ -23,6 +23,7 @@ from walrus_node.bench import (
     gateway,
     hashing,
     migration,
+    store_reads,
     testbed,
 )
 
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "migration": migration,
     "gateway": gateway,
     "deletions": deletions,
+    "store-reads": store_reads,
 }
 
 

@@ -73,12 +73,15 @@ copy of that piece only) and in place (:meth:`Store.with_sliver`: a function run
 bytes in LMDB's memory map inside the read transaction). The last two are how the node
 serves reads without a private copy of a whole sliver per request.
 
-A known cost: a sliver no longer in the page cache is read one page per disk request.
-py-lmdb touches every page of a value before returning it, and the map is opened without
-readahead (``MADV_RANDOM``; with readahead each miss in the B-tree reads ``read_ahead_kb``
-around it, which made small stores slower on the test machine). Cold 2 MiB slivers read
-at 32-36 MB/s there, against 0.6-1.5 GB/s for the same bytes read with ``pread``
-(BENCHMARKS.md, "Written slivers out of the page cache, and cold reads").
+Slivers no longer in the page cache (old blobs, any blob after a restart or under memory
+pressure) come from the disk in large reads because the map is opened with the kernel's
+readahead. py-lmdb touches every page of a value before it returns it (so that page
+faults are taken without the GIL); with the map opened for random access instead
+(LMDB's ``MDB_NORDAHEAD``, ``MADV_RANDOM``) each of those touches was one 4 KiB disk
+request: a cold 2 MiB sliver read at 37-49 MB/s, against 700-930 MB/s with readahead
+(``walrus-bench store-reads``). The price: a miss in the B-tree reads the device's
+``read_ahead_kb`` around it (128 KiB by default), which the B-tree's few, hot pages
+rarely cause (BENCHMARKS.md, "Written slivers out of the page cache, and cold reads").
 """
 
 from __future__ import annotations
@@ -321,7 +324,7 @@ class Store:
                 sync=True,
                 metasync=True,
                 max_readers=256,
-                readahead=False,
+                readahead=True,  # cold slivers in large reads: see the module docstring
                 writemap=False,  # see the module docstring
             )
         except lmdb.Error as e:

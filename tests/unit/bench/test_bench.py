@@ -191,3 +191,17 @@ def test_testbed_benchmark_nodes_poll_for_certificates_as_a_node_does_by_default
     }
     chosen = parser.parse_args(["--certificate-poll-seconds", "1"])
     assert testbed_bench.node_settings(chosen) == {"certificate_poll_seconds": 1.0}
+
+
+def test_store_reads_benchmark_reports_each_reading_and_removes_its_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    argv = ["store-reads", "--size", "64KiB", "--count", "4", "--rounds", "2"]
+    out, result = _run([*argv, "--dir", str(tmp_path)], capsys)
+    assert (result["size"], result["count"]) == (64 << 10, 4)
+    for reading in ("warm", "cold", "file", "paged"):
+        assert result[f"{reading}_MBps"] > 0
+        assert f"{reading}:" in out
+    assert list(tmp_path.iterdir()) == []
+    assert bench.main(["store-reads", "--count", "0", "--dir", str(tmp_path)]) == 2
+    assert "must be positive" in capsys.readouterr().out

@@ -69,3 +69,29 @@ def test_the_store_is_mapped_read_only(tmp_path: pathlib.Path) -> None:
         assert permissions and all("w" not in p for p in permissions), permissions
     finally:
         store.close()
+
+
+def _map_flags(path: str) -> list[list[str]]:
+    """The ``VmFlags`` of each of this process's mappings of ``path``."""
+    flags, current = [], False
+    for line in pathlib.Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(maxsplit=1)[0]
+        if "-" in head and not head.endswith(":"):
+            current = line.endswith(path)
+        elif current and head == "VmFlags:":
+            flags.append(line.split()[1:])
+    return flags
+
+
+def test_the_store_map_reads_ahead(tmp_path: pathlib.Path) -> None:
+    """A cold sliver must come from the disk in large reads: py-lmdb touches every page of
+    a value it returns, and on a map marked for random access (``rr``, LMDB's
+    ``MDB_NORDAHEAD``) each touch would be one 4 KiB disk request."""
+    store = Store(tmp_path / "db", map_size=1 << 30)
+    try:
+        store.put_state("k", b"v" * MiB)
+        assert store.get_state("k") == b"v" * MiB
+        flags = _map_flags(str(tmp_path / "db" / "data.mdb"))
+        assert flags and all("rr" not in f for f in flags), flags
+    finally:
+        store.close()
