@@ -21,6 +21,8 @@ The last line is JSON with ``migration_MBps``, ``recovery_MBps`` and ``recovery_
 ``shards / (nodes + 1)`` shards, some from every node); ``--keep-all`` kills no node, so
 every gained shard moves by the cooperative path. With several shards per source, the
 rates are the sums of their bytes over the span from the first start to the last end.
+``--cold`` drops every node's store file from the page cache before the epoch change, as
+it is on a node whose blobs are old: the shards' slivers are then read from the disk.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="kill no node: every gained shard moves by the cooperative path",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the nodes' store files from the page cache before the epoch change",
+    )
 
 
 async def _fill(bed: Testbed, total: int) -> int:
@@ -66,6 +73,17 @@ async def _fill(bed: Testbed, total: int) -> int:
             await client.store(os.urandom(size), epochs=10)
             stored += size
     return stored
+
+
+def _drop_page_cache(bed: Testbed) -> None:
+    """Every node's store file out of the page cache (pages a node keeps mapped stay
+    until its next map release; a node maps only what it has read)."""
+    for node in bed.nodes:
+        fd = os.open(node.data_dir / "data.mdb", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def _cooperative_rate(views: list[ShardSyncView]) -> float:
@@ -101,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         fill_started = time.perf_counter()
         stored = asyncio.run(_fill(bed, args.data))
         fill_seconds = time.perf_counter() - fill_started
+        if args.cold:
+            _drop_page_cache(bed)
         new = bed.add_node()
         if not args.keep_all:
             bed.kill("node-0")
@@ -127,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         "nodes": args.nodes,
         "shards": args.shards,
         "shards_moved": len(status.shards),
+        "cold": args.cold,
         "data_stored": stored,
         "fill_MBps": round(measure.mbps(stored, fill_seconds), 1),
         "moved_bytes": sum(v.bytes + v.recovered_bytes for v in status.shards),
