@@ -155,6 +155,16 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def drop_page_cache(path: os.PathLike[str] | str) -> None:
+    """The file's pages out of the kernel's page cache (clean pages only, so nothing is
+    lost; pages some process has mapped stay), as if it had not been read for long."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def load_average() -> float:
     """The one-minute load average: above ~1 here, other processes share the cores."""
     return os.getloadavg()[0]

@@ -79,11 +79,7 @@ def _drop_page_cache(bed: Testbed) -> None:
     """Every node's store file out of the page cache (pages a node keeps mapped stay
     until its next map release; a node maps only what it has read)."""
     for node in bed.nodes:
-        fd = os.open(node.data_dir / "data.mdb", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        measure.drop_page_cache(node.data_dir / "data.mdb")
 
 
 def _cooperative_rate(views: list[ShardSyncView]) -> float:

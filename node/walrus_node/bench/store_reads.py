@@ -74,11 +74,7 @@ def _drop(store: Store, data_file: pathlib.Path) -> None:
     """Every page of the store's file out of the page cache (the process's own mappings
     first: the kernel keeps a page that is mapped)."""
     store.release_mapped()
-    fd = os.open(data_file, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    measure.drop_page_cache(data_file)
 
 
 def _read_file(data_file: pathlib.Path) -> int:
